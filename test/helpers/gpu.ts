@@ -1,0 +1,41 @@
+// One WebGPU device per test file, from Dawn (npm `webgpu`). A missing adapter is a
+// failure, never a skip: the GPU tests are the point of this project.
+import { create, globals } from 'webgpu';
+
+let devicePromise: Promise<GPUDevice> | null = null;
+
+export function testGpu(): GPU {
+  Object.assign(globalThis, globals);
+  return create([]) as unknown as GPU;
+}
+
+export async function getTestDevice(): Promise<GPUDevice> {
+  if (!devicePromise) {
+    devicePromise = (async () => {
+      const gpu = testGpu();
+      const adapter = await gpu.requestAdapter();
+      if (!adapter) {
+        throw new Error(
+          'No WebGPU adapter in Node (Dawn). Run the tests with `npm test`, which points Dawn at SwiftShader ' +
+            "(install Debian's chromium), or set VK_ICD_FILENAMES to a Vulkan ICD.",
+        );
+      }
+      const l = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredLimits: {
+          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+          maxBufferSize: l.maxBufferSize,
+          maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        },
+      });
+      device.addEventListener('uncapturederror', (e) => {
+        console.error('WebGPU uncaptured error:', (e as GPUUncapturedErrorEvent).error.message);
+      });
+      return device;
+    })();
+  }
+  return devicePromise;
+}
