@@ -1,4 +1,4 @@
-import { defineConfig } from 'vite';
+import { defineConfig } from 'vitest/config';
 
 // Library build: one ES module with every WGSL kernel inlined (imported with `?raw`).
 // Tests (Vitest) run in Node against Dawn (the `webgpu` package); see scripts/run-tests.mjs.

@@ -1,0 +1,11 @@
+// imagegpt-webgpu: the only door into the library.
+export { ImageGPT } from './model/imagegpt';
+export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOptions, MemoryReport } from './model/imagegpt';
+export { ImageGPTSession } from './model/session';
+export type { SessionOptions } from './model/session';
+export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
+export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
+export type { LoadProgress } from './model/fetch';
+export type { WeightDType } from './gpu/types';
+export { parseSafetensors, writeSafetensors, tensorToFloat32 } from './safetensors';
+export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './safetensors';

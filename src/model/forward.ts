@@ -1,0 +1,140 @@
+// The ImageGPT forward as GPU work, in the order of shared/REFERENCE.md:
+// embed, then per block ln_1 → qkv → attention (KV cache) → proj + residual → ln_2 → fc + quick-GELU
+// → proj + residual, then ln_f and the head. Every op (pipeline + bind group) is made once, here;
+// `encode` only records dispatches for one step's shape.
+import type { Kernels } from '../gpu/kernels';
+import type { Op, StepShape } from '../gpu/types';
+import type { ImageGPTConfig } from './config';
+import type { ModelWeights } from './weights';
+
+/** The GPU buffers one forward works in, sized for `maxRows` rows (batch × new tokens). */
+export interface ActivationBuffers {
+  step: GPUBuffer; // uniform StepShape
+  ids: GPUBuffer; // i32 [maxRows]
+  hidden: GPUBuffer; // f32 [maxRows, E]   the residual stream
+  normed: GPUBuffer; // f32 [maxRows, E]   ln_1 / ln_2 / ln_f output
+  qkv: GPUBuffer; // f32 [maxRows, 3E]
+  attnOut: GPUBuffer; // f32 [maxRows, E]
+  mlp: GPUBuffer; // f32 [maxRows, I]
+  logits: GPUBuffer; // f32 [maxRows, V-1]
+  pooled: GPUBuffer; // f32 [batch, E]     Σ over tokens of one hidden state (features)
+  kCache: GPUBuffer[]; // per layer f32 [batch, H, maxLength, D]
+  vCache: GPUBuffer[];
+}
+
+export interface EncodeOptions {
+  /** Stop after hidden state `stopAt` (0 = embeddings … n_layer = after ln_f); default: run everything. */
+  stopAt?: number;
+  /** Compute the logits (needs stopAt = n_layer, the default). */
+  head?: boolean;
+  /** Add Σ over this step's tokens of hidden state k into `pooled`. */
+  poolHidden?: number;
+  /** Called with the buffer holding hidden state k, between passes, so the caller can copy it out. */
+  onHidden?: (k: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
+}
+
+interface BlockOps {
+  ln1: Op;
+  qkv: Op;
+  kvAppend: Op;
+  attention: Op;
+  attnProj: Op;
+  ln2: Op;
+  fc: Op;
+  mlpProj: Op;
+}
+
+export class ForwardPlan {
+  private readonly embed: Op;
+  private readonly blocks: BlockOps[];
+  private readonly lnF: Op;
+  private readonly head: Op | null;
+  private readonly poolOps: Map<GPUBuffer, Op> = new Map();
+
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly config: ImageGPTConfig,
+    weights: ModelWeights,
+    private readonly buf: ActivationBuffers,
+    maxLength: number,
+  ) {
+    const { n_embd: E, n_head: H, layer_norm_epsilon: eps } = config;
+    const D = E / H;
+    const step = buf.step;
+    this.embed = kernels.embed({ step, ids: buf.ids, wte: weights.wte, wpe: weights.wpe, out: buf.hidden });
+    this.blocks = weights.layers.map((w, i) => {
+      let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
+      if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+      const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
+      return {
+        ln1: kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps }),
+        qkv: kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv }),
+        kvAppend: kernels.kvAppend({ step, qkv: buf.qkv, ...cache }),
+        attention: kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }),
+        attnProj: kernels.matmul({ step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true }),
+        ln2: kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps }),
+        fc: kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' }),
+        mlpProj: kernels.matmul({ step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true }),
+      };
+    });
+    this.lnF = kernels.rmsNorm({ step, x: buf.hidden, weight: weights.lnF, out: buf.normed, dim: E, eps });
+    this.head = weights.lmHead ? kernels.matmul({ step, x: buf.normed, w: weights.lmHead, out: buf.logits }) : null;
+  }
+
+  /** Which buffer holds hidden state k once it has been computed (HF output_hidden_states numbering). */
+  hiddenBuffer(k: number): GPUBuffer {
+    return k === this.config.n_layer ? this.buf.normed : this.buf.hidden;
+  }
+
+  private pool(k: number): Op {
+    const x = this.hiddenBuffer(k);
+    const cached = this.poolOps.get(x);
+    if (cached) return cached;
+    const op = this.kernels.meanPoolSum({ step: this.buf.step, x, out: this.buf.pooled, dim: this.config.n_embd });
+    this.poolOps.set(x, op);
+    return op;
+  }
+
+  get hasHead(): boolean {
+    return this.head !== null;
+  }
+
+  /** Records one step (batch × seq new tokens at position past) into the encoder. */
+  encode(encoder: GPUCommandEncoder, step: StepShape, opts: EncodeOptions = {}): void {
+    const L = this.config.n_layer;
+    const stopAt = opts.stopAt ?? L;
+    if (opts.head && stopAt !== L) throw new Error('ForwardPlan: the head needs the full forward');
+    if (opts.head && !this.head) throw new Error('This checkpoint has no lm_head.weight (a classification checkpoint?): no logits');
+    let pass = encoder.beginComputePass();
+    // Hidden state k is ready: pool it and/or hand it out (which needs the pass closed for copies).
+    const reached = (k: number) => {
+      if (opts.poolHidden === k) this.pool(k).encode(pass, step);
+      if (opts.onHidden) {
+        pass.end();
+        opts.onHidden(k, this.hiddenBuffer(k), encoder);
+        pass = encoder.beginComputePass();
+      }
+    };
+
+    this.embed.encode(pass, step);
+    reached(0);
+    for (let i = 0; i < L && i < stopAt; i++) {
+      const b = this.blocks[i];
+      b.ln1.encode(pass, step);
+      b.qkv.encode(pass, step);
+      b.kvAppend.encode(pass, step);
+      b.attention.encode(pass, step);
+      b.attnProj.encode(pass, step);
+      b.ln2.encode(pass, step);
+      b.fc.encode(pass, step);
+      b.mlpProj.encode(pass, step);
+      if (i + 1 < L) reached(i + 1);
+    }
+    if (stopAt === L) {
+      this.lnF.encode(pass, step);
+      reached(L);
+      if (opts.head) this.head!.encode(pass, step);
+    }
+    pass.end();
+  }
+}

@@ -1,0 +1,276 @@
+// ImageGPT on WebGPU: loading, the full forward, KV-cache sessions and pooled features.
+import { parseSafetensors, type SafetensorsFile } from '../safetensors';
+import { Kernels } from '../gpu/kernels';
+import { requestImageGptDevice } from '../gpu/device';
+import type { WeightDType } from '../gpu/types';
+import { logitsWidth, parseImageGPTConfig, type ImageGPTConfig, type ImageGPTConfigJSON } from './config';
+import { ImageGPTSession, checkTokenRows, type SessionContext, type SessionOptions } from './session';
+import { uploadWeights, validateCheckpoint, type ModelWeights } from './weights';
+import { fetchBytes, joinUrl, type LoadProgress } from './fetch';
+
+/** Where a model comes from: a base URL holding config.json and model.safetensors, or the parsed config and the bytes. */
+export type ModelSource =
+  | string
+  | URL
+  | { config: ImageGPTConfigJSON | ImageGPTConfig; weights: ArrayBuffer | Uint8Array };
+
+export interface LoadOptions {
+  /** The device to use; without it one is requested from `navigator.gpu` with the limits the model needs. */
+  device?: GPUDevice;
+  /** How weights are stored on the GPU: 'f32', or 'f16' (half the memory; packed in u32, no shader-f16 needed). Default 'f16'. */
+  dtype?: WeightDType;
+  /** Download and upload progress, in bytes. */
+  onProgress?: (p: LoadProgress) => void;
+  /** Fetch implementation for URL sources (default: globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+export interface ForwardOptions {
+  /** Also return the hidden states (n_layer + 1 of them, HF semantics: [n_layer] is after ln_f). */
+  outputHiddenStates?: boolean;
+}
+
+export interface ForwardOutput {
+  /** [B, T, vocab_size-1] */
+  logits: Float32Array;
+  /** Present with outputHiddenStates: n_layer + 1 arrays, each [B, T, n_embd]. */
+  hiddenStates?: Float32Array[];
+}
+
+export interface FeatureOptions {
+  /** Which hidden state to pool: 0 (embeddings) … n_layer (after ln_f). Default: the middle, floor(n_layer / 2). */
+  layer?: number;
+}
+
+/** GPU memory the model has allocated, beside what its weights take. */
+export interface MemoryReport {
+  weightBytes: number;
+  sessionBytes: number;
+  totalBytes: number;
+}
+
+export class ImageGPT {
+  readonly config: ImageGPTConfig;
+  readonly device: GPUDevice;
+  readonly dtype: WeightDType;
+  /** @internal */ readonly kernels: Kernels;
+  /** @internal */ readonly weights: ModelWeights;
+  private sessionBytes = 0;
+  private disposed = false;
+  private readonly sessions = new Set<ImageGPTSession>();
+
+  private constructor(config: ImageGPTConfig, device: GPUDevice, weights: ModelWeights, kernels: Kernels) {
+    this.config = config;
+    this.device = device;
+    this.weights = weights;
+    this.dtype = weights.dtype;
+    this.kernels = kernels;
+  }
+
+  /** Loads an HF ImageGPT checkpoint (config.json + model.safetensors, HF tensor names). */
+  static async fromPretrained(source: ModelSource, options: LoadOptions = {}): Promise<ImageGPT> {
+    const dtype = options.dtype ?? 'f16';
+    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`ImageGPT.fromPretrained: dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
+    let configJson: unknown;
+    let bytes: Uint8Array;
+    if (typeof source === 'string' || source instanceof URL) {
+      const base = String(source);
+      const f = options.fetch ?? globalThis.fetch;
+      if (!f) throw new Error('ImageGPT.fromPretrained: no fetch() here; pass { config, weights } instead of a URL');
+      const res = await f(joinUrl(base, 'config.json'));
+      if (!res.ok) throw new Error(`ImageGPT.fromPretrained: ${joinUrl(base, 'config.json')} answered ${res.status} ${res.statusText}`);
+      configJson = await res.json();
+      parseImageGPTConfig(configJson); // fail before downloading the weights
+      bytes = await fetchBytes(joinUrl(base, 'model.safetensors'), f, options.onProgress);
+    } else if (source && typeof source === 'object' && 'config' in source && 'weights' in source) {
+      configJson = source.config;
+      const w = source.weights;
+      if (!(w instanceof ArrayBuffer) && !(w instanceof Uint8Array)) {
+        throw new Error('ImageGPT.fromPretrained: weights must be the bytes of model.safetensors (ArrayBuffer or Uint8Array)');
+      }
+      bytes = w instanceof Uint8Array ? w : new Uint8Array(w);
+    } else {
+      throw new Error('ImageGPT.fromPretrained: source must be a base URL or { config, weights }');
+    }
+    const config = parseImageGPTConfig(configJson);
+    const file: SafetensorsFile = parseSafetensors(bytes);
+    validateCheckpoint(config, file);
+
+    let device: GPUDevice;
+    if (options.device) {
+      device = options.device;
+    } else {
+      const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
+      if (!gpu) {
+        throw new Error(
+          'ImageGPT.fromPretrained: WebGPU is not available (navigator.gpu is undefined). Use Chrome/Edge 113+, ' +
+            'Safari 26+, or Firefox 141+ (Windows); or pass { device }.',
+        );
+      }
+      let largest = 0;
+      for (const t of file.tensors.values()) largest = Math.max(largest, (t.data.byteLength / bytesPerElement(t.dtype)) * 4);
+      // A session of batch 8 at full length keeps one layer's K (or V) in one buffer.
+      const kv = 8 * config.n_positions * config.n_embd * 4;
+      const need = Math.max(largest, kv, 1024 * config.n_inner * 4);
+      ({ device } = await requestImageGptDevice(gpu, { maxBufferBytes: need, maxBindingBytes: need }));
+    }
+    const kernels = new Kernels(device);
+    const total = bytes.byteLength;
+    const weights = uploadWeights(device, config, file, dtype, (done, count) =>
+      options.onProgress?.({ phase: 'upload', loaded: Math.round((done / count) * total), total }),
+    );
+    return new ImageGPT(config, device, weights, kernels);
+  }
+
+  private context(): SessionContext {
+    return {
+      device: this.device,
+      kernels: this.kernels,
+      config: this.config,
+      weights: this.weights,
+      track: (bytes) => {
+        this.sessionBytes += bytes;
+      },
+    };
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('ImageGPT: used after dispose()');
+  }
+
+  /** A KV-cache session for `batchSize` sequences decoded in lockstep. Dispose it when done. */
+  createSession(batchSize: number, options: SessionOptions = {}): ImageGPTSession {
+    this.checkUsable();
+    const s = new ImageGPTSession(this.context(), batchSize, options);
+    this.sessions.add(s);
+    const dispose = s.dispose.bind(s);
+    s.dispose = () => {
+      dispose();
+      this.sessions.delete(s);
+    };
+    return s;
+  }
+
+  private checkLength(rows: number[][], what: string): void {
+    if (rows[0].length > this.config.n_positions) {
+      throw new Error(`${what}: ${rows[0].length} tokens per row exceeds n_positions (${this.config.n_positions})`);
+    }
+  }
+
+  /** The full forward (no cache kept): logits [B, T, V-1] and optionally every hidden state. */
+  async forward(inputIds: number[][], options: ForwardOptions = {}): Promise<ForwardOutput> {
+    this.checkUsable();
+    checkTokenRows(inputIds, this.config);
+    this.checkLength(inputIds, 'forward');
+    if (!this.weights.lmHead) throw new Error('forward: this checkpoint has no lm_head.weight (a classification checkpoint): use features() or classify()');
+    const B = inputIds.length;
+    const T = inputIds[0].length;
+    const { n_embd: E, n_layer: L } = this.config;
+    const V1 = logitsWidth(this.config);
+    const nHidden = options.outputHiddenStates ? L + 1 : 0;
+    const logits = new Float32Array(B * T * V1);
+    const hiddenStates = Array.from({ length: nHidden }, () => new Float32Array(B * T * E));
+    const session = this.createSession(B, { maxLength: T });
+    try {
+      const rowsMax = session.maxRows;
+      // Staging layout per chunk: logits [rows, V1], then each hidden state [rows, E].
+      const staging = session.stagingBuffer(rowsMax * (V1 + nHidden * E) * 4);
+      await session.run(
+        inputIds,
+        (step) => ({
+          head: true,
+          onHidden: nHidden
+            ? (k, buffer, encoder) => {
+                const o = (rowsMax * V1 + k * rowsMax * E) * 4;
+                encoder.copyBufferToBuffer(buffer, 0, staging, o, step.batch * step.seq * E * 4);
+              }
+            : undefined,
+        }),
+        (encoder, step) => encoder.copyBufferToBuffer(session.buffers.logits, 0, staging, 0, step.batch * step.seq * V1 * 4),
+        async (step, from) => {
+          const data = new Float32Array(await session.readStaging(rowsMax * (V1 + nHidden * E) * 4));
+          for (let b = 0; b < B; b++) {
+            for (let i = 0; i < step.seq; i++) {
+              const r = b * step.seq + i;
+              const t = from + i;
+              logits.set(data.subarray(r * V1, (r + 1) * V1), (b * T + t) * V1);
+              for (let k = 0; k < nHidden; k++) {
+                const o = rowsMax * V1 + k * rowsMax * E;
+                hiddenStates[k].set(data.subarray(o + r * E, o + (r + 1) * E), (b * T + t) * E);
+              }
+            }
+          }
+        },
+      );
+    } finally {
+      session.dispose();
+    }
+    return nHidden ? { logits, hiddenStates } : { logits };
+  }
+
+  /** Mean over T of hidden state `layer`: Float32Array [B, n_embd], without reading the other layers back. */
+  async features(inputIds: number[][], options: FeatureOptions = {}): Promise<Float32Array> {
+    this.checkUsable();
+    checkTokenRows(inputIds, this.config);
+    this.checkLength(inputIds, 'features');
+    const L = this.config.n_layer;
+    const layer = options.layer ?? Math.floor(L / 2);
+    if (!Number.isInteger(layer) || layer < 0 || layer > L) {
+      throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${layer}`);
+    }
+    const B = inputIds.length;
+    const T = inputIds[0].length;
+    const E = this.config.n_embd;
+    const session = this.createSession(B, { maxLength: T });
+    try {
+      this.device.queue.writeBuffer(session.buffers.pooled, 0, new Float32Array(B * E));
+      const staging = session.stagingBuffer(B * E * 4);
+      let out: Float32Array | null = null;
+      await session.run(
+        inputIds,
+        () => ({ stopAt: layer, poolHidden: layer }),
+        (encoder, _step, _from, isLast) => {
+          if (isLast) encoder.copyBufferToBuffer(session.buffers.pooled, 0, staging, 0, B * E * 4);
+        },
+        async (_step, _from, isLast) => {
+          if (isLast) out = new Float32Array(await session.readStaging(B * E * 4));
+        },
+      );
+      const feats = out as unknown as Float32Array;
+      for (let i = 0; i < feats.length; i++) feats[i] /= T;
+      return feats;
+    } finally {
+      session.dispose();
+    }
+  }
+
+  /** GPU memory allocated by the model and its live sessions. */
+  memory(): MemoryReport {
+    return { weightBytes: this.weights.gpuBytes, sessionBytes: this.sessionBytes, totalBytes: this.weights.gpuBytes + this.sessionBytes };
+  }
+
+  /** Frees every GPU buffer the model and its sessions made. The device stays (it may be the caller's). */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const s of [...this.sessions]) s.dispose();
+    for (const b of this.weights.buffers) b.destroy();
+    this.disposed = true;
+  }
+}
+
+function bytesPerElement(dtype: string): number {
+  switch (dtype) {
+    case 'F64':
+    case 'I64':
+      return 8;
+    case 'F32':
+    case 'I32':
+      return 4;
+    case 'F16':
+    case 'BF16':
+    case 'I16':
+      return 2;
+    default:
+      return 1;
+  }
+}

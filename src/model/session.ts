@@ -1,0 +1,249 @@
+// A session: B sequences decoded in lockstep, with their KV cache and every scratch buffer made
+// once, at creation. Prefill runs in chunks of at most `maxRows` rows (batch × tokens), so the
+// activation memory does not grow with the prompt; decode steps reuse the same buffers.
+import type { Kernels } from '../gpu/kernels';
+import type { StepShape } from '../gpu/types';
+import type { ImageGPTConfig } from './config';
+import { logitsWidth } from './config';
+import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
+import type { ModelWeights } from './weights';
+
+export interface SessionOptions {
+  /** Longest sequence this session will hold (KV cache length); default n_positions. */
+  maxLength?: number;
+  /** Most rows (batch × tokens) computed in one submit while prefilling; default 1024. */
+  maxRows?: number;
+}
+
+/** Everything a session needs from its model. */
+export interface SessionContext {
+  device: GPUDevice;
+  kernels: Kernels;
+  config: ImageGPTConfig;
+  weights: ModelWeights;
+  /** Called with each GPU buffer the session creates and frees, for the model's memory accounting. */
+  track: (bytes: number) => void;
+}
+
+/** Validates a batch of token rows: equal lengths, integer ids in range. Before any GPU work. */
+export function checkTokenRows(rows: unknown, config: ImageGPTConfig, what = 'inputIds'): number[][] {
+  if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a non-empty array of token rows (number[][])`);
+  const T = Array.isArray(rows[0]) ? rows[0].length : -1;
+  rows.forEach((row, b) => {
+    if (!Array.isArray(row) && !ArrayBuffer.isView(row)) throw new Error(`${what}[${b}]: expected an array of token ids`);
+    const r = row as ArrayLike<number>;
+    if (r.length !== T) throw new Error(`${what}: ragged rows — row 0 has ${T} tokens, row ${b} has ${r.length}; all rows must have the same length`);
+    for (let t = 0; t < r.length; t++) {
+      const id = r[t];
+      if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
+        throw new Error(`${what}[${b}][${t}] = ${id}: token ids must be integers in 0..${config.vocab_size - 1}`);
+      }
+    }
+  });
+  if (T === 0) throw new Error(`${what}: rows are empty; at least one token per row is needed`);
+  return rows as number[][];
+}
+
+export class ImageGPTSession {
+  readonly batchSize: number;
+  readonly maxLength: number;
+  /** Most rows one submit computes. */
+  readonly maxRows: number;
+  private past = 0;
+  private disposed = false;
+  private readonly buf: ActivationBuffers;
+  private readonly plan: ForwardPlan;
+  private readonly owned: GPUBuffer[] = [];
+  private staging: GPUBuffer | null = null;
+  private readonly idsScratch: Int32Array;
+  private ownedBytes = 0;
+
+  constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}) {
+    const { config, device } = ctx;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`createSession: batchSize must be a positive integer, got ${batchSize}`);
+    const maxLength = opts.maxLength ?? config.n_positions;
+    if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength > config.n_positions) {
+      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${maxLength}`);
+    }
+    const maxRows = Math.max(batchSize, Math.min(opts.maxRows ?? 1024, batchSize * maxLength));
+    this.batchSize = batchSize;
+    this.maxLength = maxLength;
+    this.maxRows = maxRows;
+
+    const { n_embd: E, n_inner: I, n_layer: L } = config;
+    const V1 = logitsWidth(config);
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const make = (label: string, bytes: number, usage = storage): GPUBuffer => {
+      const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+      const limit = device.limits.maxStorageBufferBindingSize;
+      if (size > limit) {
+        throw new Error(
+          `createSession(${batchSize}): buffer "${label}" needs ${size} bytes but the device's maxStorageBufferBindingSize is ${limit}; ` +
+            'use a smaller batch or maxLength, or request a device with a larger limit',
+        );
+      }
+      const b = device.createBuffer({ label, size, usage });
+      this.owned.push(b);
+      this.ownedBytes += size;
+      return b;
+    };
+    const kvBytes = batchSize * maxLength * E * 4;
+    this.buf = {
+      step: make('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      ids: make('ids', maxRows * 4),
+      hidden: make('hidden', maxRows * E * 4),
+      normed: make('normed', maxRows * E * 4),
+      qkv: make('qkv', maxRows * 3 * E * 4),
+      attnOut: make('attnOut', maxRows * E * 4),
+      mlp: make('mlp', maxRows * I * 4),
+      logits: make('logits', maxRows * V1 * 4),
+      pooled: make('pooled', batchSize * E * 4),
+      kCache: Array.from({ length: L }, (_, i) => make(`kCache.${i}`, kvBytes)),
+      vCache: Array.from({ length: L }, (_, i) => make(`vCache.${i}`, kvBytes)),
+    };
+    this.idsScratch = new Int32Array(maxRows);
+    this.plan = new ForwardPlan(ctx.kernels, config, ctx.weights, this.buf, maxLength);
+    ctx.track(this.ownedBytes);
+  }
+
+  /** Tokens already in the KV cache (per sequence). */
+  get length(): number {
+    return this.past;
+  }
+
+  /** GPU bytes this session owns (KV cache + activations + staging). */
+  get gpuBytes(): number {
+    return this.ownedBytes;
+  }
+
+  /** Drops the cached tokens; the buffers stay for reuse. */
+  reset(): void {
+    this.past = 0;
+  }
+
+  /** Internal buffers, for generation and features built on top of a session. */
+  get buffers(): Readonly<ActivationBuffers> {
+    return this.buf;
+  }
+
+  get forwardPlan(): ForwardPlan {
+    return this.plan;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('ImageGPTSession: used after dispose()');
+  }
+
+  /** A MAP_READ buffer of at least `bytes`, reused across calls. */
+  stagingBuffer(bytes: number): GPUBuffer {
+    const size = Math.ceil(bytes / 16) * 16;
+    if (!this.staging || this.staging.size < size) {
+      if (this.staging) {
+        this.ctx.track(-this.staging.size);
+        this.ownedBytes -= this.staging.size;
+        this.staging.destroy();
+      }
+      this.staging = this.ctx.device.createBuffer({ label: 'staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.ctx.track(size);
+      this.ownedBytes += size;
+    }
+    return this.staging;
+  }
+
+  /** Copies `bytes` of the staging buffer out (after the submit that filled it). */
+  async readStaging(bytes: number): Promise<ArrayBuffer> {
+    const s = this.staging!;
+    await s.mapAsync(GPUMapMode.READ, 0, Math.ceil(bytes / 4) * 4);
+    const out = s.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
+    s.unmap();
+    return out;
+  }
+
+  /** Writes the ids of one chunk (row b*seq + i) and the step shape. */
+  writeChunk(rows: ArrayLike<number>[], from: number, seq: number): StepShape {
+    const B = this.batchSize;
+    for (let b = 0; b < B; b++) for (let i = 0; i < seq; i++) this.idsScratch[b * seq + i] = rows[b][from + i];
+    this.ctx.device.queue.writeBuffer(this.buf.ids, 0, this.idsScratch.buffer, 0, B * seq * 4);
+    const step: StepShape = { batch: B, seq, past: this.past };
+    this.ctx.kernels.writeStep(this.buf.step, step);
+    return step;
+  }
+
+  /**
+   * Runs `tokens` (B rows of equal length) through the model on top of the cache, in chunks.
+   * `perChunk` records extra work after each chunk's forward (copies out) and is told the chunk's shape.
+   */
+  async run(
+    tokens: ArrayLike<number>[],
+    encodeOptions: (step: StepShape, isLast: boolean) => EncodeOptions,
+    perChunk?: (encoder: GPUCommandEncoder, step: StepShape, from: number, isLast: boolean) => void,
+    afterSubmit?: (step: StepShape, from: number, isLast: boolean) => Promise<void>,
+  ): Promise<void> {
+    this.checkUsable();
+    const T = tokens[0].length;
+    if (tokens.length !== this.batchSize) throw new Error(`session: expected ${this.batchSize} rows (the session's batch size), got ${tokens.length}`);
+    if (this.past + T > this.maxLength) {
+      throw new Error(`session: ${this.past} cached + ${T} new tokens exceeds the session's maxLength ${this.maxLength}`);
+    }
+    const chunk = Math.max(1, Math.floor(this.maxRows / this.batchSize));
+    for (let from = 0; from < T; from += chunk) {
+      const seq = Math.min(chunk, T - from);
+      const isLast = from + seq === T;
+      const step = this.writeChunk(tokens, from, seq);
+      const encoder = this.ctx.device.createCommandEncoder();
+      this.plan.encode(encoder, step, encodeOptions(step, isLast));
+      perChunk?.(encoder, step, from, isLast);
+      this.ctx.device.queue.submit([encoder.finish()]);
+      this.past += seq;
+      await afterSubmit?.(step, from, isLast);
+    }
+  }
+
+  /** Logits at the last prefix position for each row: Float32Array [B, vocab_size-1]. */
+  async prefill(prefix: number[][]): Promise<Float32Array> {
+    this.checkUsable();
+    checkTokenRows(prefix, this.ctx.config, 'prefill');
+    return this.lastLogits(prefix);
+  }
+
+  /** One token per sequence; logits for the next position: Float32Array [B, vocab_size-1]. */
+  async step(tokens: number[]): Promise<Float32Array> {
+    this.checkUsable();
+    if (!Array.isArray(tokens) || tokens.length !== this.batchSize) {
+      throw new Error(`step: expected ${this.batchSize} tokens (one per sequence), got ${Array.isArray(tokens) ? tokens.length : typeof tokens}`);
+    }
+    checkTokenRows(tokens.map((t) => [t]), this.ctx.config, 'step');
+    return this.lastLogits(tokens.map((t) => [t]));
+  }
+
+  private async lastLogits(rows: number[][]): Promise<Float32Array> {
+    const B = this.batchSize;
+    const V1 = logitsWidth(this.ctx.config);
+    const rowBytes = V1 * 4;
+    const staging = this.stagingBuffer(B * rowBytes);
+    let result: Float32Array | null = null;
+    await this.run(
+      rows,
+      (_step, isLast) => ({ head: isLast }),
+      (encoder, step, _from, isLast) => {
+        if (!isLast) return;
+        for (let b = 0; b < B; b++) {
+          encoder.copyBufferToBuffer(this.buf.logits, (b * step.seq + step.seq - 1) * rowBytes, staging, b * rowBytes, rowBytes);
+        }
+      },
+      async (_step, _from, isLast) => {
+        if (isLast) result = new Float32Array(await this.readStaging(B * rowBytes));
+      },
+    );
+    return result!;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.owned) b.destroy();
+    if (this.staging) this.staging.destroy();
+    this.ctx.track(-this.ownedBytes);
+    this.owned.length = 0;
+  }
+}

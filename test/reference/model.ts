@@ -1,0 +1,147 @@
+// A small, readable CPU ImageGPT in float64, straight from shared/REFERENCE.md.
+// It is the yardstick the GPU model is tested against (beside the PyTorch fixtures).
+import type { ImageGPTConfig } from '../../src/model/config';
+
+export type WeightMap = Map<string, Float32Array>;
+
+function w(weights: WeightMap, name: string): Float32Array {
+  const t = weights.get(name);
+  if (!t) throw new Error(`reference model: missing ${name}`);
+  return t;
+}
+
+/** x / sqrt(mean(x²) + eps) * weight: no mean-centering, no bias. */
+function rmsNorm(x: Float64Array, weight: Float32Array, eps: number): Float64Array {
+  let ss = 0;
+  for (const v of x) ss += v * v;
+  const inv = 1 / Math.sqrt(ss / x.length + eps);
+  return x.map((v, i) => v * inv * weight[i]);
+}
+
+/** y = x @ W + b with W in Conv1D layout [in, out]. */
+function linear(x: Float64Array, W: Float32Array, b: Float32Array | null, out: number): Float64Array {
+  const y = new Float64Array(out);
+  for (let k = 0; k < x.length; k++) {
+    const xk = x[k];
+    if (xk === 0) continue;
+    const row = k * out;
+    for (let n = 0; n < out; n++) y[n] += xk * W[row + n];
+  }
+  if (b) for (let n = 0; n < out; n++) y[n] += b[n];
+  return y;
+}
+
+const quickGelu = (v: number): number => v / (1 + Math.exp(-1.702 * v));
+
+export interface ReferenceOutput {
+  /** [B, T, V-1] */
+  logits: Float64Array;
+  /** n_layer + 1 tensors, each [B, T, E]; [L] is after ln_f. */
+  hiddenStates: Float64Array[];
+}
+
+/** The full forward of B sequences of T ids (no cache). */
+export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids: number[][]): ReferenceOutput {
+  const { n_embd: E, n_head: H, n_layer: L, n_inner: I, layer_norm_epsilon: eps } = config;
+  const V1 = config.vocab_size - 1;
+  const D = E / H;
+  const B = ids.length;
+  const T = ids[0].length;
+  const wte = w(weights, 'transformer.wte.weight');
+  const wpe = w(weights, 'transformer.wpe.weight');
+  const hiddenStates = Array.from({ length: L + 1 }, () => new Float64Array(B * T * E));
+  const logits = new Float64Array(B * T * V1);
+
+  for (let b = 0; b < B; b++) {
+    let h: Float64Array[] = ids[b].map((id, t) => {
+      const v = new Float64Array(E);
+      for (let e = 0; e < E; e++) v[e] = wte[id * E + e] + wpe[t * E + e];
+      return v;
+    });
+    const record = (k: number, rows: Float64Array[]) => rows.forEach((r, t) => hiddenStates[k].set(r, (b * T + t) * E));
+    record(0, h);
+
+    for (let i = 0; i < L; i++) {
+      const p = `transformer.h.${i}.`;
+      let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
+      if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+      const qkv = h.map((x) => linear(rmsNorm(x, w(weights, p + 'ln_1.weight'), eps), w(weights, p + 'attn.c_attn.weight'), w(weights, p + 'attn.c_attn.bias'), 3 * E));
+      const merged = h.map(() => new Float64Array(E));
+      for (let head = 0; head < H; head++) {
+        const o = head * D;
+        for (let t = 0; t < T; t++) {
+          const scores = new Float64Array(t + 1);
+          let max = -Infinity;
+          for (let s = 0; s <= t; s++) {
+            let dot = 0;
+            for (let d = 0; d < D; d++) dot += qkv[t][o + d] * qkv[s][E + o + d];
+            scores[s] = dot * scale;
+            max = Math.max(max, scores[s]);
+          }
+          let sum = 0;
+          for (let s = 0; s <= t; s++) sum += (scores[s] = Math.exp(scores[s] - max));
+          for (let s = 0; s <= t; s++) {
+            const a = scores[s] / sum;
+            for (let d = 0; d < D; d++) merged[t][o + d] += a * qkv[s][2 * E + o + d];
+          }
+        }
+      }
+      h = h.map((x, t) => {
+        const attn = linear(merged[t], w(weights, p + 'attn.c_proj.weight'), w(weights, p + 'attn.c_proj.bias'), E);
+        const h1 = x.map((v, e) => v + attn[e]);
+        const m = linear(rmsNorm(h1, w(weights, p + 'ln_2.weight'), eps), w(weights, p + 'mlp.c_fc.weight'), w(weights, p + 'mlp.c_fc.bias'), I).map(quickGelu);
+        const m2 = linear(m, w(weights, p + 'mlp.c_proj.weight'), w(weights, p + 'mlp.c_proj.bias'), E);
+        return h1.map((v, e) => v + m2[e]);
+      });
+      if (i < L - 1) record(i + 1, h);
+    }
+    const final = h.map((x) => rmsNorm(x, w(weights, 'transformer.ln_f.weight'), eps));
+    record(L, final);
+    const head = w(weights, 'lm_head.weight'); // [V-1, E]
+    final.forEach((x, t) => {
+      for (let v = 0; v < V1; v++) {
+        let s = 0;
+        for (let e = 0; e < E; e++) s += x[e] * head[v * E + e];
+        logits[(b * T + t) * V1 + v] = s;
+      }
+    });
+  }
+  return { logits, hiddenStates };
+}
+
+/** Random weights with HF names, for tests that need a model of any shape. */
+export function randomWeights(config: ImageGPTConfig, seed: number, std = 0.08): WeightMap {
+  let s = seed >>> 0 || 1;
+  const rand = () => {
+    // xorshift32 → uniform in (-1, 1), scaled to roughly the given std
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s / 2 ** 32) * 2 - 1;
+  };
+  const { n_embd: E, n_inner: I, n_positions: P, vocab_size: V, n_layer: L } = config;
+  const m: WeightMap = new Map();
+  const add = (name: string, n: number, gen: () => number) => m.set(name, Float32Array.from({ length: n }, gen));
+  const g = () => rand() * std * 1.7;
+  const ln = () => 1 + rand() * 0.2;
+  add('transformer.wte.weight', V * E, g);
+  add('transformer.wpe.weight', P * E, g);
+  for (let i = 0; i < L; i++) {
+    const p = `transformer.h.${i}.`;
+    add(p + 'ln_1.weight', E, ln);
+    add(p + 'attn.c_attn.weight', E * 3 * E, g);
+    add(p + 'attn.c_attn.bias', 3 * E, g);
+    add(p + 'attn.c_proj.weight', E * E, g);
+    add(p + 'attn.c_proj.bias', E, g);
+    add(p + 'ln_2.weight', E, ln);
+    add(p + 'mlp.c_fc.weight', E * I, g);
+    add(p + 'mlp.c_fc.bias', I, g);
+    add(p + 'mlp.c_proj.weight', I * E, g);
+    add(p + 'mlp.c_proj.bias', E, g);
+  }
+  add('transformer.ln_f.weight', E, ln);
+  add('lm_head.weight', (V - 1) * E, g);
+  return m;
+}
