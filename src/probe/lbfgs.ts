@@ -43,6 +43,8 @@ export interface LbfgsResult {
 const ARMIJO_C1 = 1e-4;
 const CURVATURE_C2 = 0.9;
 const MAX_STEP = 1e10;
+// Relative change of the objective that counts as rounding noise (see approximateDecrease).
+const FLAT_TOLERANCE = 1e-12;
 
 export function dot(a: Float64Array, b: Float64Array): number {
   let sum = 0;
@@ -235,6 +237,12 @@ function strongWolfeSearch(
   };
   const sufficientDecrease = (p: TrialPoint): boolean => p.value <= value0 + ARMIJO_C1 * p.step * slope0;
   const curvatureHolds = (p: TrialPoint): boolean => Math.abs(p.slope) <= -CURVATURE_C2 * slope0;
+  // Near the optimum the objective changes less than its own rounding and Armijo's test becomes
+  // noise. There, as in Hager & Zhang's "approximate Wolfe" conditions, trust the slope instead:
+  // for a quadratic, slope(step) <= (2·c1 - 1)·slope0 is the same as sufficient decrease.
+  const approximateDecrease = (p: TrialPoint): boolean =>
+    p.value <= value0 + FLAT_TOLERANCE * Math.abs(value0) && p.slope <= (2 * ARMIJO_C1 - 1) * slope0;
+  const acceptable = (p: TrialPoint): boolean => curvatureHolds(p) && (sufficientDecrease(p) || approximateDecrease(p));
   const accept = (p: TrialPoint): LineSearchResult => ({ found: true, value: p.value, evaluations });
 
   // Bracketing phase: grow the step until it overshoots the minimum along the line.
@@ -243,11 +251,11 @@ function strongWolfeSearch(
   let bracket: { low: TrialPoint; high: TrialPoint } | null = null;
   while (evaluations < maxEvaluations) {
     const p = evaluate(step);
+    if (acceptable(p)) return accept(p);
     if (!sufficientDecrease(p) || (evaluations > 1 && p.value >= previous.value)) {
       bracket = { low: previous, high: p };
       break;
     }
-    if (curvatureHolds(p)) return accept(p);
     if (p.slope >= 0) {
       bracket = { low: p, high: previous };
       break;
@@ -263,10 +271,10 @@ function strongWolfeSearch(
     const width = Math.abs(high.step - low.step);
     if (width <= 1e-16 * Math.max(low.step, high.step)) break;
     const p = evaluate(interpolateStep(low, high));
+    if (acceptable(p)) return accept(p);
     if (!sufficientDecrease(p) || p.value >= low.value) {
       high = p;
     } else {
-      if (curvatureHolds(p)) return accept(p);
       if (p.slope * (high.step - low.step) >= 0) high = low;
       low = p;
     }

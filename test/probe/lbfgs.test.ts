@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { minimizeLbfgs } from '../../src/probe/lbfgs';
 import type { ObjectiveFunction } from '../../src/probe/lbfgs';
 import { SoftmaxRegressionObjective } from '../../src/probe/softmax-regression';
-import { seededNormal, seededRandom } from './synthetic';
+import { random } from '../gpu/harness';
+import { seededNormal } from './synthetic';
 
 const rosenbrock: ObjectiveFunction = (x, g) => {
   const [a, b] = x;
@@ -23,9 +24,9 @@ describe('L-BFGS', () => {
 
   it('solves an ill-conditioned quadratic (condition 1e4) in far fewer iterations than its size times ten', () => {
     const n = 200;
-    const random = seededRandom(3);
-    const curvature = Float64Array.from({ length: n }, (_, k) => 10 ** (4 * (k / (n - 1))) * (0.5 + random()));
-    const target = Float64Array.from({ length: n }, () => random() - 0.5);
+    const uniform = random(3);
+    const curvature = Float64Array.from({ length: n }, (_, k) => 10 ** (4 * (k / (n - 1))) * (0.5 + uniform()));
+    const target = Float64Array.from({ length: n }, () => uniform() - 0.5);
     const quadratic: ObjectiveFunction = (x, g) => {
       let value = 0;
       for (let k = 0; k < n; k++) {

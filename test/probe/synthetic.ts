@@ -1,19 +1,8 @@
 // Seeded synthetic classification data for the probe tests: Gaussian blobs, one per class.
-
-/** mulberry32: a small seeded generator, so every test sees the same numbers. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from '../gpu/harness';
 
 export function seededNormal(seed: number): () => number {
-  const uniform = seededRandom(seed);
+  const uniform = random(seed);
   return () => {
     const u = 1 - uniform();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
