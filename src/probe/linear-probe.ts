@@ -196,13 +196,23 @@ export class LinearProbe {
 
   /** Accuracy: the fraction of rows whose predicted class is the label. */
   score(features: FeatureMatrix, labels: ClassLabels): number {
-    const state = this.requireFitted('score');
-    const ids = encodeLabels(labels, state.classes, state.numClasses);
-    const { scores } = this.scores(features, 'score', ids.length);
-    const predicted = argmaxRows(scores, state.numClasses);
+    const matrix = this.confusionMatrix(features, labels);
+    const C = this.numClasses;
     let correct = 0;
-    for (let i = 0; i < ids.length; i++) if (predicted[i] === ids[i]) correct++;
-    return correct / ids.length;
+    for (let c = 0; c < C; c++) correct += matrix[c * C + c];
+    return correct / labels.length;
+  }
+
+  /** Counts [C, C] row-major: entry (true class, predicted class). */
+  confusionMatrix(features: FeatureMatrix, labels: ClassLabels): Int32Array {
+    const state = this.requireFitted('confusionMatrix');
+    const C = state.numClasses;
+    const ids = encodeLabels(labels, state.classes, C);
+    const { scores } = this.scores(features, 'confusionMatrix', ids.length);
+    const predicted = argmaxRows(scores, C);
+    const matrix = new Int32Array(C * C);
+    for (let i = 0; i < ids.length; i++) matrix[ids[i] * C + predicted[i]]++;
+    return matrix;
   }
 
   toJSON(): LinearProbeJSON {
@@ -246,6 +256,9 @@ export class LinearProbe {
       }
     }
     const probe = new LinearProbe({ l2: json.l2, standardize: json.standardize, classes: json.classes ?? undefined });
+    if (json.fit !== null && json.fit !== undefined && typeof json.fit !== 'object') {
+      throw new Error(`LinearProbe.fromJSON: fit is ${typeof json.fit}, expected an object or null`);
+    }
     const std = finiteVector(json.std, numFeatures, 'std');
     const zeroStd = std.findIndex((s) => !(s > 0));
     if (zeroStd >= 0) throw new Error(`LinearProbe.fromJSON: std[${zeroStd}] is ${std[zeroStd]}, expected > 0`);

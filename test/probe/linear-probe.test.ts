@@ -92,6 +92,25 @@ describe('LinearProbe on synthetic data', () => {
     expect(probe.predict(test.features)).toEqual(test.labels);
   });
 
+  it('counts a confusion matrix whose diagonal is the accuracy', () => {
+    const train = gaussianBlobs({ rows: 150, cols: 4, classes: 3, separation: 0.8, seed: 12 });
+    const test = gaussianBlobs({ rows: 90, cols: 4, classes: 3, separation: 0.8, seed: 13 });
+    const probe = new LinearProbe();
+    probe.fit(train.features, train.labels);
+    const matrix = probe.confusionMatrix(test.features, test.labels);
+    const predicted = probe.predict(test.features);
+    for (let t = 0; t < 3; t++) {
+      for (let p = 0; p < 3; p++) {
+        const count = Array.from(test.labels).filter((label, i) => label === t && predicted[i] === p).length;
+        expect(matrix[t * 3 + p]).toBe(count);
+      }
+    }
+    const accuracy = probe.score(test.features, test.labels);
+    expect(accuracy).toBe((matrix[0] + matrix[4] + matrix[8]) / 90);
+    expect(accuracy).toBeGreaterThan(0.4);
+    expect(accuracy).toBeLessThan(1);
+  });
+
   it('gives probabilities that sum to 1 and agree with predict', () => {
     const data = gaussianBlobs({ rows: 90, cols: 5, classes: 3, separation: 1, seed: 3 });
     const probe = new LinearProbe({ l2: 1e-2 });
