@@ -12,6 +12,8 @@ Files written:
                   at a non-zero offset), one c_attn.weight is a transpose (strides (1, 16)), one
                   c_fc.weight is a column slice of a wider matrix (row stride 80, offset 8)
 - NAME.expected.safetensors   every tensor of NAME.bin, contiguous, floats as F32 (exact for f16/bf16)
+- evil.bin        a torch.save zip whose pickle would call builtins.print on load: the reader must refuse it
+- legacy.bin      torch's pre-1.6 format (a bare pickle stream), which the reader refuses with a clear error
 - logits.safetensors   input_ids [2, 16] and the float64 model's logits (cast to f32), computed from
                        exactly the f32 weights in tiny-f32.bin
 """
@@ -41,6 +43,13 @@ def with_metadata(tensors, like):
 def expected_of(state):
     """Contiguous copies; floats as f32 (every f16/bf16 value is exactly an f32)."""
     return {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+
+
+class CallsPrint:
+    """Pickles as a call to builtins.print: what any code execution through a pickle looks like."""
+
+    def __reduce__(self):
+        return (print, ("this pickle ran code",))
 
 
 def main() -> None:
@@ -105,6 +114,9 @@ def main() -> None:
                         ("tiny-views", views)]:
         torch.save(state, os.path.join(out, name + ".bin"))
         save_file(expected_of(state), os.path.join(out, name + ".expected.safetensors"))
+    torch.save(collections.OrderedDict([("w", torch.ones(2)), ("x", CallsPrint())]), os.path.join(out, "evil.bin"))
+    torch.save(collections.OrderedDict([("w", torch.ones(2))]), os.path.join(out, "legacy.bin"),
+               _use_new_zipfile_serialization=False)
     save_file({"input_ids": ids.to(torch.int32), "logits": logits.float()}, os.path.join(out, "logits.safetensors"))
 
     total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))

@@ -81,8 +81,9 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
     return s;
   };
   const text = (n: number) => {
+    const raw = bytes(n);
     try {
-      return utf8.decode(bytes(n));
+      return utf8.decode(raw);
     } catch {
       return fail('string is not valid UTF-8');
     }
