@@ -45,6 +45,7 @@ const CURVATURE_C2 = 0.9;
 const MAX_STEP = 1e10;
 // Relative change of the objective that counts as rounding noise (see approximateDecrease).
 const FLAT_TOLERANCE = 1e-12;
+const APPROXIMATE_DELTA = 0.1;
 
 export function dot(a: Float64Array, b: Float64Array): number {
   let sum = 0;
@@ -212,7 +213,8 @@ interface TrialPoint {
 }
 
 /**
- * Finds a step along `direction` satisfying the strong Wolfe conditions. On success the accepted point
+ * Finds a step along `direction` satisfying the strong Wolfe conditions (or, where the objective is flat
+ * to rounding, their approximate form). On success the accepted point
  * and its gradient are left in `trialX` and `trialGradient`.
  */
 function strongWolfeSearch(
@@ -239,9 +241,9 @@ function strongWolfeSearch(
   const curvatureHolds = (p: TrialPoint): boolean => Math.abs(p.slope) <= -CURVATURE_C2 * slope0;
   // Near the optimum the objective changes less than its own rounding and Armijo's test becomes
   // noise. There, as in Hager & Zhang's "approximate Wolfe" conditions, trust the slope instead:
-  // for a quadratic, slope(step) <= (2·c1 - 1)·slope0 is the same as sufficient decrease.
+  // for a quadratic, slope(step) <= (2·δ - 1)·slope0 is the same as sufficient decrease with c1 = δ.
   const approximateDecrease = (p: TrialPoint): boolean =>
-    p.value <= value0 + FLAT_TOLERANCE * Math.abs(value0) && p.slope <= (2 * ARMIJO_C1 - 1) * slope0;
+    p.value <= value0 + FLAT_TOLERANCE * Math.abs(value0) && p.slope <= (2 * APPROXIMATE_DELTA - 1) * slope0;
   const acceptable = (p: TrialPoint): boolean => curvatureHolds(p) && (sufficientDecrease(p) || approximateDecrease(p));
   const accept = (p: TrialPoint): LineSearchResult => ({ found: true, value: p.value, evaluations });
 
