@@ -1,0 +1,154 @@
+// Bilinear resize that gives the same bytes as Pillow's `Image.resize((w, h), Image.BILINEAR)` on 8-bit
+// images, which is what Hugging Face's ImageGPTImageProcessor calls. Like Pillow's Resample.c: the filter
+// support grows with the shrink ratio (antialiasing), weights are computed in float64, normalized, turned
+// into 22-bit fixed point, and applied in two separable passes (horizontal, then vertical) with an 8-bit
+// image in between; each pass rounds by adding half and shifting, then clips to 0..255.
+
+/** Fixed-point fraction bits of Pillow's 8-bit resampler: 32 bits minus 8 for the value, minus 2 spare. */
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 1 << PRECISION_BITS;
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** Per output position: the first input index and the tap count, then `ksize` fixed-point weights. */
+interface Taps {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Int32Array;
+  ksize: number;
+}
+
+function bilinear(x: number): number {
+  const a = x < 0 ? -x : x;
+  return a < 1 ? 1 - a : 0;
+}
+
+/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for BILINEAR over the whole input (box 0..inSize). */
+function precomputeTaps(inSize: number, outSize: number): Taps {
+  const scale = inSize / outSize;
+  const filterScale = scale < 1 ? 1 : scale;
+  const support = 1 * filterScale; // BILINEAR's support is 1, widened when shrinking
+  const ksize = Math.ceil(support) * 2 + 1;
+  const first = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * ksize);
+  const k = new Float64Array(ksize);
+  const invScale = 1 / filterScale;
+  for (let out = 0; out < outSize; out++) {
+    const center = (out + 0.5) * scale;
+    // C's (int) cast truncates toward zero; the clamps then keep the window inside the image.
+    const lo = Math.max(0, Math.trunc(center - support + 0.5));
+    const n = Math.min(inSize, Math.trunc(center + support + 0.5)) - lo;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const w = bilinear((i + lo - center + 0.5) * invScale);
+      k[i] = w;
+      sum += w;
+    }
+    for (let i = 0; i < n; i++) {
+      // Division (not a reciprocal multiply) and truncation toward zero after adding ±0.5, as Pillow does.
+      const w = sum !== 0 ? k[i] / sum : k[i];
+      weights[out * ksize + i] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    first[out] = lo;
+    count[out] = n;
+  }
+  return { first, count, weights, ksize };
+}
+
+function clip8(sum: number): number {
+  const v = sum >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/** The 3 color channels of an 8-bit image whose pixels are `stride` bytes apart (3 for RGB, 4 to skip alpha). */
+export interface RgbSource {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  stride: number;
+}
+
+/**
+ * Horizontal pass over source rows `rowFirst .. rowFirst + rows - 1`; writes packed RGB rows of `taps` length.
+ */
+function resizeRows(src: RgbSource, taps: Taps, outWidth: number, rowFirst: number, rows: number): Uint8Array {
+  const { data, width, stride } = src;
+  const { first, count, weights, ksize } = taps;
+  const out = new Uint8Array(outWidth * rows * 3);
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const rowStart = (rowFirst + y) * width * stride;
+    for (let x = 0; x < outWidth; x++) {
+      const n = count[x];
+      const kStart = x * ksize;
+      let p = rowStart + first[x] * stride;
+      let r = HALF;
+      let g = HALF;
+      let b = HALF;
+      for (let i = 0; i < n; i++, p += stride) {
+        const w = weights[kStart + i];
+        r += data[p] * w;
+        g += data[p + 1] * w;
+        b += data[p + 2] * w;
+      }
+      out[o++] = clip8(r);
+      out[o++] = clip8(g);
+      out[o++] = clip8(b);
+    }
+  }
+  return out;
+}
+
+/** Vertical pass: every output row is a weighted sum of source rows; each of the 3 channels independently. */
+function resizeColumns(src: RgbSource, taps: Taps, outHeight: number): Uint8Array {
+  const { data, width, stride } = src;
+  const { first, count, weights, ksize } = taps;
+  const rowBytes = width * stride;
+  const out = new Uint8Array(width * outHeight * 3);
+  let o = 0;
+  for (let y = 0; y < outHeight; y++) {
+    const n = count[y];
+    const kStart = y * ksize;
+    const top = first[y] * rowBytes;
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        let p = top + x * stride + c;
+        let sum = HALF;
+        for (let i = 0; i < n; i++, p += rowBytes) sum += data[p] * weights[kStart + i];
+        out[o++] = clip8(sum);
+      }
+    }
+  }
+  return out;
+}
+
+/** The RGB channels of `src`, packed (what a resize to the same size gives: Pillow copies). */
+export function packRgb(src: RgbSource): Uint8Array {
+  const { data, width, height, stride } = src;
+  const out = new Uint8Array(width * height * 3);
+  for (let i = 0, p = 0, o = 0; i < width * height; i++, p += stride) {
+    out[o++] = data[p];
+    out[o++] = data[p + 1];
+    out[o++] = data[p + 2];
+  }
+  return out;
+}
+
+/**
+ * Resizes the RGB channels of `src` to `outWidth × outHeight` exactly as Pillow's BILINEAR resize does;
+ * returns packed RGB (HWC) bytes. Sizes must be positive integers (checked by the caller).
+ */
+export function resizeBilinear(src: RgbSource, outWidth: number, outHeight: number): Uint8Array {
+  const needHorizontal = outWidth !== src.width;
+  const needVertical = outHeight !== src.height;
+  if (!needHorizontal && !needVertical) return packRgb(src);
+  const vertical = precomputeTaps(src.height, outHeight);
+  if (!needHorizontal) return resizeColumns(src, vertical, outHeight);
+  // Only the source rows the vertical pass reads are resized horizontally (Pillow does the same).
+  const rowFirst = vertical.first[0];
+  const rowEnd = vertical.first[outHeight - 1] + vertical.count[outHeight - 1];
+  const rows = resizeRows(src, precomputeTaps(src.width, outWidth), outWidth, rowFirst, rowEnd - rowFirst);
+  if (!needVertical) return rows;
+  for (let i = 0; i < outHeight; i++) vertical.first[i] -= rowFirst;
+  return resizeColumns({ data: rows, width: outWidth, height: rowEnd - rowFirst, stride: 3 }, vertical, outHeight);
+}

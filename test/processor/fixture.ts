@@ -1,0 +1,36 @@
+// The committed Pillow / numpy fixture (weights-tools/make_processor_fixtures.py).
+import { readFileSync } from 'node:fs';
+
+export interface FixtureOutput {
+  height: number;
+  width: number;
+  /** base64 of the Pillow-resized RGB bytes */
+  rgb: string;
+  tokens: number[];
+}
+
+export interface FixtureCase {
+  name: string;
+  kind: string;
+  width: number;
+  height: number;
+  channels: number;
+  seed: number;
+  outputs: FixtureOutput[];
+}
+
+export interface ProcessorFixture {
+  clusters: number[][];
+  cases: FixtureCase[];
+  /** base64 of packed RGB colors quantized without resizing */
+  colors: string;
+  colorTokens: number[];
+}
+
+export const fixture: ProcessorFixture = JSON.parse(
+  readFileSync(new URL('../fixtures/processor/processor.json', import.meta.url), 'utf8'),
+);
+
+export function bytes(base64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64, 'base64'));
+}
