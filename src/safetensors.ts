@@ -224,7 +224,8 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
 
 /** Parses a whole safetensors file held in memory. Tensor data are views into `bytes`. */
 export function parseSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  // A plain Uint8Array even for a Node Buffer, whose slice() would not copy.
+  const u8 = bytes instanceof Uint8Array ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   const header = readSafetensorsHeader(u8, u8.length);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const t of header.tensors) {
@@ -236,7 +237,7 @@ export function parseSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFi
 
 /** Copies `bytes` into a fresh, aligned buffer when a typed view on them would be misaligned. */
 function aligned(bytes: Uint8Array, elementBytes: number): Uint8Array {
-  return bytes.byteOffset % elementBytes === 0 ? bytes : bytes.slice();
+  return bytes.byteOffset % elementBytes === 0 ? bytes : new Uint8Array(bytes);
 }
 
 /** F64/F32/F16/BF16 → a new Float32Array. Other dtypes are an error: weights must be floating point. */

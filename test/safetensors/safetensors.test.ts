@@ -74,6 +74,12 @@ describe('safetensors round trip', () => {
     shifted.set(bytes);
     expect([...tensorToFloat32(parseSafetensors(shifted).tensors.get('w')!)]).toEqual([1, 2, 3]);
     expect([...tensorToFloat32(parseSafetensors(bytes.slice().buffer).tensors.get('w')!)]).toEqual([1, 2, 3]);
+    // A Node Buffer (whose slice() is a view) at an odd offset: tensors are still plain, copyable views.
+    const pool = Buffer.alloc(bytes.length + 3);
+    pool.set(bytes, 3);
+    const t = parseSafetensors(pool.subarray(3)).tensors.get('w')!;
+    expect(t.data.slice().buffer).not.toBe(pool.buffer);
+    expect([...tensorToFloat32(t)]).toEqual([1, 2, 3]);
   });
 
   it('reads the header alone for streaming, and the plan matches the written file', () => {
