@@ -31,6 +31,8 @@ export interface EncodeOptions {
   poolHidden?: number;
   /** Called with the buffer holding hidden state k, between passes, so the caller can copy it out. */
   onHidden?: (k: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
+  /** Ops recorded after the head in the same pass (the sampler). */
+  extra?: Op[];
 }
 
 interface BlockOps {
@@ -135,6 +137,7 @@ export class ForwardPlan {
       reached(L);
       if (opts.head) this.head!.encode(pass, step);
     }
+    for (const op of opts.extra ?? []) op.encode(pass, step);
     pass.end();
   }
 }

@@ -7,6 +7,8 @@ import { logitsWidth, parseImageGPTConfig, type ImageGPTConfig, type ImageGPTCon
 import { ImageGPTSession, checkTokenRows, type SessionContext, type SessionOptions } from './session';
 import { uploadWeights, validateCheckpoint, type ModelWeights } from './weights';
 import { fetchBytes, joinUrl, type LoadProgress } from './fetch';
+import { Sampler } from '../gpu/sampler';
+import { checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 
 /** Where a model comes from: a base URL holding config.json and model.safetensors, or the parsed config and the bytes. */
 export type ModelSource =
@@ -42,6 +44,29 @@ export interface FeatureOptions {
   layer?: number;
 }
 
+/** What `complete` needs of an image processor (ImageGPTImageProcessor fits). */
+export interface CompletionProcessor {
+  encode(images: never): { inputIds: number[][] };
+  decode(tokens: ArrayLike<number>, size: { height: number; width: number }): { data: Uint8ClampedArray; width: number; height: number };
+}
+
+export interface CompleteOptions extends Omit<GenerateOptions, 'prompt' | 'batchSize' | 'maxNewTokens'> {
+  /** Image rows (of tokens) kept from the input; the rest is generated. */
+  keepRows: number;
+  /** Completions to make, as one batch. Default 1. */
+  samples?: number;
+  /** Turns the input image into tokens and the completions back into pixels. */
+  processor: CompletionProcessor;
+}
+
+/** One completed image: RGBA pixels (usable as ImageData) and its tokens. */
+export interface Completion {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+  tokens: Int32Array;
+}
+
 /** GPU memory the model has allocated, beside what its weights take. */
 export interface MemoryReport {
   weightBytes: number;
@@ -58,6 +83,7 @@ export class ImageGPT {
   private sessionBytes = 0;
   private disposed = false;
   private readonly sessions = new Set<ImageGPTSession>();
+  private sampler: Sampler | null = null;
 
   private constructor(config: ImageGPTConfig, device: GPUDevice, weights: ModelWeights, kernels: Kernels) {
     this.config = config;
@@ -242,6 +268,49 @@ export class ImageGPT {
     } finally {
       session.dispose();
     }
+  }
+
+  /**
+   * Generates image tokens with sampling on the GPU: Int32Array [B, prompt + new] (no SOS).
+   * Starts from SOS, then the prompt's tokens (HF-style, no SOS) if given.
+   */
+  async generate(options: GenerateOptions = {}): Promise<Int32Array> {
+    this.checkUsable();
+    if (!this.weights.lmHead) throw new Error('generate: this checkpoint has no lm_head.weight (a classification checkpoint)');
+    checkGenerateOptions(this.config, options);
+    this.sampler ??= new Sampler(this.device);
+    return generateOnGpu(this.config, this.device, this.sampler, (batch, maxLength) => this.createSession(batch, { maxLength }), options);
+  }
+
+  /**
+   * Completes the lower rows of an image: keeps its first `keepRows` token rows and samples the rest,
+   * `samples` times in one batch. The input is an image (through `processor`) or its tokens.
+   */
+  async complete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
+    this.checkUsable();
+    const { keepRows, samples = 1, processor, ...sampling } = options;
+    if (!processor) throw new Error('complete: options.processor (an ImageGPTImageProcessor) is required');
+    const P = this.config.n_positions;
+    const width = options.width ?? Math.round(Math.sqrt(P));
+    const height = Math.floor(P / width);
+    let tokens: ArrayLike<number>;
+    if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
+    else if (input instanceof Int32Array) tokens = input;
+    else tokens = processor.encode(input as never).inputIds[0];
+    if (tokens.length !== width * height) {
+      throw new Error(`complete: the image has ${tokens.length} tokens, the model expects ${width}×${height} = ${width * height}`);
+    }
+    if (!Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
+      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${keepRows}`);
+    }
+    if (!Number.isInteger(samples) || samples < 1) throw new Error(`complete: samples must be a positive integer, got ${samples}`);
+    const kept = Array.from(tokens).slice(0, keepRows * width);
+    const out = await this.generate({ ...sampling, width, prompt: Array.from({ length: samples }, () => kept.slice()) });
+    return Array.from({ length: samples }, (_, b) => {
+      const t = out.slice(b * P, (b + 1) * P);
+      const img = processor.decode(t, { height, width });
+      return { data: img.data, width: img.width, height: img.height, tokens: t };
+    });
   }
 
   /** GPU memory allocated by the model and its live sessions. */

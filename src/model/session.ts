@@ -159,14 +159,33 @@ export class ImageGPTSession {
     return out;
   }
 
-  /** Writes the ids of one chunk (row b*seq + i) and the step shape. */
+  /** Writes the ids of one chunk (row b*seq + i) and the step shape at the current position. */
   writeChunk(rows: ArrayLike<number>[], from: number, seq: number): StepShape {
     const B = this.batchSize;
     for (let b = 0; b < B; b++) for (let i = 0; i < seq; i++) this.idsScratch[b * seq + i] = rows[b][from + i];
     this.ctx.device.queue.writeBuffer(this.buf.ids, 0, this.idsScratch.buffer, 0, B * seq * 4);
-    const step: StepShape = { batch: B, seq, past: this.past };
+    return this.writeStepOnly(seq);
+  }
+
+  /** Writes only the step shape: the ids are already on the GPU (written by the sampler). */
+  writeStepOnly(seq: number): StepShape {
+    this.checkUsable();
+    if (this.past + seq > this.maxLength) {
+      throw new Error(`session: ${this.past} cached + ${seq} new tokens exceeds the session's maxLength ${this.maxLength}`);
+    }
+    const step: StepShape = { batch: this.batchSize, seq, past: this.past };
     this.ctx.kernels.writeStep(this.buf.step, step);
     return step;
+  }
+
+  /** Moves the cache position after a submitted step. */
+  advance(seq: number): void {
+    this.past += seq;
+  }
+
+  /** Rows of one prefill chunk per sequence. */
+  get chunkLength(): number {
+    return Math.max(1, Math.floor(this.maxRows / this.batchSize));
   }
 
   /**
@@ -185,7 +204,7 @@ export class ImageGPTSession {
     if (this.past + T > this.maxLength) {
       throw new Error(`session: ${this.past} cached + ${T} new tokens exceeds the session's maxLength ${this.maxLength}`);
     }
-    const chunk = Math.max(1, Math.floor(this.maxRows / this.batchSize));
+    const chunk = this.chunkLength;
     for (let from = 0; from < T; from += chunk) {
       const seq = Math.min(chunk, T - from);
       const isLast = from + seq === T;
@@ -194,7 +213,7 @@ export class ImageGPTSession {
       this.plan.encode(encoder, step, encodeOptions(step, isLast));
       perChunk?.(encoder, step, from, isLast);
       this.ctx.device.queue.submit([encoder.finish()]);
-      this.past += seq;
+      this.advance(seq);
       await afterSubmit?.(step, from, isLast);
     }
   }

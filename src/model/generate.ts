@@ -1,0 +1,257 @@
+// Generation with the loop on the GPU: each step records the forward of the newest token and the
+// sampler, which writes the sampled token where the next step's embedding reads it. The CPU only
+// records commands (one submit per token) and reads tokens back once per image row, through a small
+// ring of staging buffers so the GPU never waits on mapAsync.
+import type { Sampler } from '../gpu/sampler';
+import type { ImageGPTConfig } from './config';
+import { logitsWidth, sosToken } from './config';
+import { resolveSampling, type SamplingOptions } from './sampling';
+import type { ImageGPTSession } from './session';
+import { checkTokenRows } from './session';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Number of samples; inferred from `prompt` when given. Default 1. */
+  batchSize?: number;
+  /** Given image tokens per sample (HF-style: no SOS), e.g. the kept rows of an image. */
+  prompt?: number[][];
+  /**
+   * Feed SOS before the prompt, as the original ImageGPT (and HF's completion example) does. Default true.
+   * With false the prompt is fed exactly as given (it must then be non-empty).
+   */
+  sos?: boolean;
+  /** Default: fill the image (n_positions − prompt length). */
+  maxNewTokens?: number;
+  /** Image width in tokens, for onRow; default √n_positions (ImageGPT images are square). */
+  width?: number;
+  /** Stop within one step; the model stays usable; the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Every step's newest tokens [B], in order; delivered when the row holding them is read back. */
+  onTokens?: (p: { step: number; tokens: Int32Array }) => void;
+  /** One call per completed image row: that row's tokens of every sample, [B, width]. */
+  onRow?: (p: { row: number; tokens: Int32Array }) => void;
+  /** Filled with counts of submits, readbacks and steps (benchmarks, tests). */
+  stats?: GenerateStats;
+}
+
+/** What a generate() run did, for benchmarks and tests. */
+export interface GenerateStats {
+  submits: number;
+  readbacks: number;
+  steps: number;
+}
+
+/** Staging buffers for row readbacks. */
+const RING = 3;
+/** Steps submitted ahead of the GPU: bounds how long an abort takes to drain. */
+const MAX_IN_FLIGHT = 4;
+
+function abortError(): Error {
+  const e = new Error('generate: aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+interface Readback {
+  slot: number;
+  from: number; // first generated token (index among the new tokens)
+  count: number; // tokens per sample
+  done: Promise<void>;
+}
+
+interface Plan {
+  B: number;
+  prompt: number[][];
+  promptLen: number;
+  maxNew: number;
+  useSos: boolean;
+  width: number;
+}
+
+function plan(config: ImageGPTConfig, o: GenerateOptions): Plan {
+  const useSos = o.sos ?? true;
+  const P = config.n_positions;
+  const sos = sosToken(config);
+  let prompt: number[][];
+  if (o.prompt !== undefined) {
+    if (!Array.isArray(o.prompt) || o.prompt.length === 0) throw new Error('generate: prompt must be a non-empty array of token rows');
+    prompt = o.prompt;
+    if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
+      throw new Error(`generate: batchSize ${o.batchSize} does not match the prompt's ${prompt.length} rows`);
+    }
+    const L = Array.isArray(prompt[0]) ? prompt[0].length : -1;
+    if (prompt.some((r) => !Array.isArray(r) || r.length !== L)) throw new Error('generate: prompt rows must be arrays of the same length (ragged prompt)');
+    if (L > 0) checkTokenRows(prompt, config, 'generate: prompt');
+    if (useSos && prompt.some((r) => r.includes(sos))) {
+      throw new Error(`generate: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
+    }
+  } else {
+    const B = o.batchSize ?? 1;
+    if (!Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${B}`);
+    prompt = Array.from({ length: B }, () => []);
+  }
+  const promptLen = prompt[0].length;
+  if (!useSos && promptLen === 0) throw new Error('generate: with sos: false the prompt must hold at least one token');
+  if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
+  const maxNew = o.maxNewTokens ?? P - promptLen;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${maxNew}`);
+  if (promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
+  const width = o.width ?? Math.round(Math.sqrt(P));
+  if (!Number.isInteger(width) || width < 1) throw new Error(`generate: width must be a positive integer, got ${width}`);
+  return { B: prompt.length, prompt, promptLen, maxNew, useSos, width };
+}
+
+/** Checks generate's options without running anything (clear errors before any GPU work). */
+export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions): void {
+  resolveSampling(o);
+  plan(config, o);
+}
+
+/**
+ * Runs generation on a session made by `makeSession(batch, maxLength)` (disposed here).
+ * Returns Int32Array [B, prompt + new] image tokens (no SOS).
+ */
+export async function generateOnGpu(
+  config: ImageGPTConfig,
+  device: GPUDevice,
+  sampler: Sampler,
+  makeSession: (batch: number, maxLength: number) => ImageGPTSession,
+  options: GenerateOptions,
+): Promise<Int32Array> {
+  const stats = options.stats;
+  const sampling = resolveSampling(options);
+  const { B, prompt, promptLen, maxNew, useSos, width } = plan(config, options);
+  const total = promptLen + maxNew;
+  const out = new Int32Array(B * total);
+  for (let b = 0; b < B; b++) out.set(prompt[b], b * total);
+  if (maxNew === 0) return out;
+  const signal = options.signal;
+  if (signal?.aborted) throw abortError();
+
+  // Image token j sits at position j + offset (offset 1 with SOS first). The last new token is never fed.
+  const offset = useSos ? 1 : 0;
+  const fed = prompt.map((r) => (useSos ? [sosToken(config), ...r] : r));
+  const fedLen = fed[0].length;
+  const session = makeSession(B, fedLen + maxNew - 1);
+  const historyLength = fedLen + maxNew;
+  const made: GPUBuffer[] = [];
+  const readbacksInFlight: Promise<void>[] = [];
+  const count = (k: keyof GenerateStats) => {
+    if (stats) stats[k]++;
+  };
+  try {
+    const history = device.createBuffer({ label: 'history', size: Math.ceil((B * historyLength * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    made.push(history);
+    const params = sampler.createParamsBuffer();
+    made.push(params);
+    sampler.writeParams(params, sampling);
+    const buf = session.buffers;
+    const sample = sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength });
+    const ring = Array.from({ length: RING }, (_, i) => {
+      const b = device.createBuffer({ label: `tokens.ring.${i}`, size: Math.ceil((B * width * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      made.push(b);
+      return b;
+    });
+    const readbacks: (Readback | null)[] = new Array(RING).fill(null);
+    let nextSlot = 0;
+    let delivered = 0;
+
+    const deliver = (upTo: number) => {
+      for (let g = delivered; g < upTo; g++) {
+        if (options.onTokens) {
+          const t = new Int32Array(B);
+          for (let b = 0; b < B; b++) t[b] = out[b * total + promptLen + g];
+          options.onTokens({ step: g, tokens: t });
+        }
+        const index = promptLen + g;
+        if (options.onRow && (index + 1) % width === 0) {
+          const row = (index + 1) / width - 1;
+          const rowTokens = new Int32Array(B * width);
+          for (let b = 0; b < B; b++) rowTokens.set(out.subarray(b * total + row * width, b * total + (row + 1) * width), b * width);
+          options.onRow({ row, tokens: rowTokens });
+        }
+      }
+      delivered = Math.max(delivered, upTo);
+    };
+
+    // Copies new tokens [from, from + n) of every sample to a ring slot, in the step's encoder.
+    const recordReadback = async (encoder: GPUCommandEncoder, from: number, n: number): Promise<Readback> => {
+      const slot = nextSlot;
+      nextSlot = (nextSlot + 1) % RING;
+      const prev = readbacks[slot];
+      if (prev) await prev.done; // its tokens are delivered and the buffer unmapped
+      for (let b = 0; b < B; b++) {
+        encoder.copyBufferToBuffer(history, (b * historyLength + promptLen + from + offset) * 4, ring[slot], b * n * 4, n * 4);
+      }
+      return { slot, from, count: n, done: Promise.resolve() };
+    };
+    const startMap = (r: Readback) => {
+      const staging = ring[r.slot];
+      const bytes = B * r.count * 4;
+      count('readbacks');
+      r.done = staging.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
+        const tokens = new Int32Array(staging.getMappedRange(0, bytes).slice(0));
+        staging.unmap();
+        for (let b = 0; b < B; b++) out.set(tokens.subarray(b * r.count, (b + 1) * r.count), b * total + promptLen + r.from);
+        deliver(r.from + r.count);
+      });
+      readbacks[r.slot] = r;
+      readbacksInFlight.push(r.done);
+    };
+
+    const inFlight: Promise<unknown>[] = [];
+    let generated = 0; // new tokens sampled so far (by submitted work)
+    let unread = 0; // of which not yet queued for readback
+    const submitStep = async (encoder: GPUCommandEncoder, seq: number) => {
+      generated++;
+      unread++;
+      const index = promptLen + generated - 1;
+      let r: Readback | null = null;
+      if ((index + 1) % width === 0 || generated === maxNew) {
+        r = await recordReadback(encoder, generated - unread, unread);
+        unread = 0;
+      }
+      device.queue.submit([encoder.finish()]);
+      count('submits');
+      session.advance(seq);
+      if (r) startMap(r);
+      inFlight.push(device.queue.onSubmittedWorkDone());
+      if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
+    };
+
+    // Prefill (SOS + prompt) in chunks; the last chunk's last position gives the first new token.
+    const chunk = session.chunkLength;
+    for (let from = 0; from < fedLen; from += chunk) {
+      const seq = Math.min(chunk, fedLen - from);
+      const isLast = from + seq === fedLen;
+      const step = session.writeChunk(fed, from, seq);
+      const encoder = device.createCommandEncoder();
+      session.forwardPlan.encode(encoder, step, { head: isLast, extra: isLast ? [sample] : [] });
+      if (isLast) {
+        count('steps');
+        await submitStep(encoder, seq);
+      } else {
+        device.queue.submit([encoder.finish()]);
+        count('submits');
+        session.advance(seq);
+      }
+    }
+    // Decode: the sampler already wrote each sequence's newest token into the ids buffer.
+    while (generated < maxNew) {
+      if (signal?.aborted) throw abortError();
+      const step = session.writeStepOnly(1);
+      const encoder = device.createCommandEncoder();
+      session.forwardPlan.encode(encoder, step, { head: true, extra: [sample] });
+      count('steps');
+      await submitStep(encoder, 1);
+    }
+    await Promise.all(readbacks.map((r) => r?.done));
+    if (signal?.aborted) throw abortError();
+    return out;
+  } finally {
+    // Let in-flight work and readbacks settle before their buffers go.
+    await device.queue.onSubmittedWorkDone();
+    await Promise.allSettled(readbacksInFlight);
+    session.dispose();
+    for (const b of made) b.destroy();
+  }
+}

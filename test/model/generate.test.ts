@@ -1,0 +1,128 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { getTestDevice } from '../helpers/gpu';
+import { loadModelFixture } from '../helpers/fixtures';
+import { ImageGPT } from '../../src/model/imagegpt';
+import type { GenerateStats } from '../../src/model/generate';
+
+const tiny = loadModelFixture('tiny'); // n_positions 64: an 8×8 token image
+const SOS = 512;
+const V1 = 512;
+
+function argmaxRows(logits: Float32Array, T: number, b: number, t: number): number {
+  const row = logits.subarray((b * T + t) * V1, (b * T + t + 1) * V1);
+  let best = 0;
+  for (let v = 1; v < V1; v++) if (row[v] > row[best]) best = v;
+  return best;
+}
+
+describe('generate on the GPU (tiny model)', () => {
+  let model: ImageGPT;
+  beforeAll(async () => {
+    model = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device: await getTestDevice(), dtype: 'f32' });
+  });
+  afterAll(() => model?.dispose());
+
+  it('greedy = argmax of the full forward at every step (SOS first, then the prompt)', async () => {
+    const prompt = [tiny.inputIds[0].slice(1, 12), tiny.inputIds[1].slice(1, 12)].map((r) => r.map((t) => t % 512));
+    const stats: GenerateStats = { submits: 0, readbacks: 0, steps: 0 };
+    const out = await model.generate({ prompt, temperature: 0, maxNewTokens: 30, stats });
+    const total = 11 + 30;
+    expect(out.length).toBe(2 * total);
+    const rows = [0, 1].map((b) => Array.from(out.subarray(b * total, (b + 1) * total)));
+    for (let b = 0; b < 2; b++) expect(rows[b].slice(0, 11)).toEqual(prompt[b]);
+    const { logits } = await model.forward(rows.map((r) => [SOS, ...r.slice(0, total - 1)]));
+    for (let b = 0; b < 2; b++) {
+      for (let j = 11; j < total; j++) expect(rows[b][j]).toBe(argmaxRows(logits, total, b, j));
+    }
+    // One submit per token (plus one per extra prefill chunk: none here), one readback per image row touched.
+    expect(stats.steps).toBe(30);
+    expect(stats.submits).toBe(30);
+    expect(stats.readbacks).toBeLessThanOrEqual(Math.ceil(30 / 8) + 1);
+  });
+
+  it('sos: false feeds the prompt as given', async () => {
+    const prompt = [[SOS, 5, 6, 7]];
+    const out = await model.generate({ prompt, sos: false, temperature: 0, maxNewTokens: 10 });
+    const row = Array.from(out);
+    const { logits } = await model.forward([row.slice(0, 13)]);
+    for (let j = 4; j < 14; j++) expect(row[j]).toBe(argmaxRows(logits, 13, 0, j - 1));
+  });
+
+  it('unconditional: fills the image; seeded runs repeat, other seeds differ; rows stream in order', async () => {
+    const rowsSeen: number[] = [];
+    const steps: number[] = [];
+    const a = await model.generate({
+      batchSize: 3,
+      seed: 7,
+      topK: 40,
+      onRow: ({ row, tokens }) => {
+        rowsSeen.push(row);
+        expect(tokens.length).toBe(3 * 8);
+      },
+      onTokens: ({ step, tokens }) => {
+        steps.push(step);
+        expect(tokens.length).toBe(3);
+      },
+    });
+    expect(a.length).toBe(3 * 64);
+    expect(rowsSeen).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(steps).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    expect(Math.max(...a)).toBeLessThan(512);
+    const b = await model.generate({ batchSize: 3, seed: 7, topK: 40 });
+    expect(Array.from(b)).toEqual(Array.from(a));
+    const c = await model.generate({ batchSize: 3, seed: 8, topK: 40 });
+    expect(Array.from(c)).not.toEqual(Array.from(a));
+    // The samples of one batch differ from each other.
+    expect(Array.from(a.subarray(0, 64))).not.toEqual(Array.from(a.subarray(64, 128)));
+  });
+
+  it('prefill in several chunks gives the same greedy tokens', async () => {
+    const prompt = [tiny.inputIds[0].slice(1, 40).map((t) => t % 512)];
+    const one = await model.generate({ prompt, temperature: 0, maxNewTokens: 5 });
+    // A session with room for only 7 rows at a time: 40 prompt positions in 6 chunks.
+    const s = model.createSession(1, { maxRows: 7 });
+    const logits = await s.prefill([[SOS, ...prompt[0]]]);
+    s.dispose();
+    let best = 0;
+    for (let v = 1; v < V1; v++) if (logits[v] > logits[best]) best = v;
+    expect(one[39]).toBe(best);
+  });
+
+  it('completion keeps the given rows; abort stops promptly and the model stays usable', async () => {
+    const prompt = [tiny.inputIds[1].slice(1, 25).map((t) => t % 512)];
+    const out = await model.generate({ prompt: [prompt[0], prompt[0]], seed: 1 });
+    expect(Array.from(out.subarray(0, 24))).toEqual(prompt[0]);
+    expect(Array.from(out.subarray(64, 88))).toEqual(prompt[0]);
+
+    const ctrl = new AbortController();
+    let rows = 0;
+    const stats: GenerateStats = { submits: 0, readbacks: 0, steps: 0 };
+    await expect(
+      model.generate({
+        batchSize: 2,
+        seed: 3,
+        signal: ctrl.signal,
+        stats,
+        onRow: () => {
+          if (++rows === 2) ctrl.abort();
+        },
+      }),
+    ).rejects.toThrow(/aborted/);
+    expect(stats.steps).toBeLessThan(64);
+    const again = await model.generate({ batchSize: 1, seed: 3, maxNewTokens: 8 });
+    expect(again.length).toBe(8);
+    expect(model.memory().sessionBytes).toBe(0);
+  });
+
+  it('bad options get clear errors before any GPU work', async () => {
+    await expect(model.generate({ topK: -1 })).rejects.toThrow(/topK/);
+    await expect(model.generate({ temperature: -0.5 })).rejects.toThrow(/temperature/);
+    await expect(model.generate({ temperature: NaN })).rejects.toThrow(/temperature/);
+    await expect(model.generate({ batchSize: 0 })).rejects.toThrow(/batchSize/);
+    await expect(model.generate({ prompt: [new Array(65).fill(1)] })).rejects.toThrow(/n_positions/);
+    await expect(model.generate({ prompt: [[1, 2], [3]] })).rejects.toThrow(/ragged/);
+    await expect(model.generate({ prompt: [[1, 600]] })).rejects.toThrow(/600/);
+    await expect(model.generate({ prompt: [[1, 2]], maxNewTokens: 63 })).rejects.toThrow(/exceeds n_positions/);
+    await expect(model.generate({ batchSize: 2, prompt: [[1]] })).rejects.toThrow(/does not match/);
+  });
+});
