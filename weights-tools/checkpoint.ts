@@ -3,6 +3,7 @@
 import { open } from 'node:fs/promises';
 import { readSafetensorsHeader, safetensorsHeaderBytes, type SafetensorsDType } from '../src/safetensors';
 import { openTorchCheckpoint } from './torch-bin';
+import { readAt } from './read-at';
 
 export interface CheckpointTensor {
   name: string;
@@ -26,20 +27,12 @@ export async function openSafetensorsCheckpoint(path: string): Promise<Checkpoin
   const file = await open(path, 'r');
   try {
     const fileBytes = (await file.stat()).size;
-    const readAt = async (position: number, length: number): Promise<Uint8Array> => {
-      const buf = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await file.read(buf, done, length - done, position + done);
-        if (bytesRead === 0) throw new Error(`${path}: file ended at byte ${position + done} while reading (changed on disk?)`);
-        done += bytesRead;
-      }
-      return buf;
-    };
-    const prefix = await readAt(0, Math.min(8, fileBytes));
+    const read = (position: number, length: number) =>
+      readAt(file, position, length, (end) => new Error(`${path}: file ended at byte ${end} while reading (changed on disk?)`));
+    const prefix = await read(0, Math.min(8, fileBytes));
     let header;
     try {
-      header = readSafetensorsHeader(await readAt(0, safetensorsHeaderBytes(prefix, fileBytes)), fileBytes);
+      header = readSafetensorsHeader(await read(0, safetensorsHeaderBytes(prefix, fileBytes)), fileBytes);
     } catch (e) {
       throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -48,7 +41,7 @@ export async function openSafetensorsCheckpoint(path: string): Promise<Checkpoin
       name: t.name,
       dtype: t.dtype,
       shape: t.shape,
-      read: () => readAt(start + t.begin, t.end - t.begin),
+      read: () => read(start + t.begin, t.end - t.begin),
     }));
     return { path, format: 'safetensors', tensors, metadata: header.metadata, close: () => file.close() };
   } catch (e) {

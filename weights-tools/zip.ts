@@ -4,6 +4,7 @@
 // a DEFLATE entry (other writers) is inflated with fflate, which has no random-access reader of its own.
 import { open, type FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'fflate';
+import { readAt } from './read-at';
 
 export interface ZipEntry {
   name: string;
@@ -82,17 +83,9 @@ export class ZipFile {
   }
 
   /** Reads `length` bytes at `position`; a short read means the file is truncated. */
-  async readAt(position: number, length: number, what: string): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.file.read(out, done, length - done, position + done);
-      if (bytesRead === 0) {
-        throw new Error(`${this.path}: ${what} ends at byte ${position + length}, but the file has ${this.fileBytes} bytes (truncated?)`);
-      }
-      done += bytesRead;
-    }
-    return out;
+  private async readAt(position: number, length: number, what: string): Promise<Uint8Array> {
+    return readAt(this.file, position, length, () =>
+      new Error(`${this.path}: ${what} ends at byte ${position + length}, but the file has ${this.fileBytes} bytes (truncated?)`));
   }
 
   /** File offset of an entry's data (after its local header, whose extra field may differ from the central one). */
@@ -139,12 +132,8 @@ export class ZipFile {
 }
 
 async function readCentralDirectory(path: string, file: FileHandle, fileBytes: number): Promise<Map<string, ZipEntry>> {
-  const read = async (position: number, length: number): Promise<DataView> => {
-    const buf = new Uint8Array(length);
-    const { bytesRead } = await file.read(buf, 0, length, position);
-    if (bytesRead !== length) throw new Error(`${path}: short read at byte ${position} (truncated?)`);
-    return new DataView(buf.buffer);
-  };
+  const read = async (position: number, length: number): Promise<DataView> =>
+    new DataView((await readAt(file, position, length, () => new Error(`${path}: short read at byte ${position} (truncated?)`))).buffer);
   const notZip = (why: string) =>
     new Error(`${path}: not a complete zip archive (${why}); the file is truncated or is not a torch.save checkpoint`);
   if (fileBytes < 22) throw notZip(`only ${fileBytes} bytes`);
