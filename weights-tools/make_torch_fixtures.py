@@ -12,6 +12,7 @@ Files written:
                   at a non-zero offset), one c_attn.weight is a transpose (strides (1, 16)), one
                   c_fc.weight is a column slice of a wider matrix (row stride 80, offset 8)
 - NAME.expected.safetensors   every tensor of NAME.bin, contiguous, floats as F32 (exact for f16/bf16)
+- tiny-deflated.bin   tiny-f16.bin re-zipped with DEFLATE (torch writes STORED entries, other zip tools may not)
 - evil.bin        a torch.save zip whose pickle would call builtins.print on load: the reader must refuse it
 - legacy.bin      torch's pre-1.6 format (a bare pickle stream), which the reader refuses with a clear error
 - logits.safetensors   input_ids [2, 16] and the float64 model's logits (cast to f32), computed from
@@ -24,6 +25,7 @@ import collections
 import json
 import os
 import sys
+import zipfile
 
 import torch
 
@@ -114,6 +116,11 @@ def main() -> None:
                         ("tiny-views", views)]:
         torch.save(state, os.path.join(out, name + ".bin"))
         save_file(expected_of(state), os.path.join(out, name + ".expected.safetensors"))
+    with zipfile.ZipFile(os.path.join(out, "tiny-f16.bin")) as src, \
+            zipfile.ZipFile(os.path.join(out, "tiny-deflated.bin"), "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=info.date_time), src.read(info.filename),
+                         compress_type=zipfile.ZIP_DEFLATED)
     torch.save(collections.OrderedDict([("w", torch.ones(2)), ("x", CallsPrint())]), os.path.join(out, "evil.bin"))
     torch.save(collections.OrderedDict([("w", torch.ones(2))]), os.path.join(out, "legacy.bin"),
                _use_new_zipfile_serialization=False)

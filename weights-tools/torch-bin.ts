@@ -198,8 +198,13 @@ function torchTensor(zip: ZipFile, root: string, name: string, t: TorchTensorRec
     if (count === 0) return new Uint8Array(0);
     const first = offset * elementBytes;
     const spanBytes = (contiguous ? count : last - offset + 1) * elementBytes;
-    const span = await zip.readRange(entry, first, spanBytes);
-    if (spanBytes === entry.size) zip.checkCrc(entry, crc32(span)); // only whole storages can be checked
+    let span: Uint8Array;
+    if (entry.method !== 0) {
+      span = (await zip.read(entry)).subarray(first, first + spanBytes); // compressed (not torch's own writer): whole entry
+    } else {
+      span = await zip.readRange(entry, first, spanBytes);
+      if (spanBytes === entry.size) zip.checkCrc(entry, crc32(span)); // only whole storages can be checked
+    }
     return contiguous ? span : gather(span, shape, stride, elementBytes);
   };
   return { name, dtype: storage.dtype, shape, read };
