@@ -13,6 +13,8 @@ Files written:
                   c_fc.weight is a column slice of a wider matrix (row stride 80, offset 8)
 - NAME.expected.safetensors   every tensor of NAME.bin, contiguous, floats as F32 (exact for f16/bf16)
 - tiny-deflated.bin   tiny-f16.bin re-zipped with DEFLATE (torch writes STORED entries, other zip tools may not)
+- tiny-zip64.bin  tiny-f32.bin re-zipped with zip64 records throughout (Python's zipfile, its 4 GiB limit
+                  lowered to 1000 bytes): the layout of checkpoints over 4 GiB (imagegpt-large), in 100 KB
 - evil.bin        a torch.save zip whose pickle would call builtins.print on load: the reader must refuse it
 - legacy.bin      torch's pre-1.6 format (a bare pickle stream), which the reader refuses with a clear error
 - logits.safetensors   input_ids [2, 16] and the float64 model's logits (cast to f32), computed from
@@ -121,6 +123,15 @@ def main() -> None:
         for info in src.infolist():
             dst.writestr(zipfile.ZipInfo(info.filename, date_time=info.date_time), src.read(info.filename),
                          compress_type=zipfile.ZIP_DEFLATED)
+    zip64_limit = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 1000  # sizes and offsets past it go to zip64 extra fields and a zip64 end record
+    try:
+        with zipfile.ZipFile(os.path.join(out, "tiny-f32.bin")) as src, \
+                zipfile.ZipFile(os.path.join(out, "tiny-zip64.bin"), "w", compression=zipfile.ZIP_STORED) as dst:
+            for info in src.infolist():
+                dst.writestr(zipfile.ZipInfo(info.filename, date_time=info.date_time), src.read(info.filename))
+    finally:
+        zipfile.ZIP64_LIMIT = zip64_limit
     torch.save(collections.OrderedDict([("w", torch.ones(2)), ("x", CallsPrint())]), os.path.join(out, "evil.bin"))
     torch.save(collections.OrderedDict([("w", torch.ones(2))]), os.path.join(out, "legacy.bin"),
                _use_new_zipfile_serialization=False)
