@@ -1,6 +1,7 @@
 // torch.save checkpoints (`pytorch_model.bin`, torch ≥ 1.6 zip format) read without Python: the state
 // dict's pickle (`<root>/data.pkl`) names each tensor's storage, dtype, offset, shape and strides; the
 // storages are the entries `<root>/data/<key>`, read by offset only when a tensor's bytes are needed.
+import { open } from 'node:fs/promises';
 import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDType } from '../src/safetensors';
 import { PickleDict, PickleGlobal, unpickle, type PickleValue } from './pickle';
 import { ZipFile, crc32, type ZipEntry } from './zip';
@@ -143,7 +144,6 @@ function gather(span: Uint8Array, shape: number[], stride: number[], elementByte
 export async function openTorchCheckpoint(path: string): Promise<Checkpoint> {
   const zip = await ZipFile.open(path).catch(async (e: unknown) => {
     // The legacy (torch < 1.6) format is a bare pickle stream: say so rather than "not a zip".
-    const { open } = await import('node:fs/promises');
     const f = await open(path, 'r');
     const head = new Uint8Array(2);
     await f.read(head, 0, 2, 0).finally(() => f.close());
