@@ -3,10 +3,14 @@
 import { create, globals } from 'webgpu';
 
 let devicePromise: Promise<GPUDevice> | null = null;
+// Dawn's instance must outlive every adapter and device made from it: when the GC collects it,
+// SwiftShader's threads crash the process (futex / std::system_error aborts). Keep it forever.
+let gpuInstance: GPU | null = null;
 
 export function testGpu(): GPU {
   Object.assign(globalThis, globals);
-  return create([]) as unknown as GPU;
+  gpuInstance ??= create([]) as unknown as GPU;
+  return gpuInstance;
 }
 
 export async function getTestDevice(): Promise<GPUDevice> {
@@ -38,4 +42,13 @@ export async function getTestDevice(): Promise<GPUDevice> {
     })();
   }
   return devicePromise;
+}
+
+/** Waits for the GPU and destroys the device: Dawn on SwiftShader can abort at process exit otherwise. */
+export async function releaseTestDevice(): Promise<void> {
+  if (!devicePromise) return;
+  const device = await devicePromise;
+  devicePromise = null;
+  await device.queue.onSubmittedWorkDone();
+  device.destroy();
 }
