@@ -1,0 +1,30 @@
+// h[r] = wte[ids[r]] + wpe[past + i] for row r = b * seq + i.
+// Prepended: step.wgsl and weights_{f32,f16}.wgsl. Threads: x = column pair, y = row.
+// An id outside [0, VOCAB) cannot raise an error on the GPU: its row becomes NaN, so the
+// mistake shows in every logit instead of passing for another token (the host validates ids).
+
+override E: u32;                  // n_embd (even)
+override VOCAB: u32;              // rows of wte
+override POSITIONS: u32;          // rows of wpe
+override PAIRS: u32 = E / 2u;
+
+@group(0) @binding(1) var<storage, read> ids: array<i32>;             // [rows]
+@group(0) @binding(2) var<storage, read> wte: array<WeightPair>;      // [VOCAB, E / 2]
+@group(0) @binding(3) var<storage, read> wpe: array<WeightPair>;      // [POSITIONS, E / 2]
+@group(0) @binding(4) var<storage, read_write> out: array<vec2<f32>>; // [rows, E / 2]
+
+@compute @workgroup_size(64)
+fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let pair = gid.x;
+  let row = gid.y;
+  if (pair >= PAIRS || row >= step.rows) {
+    return;
+  }
+  let id = ids[row];
+  let position = step.past + row % step.seq;
+  if (id < 0 || u32(id) >= VOCAB || position >= POSITIONS) {
+    out[row * PAIRS + pair] = vec2<f32>(bitcast<f32>(0x7fc00000u | u32(id & 0)));
+    return;
+  }
+  out[row * PAIRS + pair] = unpackPair(wte[u32(id) * PAIRS + pair]) + unpackPair(wpe[position * PAIRS + pair]);
+}

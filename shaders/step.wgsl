@@ -1,0 +1,9 @@
+// The per-submit shape, shared by every kernel (prepended to each kernel's source).
+// rows = batch * seq; activation row r = b * seq + i is token i of sequence b, at position past + i.
+struct Step {
+  batch: u32,
+  seq: u32,
+  past: u32,
+  rows: u32,
+}
+@group(0) @binding(0) var<uniform> step: Step;

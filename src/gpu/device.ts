@@ -1,0 +1,39 @@
+// Getting an adapter and a device with the limits the model needs (browsers default to 128 MiB
+// per storage binding and 256 MiB per buffer; larger models need more).
+
+export interface DeviceNeeds {
+  /** The largest single buffer (bytes). */
+  maxBufferBytes: number;
+  /** The largest storage-buffer binding (bytes). */
+  maxBindingBytes: number;
+}
+
+export interface DeviceOptions {
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface ImageGptDevice {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: GPUAdapterInfo;
+}
+
+export async function requestImageGptDevice(gpu: GPU, needs: DeviceNeeds, opts: DeviceOptions = {}): Promise<ImageGptDevice> {
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new Error('WebGPU: no adapter available (is WebGPU enabled, and is this a secure context?)');
+  const available = adapter.limits;
+  const wanted: [keyof GPUSupportedLimits & string, number][] = [
+    ['maxBufferSize', needs.maxBufferBytes],
+    ['maxStorageBufferBindingSize', needs.maxBindingBytes],
+  ];
+  const requiredLimits: Record<string, number> = {};
+  for (const [name, need] of wanted) {
+    const have = available[name] as number;
+    if (need > have) {
+      throw new Error(`WebGPU adapter limit ${name}: needed ${need} bytes, the adapter gives at most ${have}`);
+    }
+    requiredLimits[name] = Math.max(need, 1);
+  }
+  const device = await adapter.requestDevice({ label: 'imagegpt', requiredLimits });
+  return { device, adapter, info: adapter.info };
+}

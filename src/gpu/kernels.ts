@@ -1,0 +1,480 @@
+// The WGSL kernels of the ImageGPT forward, as Ops: pipelines are made once per distinct
+// (kernel, weight dtype, static dims) and cached here; each Op makes its bind group once; encode()
+// only sets pipeline + bind group and dispatches, sized by the step's rows = batch * seq.
+import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
+import { PipelineCache, type PipelineConstants } from './pipelines';
+import stepWgsl from '../../shaders/step.wgsl?raw';
+import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
+import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
+import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+import embedWgsl from '../../shaders/embed.wgsl?raw';
+import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
+import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
+import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import meanPoolWgsl from '../../shaders/mean_pool.wgsl?raw';
+
+/** Launch shapes per adapter. Defaults come from `Kernels.tuningFor(adapter.info)`. */
+export interface KernelTuning {
+  /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
+   *  or 'shared' (workgroup-memory tiles; best on GPUs). */
+  prefill: 'registers' | 'shared';
+  /** 'registers': threads per workgroup [x, y]; each thread computes 4 rows × 4 columns. */
+  registerThreads: readonly [number, number];
+  /** 'shared': threads [x, y] (a tile of 4y rows × 4x columns) and the K depth staged at a time. */
+  sharedThreads: readonly [number, number];
+  sharedDepth: number;
+  /** matmul uses the matrix-vector kernel when rows ≤ this (decode), the tiled one above it. */
+  decodeMaxRows: number;
+  /** Matrix-vector kernel: column pairs per workgroup, and threads splitting K (summed in workgroup memory). */
+  matvecPairs: number;
+  matvecSplitK: number;
+  /** rmsNorm: threads per row (a power of two). */
+  normThreads: number;
+  /** attention: about this many threads per (head, query) workgroup, rounded down to a multiple of D. */
+  attentionThreads: number;
+}
+
+const SWIFTSHADER_TUNING: KernelTuning = {
+  prefill: 'registers',
+  registerThreads: [8, 8],
+  sharedThreads: [8, 8],
+  sharedDepth: 16,
+  decodeMaxRows: 16,
+  matvecPairs: 64,
+  matvecSplitK: 1,
+  normThreads: 64,
+  attentionThreads: 64,
+};
+
+const GPU_TUNING: KernelTuning = {
+  prefill: 'shared',
+  registerThreads: [16, 16],
+  sharedThreads: [16, 16],
+  sharedDepth: 16,
+  decodeMaxRows: 32,
+  matvecPairs: 32,
+  matvecSplitK: 8,
+  normThreads: 128,
+  attentionThreads: 128,
+};
+
+/** Rows of activations handled by one matvec workgroup (MV_ROWS in matmul.wgsl). */
+const MATVEC_ROWS = 8;
+const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+
+export interface MatmulArgs {
+  step: GPUBuffer;
+  /** f32 [rows, K] */
+  x: GPUBuffer;
+  /** [K, N], N even */
+  w: GpuMatrix;
+  /** f32 [N] */
+  bias?: GPUBuffer;
+  /** f32 [rows, N] */
+  out: GPUBuffer;
+  activation?: 'none' | 'quick_gelu';
+  /** out += act(x @ w + bias): the fused residual add, in place. */
+  accumulate?: boolean;
+}
+
+type Dispatch = (pass: GPUComputePassEncoder, step: StepShape) => void;
+
+class KernelOp implements Op {
+  constructor(
+    readonly label: string,
+    private readonly record: Dispatch,
+  ) {}
+
+  encode(pass: GPUComputePassEncoder, step: StepShape): void {
+    this.record(pass, step);
+  }
+}
+
+export class Kernels {
+  readonly tuning: KernelTuning;
+  private readonly pipelines: PipelineCache;
+  private readonly stepScratch = new Uint32Array(4);
+  private noBias: GPUBuffer | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    tuning?: Partial<KernelTuning>,
+  ) {
+    this.tuning = { ...Kernels.tuningFor(device.adapterInfo), ...tuning };
+    this.pipelines = new PipelineCache(device);
+    checkTuning(this.tuning, device.limits);
+  }
+
+  /** SwiftShader (a CPU) wants register blocking and no workgroup memory; GPUs want shared-memory tiles. */
+  static tuningFor(info: GPUAdapterInfo | undefined): KernelTuning {
+    const swiftShader = info !== undefined && (info.architecture === 'swiftshader' || info.vendor === 'google');
+    return { ...(swiftShader || info === undefined ? SWIFTSHADER_TUNING : GPU_TUNING) };
+  }
+
+  /** Resolves once every pipeline made so far compiled and validated; otherwise rejects naming the kernel. */
+  ready(): Promise<void> {
+    return this.pipelines.ready();
+  }
+
+  /** A uniform buffer holding a StepShape; one per session; written before each submit. */
+  createStepBuffer(): GPUBuffer {
+    return this.device.createBuffer({
+      label: 'step',
+      size: 16,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  writeStep(stepBuffer: GPUBuffer, step: StepShape): void {
+    checkStep(step);
+    const s = this.stepScratch;
+    s[0] = step.batch;
+    s[1] = step.seq;
+    s[2] = step.past;
+    s[3] = step.batch * step.seq;
+    this.device.queue.writeBuffer(stepBuffer, 0, s);
+  }
+
+  /** out[r] = wte[ids[r]] + wpe[past + i]. An id outside [0, V) yields a NaN row (the GPU cannot throw). */
+  embed(o: { step: GPUBuffer; ids: GPUBuffer; wte: GpuMatrix; wpe: GpuMatrix; out: GPUBuffer }): Op {
+    const label = 'embed';
+    const E = o.wte.cols;
+    checkMatrix(label, 'wte', o.wte);
+    checkMatrix(label, 'wpe', o.wpe);
+    if (o.wpe.cols !== E) throw new Error(`${label}: wpe has ${o.wpe.cols} columns, expected n_embd = ${E} like wte`);
+    if (o.wpe.dtype !== o.wte.dtype) {
+      throw new Error(`${label}: wte is ${o.wte.dtype} but wpe is ${o.wpe.dtype}; expected one weight dtype`);
+    }
+    const maxRows = Math.min(rowCapacity(label, 'ids', o.ids, 4), rowCapacity(label, 'out', o.out, E * 4));
+    const pipeline = this.pipeline('embed.wgsl', embedWgsl, o.wte.dtype, 'embed', {
+      E,
+      VOCAB: o.wte.rows,
+      POSITIONS: o.wpe.rows,
+    });
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.ids, o.wte.buffer, o.wpe.buffer, o.out]);
+    const groupsX = Math.ceil(E / 2 / 64);
+    return new KernelOp(label, (pass, step) => {
+      const rows = checkRows(label, step, maxRows);
+      if (step.past + step.seq > o.wpe.rows) {
+        throw new Error(`${label}: positions up to ${step.past + step.seq} but wpe has ${o.wpe.rows} rows`);
+      }
+      run(pass, label, pipeline, bindGroup, groupsX, rows);
+    });
+  }
+
+  /** out = x / sqrt(mean(x²) + eps) * weight, per row: no mean-centering, no bias. */
+  rmsNorm(o: { step: GPUBuffer; x: GPUBuffer; weight: GPUBuffer; out: GPUBuffer; dim: number; eps: number }): Op {
+    const label = `rmsNorm[${o.dim}]`;
+    checkPositiveInt(label, 'dim', o.dim);
+    if (!(o.eps > 0) || !Number.isFinite(o.eps)) throw new Error(`${label}: eps must be a positive number, got ${o.eps}`);
+    checkDistinct(label, { x: o.x, out: o.out });
+    checkSize(label, 'weight', o.weight, o.dim * 4);
+    const maxRows = Math.min(rowCapacity(label, 'x', o.x, o.dim * 4), rowCapacity(label, 'out', o.out, o.dim * 4));
+    const pipeline = this.pipeline('rms_norm.wgsl', rmsNormWgsl, null, 'rmsNorm', {
+      DIM: o.dim,
+      EPS: o.eps,
+      WG: this.tuning.normThreads,
+    });
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.x, o.weight, o.out]);
+    return new KernelOp(label, (pass, step) => {
+      run(pass, label, pipeline, bindGroup, checkRows(label, step, maxRows), 1);
+    });
+  }
+
+  /** out = act(x @ w + bias) (or out += …), choosing the matrix-vector kernel for few rows. */
+  matmul(o: MatmulArgs): Op {
+    const m = this.matmulSetup('matmul', o);
+    const t = this.tuning;
+    const decode = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matvec', {
+      ...m.constants,
+      MV_PAIRS: t.matvecPairs,
+      MV_KSPLIT: t.matvecSplitK,
+    });
+    const prefill =
+      t.prefill === 'registers'
+        ? this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulRegisters', {
+            ...m.constants,
+            TILE_X: t.registerThreads[0],
+            TILE_Y: t.registerThreads[1],
+          })
+        : this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulShared', {
+            ...m.constants,
+            SH_X: t.sharedThreads[0],
+            SH_Y: t.sharedThreads[1],
+            SH_K: t.sharedDepth,
+          });
+    const decodeBindGroup = this.bindGroup(m.label, decode, m.bindings);
+    const prefillBindGroup = this.bindGroup(m.label, prefill, m.bindings);
+    const pairs = o.w.cols / 2;
+    const decodeGroupsX = Math.ceil(pairs / t.matvecPairs);
+    // Either prefill kernel covers 4 rows × 4 columns (2 pairs) per thread.
+    const [threadsX, threadsY] = t.prefill === 'registers' ? t.registerThreads : t.sharedThreads;
+    const prefillGroupsX = Math.ceil(pairs / (2 * threadsX));
+    const prefillRowsPerGroup = 4 * threadsY;
+    return new KernelOp(m.label, (pass, step) => {
+      const rows = checkRows(m.label, step, m.maxRows);
+      if (rows <= t.decodeMaxRows) {
+        run(pass, m.label, decode, decodeBindGroup, decodeGroupsX, Math.ceil(rows / MATVEC_ROWS));
+      } else {
+        run(pass, m.label, prefill, prefillBindGroup, prefillGroupsX, Math.ceil(rows / prefillRowsPerGroup));
+      }
+    });
+  }
+
+  /** The same product with one thread per output and no tiling: the benchmark's baseline. */
+  naiveMatmul(o: MatmulArgs): Op {
+    const m = this.matmulSetup('naiveMatmul', o);
+    const pipeline = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulNaive', m.constants);
+    const bindGroup = this.bindGroup(m.label, pipeline, m.bindings);
+    const groupsX = Math.ceil(o.w.cols / 64);
+    return new KernelOp(m.label, (pass, step) => {
+      run(pass, m.label, pipeline, bindGroup, groupsX, checkRows(m.label, step, m.maxRows));
+    });
+  }
+
+  /** cache[b, h, past + i, :] = k / v of row b * seq + i. Cache layout [batch, H, maxPositions, D]. */
+  kvAppend(o: {
+    step: GPUBuffer;
+    qkv: GPUBuffer;
+    kCache: GPUBuffer;
+    vCache: GPUBuffer;
+    nHead: number;
+    dim: number;
+    maxPositions: number;
+  }): Op {
+    const label = `kvAppend[${o.dim}/${o.nHead}]`;
+    const a = this.attentionSetup(label, o);
+    const pipeline = this.pipeline('kv_append.wgsl', kvAppendWgsl, null, 'kvAppend', a.constants);
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache]);
+    const groupsX = Math.ceil(o.dim / 64);
+    return new KernelOp(label, (pass, step) => {
+      const rows = a.checkStep(step);
+      run(pass, label, pipeline, bindGroup, groupsX, rows);
+    });
+  }
+
+  /** Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. */
+  attention(o: {
+    step: GPUBuffer;
+    qkv: GPUBuffer;
+    kCache: GPUBuffer;
+    vCache: GPUBuffer;
+    out: GPUBuffer;
+    nHead: number;
+    dim: number;
+    maxPositions: number;
+    scale: number;
+  }): Op {
+    const label = `attention[${o.dim}/${o.nHead}]`;
+    const a = this.attentionSetup(label, o);
+    if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+    checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
+    const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
+    const D = a.headDim;
+    const maxThreads = this.device.limits.maxComputeInvocationsPerWorkgroup;
+    if (D > maxThreads) throw new Error(`${label}: head size ${D} exceeds ${maxThreads} threads per workgroup`);
+    const groups = Math.max(1, Math.min(Math.floor(this.tuning.attentionThreads / D), Math.floor(maxThreads / D)));
+    const threadsPow2 = 2 ** Math.ceil(Math.log2(groups * D));
+    const sharedBytes = 4 * (o.maxPositions + D + threadsPow2);
+    const sharedLimit = this.device.limits.maxComputeWorkgroupStorageSize;
+    if (sharedBytes > sharedLimit) {
+      throw new Error(
+        `${label}: maxPositions ${o.maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
+      );
+    }
+    const pipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attention', {
+      ...a.constants,
+      GROUPS: groups,
+      WG_POW2: threadsPow2,
+    });
+    const params = this.device.createBuffer({
+      label: `${label} params`,
+      size: 16,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(params, 0, new Float32Array([o.scale, 0, 0, 0]));
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params]);
+    return new KernelOp(label, (pass, step) => {
+      const rows = a.checkStep(step);
+      if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
+      run(pass, label, pipeline, bindGroup, o.nHead, rows);
+    });
+  }
+
+  /** out[b] += Σ_i x[b * seq + i] (the caller zeroes out and divides by the token count). */
+  meanPoolSum(o: { step: GPUBuffer; x: GPUBuffer; out: GPUBuffer; dim: number }): Op {
+    const label = `meanPoolSum[${o.dim}]`;
+    checkPositiveInt(label, 'dim', o.dim);
+    checkDistinct(label, { x: o.x, out: o.out });
+    const maxRows = rowCapacity(label, 'x', o.x, o.dim * 4);
+    const maxBatch = rowCapacity(label, 'out', o.out, o.dim * 4);
+    const pipeline = this.pipeline('mean_pool.wgsl', meanPoolWgsl, null, 'meanPoolSum', { DIM: o.dim });
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.x, o.out]);
+    const groupsX = Math.ceil(o.dim / 64);
+    return new KernelOp(label, (pass, step) => {
+      checkRows(label, step, maxRows);
+      if (step.batch > maxBatch) throw new Error(`${label}: batch ${step.batch} but out holds ${maxBatch} rows`);
+      run(pass, label, pipeline, bindGroup, groupsX, step.batch);
+    });
+  }
+
+  private matmulSetup(kind: string, o: MatmulArgs) {
+    const K = o.w.rows;
+    const N = o.w.cols;
+    const label = `${kind}[${K}x${N} ${o.w.dtype}${o.activation === 'quick_gelu' ? ' gelu' : ''}${o.accumulate ? ' +=' : ''}]`;
+    checkMatrix(label, 'w', o.w);
+    checkDistinct(label, { x: o.x, out: o.out });
+    if (o.bias) checkSize(label, 'bias', o.bias, N * 4);
+    if (o.activation !== undefined && o.activation !== 'none' && o.activation !== 'quick_gelu') {
+      throw new Error(`${label}: unknown activation '${String(o.activation)}', expected 'none' or 'quick_gelu'`);
+    }
+    const maxRows = Math.min(rowCapacity(label, 'x', o.x, K * 4), rowCapacity(label, 'out', o.out, N * 4));
+    const constants: PipelineConstants = {
+      K,
+      N,
+      HAS_BIAS: o.bias ? 1 : 0,
+      ACTIVATION: o.activation === 'quick_gelu' ? 1 : 0,
+      ACCUMULATE: o.accumulate ? 1 : 0,
+    };
+    const bindings = [o.step, o.x, o.w.buffer, o.bias ?? this.dummyBias(), o.out];
+    return { label, constants, bindings, maxRows };
+  }
+
+  private attentionSetup(
+    label: string,
+    o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number },
+  ) {
+    checkPositiveInt(label, 'nHead', o.nHead);
+    checkPositiveInt(label, 'dim', o.dim);
+    checkPositiveInt(label, 'maxPositions', o.maxPositions);
+    if (o.dim % o.nHead !== 0) throw new Error(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
+    const headDim = o.dim / o.nHead;
+    const qkvRows = rowCapacity(label, 'qkv', o.qkv, 3 * o.dim * 4);
+    const sequenceBytes = o.maxPositions * o.dim * 4;
+    const cacheBatch = Math.min(rowCapacity(label, 'kCache', o.kCache, sequenceBytes), rowCapacity(label, 'vCache', o.vCache, sequenceBytes));
+    const checkStepFits = (step: StepShape): number => {
+      const rows = checkRows(label, step, qkvRows);
+      if (step.past + step.seq > o.maxPositions) {
+        throw new Error(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${o.maxPositions}`);
+      }
+      if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
+      return rows;
+    };
+    return {
+      headDim,
+      constants: { H: o.nHead, D: headDim, MAX_POSITIONS: o.maxPositions } as PipelineConstants,
+      checkStep: checkStepFits,
+    };
+  }
+
+  private pipeline(
+    file: string,
+    source: string,
+    dtype: WeightDType | null,
+    entryPoint: string,
+    constants: PipelineConstants,
+  ): GPUComputePipeline {
+    const kernel = dtype ? `${file}/${dtype}` : file;
+    const snippets = dtype === null ? '' : dtype === 'f16' ? weightsF16Wgsl : weightsF32Wgsl;
+    return this.pipelines.get(kernel, `${stepWgsl}\n${snippets}\n${source}`, entryPoint, constants);
+  }
+
+  private bindGroup(label: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+
+  private dummyBias(): GPUBuffer {
+    this.noBias ??= this.device.createBuffer({ label: 'no bias', size: 16, usage: GPUBufferUsage.STORAGE });
+    return this.noBias;
+  }
+}
+
+function run(
+  pass: GPUComputePassEncoder,
+  label: string,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  x: number,
+  y: number,
+): void {
+  if (x === 0 || y === 0) return;
+  if (x > MAX_WORKGROUPS_PER_DIMENSION || y > MAX_WORKGROUPS_PER_DIMENSION) {
+    throw new Error(`${label}: ${x}×${y} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
+  }
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(x, y);
+}
+
+function checkStep(step: StepShape): void {
+  const ok = (v: number, min: number) => Number.isInteger(v) && v >= min && v < 2 ** 31;
+  if (!ok(step.batch, 1) || !ok(step.seq, 1) || !ok(step.past, 0)) {
+    throw new Error(
+      `step: batch ${step.batch}, seq ${step.seq}, past ${step.past}; expected integers batch ≥ 1, seq ≥ 1, past ≥ 0`,
+    );
+  }
+}
+
+function checkRows(label: string, step: StepShape, maxRows: number): number {
+  const rows = step.batch * step.seq;
+  if (rows > maxRows) throw new Error(`${label}: step has ${rows} rows (batch ${step.batch} × seq ${step.seq}) but its buffers hold ${maxRows}`);
+  return rows;
+}
+
+function checkPositiveInt(label: string, what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${label}: ${what} must be a positive integer, got ${v}`);
+}
+
+function checkSize(label: string, what: string, buffer: GPUBuffer, bytes: number): void {
+  if (buffer.size < bytes) throw new Error(`${label}: ${what} holds ${buffer.size} bytes, expected at least ${bytes}`);
+}
+
+/** How many rows of `rowBytes` the buffer holds (at least one, or an Error). */
+function rowCapacity(label: string, what: string, buffer: GPUBuffer, rowBytes: number): number {
+  checkSize(label, what, buffer, rowBytes);
+  return Math.floor(buffer.size / rowBytes);
+}
+
+function checkMatrix(label: string, what: string, m: GpuMatrix): void {
+  checkPositiveInt(label, `${what}.rows`, m.rows);
+  checkPositiveInt(label, `${what}.cols`, m.cols);
+  if (m.cols % 2 !== 0) throw new Error(`${label}: ${what} has ${m.cols} columns; kernels read weight columns in pairs, expected an even count`);
+  if (m.dtype !== 'f32' && m.dtype !== 'f16') throw new Error(`${label}: ${what} dtype '${String(m.dtype)}', expected 'f32' or 'f16'`);
+  checkSize(label, `${what} [${m.rows}, ${m.cols}] ${m.dtype}`, m.buffer, m.rows * m.cols * (m.dtype === 'f16' ? 2 : 4));
+}
+
+/** WebGPU forbids binding one buffer both writable and readable in a dispatch. */
+function checkDistinct(label: string, buffers: Record<string, GPUBuffer>): void {
+  const names = Object.keys(buffers);
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      if (buffers[names[i]] === buffers[names[j]]) throw new Error(`${label}: ${names[i]} and ${names[j]} must be different buffers`);
+    }
+  }
+}
+
+function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
+  const maxThreads = limits.maxComputeInvocationsPerWorkgroup;
+  const threads: [string, number][] = [
+    ['registerThreads', t.registerThreads[0] * t.registerThreads[1]],
+    ['sharedThreads', t.sharedThreads[0] * t.sharedThreads[1]],
+    ['matvecPairs × matvecSplitK', t.matvecPairs * t.matvecSplitK],
+    ['normThreads', t.normThreads],
+  ];
+  for (const [what, n] of threads) {
+    if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new Error(`tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);
+  }
+  if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
+  const shared = Math.max(
+    4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
+    8 * t.matvecPairs * t.matvecSplitK * MATVEC_ROWS,
+  );
+  if (shared > limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
+  }
+  if (!(t.decodeMaxRows >= 0)) throw new Error(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
+}

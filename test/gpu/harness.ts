@@ -1,0 +1,70 @@
+// Small helpers for the kernel tests: buffers from arrays, one-step runs, and error measures.
+import { expect } from 'vitest';
+import type { GpuMatrix, Op, StepShape, WeightDType } from '../../src/gpu/types';
+import type { Kernels } from '../../src/gpu/kernels';
+import { readBuffer } from '../../src/gpu/readback';
+import { float32ArrayToFloat16, float16ArrayToFloat32 } from '../../src/f16';
+
+/** A deterministic generator (mulberry32), so a failing shape can be rerun. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Uniform values in [-scale, scale). */
+export function randomArray(rand: () => number, n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (2 * rand() - 1) * scale);
+}
+
+export function storageBuffer(device: GPUDevice, data: Float32Array | Int32Array | Uint16Array | number): GPUBuffer {
+  const bytes = typeof data === 'number' ? data : data.byteLength;
+  const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  if (typeof data !== 'number') device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  return buffer;
+}
+
+/** Uploads weights [rows, cols] as `dtype`; returns the matrix and the values the GPU will really see. */
+export function weightMatrix(
+  device: GPUDevice,
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  dtype: WeightDType,
+): { matrix: GpuMatrix; seen: Float32Array } {
+  if (dtype === 'f32') return { matrix: { buffer: storageBuffer(device, values), dtype, rows, cols }, seen: values };
+  const half = float32ArrayToFloat16(values);
+  return { matrix: { buffer: storageBuffer(device, half), dtype, rows, cols }, seen: float16ArrayToFloat32(half) };
+}
+
+export async function readF32(device: GPUDevice, buffer: GPUBuffer, count: number): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(device, buffer, 0, count * 4));
+}
+
+/** Writes the step, records the ops in one pass, submits. */
+export function runStep(device: GPUDevice, kernels: Kernels, stepBuffer: GPUBuffer, step: StepShape, ops: Op[]): void {
+  kernels.writeStep(stepBuffer, step);
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  for (const op of ops) op.encode(pass, step);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+}
+
+/** max |got - want| / max(max |want|, 1e-6): errors relative to the output's scale. */
+export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let scale = 1e-6;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
+  }
+  return worst / scale;
+}

@@ -1,0 +1,126 @@
+// Plain CPU versions of each GPU kernel, in float64, written to be read: the yardstick of test/gpu.
+// Arrays are row-major; rows of activations are r = b * seq + i (token i of sequence b, at position past + i).
+
+export interface Shape {
+  batch: number;
+  seq: number;
+  past: number;
+}
+
+/** h[r] = wte[ids[r]] + wpe[past + i]. */
+export function embed(ids: Int32Array, wte: Float32Array, wpe: Float32Array, E: number, s: Shape): Float64Array {
+  const out = new Float64Array(ids.length * E);
+  for (let r = 0; r < ids.length; r++) {
+    const position = s.past + (r % s.seq);
+    for (let e = 0; e < E; e++) out[r * E + e] = wte[ids[r] * E + e] + wpe[position * E + e];
+  }
+  return out;
+}
+
+/** x / sqrt(mean(x²) + eps) * weight, per row of `dim`. */
+export function rmsNorm(x: Float32Array, weight: Float32Array, dim: number, eps: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let base = 0; base < x.length; base += dim) {
+    let sumSquares = 0;
+    for (let e = 0; e < dim; e++) sumSquares += x[base + e] ** 2;
+    const scale = 1 / Math.sqrt(sumSquares / dim + eps);
+    for (let e = 0; e < dim; e++) out[base + e] = x[base + e] * scale * weight[e];
+  }
+  return out;
+}
+
+export const quickGelu = (v: number): number => v / (1 + Math.exp(-1.702 * v));
+
+/** act(x @ w + bias) (+ accumulateInto when given): x [rows, K], w [K, N]. */
+export function matmul(
+  x: Float32Array,
+  w: Float32Array,
+  K: number,
+  N: number,
+  o: { bias?: Float32Array; activation?: 'none' | 'quick_gelu'; accumulateInto?: Float32Array } = {},
+): Float64Array {
+  const rows = x.length / K;
+  const out = new Float64Array(rows * N);
+  for (let r = 0; r < rows; r++) {
+    for (let n = 0; n < N; n++) {
+      let v = o.bias ? o.bias[n] : 0;
+      for (let k = 0; k < K; k++) v += x[r * K + k] * w[k * N + n];
+      if (o.activation === 'quick_gelu') v = quickGelu(v);
+      if (o.accumulateInto) v += o.accumulateInto[r * N + n];
+      out[r * N + n] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * Causal attention of this step's queries over a cache that already holds positions 0 … past+seq-1.
+ * qkv [rows, 3E]; caches [batch, H, maxPositions, D]; returns [rows, E].
+ */
+export function attention(
+  qkv: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  o: { nHead: number; dim: number; maxPositions: number; scale: number },
+  s: Shape,
+): Float64Array {
+  const E = o.dim;
+  const D = E / o.nHead;
+  const rows = s.batch * s.seq;
+  const out = new Float64Array(rows * E);
+  for (let r = 0; r < rows; r++) {
+    const b = Math.floor(r / s.seq);
+    const keys = s.past + (r % s.seq) + 1;
+    for (let h = 0; h < o.nHead; h++) {
+      const base = (b * o.nHead + h) * o.maxPositions * D;
+      const scores = new Float64Array(keys);
+      for (let j = 0; j < keys; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
+        scores[j] = dot * o.scale;
+      }
+      const max = Math.max(...scores);
+      let total = 0;
+      for (let j = 0; j < keys; j++) total += (scores[j] = Math.exp(scores[j] - max));
+      for (let d = 0; d < D; d++) {
+        let v = 0;
+        for (let j = 0; j < keys; j++) v += scores[j] * vCache[base + j * D + d];
+        out[r * E + h * D + d] = v / total;
+      }
+    }
+  }
+  return out;
+}
+
+/** Writes k and v of each row into caches [batch, H, maxPositions, D] (in place). */
+export function kvAppend(
+  qkv: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  o: { nHead: number; dim: number; maxPositions: number },
+  s: Shape,
+): void {
+  const E = o.dim;
+  const D = E / o.nHead;
+  for (let r = 0; r < s.batch * s.seq; r++) {
+    const b = Math.floor(r / s.seq);
+    const position = s.past + (r % s.seq);
+    for (let e = 0; e < E; e++) {
+      const h = Math.floor(e / D);
+      const slot = ((b * o.nHead + h) * o.maxPositions + position) * D + (e % D);
+      kCache[slot] = qkv[r * 3 * E + E + e];
+      vCache[slot] = qkv[r * 3 * E + 2 * E + e];
+    }
+  }
+}
+
+/** out[b] = start[b] + Σ_i x[b * seq + i]. */
+export function meanPoolSum(x: Float32Array, start: Float32Array, dim: number, s: Shape): Float64Array {
+  const out = Float64Array.from(start);
+  for (let b = 0; b < s.batch; b++) {
+    for (let i = 0; i < s.seq; i++) {
+      for (let e = 0; e < dim; e++) out[b * dim + e] += x[(b * s.seq + i) * dim + e];
+    }
+  }
+  return out;
+}
