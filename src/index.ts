@@ -15,3 +15,5 @@ export type { GenerateOptions, GenerateStats } from './model/generate';
 export type { CompleteOptions, Completion, CompletionProcessor } from './model/imagegpt';
 export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';
+export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/index';
+export type * from './processor/index';

@@ -97,6 +97,15 @@ export class ForwardPlan {
     return op;
   }
 
+  /** Every op of a full step with the head, in order (the benchmark times them one by one). */
+  allOps(): Op[] {
+    const ops = [this.embed];
+    for (const b of this.blocks) ops.push(b.ln1, b.qkv, b.kvAppend, b.attention, b.attnProj, b.ln2, b.fc, b.mlpProj);
+    ops.push(this.lnF);
+    if (this.head) ops.push(this.head);
+    return ops;
+  }
+
   get hasHead(): boolean {
     return this.head !== null;
   }

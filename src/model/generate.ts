@@ -132,6 +132,10 @@ export async function generateOnGpu(
   const fed = prompt.map((r) => (useSos ? [sosToken(config), ...r] : r));
   const fedLen = fed[0].length;
   const session = makeSession(B, fedLen + maxNew - 1);
+  await session.ready().catch((e: unknown) => {
+    session.dispose();
+    throw e;
+  });
   const historyLength = fedLen + maxNew;
   const made: GPUBuffer[] = [];
   const readbacksInFlight: Promise<void>[] = [];

@@ -57,6 +57,7 @@ export class ImageGPTSession {
   private staging: GPUBuffer | null = null;
   private readonly idsScratch: Int32Array;
   private ownedBytes = 0;
+  private readonly validated: Promise<void>;
 
   constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}) {
     const { config, device } = ctx;
@@ -102,7 +103,13 @@ export class ImageGPTSession {
       vCache: Array.from({ length: L }, (_, i) => make(`vCache.${i}`, kvBytes)),
     };
     this.idsScratch = new Int32Array(maxRows);
+    // Bind-group mistakes surface asynchronously in WebGPU; catch them here, check on first use.
+    device.pushErrorScope('validation');
     this.plan = new ForwardPlan(ctx.kernels, config, ctx.weights, this.buf, maxLength);
+    this.validated = Promise.all([device.popErrorScope(), ctx.kernels.ready()]).then(([error]) => {
+      if (error) throw new Error(`ImageGPT session: the GPU rejected the forward's setup: ${error.message}`);
+    });
+    this.validated.catch(() => {}); // reported by run(), not as an unhandled rejection
     ctx.track(this.ownedBytes);
   }
 
@@ -132,6 +139,11 @@ export class ImageGPTSession {
 
   private checkUsable(): void {
     if (this.disposed) throw new Error('ImageGPTSession: used after dispose()');
+  }
+
+  /** Resolves once the session's pipelines and bind groups are known good; rejects naming the problem. */
+  ready(): Promise<void> {
+    return this.validated;
   }
 
   /** A MAP_READ buffer of at least `bytes`, reused across calls. */
@@ -199,6 +211,7 @@ export class ImageGPTSession {
     afterSubmit?: (step: StepShape, from: number, isLast: boolean) => Promise<void>,
   ): Promise<void> {
     this.checkUsable();
+    await this.validated;
     const T = tokens[0].length;
     if (tokens.length !== this.batchSize) throw new Error(`session: expected ${this.batchSize} rows (the session's batch size), got ${tokens.length}`);
     if (this.past + T > this.maxLength) {

@@ -1,0 +1,309 @@
+// `npm run bench`: speed and memory of the kernels, the model, generation and the processor, as
+// ratios measured in one run on one device. Writes bench/results.json.
+//   --quick        fewer iterations and shapes
+//   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { ImageGPT } from '../src/model/imagegpt';
+import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
+import { writeSafetensors } from '../src/safetensors';
+import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampling';
+import type { GenerateStats } from '../src/model/generate';
+import type { StepShape } from '../src/gpu/types';
+import { randomWeights } from '../test/reference/model';
+
+type Json = Record<string, unknown>;
+let gpuInstance: GPU | null = null; // Dawn's instance must outlive its devices
+
+async function benchDevice(): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
+  Object.assign(globalThis, globals);
+  gpuInstance = create([]) as unknown as GPU;
+  const adapter = await gpuInstance.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('No WebGPU adapter: run through `npm run bench` (it points Dawn at SwiftShader) or set VK_ICD_FILENAMES');
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  return { device, info: adapter.info };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number, d = 3): number => Number(x.toFixed(d));
+
+async function timeIt(repeats: number, fn: () => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+function randomIds(n: number, seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % 512;
+  });
+}
+
+interface ModelSpec {
+  name: string;
+  config: ImageGPTConfig;
+  configJson: Json;
+  weights: Uint8Array;
+  note?: string;
+}
+
+function randomModel(name: string, configJson: Json, note?: string): ModelSpec {
+  const config = parseImageGPTConfig(configJson);
+  const w = randomWeights(config, 1234, 0.02);
+  const tensors = [...w].map(([n, data]) => ({ name: n, dtype: 'F32' as const, shape: shapeOf(config, n), data }));
+  return { name, config, configJson, weights: writeSafetensors(tensors), note };
+}
+
+function shapeOf(c: ImageGPTConfig, name: string): number[] {
+  const E = c.n_embd;
+  const I = c.n_inner;
+  if (name === 'transformer.wte.weight') return [c.vocab_size, E];
+  if (name === 'transformer.wpe.weight') return [c.n_positions, E];
+  if (name === 'lm_head.weight') return [c.vocab_size - 1, E];
+  if (name.endsWith('c_attn.weight')) return [E, 3 * E];
+  if (name.endsWith('c_attn.bias')) return [3 * E];
+  if (name.endsWith('attn.c_proj.weight')) return [E, E];
+  if (name.endsWith('c_fc.weight')) return [E, I];
+  if (name.endsWith('c_fc.bias')) return [I];
+  if (name.endsWith('mlp.c_proj.weight')) return [I, E];
+  return [E];
+}
+
+/** Seconds per decode step (forward of one token per sequence + head), each step its own submit, as generation runs. */
+async function decodeStepMs(model: ImageGPT, batch: number, position: number, steps: number): Promise<number> {
+  const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 1) });
+  try {
+    if (position > 0) await session.prefill(Array.from({ length: batch }, (_, b) => randomIds(position, b + 1)));
+    await model.device.queue.onSubmittedWorkDone();
+    const runSteps = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const step = session.writeStepOnly(1);
+        const enc = model.device.createCommandEncoder();
+        session.forwardPlan.encode(enc, step, { head: true });
+        model.device.queue.submit([enc.finish()]);
+        session.advance(1);
+      }
+      await model.device.queue.onSubmittedWorkDone();
+    };
+    await runSteps(2); // warm-up
+    const t0 = performance.now();
+    await runSteps(steps);
+    return (performance.now() - t0) / steps;
+  } finally {
+    session.dispose();
+  }
+}
+
+/** One decode step vs the sum of its kernels run alone (each op repeated in one pass). */
+async function stepVsKernels(model: ImageGPT, position: number, repeats: number): Promise<Json> {
+  const device = model.device;
+  const session = model.createSession(1, { maxLength: position + 2 });
+  try {
+    await session.prefill([randomIds(position, 3)]);
+    const step: StepShape = session.writeStepOnly(1);
+    const ops = session.forwardPlan.allOps();
+    const timeOps = async (list: typeof ops, n: number): Promise<number> => {
+      const t0 = performance.now();
+      for (let r = 0; r < n; r++) {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        for (const op of list) op.encode(pass, step);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+      }
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / n;
+    };
+    // Standalone: each kernel alone, many dispatches in one submit, so per-submit cost is spread thin.
+    const alone = async (op: (typeof ops)[number]): Promise<number> => {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let r = 0; r < repeats; r++) op.encode(pass, step);
+      pass.end();
+      const t0 = performance.now();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / repeats;
+    };
+    await timeOps(ops, 2);
+    let sum = 0;
+    const perKind: Record<string, number> = {};
+    for (const op of ops) {
+      await alone(op); // warm
+      const t = await alone(op);
+      sum += t;
+      const kind = op.label.replace(/\[.*$/, '');
+      perKind[kind] = (perKind[kind] ?? 0) + t;
+    }
+    const stepMs = await timeOps(ops, repeats);
+    return { stepMs: round(stepMs), kernelsSumMs: round(sum), ratio: round(stepMs / sum), dispatches: ops.length, perKindMs: Object.fromEntries(Object.entries(perKind).map(([k, v]) => [k, round(v)])) };
+  } finally {
+    session.dispose();
+  }
+}
+
+/** Naive generation: the full prefix through forward() every step, sampling on the CPU. */
+async function naiveGenerate(model: ImageGPT, batch: number, tokens: number): Promise<number> {
+  const sampling = resolveSampling({ seed: 5, topK: 40 });
+  const rows = Array.from({ length: batch }, () => [model.config.vocab_size - 1]);
+  const V1 = model.config.vocab_size - 1;
+  const t0 = performance.now();
+  for (let i = 0; i < tokens; i++) {
+    const { logits } = await model.forward(rows);
+    const T = rows[0].length;
+    rows.forEach((row, b) => {
+      const last = logits.subarray((b * T + T - 1) * V1, (b * T + T) * V1);
+      row.push(sampleOnCpu(last, V1, sampling, counterUniform(sampling.seed, T, b)));
+    });
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, big: boolean): Promise<Json> {
+  const out: Json = { name: spec.name, n_layer: spec.config.n_layer, n_embd: spec.config.n_embd, n_positions: spec.config.n_positions };
+  if (spec.note) out.note = spec.note;
+  const P = spec.config.n_positions;
+  const params = (spec.weights.byteLength - 8) / 4; // ≈ (header is tiny)
+  for (const dtype of ['f32', 'f16'] as const) {
+    const model = await ImageGPT.fromPretrained({ config: spec.configJson, weights: spec.weights }, { device, dtype });
+    const r: Json = {};
+    try {
+      const t0 = performance.now();
+      const s = model.createSession(1);
+      await s.ready();
+      r.sessionSetupMs = round(performance.now() - t0, 1);
+      // Memory: what the model allocated vs what it needs (weights + KV cache + activations).
+      const { n_embd: E, n_inner: I, n_layer: L } = spec.config;
+      const kv = 2 * L * P * E * 4;
+      const acts = s.maxRows * (E * 4 + 3 * E + I + 512) * 4 + 4 * s.maxRows + E * 4;
+      const mem = model.memory();
+      r.memory = {
+        weightBytes: mem.weightBytes,
+        weightBytesIfF32: Math.round(params * 4),
+        sessionBytes: mem.sessionBytes,
+        kvCacheBytes: kv,
+        activationBytes: acts,
+        totalBytes: mem.totalBytes,
+        ratioToNeeded: round(mem.totalBytes / (mem.weightBytes + kv + acts)),
+      };
+      s.dispose();
+
+      r.prefill1x_ms = round(await timeIt(quick ? 1 : 3, async () => {
+        const ss = model.createSession(1);
+        await ss.prefill([randomIds(P, 9)]);
+        ss.dispose();
+      }), 1);
+      r.prefillTokens = P;
+      const steps = quick ? 8 : 24;
+      const near = Math.min(10, P - steps - 2);
+      const far = Math.min(1000, P - steps - 2);
+      const decode: Json = {};
+      for (const B of big && quick ? [1] : [1, 8]) {
+        const a = await decodeStepMs(model, B, near, steps);
+        const b = await decodeStepMs(model, B, far, steps);
+        decode[`batch${B}`] = { [`pos${near}_ms`]: round(a), [`pos${far}_ms`]: round(b), farOverNear: round(b / a) };
+      }
+      r.decodePerToken = decode;
+      r.stepVsKernels = await stepVsKernels(model, near, quick ? 10 : 30);
+      const featImages = 4;
+      r.featuresPerImage_ms = round(
+        (await timeIt(quick ? 1 : 2, async () => {
+          await model.features(Array.from({ length: featImages }, (_, b) => randomIds(P, 40 + b)), { layer: Math.floor(spec.config.n_layer / 2) });
+        })) / featImages,
+        1,
+      );
+      // Generation vs the naive loop, same token count.
+      const gen: Json = {};
+      const genTokens = Math.min(P, big ? (quick ? 16 : 48) : quick ? 64 : 128);
+      for (const B of big ? [1, 8, 32] : [1, 8, 32]) {
+        const stats: GenerateStats = { submits: 0, readbacks: 0, steps: 0 };
+        await model.generate({ batchSize: B, maxNewTokens: Math.min(8, genTokens), seed: 1 }); // warm
+        const t0 = performance.now();
+        await model.generate({ batchSize: B, maxNewTokens: genTokens, seed: 1, stats });
+        const sec = (performance.now() - t0) / 1000;
+        gen[`batch${B}`] = {
+          tokens: genTokens,
+          tokensPerSecond: round((B * genTokens) / sec, 1),
+          submitsPerToken: round(stats.submits / genTokens),
+          readbacksPerRow: round(stats.readbacks / Math.ceil(genTokens / Math.round(Math.sqrt(P)))),
+        };
+      }
+      const naiveTokens = big ? (quick ? 8 : 16) : quick ? 16 : 32;
+      for (const B of [1, 8]) {
+        const sec = await naiveGenerate(model, B, naiveTokens);
+        const naiveTps = (B * naiveTokens) / sec;
+        const g = gen[`batch${B}`] as Json;
+        g.naiveTokensPerSecond = round(naiveTps, 2);
+        g.naiveTokens = naiveTokens;
+        g.speedupOverNaive = round((g.tokensPerSecond as number) / naiveTps, 1);
+      }
+      r.generation = gen;
+    } finally {
+      model.dispose();
+    }
+    out[dtype] = r;
+    console.log(`\n== ${spec.name} (${spec.config.n_layer} layers, E ${spec.config.n_embd}), ${dtype}`);
+    console.log(JSON.stringify(r, null, 1));
+  }
+  const f32 = (out.f32 as Json).memory as Json;
+  const f16 = (out.f16 as Json).memory as Json;
+  out.f16WeightsOverF32 = round((f16.weightBytes as number) / (f32.weightBytes as number));
+  return out;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const quick = args.includes('--quick');
+  const li = args.indexOf('--layers');
+  const { device, info } = await benchDevice();
+  const swiftshader = info.architecture === 'swiftshader' || /swiftshader/i.test(info.description ?? '');
+  const layers = li >= 0 ? Number(args[li + 1]) : swiftshader ? 2 : 24;
+  const results: Json = {
+    date: new Date().toISOString(),
+    device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
+    runtime: `Node ${process.version}, Dawn (npm webgpu)`,
+    quick,
+    notes: [] as string[],
+  };
+  const notes = results.notes as string[];
+  console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}`);
+  if (existsSync('bench/kernels.ts')) {
+    const { benchKernels } = (await import('./kernels')) as { benchKernels: (d: GPUDevice, o: { quick?: boolean }) => Promise<Json> };
+    results.kernels = await benchKernels(device, { quick: quick || swiftshader });
+  }
+  if (existsSync('bench/processor.ts')) {
+    const { benchProcessor } = (await import('./processor')) as { benchProcessor: () => Promise<Json> };
+    results.processor = await benchProcessor();
+  }
+  const tinyJson = JSON.parse(readFileSync('test/fixtures/tiny/config.json', 'utf8')) as Json;
+  const models: Json[] = [];
+  models.push(await benchModel(device, randomModel('tiny (test fixture shapes, random weights)', tinyJson), quick, false));
+  const smallNote = layers < 24 ? `imagegpt-small shapes with ${layers} of 24 layers (SwiftShader is a CPU: the full model would take too long here)` : undefined;
+  if (smallNote) notes.push(smallNote);
+  const small = randomModel(
+    `imagegpt-small-shaped (E 512, H 8, ${layers} layers, random weights)`,
+    { model_type: 'imagegpt', n_embd: 512, n_head: 8, n_layer: layers, n_positions: 1024, vocab_size: 513 },
+    smallNote,
+  );
+  models.push(await benchModel(device, small, quick, true));
+  results.models = models;
+  writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
+  console.log('\nwrote bench/results.json');
+  device.destroy();
+  return 0;
+}
