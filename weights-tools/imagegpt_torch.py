@@ -137,6 +137,17 @@ class ImageGPTAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_head, self.head_dim).permute(0, 2, 1, 3)  # [B, H, T, D]
 
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, first_pos: int) -> torch.Tensor:
+        """softmax(scale * q k^T, causal) v for queries at absolute positions first_pos.., [BH, Tq, D]."""
+        tq, tk = q.shape[1], k.shape[1]
+        # Query i (position first_pos + i) sees keys 0 ..= first_pos + i; the rest get -inf, which softmax
+        # turns into exact zeros, as HF's finfo.min does.
+        causal = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(diagonal=first_pos)
+        mask = torch.zeros(tq, tk, dtype=q.dtype, device=q.device).masked_fill(~causal, float("-inf"))
+        w = torch.baddbmm(mask.expand(q.shape[0], tq, tk), q, k.transpose(1, 2), alpha=scale)  # mask + scale*qk^T
+        w = self.attn_dropout(torch.softmax(w, dim=-1))
+        return w @ v
+
     def forward(self, x: torch.Tensor, past: Optional[LayerPast] = None) -> Tuple[torch.Tensor, LayerPast]:
         b, t, e = x.shape
         q, k, v = self.c_attn(x).split(e, dim=2)
@@ -146,18 +157,28 @@ class ImageGPTAttention(nn.Module):
             v = torch.cat([past[1], v], dim=2)
         present = (k, v)
 
-        w = q @ k.transpose(-1, -2)  # [B, H, T, T_total]
+        scale = 1.0
         if self.config.scale_attn_weights:
-            w = w / math.sqrt(self.head_dim)
+            scale /= math.sqrt(self.head_dim)
         if self.config.scale_attn_by_inverse_layer_idx:
-            w = w / float(self.layer_idx + 1)
+            scale /= float(self.layer_idx + 1)
         t_total = k.shape[2]
-        # Query i (absolute position t_total - t + i) sees keys 0 ..= its own position.
-        causal = torch.ones(t, t_total, dtype=torch.bool, device=x.device).tril(diagonal=t_total - t)
-        w = w.masked_fill(~causal, torch.finfo(w.dtype).min)
-        w = self.attn_dropout(torch.softmax(w, dim=-1))
-
-        o = (w @ v).permute(0, 2, 1, 3).reshape(b, t, e)
+        bh = b * self.n_head
+        q3 = q.reshape(bh, t, self.head_dim)
+        k3 = k.reshape(bh, t_total, self.head_dim)
+        v3 = v.reshape(bh, t_total, self.head_dim)
+        # Causal attention in query blocks: block [s, e) only needs keys before its last query, which saves
+        # about half of the T x T work on long sequences. Same result as one masked softmax over all keys:
+        # masked entries are exactly zero either way.
+        block = t if t <= 256 else 128
+        outputs = []
+        for s in range(0, t, block):
+            e_q = min(t, s + block)
+            k_end = t_total - t + e_q  # keys visible to the last query of the block
+            outputs.append(self._attend(q3[:, s:e_q], k3[:, :k_end], v3[:, :k_end], scale, t_total - t + s))
+        o = torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0]
+        o = o.view(b, self.n_head, t, self.head_dim)
+        o = o.permute(0, 2, 1, 3).reshape(b, t, e)
         return self.resid_dropout(self.c_proj(o)), present
 
 
