@@ -100,28 +100,15 @@ def hidden_entries(hidden) -> Dict[str, torch.Tensor]:
     return {f"hidden_states.{i}": h.float() for i, h in enumerate(hidden)}
 
 
-def make_causal(out_dir: str, config: ImageGPTConfig, seed: int, t: int) -> None:
+def make_fixture(out_dir: str, config: ImageGPTConfig, seed: int, t: int, classifier: bool = False) -> None:
     os.makedirs(out_dir, exist_ok=True)
-    model = ImageGPTForCausalImageModeling(config).double().eval()
+    model_class = ImageGPTForImageClassification if classifier else ImageGPTForCausalImageModeling
+    model = model_class(config).double().eval()
     randomize(model, seed)
     ids = make_input_ids(seed + 1, t)
     with torch.no_grad():
-        logits, hidden, _ = model(ids, output_hidden_states=True)
-    write_config(os.path.join(out_dir, "config.json"), config, classifier=False)
-    save_file(weights_f32(model, config), os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
-    expected = {"input_ids": ids.to(torch.int32), "logits": logits.float(), **hidden_entries(hidden)}
-    save_file(expected, os.path.join(out_dir, "expected.safetensors"))
-    report(out_dir, logits)
-
-
-def make_classifier(out_dir: str, config: ImageGPTConfig, seed: int) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    model = ImageGPTForImageClassification(config).double().eval()
-    randomize(model, seed)
-    ids = make_input_ids(seed + 1, config.n_positions)
-    with torch.no_grad():
-        logits, hidden = model(ids, output_hidden_states=True)
-    write_config(os.path.join(out_dir, "config.json"), config, classifier=True)
+        logits, hidden = model(ids, output_hidden_states=True)[:2]
+    write_config(os.path.join(out_dir, "config.json"), config, classifier=classifier)
     save_file(weights_f32(model, config), os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
     expected = {"input_ids": ids.to(torch.int32), "logits": logits.float(), **hidden_entries(hidden)}
     save_file(expected, os.path.join(out_dir, "expected.safetensors"))
@@ -139,8 +126,8 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "test", "fixtures"))
     args = parser.parse_args()
     tiny = dict(vocab_size=513, n_positions=64, n_embd=64, n_layer=2, n_head=4)
-    make_causal(os.path.join(args.out, "tiny"), ImageGPTConfig(**tiny), seed=1, t=64)
-    make_causal(
+    make_fixture(os.path.join(args.out, "tiny"), ImageGPTConfig(**tiny), seed=1, t=64)
+    make_fixture(
         os.path.join(args.out, "tiny-inv"),
         ImageGPTConfig(vocab_size=513, n_positions=32, n_embd=32, n_layer=3, n_head=4,
                        scale_attn_by_inverse_layer_idx=True),
@@ -148,11 +135,13 @@ def main() -> None:
         t=16,
     )
     labels = ["smileys", "animals", "food", "travel", "flags"]
-    make_classifier(
+    make_fixture(
         os.path.join(args.out, "classifier"),
         ImageGPTConfig(vocab_size=513, n_positions=64, n_embd=48, n_layer=2, n_head=4, num_labels=len(labels),
                        id2label={str(i): name for i, name in enumerate(labels)}),
         seed=3,
+        t=64,
+        classifier=True,
     )
 
 
