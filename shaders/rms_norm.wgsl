@@ -14,6 +14,9 @@ var<workgroup> partial: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.x;
+  if (row >= step.rows) {
+    return;
+  }
   let base = row * DIM;
   var sum = 0.0;
   for (var i = lid.x; i < DIM; i += WG) {

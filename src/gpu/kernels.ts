@@ -111,7 +111,8 @@ export class Kernels {
     return { ...(swiftShader || info === undefined ? SWIFTSHADER_TUNING : GPU_TUNING) };
   }
 
-  /** Resolves once every pipeline made so far compiled and validated; otherwise rejects naming the kernel. */
+  /** Resolves once every pipeline and bind group made so far is valid; otherwise rejects naming the kernel.
+   *  (WebGPU reports these asynchronously: call it once after creating the Ops.) */
   ready(): Promise<void> {
     return this.pipelines.ready();
   }
@@ -380,11 +381,13 @@ export class Kernels {
   }
 
   private bindGroup(label: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
-    return this.device.createBindGroup({
-      label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
+    return this.pipelines.checked(`the bind group of ${label}`, () =>
+      this.device.createBindGroup({
+        label,
+        layout: pipeline.getBindGroupLayout(0),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      }),
+    );
   }
 
   private dummyBias(): GPUBuffer {

@@ -50,7 +50,8 @@ export class PipelineCache {
     return module;
   }
 
-  private checked<T>(what: string, create: () => T): T {
+  /** Runs `create` inside error scopes; a failure surfaces in the next `ready()`. */
+  checked<T>(what: string, create: () => T): T {
     this.device.pushErrorScope('internal');
     this.device.pushErrorScope('validation');
     const made = create();

@@ -46,14 +46,20 @@ export async function readF32(device: GPUDevice, buffer: GPUBuffer, count: numbe
   return new Float32Array(await readBuffer(device, buffer, 0, count * 4));
 }
 
-/** Writes the step, records the ops in one pass, submits. */
-export function runStep(device: GPUDevice, kernels: Kernels, stepBuffer: GPUBuffer, step: StepShape, ops: Op[]): void {
+/** Writes the step, records the ops in one pass, submits; a WebGPU validation error fails the test. */
+export async function runStep(device: GPUDevice, kernels: Kernels, stepBuffer: GPUBuffer, step: StepShape, ops: Op[]): Promise<void> {
+  device.pushErrorScope('validation');
   kernels.writeStep(stepBuffer, step);
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  for (const op of ops) op.encode(pass, step);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
+  try {
+    for (const op of ops) op.encode(pass, step);
+  } finally {
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const error = await device.popErrorScope();
+    if (error) throw new Error(`WebGPU: ${error.message}`);
+  }
 }
 
 /** max |got - want| / max(max |want|, 1e-6): errors relative to the output's scale. */

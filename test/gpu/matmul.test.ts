@@ -54,7 +54,7 @@ describe('matmul', () => {
           await kernels.ready();
           for (const rows of ROWS) {
             device.queue.writeBuffer(out, 0, start);
-            runStep(device, kernels, step, { batch: rows, seq: 1, past: 0 }, [op]);
+            await runStep(device, kernels, step, { batch: rows, seq: 1, past: 0 }, [op]);
             const got = await readF32(device, out, rows * s.N);
             const want = ref.matmul(x.subarray(0, rows * s.K), w.seen, s.K, s.N, {
               bias,
@@ -80,7 +80,7 @@ describe('matmul', () => {
     const out = storageBuffer(device, 12 * N * 4);
     const op = kernels.matmul({ step, x: storageBuffer(device, x), w: w.matrix, out });
     for (const [batch, seq] of [[4, 1], [2, 3], [3, 4]]) {
-      runStep(device, kernels, step, { batch, seq, past: 5 }, [op]);
+      await runStep(device, kernels, step, { batch, seq, past: 5 }, [op]);
       const rows = batch * seq;
       expect(relativeError(await readF32(device, out, rows * N), ref.matmul(x.subarray(0, rows * K), w.seen, K, N))).toBeLessThan(2e-5);
     }

@@ -1,0 +1,94 @@
+// embed, rmsNorm and meanPoolSum against the CPU reference.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { getTestDevice } from '../helpers/gpu';
+import { Kernels } from '../../src/gpu/kernels';
+import type { StepShape, WeightDType } from '../../src/gpu/types';
+import * as ref from '../reference/ops';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
+
+describe('embed, rmsNorm, meanPoolSum', () => {
+  let device: GPUDevice;
+  let kernels: Kernels;
+  let step: GPUBuffer;
+  beforeAll(async () => {
+    device = await getTestDevice();
+    kernels = new Kernels(device);
+    step = kernels.createStepBuffer();
+  });
+
+  for (const dtype of ['f32', 'f16'] as WeightDType[]) {
+    it(`embed adds token and position embeddings (${dtype}), past > 0, batch > 1`, async () => {
+      const rand = random(dtype === 'f16' ? 11 : 12);
+      const [V, P, E] = [13, 40, 70];
+      const wte = weightMatrix(device, randomArray(rand, V * E), V, E, dtype);
+      const wpe = weightMatrix(device, randomArray(rand, P * E), P, E, dtype);
+      const maxRows = 24;
+      const idsBuffer = storageBuffer(device, maxRows * 4);
+      const out = storageBuffer(device, maxRows * E * 4);
+      const op = kernels.embed({ step, ids: idsBuffer, wte: wte.matrix, wpe: wpe.matrix, out });
+      await kernels.ready();
+      const steps: StepShape[] = [
+        { batch: 1, seq: 1, past: 0 },
+        { batch: 3, seq: 8, past: 0 },
+        { batch: 4, seq: 1, past: 39 },
+        { batch: 2, seq: 5, past: 17 },
+      ];
+      for (const s of steps) {
+        const ids = Int32Array.from({ length: s.batch * s.seq }, () => Math.floor(rand() * V));
+        device.queue.writeBuffer(idsBuffer, 0, ids);
+        await runStep(device, kernels, step, s, [op]);
+        const got = await readF32(device, out, ids.length * E);
+        expect(relativeError(got, ref.embed(ids, wte.seen, wpe.seen, E, s)), JSON.stringify(s)).toBeLessThan(1e-6);
+      }
+    });
+  }
+
+  it('embed turns an out-of-range id into NaN, not another token', async () => {
+    const E = 4;
+    const wte = weightMatrix(device, new Float32Array(3 * E).fill(1), 3, E, 'f32');
+    const wpe = weightMatrix(device, new Float32Array(2 * E).fill(1), 2, E, 'f32');
+    const ids = storageBuffer(device, Int32Array.from([2, 3, -1]));
+    const out = storageBuffer(device, 3 * E * 4);
+    const op = kernels.embed({ step, ids, wte: wte.matrix, wpe: wpe.matrix, out });
+    await runStep(device, kernels, step, { batch: 3, seq: 1, past: 0 }, [op]);
+    const got = await readF32(device, out, 3 * E);
+    expect(Array.from(got.subarray(0, E))).toEqual([2, 2, 2, 2]);
+    expect(got.subarray(E).every(Number.isNaN)).toBe(true);
+  });
+
+  for (const dim of [64, 96, 37, 600]) {
+    it(`rmsNorm divides by the root mean square (no centering), dim ${dim}`, async () => {
+      const rand = random(dim);
+      const rows = 37;
+      // An offset that mean-centering would remove: a centred ("variance") norm fails here.
+      const x = randomArray(rand, rows * dim).map((v) => v * 3 + 1.5);
+      const weight = randomArray(rand, dim, 2);
+      const out = storageBuffer(device, rows * dim * 4);
+      const op = kernels.rmsNorm({ step, x: storageBuffer(device, x), weight: storageBuffer(device, weight), out, dim, eps: 1e-5 });
+      await kernels.ready();
+      for (const rowsNow of [1, rows]) {
+        await runStep(device, kernels, step, { batch: 1, seq: rowsNow, past: 3 }, [op]);
+        const got = await readF32(device, out, rowsNow * dim);
+        expect(relativeError(got, ref.rmsNorm(x.subarray(0, rowsNow * dim), weight, dim, 1e-5))).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('meanPoolSum adds each sequence’s rows onto out, over several chunks', async () => {
+    const rand = random(5);
+    const dim = 96;
+    const [batch, seq] = [3, 7];
+    const out = storageBuffer(device, batch * dim * 4);
+    const xBuffer = storageBuffer(device, batch * seq * dim * 4);
+    const op = kernels.meanPoolSum({ step, x: xBuffer, out, dim });
+    await kernels.ready();
+    let want: Float64Array = new Float64Array(batch * dim);
+    for (const s of [{ batch, seq, past: 0 }, { batch, seq: 1, past: seq }]) {
+      const x = randomArray(rand, s.batch * s.seq * dim);
+      device.queue.writeBuffer(xBuffer, 0, x);
+      await runStep(device, kernels, step, s, [op]);
+      want = ref.meanPoolSum(x, Float32Array.from(want), dim, s);
+    }
+    expect(relativeError(await readF32(device, out, batch * dim), want)).toBeLessThan(1e-6);
+  });
+});
