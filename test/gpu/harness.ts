@@ -18,7 +18,7 @@ export function random(seed: number): () => number {
 }
 
 /** Uniform values in [-scale, scale). */
-export function randomArray(rand: () => number, n: number, scale = 1): Float32Array {
+export function randomArray(rand: () => number, n: number, scale = 1): Float32Array<ArrayBuffer> {
   return Float32Array.from({ length: n }, () => (2 * rand() - 1) * scale);
 }
 
