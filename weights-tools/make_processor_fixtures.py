@@ -141,6 +141,24 @@ def make_clusters(seed: int = 20261126) -> np.ndarray:
     return c
 
 
+def make_near_ties(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """256 colors and 512 clusters: for each color x a pair (x + o, 2x - (x + o)), equally far from x in exact
+    arithmetic, so float64 rounding alone picks the winner; the order within each pair is random."""
+    rng = np.random.default_rng(seed)
+    colors = (channel_hash(seed, 256, 1, 3).reshape(-1, 3) % 254 + 1).astype(np.uint8)  # inside: room for both
+    x = normalize(colors).astype(np.float64)
+    clusters = np.empty((512, 3), dtype=np.float64)
+    for i in range(256):
+        while True:
+            o = rng.normal(size=3)
+            o *= rng.uniform(0.004, 0.02) / np.linalg.norm(o)
+            a, b = x[i] + o, 2 * x[i] - (x[i] + o)
+            if np.all(np.abs(a) <= 1) and np.all(np.abs(b) <= 1):
+                break
+        clusters[2 * i: 2 * i + 2] = (a, b) if rng.random() < 0.5 else (b, a)
+    return colors, clusters
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """HF ImageGPTImageProcessor.normalize: rescale (float64 multiply, cast to float32), then - 1 in float32."""
     return (rgb.astype(np.float64) * (1 / 127.5)).astype(np.float32) - 1
@@ -230,6 +248,15 @@ def main(out_dir: str) -> int:
     stats["colors_direct_differs"] = int((direct_quantize(normalize(colors), clusters) != color_tokens).sum())
     stats["colors_fma_differs"] = int((explicit_quantize(normalize(colors), clusters, fused=True) != color_tokens).sum())
 
+    tie_colors, tie_clusters = make_near_ties()
+    tie_x = normalize(tie_colors)
+    tie_tokens = hf_color_quantize(tie_x, tie_clusters)
+    if not np.array_equal(tie_tokens, explicit_quantize(tie_x, tie_clusters)):
+        print("near ties: numpy's matmul path differs from the explicit expanded form", file=sys.stderr)
+        return 1
+    stats["ties_direct_differs"] = int((direct_quantize(tie_x, tie_clusters) != tie_tokens).sum())
+    stats["ties_fma_differs"] = int((explicit_quantize(tie_x, tie_clusters, fused=True) != tie_tokens).sum())
+
     fixture = {
         "generator": "weights-tools/make_processor_fixtures.py",
         "pillow": PIL.__version__,
@@ -238,6 +265,11 @@ def main(out_dir: str) -> int:
         "cases": cases,
         "colors": base64.b64encode(colors.tobytes()).decode("ascii"),
         "colorTokens": color_tokens.astype(int).tolist(),
+        "nearTies": {
+            "clusters": tie_clusters.tolist(),
+            "colors": base64.b64encode(tie_colors.tobytes()).decode("ascii"),
+            "tokens": tie_tokens.astype(int).tolist(),
+        },
         "stats": stats,
     }
     path = os.path.join(out_dir, "processor.json")
@@ -247,7 +279,8 @@ def main(out_dir: str) -> int:
           f"{len(colors)} colors; Pillow {PIL.__version__}, numpy {np.__version__}")
     print(f"tokens differing from the direct float64 distance: {stats['direct_differs']} of {stats['pixels']}; "
           f"from an FMA dot product: {stats['fma_differs']}; colors: {stats['colors_direct_differs']} and "
-          f"{stats['colors_fma_differs']} of {len(colors)}")
+          f"{stats['colors_fma_differs']} of {len(colors)}; near ties: {stats['ties_direct_differs']} and "
+          f"{stats['ties_fma_differs']} of {len(tie_colors)}")
     return 0
 
 

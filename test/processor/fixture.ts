@@ -25,6 +25,8 @@ export interface ProcessorFixture {
   /** base64 of packed RGB colors quantized without resizing */
   colors: string;
   colorTokens: number[];
+  /** Cluster pairs mirrored through each color: float64 rounding alone decides the winner. */
+  nearTies: { clusters: number[][]; colors: string; tokens: number[] };
 }
 
 export const fixture: ProcessorFixture = JSON.parse(
