@@ -97,6 +97,21 @@ describe('convert', () => {
     expect(Buffer.compare(bytes, fromBin)).toBe(0);
   });
 
+  it('a classifier checkpoint (score.weight, no lm_head) converts too', async () => {
+    const classifier = join(__dirname, '..', 'fixtures', 'classifier');
+    const dir = join(tmp, 'classifier');
+    mkdirSync(dir);
+    copyFileSync(join(classifier, 'config.json'), join(dir, 'config.json'));
+    copyFileSync(join(classifier, 'model.safetensors'), join(dir, 'model.safetensors'));
+    copyFileSync(join(FIXTURES, 'preprocessor_config.json'), join(dir, 'preprocessor_config.json'));
+    const source = parseSafetensors(readFileSync(join(dir, 'model.safetensors'))).tensors;
+    const { file } = await convert(dir, 'f32');
+    expect(file.tensors.get('score.weight')!.shape).toEqual([5, 48]);
+    expect(file.tensors.has('lm_head.weight')).toBe(false);
+    for (const [name, t] of file.tensors) expect([...t.data]).toEqual([...source.get(name)!.data]);
+    expect(file.tensors.size).toBe([...source.keys()].filter((n) => !MASK.test(n)).length);
+  });
+
   it('errors: tensors that do not fit config.json, bad clusters, truncated safetensors, no weights', async () => {
     await expect(convert(hfFolder({ bin: 'tiny-f32' }, { config: { n_layer: 3 } }), 'f16')).rejects.toThrow(
       /missing 10 tensor\(s\) config.json implies: transformer\.h\.2\.ln_1\.weight/,
