@@ -17,6 +17,7 @@ Files written:
                   lowered to 1000 bytes): the layout of checkpoints over 4 GiB (imagegpt-large), in 100 KB
 - evil.bin        a torch.save zip whose pickle would call builtins.print on load: the reader must refuse it
 - legacy.bin      torch's pre-1.6 format (a bare pickle stream), which the reader refuses with a clear error
+                  (its bytes change on every run: that format names storages by memory address)
 - logits.safetensors   input_ids [2, 16] and the float64 model's logits (cast to f32), computed from
                        exactly the f32 weights in tiny-f32.bin
 """
