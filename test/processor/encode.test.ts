@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ImageGPTImageProcessor, type PreprocessorConfig } from '../../src/processor';
 import { ColorQuantizer } from '../../src/processor/quantize';
 import { bytes, fixture } from './fixture';
@@ -183,5 +183,30 @@ describe('fromPretrained', () => {
     expect(p.size).toEqual({ height: 16, width: 16 });
     const missing = (async () => new Response('no', { status: 404, statusText: 'Not Found' })) as typeof fetch;
     await expect(ImageGPTImageProcessor.fromPretrained('/m', { fetch: missing })).rejects.toThrow(/\/m\/preprocessor_config.json: HTTP 404/);
+  });
+});
+
+describe('browser image sources', () => {
+  it('are drawn onto an OffscreenCanvas and read back as RGBA', () => {
+    // A stand-in for the browser's OffscreenCanvas: drawImage copies the source's pixels.
+    const rgba = makeImage('texture', 40, 30, 4, 26);
+    const drawn: unknown[] = [];
+    class FakeOffscreenCanvas {
+      constructor(readonly width: number, readonly height: number) {}
+      getContext() {
+        return {
+          drawImage: (source: unknown) => drawn.push(source),
+          getImageData: (_x: number, _y: number, w: number, h: number) => ({ data: new Uint8ClampedArray(rgba.data), width: w, height: h }),
+        };
+      }
+    }
+    vi.stubGlobal('OffscreenCanvas', FakeOffscreenCanvas);
+    try {
+      const bitmap = { width: 40, height: 30, close() {} } as unknown as ImageBitmap;
+      expect(processor.encode(bitmap).inputIds).toEqual(processor.encode(rgba).inputIds);
+      expect(drawn).toEqual([bitmap]);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

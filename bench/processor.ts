@@ -1,0 +1,88 @@
+// Encode speed of the image processor (CPU only): pixels → 32×32 (or 16×16) tokens, median of several runs.
+// `npm run bench` calls benchProcessor(); alone: node scripts/run-ts.mjs bench/processor.ts
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { ImageGPTImageProcessor, type PixelImage } from '../src/processor';
+import { ColorQuantizer } from '../src/processor/quantize';
+
+/** A trained palette when one is in models/, else the test fixture's synthetic clusters. */
+function loadClusters(): { clusters: number[][]; source: string } {
+  const trained = existsSync('models')
+    ? readdirSync('models').map((m) => `models/${m}/preprocessor_config.json`).filter((f) => existsSync(f))
+    : [];
+  const file = trained[0] ?? 'test/fixtures/processor/processor.json';
+  const json = JSON.parse(readFileSync(file, 'utf8')) as { clusters: number[][] };
+  return { clusters: json.clusters, source: trained[0] ? file : `${file} (synthetic clusters)` };
+}
+
+/** Photo-like pixels: smooth color waves plus grain, so neighbours are close but rarely equal. */
+function photoLike(width: number, height: number, channels: 3 | 4): PixelImage {
+  const data = new Uint8Array(width * height * channels);
+  let seed = 1;
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++, i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        const wave = 128 + 100 * Math.sin((x * (c + 1)) / (width / 7)) * Math.cos((y * (3 - c)) / (height / 5));
+        data[i] = c === 3 ? 255 : Math.max(0, Math.min(255, Math.round(wave + ((seed >>> 24) & 31) - 16)));
+      }
+    }
+  }
+  return { data, width, height, channels };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function time(runs: number, f: () => void): number {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    f();
+    ms.push(performance.now() - t);
+  }
+  return median(ms);
+}
+
+export async function benchProcessor(): Promise<object> {
+  const { clusters, source } = loadClusters();
+  const cases: { label: string; image: PixelImage; size: number; runs: number }[] = [
+    { label: '1024×1024 RGBA → 32×32', image: photoLike(1024, 1024, 4), size: 32, runs: 15 },
+    { label: '1024×1024 RGBA → 16×16', image: photoLike(1024, 1024, 4), size: 16, runs: 15 },
+    { label: '640×480 RGBA → 32×32', image: photoLike(640, 480, 4), size: 32, runs: 21 },
+    { label: '64×64 RGBA → 16×16 (emoji)', image: photoLike(64, 64, 4), size: 16, runs: 51 },
+    { label: '4000×3000 RGB → 32×32', image: photoLike(4000, 3000, 3), size: 32, runs: 5 },
+  ];
+  console.log(`\nprocessor (CPU), clusters from ${source}; median ms`);
+  const rows = cases.map(({ label, image, size, runs }) => {
+    const processor = new ImageGPTImageProcessor({ clusters, size: { height: size, width: size } });
+    // First encode on a fresh processor: the cluster search builds its cell lists as colors appear.
+    const first = time(1, () => processor.encode(image));
+    time(2, () => processor.encode(image)); // JIT warm-up
+    const encodeMs = time(runs, () => processor.encode(image));
+    const resizeMs = time(runs, () => processor.resize(image));
+    const row = { image: label, encodeMs, resizeMs, firstEncodeMs: first, runs };
+    console.log(`  ${label.padEnd(30)} encode ${encodeMs.toFixed(2)}  (resize ${resizeMs.toFixed(2)}, first call ${first.toFixed(2)})`);
+    return row;
+  });
+
+  // The cluster search alone, 1024 pixels: cell lists (cold and warm) against evaluating every cluster.
+  // Realistic colors: the 32×32 resize of the photo-like image.
+  const colors = new ImageGPTImageProcessor({ clusters }).resize(photoLike(1024, 1024, 4)).data;
+  const q = new ColorQuantizer(Float64Array.from(clusters.flat()));
+  const out = new Array<number>(1024);
+  const coldMs = time(1, () => q.quantize(colors, out));
+  const warmMs = time(21, () => q.quantize(colors, out));
+  const exhaustiveMs = time(21, () => {
+    for (let p = 0; p < 1024; p++) out[p] = q.nearestExhaustive(colors[3 * p], colors[3 * p + 1], colors[3 * p + 2]);
+  });
+  console.log(`  cluster search, 1024 pixels: cells ${warmMs.toFixed(2)} (first ${coldMs.toFixed(2)}), every cluster ${exhaustiveMs.toFixed(2)}`);
+  return { clusters: source, cases: rows, search1024: { cellsMs: warmMs, cellsFirstMs: coldMs, exhaustiveMs } };
+}
+
+export async function main(): Promise<number> {
+  await benchProcessor();
+  return 0;
+}
