@@ -7,7 +7,8 @@ test/processor/synthetic.ts rebuilds exactly the same pixels and only the small 
 even for the 4000x3000 case. For each image and each target size the fixture holds:
   - the bytes of PIL `Image.resize((w, h), Image.Resampling.BILINEAR)` (what HF's processor calls, with
     reducing_gap left unset);
-  - the tokens of HF's `color_quantize` (numpy: float32 pixels, float64 clusters, expanded form, argmin).
+  - the tokens of HF's `color_quantize` (numpy: float32 pixels, float64 clusters, expanded form, argmin);
+  - for RGBA images, also the resize after PIL `Image.alpha_composite` onto white (as the emoji data is made).
 The clusters are synthetic too (no checkpoint can be downloaded here), with duplicated rows so that exact
 ties occur and the first index must win.
 """
@@ -124,6 +125,13 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def pil_on_white(rgba: np.ndarray) -> np.ndarray:
+    """RGBA composited onto white the way the emoji training data is (weights-tools/prepare_data.py)."""
+    image = Image.fromarray(rgba, mode="RGBA")
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, image).convert("RGB"))
+
+
 def pil_resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.array(Image.fromarray(rgb, mode="RGB").resize((width, height), Image.Resampling.BILINEAR))
 
@@ -216,7 +224,9 @@ def main(out_dir: str) -> int:
     cases = []
     stats = {"pixels": 0, "direct_differs": 0, "fma_differs": 0}
     for name, kind, width, height, channels, seed in CASES:
-        rgb = to_rgb(make_image(kind, width, height, channels, seed))
+        image = make_image(kind, width, height, channels, seed)
+        rgb = to_rgb(image)
+        on_white = pil_on_white(image) if channels == 4 else None
         outputs = []
         for h, w in SIZES:
             resized = pil_resize(rgb, h, w)
@@ -228,12 +238,15 @@ def main(out_dir: str) -> int:
             stats["pixels"] += tokens.size
             stats["direct_differs"] += int((direct_quantize(x, clusters) != tokens).sum())
             stats["fma_differs"] += int((explicit_quantize(x, clusters, fused=True) != tokens).sum())
-            outputs.append({
+            output = {
                 "height": h,
                 "width": w,
                 "rgb": base64.b64encode(resized.tobytes()).decode("ascii"),
                 "tokens": tokens.astype(int).tolist(),
-            })
+            }
+            if on_white is not None:
+                output["rgbOnWhite"] = base64.b64encode(pil_resize(on_white, h, w).tobytes()).decode("ascii")
+            outputs.append(output)
         cases.append({"name": name, "kind": kind, "width": width, "height": height, "channels": channels,
                       "seed": seed, "outputs": outputs})
 

@@ -7,6 +7,8 @@ export interface FixtureOutput {
   /** base64 of the Pillow-resized RGB bytes */
   rgb: string;
   tokens: number[];
+  /** RGBA cases: base64 of PIL alpha_composite onto white, then resized */
+  rgbOnWhite?: string;
 }
 
 export interface FixtureCase {

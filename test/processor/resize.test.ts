@@ -19,6 +19,10 @@ describe('resize is byte-exact with Pillow BILINEAR', () => {
         const pillow = bytes(out.rgb);
         expect([ours.width, ours.height, ours.channels]).toEqual([out.width, out.height, 3]);
         expect(firstDifference(ours.data, pillow), `${out.height}×${out.width}`).toBe('none');
+        if (out.rgbOnWhite) {
+          const onWhite = processor.resize(image, { height: out.height, width: out.width }, { background: [255, 255, 255] });
+          expect(firstDifference(onWhite.data, bytes(out.rgbOnWhite)), `on white ${out.height}×${out.width}`).toBe('none');
+        }
       }
     });
   }
@@ -30,5 +34,6 @@ describe('resize is byte-exact with Pillow BILINEAR', () => {
     expect(shapes.some(([x, y]) => x < 1 && y > 1)).toBe(true);
     expect(shapes.some(([x, y]) => x === 1 && y === 1)).toBe(true);
     expect(fixture.cases.some((c) => c.width === 1) && fixture.cases.some((c) => c.height === 1)).toBe(true);
+    expect(fixture.cases.filter((c) => c.outputs.some((o) => o.rgbOnWhite)).length).toBeGreaterThanOrEqual(2);
   });
 });
