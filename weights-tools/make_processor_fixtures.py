@@ -111,6 +111,8 @@ CASES = [
     ("noise-31x32", "noise", 31, 32, 3, 14),
     ("noise-4000x3000", "noise", 4000, 3000, 3, 15),
     ("texture-1024x1024-rgba", "texture", 1024, 1024, 4, 16),
+    ("gradient-32x90", "gradient", 32, 90, 3, 17),  # width kept at 32: vertical pass only
+    ("noise-40x7-rgba", "noise", 40, 7, 4, 18),  # width kept at 40: vertical only, from 4-byte pixels
 ]
 # (height, width) targets: the hub's 32x32, the emoji model's 16x16, and a non-square one to pin the axis order.
 SIZES = [(32, 32), (16, 16), (24, 40)]

@@ -27,12 +27,14 @@ describe('resize is byte-exact with Pillow BILINEAR', () => {
     });
   }
 
-  it('covers shrinking, enlarging, both at once, same size and 1-pixel sides', () => {
+  it('covers shrinking, enlarging, both at once, one axis only, same size and 1-pixel sides', () => {
     const shapes = fixture.cases.flatMap((c) => c.outputs.map((o) => [c.width / o.width, c.height / o.height]));
     expect(shapes.some(([x, y]) => x > 1 && y > 1)).toBe(true);
     expect(shapes.some(([x, y]) => x < 1 && y < 1)).toBe(true);
     expect(shapes.some(([x, y]) => x < 1 && y > 1)).toBe(true);
     expect(shapes.some(([x, y]) => x === 1 && y === 1)).toBe(true);
+    expect(shapes.some(([x, y]) => x === 1 && y > 1) && shapes.some(([x, y]) => x === 1 && y < 1)).toBe(true);
+    expect(shapes.some(([x, y]) => x !== 1 && y === 1)).toBe(true);
     expect(fixture.cases.some((c) => c.width === 1) && fixture.cases.some((c) => c.height === 1)).toBe(true);
     expect(fixture.cases.filter((c) => c.outputs.some((o) => o.rgbOnWhite)).length).toBeGreaterThanOrEqual(2);
   });
