@@ -1,0 +1,106 @@
+// Serves the shipped models (repo `models/<id>/`) to the demo: a virtual module lists them, the dev
+// server streams their files (with Content-Length, so the page can show download progress), and
+// the static build copies them next to the page.
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cp, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Plugin, ResolvedConfig } from 'vite';
+
+/** One shipped model as the page sees it (see demo/src/env.d.ts). */
+export interface ShippedModel {
+  id: string;
+  /** Folder relative to the page, ending in '/'. */
+  path: string;
+  /** Image side in pixels (= tokens per row). */
+  imageSize: number;
+  nLayer: number;
+  nEmbd: number;
+  /** Bytes of model.safetensors. */
+  weightBytes: number;
+  /** Changes when the files change: keys the browser's model cache. */
+  version: string;
+}
+
+const MODEL_FILES = ['config.json', 'model.safetensors', 'preprocessor_config.json'];
+const SERVED = /^[a-z0-9_.-]+\.(json|safetensors|md|png)$/i;
+const VIRTUAL_ID = 'virtual:shipped-models';
+const RESOLVED_ID = '\0' + VIRTUAL_ID;
+
+function imageSizeOf(preprocessor: { size?: number | { height?: number; width?: number } }, positions: number): number {
+  const s = preprocessor.size;
+  if (typeof s === 'number') return s;
+  if (s && typeof s.width === 'number') return s.width;
+  return Math.round(Math.sqrt(positions));
+}
+
+/** Folders of `modelsDir` holding a complete model, sorted by name. */
+export function listShippedModels(modelsDir: string): ShippedModel[] {
+  if (!existsSync(modelsDir)) return [];
+  const models: ShippedModel[] = [];
+  for (const id of readdirSync(modelsDir).sort()) {
+    const dir = join(modelsDir, id);
+    if (!statSync(dir).isDirectory() || !MODEL_FILES.every((f) => existsSync(join(dir, f)))) continue;
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { n_layer: number; n_embd: number; n_positions: number };
+    const preprocessor = JSON.parse(readFileSync(join(dir, 'preprocessor_config.json'), 'utf8')) as Parameters<typeof imageSizeOf>[0];
+    const stats = MODEL_FILES.map((f) => statSync(join(dir, f)));
+    models.push({
+      id,
+      path: `models/${id}/`,
+      imageSize: imageSizeOf(preprocessor, config.n_positions),
+      nLayer: config.n_layer,
+      nEmbd: config.n_embd,
+      weightBytes: stats[1].size,
+      version: stats.map((s) => `${s.size}-${Math.round(s.mtimeMs)}`).join('.'),
+    });
+  }
+  return models;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  safetensors: 'application/octet-stream',
+  md: 'text/markdown; charset=utf-8',
+  png: 'image/png',
+};
+
+export function shippedModels(modelsDir: string): Plugin {
+  let config: ResolvedConfig;
+  return {
+    name: 'imagegpt-shipped-models',
+    configResolved(c) {
+      config = c;
+    },
+    resolveId(id) {
+      return id === VIRTUAL_ID ? RESOLVED_ID : null;
+    },
+    load(id) {
+      if (id !== RESOLVED_ID) return null;
+      for (const m of listShippedModels(modelsDir)) this.addWatchFile(join(modelsDir, m.id, 'config.json'));
+      return `export default ${JSON.stringify(listShippedModels(modelsDir))};`;
+    },
+    configureServer(server) {
+      server.middlewares.use('/models', (req, res, next) => {
+        const path = decodeURIComponent((req.url ?? '').split('?')[0]);
+        const parts = path.split('/').filter(Boolean);
+        if (parts.length !== 2 || !SERVED.test(parts[1]) || parts[0].startsWith('.')) return next();
+        const file = resolve(modelsDir, parts[0], parts[1]);
+        if (!file.startsWith(resolve(modelsDir)) || !existsSync(file)) return next();
+        const size = statSync(file).size;
+        res.setHeader('Content-Type', CONTENT_TYPES[parts[1].split('.').pop()!.toLowerCase()]);
+        res.setHeader('Content-Length', String(size));
+        res.setHeader('Cache-Control', 'no-cache');
+        if (req.method === 'HEAD') return void res.end();
+        createReadStream(file).pipe(res);
+      });
+    },
+    async writeBundle() {
+      const out = resolve(config.root, config.build.outDir, 'models');
+      for (const m of listShippedModels(modelsDir)) {
+        await mkdir(join(out, m.id), { recursive: true });
+        for (const f of readdirSync(join(modelsDir, m.id)).filter((name) => SERVED.test(name))) {
+          await cp(join(modelsDir, m.id, f), join(out, m.id, f));
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,302 @@
+// The "Features" view: mean-pooled hidden states of the gallery images (computed in the worker),
+// a leave-one-out probe accuracy per layer as a chart, the chosen layer's confusion matrix, and
+// nearest neighbours by cosine similarity.
+import type { ModelClient } from './client';
+import { decodeImage } from './pixels';
+import type { FeatureResults, ModelInfo, Pixels } from './protocol';
+
+/** One entry of demo/public/gallery/gallery.json. */
+export interface GalleryItem {
+  file: string;
+  name: string;
+  vendor: string;
+  category: string;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+const NEIGHBOURS = 8;
+
+function $<T extends HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element as T;
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+  const element = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attributes)) element.setAttribute(k, String(v));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+function percent(x: number): string {
+  return `${Math.round(x * 100)} %`;
+}
+
+/** Features centred on their mean and scaled to unit length: dot products are then cosine similarities. */
+export function centredUnitRows(features: Float32Array, rows: number): Float32Array {
+  const cols = features.length / rows;
+  const mean = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) for (let k = 0; k < cols; k++) mean[k] += features[i * cols + k] / rows;
+  const out = new Float32Array(features.length);
+  for (let i = 0; i < rows; i++) {
+    let norm = 0;
+    for (let k = 0; k < cols; k++) {
+      const v = features[i * cols + k] - mean[k];
+      out[i * cols + k] = v;
+      norm += v * v;
+    }
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let k = 0; k < cols; k++) out[i * cols + k] *= scale;
+  }
+  return out;
+}
+
+/** The `count` rows most similar to row `query` (itself excluded), best first. */
+export function nearest(unitRows: Float32Array, rows: number, query: number, count: number): { index: number; similarity: number }[] {
+  const cols = unitRows.length / rows;
+  const scored: { index: number; similarity: number }[] = [];
+  for (let i = 0; i < rows; i++) {
+    if (i === query) continue;
+    let dot = 0;
+    for (let k = 0; k < cols; k++) dot += unitRows[query * cols + k] * unitRows[i * cols + k];
+    scored.push({ index: i, similarity: dot });
+  }
+  return scored.sort((a, b) => b.similarity - a.similarity || a.index - b.index).slice(0, count);
+}
+
+export class FeaturesView {
+  private readonly extractButton = $<HTMLButtonElement>('extract');
+  private readonly progress = $<HTMLProgressElement>('features-progress');
+  private readonly text = $<HTMLSpanElement>('features-text');
+  private readonly chart = document.getElementById('accuracy-chart') as unknown as SVGSVGElement;
+  private readonly layerSelect = $<HTMLSelectElement>('layer-select');
+  private readonly confusion = $<HTMLDivElement>('confusion');
+  private readonly nnGallery = $<HTMLDivElement>('nn-gallery');
+  private readonly nnResults = $<HTMLDivElement>('nn-results');
+  private readonly classes: string[];
+  private readonly labels: number[];
+  private results: FeatureResults | null = null;
+  private unitRows: Float32Array | null = null;
+  private query: number | null = null;
+  private info: ModelInfo | null = null;
+
+  constructor(
+    private readonly client: ModelClient,
+    private readonly gallery: GalleryItem[],
+    private readonly setBusy: (busy: boolean) => void,
+  ) {
+    this.classes = [...new Set(gallery.map((g) => g.category))].sort();
+    this.labels = gallery.map((g) => this.classes.indexOf(g.category));
+    this.extractButton.addEventListener('click', () => void this.extract());
+    this.layerSelect.addEventListener('change', () => this.showLayer());
+    this.buildNeighbourGallery();
+  }
+
+  setEnabled(ready: boolean): void {
+    this.extractButton.disabled = !ready || this.gallery.length < 3;
+  }
+
+  modelChanged(info: ModelInfo): void {
+    this.info = info;
+    this.results = null;
+    this.unitRows = null;
+    this.layerSelect.replaceChildren(
+      ...Array.from({ length: info.nLayer + 1 }, (_, k) => new Option(layerName(k, info.nLayer), String(k))),
+    );
+    this.layerSelect.value = String(Math.floor(info.nLayer / 2));
+    this.layerSelect.disabled = true;
+    this.chart.replaceChildren();
+    this.confusion.replaceChildren();
+    this.nnResults.replaceChildren();
+    this.progress.value = 0;
+    this.text.textContent = `Not extracted yet: ${this.gallery.length} gallery images, ${this.classes.length} categories.`;
+  }
+
+  private async extract(): Promise<void> {
+    const info = this.info;
+    if (!info) return;
+    this.setBusy(true);
+    document.body.dataset.features = 'running';
+    this.text.textContent = 'Reading the gallery…';
+    try {
+      const images: Pixels[] = [];
+      for (const item of this.gallery) images.push(await decodeImage(await (await fetch(`gallery/${item.file}`)).blob()));
+      const started = performance.now();
+      this.results = await this.client.request(
+        { type: 'features', images, labels: this.labels, numClasses: this.classes.length },
+        {
+          onProgress: (p) => {
+            if (p.phase !== 'features' && p.phase !== 'probe') return;
+            this.progress.value = (p.phase === 'features' ? 0 : 0.5) + (0.5 * p.done) / p.total;
+            this.text.textContent =
+              p.phase === 'features'
+                ? `Extracting features on the GPU: batch ${p.done} of ${p.total}`
+                : `Fitting leave-one-out probes: ${p.done} of ${p.total}`;
+          },
+        },
+      );
+      this.unitRows = null;
+      this.progress.value = 1;
+      const best = this.results.accuracy.indexOf(Math.max(...this.results.accuracy));
+      this.text.textContent =
+        `Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Best layer: ${layerName(best, info.nLayer)} ` +
+        `(${percent(this.results.accuracy[best])}); raw pixels ${percent(this.results.pixelAccuracy)}, ` +
+        `always guessing the most common category ${percent(this.results.majorityRate)}.`;
+      this.layerSelect.disabled = false;
+      this.showLayer();
+      document.body.dataset.features = 'done';
+    } catch (e) {
+      this.text.textContent = `Feature extraction failed: ${e instanceof Error ? e.message : String(e)}`;
+      document.body.dataset.features = 'error';
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  private get layer(): number {
+    return Number(this.layerSelect.value);
+  }
+
+  private showLayer(): void {
+    if (!this.results) return;
+    this.unitRows = centredUnitRows(this.results.layers[this.layer], this.gallery.length);
+    this.drawChart();
+    this.drawConfusion();
+    if (this.query !== null) this.showNeighbours(this.query);
+  }
+
+  private drawChart(): void {
+    const r = this.results;
+    const info = this.info;
+    if (!r || !info) return;
+    const [W, H] = [480, 260];
+    const m = { left: 44, right: 16, top: 16, bottom: 44 };
+    const n = r.accuracy.length;
+    const x = (k: number) => m.left + ((W - m.left - m.right) * (n === 1 ? 0.5 : k / (n - 1)));
+    const y = (a: number) => H - m.bottom - (H - m.top - m.bottom) * a;
+    const parts: SVGElement[] = [];
+    for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+      parts.push(svg('line', { x1: m.left, x2: W - m.right, y1: y(t), y2: y(t), class: 'grid' }));
+      parts.push(svg('text', { x: m.left - 6, y: y(t) + 4, class: 'tick', 'text-anchor': 'end' }, percent(t)));
+    }
+    const reference = (value: number, label: string, cls: string) => {
+      parts.push(svg('line', { x1: m.left, x2: W - m.right, y1: y(value), y2: y(value), class: cls }));
+      parts.push(svg('text', { x: W - m.right, y: y(value) - 4, class: `tick ${cls}-label`, 'text-anchor': 'end' }, `${label} ${percent(value)}`));
+    };
+    reference(r.pixelAccuracy, 'raw pixels', 'pixels');
+    reference(r.majorityRate, 'most common category', 'majority');
+    parts.push(svg('polyline', { points: r.accuracy.map((a, k) => `${x(k)},${y(a)}`).join(' '), class: 'series' }));
+    r.accuracy.forEach((a, k) => {
+      const point = svg('circle', { cx: x(k), cy: y(a), r: k === this.layer ? 7 : 5, class: k === this.layer ? 'point selected' : 'point' });
+      point.append(svg('title', {}, `${layerName(k, info.nLayer)}: ${percent(a)}`));
+      point.addEventListener('click', () => {
+        this.layerSelect.value = String(k);
+        this.showLayer();
+      });
+      parts.push(point);
+      parts.push(svg('text', { x: x(k), y: H - m.bottom + 18, class: 'tick', 'text-anchor': 'middle' }, String(k)));
+    });
+    parts.push(svg('text', { x: (m.left + W - m.right) / 2, y: H - 8, class: 'axis', 'text-anchor': 'middle' }, 'hidden state (layer)'));
+    this.chart.replaceChildren(...parts);
+  }
+
+  private drawConfusion(): void {
+    const r = this.results;
+    if (!r) return;
+    const C = this.classes.length;
+    const counts = new Int32Array(C * C);
+    r.predictions[this.layer].forEach((p, i) => counts[this.labels[i] * C + p]++);
+    const table = document.createElement('table');
+    const caption = table.createCaption();
+    caption.textContent = `Confusion matrix, ${layerName(this.layer, r.accuracy.length - 1)}: accuracy ${percent(r.accuracy[this.layer])} (rows: true category, columns: predicted)`;
+    const head = table.createTHead().insertRow();
+    head.append(document.createElement('th'));
+    for (const c of this.classes) {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.title = c;
+      th.textContent = shortName(c);
+      head.append(th);
+    }
+    const body = table.createTBody();
+    this.classes.forEach((name, t) => {
+      const row = body.insertRow();
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = name;
+      row.append(th);
+      let total = 0;
+      for (let p = 0; p < C; p++) total += counts[t * C + p];
+      for (let p = 0; p < C; p++) {
+        const cell = row.insertCell();
+        const v = counts[t * C + p];
+        cell.textContent = v ? String(v) : '';
+        cell.className = p === t ? 'diagonal' : '';
+        cell.style.setProperty('--share', String(total ? v / total : 0));
+        cell.title = `${name} predicted as ${this.classes[p]}: ${v}`;
+      }
+    });
+    this.confusion.replaceChildren(table);
+  }
+
+  private buildNeighbourGallery(): void {
+    this.gallery.forEach((item, i) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'thumb';
+      button.title = `${item.name.replaceAll('_', ' ')} (${item.category})`;
+      button.setAttribute('aria-pressed', 'false');
+      const img = document.createElement('img');
+      img.src = `gallery/${item.file}`;
+      img.alt = item.name.replaceAll('_', ' ');
+      img.width = 40;
+      img.height = 40;
+      button.append(img);
+      button.addEventListener('click', () => {
+        this.query = i;
+        for (const b of this.nnGallery.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
+        this.showNeighbours(i);
+      });
+      this.nnGallery.append(button);
+    });
+  }
+
+  private showNeighbours(query: number): void {
+    if (!this.unitRows) {
+      this.nnResults.textContent = 'Extract the features first.';
+      return;
+    }
+    const list = nearest(this.unitRows, this.gallery.length, query, NEIGHBOURS);
+    const q = this.gallery[query];
+    const heading = document.createElement('p');
+    heading.textContent = `Nearest to “${q.name.replaceAll('_', ' ')}” (${q.category}) at ${layerName(this.layer, this.info?.nLayer ?? 0)}:`;
+    const row = document.createElement('ol');
+    row.className = 'neighbours';
+    for (const { index, similarity } of list) {
+      const item = this.gallery[index];
+      const li = document.createElement('li');
+      if (item.category === q.category) li.className = 'same-category';
+      const img = document.createElement('img');
+      img.src = `gallery/${item.file}`;
+      img.alt = item.name.replaceAll('_', ' ');
+      img.width = 48;
+      img.height = 48;
+      const text = document.createElement('span');
+      text.textContent = `${similarity.toFixed(2)} · ${shortName(item.category)}`;
+      li.append(img, text);
+      row.append(li);
+    }
+    this.nnResults.replaceChildren(heading, row);
+  }
+}
+
+function layerName(k: number, nLayer: number): string {
+  if (k === 0) return 'layer 0 (embeddings)';
+  if (k === nLayer) return `layer ${k} (after ln_f)`;
+  return `layer ${k}`;
+}
+
+function shortName(category: string): string {
+  return category.split(' ')[0];
+}

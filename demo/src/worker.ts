@@ -1,0 +1,269 @@
+// The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
+// so the page stays responsive. Talks to the page only through the messages of protocol.ts.
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../../src/index';
+import { cachedFetch, clearModelCache } from './model-cache';
+import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, Request, Results } from './protocol';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+/** Emoji were composited onto white for training; uploads with transparency get the same. */
+const WHITE = [255, 255, 255] as const;
+/** Images per features() call: keeps progress moving and GPU memory small. */
+const FEATURE_BATCH = 8;
+/** Probe settings for the gallery's tiny leave-one-out problems (≈40 images): a firmer L2 than the default. */
+const PROBE_L2 = 1e-2;
+const PROBE_MAX_ITER = 200;
+
+let model: ImageGPT | null = null;
+let processor: ImageGPTImageProcessor | null = null;
+let busy = false;
+const running = new Map<number, AbortController>();
+
+function post(reply: Reply, transfer: Transferable[] = []): void {
+  scope.postMessage(reply, transfer);
+}
+
+function progress(id: number, p: Progress, transfer: Transferable[] = []): void {
+  post({ type: 'progress', id, progress: p }, transfer);
+}
+
+function loaded(): { model: ImageGPT; processor: ImageGPTImageProcessor } {
+  if (!model || !processor) throw new Error('no model is loaded yet');
+  return { model, processor };
+}
+
+async function load(id: number, source: ModelSource): Promise<ModelInfo> {
+  let fromCache = false;
+  const fetchWithCache: typeof fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const { response, cached } = await cachedFetch(url, source.kind === 'url' ? source.version : undefined, init);
+    if (url.includes('model.safetensors')) fromCache = cached;
+    return response;
+  };
+  const onProgress = (p: { phase: 'download' | 'upload'; loaded: number; total: number }) => progress(id, { ...p });
+  let next: ImageGPT;
+  let nextProcessor: ImageGPTImageProcessor;
+  if (source.kind === 'url') {
+    nextProcessor = await ImageGPTImageProcessor.fromPretrained(source.preprocessorBase, { fetch: fetchWithCache });
+    next = await ImageGPT.fromPretrained(source.base, { dtype: 'f16', onProgress, fetch: fetchWithCache });
+  } else {
+    nextProcessor = await ImageGPTImageProcessor.fromPretrained(source.preprocessor as Parameters<typeof ImageGPTImageProcessor.fromConfig>[0]);
+    next = await ImageGPT.fromPretrained({ config: source.config as never, weights: source.weights }, { dtype: 'f16', onProgress });
+  }
+  const { width, height } = nextProcessor.size;
+  const positions = next.config.n_positions;
+  if (width * height !== positions) {
+    next.dispose();
+    throw new Error(`the processor makes ${width}×${height} = ${width * height} tokens per image, the model expects n_positions = ${positions}`);
+  }
+  if (nextProcessor.numClusters !== next.config.vocab_size - 1) {
+    next.dispose();
+    throw new Error(`the processor has ${nextProcessor.numClusters} colors, the model ${next.config.vocab_size - 1} image tokens`);
+  }
+  if (model) {
+    const old = model;
+    model = null;
+    old.dispose();
+    old.device.destroy(); // fromPretrained made this device for the model alone
+  }
+  model = next;
+  processor = nextProcessor;
+  const c = next.config;
+  const info = next.device.adapterInfo;
+  return {
+    imageSize: width,
+    nLayer: c.n_layer,
+    nEmbd: c.n_embd,
+    nHead: c.n_head,
+    params: countParams(c.n_embd, c.n_layer, c.n_positions, c.vocab_size, c.n_inner),
+    adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' · ') || 'WebGPU adapter',
+    fromCache,
+  };
+}
+
+function countParams(E: number, L: number, P: number, V: number, inner: number): number {
+  const block = 2 * E + E * 3 * E + 3 * E + E * E + E + E * inner + inner + inner * E + E;
+  return V * E + P * E + L * block + E + (V - 1) * E;
+}
+
+function encode(image: Pixels): Results['encode'] {
+  const { processor: p } = loaded();
+  const tokens = Int32Array.from(p.encode(image, { background: WHITE }).inputIds[0]);
+  return { tokens, quantized: p.decode(tokens) };
+}
+
+/** Paints decoded token rows into RGBA images (rows not yet made stay transparent). */
+function paintRows(p: ImageGPTImageProcessor, target: Uint8ClampedArray, tokens: ArrayLike<number>, firstRow: number, width: number): void {
+  if (tokens.length === 0) return;
+  const rows = tokens.length / width;
+  target.set(p.decode(tokens, { height: rows, width }).data, firstRow * width * 4);
+}
+
+async function generate(id: number, r: Extract<Request, { type: 'generate' }>): Promise<Results['generate']> {
+  const { model: m, processor: p } = loaded();
+  const { width, height } = p.size;
+  if (!Number.isInteger(r.keepRows) || r.keepRows < 0 || r.keepRows > height) {
+    throw new Error(`keepRows must be an integer in 0..${height}, got ${r.keepRows}`);
+  }
+  if (!Number.isInteger(r.samples) || r.samples < 1 || r.samples > 8) throw new Error(`samples must be 1..8, got ${r.samples}`);
+  if (r.tokens && r.tokens.length !== width * height) {
+    throw new Error(`the image has ${r.tokens.length} tokens, the model expects ${width}×${height}`);
+  }
+  const keepRows = r.tokens ? r.keepRows : 0;
+  const kept = r.tokens ? Array.from(r.tokens.subarray(0, keepRows * width)) : [];
+  const images = Array.from({ length: r.samples }, () => new Uint8ClampedArray(width * height * 4));
+  for (const image of images) paintRows(p, image, kept, 0, width);
+  const controller = new AbortController();
+  running.set(id, controller);
+  const started = performance.now();
+  let made = 0;
+  const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
+  const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
+  let stopped = false;
+  try {
+    await m.generate({
+      ...(kept.length ? { prompt: images.map(() => kept.slice()) } : { batchSize: r.samples }),
+      width,
+      temperature: r.sampling.temperature,
+      topK: r.sampling.topK,
+      seed: r.sampling.seed,
+      signal: controller.signal,
+      onRow: ({ row, tokens }) => {
+        images.forEach((image, b) => paintRows(p, image, tokens.subarray(b * width, (b + 1) * width), row, width));
+        made += tokens.length;
+        const shots = snapshot();
+        progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof Error && e.name === 'AbortError')) throw e;
+    stopped = true;
+  } finally {
+    running.delete(id);
+  }
+  return { images: snapshot(), tokensPerSecond: rate(), stopped };
+}
+
+/** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
+function pixelFeatures(p: ImageGPTImageProcessor, images: Pixels[]): Float32Array {
+  const { width, height } = p.size;
+  const F = width * height * 3;
+  const out = new Float32Array(images.length * F);
+  images.forEach((image, i) => {
+    const rgb = p.resize(image, p.size, { background: WHITE }).data;
+    for (let k = 0; k < F; k++) out[i * F + k] = rgb[k] / 255;
+  });
+  return out;
+}
+
+/** Leave-one-out: each image's class predicted by a probe fit on all the others. */
+function leaveOneOut(features: Float32Array, labels: number[], numClasses: number, onFit: () => void): Int32Array {
+  const N = labels.length;
+  const F = features.length / N;
+  const classes = Array.from({ length: numClasses }, (_, c) => String(c));
+  const predictions = new Int32Array(N);
+  const train = new Float32Array((N - 1) * F);
+  const trainLabels = new Int32Array(N - 1);
+  for (let i = 0; i < N; i++) {
+    train.set(features.subarray(0, i * F), 0);
+    train.set(features.subarray((i + 1) * F), i * F);
+    trainLabels.set(labels.slice(0, i), 0);
+    trainLabels.set(labels.slice(i + 1), i);
+    const probe = new LinearProbe({ l2: PROBE_L2, classes });
+    probe.fit(train, trainLabels, { maxIter: PROBE_MAX_ITER, numFeatures: F });
+    predictions[i] = probe.predict(features.subarray(i * F, (i + 1) * F))[0];
+    onFit();
+  }
+  return predictions;
+}
+
+function accuracyOf(predictions: Int32Array, labels: number[]): number {
+  let right = 0;
+  predictions.forEach((c, i) => {
+    if (c === labels[i]) right++;
+  });
+  return right / labels.length;
+}
+
+async function features(id: number, r: Extract<Request, { type: 'features' }>): Promise<FeatureResults> {
+  const { model: m, processor: p } = loaded();
+  const N = r.images.length;
+  if (N < 3) throw new Error(`features: need at least 3 images for leave-one-out probes, got ${N}`);
+  if (r.labels.length !== N) throw new Error(`features: ${r.labels.length} labels for ${N} images`);
+  const ids = p.encode(r.images, { background: WHITE }).inputIds;
+  const L = m.config.n_layer;
+  const E = m.config.n_embd;
+  const batches = Math.ceil(N / FEATURE_BATCH);
+  const layers: Float32Array[] = [];
+  for (let layer = 0; layer <= L; layer++) {
+    const out = new Float32Array(N * E);
+    for (let b = 0; b < batches; b++) {
+      const from = b * FEATURE_BATCH;
+      out.set(await m.features(ids.slice(from, from + FEATURE_BATCH), { layer }), from * E);
+      progress(id, { phase: 'features', done: layer * batches + b + 1, total: (L + 1) * batches });
+    }
+    layers.push(out);
+  }
+  const fits = (L + 2) * N;
+  let done = 0;
+  const onFit = () => {
+    done++;
+    if (done % 8 === 0 || done === fits) progress(id, { phase: 'probe', done, total: fits });
+  };
+  const predictions = layers.map((f) => leaveOneOut(f, r.labels, r.numClasses, onFit));
+  const pixelPredictions = leaveOneOut(pixelFeatures(p, r.images), r.labels, r.numClasses, onFit);
+  const counts = new Array<number>(r.numClasses).fill(0);
+  for (const l of r.labels) counts[l]++;
+  return {
+    layers,
+    predictions,
+    accuracy: predictions.map((pr) => accuracyOf(pr, r.labels)),
+    pixelAccuracy: accuracyOf(pixelPredictions, r.labels),
+    majorityRate: Math.max(...counts) / N,
+  };
+}
+
+function transferables(result: Results[keyof Results]): Transferable[] {
+  if (!result || typeof result !== 'object') return [];
+  if ('quantized' in result) return [result.tokens.buffer, result.quantized.data.buffer];
+  if ('images' in result) return result.images.map((i) => i.data.buffer);
+  if ('layers' in result) return [...result.layers, ...result.predictions].map((a) => a.buffer);
+  return [];
+}
+
+async function handle(r: Request): Promise<Results[keyof Results]> {
+  switch (r.type) {
+    case 'stop':
+      running.get(r.target)?.abort();
+      return null;
+    case 'encode':
+      return encode(r.image);
+    case 'clear-cache':
+      return { deleted: await clearModelCache() };
+    case 'load':
+    case 'generate':
+    case 'features': {
+      // One GPU job at a time: the page disables its buttons, this guards the rest.
+      if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
+      busy = true;
+      try {
+        if (r.type === 'load') return await load(r.id, r.source);
+        if (r.type === 'generate') return await generate(r.id, r);
+        return await features(r.id, r);
+      } finally {
+        busy = false;
+      }
+    }
+  }
+}
+
+scope.onmessage = async (event: MessageEvent<Request>) => {
+  const r = event.data;
+  // A stop answers with its own id; the generation it stops answers with 'done' (stopped: true).
+  try {
+    const result = await handle(r);
+    post({ type: 'done', id: r.id, result }, transferables(result));
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    post({ type: 'error', id: r.id, message: error.message, name: error.name });
+  }
+};

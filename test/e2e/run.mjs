@@ -1,0 +1,334 @@
+#!/usr/bin/env node
+// End-to-end tests of the demo in headless Chromium (WebGPU on SwiftShader where there is no GPU):
+// the worker loads the shipped 16×16 model, completes gallery and uploaded images, stops and restarts,
+// runs the Features view, reopens from the cache, loads the hub and local-folder paths, says plainly
+// when WebGPU is missing; then the package test (pack.mjs). Prints one line per case and "N passed, N failed".
+// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME]   (the screenshot option rewrites docs/demo.png)
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { encodePng, launchChromium, repoRoot, startDemoServer } from './helpers.mjs';
+
+const RESULTS = join(repoRoot, 'test-results');
+const MODEL = process.env.E2E_MODEL ?? 'emoji-16';
+const MODELS_DIR = process.env.DEMO_MODELS_DIR ?? join(repoRoot, 'models');
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const docsScreenshot = args.includes('--docs-screenshot');
+mkdirSync(RESULTS, { recursive: true });
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// ---- page helpers -------------------------------------------------------------------------------
+
+/** Counts WebGPU device requests on the page's main thread and the longest gap between its timer ticks. */
+function instrument() {
+  window.__e2e = { requestDevice: 0, maxGap: 0, last: performance.now() };
+  if (typeof GPUAdapter !== 'undefined') {
+    const original = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = function (...a) {
+      window.__e2e.requestDevice++;
+      return original.apply(this, a);
+    };
+  }
+  setInterval(() => {
+    const now = performance.now();
+    window.__e2e.maxGap = Math.max(window.__e2e.maxGap, now - window.__e2e.last);
+    window.__e2e.last = now;
+  }, 25);
+}
+
+async function canvasPixels(page, selector) {
+  return page.evaluate((sel) => {
+    return [...document.querySelectorAll(sel)].map((canvas) => {
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      return { width: canvas.width, height: canvas.height, data: Array.from(data) };
+    });
+  }, selector);
+}
+
+async function waitForState(page, key, values, timeout) {
+  const wanted = Array.isArray(values) ? values : [values];
+  await page.waitForFunction(([k, v]) => v.includes(document.body.dataset[k]), [key, wanted], { timeout, polling: 100 });
+  return page.evaluate((k) => document.body.dataset[k], key);
+}
+
+async function setRange(page, selector, value) {
+  await page.$eval(selector, (el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, value);
+}
+
+async function setSampling(page, { keepRows, samples, seed }) {
+  if (keepRows !== undefined) await setRange(page, '#keep-rows', keepRows);
+  if (samples !== undefined) await setRange(page, '#samples-count', samples);
+  if (seed !== undefined) {
+    await page.fill('#seed', String(seed));
+    await page.setChecked('#vary-seed', false);
+  }
+}
+
+function rowsOf(image, from, to) {
+  return image.data.slice(from * image.width * 4, to * image.width * 4);
+}
+
+function same(a, b) {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Console errors and uncaught exceptions of a page and its workers. */
+function collectErrors(page) {
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker console: ${m.text()}`)));
+  return errors;
+}
+
+// ---- the cases ----------------------------------------------------------------------------------
+
+const cases = [];
+const test = (name, fn) => cases.push({ name, fn });
+const shared = {};
+
+test('the demo opens and loads the 16×16 model in its worker', async () => {
+  const page = shared.page;
+  await page.goto(shared.url);
+  const state = await waitForState(page, 'model', ['ready', 'error', 'no-webgpu'], 60_000);
+  assert(state === 'ready', `model state ${state}: ${await page.textContent('#load-text')}`);
+  const text = await page.textContent('#load-text');
+  assert(text.includes(MODEL) && text.includes('16×16'), `load status: ${text}`);
+  const workers = page.workers().map((w) => w.url());
+  assert(workers.some((u) => u.includes('worker')), `expected the model worker, page workers: ${JSON.stringify(workers)}`);
+  const calls = await page.evaluate(() => window.__e2e.requestDevice);
+  assert(calls === 0, `the page's main thread requested ${calls} WebGPU device(s): the model must run in the worker`);
+});
+
+test('completes a gallery image: kept rows exact, new rows filled, samples differ, page responsive', async () => {
+  const page = shared.page;
+  await page.click('#gallery button:nth-child(2)');
+  await page.waitForFunction(() => document.querySelector('#quantized').width === 16, null, { timeout: 10_000 });
+  await setSampling(page, { keepRows: 7, samples: 4, seed: 1234 });
+  const [quantized] = await canvasPixels(page, '#quantized');
+  await page.evaluate(() => {
+    window.__e2e.maxGap = 0;
+    window.__e2e.last = performance.now();
+  });
+  await page.click('#complete');
+  const state = await waitForState(page, 'run', ['done', 'error', 'stopped'], 90_000);
+  assert(state === 'done', `run state ${state}: ${await page.textContent('#gen-text')}`);
+  const samples = await canvasPixels(page, '#samples canvas');
+  assert(samples.length === 4, `expected 4 sample canvases, got ${samples.length}`);
+  const kept = rowsOf(quantized, 0, 7);
+  for (const [b, s] of samples.entries()) {
+    assert(s.width === 16 && s.height === 16, `sample ${b} is ${s.width}×${s.height}`);
+    assert(same(rowsOf(s, 0, 7), kept), `sample ${b}: the kept rows differ from the quantized input`);
+    const generated = rowsOf(s, 7, 16);
+    for (let i = 3; i < generated.length; i += 4) assert(generated[i] === 255, `sample ${b}: pixel ${(i - 3) / 4} of the generated rows is not filled`);
+  }
+  for (let a = 0; a < samples.length; a++) {
+    for (let b = a + 1; b < samples.length; b++) {
+      assert(!same(rowsOf(samples[a], 7, 16), rowsOf(samples[b], 7, 16)), `samples ${a} and ${b} have identical generated rows`);
+    }
+  }
+  const text = await page.textContent('#gen-text');
+  assert(/tokens\/s/.test(text), `status after the run: ${text}`);
+  const gap = await page.evaluate(() => window.__e2e.maxGap);
+  shared.notes.push(`longest main-thread stall during generation ${gap.toFixed(0)} ms; ${text}`);
+  assert(gap < 2000, `the page's main thread stalled ${gap.toFixed(0)} ms during generation`);
+  await page.screenshot({ path: join(RESULTS, 'complete.png'), fullPage: true });
+  if (docsScreenshot) {
+    mkdirSync(join(repoRoot, 'docs'), { recursive: true });
+    await page.screenshot({ path: join(repoRoot, 'docs/demo.png'), clip: { x: 0, y: 0, width: 1180, height: 980 } });
+  }
+});
+
+test('Stop ends a generation mid-way, and the next one runs to the end', async () => {
+  const page = shared.page;
+  await setSampling(page, { samples: 8, seed: 7 });
+  await page.click('#unconditional');
+  await page.waitForFunction(() => /^Row (\d+)/.test(document.querySelector('#gen-text').textContent), null, { timeout: 60_000, polling: 20 });
+  await page.click('#stop');
+  const state = await waitForState(page, 'run', ['done', 'error', 'stopped'], 30_000);
+  assert(state === 'stopped', `after Stop the run state is ${state}: ${await page.textContent('#gen-text')}`);
+  const partial = await canvasPixels(page, '#samples canvas');
+  const lastRowAlpha = partial[0].data.slice(15 * 16 * 4).filter((_, i) => i % 4 === 3);
+  assert(lastRowAlpha.every((a) => a === 0), 'the stopped run filled the last row: it was not stopped mid-way');
+  assert(!(await page.isDisabled('#complete')), 'Complete stays disabled after Stop');
+  await setSampling(page, { samples: 2 });
+  await page.click('#complete');
+  const again = await waitForState(page, 'run', ['done', 'error', 'stopped'], 90_000);
+  assert(again === 'done', `the run after Stop ended ${again}: ${await page.textContent('#gen-text')}`);
+});
+
+test('an image uploaded through the file input is quantized and completed', async () => {
+  const page = shared.page;
+  // 24×20 (not square), with transparency: a red disc on a blue gradient, half see-through at the bottom.
+  const png = encodePng(24, 20, (x, y) => ((x - 12) ** 2 + (y - 9) ** 2 < 36 ? [220, 30, 30, 255] : [20, 40, 10 * y, y > 14 ? 128 : 255]));
+  await page.click('#src-tab-upload');
+  await page.setInputFiles('#file-input', { name: 'disc.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => document.querySelector('#original').width === 24, null, { timeout: 10_000 });
+  const [original] = await canvasPixels(page, '#original');
+  assert(original.height === 20, `original shown at ${original.width}×${original.height}`);
+  const center = (9 * 24 + 12) * 4;
+  assert(original.data[center] === 220 && original.data[center + 1] === 30, 'the uploaded pixels are not what was shown');
+  await setSampling(page, { keepRows: 10, samples: 1, seed: 3 });
+  const [quantized] = await canvasPixels(page, '#quantized');
+  const mid = (5 * 16 + 8) * 4; // inside the disc
+  assert(quantized.data[mid] > 150 && quantized.data[mid + 1] < 100, `quantized disc pixel is rgb(${quantized.data.slice(mid, mid + 3)})`);
+  await page.click('#complete');
+  const state = await waitForState(page, 'run', ['done', 'error', 'stopped'], 90_000);
+  assert(state === 'done', `run state ${state}: ${await page.textContent('#gen-text')}`);
+  const [sample] = await canvasPixels(page, '#samples canvas');
+  assert(same(rowsOf(sample, 0, 10), rowsOf(quantized, 0, 10)), 'the kept rows of the uploaded image changed');
+});
+
+test('the Features view extracts gallery features, plots accuracy per layer, confusion matrix, neighbours', async () => {
+  const page = shared.page;
+  await page.click('#tab-features');
+  await page.click('#extract');
+  const state = await waitForState(page, 'features', ['done', 'error'], 150_000);
+  assert(state === 'done', `features state ${state}: ${await page.textContent('#features-text')}`);
+  const info = await page.evaluate(() => ({
+    points: document.querySelectorAll('#accuracy-chart circle').length,
+    layers: document.querySelectorAll('#layer-select option').length,
+    rows: document.querySelectorAll('#confusion tbody tr').length,
+    total: [...document.querySelectorAll('#confusion td')].reduce((s, td) => s + Number(td.textContent || 0), 0),
+    gallery: document.querySelectorAll('#nn-gallery button').length,
+    classes: new Set([...document.querySelectorAll('#nn-gallery button')].map((b) => b.title.replace(/.*\((.*)\)$/, '$1'))).size,
+    text: document.querySelector('#features-text').textContent,
+  }));
+  assert(info.points === info.layers && info.layers === 5, `chart has ${info.points} points for ${info.layers} layers (expected 5)`);
+  assert(info.rows === info.classes, `confusion matrix has ${info.rows} rows for ${info.classes} categories`);
+  assert(info.total === info.gallery, `confusion matrix counts ${info.total} images of ${info.gallery}`);
+  shared.notes.push(`features: ${info.text}`);
+  await page.selectOption('#layer-select', '1');
+  await page.click('#nn-gallery button:nth-child(3)');
+  const neighbours = await page.$$eval('#nn-results li', (lis) => lis.map((li) => li.textContent));
+  assert(neighbours.length === 8, `expected 8 nearest neighbours, got ${neighbours.length}`);
+  const sims = neighbours.map((t) => Number(t.split(' ')[0]));
+  assert(sims.every((s, i) => Number.isFinite(s) && s <= 1 && (i === 0 || s <= sims[i - 1])), `similarities not sorted: ${sims}`);
+  await page.screenshot({ path: join(RESULTS, 'features.png'), fullPage: true });
+  await page.click('#tab-complete');
+});
+
+test('a reload opens the model from the Cache Storage', async () => {
+  const page = shared.page;
+  await page.reload();
+  const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  assert(state === 'ready', `model state ${state}`);
+  const text = await page.textContent('#load-text');
+  assert(text.includes('from the browser cache'), `second load did not come from the cache: ${text}`);
+});
+
+test('the hub model path fetches refs/pr/2 weights and main preprocessor config (served locally)', async () => {
+  const page = shared.page;
+  const tiny = join(repoRoot, 'test/fixtures/tiny');
+  const clusters = JSON.parse(readFileSync(join(MODELS_DIR, MODEL, 'preprocessor_config.json'), 'utf8')).clusters;
+  const asked = [];
+  await page.route('https://huggingface.co/**', (route) => {
+    const url = route.request().url();
+    asked.push(url.replace('https://huggingface.co/openai/imagegpt-small/resolve/', ''));
+    const file = url.split('/').pop();
+    if (url.includes('/resolve/refs%2Fpr%2F2/') && (file === 'config.json' || file === 'model.safetensors')) {
+      const body = readFileSync(join(tiny, file));
+      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), 'access-control-allow-origin': '*' } });
+    }
+    if (url.endsWith('/resolve/main/preprocessor_config.json')) {
+      const body = JSON.stringify({ clusters, size: { height: 8, width: 8 }, do_resize: true, do_normalize: true, do_color_quantize: true, resample: 2 });
+      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' } });
+    }
+    return route.fulfill({ status: 404, body: 'not found' });
+  });
+  await page.selectOption('#model-select', 'hub:small');
+  const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  const text = await page.textContent('#load-text');
+  assert(state === 'ready', `hub model state ${state}: ${text}`);
+  assert(text.includes('openai/imagegpt-small') && text.includes('8×8'), `load status: ${text}`);
+  assert(asked.includes('refs%2Fpr%2F2/model.safetensors') && asked.includes('main/preprocessor_config.json'), `requests: ${asked.join(', ')}`);
+});
+
+test('a local model folder loads through the folder input', async () => {
+  const page = shared.page;
+  await page.setInputFiles('#folder-input', join(MODELS_DIR, MODEL));
+  const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  const text = await page.textContent('#load-text');
+  assert(state === 'ready' && text.includes(`local: ${MODEL}`), `local folder: ${state}: ${text}`);
+  assert(shared.errors.length === 0, `console errors:\n${shared.errors.join('\n')}`);
+});
+
+test('without WebGPU the page says so plainly', async () => {
+  const browser = await launchChromium({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    await page.goto(shared.url);
+    const state = await waitForState(page, 'model', ['no-webgpu', 'ready', 'error'], 30_000);
+    assert(state === 'no-webgpu', `without WebGPU the model state is ${state}`);
+    const notice = await page.textContent('#no-webgpu');
+    assert(await page.isVisible('#no-webgpu'), 'the no-WebGPU notice is hidden');
+    assert(/WebGPU/.test(notice) && /Chrome/.test(notice) && /flags/.test(notice), `notice: ${notice}`);
+    assert(await page.isDisabled('#unconditional'), 'generation buttons are enabled without WebGPU');
+    await page.screenshot({ path: join(RESULTS, 'no-webgpu.png') });
+  } finally {
+    await browser.close();
+  }
+});
+
+// ---- run ----------------------------------------------------------------------------------------
+
+async function main() {
+  const started = Date.now();
+  if (!existsSync(join(MODELS_DIR, MODEL, 'model.safetensors'))) {
+    console.log(`FAIL setup: ${join(MODELS_DIR, MODEL)} has no model.safetensors (the shipped ${MODEL} model)`);
+    console.log('0 passed, 1 failed');
+    return 1;
+  }
+  const server = await startDemoServer();
+  const browser = await launchChromium();
+  const context = await browser.newContext({ viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1 });
+  await context.addInitScript(instrument);
+  shared.url = server.url;
+  shared.page = await context.newPage();
+  shared.errors = collectErrors(shared.page);
+  shared.notes = [];
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const c of cases) {
+      if (only && !c.name.includes(only)) continue;
+      const t0 = Date.now();
+      try {
+        await c.fn();
+        passed++;
+        console.log(`ok   ${c.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        failed++;
+        console.log(`FAIL ${c.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n     ${String(e?.message ?? e).split('\n').join('\n     ')}`);
+        await shared.page.screenshot({ path: join(RESULTS, `failed-${cases.indexOf(c)}.png`), fullPage: true }).catch(() => {});
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  for (const note of shared.notes) console.log(`     note: ${note}`);
+  if (!only || 'package'.includes(only)) {
+    const t0 = Date.now();
+    const pack = spawnSync(process.execPath, [join(repoRoot, 'test/e2e/pack.mjs')], { encoding: 'utf8', env: process.env });
+    if (pack.status === 0) {
+      passed++;
+      console.log(`ok   npm pack installs into a fresh Vite app, which builds (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    } else {
+      failed++;
+      console.log(`FAIL npm pack installs into a fresh Vite app, which builds\n${(pack.stdout + pack.stderr).trim().split('\n').slice(-25).map((l) => '     ' + l).join('\n')}`);
+    }
+  }
+  console.log(`     (${((Date.now() - started) / 1000).toFixed(0)} s in all; screenshots in test-results/)`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+process.exit(await main());
