@@ -15,7 +15,8 @@ const SHAPES = [
   { name: 'lm_head', K: 512, N: 512, bias: false, gelu: false },
 ];
 
-export interface KernelBenchRow {
+// Type aliases, not interfaces: callers store them as plain JSON records.
+export type KernelBenchRow = {
   shape: string;
   K: number;
   N: number;
@@ -27,14 +28,14 @@ export interface KernelBenchRow {
   oursGflops: number;
   naiveGflops: number;
   speedup: number;
-}
+};
 
-export interface KernelBenchResult {
+export type KernelBenchResult = {
   adapter: { vendor: string; architecture: string; description: string };
   tuning: Kernels['tuning'];
   prefillRows: number;
   rows: KernelBenchRow[];
-}
+};
 
 export async function benchKernels(
   device: GPUDevice,

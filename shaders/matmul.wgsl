@@ -1,6 +1,6 @@
 // out = act(x @ W + bias), or out += … (the fused residual add). Conv1D layout: W is [K, N].
 // Prepended: step.wgsl and weights_{f32,f16}.wgsl (WeightPair, unpackPair).
-// Entry points: matvec (decode, few rows), matmulRegisters (prefill, register-blocked, no
+// Entry points: matvec (decode: one row per thread), matmulRegisters (prefill, register-blocked, no
 // workgroup memory: best on SwiftShader), matmulShared (prefill, workgroup-memory tiles: best on
 // GPUs), matmulNaive (one thread per output: the benchmark's baseline).
 
@@ -31,8 +31,30 @@ fn storeOut(row: u32, n: u32, sum: f32) {
   out[i] = v;
 }
 
-// Stores four adjacent columns starting at the even column 2 * pair0 (the last pair may not exist).
+// Four rows × four columns of accumulators. A struct of named vectors, not an array: SwiftShader
+// keeps it in registers, while a loop-indexed array went through memory (2-3x slower there).
+struct Tile {
+  r0: vec4<f32>,
+  r1: vec4<f32>,
+  r2: vec4<f32>,
+  r3: vec4<f32>,
+}
+
+// t += column a (one x value per row) times row b (four adjacent weights).
+fn tileFma(t: Tile, a: vec4<f32>, b: vec4<f32>) -> Tile {
+  return Tile(fma(vec4(a.x), b, t.r0), fma(vec4(a.y), b, t.r1), fma(vec4(a.z), b, t.r2), fma(vec4(a.w), b, t.r3));
+}
+
+// Weights (k, 2·pair0 … 2·pair0+3); pair1 is pair0 + 1 clamped to the last pair.
+fn loadW4(k: u32, pair0: u32, pair1: u32) -> vec4<f32> {
+  return vec4<f32>(unpackPair(w[k * PAIRS + pair0]), unpackPair(w[k * PAIRS + pair1]));
+}
+
+// Stores four adjacent columns starting at the even column 2 · pair0 (the second pair may not exist).
 fn storeQuad(row: u32, pair0: u32, v: vec4<f32>) {
+  if (row >= step.rows) {
+    return;
+  }
   storeOut(row, 2u * pair0, v.x);
   storeOut(row, 2u * pair0 + 1u, v.y);
   if (pair0 + 1u < PAIRS) {
@@ -41,58 +63,61 @@ fn storeQuad(row: u32, pair0: u32, v: vec4<f32>) {
   }
 }
 
-// ---- decode: one thread per column pair (coalesced reads of each W row), MV_ROWS rows per
-// workgroup kept in registers so W is read once for up to MV_ROWS rows; K optionally split across
-// MV_KSPLIT threads and summed in workgroup memory.
-override MV_PAIRS: u32 = 64u;
-override MV_KSPLIT: u32 = 1u;
-const MV_ROWS: u32 = 8u;
-var<workgroup> mvPartial: array<vec2<f32>, MV_PAIRS * MV_KSPLIT * MV_ROWS>;
+fn storeTile(row0: u32, pair0: u32, t: Tile) {
+  storeQuad(row0, pair0, t.r0);
+  storeQuad(row0 + 1u, pair0, t.r1);
+  storeQuad(row0 + 2u, pair0, t.r2);
+  storeQuad(row0 + 3u, pair0, t.r3);
+}
 
-@compute @workgroup_size(MV_PAIRS, MV_KSPLIT)
+// ---- decode: a thread computes four columns of one row, reading W row by row (adjacent threads
+// read adjacent words: coalesced). MV_SPLIT threads share K and add up through workgroup memory.
+override MV_QUADS: u32 = 64u;
+override MV_SPLIT: u32 = 1u;
+var<workgroup> mvPartial: array<vec4<f32>, MV_QUADS * MV_SPLIT>;
+
+@compute @workgroup_size(MV_QUADS, MV_SPLIT)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let pair = wid.x * MV_PAIRS + lid.x;
-  let p = min(pair, PAIRS - 1u);
-  let row0 = wid.y * MV_ROWS;
-  let nrows = min(MV_ROWS, step.rows - row0);
-  var acc: array<vec2<f32>, MV_ROWS>;
-  for (var k = lid.y; k < K; k += MV_KSPLIT) {
-    let wk = unpackPair(w[k * PAIRS + p]);
-    for (var r = 0u; r < MV_ROWS; r++) {
-      if (r < nrows) {
-        acc[r] += x[(row0 + r) * K + k] * wk;
-      }
-    }
+  let pair0 = 2u * (wid.x * MV_QUADS + lid.x);
+  let row = wid.y;
+  let p0 = min(pair0, PAIRS - 1u);
+  let p1 = min(pair0 + 1u, PAIRS - 1u);
+  let xRow = row * K;
+  var acc = vec4<f32>(0.0);
+  var k = lid.y;
+  for (; k + 3u * MV_SPLIT < K; k += 4u * MV_SPLIT) {
+    acc = fma(vec4(x[xRow + k]), loadW4(k, p0, p1), acc);
+    acc = fma(vec4(x[xRow + k + MV_SPLIT]), loadW4(k + MV_SPLIT, p0, p1), acc);
+    acc = fma(vec4(x[xRow + k + 2u * MV_SPLIT]), loadW4(k + 2u * MV_SPLIT, p0, p1), acc);
+    acc = fma(vec4(x[xRow + k + 3u * MV_SPLIT]), loadW4(k + 3u * MV_SPLIT, p0, p1), acc);
   }
-  if (MV_KSPLIT > 1u) {
-    for (var r = 0u; r < MV_ROWS; r++) {
-      mvPartial[(lid.y * MV_ROWS + r) * MV_PAIRS + lid.x] = acc[r];
-    }
+  for (; k < K; k += MV_SPLIT) {
+    acc = fma(vec4(x[xRow + k]), loadW4(k, p0, p1), acc);
+  }
+  if (MV_SPLIT > 1u) {
+    mvPartial[lid.y * MV_QUADS + lid.x] = acc;
     workgroupBarrier();
     if (lid.y != 0u) {
       return;
     }
-    for (var r = 0u; r < MV_ROWS; r++) {
-      var sum = vec2<f32>(0.0);
-      for (var s = 0u; s < MV_KSPLIT; s++) {
-        sum += mvPartial[(s * MV_ROWS + r) * MV_PAIRS + lid.x];
-      }
-      acc[r] = sum;
+    for (var s = 1u; s < MV_SPLIT; s++) {
+      acc += mvPartial[s * MV_QUADS + lid.x];
     }
   }
-  if (pair >= PAIRS) {
-    return;
-  }
-  for (var r = 0u; r < nrows; r++) {
-    storeOut(row0 + r, 2u * pair, acc[r].x);
-    storeOut(row0 + r, 2u * pair + 1u, acc[r].y);
+  if (pair0 < PAIRS) {
+    storeQuad(row, pair0, acc);
   }
 }
 
-// ---- prefill, register-blocked: each thread computes 4 rows × 4 columns, reading x and W
-// straight from storage (no workgroup memory, no barriers).
+// ---- prefill, register-blocked: a thread computes 4 rows × 4 columns straight from storage
+// (no workgroup memory, no barriers), K unrolled by four.
 override TILE_X: u32 = 8u;
 override TILE_Y: u32 = 8u;
+
+// x[row, k … k+3]
+fn loadX4(i: u32) -> vec4<f32> {
+  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
 
 @compute @workgroup_size(TILE_X, TILE_Y)
 fn matmulRegisters(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -102,22 +127,28 @@ fn matmulRegisters(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let pair1 = min(pair0 + 1u, PAIRS - 1u);
-  var xBase: array<u32, 4>;
-  for (var r = 0u; r < 4u; r++) {
-    xBase[r] = min(row0 + r, step.rows - 1u) * K; // past the last row: recompute it, store nothing
+  // Rows past the last one recompute it; storeTile drops them.
+  let last = step.rows - 1u;
+  let x0 = row0 * K;
+  let x1 = min(row0 + 1u, last) * K;
+  let x2 = min(row0 + 2u, last) * K;
+  let x3 = min(row0 + 3u, last) * K;
+  var t = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+  var k = 0u;
+  for (; k + 4u <= K; k += 4u) {
+    let a0 = loadX4(x0 + k);
+    let a1 = loadX4(x1 + k);
+    let a2 = loadX4(x2 + k);
+    let a3 = loadX4(x3 + k);
+    t = tileFma(t, vec4(a0.x, a1.x, a2.x, a3.x), loadW4(k, pair0, pair1));
+    t = tileFma(t, vec4(a0.y, a1.y, a2.y, a3.y), loadW4(k + 1u, pair0, pair1));
+    t = tileFma(t, vec4(a0.z, a1.z, a2.z, a3.z), loadW4(k + 2u, pair0, pair1));
+    t = tileFma(t, vec4(a0.w, a1.w, a2.w, a3.w), loadW4(k + 3u, pair0, pair1));
   }
-  var acc: array<vec4<f32>, 4>;
-  for (var k = 0u; k < K; k++) {
-    let wk = vec4<f32>(unpackPair(w[k * PAIRS + pair0]), unpackPair(w[k * PAIRS + pair1]));
-    for (var r = 0u; r < 4u; r++) {
-      acc[r] += x[xBase[r] + k] * wk;
-    }
+  for (; k < K; k++) {
+    t = tileFma(t, vec4(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]), loadW4(k, pair0, pair1));
   }
-  for (var r = 0u; r < 4u; r++) {
-    if (row0 + r < step.rows) {
-      storeQuad(row0 + r, pair0, acc[r]);
-    }
-  }
+  storeTile(row0, pair0, t);
 }
 
 // ---- prefill, workgroup-memory tiles: a workgroup computes (4·SH_Y) rows × (4·SH_X) columns,
@@ -136,7 +167,7 @@ fn matmulShared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
   let threads = SH_X * SH_Y;
   let rowBase = wid.y * SH_ROWS;
   let pairBase = wid.x * SH_PAIRS;
-  var acc: array<vec4<f32>, 4>;
+  var t = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
   for (var k0 = 0u; k0 < K; k0 += SH_K) {
     for (var i = thread; i < SH_K * SH_ROWS; i += threads) {
       let m = i / SH_K;
@@ -153,22 +184,15 @@ fn matmulShared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     }
     workgroupBarrier();
     for (var kk = 0u; kk < SH_K; kk++) {
-      let wk = vec4<f32>(wTile[kk * SH_PAIRS + 2u * lid.x], wTile[kk * SH_PAIRS + 2u * lid.x + 1u]);
-      for (var r = 0u; r < 4u; r++) {
-        acc[r] += xTile[kk * SH_ROWS + 4u * lid.y + r] * wk;
-      }
+      let b = vec4<f32>(wTile[kk * SH_PAIRS + 2u * lid.x], wTile[kk * SH_PAIRS + 2u * lid.x + 1u]);
+      let m = kk * SH_ROWS + 4u * lid.y;
+      t = tileFma(t, vec4(xTile[m], xTile[m + 1u], xTile[m + 2u], xTile[m + 3u]), b);
     }
     workgroupBarrier();
   }
   let pair0 = pairBase + 2u * lid.x;
-  if (pair0 >= PAIRS) {
-    return;
-  }
-  for (var r = 0u; r < 4u; r++) {
-    let row = rowBase + 4u * lid.y + r;
-    if (row < step.rows) {
-      storeQuad(row, pair0, acc[r]);
-    }
+  if (pair0 < PAIRS) {
+    storeTile(rowBase + 4u * lid.y, pair0, t);
   }
 }
 

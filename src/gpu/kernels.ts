@@ -25,8 +25,9 @@ export interface KernelTuning {
   sharedDepth: number;
   /** matmul uses the matrix-vector kernel when rows ≤ this (decode), the tiled one above it. */
   decodeMaxRows: number;
-  /** Matrix-vector kernel: column pairs per workgroup, and threads splitting K (summed in workgroup memory). */
-  matvecPairs: number;
+  /** Matrix-vector kernel: threads along the columns (4 columns each) and threads splitting K
+   *  (summed in workgroup memory) per workgroup; one row per workgroup. */
+  matvecQuads: number;
   matvecSplitK: number;
   /** rmsNorm: threads per row (a power of two). */
   normThreads: number;
@@ -39,8 +40,9 @@ const SWIFTSHADER_TUNING: KernelTuning = {
   registerThreads: [8, 8],
   sharedThreads: [8, 8],
   sharedDepth: 16,
-  decodeMaxRows: 16,
-  matvecPairs: 64,
+  // Measured here: at 1-2 rows one row per thread wins; from 4 rows the 4×4 tile reuses each weight 4×.
+  decodeMaxRows: 2,
+  matvecQuads: 64,
   matvecSplitK: 1,
   normThreads: 64,
   attentionThreads: 64,
@@ -51,15 +53,13 @@ const GPU_TUNING: KernelTuning = {
   registerThreads: [16, 16],
   sharedThreads: [16, 16],
   sharedDepth: 16,
-  decodeMaxRows: 32,
-  matvecPairs: 32,
+  decodeMaxRows: 16,
+  matvecQuads: 32,
   matvecSplitK: 8,
   normThreads: 128,
   attentionThreads: 128,
 };
 
-/** Rows of activations handled by one matvec workgroup (MV_ROWS in matmul.wgsl). */
-const MATVEC_ROWS = 8;
 const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 
 export interface MatmulArgs {
@@ -188,8 +188,8 @@ export class Kernels {
     const t = this.tuning;
     const decode = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matvec', {
       ...m.constants,
-      MV_PAIRS: t.matvecPairs,
-      MV_KSPLIT: t.matvecSplitK,
+      MV_QUADS: t.matvecQuads,
+      MV_SPLIT: t.matvecSplitK,
     });
     const prefill =
       t.prefill === 'registers'
@@ -207,7 +207,7 @@ export class Kernels {
     const decodeBindGroup = this.bindGroup(m.label, decode, m.bindings);
     const prefillBindGroup = this.bindGroup(m.label, prefill, m.bindings);
     const pairs = o.w.cols / 2;
-    const decodeGroupsX = Math.ceil(pairs / t.matvecPairs);
+    const decodeGroupsX = Math.ceil(pairs / (2 * t.matvecQuads));
     // Either prefill kernel covers 4 rows × 4 columns (2 pairs) per thread.
     const [threadsX, threadsY] = t.prefill === 'registers' ? t.registerThreads : t.sharedThreads;
     const prefillGroupsX = Math.ceil(pairs / (2 * threadsX));
@@ -215,7 +215,7 @@ export class Kernels {
     return new KernelOp(m.label, (pass, step) => {
       const rows = checkRows(m.label, step, m.maxRows);
       if (rows <= t.decodeMaxRows) {
-        run(pass, m.label, decode, decodeBindGroup, decodeGroupsX, Math.ceil(rows / MATVEC_ROWS));
+        run(pass, m.label, decode, decodeBindGroup, decodeGroupsX, rows);
       } else {
         run(pass, m.label, prefill, prefillBindGroup, prefillGroupsX, Math.ceil(rows / prefillRowsPerGroup));
       }
@@ -465,7 +465,7 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   const threads: [string, number][] = [
     ['registerThreads', t.registerThreads[0] * t.registerThreads[1]],
     ['sharedThreads', t.sharedThreads[0] * t.sharedThreads[1]],
-    ['matvecPairs × matvecSplitK', t.matvecPairs * t.matvecSplitK],
+    ['matvecQuads × matvecSplitK', t.matvecQuads * t.matvecSplitK],
     ['normThreads', t.normThreads],
   ];
   for (const [what, n] of threads) {
@@ -474,7 +474,7 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
   const shared = Math.max(
     4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
-    8 * t.matvecPairs * t.matvecSplitK * MATVEC_ROWS,
+    16 * t.matvecQuads * t.matvecSplitK,
   );
   if (shared > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
