@@ -101,6 +101,10 @@ describe('encode options', () => {
     const opaque = { ...rgba, data: rgba.data.slice() };
     for (let i = 3; i < opaque.data.length; i += 4) opaque.data[i] = 255;
     expect(processor.encode(rgba).inputIds).toEqual(processor.encode(opaque).inputIds);
+    // 4-byte pixels are read as 32-bit words when aligned, byte by byte otherwise: same tokens.
+    const unaligned = new Uint8Array(rgba.data.length + 1);
+    unaligned.set(rgba.data, 1);
+    expect(processor.encode({ ...rgba, data: unaligned.subarray(1) }).inputIds).toEqual(processor.encode(rgba).inputIds);
 
     const half = { data: new Uint8Array([200, 100, 0, 128, 10, 20, 30, 0, 10, 20, 30, 255]), width: 3, height: 1 };
     const onWhite = processor.resize(half, { height: 1, width: 3 }, { background: [255, 255, 255] });
