@@ -2,6 +2,7 @@
 // `npm run bench` calls benchProcessor(); alone: node scripts/run-ts.mjs bench/processor.ts
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { ImageGPTImageProcessor, type PixelImage } from '../src/processor';
 import { ColorQuantizer } from '../src/processor/quantize';
 
@@ -36,14 +37,20 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function time(runs: number, f: () => void): number {
-  const ms: number[] = [];
+/** Median wall-clock ms of `runs` calls, and median process CPU ms (less disturbed by other work on a shared
+ * machine: time spent waiting for a core is not counted). */
+function time(runs: number, f: () => void): { ms: number; cpuMs: number } {
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const c = process.cpuUsage();
     const t = performance.now();
     f();
-    ms.push(performance.now() - t);
+    wall.push(performance.now() - t);
+    const used = process.cpuUsage(c);
+    cpu.push((used.user + used.system) / 1000);
   }
-  return median(ms);
+  return { ms: median(wall), cpuMs: median(cpu) };
 }
 
 export async function benchProcessor(): Promise<object> {
@@ -59,12 +66,15 @@ export async function benchProcessor(): Promise<object> {
   const rows = cases.map(({ label, image, size, runs }) => {
     const processor = new ImageGPTImageProcessor({ clusters, size: { height: size, width: size } });
     // First encode on a fresh processor: the cluster search builds its cell lists as colors appear.
-    const first = time(1, () => processor.encode(image));
+    const first = time(1, () => processor.encode(image)).ms;
     time(2, () => processor.encode(image)); // JIT warm-up
-    const encodeMs = time(runs, () => processor.encode(image));
-    const resizeMs = time(runs, () => processor.resize(image));
-    const row = { image: label, encodeMs, resizeMs, firstEncodeMs: first, runs };
-    console.log(`  ${label.padEnd(30)} encode ${encodeMs.toFixed(2)}  (resize ${resizeMs.toFixed(2)}, first call ${first.toFixed(2)})`);
+    const encode = time(runs, () => processor.encode(image));
+    const resize = time(runs, () => processor.resize(image));
+    const row = { image: label, encodeMs: encode.ms, encodeCpuMs: encode.cpuMs, resizeMs: resize.ms, firstEncodeMs: first, runs };
+    console.log(
+      `  ${label.padEnd(30)} encode ${encode.ms.toFixed(2)} (CPU ${encode.cpuMs.toFixed(2)}); ` +
+        `resize ${resize.ms.toFixed(2)}; first call ${first.toFixed(2)}`,
+    );
     return row;
   });
 
@@ -73,13 +83,22 @@ export async function benchProcessor(): Promise<object> {
   const colors = new ImageGPTImageProcessor({ clusters }).resize(photoLike(1024, 1024, 4)).data;
   const q = new ColorQuantizer(Float64Array.from(clusters.flat()));
   const out = new Array<number>(1024);
-  const coldMs = time(1, () => q.quantize(colors, out));
-  const warmMs = time(21, () => q.quantize(colors, out));
-  const exhaustiveMs = time(21, () => {
+  const cold = time(1, () => q.quantize(colors, out));
+  const warm = time(21, () => q.quantize(colors, out));
+  const exhaustive = time(21, () => {
     for (let p = 0; p < 1024; p++) out[p] = q.nearestExhaustive(colors[3 * p], colors[3 * p + 1], colors[3 * p + 2]);
   });
-  console.log(`  cluster search, 1024 pixels: cells ${warmMs.toFixed(2)} (first ${coldMs.toFixed(2)}), every cluster ${exhaustiveMs.toFixed(2)}`);
-  return { clusters: source, cases: rows, search1024: { cellsMs: warmMs, cellsFirstMs: coldMs, exhaustiveMs } };
+  console.log(
+    `  cluster search, 1024 pixels: cells ${warm.ms.toFixed(2)} (first ${cold.ms.toFixed(2)}), every cluster ${exhaustive.ms.toFixed(2)}`,
+  );
+  const load = loadavg()[0];
+  console.log(`  (load average ${load.toFixed(1)} on ${cpus().length} cores while measuring)`);
+  return {
+    clusters: source,
+    loadAverage: load,
+    cases: rows,
+    search1024: { cellsMs: warm.ms, cellsFirstMs: cold.ms, exhaustiveMs: exhaustive.ms },
+  };
 }
 
 export async function main(): Promise<number> {
