@@ -14,8 +14,9 @@ export const NORMALIZED: Float32Array = Float32Array.from({ length: 256 }, (_, v
 const CELL_BITS = 5; // 32 levels per cell side
 const CELLS_PER_AXIS = 256 >> CELL_BITS;
 /**
- * The expanded form differs from the exact squared distance by rounding only (≈1e-15 on values ≤ 12), so a
- * cluster whose exact distance exceeds the best by more than this can never win; the margin is generous.
+ * For one pixel, the expanded form is the exact squared distance plus the same constant for every cluster
+ * (|x|² rounded to float32) plus float64 rounding (≈1e-15 on values ≤ 12). So a cluster whose exact distance
+ * exceeds another's by more than twice that rounding can never win; this margin is far above it.
  */
 const TIE_MARGIN = 1e-9;
 
@@ -55,9 +56,9 @@ export class ColorQuantizer {
     return this.argminExpanded(NORMALIZED[r], NORMALIZED[g], NORMALIZED[b], this.everyCluster);
   }
 
-  /** Tokens of packed RGB pixels, written to `out` from `offset`. */
-  quantize(rgb: Uint8Array, out: number[], offset = 0): void {
-    for (let p = 0, o = offset; p < rgb.length; p += 3, o++) out[o] = this.nearest(rgb[p], rgb[p + 1], rgb[p + 2]);
+  /** Tokens of packed RGB pixels, one per pixel, into `out`. */
+  quantize(rgb: Uint8Array, out: number[]): void {
+    for (let p = 0, o = 0; p < rgb.length; p += 3, o++) out[o] = this.nearest(rgb[p], rgb[p + 1], rgb[p + 2]);
   }
 
   /** HF's expanded-form argmin over `candidates` (ascending indices, so `<` keeps the first on ties). */
