@@ -128,7 +128,7 @@ async function timeOp(device: GPUDevice, op: Op, step: StepShape, quick = false)
   const first = await submit(1); // warm-up (first use of the pipeline)
   // Enough dispatches per submit that each sample lasts ~20 ms (fixed costs of a submit vanish).
   const repeat = Math.max(1, Math.min(200, Math.round(20 / Math.max(first, 0.01))));
-  const estimate = await submit(repeat);
+  const estimate = repeat === 1 ? first : await submit(repeat); // slow kernels: no extra run
   const samples = Math.max(3, Math.min(quick ? 3 : 7, Math.floor(1500 / (estimate * repeat))));
   const times: number[] = [];
   for (let i = 0; i < samples; i++) times.push(await submit(repeat));

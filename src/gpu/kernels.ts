@@ -53,9 +53,11 @@ const GPU_TUNING: KernelTuning = {
   registerThreads: [16, 16],
   sharedThreads: [16, 16],
   sharedDepth: 16,
+  // Not measured yet (no GPU here): many threads per column so that few-column matrices still
+  // spread over several workgroups; decode is bandwidth-bound, the split adds readers.
   decodeMaxRows: 16,
-  matvecQuads: 32,
-  matvecSplitK: 8,
+  matvecQuads: 16,
+  matvecSplitK: 16,
   normThreads: 128,
   attentionThreads: 128,
 };

@@ -86,6 +86,28 @@ describe('matmul', () => {
     }
   });
 
+  it('runs correctly with the tuning chosen for real GPUs (shared-memory tiles, K-split matvec)', async () => {
+    const gpuInfo = { vendor: 'nvidia', architecture: 'hopper', device: '', description: '' } as GPUAdapterInfo;
+    const tuning = Kernels.tuningFor(gpuInfo);
+    expect(tuning.prefill).toBe('shared');
+    expect(Kernels.tuningFor(device.adapterInfo).prefill).toBe('registers'); // this adapter: SwiftShader
+    const kernels = new Kernels(device, tuning);
+    const step = kernels.createStepBuffer();
+    const rand = random(1234);
+    const [K, N, maxRows] = [136, 196, 70];
+    const x = randomArray(rand, maxRows * K);
+    const w = weightMatrix(device, randomArray(rand, K * N, 0.1), K, N, 'f16');
+    const bias = randomArray(rand, N);
+    const out = storageBuffer(device, maxRows * N * 4);
+    const op = kernels.matmul({ step, x: storageBuffer(device, x), w: w.matrix, bias: storageBuffer(device, bias), out, activation: 'quick_gelu' });
+    await kernels.ready();
+    for (const rows of [1, tuning.decodeMaxRows, maxRows]) {
+      await runStep(device, kernels, step, { batch: 1, seq: rows, past: 0 }, [op]);
+      const want = ref.matmul(x.subarray(0, rows * K), w.seen, K, N, { bias, activation: 'quick_gelu' });
+      expect(relativeError(await readF32(device, out, rows * N), want), `rows ${rows}`).toBeLessThan(2e-5);
+    }
+  });
+
   it('rejects bad arguments with errors that name the problem', () => {
     const kernels = new Kernels(device);
     const step = kernels.createStepBuffer();
