@@ -7,7 +7,7 @@ import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, R
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
 const WHITE = [255, 255, 255] as const;
-/** Images per features() call: keeps progress moving and GPU memory small. */
+/** Images per forward pass in the Features view: keeps progress moving and GPU memory small. */
 const FEATURE_BATCH = 8;
 /** Probe settings for the gallery's tiny leave-one-out problems (≈40 images): a firmer L2 than the default. */
 const PROBE_L2 = 1e-2;
@@ -143,6 +143,18 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   return { images: snapshot(), tokensPerSecond: rate(), stopped };
 }
 
+/** Adds mean over T of hidden [B, T, E] into out rows from `row` on. */
+function meanOverPositions(hidden: Float32Array, B: number, T: number, E: number, out: Float32Array, row: number): void {
+  for (let b = 0; b < B; b++) {
+    const sum = new Float64Array(E);
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * E;
+      for (let k = 0; k < E; k++) sum[k] += hidden[o + k];
+    }
+    for (let k = 0; k < E; k++) out[(row + b) * E + k] = sum[k] / T;
+  }
+}
+
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
 function pixelFeatures(p: ImageGPTImageProcessor, images: Pixels[]): Float32Array {
   const { width, height } = p.size;
@@ -192,16 +204,16 @@ async function features(id: number, r: Extract<Request, { type: 'features' }>): 
   const ids = p.encode(r.images, { background: WHITE }).inputIds;
   const L = m.config.n_layer;
   const E = m.config.n_embd;
+  const T = ids[0].length;
   const batches = Math.ceil(N / FEATURE_BATCH);
-  const layers: Float32Array[] = [];
-  for (let layer = 0; layer <= L; layer++) {
-    const out = new Float32Array(N * E);
-    for (let b = 0; b < batches; b++) {
-      const from = b * FEATURE_BATCH;
-      out.set(await m.features(ids.slice(from, from + FEATURE_BATCH), { layer }), from * E);
-      progress(id, { phase: 'features', done: layer * batches + b + 1, total: (L + 1) * batches });
-    }
-    layers.push(out);
+  const layers = Array.from({ length: L + 1 }, () => new Float32Array(N * E));
+  for (let b = 0; b < batches; b++) {
+    const from = b * FEATURE_BATCH;
+    const batch = ids.slice(from, from + FEATURE_BATCH);
+    // One forward gives every hidden state; features() would run the model once per layer.
+    const { hiddenStates } = await m.forward(batch, { outputHiddenStates: true });
+    hiddenStates!.forEach((hidden, layer) => meanOverPositions(hidden, batch.length, T, E, layers[layer], from));
+    progress(id, { phase: 'features', done: b + 1, total: batches });
   }
   const fits = (L + 2) * N;
   let done = 0;
