@@ -70,42 +70,56 @@ fn storeTile(row0: u32, pair0: u32, t: Tile) {
   storeQuad(row0 + 3u, pair0, t.r3);
 }
 
-// ---- decode: a thread computes four columns of one row, reading W row by row (adjacent threads
+// ---- decode: a thread computes eight columns of one row, reading W row by row (adjacent threads
 // read adjacent words: coalesced). MV_SPLIT threads share K and add up through workgroup memory.
-override MV_QUADS: u32 = 64u;
+override MV_THREADS: u32 = 32u;
 override MV_SPLIT: u32 = 1u;
-var<workgroup> mvPartial: array<vec4<f32>, MV_QUADS * MV_SPLIT>;
+var<workgroup> mvPartial: array<vec4<f32>, 2u * MV_THREADS * MV_SPLIT>;
 
-@compute @workgroup_size(MV_QUADS, MV_SPLIT)
+@compute @workgroup_size(MV_THREADS, MV_SPLIT)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let pair0 = 2u * (wid.x * MV_QUADS + lid.x);
+  let pair0 = 4u * (wid.x * MV_THREADS + lid.x);
   let row = wid.y;
-  let p0 = min(pair0, PAIRS - 1u);
-  let p1 = min(pair0 + 1u, PAIRS - 1u);
+  let last = PAIRS - 1u;
+  let p0 = min(pair0, last);
+  let p1 = min(pair0 + 1u, last);
+  let p2 = min(pair0 + 2u, last);
+  let p3 = min(pair0 + 3u, last);
   let xRow = row * K;
-  var acc = vec4<f32>(0.0);
+  var lo = vec4<f32>(0.0); // columns 2·pair0 … +3
+  var hi = vec4<f32>(0.0); // columns 2·pair0+4 … +7
   var k = lid.y;
   for (; k + 3u * MV_SPLIT < K; k += 4u * MV_SPLIT) {
-    acc = fma(vec4(x[xRow + k]), loadW4(k, p0, p1), acc);
-    acc = fma(vec4(x[xRow + k + MV_SPLIT]), loadW4(k + MV_SPLIT, p0, p1), acc);
-    acc = fma(vec4(x[xRow + k + 2u * MV_SPLIT]), loadW4(k + 2u * MV_SPLIT, p0, p1), acc);
-    acc = fma(vec4(x[xRow + k + 3u * MV_SPLIT]), loadW4(k + 3u * MV_SPLIT, p0, p1), acc);
+    for (var u = 0u; u < 4u; u++) {
+      let ku = k + u * MV_SPLIT;
+      let xk = vec4(x[xRow + ku]);
+      lo = fma(xk, loadW4(ku, p0, p1), lo);
+      hi = fma(xk, loadW4(ku, p2, p3), hi);
+    }
   }
   for (; k < K; k += MV_SPLIT) {
-    acc = fma(vec4(x[xRow + k]), loadW4(k, p0, p1), acc);
+    let xk = vec4(x[xRow + k]);
+    lo = fma(xk, loadW4(k, p0, p1), lo);
+    hi = fma(xk, loadW4(k, p2, p3), hi);
   }
   if (MV_SPLIT > 1u) {
-    mvPartial[lid.y * MV_QUADS + lid.x] = acc;
+    let slot = 2u * (lid.y * MV_THREADS + lid.x);
+    mvPartial[slot] = lo;
+    mvPartial[slot + 1u] = hi;
     workgroupBarrier();
     if (lid.y != 0u) {
       return;
     }
     for (var s = 1u; s < MV_SPLIT; s++) {
-      acc += mvPartial[s * MV_QUADS + lid.x];
+      lo += mvPartial[2u * (s * MV_THREADS + lid.x)];
+      hi += mvPartial[2u * (s * MV_THREADS + lid.x) + 1u];
     }
   }
   if (pair0 < PAIRS) {
-    storeQuad(row, pair0, acc);
+    storeQuad(row, pair0, lo);
+  }
+  if (pair0 + 2u < PAIRS) {
+    storeQuad(row, pair0 + 2u, hi);
   }
 }
 

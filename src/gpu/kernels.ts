@@ -25,9 +25,9 @@ export interface KernelTuning {
   sharedDepth: number;
   /** matmul uses the matrix-vector kernel when rows ≤ this (decode), the tiled one above it. */
   decodeMaxRows: number;
-  /** Matrix-vector kernel: threads along the columns (4 columns each) and threads splitting K
+  /** Matrix-vector kernel: threads along the columns (8 columns each) and threads splitting K
    *  (summed in workgroup memory) per workgroup; one row per workgroup. */
-  matvecQuads: number;
+  matvecThreads: number;
   matvecSplitK: number;
   /** rmsNorm: threads per row (a power of two). */
   normThreads: number;
@@ -42,7 +42,7 @@ const SWIFTSHADER_TUNING: KernelTuning = {
   sharedDepth: 16,
   // Measured here: at 1-2 rows one row per thread wins; from 4 rows the 4×4 tile reuses each weight 4×.
   decodeMaxRows: 2,
-  matvecQuads: 64,
+  matvecThreads: 32,
   matvecSplitK: 1,
   normThreads: 64,
   attentionThreads: 64,
@@ -56,7 +56,7 @@ const GPU_TUNING: KernelTuning = {
   // Not measured yet (no GPU here): many threads per column so that few-column matrices still
   // spread over several workgroups; decode is bandwidth-bound, the split adds readers.
   decodeMaxRows: 16,
-  matvecQuads: 16,
+  matvecThreads: 16,
   matvecSplitK: 16,
   normThreads: 128,
   attentionThreads: 128,
@@ -190,7 +190,7 @@ export class Kernels {
     const t = this.tuning;
     const decode = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matvec', {
       ...m.constants,
-      MV_QUADS: t.matvecQuads,
+      MV_THREADS: t.matvecThreads,
       MV_SPLIT: t.matvecSplitK,
     });
     const prefill =
@@ -209,7 +209,7 @@ export class Kernels {
     const decodeBindGroup = this.bindGroup(m.label, decode, m.bindings);
     const prefillBindGroup = this.bindGroup(m.label, prefill, m.bindings);
     const pairs = o.w.cols / 2;
-    const decodeGroupsX = Math.ceil(pairs / (2 * t.matvecQuads));
+    const decodeGroupsX = Math.ceil(pairs / (4 * t.matvecThreads));
     // Either prefill kernel covers 4 rows × 4 columns (2 pairs) per thread.
     const [threadsX, threadsY] = t.prefill === 'registers' ? t.registerThreads : t.sharedThreads;
     const prefillGroupsX = Math.ceil(pairs / (2 * threadsX));
@@ -467,7 +467,7 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   const threads: [string, number][] = [
     ['registerThreads', t.registerThreads[0] * t.registerThreads[1]],
     ['sharedThreads', t.sharedThreads[0] * t.sharedThreads[1]],
-    ['matvecQuads × matvecSplitK', t.matvecQuads * t.matvecSplitK],
+    ['matvecThreads × matvecSplitK', t.matvecThreads * t.matvecSplitK],
     ['normThreads', t.normThreads],
   ];
   for (const [what, n] of threads) {
@@ -476,7 +476,7 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
   const shared = Math.max(
     4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
-    16 * t.matvecQuads * t.matvecSplitK,
+    32 * t.matvecThreads * t.matvecSplitK,
   );
   if (shared > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);

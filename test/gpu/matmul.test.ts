@@ -16,8 +16,8 @@ const MAX_ROWS = Math.max(...ROWS);
 
 // Each kernel path forced for every row count (decodeMaxRows 0: always tiled; 1000: always matvec).
 const VARIANTS: [string, Partial<KernelTuning> | 'naive'][] = [
-  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecQuads: 64 }],
-  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecQuads: 16 }],
+  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecThreads: 32 }],
+  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecThreads: 8 }],
   ['registers', { decodeMaxRows: 0, prefill: 'registers', registerThreads: [8, 8] }],
   ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
   ['naive', 'naive'],
