@@ -6,7 +6,7 @@ export interface SamplingOptions {
   temperature?: number;
   /** Keep the logits ≥ the k-th largest (ties at the boundary stay); default 40; 0 = off. */
   topK?: number;
-  /** Nucleus: keep the shortest prefix (by probability) whose mass reaches topP; (0, 1], default 1 = off. */
+  /** Nucleus: keep the shortest prefix (by probability) whose mass reaches topP, and its ties; (0, 1], default 1 = off. */
   topP?: number;
   /** u32 key of the counter-based RNG; default: a random one. */
   seed?: number;
@@ -59,7 +59,7 @@ export function counterUniform(seed: number, position: number, sample: number): 
   return (h >>> 8) / 16777216;
 }
 
-/** The filtered distribution: tokens by decreasing probability (lowest index first on ties), and their probabilities. */
+/** The filtered distribution: the kept tokens in index order (the kernel's draw order) and their probabilities. */
 export interface TokenDistribution {
   tokens: Int32Array;
   probs: Float64Array;
@@ -73,9 +73,11 @@ function checkRow(logits: Float32Array, vocab: number): void {
 }
 
 /**
- * Temperature, top-k and top-p applied to one row of logits, as the kernel does them
- * (scaled logits in f32; weights and sums in f64 here, f32 on the GPU).
- * Greedy (temperature 0) gives the argmax alone with probability 1.
+ * Temperature, top-k and top-p applied to one row of logits, as the kernel does them:
+ * logits scaled in f32 (skipped at temperature 1); top-k keeps every logit ≥ the k-th largest;
+ * top-p keeps every logit ≥ the one where the mass, summed by decreasing probability, first
+ * reaches topP (so ties at either boundary stay). Weights and sums are f64 here, f32 on the GPU.
+ * Greedy (temperature 0), or a row without finite mass, gives the argmax (lowest index on ties).
  */
 export function samplingDistribution(
   logits: Float32Array,
@@ -86,43 +88,49 @@ export function samplingDistribution(
   const t = Math.fround(o.temperature);
   const keys = new Float32Array(vocab);
   for (let i = 0; i < vocab; i++) keys[i] = t === 0 || t === 1 ? logits[i] : logits[i] / t;
-  const order = Array.from({ length: vocab }, (_, i) => i);
-  order.sort((a, b) => (keys[a] > keys[b] ? -1 : keys[a] < keys[b] ? 1 : a - b));
-  if (t === 0) return { tokens: Int32Array.of(order[0]), probs: Float64Array.of(1) };
+  let argmax = 0;
+  for (let i = 1; i < vocab; i++) if (keys[i] > keys[argmax]) argmax = i;
+  const greedy: TokenDistribution = { tokens: Int32Array.of(argmax), probs: Float64Array.of(1) };
+  if (t === 0) return greedy;
 
-  let kept = vocab;
-  if (o.topK > 0 && o.topK < vocab) {
-    const threshold = keys[order[o.topK - 1]];
-    kept = o.topK;
-    while (kept < vocab && keys[order[kept]] >= threshold) kept++;
-  }
-  const top = keys[order[0]];
-  const weights = new Float64Array(kept);
-  let total = 0;
-  for (let i = 0; i < kept; i++) {
-    weights[i] = Math.exp(keys[order[i]] - top);
-    total += weights[i];
-  }
+  const byValue = Array.from({ length: vocab }, (_, i) => i).sort((a, b) => keys[b] - keys[a] || a - b);
+  let threshold = -Infinity;
+  if (o.topK > 0 && o.topK < vocab) threshold = keys[byValue[o.topK - 1]];
+  const top = keys[argmax];
+  const weight = (i: number): number => (keys[i] >= threshold ? Math.exp(keys[i] - top) : 0);
   if (o.topP < 1) {
+    let total = 0;
+    for (let i = 0; i < vocab; i++) total += weight(i);
     const mass = Math.fround(o.topP) * total;
-    let before = 0;
-    let end = 0;
-    while (end < kept && before < mass) before += weights[end++];
-    kept = Math.max(1, end);
-    total = 0;
-    for (let i = 0; i < kept; i++) total += weights[i];
+    let seen = 0;
+    for (const i of byValue) {
+      seen += weight(i);
+      if (seen >= mass) {
+        threshold = keys[i];
+        break;
+      }
+    }
   }
-  const tokens = Int32Array.from(order.slice(0, kept));
-  const probs = new Float64Array(kept);
-  for (let i = 0; i < kept; i++) probs[i] = weights[i] / total;
-  return { tokens, probs };
+  const tokens: number[] = [];
+  const weights: number[] = [];
+  let total = 0;
+  for (let i = 0; i < vocab; i++) {
+    const w = weight(i);
+    if (w > 0) {
+      tokens.push(i);
+      weights.push(w);
+      total += w;
+    }
+  }
+  if (!(total > 0 && Number.isFinite(total))) return greedy;
+  return { tokens: Int32Array.from(tokens), probs: Float64Array.from(weights, (w) => w / total) };
 }
 
 /**
- * Draws one token from one row of logits with the given uniform in [0, 1): the first token
- * (in decreasing probability) whose cumulative probability exceeds `uniform`. With
- * `counterUniform(seed, position, sample)` this is the kernel's draw, up to float rounding
- * where the CDF comes within ~1e-6 of the uniform.
+ * Draws one token from one row of logits with the given uniform in [0, 1): the first kept token
+ * (in index order) whose cumulative probability exceeds `uniform`. With
+ * `counterUniform(seed, past + seq, b)` this is the kernel's draw, up to float rounding where
+ * the CDF (or the top-p mass) comes within ~1e-6 of the cut.
  */
 export function sampleOnCpu(
   logits: Float32Array,
@@ -133,12 +141,9 @@ export function sampleOnCpu(
   if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampling: uniform must be in [0, 1), got ${uniform}`);
   const { tokens, probs } = samplingDistribution(logits, vocab, o);
   let cdf = 0;
-  let last = 0;
   for (let i = 0; i < tokens.length; i++) {
-    if (probs[i] === 0) continue;
     cdf += probs[i];
-    last = i;
     if (uniform < cdf) return tokens[i];
   }
-  return tokens[last]; // rounding left the CDF just short of 1
+  return tokens[tokens.length - 1]; // rounding left the CDF just short of 1
 }

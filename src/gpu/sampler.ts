@@ -1,0 +1,165 @@
+// The sampling kernel (shaders/sample.wgsl) as an Op: temperature, top-k, top-p, softmax and
+// the draw for every sequence of the batch, writing each token where the next step reads it.
+import type { Op, StepShape } from './types';
+import { PipelineCache } from './pipelines';
+import { resolveSampling, type SamplingOptions } from '../model/sampling';
+import sampleWgsl from '../../shaders/sample.wgsl?raw';
+
+/** The largest vocabulary one workgroup holds in its memory (MAX_VOCAB in the shader). */
+export const MAX_SAMPLE_VOCAB = 1024;
+const PARAMS_BYTES = 16;
+const SHAPE_BYTES = 16;
+
+export interface SamplerOptions {
+  /** Threads per sequence, a power of two in [1, 256]; default 64 (see samplerWorkgroupSizeFor). */
+  workgroupSize?: number;
+  /** Where the pipeline is made and checked; default: one cache per device, shared by all Samplers. */
+  pipelines?: PipelineCache;
+}
+
+/**
+ * Threads per sequence for an adapter: SwiftShader runs a workgroup's threads on one CPU
+ * core, where 16 measured fastest (4–16 alike, 64 was 3× slower); real GPUs get 64.
+ */
+export function samplerWorkgroupSizeFor(info: Pick<GPUAdapterInfo, 'vendor' | 'architecture'>): number {
+  return info.architecture === 'swiftshader' || info.vendor === 'google' ? 16 : 64;
+}
+
+/** An Op that owns a small uniform (its vocab and history length): `destroy()` frees it. */
+export interface SampleOp extends Op {
+  destroy(): void;
+}
+
+export interface SampleArgs {
+  /** Uniform `Step { batch, seq, past, rows }` (u32 × 4) of this step. */
+  step: GPUBuffer;
+  /** From `createParamsBuffer`, filled by `writeParams`. */
+  params: GPUBuffer;
+  /** f32 [rows, vocab], rows = batch * seq; the row b * seq + seq - 1 is sampled for sequence b. */
+  logits: GPUBuffer;
+  vocab: number;
+  /** i32 [batch]: receives the token of each sequence (where the next step's embedding reads). */
+  nextIds: GPUBuffer;
+  /** i32 [batch, historyLength]: the token of sequence b goes to b * historyLength + past + seq. */
+  history: GPUBuffer;
+  historyLength: number;
+}
+
+function checkCount(name: string, x: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(x) || x < min || x > max) {
+    throw new Error(`sampler: ${name} must be an integer in [${min}, ${max}], got ${x}`);
+  }
+}
+
+function checkSize(what: string, buffer: GPUBuffer, bytes: number, s: StepShape): void {
+  if (buffer.size < bytes) {
+    throw new Error(`sampler: ${what} holds ${buffer.size} bytes, needs ${bytes} for batch ${s.batch}, seq ${s.seq}`);
+  }
+}
+
+// Compiling is slow on SwiftShader: by default every Sampler of a device shares one cache.
+const sharedCaches = new WeakMap<GPUDevice, PipelineCache>();
+
+export class Sampler {
+  private readonly workgroupSize: number;
+  private readonly pipelines: PipelineCache;
+  private readonly paramsData = new DataView(new ArrayBuffer(PARAMS_BYTES));
+
+  constructor(
+    private readonly device: GPUDevice,
+    options: SamplerOptions = {},
+  ) {
+    const wg = options.workgroupSize ?? 64;
+    if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) {
+      throw new Error(`sampler: workgroupSize must be a power of two in [1, 256], got ${wg}`);
+    }
+    const limit = device.limits.maxComputeInvocationsPerWorkgroup;
+    if (wg > limit) throw new Error(`sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);
+    this.workgroupSize = wg;
+    let cache = options.pipelines ?? sharedCaches.get(device);
+    if (!cache) sharedCaches.set(device, (cache = new PipelineCache(device)));
+    this.pipelines = cache;
+  }
+
+  /** Resolves once the kernel is known to compile and its pipeline is valid; rejects naming it otherwise. */
+  ready(): Promise<void> {
+    return this.pipelines.ready();
+  }
+
+  /** A 16-byte uniform buffer for `writeParams`: temperature f32, topK u32, topP f32, seed u32. */
+  createParamsBuffer(): GPUBuffer {
+    return this.device.createBuffer({
+      label: 'sample params',
+      size: PARAMS_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  writeParams(params: GPUBuffer, o: Required<SamplingOptions>): void {
+    const r = resolveSampling(o);
+    if (params.size < PARAMS_BYTES) throw new Error(`sampler: params buffer holds ${params.size} bytes, needs ${PARAMS_BYTES}`);
+    const v = this.paramsData;
+    v.setFloat32(0, r.temperature, true);
+    v.setUint32(4, r.topK, true);
+    v.setFloat32(8, r.topP, true);
+    v.setUint32(12, r.seed, true);
+    this.device.queue.writeBuffer(params, 0, v.buffer);
+  }
+
+  /**
+   * One Op that samples the next token of every sequence; its pipeline, bind group and shape
+   * uniform are made here, once (the pipeline is shared by all Ops of the device).
+   */
+  sample(a: SampleArgs): SampleOp {
+    checkCount('vocab', a.vocab, 1, MAX_SAMPLE_VOCAB);
+    checkCount('historyLength', a.historyLength, 1, 0xffffffff);
+    if (a.params.size < PARAMS_BYTES) throw new Error(`sampler: params buffer holds ${a.params.size} bytes, needs ${PARAMS_BYTES}`);
+    if (a.step.size < 16) throw new Error(`sampler: step buffer holds ${a.step.size} bytes, needs 16`);
+    const pipeline = this.pipeline();
+    const shape = this.device.createBuffer({
+      label: 'sample shape',
+      size: SHAPE_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(shape, 0, Uint32Array.of(a.vocab, a.historyLength, 0, 0));
+    const bindGroup = this.device.createBindGroup({
+      label: 'sample',
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: a.step } },
+        { binding: 1, resource: { buffer: a.params } },
+        { binding: 2, resource: { buffer: shape } },
+        { binding: 3, resource: { buffer: a.logits } },
+        { binding: 4, resource: { buffer: a.nextIds } },
+        { binding: 5, resource: { buffer: a.history } },
+      ],
+    });
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    return {
+      label: 'sample',
+      encode(pass: GPUComputePassEncoder, s: StepShape): void {
+        checkCount('batch', s.batch, 1, maxGroups);
+        checkCount('seq', s.seq, 1);
+        checkCount('past', s.past, 0);
+        checkSize('logits [rows, vocab]', a.logits, s.batch * s.seq * a.vocab * 4, s);
+        checkSize('nextIds [batch]', a.nextIds, s.batch * 4, s);
+        checkSize('history [batch, historyLength]', a.history, s.batch * a.historyLength * 4, s);
+        if (s.past + s.seq >= a.historyLength) {
+          throw new Error(
+            `sampler: the sampled token's position past + seq = ${s.past + s.seq} is outside history (length ${a.historyLength})`,
+          );
+        }
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(s.batch);
+      },
+      destroy(): void {
+        shape.destroy();
+      },
+    };
+  }
+
+  private pipeline(): GPUComputePipeline {
+    return this.pipelines.get('sample.wgsl', sampleWgsl, 'main', { WG: this.workgroupSize });
+  }
+}
