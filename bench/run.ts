@@ -87,7 +87,7 @@ function shapeOf(c: ImageGPTConfig, name: string): number[] {
 
 /** Seconds per decode step (forward of one token per sequence + head), each step its own submit, as generation runs. */
 async function decodeStepMs(model: ImageGPT, batch: number, position: number, steps: number): Promise<number> {
-  const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 1) });
+  const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 2) });
   try {
     if (position > 0) await session.prefill(Array.from({ length: batch }, (_, b) => randomIds(position, b + 1)));
     await model.device.queue.onSubmittedWorkDone();
