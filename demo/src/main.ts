@@ -176,10 +176,12 @@ async function loadModel(name: string, source: ModelSource, transfer: Transferab
 }
 
 async function loadFolder(files: FileList): Promise<void> {
+  document.body.dataset.model = 'loading';
   const byName = new Map([...files].map((f) => [f.name, f]));
   const missing = ['config.json', 'model.safetensors', 'preprocessor_config.json'].filter((n) => !byName.has(n));
   if (missing.length) {
     ui.loadText.textContent = `That folder lacks ${missing.join(', ')}: a model folder holds config.json, model.safetensors and preprocessor_config.json.`;
+    document.body.dataset.model = state.model ? 'ready' : 'error';
     return;
   }
   const json = async (n: string): Promise<unknown> => {
@@ -201,6 +203,7 @@ async function loadFolder(files: FileList): Promise<void> {
     await loadModel(name, source, [weights]);
   } catch (e) {
     ui.loadText.textContent = `Could not read the folder: ${message(e)}`;
+    document.body.dataset.model = 'error';
   }
 }
 
