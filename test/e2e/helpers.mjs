@@ -21,9 +21,12 @@ export function chromiumPath() {
   return path;
 }
 
-/** Chromium with WebGPU (SwiftShader where there is no GPU), or without it. */
+/**
+ * Chromium with WebGPU (SwiftShader where there is no GPU), or without --enable-unsafe-webgpu: then, on a
+ * machine without a GPU, navigator.gpu exists but gives no adapter.
+ */
 export function launchChromium({ webgpu = true } = {}) {
-  const args = [...CHROMIUM_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-features=WebGPU,Vulkan', '--disable-gpu'])];
+  const args = [...CHROMIUM_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : [])];
   return chromium.launch({ executablePath: chromiumPath(), args });
 }
 

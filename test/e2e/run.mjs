@@ -288,18 +288,37 @@ test('a local model folder loads through the folder input', async () => {
   assert(shared.errors.length === 0, `console errors:\n${shared.errors.join('\n')}`);
 });
 
-test('without WebGPU the page says so plainly', async () => {
-  const browser = await launchChromium({ webgpu: false });
+async function noWebGpuNotice(browser, initScript) {
+  const context = await browser.newContext();
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  const errors = collectErrors(page);
   try {
-    const page = await browser.newPage();
     await page.goto(shared.url);
     const state = await waitForState(page, 'model', ['no-webgpu', 'ready', 'error'], 30_000);
     assert(state === 'no-webgpu', `without WebGPU the model state is ${state}`);
-    const notice = await page.textContent('#no-webgpu');
     assert(await page.isVisible('#no-webgpu'), 'the no-WebGPU notice is hidden');
-    assert(/WebGPU/.test(notice) && /Chrome/.test(notice) && /flags/.test(notice), `notice: ${notice}`);
     assert(await page.isDisabled('#unconditional'), 'generation buttons are enabled without WebGPU');
-    await page.screenshot({ path: join(RESULTS, 'no-webgpu.png') });
+    assert(errors.length === 0, `console errors:\n${errors.join('\n')}`);
+    return { page, notice: await page.textContent('#no-webgpu'), close: () => context.close() };
+  } catch (e) {
+    await context.close();
+    throw e;
+  }
+}
+
+test('without WebGPU the page says so plainly (no adapter, and no navigator.gpu at all)', async () => {
+  const browser = await launchChromium({ webgpu: false });
+  try {
+    // Chromium without --enable-unsafe-webgpu on a GPU-less machine: navigator.gpu, but no adapter.
+    const noAdapter = await noWebGpuNotice(browser);
+    assert(/no GPU adapter/.test(noAdapter.notice) && /chrome:\/\/flags/.test(noAdapter.notice), `notice: ${noAdapter.notice}`);
+    await noAdapter.page.screenshot({ path: join(RESULTS, 'no-webgpu.png') });
+    await noAdapter.close();
+    // A browser without WebGPU at all (older Firefox or Safari): navigator.gpu is undefined.
+    const noApi = await noWebGpuNotice(browser, () => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    assert(/does not offer WebGPU/.test(noApi.notice) && /Chrome or Edge 113/.test(noApi.notice) && /Safari 26/.test(noApi.notice), `notice: ${noApi.notice}`);
+    await noApi.close();
   } finally {
     await browser.close();
   }
