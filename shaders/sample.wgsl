@@ -29,7 +29,7 @@ struct Shape { vocab: u32, history: u32 }
 @group(0) @binding(4) var<storage, read_write> next_ids: array<i32>;  // [batch]
 @group(0) @binding(5) var<storage, read_write> history: array<i32>;   // [batch, history]
 
-override WG: u32 = 64u;   // threads per sequence (a power of two)
+override WG: u32 = 64u;   // threads per sequence (a power of two ≤ 128: bins must fit 16 KiB)
 const DIGITS: u32 = 16u;  // 4-bit radix
 const NONE: u32 = 0xffffffffu;
 
@@ -79,7 +79,7 @@ fn radix_select(t: u32, base: u32, vocab: u32, min_key: u32, by_mass: bool, want
   var mask = 0u;
   for (var round = 0u; round < 8u; round++) {
     let shift = 28u - 4u * round;
-    var mine = array<f32, DIGITS>();   // explicit: an uninitialized var in a loop was not re-zeroed (SwiftShader)
+    var mine = array<f32, DIGITS>();   // explicit: an uninitialized var in a loop was not re-zeroed (Dawn on SwiftShader)
     for (var i = t; i < vocab; i += WG) {
       let x = logit(base, i);
       let k = ordered_key(x);

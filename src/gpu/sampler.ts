@@ -5,13 +5,18 @@ import { PipelineCache } from './pipelines';
 import { resolveSampling, type SamplingOptions } from '../model/sampling';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
 
-/** The largest vocabulary one workgroup holds in its memory (MAX_VOCAB in the shader). */
+/**
+ * The largest vocabulary accepted (ImageGPT's is 512). The kernel keeps no per-token state in
+ * workgroup memory, so this bound could rise (token counts are f32: exact to 2^24).
+ */
 export const MAX_SAMPLE_VOCAB = 1024;
+/** 16 digit bins per thread must fit WebGPU's default 16 KiB of workgroup memory. */
+const MAX_WORKGROUP = 128;
 const PARAMS_BYTES = 16;
 const SHAPE_BYTES = 16;
 
 export interface SamplerOptions {
-  /** Threads per sequence, a power of two in [1, 256]; default 64 (see samplerWorkgroupSizeFor). */
+  /** Threads per sequence, a power of two in [1, 128]; default 64 (see samplerWorkgroupSizeFor). */
   workgroupSize?: number;
   /** Where the pipeline is made and checked; default: one cache per device, shared by all Samplers. */
   pipelines?: PipelineCache;
@@ -70,8 +75,8 @@ export class Sampler {
     options: SamplerOptions = {},
   ) {
     const wg = options.workgroupSize ?? 64;
-    if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) {
-      throw new Error(`sampler: workgroupSize must be a power of two in [1, 256], got ${wg}`);
+    if (!Number.isInteger(wg) || wg < 1 || wg > MAX_WORKGROUP || (wg & (wg - 1)) !== 0) {
+      throw new Error(`sampler: workgroupSize must be a power of two in [1, ${MAX_WORKGROUP}], got ${wg}`);
     }
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     if (wg > limit) throw new Error(`sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);

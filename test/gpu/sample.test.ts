@@ -360,14 +360,16 @@ describe('sample kernel', () => {
   });
 
   it('keeps ties at the top-p boundary, after top-k', async () => {
-    // Probabilities 0.434, then 0.160 three times, then 0.022 four times: 0.5 and 0.6 both cut
-    // inside the tie, and the whole tie stays (top-k 6 cuts inside the tie of zeros: all of those stay too).
+    // Probabilities 0.434, then 0.160 three times, then 0.022 four times. top-k 6 cuts inside the
+    // tie of zeros, so all of them stay; top-p 0.6 cuts inside the tie of twos: all of those stay;
+    // top-p 0.95 needs the zeros, counted in the mass because top-k kept them.
     const row = Float32Array.of(0, 0, 2, 3, 0, 2, 0, 2);
-    for (const topP of [0.5, 0.6]) {
+    for (const [topP, kept] of [[0.6, [2, 3, 5, 7]], [0.95, [0, 1, 2, 3, 4, 5, 6, 7]]] as const) {
       const batch = 512;
-      const r: Run = { logits: repeatRow(row, batch), vocab: 8, batch, seq: 1, pasts: [1, 2], historyLength: 4, options: { topK: 6, topP, seed: 8 } };
+      const options = { topK: 6, topP, seed: 8 };
+      const r: Run = { logits: repeatRow(row, batch), vocab: 8, batch, seq: 1, pasts: [1, 2], historyLength: 4, options };
       const samples = draws(r, (await runSampler(r)).history);
-      expect(new Set(samples)).toEqual(new Set([2, 3, 5, 7]));
+      expect(new Set(samples)).toEqual(new Set(kept));
       expect(chiSquareP(samples, expectedDistribution(row, 1, 6, topP)).p).toBeGreaterThan(0.001);
     }
   });
@@ -457,6 +459,8 @@ describe('sample kernel', () => {
     const step = buf(16, GPUBufferUsage.UNIFORM);
     const params = sampler.createParamsBuffer();
     const args = { step, params, logits: buf(4 * 2 * 100, s), vocab: 100, nextIds: buf(8, s), history: buf(8 * 4, s), historyLength: 4 };
+    expect(() => new Sampler(device, { workgroupSize: 256 })).toThrow(/workgroupSize/);
+    expect(() => new Sampler(device, { workgroupSize: 24 })).toThrow(/workgroupSize/);
     expect(() => sampler.sample({ ...args, vocab: 1025 })).toThrow(/vocab/);
     expect(() => sampler.sample({ ...args, vocab: 0 })).toThrow(/vocab/);
     expect(() => sampler.sample({ ...args, historyLength: 0 })).toThrow(/historyLength/);
