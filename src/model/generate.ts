@@ -137,7 +137,7 @@ export async function generateOnGpu(
     throw e;
   });
   const historyLength = fedLen + maxNew;
-  const made: GPUBuffer[] = [];
+  const made: { destroy(): void }[] = [];
   const readbacksInFlight: Promise<void>[] = [];
   const count = (k: keyof GenerateStats) => {
     if (stats) stats[k]++;
@@ -150,6 +150,7 @@ export async function generateOnGpu(
     sampler.writeParams(params, sampling);
     const buf = session.buffers;
     const sample = sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength });
+    made.push(sample);
     const ring = Array.from({ length: RING }, (_, i) => {
       const b = device.createBuffer({ label: `tokens.ring.${i}`, size: Math.ceil((B * width * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       made.push(b);

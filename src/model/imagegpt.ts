@@ -7,7 +7,7 @@ import { logitsWidth, parseImageGPTConfig, type ImageGPTConfig, type ImageGPTCon
 import { ImageGPTSession, checkTokenRows, type SessionContext, type SessionOptions } from './session';
 import { uploadWeights, validateCheckpoint, type ModelWeights } from './weights';
 import { fetchBytes, joinUrl, type LoadProgress } from './fetch';
-import { Sampler } from '../gpu/sampler';
+import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 
 /** Where a model comes from: a base URL holding config.json and model.safetensors, or the parsed config and the bytes. */
@@ -278,7 +278,8 @@ export class ImageGPT {
     this.checkUsable();
     if (!this.weights.lmHead) throw new Error('generate: this checkpoint has no lm_head.weight (a classification checkpoint)');
     checkGenerateOptions(this.config, options);
-    this.sampler ??= new Sampler(this.device);
+    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+    this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
     return generateOnGpu(this.config, this.device, this.sampler, (batch, maxLength) => this.createSession(batch, { maxLength }), options);
   }
 
