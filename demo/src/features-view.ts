@@ -4,14 +4,7 @@
 import type { ModelClient } from './client';
 import { decodeImage } from './pixels';
 import type { FeatureResults, ModelInfo, Pixels } from './protocol';
-
-/** One entry of demo/public/gallery/gallery.json. */
-export interface GalleryItem {
-  file: string;
-  name: string;
-  vendor: string;
-  category: string;
-}
+import { buildGalleryGrid, galleryImage, galleryUrl, type GalleryItem } from './gallery';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const NEIGHBOURS = 8;
@@ -121,7 +114,7 @@ export class FeaturesView {
     this.text.textContent = 'Reading the gallery…';
     try {
       const images: Pixels[] = [];
-      for (const item of this.gallery) images.push(await decodeImage(await (await fetch(`gallery/${item.file}`)).blob()));
+      for (const item of this.gallery) images.push(await decodeImage(await (await fetch(galleryUrl(item))).blob()));
       const started = performance.now();
       this.results = await this.client.request(
         { type: 'features', images, labels: this.labels, numClasses: this.classes.length },
@@ -241,24 +234,9 @@ export class FeaturesView {
   }
 
   private buildNeighbourGallery(): void {
-    this.gallery.forEach((item, i) => {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.className = 'thumb';
-      button.title = `${item.name.replaceAll('_', ' ')} (${item.category})`;
-      button.setAttribute('aria-pressed', 'false');
-      const img = document.createElement('img');
-      img.src = `gallery/${item.file}`;
-      img.alt = item.name.replaceAll('_', ' ');
-      img.width = 40;
-      img.height = 40;
-      button.append(img);
-      button.addEventListener('click', () => {
-        this.query = i;
-        for (const b of this.nnGallery.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
-        this.showNeighbours(i);
-      });
-      this.nnGallery.append(button);
+    buildGalleryGrid(this.nnGallery, this.gallery, 40, (_, i) => {
+      this.query = i;
+      this.showNeighbours(i);
     });
   }
 
@@ -277,11 +255,7 @@ export class FeaturesView {
       const item = this.gallery[index];
       const li = document.createElement('li');
       if (item.category === q.category) li.className = 'same-category';
-      const img = document.createElement('img');
-      img.src = `gallery/${item.file}`;
-      img.alt = item.name.replaceAll('_', ' ');
-      img.width = 48;
-      img.height = 48;
+      const img = galleryImage(item, 48);
       const text = document.createElement('span');
       text.textContent = `${similarity.toFixed(2)} · ${shortName(item.category)}`;
       li.append(img, text);

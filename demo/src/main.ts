@@ -2,7 +2,8 @@
 // in the worker (client.ts ⇄ worker.ts); this file only draws and sends requests.
 import shippedModels from 'virtual:shipped-models';
 import { ModelClient } from './client';
-import { FeaturesView, type GalleryItem } from './features-view';
+import { FeaturesView } from './features-view';
+import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pixels';
 import type { ModelInfo, ModelSource, Pixels, Progress } from './protocol';
 import { setupDrawing } from './drawing';
@@ -246,26 +247,11 @@ async function useBlob(blob: Blob): Promise<void> {
 }
 
 function buildGallery(items: GalleryItem[]): void {
-  for (const item of items) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'thumb';
-    button.title = `${item.name.replaceAll('_', ' ')} (${item.category})`;
-    button.setAttribute('aria-pressed', 'false');
-    button.dataset.file = item.file;
-    const img = document.createElement('img');
-    img.src = `gallery/${item.file}`;
-    img.alt = item.name.replaceAll('_', ' ');
-    img.width = 48;
-    img.height = 48;
-    button.append(img);
-    button.addEventListener('click', async () => {
-      for (const b of ui.gallery.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === button));
-      const response = await fetch(`gallery/${item.file}`);
-      await useBlob(await response.blob());
-    });
-    ui.gallery.append(button);
-  }
+  buildGalleryGrid(ui.gallery, items, 48, (item) => {
+    void fetch(galleryUrl(item))
+      .then((response) => response.blob())
+      .then(useBlob);
+  });
 }
 
 // ---- generation -----------------------------------------------------------------------------

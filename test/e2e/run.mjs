@@ -3,7 +3,7 @@
 // the worker loads the shipped 16×16 model, completes gallery and uploaded images, stops and restarts,
 // runs the Features view, reopens from the cache, loads the hub and local-folder paths, says plainly
 // when WebGPU is missing; then the package test (pack.mjs). Prints one line per case and "N passed, N failed".
-// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME]   (the screenshot option rewrites docs/demo.png)
+// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME] [--no-pack]   (the screenshot option rewrites docs/demo.png)
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -362,7 +362,7 @@ async function main() {
     await server.close();
   }
   for (const note of shared.notes) console.log(`     note: ${note}`);
-  if (!only || 'package'.includes(only)) {
+  if ((!only || 'package'.includes(only)) && !args.includes('--no-pack')) {
     const t0 = Date.now();
     const pack = spawnSync(process.execPath, [join(repoRoot, 'test/e2e/pack.mjs')], { encoding: 'utf8', env: process.env });
     if (pack.status === 0) {
