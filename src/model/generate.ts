@@ -253,9 +253,8 @@ export async function generateOnGpu(
     if (signal?.aborted) throw abortError();
     return out;
   } finally {
-    // Let in-flight work and readbacks settle before their buffers go.
-    await device.queue.onSubmittedWorkDone();
-    await Promise.allSettled(readbacksInFlight);
+    // Submitted work still completes after destroy(); a pending map just rejects (ignored: we are leaving).
+    for (const p of readbacksInFlight) p.catch(() => {});
     session.dispose();
     for (const b of made) b.destroy();
   }
