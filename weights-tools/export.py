@@ -167,10 +167,10 @@ project. It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `c
 
 ## Results (bits per token; 9 bits = uniform over 512 colors)
 
-| split | checkpoint (f32) | shipped weights (f16) |
+| split | checkpoint (f32), {eval_images} images | shipped weights (f16), all held-out images |
 |---|---|---|
-| train (sample of {heldout_images} images) | {train_bpt:.3f} | |
-| held-out ({heldout_images} images) | {heldout_bpt:.3f} | {heldout_bpt_f16:.3f} |
+| train (random training images) | {train_bpt:.3f} | |
+| held-out ({heldout_images} images in all) | {heldout_bpt:.3f} | {heldout_bpt_f16:.3f} |
 
 `samples.png`: each of the first {n_rows} rows is a held-out emoji: original, palette-quantized, top half kept,
 then {n_variants} completions of the bottom half sampled by this model (top-k 40, temperature 1).
@@ -241,7 +241,7 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
         steps=info.get("steps", state["step"]),
         minutes=info.get("train_minutes", round(state["trained_seconds"] / 60, 1)), seed=state["seed"],
         train_bpt=info.get("train_bpt", float("nan")), heldout_bpt=info.get("heldout_bpt", float("nan")),
-        heldout_bpt_f16=heldout_f16, n_rows=n_rows, n_variants=n_variants,
+        heldout_bpt_f16=heldout_f16, eval_images=info.get("eval_images", len(pixels)), n_rows=n_rows, n_variants=n_variants,
         rows_list=", ".join(f"{r['name']} ({r['vendor']}, {r['category']})" for r in rows),
         config_path=info.get("config_path", f"weights-tools/configs/{cfg['name']}.json"),
         wall_minutes=info.get("wall_minutes", "?"),
@@ -319,6 +319,7 @@ def main() -> int:
         final = [e for e in entries if e["event"] in ("final", "eval")][-1]
         extra = {"steps": final["step"], "train_minutes": final["minutes"], "train_bpt": final["train_bpt"],
                  "heldout_bpt": final["heldout_bpt"], "train_images": start["train_images"],
+                 "eval_images": final.get("eval_images", start["heldout_images"]),
                  "heldout_images": start["heldout_images"], "seed": start["seed"],
                  "max_minutes_used": start["max_minutes"],
                  "wall_minutes": round((final.get("time", 0) - start.get("time", 0)) / 60, 1) if "time" in start else "?"}
