@@ -12,7 +12,7 @@ export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './saf
 export { LinearProbe } from './probe/index';
 export type * from './probe/index';
 export type { GenerateOptions, GenerateStats } from './model/generate';
-export type { CompleteOptions, Completion, CompletionProcessor } from './model/imagegpt';
+export type { CompleteOptions, Completion, CompletionProcessor, MultiFeatureOptions } from './model/imagegpt';
 export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';
 export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/index';

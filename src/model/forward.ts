@@ -17,7 +17,7 @@ export interface ActivationBuffers {
   attnOut: GPUBuffer; // f32 [maxRows, E]
   mlp: GPUBuffer; // f32 [maxRows, I]
   logits: GPUBuffer; // f32 [maxRows, V-1]
-  pooled: GPUBuffer; // f32 [batch, E]     Σ over tokens of one hidden state (features)
+  pooled: GPUBuffer[]; // per hidden state k: f32 [batch, E], Σ over tokens (features)
   kCache: GPUBuffer[]; // per layer f32 [batch, H, maxLength, D]
   vCache: GPUBuffer[];
 }
@@ -27,8 +27,8 @@ export interface EncodeOptions {
   stopAt?: number;
   /** Compute the logits (needs stopAt = n_layer, the default). */
   head?: boolean;
-  /** Add Σ over this step's tokens of hidden state k into `pooled`. */
-  poolHidden?: number;
+  /** Add Σ over this step's tokens of each of these hidden states k into `pooled[k]`. */
+  poolHidden?: readonly number[];
   /** Called with the buffer holding hidden state k, between passes, so the caller can copy it out. */
   onHidden?: (k: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
   /** Ops recorded after the head in the same pass (the sampler). */
@@ -51,7 +51,7 @@ export class ForwardPlan {
   private readonly blocks: BlockOps[];
   private readonly lnF: Op;
   private readonly head: Op | null;
-  private readonly poolOps: Map<GPUBuffer, Op> = new Map();
+  private readonly poolOps: Map<number, Op> = new Map();
 
   constructor(
     private readonly kernels: Kernels,
@@ -89,11 +89,10 @@ export class ForwardPlan {
   }
 
   private pool(k: number): Op {
-    const x = this.hiddenBuffer(k);
-    const cached = this.poolOps.get(x);
+    const cached = this.poolOps.get(k);
     if (cached) return cached;
-    const op = this.kernels.meanPoolSum({ step: this.buf.step, x, out: this.buf.pooled, dim: this.config.n_embd });
-    this.poolOps.set(x, op);
+    const op = this.kernels.meanPoolSum({ step: this.buf.step, x: this.hiddenBuffer(k), out: this.buf.pooled[k], dim: this.config.n_embd });
+    this.poolOps.set(k, op);
     return op;
   }
 
@@ -119,7 +118,7 @@ export class ForwardPlan {
     let pass = encoder.beginComputePass();
     // Hidden state k is ready: pool it and/or hand it out (which needs the pass closed for copies).
     const reached = (k: number) => {
-      if (opts.poolHidden === k) this.pool(k).encode(pass, step);
+      if (opts.poolHidden?.includes(k)) this.pool(k).encode(pass, step);
       if (opts.onHidden) {
         pass.end();
         opts.onHidden(k, this.hiddenBuffer(k), encoder);

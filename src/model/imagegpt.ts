@@ -67,6 +67,19 @@ export interface Completion {
   tokens: Int32Array;
 }
 
+export interface MultiFeatureOptions {
+  /** Hidden states to pool: 0 (embeddings) … n_layer (after ln_f). */
+  layers: number[];
+  /** Pooling over the sequence: only 'mean'. */
+  pool?: 'mean';
+  /** Inputs per GPU batch (default 32). */
+  batchSize?: number;
+  /** Called after each batch. */
+  onProgress?: (p: { done: number; total: number }) => void;
+  /** Turns image inputs into tokens (ImageGPTImageProcessor); without it inputs are token rows. */
+  processor?: Pick<CompletionProcessor, 'encode'>;
+}
+
 /** GPU memory the model has allocated, beside what its weights take. */
 export interface MemoryReport {
   weightBytes: number;
@@ -234,40 +247,97 @@ export class ImageGPT {
     return nHidden ? { logits, hiddenStates } : { logits };
   }
 
-  /** Mean over T of hidden state `layer`: Float32Array [B, n_embd], without reading the other layers back. */
-  async features(inputIds: number[][], options: FeatureOptions = {}): Promise<Float32Array> {
+  /**
+   * Mean over T of hidden state `layer`: Float32Array [B, n_embd], without reading other layers back.
+   * With `layers`, several at once for many inputs in GPU batches: Map<layer, Float32Array [N, n_embd]>.
+   * Inputs are token rows, or images when `processor` is given.
+   */
+  features(inputs: number[][], options?: FeatureOptions): Promise<Float32Array>;
+  features(inputs: unknown[], options: MultiFeatureOptions): Promise<Map<number, Float32Array>>;
+  async features(inputs: unknown[], options: FeatureOptions | MultiFeatureOptions = {}): Promise<Float32Array | Map<number, Float32Array>> {
     this.checkUsable();
-    checkTokenRows(inputIds, this.config);
-    this.checkLength(inputIds, 'features');
     const L = this.config.n_layer;
-    const layer = options.layer ?? Math.floor(L / 2);
-    if (!Number.isInteger(layer) || layer < 0 || layer > L) {
-      throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${layer}`);
+    const multi = 'layers' in options && options.layers !== undefined;
+    const layers = multi ? (options as MultiFeatureOptions).layers : [(options as FeatureOptions).layer ?? Math.floor(L / 2)];
+    if (!Array.isArray(layers) || layers.length === 0) throw new Error('features: layers must be a non-empty array of layer indices');
+    for (const layer of layers) {
+      if (!Number.isInteger(layer) || layer < 0 || layer > L) {
+        throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${layer}`);
+      }
     }
-    const B = inputIds.length;
-    const T = inputIds[0].length;
+    const o = options as MultiFeatureOptions;
+    if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${JSON.stringify(o.pool)}`);
+    let ids: number[][];
+    if (o.processor) {
+      if (!Array.isArray(inputs)) throw new Error('features: expected an array of images');
+      ids = inputs.length === 0 ? [] : o.processor.encode(inputs as never).inputIds;
+    } else {
+      ids = inputs as number[][];
+    }
+    checkTokenRows(ids, this.config, 'features');
+    this.checkLength(ids, 'features');
+    const N = ids.length;
+    const batch = Math.min(N, o.batchSize ?? 32);
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`features: batchSize must be a positive integer, got ${o.batchSize}`);
+    const T = ids[0].length;
     const E = this.config.n_embd;
-    const session = this.createSession(B, { maxLength: T });
+    const deepest = Math.max(...layers);
+    const result = new Map<number, Float32Array>(layers.map((l) => [l, new Float32Array(N * E)]));
+    const session = this.createSession(batch, { maxLength: T });
     try {
-      this.device.queue.writeBuffer(session.buffers.pooled, 0, new Float32Array(B * E));
-      const staging = session.stagingBuffer(B * E * 4);
-      let out: Float32Array | null = null;
-      await session.run(
-        inputIds,
-        () => ({ stopAt: layer, poolHidden: layer }),
-        (encoder, _step, _from, isLast) => {
-          if (isLast) encoder.copyBufferToBuffer(session.buffers.pooled, 0, staging, 0, B * E * 4);
-        },
-        async (_step, _from, isLast) => {
-          if (isLast) out = new Float32Array(await session.readStaging(B * E * 4));
-        },
-      );
-      const feats = out as unknown as Float32Array;
-      for (let i = 0; i < feats.length; i++) feats[i] /= T;
-      return feats;
+      const zeros = new Float32Array(batch * E);
+      const bytes = batch * E * 4;
+      const staging = session.stagingBuffer(bytes * layers.length);
+      for (let start = 0; start < N; start += batch) {
+        const count = Math.min(batch, N - start);
+        // A short last batch is padded by repeating its last row; those outputs are dropped.
+        const rows = Array.from({ length: batch }, (_, b) => ids[start + Math.min(b, count - 1)]);
+        session.reset();
+        for (const l of layers) this.device.queue.writeBuffer(session.buffers.pooled[l], 0, zeros);
+        await session.run(
+          rows,
+          () => ({ stopAt: deepest, poolHidden: layers }),
+          (encoder, _step, _from, isLast) => {
+            if (isLast) layers.forEach((l, i) => encoder.copyBufferToBuffer(session.buffers.pooled[l], 0, staging, i * bytes, bytes));
+          },
+          async (_step, _from, isLast) => {
+            if (!isLast) return;
+            const data = new Float32Array(await session.readStaging(bytes * layers.length));
+            layers.forEach((l, i) => {
+              const dst = result.get(l)!;
+              for (let j = 0; j < count * E; j++) dst[start * E + j] = data[i * batch * E + j] / T;
+            });
+          },
+        );
+        o.onProgress?.({ done: start + count, total: N });
+      }
     } finally {
       session.dispose();
     }
+    return multi ? result : result.get(layers[0])!;
+  }
+
+  /**
+   * ImageGPTForImageClassification: score(mean over T of hiddenStates[n_layer]) for a checkpoint with
+   * `score.weight`. Returns logits [B, num_labels]; labels are in `config.id2label`.
+   */
+  async classify(inputIds: number[][]): Promise<Float32Array> {
+    this.checkUsable();
+    const score = this.weights.score;
+    if (!score) throw new Error('classify: this checkpoint has no score.weight (not an ImageGPTForImageClassification checkpoint)');
+    const E = this.config.n_embd;
+    const pooled = await this.features(inputIds, { layer: this.config.n_layer });
+    const B = inputIds.length;
+    const C = score.numLabels;
+    const logits = new Float32Array(B * C);
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        let sum = 0;
+        for (let e = 0; e < E; e++) sum += pooled[b * E + e] * score.weight[c * E + e];
+        logits[b * C + c] = sum;
+      }
+    }
+    return logits;
   }
 
   /**

@@ -98,7 +98,7 @@ export class ImageGPTSession {
       attnOut: make('attnOut', maxRows * E * 4),
       mlp: make('mlp', maxRows * I * 4),
       logits: make('logits', maxRows * V1 * 4),
-      pooled: make('pooled', batchSize * E * 4),
+      pooled: Array.from({ length: L + 1 }, (_, k) => make(`pooled.${k}`, batchSize * E * 4)),
       kCache: Array.from({ length: L }, (_, i) => make(`kCache.${i}`, kvBytes)),
       vCache: Array.from({ length: L }, (_, i) => make(`vCache.${i}`, kvBytes)),
     };
