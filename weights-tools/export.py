@@ -19,7 +19,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,22 +53,11 @@ def load_model_dir(model_dir: str, dtype=torch.float32):
 
 
 def heldout_data(size: int):
-    from train import load_data
+    from train import load_data  # train imports this module; import lazily
 
     pixels, index = load_data(size)
     held = [i for i, r in enumerate(index) if r["split"] == "heldout"]
     return pixels[held], [index[i] for i in held]
-
-
-@torch.no_grad()
-def bits_per_token(model, tokens: torch.Tensor) -> float:
-    total = 0.0
-    for s in range(0, len(tokens), 64):
-        t = tokens[s:s + 64]
-        inputs = torch.cat([torch.full((len(t), 1), SOS), t[:, :-1]], dim=1)
-        logits, _, _ = model(inputs)
-        total += F.cross_entropy(logits.reshape(-1, 512).float(), t.reshape(-1), reduction="sum").item()
-    return total / tokens.numel() / math.log(2)
 
 
 def pick_varied(index: List[dict], count: int, seed: int) -> List[int]:
@@ -225,6 +213,8 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
     model, clusters, _ = load_model_dir(out_dir)
     pixels, _ = heldout_data(size)
     held_tokens = torch.from_numpy(quantize(pixels, clusters).reshape(len(pixels), -1))
+    from train import bits_per_token
+
     heldout_f16 = bits_per_token(model, held_tokens)
     n_rows, n_variants = 8, 3
     rows = sample_grid(model, clusters, size, os.path.join(out_dir, "samples.png"), seed=state["seed"],
@@ -276,14 +266,15 @@ def make_e2e_fixture(model_dir: str, out_dir: str) -> None:
     ])
     n = size * size
     tokens = torch.from_numpy(quantize(pixels, clusters).reshape(2, n))
-    inputs = torch.cat([torch.full((2, 1), SOS), tokens[:, :-1]], dim=1)
+    from train import make_inputs
+
+    inputs = make_inputs(tokens)
     logits, _, _ = model(inputs)
     half = n // 2
     prefix = torch.cat([torch.full((2, 1), SOS), tokens[:, :half]], dim=1)
     greedy = generate(model, prefix, n, top_k=1)
     # Smallest gap between the best and second-best logit along the greedy path: how safe argmax is.
-    seq = torch.cat([torch.full((2, 1), SOS), greedy[:, :-1]], dim=1)
-    path_logits, _, _ = model(seq)
+    path_logits, _, _ = model(make_inputs(greedy))
     top2 = torch.topk(path_logits[:, half:], 2, dim=-1).values
     margin = float((top2[..., 0] - top2[..., 1]).min())
     os.makedirs(out_dir, exist_ok=True)
