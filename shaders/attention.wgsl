@@ -1,30 +1,36 @@
-// Causal attention over the KV cache, one workgroup per (head, query row). Query row r = b*seq + i
-// sees cache positions 0 … past+i of sequence b (kvAppend has already written this step's keys).
-// Softmax in f32; the scores of one query live in workgroup memory, never in global memory.
-// Prepended: step.wgsl. Threads: WG = GROUPS · D; the weighted sum of V gives thread t the channel
-// t % D and every GROUPS-th position from t / D.
+// Causal attention over the KV cache. Query row r = b*seq + i sees cache positions 0 … past+i of
+// sequence b (kvAppend has already written this step's keys). Softmax in f32; scores never go to
+// global memory. Two layouts (entry points):
+// - attention: one workgroup per (head, query); the scores live in workgroup memory, threads share
+//   the dot products and the weighted sum (GPUs).
+// - attentionPerThread: one thread per (head, query), online softmax over chunks of four keys,
+//   accumulating in its own row of `out`. No workgroup memory and no barriers: on SwiftShader each
+//   workgroup's zero-initialised workgroup memory and each barrier cost more than the math.
+// Prepended: step.wgsl. Channels are read four at a time (vec4).
 
 override H: u32;                  // n_head
-override D: u32;                  // head size
+override D: u32;                  // head size, a multiple of 4 (read as vec4)
 override MAX_POSITIONS: u32;      // the cache's capacity per sequence
 override GROUPS: u32;             // position groups in the V sum
 override WG_POW2: u32;            // the smallest power of two ≥ WG, for the tree reductions
-override E: u32 = H * D;
-override WG: u32 = GROUPS * D;
+override D4: u32 = D / 4u;
+override E4: u32 = H * D4;
+override WG: u32 = GROUPS * D4;
 
 struct AttentionParams {
   scale: f32,                     // 1/sqrt(D), maybe also /(layer + 1)
 }
 
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;          // [rows, 3E]: q | k | v
-@group(0) @binding(2) var<storage, read> kCache: array<f32>;       // [batch, H, MAX_POSITIONS, D]
-@group(0) @binding(3) var<storage, read> vCache: array<f32>;       // [batch, H, MAX_POSITIONS, D]
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;    // [rows, E]
+@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;          // [rows, 3E / 4]: q | k | v
+@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
+@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;    // [rows, E / 4]
 @group(0) @binding(5) var<uniform> params: AttentionParams;
 
-var<workgroup> query: array<f32, D>;
+var<workgroup> query: array<vec4<f32>, D4>;
 var<workgroup> weights: array<f32, MAX_POSITIONS>;   // scores, then exp(score - max)
 var<workgroup> partial: array<f32, WG_POW2>;
+var<workgroup> partialOut: array<vec4<f32>, WG>;
 
 // Max or sum of one value per thread, returned to every thread.
 fn workgroupReduce(t: u32, value: f32, takeMax: bool) -> f32 {
@@ -50,20 +56,20 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   let row = wid.y;
   let b = row / step.seq;
   let keys = step.past + row % step.seq + 1u;
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D;
-  if (t < D) {
-    query[t] = qkv[row * 3u * E + head * D + t];
+  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  if (t < D4) {
+    query[t] = qkv[row * 3u * E4 + head * D4 + t];
   }
   workgroupBarrier();
 
   var localMax = -3.402823e38;
   for (var j = t; j < keys; j += WG) {
-    var dot = 0.0;
-    let k = cacheBase + j * D;
-    for (var d = 0u; d < D; d++) {
-      dot += query[d] * kCache[k + d];
+    var score = 0.0;
+    let k = cacheBase + j * D4;
+    for (var c = 0u; c < D4; c++) {
+      score += dot(query[c], kCache[k + c]);
     }
-    let score = dot * params.scale;
+    score *= params.scale;
     weights[j] = score;
     localMax = max(localMax, score);
   }
@@ -77,18 +83,80 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   }
   let total = workgroupReduce(t, localSum, false);
 
-  let d = t % D;
-  var acc = 0.0;
-  for (var j = t / D; j < keys; j += GROUPS) {
-    acc += weights[j] * vCache[cacheBase + j * D + d];
+  // Thread t sums channels 4·(t % D4) … +3 over the positions j ≡ t / D4 (mod GROUPS).
+  let c = t % D4;
+  var acc = vec4<f32>(0.0);
+  for (var j = t / D4; j < keys; j += GROUPS) {
+    acc = fma(vec4(weights[j]), vCache[cacheBase + j * D4 + c], acc);
   }
-  partial[t] = acc;
+  partialOut[t] = acc;
   workgroupBarrier();
-  if (t < D) {
-    var sum = 0.0;
+  if (t < D4) {
+    var sum = vec4<f32>(0.0);
     for (var g = 0u; g < GROUPS; g++) {
-      sum += partial[g * D + t];
+      sum += partialOut[g * D4 + t];
     }
-    out[row * E + head * D + t] = sum / total;
+    out[row * E4 + head * D4 + t] = sum / total;
+  }
+}
+
+// ---- one thread per (head, query row): x = head, y = row.
+override PT_THREADS: u32 = 64u;
+
+// The 4 scores of keys j0 … j0+3 (clamped to the last visible key; the caller masks them).
+fn scores4(qBase: u32, kBase: u32, j0: u32, lastKey: u32) -> vec4<f32> {
+  let k0 = kBase + j0 * D4;
+  let k1 = kBase + min(j0 + 1u, lastKey) * D4;
+  let k2 = kBase + min(j0 + 2u, lastKey) * D4;
+  let k3 = kBase + min(j0 + 3u, lastKey) * D4;
+  var s = vec4<f32>(0.0);
+  for (var c = 0u; c < D4; c++) {
+    let q = qkv[qBase + c];
+    s += vec4(dot(q, kCache[k0 + c]), dot(q, kCache[k1 + c]), dot(q, kCache[k2 + c]), dot(q, kCache[k3 + c]));
+  }
+  return s * params.scale;
+}
+
+@compute @workgroup_size(PT_THREADS)
+fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let head = gid.x % H;
+  let row = gid.x / H;
+  if (row >= step.rows) {
+    return;
+  }
+  let b = row / step.seq;
+  let keys = step.past + row % step.seq + 1u;
+  let lastKey = keys - 1u;
+  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let qBase = row * 3u * E4 + head * D4;
+  let o = row * E4 + head * D4;
+  for (var c = 0u; c < D4; c++) {
+    out[o + c] = vec4<f32>(0.0);
+  }
+  var runningMax = -3.402823e38;
+  var total = 0.0;
+  for (var j0 = 0u; j0 < keys; j0 += 4u) {
+    let visible = vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u) < vec4<u32>(keys);
+    let s = select(vec4(-3.402823e38), scores4(qBase, cacheBase, j0, lastKey), visible);
+    let newMax = max(runningMax, max(max(s.x, s.y), max(s.z, s.w)));
+    let rescale = exp(runningMax - newMax);
+    let p = select(vec4(0.0), exp(s - newMax), visible);
+    total = total * rescale + p.x + p.y + p.z + p.w;
+    runningMax = newMax;
+    let v0 = cacheBase + j0 * D4;
+    let v1 = cacheBase + min(j0 + 1u, lastKey) * D4;
+    let v2 = cacheBase + min(j0 + 2u, lastKey) * D4;
+    let v3 = cacheBase + min(j0 + 3u, lastKey) * D4;
+    for (var c = 0u; c < D4; c++) {
+      var acc = out[o + c] * rescale;
+      acc = fma(vec4(p.x), vCache[v0 + c], acc);
+      acc = fma(vec4(p.y), vCache[v1 + c], acc);
+      acc = fma(vec4(p.z), vCache[v2 + c], acc);
+      acc = fma(vec4(p.w), vCache[v3 + c], acc);
+      out[o + c] = acc;
+    }
+  }
+  for (var c = 0u; c < D4; c++) {
+    out[o + c] = out[o + c] / total;
   }
 }

@@ -31,7 +31,11 @@ export interface KernelTuning {
   matvecSplitK: number;
   /** rmsNorm: threads per row (a power of two). */
   normThreads: number;
-  /** attention: about this many threads per (head, query) workgroup, rounded down to a multiple of D. */
+  /** attention: 'workgroup' (a workgroup per head and query: GPUs) or 'thread' (a thread per head and
+   *  query, online softmax, no workgroup memory: SwiftShader, where workgroup memory is costly). */
+  attention: 'workgroup' | 'thread';
+  /** attention 'workgroup': about this many threads per workgroup (rounded down to a multiple of D/4);
+   *  'thread': threads per workgroup. */
   attentionThreads: number;
 }
 
@@ -45,6 +49,7 @@ const SWIFTSHADER_TUNING: KernelTuning = {
   matvecThreads: 32,
   matvecSplitK: 1,
   normThreads: 64,
+  attention: 'thread',
   attentionThreads: 64,
 };
 
@@ -59,6 +64,7 @@ const GPU_TUNING: KernelTuning = {
   matvecThreads: 16,
   matvecSplitK: 16,
   normThreads: 128,
+  attention: 'workgroup',
   attentionThreads: 128,
 };
 
@@ -274,22 +280,14 @@ export class Kernels {
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
     const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
     const D = a.headDim;
-    const maxThreads = this.device.limits.maxComputeInvocationsPerWorkgroup;
-    if (D > maxThreads) throw new Error(`${label}: head size ${D} exceeds ${maxThreads} threads per workgroup`);
-    const groups = Math.max(1, Math.min(Math.floor(this.tuning.attentionThreads / D), Math.floor(maxThreads / D)));
-    const threadsPow2 = 2 ** Math.ceil(Math.log2(groups * D));
-    const sharedBytes = 4 * (o.maxPositions + D + threadsPow2);
-    const sharedLimit = this.device.limits.maxComputeWorkgroupStorageSize;
-    if (sharedBytes > sharedLimit) {
-      throw new Error(
-        `${label}: maxPositions ${o.maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
-      );
-    }
-    const pipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attention', {
-      ...a.constants,
-      GROUPS: groups,
-      WG_POW2: threadsPow2,
-    });
+    if (D % 4 !== 0) throw new Error(`${label}: head size ${D} (dim / nHead) must be a multiple of 4: attention reads vec4`);
+    const pipeline =
+      this.tuning.attention === 'thread'
+        ? this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionPerThread', {
+            ...a.constants,
+            PT_THREADS: this.tuning.attentionThreads,
+          })
+        : this.attentionWorkgroupPipeline(label, a.constants, D, o.maxPositions);
     const params = this.device.createBuffer({
       label: `${label} params`,
       size: 16,
@@ -300,8 +298,29 @@ export class Kernels {
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
-      run(pass, label, pipeline, bindGroup, o.nHead, rows);
+      if (this.tuning.attention === 'thread') {
+        run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / this.tuning.attentionThreads), 1);
+      } else {
+        run(pass, label, pipeline, bindGroup, o.nHead, rows);
+      }
     });
+  }
+
+  private attentionWorkgroupPipeline(label: string, constants: PipelineConstants, D: number, maxPositions: number): GPUComputePipeline {
+    const maxThreads = this.device.limits.maxComputeInvocationsPerWorkgroup;
+    const quads = D / 4; // threads per group: each reads four channels
+    if (quads > maxThreads) throw new Error(`${label}: head size ${D} needs ${quads} threads, the device allows ${maxThreads}`);
+    const groups = Math.max(1, Math.min(Math.floor(this.tuning.attentionThreads / quads), Math.floor(maxThreads / quads)));
+    const threads = groups * quads;
+    const threadsPow2 = 2 ** Math.ceil(Math.log2(threads));
+    const sharedBytes = 4 * (maxPositions + D + threadsPow2 + 4 * threads);
+    const sharedLimit = this.device.limits.maxComputeWorkgroupStorageSize;
+    if (sharedBytes > sharedLimit) {
+      throw new Error(
+        `${label}: maxPositions ${maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
+      );
+    }
+    return this.pipeline('attention.wgsl', attentionWgsl, null, 'attention', { ...constants, GROUPS: groups, WG_POW2: threadsPow2 });
   }
 
   /** out[b] += Σ_i x[b * seq + i] (the caller zeroes out and divides by the token count). */
@@ -469,6 +488,7 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
     ['sharedThreads', t.sharedThreads[0] * t.sharedThreads[1]],
     ['matvecThreads × matvecSplitK', t.matvecThreads * t.matvecSplitK],
     ['normThreads', t.normThreads],
+    ['attentionThreads', t.attentionThreads],
   ];
   for (const [what, n] of threads) {
     if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new Error(`tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);

@@ -8,9 +8,12 @@ import * as ref from '../reference/ops';
 import { random, randomArray, storageBuffer, readF32, runStep, relativeError } from './harness';
 
 const CASES: { E: number; H: number; batch: number; maxPositions: number; tuning: Partial<KernelTuning> }[] = [
-  { E: 64, H: 4, batch: 2, maxPositions: 80, tuning: { attentionThreads: 64 } },
-  { E: 96, H: 3, batch: 3, maxPositions: 73, tuning: { attentionThreads: 64 } },
-  { E: 96, H: 4, batch: 1, maxPositions: 300, tuning: { attentionThreads: 128 } },
+  { E: 64, H: 4, batch: 2, maxPositions: 80, tuning: { attention: 'thread', attentionThreads: 64 } },
+  { E: 96, H: 3, batch: 3, maxPositions: 73, tuning: { attention: 'thread', attentionThreads: 32 } },
+  { E: 96, H: 4, batch: 1, maxPositions: 300, tuning: { attention: 'thread', attentionThreads: 64 } },
+  { E: 64, H: 4, batch: 2, maxPositions: 80, tuning: { attention: 'workgroup', attentionThreads: 64 } },
+  { E: 96, H: 3, batch: 3, maxPositions: 73, tuning: { attention: 'workgroup', attentionThreads: 64 } },
+  { E: 96, H: 4, batch: 1, maxPositions: 300, tuning: { attention: 'workgroup', attentionThreads: 128 } },
 ];
 
 describe('kvAppend + attention', () => {
@@ -20,7 +23,7 @@ describe('kvAppend + attention', () => {
   });
 
   for (const c of CASES) {
-    it(`E ${c.E}, ${c.H} heads, batch ${c.batch}: prefill, chunks on a cache, decode`, async () => {
+    it(`${c.tuning.attention} per query, E ${c.E}, ${c.H} heads, batch ${c.batch}: prefill, chunks on a cache, decode`, async () => {
       const kernels = new Kernels(device, c.tuning);
       const step = kernels.createStepBuffer();
       const rand = random(c.E + c.H);
