@@ -1,5 +1,8 @@
 // ImageGPT's layer norm: out = x / sqrt(mean(x²) + eps) * weight. No mean-centering, no bias.
-// Prepended: step.wgsl. One workgroup per row; WG threads share the sum of squares.
+// Prepended: step.wgsl. Two layouts (entry points):
+// - rmsNorm: one workgroup per row, WG threads share the sum of squares (GPUs).
+// - rmsNormPerThread: one thread per row, no workgroup memory or barriers (SwiftShader, where
+//   those cost more than the row itself).
 
 override DIM: u32;
 override EPS: f32;
@@ -10,6 +13,10 @@ override WG: u32 = 64u;           // a power of two
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;   // [rows, DIM]
 
 var<workgroup> partial: array<f32, WG>;
+
+fn inverseRms(sumSquares: f32) -> f32 {
+  return inverseSqrt(sumSquares / f32(DIM) + EPS);
+}
 
 @compute @workgroup_size(WG)
 fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -31,8 +38,26 @@ fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     }
   }
   workgroupBarrier();
-  let scale = inverseSqrt(partial[0] / f32(DIM) + EPS);
+  let scale = inverseRms(partial[0]);
   for (var i = lid.x; i < DIM; i += WG) {
+    out[base + i] = x[base + i] * scale * weight[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rmsNormPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= step.rows) {
+    return;
+  }
+  let base = row * DIM;
+  var sum = 0.0;
+  for (var i = 0u; i < DIM; i++) {
+    let v = x[base + i];
+    sum += v * v;
+  }
+  let scale = inverseRms(sum);
+  for (var i = 0u; i < DIM; i++) {
     out[base + i] = x[base + i] * scale * weight[i];
   }
 }

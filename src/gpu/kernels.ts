@@ -29,7 +29,9 @@ export interface KernelTuning {
    *  (summed in workgroup memory) per workgroup; one row per workgroup. */
   matvecThreads: number;
   matvecSplitK: number;
-  /** rmsNorm: threads per row (a power of two). */
+  /** rmsNorm: 'workgroup' (a workgroup of normThreads per row: GPUs) or 'thread' (a thread per row:
+   *  SwiftShader). normThreads: a power of two, threads per workgroup either way. */
+  norm: 'workgroup' | 'thread';
   normThreads: number;
   /** attention: 'workgroup' (a workgroup per head and query: GPUs) or 'thread' (a thread per head and
    *  query, online softmax, no workgroup memory: SwiftShader, where workgroup memory is costly). */
@@ -48,6 +50,7 @@ const SWIFTSHADER_TUNING: KernelTuning = {
   decodeMaxRows: 2,
   matvecThreads: 32,
   matvecSplitK: 1,
+  norm: 'thread',
   normThreads: 64,
   attention: 'thread',
   attentionThreads: 64,
@@ -63,6 +66,7 @@ const GPU_TUNING: KernelTuning = {
   decodeMaxRows: 16,
   matvecThreads: 16,
   matvecSplitK: 16,
+  norm: 'workgroup',
   normThreads: 128,
   attention: 'workgroup',
   attentionThreads: 128,
@@ -179,14 +183,16 @@ export class Kernels {
     checkDistinct(label, { x: o.x, out: o.out });
     checkSize(label, 'weight', o.weight, o.dim * 4);
     const maxRows = Math.min(rowCapacity(label, 'x', o.x, o.dim * 4), rowCapacity(label, 'out', o.out, o.dim * 4));
-    const pipeline = this.pipeline('rms_norm.wgsl', rmsNormWgsl, null, 'rmsNorm', {
+    const perThread = this.tuning.norm === 'thread';
+    const pipeline = this.pipeline('rms_norm.wgsl', rmsNormWgsl, null, perThread ? 'rmsNormPerThread' : 'rmsNorm', {
       DIM: o.dim,
       EPS: o.eps,
       WG: this.tuning.normThreads,
     });
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.x, o.weight, o.out]);
     return new KernelOp(label, (pass, step) => {
-      run(pass, label, pipeline, bindGroup, checkRows(label, step, maxRows), 1);
+      const rows = checkRows(label, step, maxRows);
+      run(pass, label, pipeline, bindGroup, perThread ? Math.ceil(rows / this.tuning.normThreads) : rows, 1);
     });
   }
 
@@ -255,7 +261,7 @@ export class Kernels {
     const a = this.attentionSetup(label, o);
     const pipeline = this.pipeline('kv_append.wgsl', kvAppendWgsl, null, 'kvAppend', a.constants);
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache]);
-    const groupsX = Math.ceil(o.dim / 64);
+    const groupsX = Math.ceil(o.dim / 4 / 64);
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       run(pass, label, pipeline, bindGroup, groupsX, rows);
@@ -280,7 +286,6 @@ export class Kernels {
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
     const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
     const D = a.headDim;
-    if (D % 4 !== 0) throw new Error(`${label}: head size ${D} (dim / nHead) must be a multiple of 4: attention reads vec4`);
     const pipeline =
       this.tuning.attention === 'thread'
         ? this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionPerThread', {
@@ -371,6 +376,7 @@ export class Kernels {
     checkPositiveInt(label, 'maxPositions', o.maxPositions);
     if (o.dim % o.nHead !== 0) throw new Error(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
     const headDim = o.dim / o.nHead;
+    if (headDim % 4 !== 0) throw new Error(`${label}: head size ${headDim} (dim / nHead) must be a multiple of 4: the kernels read vec4`);
     const qkvRows = rowCapacity(label, 'qkv', o.qkv, 3 * o.dim * 4);
     const sequenceBytes = o.maxPositions * o.dim * 4;
     const cacheBatch = Math.min(rowCapacity(label, 'kCache', o.kCache, sequenceBytes), rowCapacity(label, 'vCache', o.vCache, sequenceBytes));

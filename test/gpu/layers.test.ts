@@ -56,8 +56,9 @@ describe('embed, rmsNorm, meanPoolSum', () => {
     expect(got.subarray(E).every(Number.isNaN)).toBe(true);
   });
 
-  for (const dim of [64, 96, 37, 600]) {
-    it(`rmsNorm divides by the root mean square (no centering), dim ${dim}`, async () => {
+  for (const [dim, norm] of [[64, 'thread'], [96, 'workgroup'], [37, 'thread'], [37, 'workgroup'], [600, 'thread'], [600, 'workgroup']] as const) {
+    it(`rmsNorm divides by the root mean square (no centering), dim ${dim}, ${norm} per row`, async () => {
+      const kernels = new Kernels(device, { norm });
       const rand = random(dim);
       const rows = 37;
       // An offset that mean-centering would remove: a centred ("variance") norm fails here.
