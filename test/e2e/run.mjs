@@ -152,6 +152,10 @@ test('completes a gallery image: kept rows exact, new rows filled, samples diffe
   const gap = await page.evaluate(() => window.__e2e.maxGap);
   shared.notes.push(`longest main-thread stall during generation ${gap.toFixed(0)} ms; ${text}`);
   assert(gap < 2000, `the page's main thread stalled ${gap.toFixed(0)} ms during generation`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#samples figure:first-child button')]);
+  const png = readFileSync(await download.path());
+  assert(png.subarray(1, 4).toString() === 'PNG' && png.readUInt32BE(16) === 256 && png.readUInt32BE(20) === 256,
+    `the saved sample is not a 256×256 PNG (${download.suggestedFilename()})`);
   assert(shared.errors.length === 0, `console errors:\n${shared.errors.join('\n')}`);
   await page.screenshot({ path: join(RESULTS, 'complete.png'), fullPage: true });
   if (docsScreenshot) {
@@ -159,6 +163,36 @@ test('completes a gallery image: kept rows exact, new rows filled, samples diffe
     const box = await page.locator('#samples').boundingBox();
     await page.screenshot({ path: join(repoRoot, 'docs/demo.png'), fullPage: true, clip: { x: 0, y: 0, width: 1180, height: Math.ceil(box.y + box.height + 24) } });
   }
+});
+
+test('keyboard: arrow keys switch tabs, Enter picks a gallery image; a drawing becomes the prompt', async () => {
+  const page = shared.page;
+  await page.focus('#tab-complete');
+  await page.keyboard.press('ArrowRight');
+  assert((await page.getAttribute('#tab-features', 'aria-selected')) === 'true' && (await page.isVisible('#view-features')), 'ArrowRight did not open Features');
+  await page.keyboard.press('ArrowLeft');
+  assert(await page.isVisible('#view-complete'), 'ArrowLeft did not come back to Complete');
+  await page.focus('#gallery button:nth-child(5)');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#gallery button:nth-child(5)').getAttribute('aria-pressed') === 'true', null, { timeout: 5_000 });
+  await page.focus('#src-tab-gallery');
+  await page.keyboard.press('End');
+  assert(await page.isVisible('#draw-canvas'), 'End did not open the Draw tab');
+  await page.click('#draw-clear');
+  await page.fill('#draw-color', '#d01010');
+  const box = await page.locator('#draw-canvas').boundingBox();
+  await page.mouse.move(box.x + 20, box.y + box.height * 0.25);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width - 20, box.y + box.height * 0.25, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelector('#original').width === 256, null, { timeout: 10_000 });
+  await page.waitForFunction(() => {
+    const c = document.querySelector('#quantized');
+    const d = c.getContext('2d').getImageData(8, 4, 1, 1).data; // a pixel on the stroke, in a kept row
+    return d[0] > 150 && d[1] < 90 && d[3] === 255;
+  }, null, { timeout: 10_000 });
+  await page.click('#src-tab-gallery');
+  await page.click('#gallery button:nth-child(2)');
 });
 
 test('Stop ends a generation mid-way, and the next one runs to the end', async () => {
