@@ -1,6 +1,6 @@
 // out = act(x @ W + bias), or out += … (the fused residual add). Conv1D layout: W is [K, N].
 // Prepended: step.wgsl and weights_{f32,f16}.wgsl (WeightPair, unpackPair).
-// Entry points: matvec (decode: one row per thread), matmulRegisters (prefill, register-blocked, no
+// Entry points: matvec / matvecSplitK (decode: one row per thread), matmulRegisters (prefill, register-blocked, no
 // workgroup memory: best on SwiftShader), matmulShared (prefill, workgroup-memory tiles: best on
 // GPUs), matmulNaive (one thread per output: the benchmark's baseline).
 
@@ -71,56 +71,81 @@ fn storeTile(row0: u32, pair0: u32, t: Tile) {
 }
 
 // ---- decode: a thread computes eight columns of one row, reading W row by row (adjacent threads
-// read adjacent words: coalesced). MV_SPLIT threads share K and add up through workgroup memory.
+// read adjacent words: coalesced). matvecSplitK also shares K among MV_SPLIT threads, added up
+// through workgroup memory (GPUs: more readers per column); matvec has no workgroup memory at all
+// (SwiftShader zero-fills it for every workgroup, which costs more than this kernel's math).
 override MV_THREADS: u32 = 32u;
 override MV_SPLIT: u32 = 1u;
 var<workgroup> mvPartial: array<vec4<f32>, 2u * MV_THREADS * MV_SPLIT>;
 
-@compute @workgroup_size(MV_THREADS, MV_SPLIT)
-fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let pair0 = 4u * (wid.x * MV_THREADS + lid.x);
-  let row = wid.y;
+// Columns 2·pair0 … 2·pair0+7 of one row.
+struct Octet {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+}
+
+// The sum over k = kFirst, kFirst + kStride, … < K of x[row, k] · W[k, columns of pair0 … pair0+3].
+fn matvecPartial(row: u32, pair0: u32, kFirst: u32, kStride: u32) -> Octet {
   let last = PAIRS - 1u;
   let p0 = min(pair0, last);
   let p1 = min(pair0 + 1u, last);
   let p2 = min(pair0 + 2u, last);
   let p3 = min(pair0 + 3u, last);
   let xRow = row * K;
-  var lo = vec4<f32>(0.0); // columns 2·pair0 … +3
-  var hi = vec4<f32>(0.0); // columns 2·pair0+4 … +7
-  var k = lid.y;
-  for (; k + 3u * MV_SPLIT < K; k += 4u * MV_SPLIT) {
+  var lo = vec4<f32>(0.0);
+  var hi = vec4<f32>(0.0);
+  var k = kFirst;
+  for (; k + 3u * kStride < K; k += 4u * kStride) {
     for (var u = 0u; u < 4u; u++) {
-      let ku = k + u * MV_SPLIT;
+      let ku = k + u * kStride;
       let xk = vec4(x[xRow + ku]);
       lo = fma(xk, loadW4(ku, p0, p1), lo);
       hi = fma(xk, loadW4(ku, p2, p3), hi);
     }
   }
-  for (; k < K; k += MV_SPLIT) {
+  for (; k < K; k += kStride) {
     let xk = vec4(x[xRow + k]);
     lo = fma(xk, loadW4(k, p0, p1), lo);
     hi = fma(xk, loadW4(k, p2, p3), hi);
   }
-  if (MV_SPLIT > 1u) {
-    let slot = 2u * (lid.y * MV_THREADS + lid.x);
-    mvPartial[slot] = lo;
-    mvPartial[slot + 1u] = hi;
-    workgroupBarrier();
-    if (lid.y != 0u) {
-      return;
-    }
-    for (var s = 1u; s < MV_SPLIT; s++) {
-      lo += mvPartial[2u * (s * MV_THREADS + lid.x)];
-      hi += mvPartial[2u * (s * MV_THREADS + lid.x) + 1u];
-    }
-  }
+  return Octet(lo, hi);
+}
+
+fn storeOctet(row: u32, pair0: u32, o: Octet) {
   if (pair0 < PAIRS) {
-    storeQuad(row, pair0, lo);
+    storeQuad(row, pair0, o.lo);
   }
   if (pair0 + 2u < PAIRS) {
-    storeQuad(row, pair0 + 2u, hi);
+    storeQuad(row, pair0 + 2u, o.hi);
   }
+}
+
+@compute @workgroup_size(MV_THREADS)
+fn matvec(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let pair0 = 4u * gid.x;
+  let row = gid.y;
+  if (pair0 < PAIRS && row < step.rows) {
+    storeOctet(row, pair0, matvecPartial(row, pair0, 0u, 1u));
+  }
+}
+
+@compute @workgroup_size(MV_THREADS, MV_SPLIT)
+fn matvecSplitK(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let pair0 = 4u * (wid.x * MV_THREADS + lid.x);
+  let row = wid.y;
+  var o = matvecPartial(row, pair0, lid.y, MV_SPLIT);
+  let slot = 2u * (lid.y * MV_THREADS + lid.x);
+  mvPartial[slot] = o.lo;
+  mvPartial[slot + 1u] = o.hi;
+  workgroupBarrier();
+  if (lid.y != 0u) {
+    return;
+  }
+  for (var s = 1u; s < MV_SPLIT; s++) {
+    o.lo += mvPartial[2u * (s * MV_THREADS + lid.x)];
+    o.hi += mvPartial[2u * (s * MV_THREADS + lid.x) + 1u];
+  }
+  storeOctet(row, pair0, o);
 }
 
 // ---- prefill, register-blocked: a thread computes 4 rows × 4 columns straight from storage

@@ -200,10 +200,10 @@ export class Kernels {
   matmul(o: MatmulArgs): Op {
     const m = this.matmulSetup('matmul', o);
     const t = this.tuning;
-    const decode = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matvec', {
+    const decode = this.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, t.matvecSplitK > 1 ? 'matvecSplitK' : 'matvec', {
       ...m.constants,
       MV_THREADS: t.matvecThreads,
-      MV_SPLIT: t.matvecSplitK,
+      ...(t.matvecSplitK > 1 ? { MV_SPLIT: t.matvecSplitK } : {}),
     });
     const prefill =
       t.prefill === 'registers'
