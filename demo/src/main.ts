@@ -152,8 +152,11 @@ async function loadModel(name: string, source: ModelSource, transfer: Transferab
   ui.loadProgress.value = 0;
   ui.loadText.textContent = `Loading ${name}…`;
   document.body.dataset.model = 'loading';
+  const previous = state.model;
+  const previousOption = ui.modelSelect.dataset.loaded;
   try {
     const info = await client.request({ type: 'load', source }, { onProgress: showLoadProgress, transfer });
+    ui.modelSelect.dataset.loaded = ui.modelSelect.value;
     state.model = { ...info, name };
     ui.loadProgress.value = 1;
     ui.loadText.textContent =
@@ -168,9 +171,11 @@ async function loadModel(name: string, source: ModelSource, transfer: Transferab
     ui.sampleGrid.replaceChildren();
     if (state.picked) await usePixels(state.picked);
   } catch (e) {
-    state.model = null;
+    // The worker keeps the model it had: so does the page.
+    state.model = previous;
+    if (previousOption) ui.modelSelect.value = previousOption;
     document.body.dataset.model = 'error';
-    ui.loadText.textContent = `Could not load ${name}: ${message(e)}`;
+    ui.loadText.textContent = `Could not load ${name}: ${message(e)}${previous ? ` (still using ${previous.name})` : ''}`;
   } finally {
     setBusy(false);
   }

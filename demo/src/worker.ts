@@ -1,6 +1,6 @@
 // The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, type ImageGPTConfigJSON, type PreprocessorConfig } from '../../src/index';
 import { cachedFetch, clearModelCache } from './model-cache';
 import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, Request, Results } from './protocol';
 
@@ -46,8 +46,9 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     nextProcessor = await ImageGPTImageProcessor.fromPretrained(source.preprocessorBase, { fetch: fetchWithCache });
     next = await ImageGPT.fromPretrained(source.base, { dtype: 'f16', onProgress, fetch: fetchWithCache });
   } else {
-    nextProcessor = await ImageGPTImageProcessor.fromPretrained(source.preprocessor as Parameters<typeof ImageGPTImageProcessor.fromConfig>[0]);
-    next = await ImageGPT.fromPretrained({ config: source.config as never, weights: source.weights }, { dtype: 'f16', onProgress });
+    // Both are checked field by field by the library; the casts only name what the JSON should be.
+    nextProcessor = ImageGPTImageProcessor.fromConfig(source.preprocessor as PreprocessorConfig, 'preprocessor_config.json');
+    next = await ImageGPT.fromPretrained({ config: source.config as ImageGPTConfigJSON, weights: source.weights }, { dtype: 'f16', onProgress });
   }
   const { width, height } = nextProcessor.size;
   const positions = next.config.n_positions;

@@ -4,7 +4,7 @@
 // runs the Features view, reopens from the cache, loads the hub and local-folder paths, says plainly
 // when WebGPU is missing; then the package test (pack.mjs). Prints one line per case and "N passed, N failed".
 // usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME] [--no-pack]   (the screenshot option rewrites docs/demo.png)
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -317,8 +317,30 @@ test('the hub model path fetches refs/pr/2 weights and main preprocessor config 
   assert(asked.includes('refs%2Fpr%2F2/model.safetensors') && asked.includes('main/preprocessor_config.json'), `requests: ${asked.join(', ')}`);
 });
 
-test('a local model folder loads through the folder input', async () => {
+test('a local model folder loads through the folder input; a broken one is refused with the reason', async () => {
   const page = shared.page;
+  const dir = join(MODELS_DIR, MODEL);
+  // The folder input takes directories: make two broken model folders.
+  const tmp = mkdtempSync(join(tmpdir(), 'imagegpt-folders-'));
+  const folder = (name, files) => {
+    mkdirSync(join(tmp, name));
+    for (const [f, bytes] of Object.entries(files)) writeFileSync(join(tmp, name, f), bytes);
+    return join(tmp, name);
+  };
+  const read = (f) => readFileSync(join(dir, f));
+  const weights = read('model.safetensors');
+  const incomplete = folder('incomplete', { 'config.json': read('config.json') });
+  const truncated = folder('truncated', { 'config.json': read('config.json'), 'model.safetensors': weights.subarray(0, weights.length - 1000), 'preprocessor_config.json': read('preprocessor_config.json') });
+  await page.evaluate(() => (document.body.dataset.model = 'stale'));
+  await page.setInputFiles('#folder-input', incomplete);
+  await page.waitForFunction(() => /lacks model\.safetensors, preprocessor_config\.json/.test(document.querySelector('#load-text').textContent), null, { timeout: 10_000 });
+  await page.evaluate(() => (document.body.dataset.model = 'stale'));
+  await page.setInputFiles('#folder-input', truncated);
+  const broken = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  rmSync(tmp, { recursive: true, force: true }); // the page reads the files lazily: only now
+  const brokenText = await page.textContent('#load-text');
+  assert(broken === 'error' && /Could not load/.test(brokenText) && /still using/.test(brokenText), `a truncated model.safetensors: ${broken}: ${brokenText}`);
+  assert(!(await page.isDisabled('#unconditional')), 'after a failed load the previous model is not usable');
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', join(MODELS_DIR, MODEL));
   const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
