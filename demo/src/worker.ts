@@ -7,8 +7,10 @@ import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, R
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
 const WHITE = [255, 255, 255] as const;
-/** Images per forward pass in the Features view: keeps progress moving and GPU memory small. */
+/** Most images per forward pass in the Features view: keeps progress moving. */
 const FEATURE_BATCH = 8;
+/** Hidden states read back per forward pass at most (every layer of every position: 52 MB per image for imagegpt-small). */
+const FEATURE_READBACK_BYTES = 64 * 1024 * 1024;
 /** Probe settings for the gallery's tiny leave-one-out problems (≈40 images): a firmer L2 than the default. */
 const PROBE_L2 = 1e-2;
 const PROBE_MAX_ITER = 200;
@@ -206,11 +208,12 @@ async function features(id: number, r: Extract<Request, { type: 'features' }>): 
   const L = m.config.n_layer;
   const E = m.config.n_embd;
   const T = ids[0].length;
-  const batches = Math.ceil(N / FEATURE_BATCH);
+  const perBatch = Math.max(1, Math.min(FEATURE_BATCH, Math.floor(FEATURE_READBACK_BYTES / ((L + 1) * T * E * 4))));
+  const batches = Math.ceil(N / perBatch);
   const layers = Array.from({ length: L + 1 }, () => new Float32Array(N * E));
   for (let b = 0; b < batches; b++) {
-    const from = b * FEATURE_BATCH;
-    const batch = ids.slice(from, from + FEATURE_BATCH);
+    const from = b * perBatch;
+    const batch = ids.slice(from, from + perBatch);
     // One forward gives every hidden state; features() would run the model once per layer.
     const { hiddenStates } = await m.forward(batch, { outputHiddenStates: true });
     hiddenStates!.forEach((hidden, layer) => meanOverPositions(hidden, batch.length, T, E, layers[layer], from));
