@@ -1,6 +1,8 @@
 // Matmul throughput at imagegpt-small's shapes: our kernels (matvec for decode rows, tiled for
 // prefill) against the naive one-thread-per-output kernel, measured in the same run.
-// Run alone: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/kernels.ts [--quick] [--prefill-rows N]
+// Run alone: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/kernels.ts [--quick] [--prefill-rows N] [--cpu-time]
+// --cpu-time (Node only) times by this process's CPU time instead of the wall clock: on a shared,
+// overloaded machine it is far steadier; it counts Dawn's busy wait too, so it understates speedups.
 import { create, globals } from 'webgpu';
 import { Kernels } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
@@ -34,12 +36,13 @@ export type KernelBenchResult = {
   adapter: { vendor: string; architecture: string; description: string };
   tuning: Kernels['tuning'];
   prefillRows: number;
+  timer: 'wall' | 'cpu';
   rows: KernelBenchRow[];
 };
 
 export async function benchKernels(
   device: GPUDevice,
-  opts: { quick?: boolean; prefillRows?: number; log?: (line: string) => void },
+  opts: { quick?: boolean; prefillRows?: number; cpuTime?: boolean; log?: (line: string) => void },
 ): Promise<KernelBenchResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const info = device.adapterInfo;
@@ -47,6 +50,7 @@ export async function benchKernels(
   // SwiftShader runs the naive kernel at ~0.3 GFLOP/s: 1024-row prefills would take minutes.
   const prefillRows = opts.prefillRows ?? (swiftShader ? (opts.quick ? 64 : 256) : 1024);
   const kernels = new Kernels(device);
+  const clock = opts.cpuTime ? cpuClock() : () => performance.now();
   const step = kernels.createStepBuffer();
   const maxRows = Math.max(prefillRows, 8);
   const storage = (bytes: number) =>
@@ -63,9 +67,10 @@ export async function benchKernels(
     adapter: { vendor: info.vendor, architecture: info.architecture, description: info.description },
     tuning: kernels.tuning,
     prefillRows,
+    timer: opts.cpuTime ? 'cpu' : 'wall',
     rows: [],
   };
-  log(`matmul GFLOP/s on ${info.vendor} ${info.architecture} ${info.description} (prefill rows ${prefillRows})`);
+  log(`matmul GFLOP/s on ${info.vendor} ${info.architecture} ${info.description} (prefill rows ${prefillRows}, ${result.timer} time)`);
   log('shape          K→N        rows dtype   ours ms  GFLOP/s   naive ms  GFLOP/s  speedup');
   const shapes = opts.quick ? SHAPES.filter((s) => s.name !== 'lm_head') : SHAPES;
   for (const shape of shapes) {
@@ -82,8 +87,8 @@ export async function benchKernels(
       for (const rows of [prefillRows, 1, 8]) {
         const s: StepShape = { batch: rows, seq: 1, past: 0 };
         kernels.writeStep(step, s);
-        const oursMs = await timeOp(device, ours, s, opts.quick);
-        const naiveMs = await timeOp(device, naive, s, opts.quick);
+        const oursMs = await timeOp(device, ours, s, clock, opts.quick);
+        const naiveMs = await timeOp(device, naive, s, clock, opts.quick);
         const flop = 2 * rows * shape.K * shape.N;
         const row: KernelBenchRow = {
           shape: shape.name,
@@ -114,16 +119,16 @@ export async function benchKernels(
 }
 
 /** Median ms per dispatch: each sample is one submit of `repeat` dispatches, waited for with onSubmittedWorkDone. */
-async function timeOp(device: GPUDevice, op: Op, step: StepShape, quick = false): Promise<number> {
+async function timeOp(device: GPUDevice, op: Op, step: StepShape, clock: () => number, quick = false): Promise<number> {
   const submit = async (repeat: number): Promise<number> => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     for (let i = 0; i < repeat; i++) op.encode(pass, step);
     pass.end();
-    const start = performance.now();
+    const start = clock();
     device.queue.submit([encoder.finish()]);
     await device.queue.onSubmittedWorkDone();
-    return (performance.now() - start) / repeat;
+    return (clock() - start) / repeat;
   };
   const first = await submit(1); // warm-up (first use of the pipeline)
   // Enough dispatches per submit that each sample lasts ~20 ms (fixed costs of a submit vanish).
@@ -134,6 +139,16 @@ async function timeOp(device: GPUDevice, op: Op, step: StepShape, quick = false)
   for (let i = 0; i < samples; i++) times.push(await submit(repeat));
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
+}
+
+/** Milliseconds of CPU time used by this process (all its threads: SwiftShader's workers included). */
+function cpuClock(): () => number {
+  const usage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage;
+  if (!usage) throw new Error('bench: CPU time needs Node (process.cpuUsage)');
+  return () => {
+    const u = usage();
+    return (u.user + u.system) / 1000;
+  };
 }
 
 const keepAlive: unknown[] = [];
@@ -148,7 +163,7 @@ export async function main(args: string[]): Promise<number> {
   if (prefillRows !== undefined && !(Number.isInteger(prefillRows) && prefillRows > 0)) {
     throw new Error(`--prefill-rows wants a positive integer, got ${args[at + 1]}`);
   }
-  await benchKernels(device, { quick: args.includes('--quick'), prefillRows });
+  await benchKernels(device, { quick: args.includes('--quick'), prefillRows, cpuTime: args.includes('--cpu-time') });
   device.destroy();
   return 0;
 }
