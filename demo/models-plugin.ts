@@ -79,12 +79,16 @@ export function shippedModels(modelsDir: string): Plugin {
       return `export default ${JSON.stringify(listShippedModels(modelsDir))};`;
     },
     configureServer(server) {
-      server.middlewares.use('/models', (req, res, next) => {
+      server.middlewares.use('/models', (req, res) => {
         const path = decodeURIComponent((req.url ?? '').split('?')[0]);
         const parts = path.split('/').filter(Boolean);
-        if (parts.length !== 2 || !SERVED.test(parts[1]) || parts[0].startsWith('.')) return next();
-        const file = resolve(modelsDir, parts[0], parts[1]);
-        if (!file.startsWith(resolve(modelsDir)) || !existsSync(file)) return next();
+        const file = parts.length === 2 && SERVED.test(parts[1]) && !parts[0].startsWith('.') ? resolve(modelsDir, parts[0], parts[1]) : null;
+        if (!file || !file.startsWith(resolve(modelsDir)) || !existsSync(file)) {
+          // A 404, not the page: a missing model file must read as missing, not as HTML that fails to parse.
+          res.statusCode = 404;
+          res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+          return void res.end(`no such model file: models${path}`);
+        }
         const size = statSync(file).size;
         res.setHeader('Content-Type', CONTENT_TYPES[parts[1].split('.').pop()!.toLowerCase()]);
         res.setHeader('Content-Length', String(size));
