@@ -99,12 +99,10 @@ function setBusy(busy: boolean): void {
 }
 
 function seedForRun(): number {
-  let seed = Number(ui.seed.value);
+  const seed = Number(ui.seed.value);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new Error(`the seed must be an integer from 0 to ${0xffffffff}, got "${ui.seed.value}"`);
   }
-  if (ui.varySeed.checked && state.lastSeed === seed && state.results.length) seed = (seed + 1) >>> 0;
-  ui.seed.value = String(seed);
   state.lastSeed = seed;
   return seed;
 }
@@ -443,6 +441,8 @@ function wireControls(): void {
 }
 
 async function start(): Promise<void> {
+  // A fresh seed per visit (shown, so a result can be made again).
+  ui.seed.value = String(crypto.getRandomValues(new Uint32Array(1))[0] % 100_000);
   showValues();
   wireControls();
   fillModelSelect();
