@@ -3,9 +3,25 @@ import { describe, it, expect } from 'vitest';
 import { getTestDevice, testGpu } from '../helpers/gpu';
 import { requestImageGptDevice } from '../../src/gpu/device';
 import { BufferReader, readBuffer } from '../../src/gpu/readback';
+import { PipelineCache } from '../../src/gpu/pipelines';
+import { Kernels } from '../../src/gpu/kernels';
 import { storageBuffer } from './harness';
 
-describe('device and readback', () => {
+describe('device, pipelines and readback', () => {
+  it('reports WGSL that does not compile, naming the kernel, from ready()', async () => {
+    const device = await getTestDevice();
+    const cache = new PipelineCache(device);
+    cache.get('broken.wgsl', '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', 'main', {});
+    await expect(cache.ready()).rejects.toThrow(/broken\.wgsl/);
+    await expect(cache.ready()).resolves.toBeUndefined(); // each failure is reported once
+  });
+
+  it('rejects tunings the device cannot run', async () => {
+    const device = await getTestDevice();
+    expect(() => new Kernels(device, { normThreads: 48 })).toThrow(/normThreads 48 must be a power of two/);
+    expect(() => new Kernels(device, { registerThreads: [64, 64] })).toThrow(/registerThreads = 4096 threads/);
+  });
+
   it('gets a device with the limits asked for, and names a limit the adapter cannot give', async () => {
     const gpu = testGpu();
     const adapter = await gpu.requestAdapter();
