@@ -4,7 +4,7 @@
 // runs the Features view, reopens from the cache, loads the hub and local-folder paths, says plainly
 // when WebGPU is missing; then the package test (pack.mjs). Prints one line per case and "N passed, N failed".
 // usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME] [--no-pack]   (the screenshot option rewrites docs/demo.png)
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -350,6 +350,21 @@ test('a local model folder loads through the folder input; a broken one is refus
   const text = await page.textContent('#load-text');
   assert(state === 'ready' && text.includes(`local: ${MODEL}`), `local folder: ${state}: ${text}`);
   assert(shared.errors.length === 0, `console errors:\n${shared.errors.join('\n')}`);
+});
+
+test('every model the picker lists loads (the shipped ones, by their image size)', async () => {
+  const page = shared.page;
+  const shipped = await page.$$eval('#model-select option', (os) => os.filter((o) => o.value.startsWith('shipped:')).map((o) => o.value));
+  const folders = readdirSync(MODELS_DIR).filter((d) => existsSync(join(MODELS_DIR, d, 'model.safetensors')));
+  assert(shipped.length === folders.length, `the picker lists ${shipped.join(', ')}; models/ holds ${folders.join(', ')}`);
+  for (const value of shipped) {
+    const { size } = JSON.parse(readFileSync(join(MODELS_DIR, value.slice('shipped:'.length), 'preprocessor_config.json'), 'utf8'));
+    await page.evaluate(() => (document.body.dataset.model = 'stale'));
+    await page.selectOption('#model-select', value);
+    const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+    const text = await page.textContent('#load-text');
+    assert(state === 'ready' && text.includes(`${size.width}×${size.height}`), `${value}: ${state}: ${text}`);
+  }
 });
 
 async function noWebGpuNotice(browser, initScript) {
