@@ -62,11 +62,11 @@ const GPU_TUNING: KernelTuning = {
   registerThreads: [16, 16],
   sharedThreads: [16, 16],
   sharedDepth: 16,
-  // Not measured yet (no GPU here): many threads per column so that few-column matrices still
-  // spread over several workgroups; decode is bandwidth-bound, the split adds readers.
+  // Not measured yet (no GPU here). Decode is bandwidth-bound: 8 column threads × 32 K slices per
+  // workgroup keep 128-byte row segments per warp and still give a 512-column matrix 8 workgroups.
   decodeMaxRows: 16,
-  matvecThreads: 16,
-  matvecSplitK: 16,
+  matvecThreads: 8,
+  matvecSplitK: 32,
   norm: 'workgroup',
   normThreads: 128,
   attention: 'workgroup',
