@@ -6,4 +6,4 @@ struct Step {
   past: u32,
   rows: u32,
 }
-@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(0) var<uniform> step: Step;  // batch, seq, past, rows

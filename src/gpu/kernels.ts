@@ -108,6 +108,7 @@ export class Kernels {
   private readonly pipelines: PipelineCache;
   private readonly stepScratch = new Uint32Array(4);
   private noBias: GPUBuffer | null = null;
+  private readonly scaleBuffers = new Map<number, GPUBuffer>();
 
   constructor(
     readonly device: GPUDevice,
@@ -129,6 +130,14 @@ export class Kernels {
    *  (WebGPU reports these asynchronously: call it once after creating the Ops.) */
   ready(): Promise<void> {
     return this.pipelines.ready();
+  }
+
+  /** Frees the few small buffers Kernels owns (Ops made from it must not be used afterwards). */
+  destroy(): void {
+    this.noBias?.destroy();
+    this.noBias = null;
+    for (const params of this.scaleBuffers.values()) params.destroy();
+    this.scaleBuffers.clear();
   }
 
   /** A uniform buffer holding a StepShape; one per session; written before each submit. */
@@ -295,12 +304,7 @@ export class Kernels {
             PT_THREADS: this.tuning.attentionThreads,
           })
         : this.attentionWorkgroupPipeline(label, a.constants, D, o.maxPositions);
-    const params = this.device.createBuffer({
-      label: `${label} params`,
-      size: 16,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    this.device.queue.writeBuffer(params, 0, new Float32Array([o.scale, 0, 0, 0]));
+    const params = this.attentionParams(o.scale);
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params]);
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
@@ -417,6 +421,17 @@ export class Kernels {
         entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
       }),
     );
+  }
+
+  /** One small uniform per distinct scale (at most one per layer), shared by every session's Ops. */
+  private attentionParams(scale: number): GPUBuffer {
+    let params = this.scaleBuffers.get(scale);
+    if (!params) {
+      params = this.device.createBuffer({ label: `attention scale ${scale}`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.device.queue.writeBuffer(params, 0, new Float32Array([scale, 0, 0, 0]));
+      this.scaleBuffers.set(scale, params);
+    }
+    return params;
   }
 
   private dummyBias(): GPUBuffer {
