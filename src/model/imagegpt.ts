@@ -136,6 +136,7 @@ export class ImageGPT {
     validateCheckpoint(config, file);
 
     let device: GPUDevice;
+    let adapterInfo: GPUAdapterInfo | undefined;
     if (options.device) {
       device = options.device;
     } else {
@@ -151,9 +152,10 @@ export class ImageGPT {
       // A session of batch 8 at full length keeps one layer's K (or V) in one buffer.
       const kv = 8 * config.n_positions * config.n_embd * 4;
       const need = Math.max(largest, kv, 1024 * config.n_inner * 4);
-      ({ device } = await requestImageGptDevice(gpu, { maxBufferBytes: need, maxBindingBytes: need }));
+      ({ device, info: adapterInfo } = await requestImageGptDevice(gpu, { maxBufferBytes: need, maxBindingBytes: need }));
     }
-    const kernels = new Kernels(device);
+    // Tile shapes per adapter; browsers without device.adapterInfo still get the right ones this way.
+    const kernels = new Kernels(device, adapterInfo ? Kernels.tuningFor(adapterInfo) : undefined);
     const total = bytes.byteLength;
     const weights = uploadWeights(device, config, file, dtype, (done, count) =>
       options.onProgress?.({ phase: 'upload', loaded: Math.round((done / count) * total), total }),
