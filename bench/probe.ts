@@ -1,0 +1,775 @@
+// `npm run probe`: linear probes on every layer of a shipped emoji model, measured on real data.
+// Features (mean over positions of each hidden state) of the training split and of the whole held-out
+// split; one probe per layer on the emoji categories, its L2 picked on a validation fold carved out of
+// the training split; held-out accuracy beside raw pixels and the majority class. Writes bench/probe.json
+// and bench/PROBE.md.
+//   --model DIR        model folder (config.json, model.safetensors, preprocessor_config.json); default models/emoji-16
+//   --data DIR         images.u8 + index.json from weights-tools/prepare_data.py; default weights-tools/data/<model folder name>
+//   --train-limit N    stratified, seeded subsample of the training split ('all' = every image); default 500
+//   --seed S           subsample and validation fold draw; default 1
+//   --batch-size B     images per GPU batch; default 64
+//   --dtype f16|f32    weights on the GPU; default f16 (as shipped)
+//   --out FILE         default bench/probe.json;  --md FILE: default bench/PROBE.md
+//   --report FILE      only rewrite the table and --md from a saved probe.json (no GPU)
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { create, globals } from 'webgpu';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../src/index';
+import { requestImageGptDevice } from '../src/gpu/device';
+import type { FitResult, ImageGPTConfig, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
+
+/** Candidate L2 penalties (standardized features, mean cross-entropy): half-decades from 1e-4 to 1. */
+export const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
+/** Share of the (subsampled) training images, by whole emoji names, held back to choose L2. */
+export const VALIDATION_FRACTION = 0.2;
+const DEFAULT_TRAIN_LIMIT = 500;
+const MAX_ITER = 500;
+
+export interface EmojiEntry {
+  name: string;
+  vendor: string;
+  category: string;
+  split: 'train' | 'heldout';
+  variant: string;
+}
+
+interface Args {
+  model: string;
+  data: string | null;
+  trainLimit: number | null;
+  seed: number;
+  batchSize: number;
+  dtype: WeightDType;
+  out: string;
+  md: string;
+  report: string | null;
+}
+
+export function parseArgs(args: string[]): Args {
+  const parsed: Args = {
+    model: 'models/emoji-16',
+    data: null,
+    trainLimit: DEFAULT_TRAIN_LIMIT,
+    seed: 1,
+    batchSize: 64,
+    dtype: 'f16',
+    out: 'bench/probe.json',
+    md: 'bench/PROBE.md',
+    report: null,
+  };
+  const positiveInteger = (flag: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} is ${JSON.stringify(v)}: expected a positive integer`);
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const value = args[i + 1];
+    const needValue = (): string => {
+      if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value`);
+      i++;
+      return value;
+    };
+    switch (flag) {
+      case '--model':
+        parsed.model = needValue().replace(/\/+$/, '');
+        break;
+      case '--data':
+        parsed.data = needValue().replace(/\/+$/, '');
+        break;
+      case '--train-limit': {
+        const v = needValue();
+        parsed.trainLimit = v === 'all' ? null : positiveInteger(flag, v);
+        break;
+      }
+      case '--seed': {
+        const v = needValue();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--seed is ${JSON.stringify(v)}: expected an integer ≥ 0`);
+        parsed.seed = n;
+        break;
+      }
+      case '--batch-size':
+        parsed.batchSize = positiveInteger(flag, needValue());
+        break;
+      case '--dtype': {
+        const v = needValue();
+        if (v !== 'f16' && v !== 'f32') throw new Error(`--dtype is ${JSON.stringify(v)}: expected f16 or f32`);
+        parsed.dtype = v;
+        break;
+      }
+      case '--out':
+        parsed.out = needValue();
+        break;
+      case '--md':
+        parsed.md = needValue();
+        break;
+      case '--report':
+        parsed.report = needValue();
+        break;
+      default:
+        throw new Error(
+          `unknown argument ${JSON.stringify(flag)}; expected --model, --data, --train-limit, --seed, --batch-size, --dtype, --out, --md, --report`,
+        );
+    }
+  }
+  return parsed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/** A seeded uniform generator in [0, 1) (mulberry32): the same seed gives the same draws everywhere. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+export function readIndex(path: string): EmojiEntry[] {
+  const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  if (!Array.isArray(parsed)) throw new Error(`${path}: expected a JSON array of {name, category, split, ...}`);
+  parsed.forEach((e: unknown, i) => {
+    const entry = e as Partial<EmojiEntry> | null;
+    if (!entry || typeof entry.name !== 'string' || typeof entry.category !== 'string') {
+      throw new Error(`${path}: entry ${i} lacks a string name or category`);
+    }
+    if (entry.split !== 'train' && entry.split !== 'heldout') {
+      throw new Error(`${path}: entry ${i} (${entry.name}) has split ${JSON.stringify(entry.split)}, expected "train" or "heldout"`);
+    }
+  });
+  return parsed as EmojiEntry[];
+}
+
+export interface ClassCount {
+  name: string;
+  train: number;
+  heldout: number;
+}
+
+/**
+ * The classes a probe can be fit and scored on: at least 2 training images (one for the fit, one for
+ * the validation fold) and at least 1 held-out image (else it cannot be scored). Sorted by name.
+ */
+export function chooseClasses(entries: readonly EmojiEntry[]): { kept: ClassCount[]; dropped: (ClassCount & { reason: string })[] } {
+  const counts = new Map<string, ClassCount>();
+  for (const e of entries) {
+    const c = counts.get(e.category) ?? { name: e.category, train: 0, heldout: 0 };
+    c[e.split === 'train' ? 'train' : 'heldout']++;
+    counts.set(e.category, c);
+  }
+  const kept: ClassCount[] = [];
+  const dropped: (ClassCount & { reason: string })[] = [];
+  for (const c of [...counts.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (c.train < 2) dropped.push({ ...c, reason: `${c.train} training image(s), fewer than 2` });
+    else if (c.heldout === 0) dropped.push({ ...c, reason: 'no held-out image to score it on' });
+    else kept.push(c);
+  }
+  return { kept, dropped };
+}
+
+/**
+ * A stratified subsample of `indices` of about `limit` items: each class gets its share of `limit`
+ * (largest remainders), at least min(2, its size); within a class a seeded shuffle decides. Sorted.
+ */
+export function stratifiedSubsample(indices: readonly number[], classOf: (i: number) => number, limit: number, seed: number): number[] {
+  if (limit >= indices.length) return [...indices];
+  const byClass = groupBy(indices, (i) => String(classOf(i)));
+  const classes = [...byClass.keys()].sort((a, b) => Number(a) - Number(b));
+  const total = indices.length;
+  const exact = classes.map((c) => (limit * byClass.get(c)!.length) / total);
+  const quota = exact.map(Math.floor);
+  let left = limit - quota.reduce((a, b) => a + b, 0);
+  const order = classes.map((_, k) => k).sort((a, b) => exact[b] - quota[b] - (exact[a] - quota[a]) || a - b);
+  for (const k of order) {
+    if (left <= 0) break;
+    quota[k]++;
+    left--;
+  }
+  const random = seededRandom(seed);
+  const picked: number[] = [];
+  classes.forEach((c, k) => {
+    const members = byClass.get(c)!;
+    const take = Math.min(members.length, Math.max(quota[k], 2));
+    picked.push(...shuffled(members, random).slice(0, take));
+  });
+  return picked.sort((a, b) => a - b);
+}
+
+/**
+ * Splits `indices` into a fit part and a validation fold of about `fraction` of each class, moving
+ * whole groups (an emoji name: both vendors and its variants) so the fold measures generalization to
+ * unseen emoji, as the held-out split does. Every class keeps at least one fit item; a class with a
+ * single group is split by item.
+ */
+export function validationFold(
+  indices: readonly number[],
+  classOf: (i: number) => number,
+  groupOf: (i: number) => string,
+  fraction: number,
+  seed: number,
+): { fit: number[]; validation: number[] } {
+  const random = seededRandom(seed ^ 0x5eed);
+  const fit: number[] = [];
+  const validation: number[] = [];
+  const byClass = groupBy(indices, (i) => String(classOf(i)));
+  for (const c of [...byClass.keys()].sort((a, b) => Number(a) - Number(b))) {
+    const members = byClass.get(c)!;
+    const target = Math.max(1, Math.round(fraction * members.length));
+    const groups = shuffled([...groupBy(members, groupOf).values()], random);
+    const chosen: number[] = [];
+    if (groups.length === 1) {
+      if (members.length >= 2) chosen.push(...shuffled(members, random).slice(0, Math.min(target, members.length - 1)));
+    } else {
+      for (const g of groups) {
+        if (chosen.length >= target) break;
+        if (members.length - chosen.length - g.length < 1) continue;
+        chosen.push(...g);
+      }
+    }
+    const inValidation = new Set(chosen);
+    for (const i of members) (inValidation.has(i) ? validation : fit).push(i);
+  }
+  return { fit: fit.sort((a, b) => a - b), validation: validation.sort((a, b) => a - b) };
+}
+
+/** Rows `rows` of a row-major [N, dim] matrix. */
+export function takeRows(matrix: Float32Array, dim: number, rows: readonly number[]): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, k) => out.set(matrix.subarray(r * dim, (r + 1) * dim), k * dim));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+export interface ProbeRun {
+  dim: number;
+  l2: number;
+  iterations: number;
+  converged: boolean;
+  trainAccuracy: number;
+  validationAccuracy: number;
+  heldoutAccuracy: number;
+  heldoutCorrect: number;
+  /** Predicted class id of every held-out image. */
+  heldoutPredictions: number[];
+  /** Validation accuracy of each L2_GRID value (fit on the fit part only). */
+  validationByL2: number[];
+  confusion: number[];
+}
+
+export interface ProbeSplits {
+  /** Row-major [rows, dim] features of the training images used; class ids alongside. */
+  train: Float32Array;
+  trainLabels: Int32Array;
+  /** Positions (rows of `train`) of the fit part and the validation fold. */
+  fit: number[];
+  validation: number[];
+  heldout: Float32Array;
+  heldoutLabels: Int32Array;
+  classes: string[];
+}
+
+const pick = (labels: Int32Array, rows: readonly number[]): Int32Array => Int32Array.from(rows, (r) => labels[r]);
+
+/**
+ * One probe: each L2 of `grid` fit on the fit part and scored on the validation fold; the best
+ * (ties: the larger L2, the simpler probe) refit on every training image and scored on the held-out split.
+ */
+export function runProbe(s: ProbeSplits, dim: number, grid: readonly number[] = L2_GRID, maxIter = MAX_ITER): ProbeRun {
+  const fitX = takeRows(s.train, dim, s.fit);
+  const fitY = pick(s.trainLabels, s.fit);
+  const valX = takeRows(s.train, dim, s.validation);
+  const valY = pick(s.trainLabels, s.validation);
+  const validationByL2 = grid.map((l2) => {
+    const probe = new LinearProbe({ l2, classes: s.classes });
+    probe.fit(fitX, fitY, { maxIter, numFeatures: dim });
+    return probe.score(valX, valY);
+  });
+  let best = 0;
+  validationByL2.forEach((acc, k) => {
+    if (acc >= validationByL2[best]) best = k;
+  });
+  const l2 = grid[best];
+  const probe = new LinearProbe({ l2, classes: s.classes });
+  const fit: FitResult = probe.fit(s.train, s.trainLabels, { maxIter, numFeatures: dim });
+  const confusion = probe.confusionMatrix(s.heldout, s.heldoutLabels);
+  const predictions = Array.from(probe.predict(s.heldout));
+  const correct = predictions.reduce((n, p, i) => n + (p === s.heldoutLabels[i] ? 1 : 0), 0);
+  return {
+    dim,
+    l2,
+    iterations: fit.iterations,
+    converged: fit.converged,
+    trainAccuracy: probe.score(s.train, s.trainLabels),
+    validationAccuracy: validationByL2[best],
+    heldoutAccuracy: correct / s.heldoutLabels.length,
+    heldoutCorrect: correct,
+    heldoutPredictions: predictions,
+    validationByL2,
+    confusion: Array.from(confusion),
+  };
+}
+
+/** The most frequent training class (lowest id on a tie) and its rate on the held-out split. */
+export function majorityBaseline(trainLabels: Int32Array, heldoutLabels: Int32Array, numClasses: number): { classId: number; trainRate: number; heldoutRate: number } {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const y of trainLabels) counts[y]++;
+  const classId = counts.indexOf(Math.max(...counts));
+  const heldout = heldoutLabels.reduce((n, y) => n + (y === classId ? 1 : 0), 0);
+  return { classId, trainRate: counts[classId] / trainLabels.length, heldoutRate: heldout / heldoutLabels.length };
+}
+
+/** Wilson score interval (95 %) of a proportion `k / n`. */
+export function wilson95(k: number, n: number): [number, number] {
+  const z = 1.959964;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const centre = (p + (z * z) / (2 * n)) / d;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running it
+
+let gpuInstance: GPU | null = null; // Dawn's instance must outlive its devices
+
+/** A device from Dawn with the library's own request (a model this small fits the browser default limits). */
+async function probeDevice(): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
+  Object.assign(globalThis, globals);
+  gpuInstance = create([]) as unknown as GPU;
+  const limit = 128 * 1024 * 1024;
+  try {
+    return await requestImageGptDevice(gpuInstance, { maxBufferBytes: limit, maxBindingBytes: limit });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`${why}: run through \`npm run probe\` (it points Dawn at SwiftShader) or set VK_ICD_FILENAMES`);
+  }
+}
+
+function readJson(path: string): unknown {
+  if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** The emoji images at `dir`, made by weights-tools/prepare_data.py when missing (it fetches npm packages). */
+function loadEmoji(dir: string, size: number): { entries: EmojiEntry[]; pixels: Uint8Array; side: number; prepared: boolean } {
+  let prepared = false;
+  if (!existsSync(join(dir, 'images.u8')) || !existsSync(join(dir, 'index.json'))) {
+    console.log(`${dir} is missing: running /usr/bin/python3 weights-tools/prepare_data.py --sizes ${size} (fetches the emoji npm packages)`);
+    const r = spawnSync('/usr/bin/python3', ['weights-tools/prepare_data.py', '--sizes', String(size)], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`weights-tools/prepare_data.py failed (exit ${r.status}); ${dir} is still missing`);
+    prepared = true;
+  }
+  const entries = readIndex(join(dir, 'index.json'));
+  const pixels = new Uint8Array(readFileSync(join(dir, 'images.u8')));
+  const perImage = pixels.length / entries.length;
+  const side = Math.round(Math.sqrt(perImage / 3));
+  if (!Number.isInteger(perImage) || side * side * 3 !== perImage) {
+    throw new Error(`${dir}/images.u8 has ${pixels.length} bytes for ${entries.length} index entries: expected N × side × side × 3 RGB bytes`);
+  }
+  return { entries, pixels, side, prepared };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+const round = (x: number, d = 4): number => Number(x.toFixed(d));
+
+function layerName(layer: number, L: number): string {
+  if (layer === 0) return 'layer 0 (embeddings)';
+  if (layer === L) return `layer ${L} (last block, after ln_f)`;
+  return `layer ${layer} (block ${layer} of ${L})`;
+}
+
+function countParams(c: ImageGPTConfig): number {
+  const E = c.n_embd;
+  const I = c.n_inner;
+  const block = 2 * E + E * 3 * E + 3 * E + E * E + E + E * I + I + I * E + E;
+  return c.vocab_size * E + c.n_positions * E + c.n_layer * block + E + (c.vocab_size - 1) * E;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.report) return reportFromJson(args.report, args.md);
+  const started = performance.now();
+  const loadStart = loadavg()[0];
+  const configJson = readJson(join(args.model, 'config.json'));
+  const preprocessor = readJson(join(args.model, 'preprocessor_config.json')) as PreprocessorConfig;
+  const processor = ImageGPTImageProcessor.fromConfig(preprocessor, join(args.model, 'preprocessor_config.json'));
+  const dataDir = args.data ?? join('weights-tools/data', basename(args.model));
+  const { entries, pixels, side, prepared } = loadEmoji(dataDir, processor.size.width);
+
+  // Classes and splits.
+  const { kept, dropped } = chooseClasses(entries);
+  const classes = kept.map((c) => c.name);
+  const classId = new Map(classes.map((name, k) => [name, k]));
+  for (const d of dropped) console.log(`dropped class "${d.name}" (${d.train} training, ${d.heldout} held-out images): ${d.reason}`);
+  const labelled = entries.map((e, i) => i).filter((i) => classId.has(entries[i].category));
+  const trainAll = labelled.filter((i) => entries[i].split === 'train');
+  const heldout = labelled.filter((i) => entries[i].split === 'heldout');
+  const classOf = (i: number): number => classId.get(entries[i].category)!;
+  const train = args.trainLimit === null ? trainAll : stratifiedSubsample(trainAll, classOf, args.trainLimit, args.seed);
+  const fold = validationFold(train.map((_, k) => k), (k) => classOf(train[k]), (k) => entries[train[k]].name, VALIDATION_FRACTION, args.seed);
+  console.log(
+    `${classes.length} classes; training images used: ${train.length} of ${trainAll.length} (${pct(train.length / trainAll.length)}, ` +
+      `stratified, seed ${args.seed}; fit ${fold.fit.length} + validation ${fold.validation.length}); held-out: all ${heldout.length}`,
+  );
+
+  // Model and device.
+  const { device, info } = await probeDevice();
+  const model = await ImageGPT.fromPretrained(
+    { config: configJson as Record<string, unknown>, weights: new Uint8Array(readFileSync(join(args.model, 'model.safetensors'))) },
+    { device, dtype: args.dtype },
+  );
+  const L = model.config.n_layer;
+  const E = model.config.n_embd;
+  console.log(`model ${args.model}: ${L} layers, n_embd ${E}, ${args.dtype} on ${info.vendor} ${info.architecture} ${info.description ?? ''}`);
+
+  // Images → tokens (the processor, as a user does) and raw pixels at the model's size.
+  const order = [...heldout, ...train];
+  const images: PixelImage[] = order.map((i) => ({ data: pixels.subarray(i * side * side * 3, (i + 1) * side * side * 3), width: side, height: side, channels: 3 }));
+  const encodeStart = performance.now();
+  const { inputIds } = processor.encode(images);
+  const encodeSeconds = (performance.now() - encodeStart) / 1000;
+  const pixelDim = processor.size.width * processor.size.height * 3;
+  const rawPixels = new Float32Array(order.length * pixelDim);
+  images.forEach((image, k) => {
+    const rgb = processor.resize(image).data;
+    for (let j = 0; j < pixelDim; j++) rawPixels[k * pixelDim + j] = rgb[j] / 127.5 - 1;
+  });
+
+  // Features of every layer, all pooled in one pass per batch.
+  const layers = Array.from({ length: L + 1 }, (_, l) => l);
+  const featureStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  let lastReport = 0;
+  const features = await model.features(inputIds, {
+    layers,
+    batchSize: args.batchSize,
+    onProgress: ({ done, total }) => {
+      const seconds = (performance.now() - featureStart) / 1000;
+      if (done < total && seconds - lastReport < 30) return;
+      lastReport = seconds;
+      const rate = done / seconds;
+      console.log(`features: ${done}/${total} images, ${rate.toFixed(2)} images/s, ${seconds.toFixed(0)} s` + (done < total ? `, about ${((total - done) / rate / 60).toFixed(1)} min left` : ''));
+    },
+  });
+  const featureSeconds = (performance.now() - featureStart) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const featureCpuSeconds = (cpu.user + cpu.system) / 1e6;
+  model.dispose();
+  device.destroy();
+
+  // Probes.
+  const H = heldout.length;
+  const splitRows = (matrix: Float32Array, dim: number): { heldout: Float32Array; train: Float32Array } => ({
+    heldout: matrix.slice(0, H * dim),
+    train: matrix.slice(H * dim),
+  });
+  const trainLabels = Int32Array.from(train, classOf);
+  const heldoutLabels = Int32Array.from(heldout, classOf);
+  const splitsFor = (matrix: Float32Array, dim: number): ProbeSplits => {
+    const parts = splitRows(matrix, dim);
+    return { train: parts.train, trainLabels, fit: fold.fit, validation: fold.validation, heldout: parts.heldout, heldoutLabels, classes };
+  };
+  const probeStart = performance.now();
+  const runs: { name: string; layer: number | null; run: ProbeRun }[] = [];
+  for (const l of layers) {
+    const run = runProbe(splitsFor(features.get(l)!, E), E);
+    runs.push({ name: layerName(l, L), layer: l, run });
+    console.log(`  ${layerName(l, L)}: held-out ${pct(run.heldoutAccuracy)} (l2 ${run.l2}, ${run.iterations} iterations)`);
+  }
+  const pixelRun = runProbe(splitsFor(rawPixels, pixelDim), pixelDim);
+  runs.push({ name: `raw pixels (${processor.size.width}×${processor.size.height} RGB)`, layer: null, run: pixelRun });
+  const probeSeconds = (performance.now() - probeStart) / 1000;
+  const majority = majorityBaseline(trainLabels, heldoutLabels, classes.length);
+
+  // Report.
+  const totalSeconds = (performance.now() - started) / 1000;
+  const perClass = Object.fromEntries(
+    kept.map((c, k) => [c.name, { train_split: c.train, train_used: trainLabels.filter((y) => y === k).length, heldout: c.heldout }]),
+  );
+  const result: ProbeReport = {
+    date: new Date().toISOString(),
+    command: ['npm run probe --', ...argv].join(' '),
+    model: {
+      dir: args.model,
+      n_layer: L,
+      n_embd: E,
+      n_positions: model.config.n_positions,
+      parameters: countParams(model.config),
+      dtype: args.dtype,
+    },
+    data: { dir: dataDir, image_size: side, images: entries.length, prepared_now: prepared, labels: 'category' },
+    features: 'mean over the sequence of hidden state l (0 = embeddings, k = output of block k, n_layer = last block after ln_f)',
+    classes,
+    dropped_classes: dropped.map((d) => ({ class: d.name, train: d.train, heldout: d.heldout, reason: d.reason })),
+    counts: {
+      train_split: trainAll.length,
+      train_used: train.length,
+      train_fraction: round(train.length / trainAll.length),
+      train_limit: args.trainLimit,
+      fit: fold.fit.length,
+      validation: fold.validation.length,
+      heldout: H,
+      per_class: perClass,
+    },
+    selection: {
+      l2_grid: L2_GRID,
+      rule: 'highest validation accuracy (ties: larger l2), then refit on all training images used',
+      validation: `${VALIDATION_FRACTION * 100} % of each class's training images, by whole emoji names (both vendors and variants on one side)`,
+      seed: args.seed,
+      max_iter: MAX_ITER,
+      standardized: true,
+    },
+    probes: runs.map((r) => runJson(r.name, r.layer, r.run, H)),
+    majority: {
+      class: classes[majority.classId],
+      train_rate: round(majority.trainRate),
+      heldout_accuracy: round(majority.heldoutRate),
+    },
+    heldout_labels: Array.from(heldoutLabels),
+    timing: {
+      feature_images: order.length,
+      feature_seconds: round(featureSeconds, 1),
+      images_per_second: round(order.length / featureSeconds, 3),
+      feature_cpu_seconds: round(featureCpuSeconds, 1),
+      images_per_cpu_second: round(order.length / featureCpuSeconds, 3),
+      batch_size: args.batchSize,
+      encode_seconds: round(encodeSeconds, 2),
+      probe_fit_seconds: round(probeSeconds, 1),
+      total_seconds: round(totalSeconds, 1),
+      load_average_1min: { start: round(loadStart, 2), end: round(loadavg()[0], 2) },
+    },
+    device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
+    runtime: `Node ${process.version}, Dawn (npm webgpu)`,
+  };
+  writeFileSync(args.out, stringifyReport(result));
+  console.log('\n' + formatTable(result) + '\n');
+  writeFileSync(args.md, formatMarkdown(result));
+  console.log(`wrote ${args.out} and ${args.md} (${totalSeconds.toFixed(0)} s in all)`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report: bench/probe.json and, from it alone, the table and bench/PROBE.md
+
+export interface ProbeJson {
+  name: string;
+  /** Hidden state index, or null for raw pixels. */
+  layer: number | null;
+  dim: number;
+  l2: number;
+  fit_iterations: number;
+  converged: boolean;
+  train_accuracy: number;
+  validation_accuracy: number;
+  heldout_accuracy: number;
+  heldout_correct: number;
+  heldout_ci95: [number, number];
+  validation_by_l2: number[];
+  /** [C, C] row-major: (true class, predicted class). */
+  heldout_confusion: number[];
+  /** Predicted class id of each held-out image, in the order of `heldout_labels`. */
+  heldout_predictions: number[];
+}
+
+export interface ProbeReport {
+  date: string;
+  command: string;
+  model: { dir: string; n_layer: number; n_embd: number; n_positions: number; parameters: number; dtype: string };
+  data: { dir: string; image_size: number; images: number; prepared_now: boolean; labels: string };
+  features: string;
+  classes: string[];
+  dropped_classes: { class: string; train: number; heldout: number; reason: string }[];
+  counts: {
+    train_split: number;
+    train_used: number;
+    train_fraction: number;
+    train_limit: number | null;
+    fit: number;
+    validation: number;
+    heldout: number;
+    per_class: Record<string, { train_split: number; train_used: number; heldout: number }>;
+  };
+  selection: { l2_grid: number[]; rule: string; validation: string; seed: number; max_iter: number; standardized: boolean };
+  probes: ProbeJson[];
+  majority: { class: string; train_rate: number; heldout_accuracy: number };
+  heldout_labels: number[];
+  timing: {
+    feature_images: number;
+    feature_seconds: number;
+    images_per_second: number;
+    feature_cpu_seconds: number;
+    images_per_cpu_second: number;
+    batch_size: number;
+    encode_seconds: number;
+    probe_fit_seconds: number;
+    total_seconds: number;
+    load_average_1min: { start: number; end: number };
+  };
+  device: { vendor: string; architecture: string; description: string };
+  runtime: string;
+}
+
+function runJson(name: string, layer: number | null, r: ProbeRun, heldoutCount: number): ProbeJson {
+  const [lo, hi] = wilson95(r.heldoutCorrect, heldoutCount);
+  return {
+    name,
+    layer,
+    dim: r.dim,
+    l2: r.l2,
+    fit_iterations: r.iterations,
+    converged: r.converged,
+    train_accuracy: round(r.trainAccuracy),
+    validation_accuracy: round(r.validationAccuracy),
+    heldout_accuracy: round(r.heldoutAccuracy),
+    heldout_correct: r.heldoutCorrect,
+    heldout_ci95: [round(lo), round(hi)],
+    validation_by_l2: r.validationByL2.map((a) => round(a)),
+    heldout_confusion: r.confusion,
+    heldout_predictions: r.heldoutPredictions,
+  };
+}
+
+/** Indented JSON with every array of numbers on one line (the per-image predictions would take thousands). */
+export function stringifyReport(report: unknown): string {
+  return JSON.stringify(report, null, 2).replace(/\[\s+(-?[\d.e+-]+(?:,\s+-?[\d.e+-]+)*)\s+\]/g, (_, inner: string) => `[${inner.split(/,\s+/).join(', ')}]`) + '\n';
+}
+
+/**
+ * Exact two-sided McNemar test of two classifiers scored on the same images: the p-value of seeing
+ * `onlyA` vs `onlyB` discordant images (one right, the other wrong) if both were equally accurate.
+ */
+export function mcnemarExact(onlyA: number, onlyB: number): number {
+  const n = onlyA + onlyB;
+  if (n === 0) return 1;
+  let term = Math.pow(0.5, n); // P(k = 0)
+  let tail = 0;
+  for (let k = 0; k <= Math.min(onlyA, onlyB); k++) {
+    tail += term;
+    term *= (n - k) / (k + 1);
+  }
+  return Math.min(1, 2 * tail);
+}
+
+function pairedComparison(a: ProbeJson, b: ProbeJson, labels: number[]): { onlyA: number; onlyB: number; p: number } {
+  let onlyA = 0;
+  let onlyB = 0;
+  labels.forEach((y, i) => {
+    const ra = a.heldout_predictions[i] === y;
+    const rb = b.heldout_predictions[i] === y;
+    if (ra && !rb) onlyA++;
+    if (rb && !ra) onlyB++;
+  });
+  return { onlyA, onlyB, p: mcnemarExact(onlyA, onlyB) };
+}
+
+export function formatTable(r: ProbeReport): string {
+  const header = ['features', 'dim', 'l2', 'fit iterations', 'train', 'validation', 'held-out', 'held-out 95 % interval'];
+  const rows = r.probes.map((p) => [
+    p.name,
+    String(p.dim),
+    String(p.l2),
+    String(p.fit_iterations) + (p.converged ? '' : '*'),
+    pct(p.train_accuracy),
+    pct(p.validation_accuracy),
+    `**${pct(p.heldout_accuracy)}**`,
+    `${pct(p.heldout_ci95[0])} – ${pct(p.heldout_ci95[1])}`,
+  ]);
+  rows.push([`majority class (${r.majority.class})`, '', '', '', pct(r.majority.train_rate), '', `**${pct(r.majority.heldout_accuracy)}**`, '']);
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** bench/PROBE.md: the table and what it says, worded from the figures so that a rerun stays true. */
+export function formatMarkdown(r: ProbeReport): string {
+  const layers = r.probes.filter((p) => p.layer !== null);
+  const pixels = r.probes.find((p) => p.layer === null);
+  if (!pixels || layers.length === 0) throw new Error('probe report: expected layer probes and a raw-pixel probe');
+  const last = layers[layers.length - 1];
+  const best = layers.reduce((a, b) => (b.heldout_accuracy > a.heldout_accuracy ? b : a));
+  const chosen = layers.reduce((a, b) => (b.validation_accuracy > a.validation_accuracy ? b : a));
+  const H = r.counts.heldout;
+  const versus = (a: ProbeJson, b: ProbeJson): string => {
+    const d = 100 * (a.heldout_accuracy - b.heldout_accuracy);
+    const { onlyA, onlyB, p } = pairedComparison(a, b, r.heldout_labels);
+    const gap = d === 0 ? 'has the same accuracy as' : `is ${Math.abs(d).toFixed(1)} points ${d > 0 ? 'above' : 'below'}`;
+    return `${capitalize(a.name)} ${gap} ${b.name} (${pct(b.heldout_accuracy)}; ${onlyA} images classified right only by the first, ${onlyB} only by the second; ` +
+      `exact McNemar p = ${p < 0.001 ? p.toExponential(1) : p.toFixed(3)})`;
+  };
+  const dropped = r.dropped_classes.map((d) => `"${d.class}" (${d.train} training, ${d.heldout} held-out images: ${d.reason})`).join('; ');
+  const t = r.timing;
+  const lines = [
+    `## Linear probes on emoji categories (\`npm run probe\`)`,
+    '',
+    `Model \`${r.model.dir}\` (${r.model.n_layer} layers, n_embd ${r.model.n_embd}, ${r.model.parameters.toLocaleString('en-US')} parameters, ` +
+      `${r.model.dtype} weights on the GPU). Labels: the ${r.classes.length} emoji categories` + (dropped ? `; dropped ${dropped}` : '') + '. ' +
+      `Features: the mean over all positions of hidden state *l* (0 = embeddings, *k* = output of block *k*, ${r.model.n_layer} = the last block after ln_f), ` +
+      `every layer from one forward pass. Probe: multinomial logistic regression on standardized features (\`LinearProbe\`), one per row; ` +
+      `its L2 is chosen from ${r.selection.l2_grid[0]} … ${r.selection.l2_grid[r.selection.l2_grid.length - 1]} by accuracy on a validation fold ` +
+      `(${r.counts.validation} of the training images, whole emoji names held back), then it is refit on all ${r.counts.train_used} training images used: ` +
+      `${(100 * r.counts.train_fraction).toFixed(1)} % of the ${r.counts.train_split} in the training split, a stratified seeded sample ` +
+      `(\`--train-limit\`; feature extraction on this CPU-emulated GPU is the cost). Accuracy is on all ${H} held-out images: emoji names ` +
+      `that neither the model nor the probe saw in training.`,
+    '',
+    formatTable(r),
+    '',
+    ...(r.probes.some((p) => !p.converged) ? ['\\* stopped at the iteration limit before reaching the gradient tolerance.', ''] : []),
+    `- Best layer on held-out images: ${best.name}, ${pct(best.heldout_accuracy)}. ` +
+      (chosen === best ? 'It also has the best validation accuracy.' : `By validation accuracy (what one could pick without the held-out split) it would be ${chosen.name}, ${pct(chosen.heldout_accuracy)} held-out.`),
+    `- ${best === last ? `The last layer is itself the best.` : versus(best, last) + '.'}`,
+    `- ${versus(best, pixels)}. ${best === last ? '' : versus(last, pixels) + '.'}`.replace(/\s+$/, ''),
+    `- The majority class alone gets ${pct(r.majority.heldout_accuracy)}. With ${H} held-out images each accuracy is uncertain by ` +
+      `±${(196 * Math.sqrt(0.25 / H)).toFixed(1)} points at most (95 %); the McNemar p-values compare two probes on the same images.`,
+    `- Feature extraction: ${t.feature_images} images (every layer, one pass) in ${t.feature_seconds} s = ${t.images_per_second} images/s on ` +
+      `${r.device.vendor} ${r.device.architecture}, batches of ${t.batch_size}; ${t.images_per_cpu_second} images per CPU-second of the process; ` +
+      `load average ${t.load_average_1min.start} → ${t.load_average_1min.end} on a shared 2-core machine. Probe fits: ${t.probe_fit_seconds} s. ` +
+      `Whole run: ${(t.total_seconds / 60).toFixed(1)} min.`,
+    '',
+    `Reproduce: \`${r.command}\` (${r.date.slice(0, 10)}; all figures in \`bench/probe.json\`; \`--report bench/probe.json\` rewrites this file from it).`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+const capitalize = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** `--report FILE`: the table and bench/PROBE.md again from a saved probe.json, without the GPU. */
+export function reportFromJson(path: string, mdPath: string): number {
+  const report = readJson(path) as ProbeReport;
+  if (!Array.isArray(report.probes) || !Array.isArray(report.heldout_labels)) {
+    throw new Error(`${path}: not a probe report (expected "probes" and "heldout_labels"; written by npm run probe)`);
+  }
+  console.log(formatTable(report));
+  writeFileSync(mdPath, formatMarkdown(report));
+  console.log(`wrote ${mdPath} from ${path}`);
+  return 0;
+}
