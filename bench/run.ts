@@ -244,7 +244,8 @@ async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, bi
           readbacksPerRow: round(stats.readbacks / Math.ceil(genTokens / Math.round(Math.sqrt(P)))),
         };
       }
-      const naiveTokens = big ? (quick ? 8 : 16) : quick ? 16 : 32;
+      // The same job both ways: the naive loop generates as many tokens as the GPU loop did.
+      const naiveTokens = genTokens;
       for (const B of [1, 8]) {
         const sec = await naiveGenerate(model, B, naiveTokens);
         const naiveTps = (B * naiveTokens) / sec;

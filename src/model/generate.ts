@@ -42,8 +42,13 @@ export interface GenerateStats {
 
 /** Staging buffers for row readbacks. */
 const RING = 3;
-/** Steps submitted ahead of the GPU: bounds how long an abort takes to drain. */
-const MAX_IN_FLIGHT = 4;
+/**
+ * The CPU may run at most MAX_IN_FLIGHT × CHECK_EVERY steps ahead of the GPU: that bounds the work an
+ * abort leaves queued. Waiting on the GPU only every few steps matters where the wait spins the CPU
+ * (Dawn in Node, SwiftShader) and would steal it from the GPU work itself.
+ */
+const CHECK_EVERY = 8;
+const MAX_IN_FLIGHT = 2;
 
 function abortError(): Error {
   const e = new Error('generate: aborted');
@@ -219,8 +224,10 @@ export async function generateOnGpu(
       count('submits');
       session.advance(seq);
       if (r) startMap(r);
-      inFlight.push(device.queue.onSubmittedWorkDone());
-      if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
+      if (generated % CHECK_EVERY === 0) {
+        inFlight.push(device.queue.onSubmittedWorkDone());
+        if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
+      }
     };
 
     // Prefill (SOS + prompt) in chunks; the last chunk's last position gives the first new token.
