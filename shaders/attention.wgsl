@@ -6,6 +6,8 @@
 // - attentionPerThread: one thread per (head, query), online softmax over chunks of four keys,
 //   accumulating in its own row of `out`. No workgroup memory and no barriers: on SwiftShader each
 //   workgroup's zero-initialised workgroup memory and each barrier cost more than the math.
+// - attentionSplit + attentionCombine: split-K for steps of few queries over a long cache (decode):
+//   a thread per (head, query, chunk of keys), then a pass that merges the chunks (see below).
 // Prepended: step.wgsl. Channels are read four at a time (vec4).
 
 override H: u32;                  // n_head
@@ -117,6 +119,33 @@ fn scores4(qBase: u32, kBase: u32, j0: u32, lastKey: u32) -> vec4<f32> {
   return s * params.scale;
 }
 
+// One step of the online softmax over keys j0 … j0+3 (those ≥ end masked out): their weights
+// exp(score - new max), the factor that rescales what was summed before, and their V rows.
+struct Keys4 {
+  p: vec4<f32>,
+  rescale: f32,
+  runningMax: f32,
+  vRows: vec4<u32>,
+}
+
+fn softmax4(qBase: u32, cacheBase: u32, j0: u32, end: u32, lastKey: u32, runningMax: f32) -> Keys4 {
+  let visible = vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u) < vec4<u32>(end);
+  let s = select(vec4(-3.402823e38), scores4(qBase, cacheBase, j0, lastKey), visible);
+  let newMax = max(runningMax, max(max(s.x, s.y), max(s.z, s.w)));
+  let rows = cacheBase + vec4<u32>(j0, min(j0 + 1u, lastKey), min(j0 + 2u, lastKey), min(j0 + 3u, lastKey)) * D4;
+  return Keys4(select(vec4(0.0), exp(s - newMax), visible), exp(runningMax - newMax), newMax, rows);
+}
+
+// acc · rescale + the four keys' weighted V, channels 4c … 4c+3.
+fn weightedV4(acc: vec4<f32>, w: Keys4, c: u32) -> vec4<f32> {
+  var a = acc * w.rescale;
+  a = fma(vec4(w.p.x), vCache[w.vRows.x + c], a);
+  a = fma(vec4(w.p.y), vCache[w.vRows.y + c], a);
+  a = fma(vec4(w.p.z), vCache[w.vRows.z + c], a);
+  a = fma(vec4(w.p.w), vCache[w.vRows.w + c], a);
+  return a;
+}
+
 @compute @workgroup_size(PT_THREADS)
 fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
   let head = gid.x % H;
@@ -136,27 +165,98 @@ fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
   var runningMax = -3.402823e38;
   var total = 0.0;
   for (var j0 = 0u; j0 < keys; j0 += 4u) {
-    let visible = vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u) < vec4<u32>(keys);
-    let s = select(vec4(-3.402823e38), scores4(qBase, cacheBase, j0, lastKey), visible);
-    let newMax = max(runningMax, max(max(s.x, s.y), max(s.z, s.w)));
-    let rescale = exp(runningMax - newMax);
-    let p = select(vec4(0.0), exp(s - newMax), visible);
-    total = total * rescale + p.x + p.y + p.z + p.w;
-    runningMax = newMax;
-    let v0 = cacheBase + j0 * D4;
-    let v1 = cacheBase + min(j0 + 1u, lastKey) * D4;
-    let v2 = cacheBase + min(j0 + 2u, lastKey) * D4;
-    let v3 = cacheBase + min(j0 + 3u, lastKey) * D4;
+    let w = softmax4(qBase, cacheBase, j0, keys, lastKey, runningMax);
+    total = total * w.rescale + dot(w.p, vec4(1.0));
+    runningMax = w.runningMax;
     for (var c = 0u; c < D4; c++) {
-      var acc = out[o + c] * rescale;
-      acc = fma(vec4(p.x), vCache[v0 + c], acc);
-      acc = fma(vec4(p.y), vCache[v1 + c], acc);
-      acc = fma(vec4(p.z), vCache[v2 + c], acc);
-      acc = fma(vec4(p.w), vCache[v3 + c], acc);
-      out[o + c] = acc;
+      out[o + c] = weightedV4(out[o + c], w, c);
     }
   }
   for (var c = 0u; c < D4; c++) {
     out[o + c] = out[o + c] / total;
   }
+}
+
+// ---- split over keys (decode: few queries, long cache). Each (query row, head) is cut into
+// `splits` chunks of keys; attentionSplit handles one chunk per thread (x = row * H + head,
+// y = split) and leaves a partial: the weighted V sum (not yet divided), the chunk's max score and
+// its sum of exp(score - max). attentionCombine (a thread per row, head and channel quad) rescales the
+// partials to the common max and divides. splits is a function of past + seq alone (splitCount), so
+// the host's dispatch and both kernels agree without another uniform.
+override SPLIT_KEYS: u32 = 64u;   // about this many keys per chunk
+override MAX_SPLITS: u32 = 16u;
+const MAX_SPLIT_D4: u32 = 32u;    // the private accumulator's size: head size ≤ 128
+
+@group(0) @binding(6) var<storage, read_write> partials: array<vec4<f32>>;  // [splits, rows * H, D4 + 1]: acc | (max, sum, 0, 0)
+
+fn splitCount() -> u32 {
+  return clamp((step.past + step.seq + SPLIT_KEYS - 1u) / SPLIT_KEYS, 1u, MAX_SPLITS);
+}
+
+// Keys per chunk, a multiple of 4 (the loop's stride).
+fn splitChunk(splits: u32) -> u32 {
+  return ((step.past + step.seq + splits - 1u) / splits + 3u) & ~3u;
+}
+
+@compute @workgroup_size(PT_THREADS)
+fn attentionSplit(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let units = step.rows * H;
+  let unit = gid.x;
+  if (unit >= units) {
+    return;
+  }
+  let head = unit % H;
+  let row = unit / H;
+  let split = gid.y;
+  let b = row / step.seq;
+  let keys = step.past + row % step.seq + 1u;
+  let lastKey = keys - 1u;
+  let chunk = splitChunk(splitCount());
+  let first = split * chunk;
+  let end = min(first + chunk, keys); // first ≥ end: an empty chunk (a query early in a seq > 1 step)
+  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let qBase = row * 3u * E4 + head * D4;
+  var acc: array<vec4<f32>, MAX_SPLIT_D4>;
+  var runningMax = -3.402823e38;
+  var total = 0.0;
+  for (var j0 = first; j0 < end; j0 += 4u) {
+    let w = softmax4(qBase, cacheBase, j0, end, lastKey, runningMax);
+    total = total * w.rescale + dot(w.p, vec4(1.0));
+    runningMax = w.runningMax;
+    for (var c = 0u; c < D4; c++) {
+      acc[c] = weightedV4(acc[c], w, c);
+    }
+  }
+  let o = (split * units + unit) * (D4 + 1u);
+  for (var c = 0u; c < D4; c++) {
+    partials[o + c] = acc[c];
+  }
+  partials[o + D4] = vec4(runningMax, total, 0.0, 0.0);
+}
+
+@compute @workgroup_size(PT_THREADS)
+fn attentionCombine(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let units = step.rows * H;
+  let unit = gid.x / D4;
+  let c = gid.x % D4;
+  if (unit >= units) {
+    return;
+  }
+  let splits = splitCount();
+  var maxScore = -3.402823e38;
+  for (var s = 0u; s < splits; s++) {
+    maxScore = max(maxScore, partials[(s * units + unit) * (D4 + 1u) + D4].x);
+  }
+  var total = 0.0;
+  var sum = vec4<f32>(0.0);
+  for (var s = 0u; s < splits; s++) {
+    let p = (s * units + unit) * (D4 + 1u);
+    let stats = partials[p + D4];
+    let w = exp(stats.x - maxScore); // 0 for an empty chunk (max stays at -3.4e38)
+    total += w * stats.y;
+    sum = fma(vec4(w), partials[p + c], sum);
+  }
+  let row = unit / H;
+  let head = unit % H;
+  out[row * E4 + head * D4 + c] = sum / total;
 }

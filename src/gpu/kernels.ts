@@ -39,6 +39,12 @@ export interface KernelTuning {
   /** attention 'workgroup': about this many threads per workgroup (rounded down to a multiple of D/4);
    *  'thread': threads per workgroup. */
   attentionThreads: number;
+  /** Split-K attention for steps of at most attentionSplitMaxSeq new tokens: each query's keys are cut
+   *  into chunks of about attentionSplitKeys (at most attentionMaxSplits chunks), each chunk a thread, then
+   *  a combine pass. attentionMaxSplits 1 turns it off (the per-query kernel above serves every step). */
+  attentionSplitKeys: number;
+  attentionMaxSplits: number;
+  attentionSplitMaxSeq: number;
 }
 
 const SWIFTSHADER_TUNING: KernelTuning = {
@@ -55,6 +61,10 @@ const SWIFTSHADER_TUNING: KernelTuning = {
   normThreads: 64,
   attention: 'thread',
   attentionThreads: 64,
+  // A decode step has only batch × heads queries: one chunk per thread spreads them over both cores.
+  attentionSplitKeys: 64,
+  attentionMaxSplits: 32,
+  attentionSplitMaxSeq: 4,
 };
 
 const GPU_TUNING: KernelTuning = {
@@ -71,9 +81,15 @@ const GPU_TUNING: KernelTuning = {
   normThreads: 128,
   attention: 'workgroup',
   attentionThreads: 128,
+  // Not measured yet (no GPU here): smaller chunks, more threads for a decode step's few queries.
+  attentionSplitKeys: 32,
+  attentionMaxSplits: 64,
+  attentionSplitMaxSeq: 4,
 };
 
 const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+/** attention.wgsl's MAX_SPLIT_D4: the split kernel keeps a head's V sum in registers (head size ≤ 128). */
+const SPLIT_MAX_D4 = 32;
 
 export interface MatmulArgs {
   step: GPUBuffer;
@@ -109,6 +125,7 @@ export class Kernels {
   private readonly stepScratch = new Uint32Array(4);
   private noBias: GPUBuffer | null = null;
   private readonly scaleBuffers = new Map<number, GPUBuffer>();
+  private readonly attentionScratch: GPUBuffer[] = [];
 
   constructor(
     readonly device: GPUDevice,
@@ -138,6 +155,8 @@ export class Kernels {
     this.noBias = null;
     for (const params of this.scaleBuffers.values()) params.destroy();
     this.scaleBuffers.clear();
+    for (const scratch of this.attentionScratch) scratch.destroy();
+    this.attentionScratch.length = 0;
   }
 
   /** A uniform buffer holding a StepShape; one per session; written before each submit. */
@@ -306,15 +325,60 @@ export class Kernels {
         : this.attentionWorkgroupPipeline(label, a.constants, D, o.maxPositions);
     const params = this.attentionParams(o.scale);
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params]);
+    const split = this.attentionSplit(label, o, a, params);
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
+      if (split?.encode(pass, step, rows)) return;
       if (this.tuning.attention === 'thread') {
         run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / this.tuning.attentionThreads), 1);
       } else {
         run(pass, label, pipeline, bindGroup, o.nHead, rows);
       }
     });
+  }
+
+  /** The split-K path's two pipelines and its scratch (sized once for this Op's largest split step),
+   *  or null where no step of this Op would split. encode() returns false for steps it leaves to the
+   *  per-query kernels (too many new tokens, or one chunk). */
+  private attentionSplit(
+    label: string,
+    o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHead: number; maxPositions: number },
+    a: { headDim: number; constants: PipelineConstants; maxRows: number; cacheBatch: number },
+    params: GPUBuffer,
+  ) {
+    const t = this.tuning;
+    const splitCount = (positions: number) => Math.min(Math.ceil(positions / t.attentionSplitKeys), t.attentionMaxSplits);
+    const maxSplits = splitCount(o.maxPositions);
+    const D4 = a.headDim / 4;
+    if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return null;
+    const maxRows = Math.min(a.maxRows, a.cacheBatch * t.attentionSplitMaxSeq);
+    const bytes = maxSplits * maxRows * o.nHead * (D4 + 1) * 16;
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(`${label}: split attention needs ${bytes} bytes of scratch, the device allows ${this.device.limits.maxStorageBufferBindingSize} per binding`);
+    }
+    const scratch = this.device.createBuffer({ label: `${label} split partials`, size: bytes, usage: GPUBufferUsage.STORAGE });
+    this.attentionScratch.push(scratch);
+    const constants = {
+      ...a.constants,
+      PT_THREADS: t.attentionThreads,
+      SPLIT_KEYS: t.attentionSplitKeys,
+      MAX_SPLITS: t.attentionMaxSplits,
+    };
+    const partialPipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionSplit', constants);
+    const combinePipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionCombine', constants);
+    const partialBindGroup = this.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch]);
+    const combineBindGroup = this.bindGroup(`${label} combine`, combinePipeline, [o.step, null, null, null, o.out, null, scratch]);
+    return {
+      encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean {
+        const splits = splitCount(step.past + step.seq);
+        if (step.seq > t.attentionSplitMaxSeq || splits < 2) return false;
+        const units = rows * o.nHead;
+        run(pass, label, partialPipeline, partialBindGroup, Math.ceil(units / t.attentionThreads), splits);
+        run(pass, label, combinePipeline, combineBindGroup, Math.ceil((units * D4) / t.attentionThreads), 1);
+        return true;
+      },
+    };
   }
 
   private attentionWorkgroupPipeline(label: string, constants: PipelineConstants, D: number, maxPositions: number): GPUComputePipeline {
@@ -398,6 +462,8 @@ export class Kernels {
       headDim,
       constants: { H: o.nHead, D: headDim, MAX_POSITIONS: o.maxPositions } as PipelineConstants,
       checkStep: checkStepFits,
+      maxRows: qkvRows,
+      cacheBatch,
     };
   }
 
@@ -413,12 +479,13 @@ export class Kernels {
     return this.pipelines.get(kernel, `${stepWgsl}\n${snippets}\n${source}`, entryPoint, constants);
   }
 
-  private bindGroup(label: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+  /** Buffer i at binding i; null for a binding the entry point does not use. */
+  private bindGroup(label: string, pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[]): GPUBindGroup {
     return this.pipelines.checked(`the bind group of ${label}`, () =>
       this.device.createBindGroup({
         label,
         layout: pipeline.getBindGroupLayout(0),
-        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
       }),
     );
   }
@@ -523,6 +590,15 @@ function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   );
   if (shared > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
+  }
+  for (const [what, n] of [
+    ['attentionSplitKeys', t.attentionSplitKeys],
+    ['attentionMaxSplits', t.attentionMaxSplits],
+  ] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`tuning: ${what} must be a positive integer, got ${n}`);
+  }
+  if (!Number.isInteger(t.attentionSplitMaxSeq) || t.attentionSplitMaxSeq < 0) {
+    throw new Error(`tuning: attentionSplitMaxSeq must be an integer ≥ 0, got ${t.attentionSplitMaxSeq}`);
   }
   if (!(t.decodeMaxRows >= 0)) throw new Error(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
 }
