@@ -11,14 +11,17 @@
 //   --dtype f16|f32    weights on the GPU; default f16 (as shipped)
 //   --out FILE         default bench/probe.json;  --md FILE: default bench/PROBE.md
 //   --report FILE      only rewrite the table and --md from a saved probe.json (no GPU)
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+//   --features-cache P keep the extracted features in P.json + P.f32 and reuse them when the weights,
+//                      dtype and images match (to rerun the probes without the GPU)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { create, globals } from 'webgpu';
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
 import { requestImageGptDevice } from '../src/gpu/device';
-import type { FitResult, ImageGPTConfig, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
+import type { FitResult, ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
 
 /** Candidate L2 penalties (standardized features, mean cross-entropy): half-decades from 1e-4 to 1. */
 export const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
@@ -45,6 +48,7 @@ interface Args {
   out: string;
   md: string;
   report: string | null;
+  featuresCache: string | null;
 }
 
 export function parseArgs(args: string[]): Args {
@@ -58,6 +62,7 @@ export function parseArgs(args: string[]): Args {
     out: 'bench/probe.json',
     md: 'bench/PROBE.md',
     report: null,
+    featuresCache: null,
   };
   const positiveInteger = (flag: string, v: string): number => {
     const n = Number(v);
@@ -109,9 +114,12 @@ export function parseArgs(args: string[]): Args {
       case '--report':
         parsed.report = needValue();
         break;
+      case '--features-cache':
+        parsed.featuresCache = needValue();
+        break;
       default:
         throw new Error(
-          `unknown argument ${JSON.stringify(flag)}; expected --model, --data, --train-limit, --seed, --batch-size, --dtype, --out, --md, --report`,
+          `unknown argument ${JSON.stringify(flag)}; expected --model, --data, --train-limit, --seed, --batch-size, --dtype, --out, --md, --report, --features-cache`,
         );
     }
   }
@@ -277,12 +285,15 @@ export interface ProbeRun {
   converged: boolean;
   trainAccuracy: number;
   validationAccuracy: number;
+  /** Mean cross-entropy on the validation fold at the chosen L2 (what chose it). */
+  validationLoss: number;
   heldoutAccuracy: number;
   heldoutCorrect: number;
   /** Predicted class id of every held-out image. */
   heldoutPredictions: number[];
-  /** Validation accuracy of each L2_GRID value (fit on the fit part only). */
+  /** Validation accuracy and mean cross-entropy of each grid L2 (fit on the fit part only). */
   validationByL2: number[];
+  validationLossByL2: number[];
   confusion: number[];
 }
 
@@ -300,23 +311,36 @@ export interface ProbeSplits {
 
 const pick = (labels: Int32Array, rows: readonly number[]): Int32Array => Int32Array.from(rows, (r) => labels[r]);
 
+/** Mean cross-entropy −log p(label) of a fitted probe on labelled rows. */
+export function meanCrossEntropy(probe: LinearProbe, features: Float32Array, labels: Int32Array): number {
+  const p = probe.predictProba(features);
+  const C = probe.numClasses;
+  let sum = 0;
+  labels.forEach((y, i) => {
+    sum -= Math.log(Math.max(p[i * C + y], Number.MIN_VALUE));
+  });
+  return sum / labels.length;
+}
+
 /**
- * One probe: each L2 of `grid` fit on the fit part and scored on the validation fold; the best
- * (ties: the larger L2, the simpler probe) refit on every training image and scored on the held-out split.
+ * One probe: each L2 of `grid` fit on the fit part and scored on the validation fold; the one with the
+ * lowest validation cross-entropy (ties: the larger L2) is refit on every training image and scored on
+ * the held-out split. Cross-entropy, not accuracy, picks it: on ~100 validation images accuracy moves in
+ * 1 % steps and most L2 values tie or differ by an image or two.
  */
 export function runProbe(s: ProbeSplits, dim: number, grid: readonly number[] = L2_GRID, maxIter = MAX_ITER): ProbeRun {
   const fitX = takeRows(s.train, dim, s.fit);
   const fitY = pick(s.trainLabels, s.fit);
   const valX = takeRows(s.train, dim, s.validation);
   const valY = pick(s.trainLabels, s.validation);
-  const validationByL2 = grid.map((l2) => {
+  const validation = grid.map((l2) => {
     const probe = new LinearProbe({ l2, classes: s.classes });
     probe.fit(fitX, fitY, { maxIter, numFeatures: dim });
-    return probe.score(valX, valY);
+    return { accuracy: probe.score(valX, valY), loss: meanCrossEntropy(probe, valX, valY) };
   });
   let best = 0;
-  validationByL2.forEach((acc, k) => {
-    if (acc >= validationByL2[best]) best = k;
+  validation.forEach(({ loss }, k) => {
+    if (loss <= validation[best].loss) best = k;
   });
   const l2 = grid[best];
   const probe = new LinearProbe({ l2, classes: s.classes });
@@ -330,11 +354,13 @@ export function runProbe(s: ProbeSplits, dim: number, grid: readonly number[] = 
     iterations: fit.iterations,
     converged: fit.converged,
     trainAccuracy: probe.score(s.train, s.trainLabels),
-    validationAccuracy: validationByL2[best],
+    validationAccuracy: validation[best].accuracy,
+    validationLoss: validation[best].loss,
     heldoutAccuracy: correct / s.heldoutLabels.length,
     heldoutCorrect: correct,
     heldoutPredictions: predictions,
-    validationByL2,
+    validationByL2: validation.map((v) => v.accuracy),
+    validationLossByL2: validation.map((v) => v.loss),
     confusion: Array.from(confusion),
   };
 }
@@ -400,6 +426,78 @@ function loadEmoji(dir: string, size: number): { entries: EmojiEntry[]; pixels: 
   return { entries, pixels, side, prepared };
 }
 
+interface FeatureExtraction {
+  /** Hidden state index → Float32Array [images, n_embd]. */
+  features: Map<number, Float32Array>;
+  timing: { date: string; seconds: number; cpuSeconds: number; batchSize: number; load: [number, number] };
+  device: { vendor: string; architecture: string; description: string };
+}
+
+/** Pooled features of every `layers` entry for all `inputIds`, timed (wall and this process's CPU). */
+async function extractFeatures(args: Args, configJson: unknown, weights: Uint8Array, inputIds: number[][], layers: number[]): Promise<FeatureExtraction> {
+  const { device, info } = await probeDevice();
+  const model = await ImageGPT.fromPretrained({ config: configJson as ImageGPTConfigJSON, weights }, { device, dtype: args.dtype });
+  console.log(`model ${args.model}: ${model.config.n_layer} layers, n_embd ${model.config.n_embd}, ${args.dtype} on ${info.vendor} ${info.architecture} ${info.description}`);
+  const load = loadavg()[0];
+  const start = performance.now();
+  const cpuStart = process.cpuUsage();
+  let lastReport = 0;
+  const features = await model.features(inputIds, {
+    layers,
+    batchSize: args.batchSize,
+    onProgress: ({ done, total }) => {
+      const seconds = (performance.now() - start) / 1000;
+      if (done < total && seconds - lastReport < 30) return;
+      lastReport = seconds;
+      const rate = done / seconds;
+      const left = done < total ? `, about ${((total - done) / rate / 60).toFixed(1)} min left` : '';
+      console.log(`features: ${done}/${total} images, ${rate.toFixed(2)} images/s, ${seconds.toFixed(0)} s${left}`);
+    },
+  });
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  model.dispose();
+  device.destroy();
+  return {
+    features,
+    timing: { date: new Date().toISOString(), seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, batchSize: args.batchSize, load: [load, loadavg()[0]] },
+    device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
+  };
+}
+
+// --features-cache P: P.json (what the features are of, how they were timed) and P.f32 (the layers'
+// [images, n_embd] matrices one after another), so the probes can be rerun without the GPU.
+function readFeatureCache(path: string, key: string, layerCount: number, valuesPerLayer: number): FeatureExtraction | null {
+  if (!existsSync(`${path}.json`) || !existsSync(`${path}.f32`)) return null;
+  const header = readJson(`${path}.json`) as { key: string; timing: FeatureExtraction['timing']; device: FeatureExtraction['device'] };
+  if (header.key !== key) {
+    console.log(`features: ${path}.json is for other weights, dtype or images; extracting again`);
+    return null;
+  }
+  const bytes = readFileSync(`${path}.f32`);
+  if (bytes.byteLength !== layerCount * valuesPerLayer * 4) {
+    throw new Error(`${path}.f32 has ${bytes.byteLength} bytes, expected ${layerCount} layers × ${valuesPerLayer} float32 values`);
+  }
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const features = new Map<number, Float32Array>();
+  for (let l = 0; l < layerCount; l++) features.set(l, all.slice(l * valuesPerLayer, (l + 1) * valuesPerLayer));
+  return { features, timing: header.timing, device: header.device };
+}
+
+function writeFeatureCache(path: string, key: string, extraction: FeatureExtraction): void {
+  const parts = [...extraction.features.keys()].sort((a, b) => a - b).map((l) => extraction.features.get(l)!);
+  const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.f32`, new Uint8Array(all.buffer));
+  writeFileSync(`${path}.json`, JSON.stringify({ key, timing: extraction.timing, device: extraction.device }, null, 2) + '\n');
+  console.log(`features: saved to ${path}.{json,f32}`);
+}
+
 const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
 const round = (x: number, d = 4): number => Number(x.toFixed(d));
 
@@ -443,15 +541,10 @@ export async function main(argv: string[]): Promise<number> {
       `stratified, seed ${args.seed}; fit ${fold.fit.length} + validation ${fold.validation.length}); held-out: all ${heldout.length}`,
   );
 
-  // Model and device.
-  const { device, info } = await probeDevice();
-  const model = await ImageGPT.fromPretrained(
-    { config: configJson as Record<string, unknown>, weights: new Uint8Array(readFileSync(join(args.model, 'model.safetensors'))) },
-    { device, dtype: args.dtype },
-  );
-  const L = model.config.n_layer;
-  const E = model.config.n_embd;
-  console.log(`model ${args.model}: ${L} layers, n_embd ${E}, ${args.dtype} on ${info.vendor} ${info.architecture} ${info.description ?? ''}`);
+  const config = parseImageGPTConfig(configJson as ImageGPTConfigJSON);
+  const L = config.n_layer;
+  const E = config.n_embd;
+  const weights = new Uint8Array(readFileSync(join(args.model, 'model.safetensors')));
 
   // Images → tokens (the processor, as a user does) and raw pixels at the model's size.
   const order = [...heldout, ...train];
@@ -466,27 +559,14 @@ export async function main(argv: string[]): Promise<number> {
     for (let j = 0; j < pixelDim; j++) rawPixels[k * pixelDim + j] = rgb[j] / 127.5 - 1;
   });
 
-  // Features of every layer, all pooled in one pass per batch.
+  // Features of every layer, all pooled in one pass per batch (or from --features-cache).
   const layers = Array.from({ length: L + 1 }, (_, l) => l);
-  const featureStart = performance.now();
-  const cpuStart = process.cpuUsage();
-  let lastReport = 0;
-  const features = await model.features(inputIds, {
-    layers,
-    batchSize: args.batchSize,
-    onProgress: ({ done, total }) => {
-      const seconds = (performance.now() - featureStart) / 1000;
-      if (done < total && seconds - lastReport < 30) return;
-      lastReport = seconds;
-      const rate = done / seconds;
-      console.log(`features: ${done}/${total} images, ${rate.toFixed(2)} images/s, ${seconds.toFixed(0)} s` + (done < total ? `, about ${((total - done) / rate / 60).toFixed(1)} min left` : ''));
-    },
-  });
-  const featureSeconds = (performance.now() - featureStart) / 1000;
-  const cpu = process.cpuUsage(cpuStart);
-  const featureCpuSeconds = (cpu.user + cpu.system) / 1e6;
-  model.dispose();
-  device.destroy();
+  const cacheKey = createHash('sha256').update(weights).update(args.dtype).update(JSON.stringify(inputIds)).digest('hex');
+  const cached = args.featuresCache ? readFeatureCache(args.featuresCache, cacheKey, layers.length, order.length * E) : null;
+  if (cached) console.log(`features: read from ${args.featuresCache}.{json,f32} (extracted ${cached.timing.date}; its timing is reported)`);
+  const extraction = cached ?? (await extractFeatures(args, configJson, weights, inputIds, layers));
+  if (!cached && args.featuresCache) writeFeatureCache(args.featuresCache, cacheKey, extraction);
+  const { features, timing: featureTiming, device: info } = extraction;
 
   // Probes.
   const H = heldout.length;
@@ -524,8 +604,8 @@ export async function main(argv: string[]): Promise<number> {
       dir: args.model,
       n_layer: L,
       n_embd: E,
-      n_positions: model.config.n_positions,
-      parameters: countParams(model.config),
+      n_positions: config.n_positions,
+      parameters: countParams(config),
       dtype: args.dtype,
     },
     data: { dir: dataDir, image_size: side, images: entries.length, prepared_now: prepared, labels: 'category' },
@@ -544,7 +624,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     selection: {
       l2_grid: L2_GRID,
-      rule: 'highest validation accuracy (ties: larger l2), then refit on all training images used',
+      rule: 'lowest validation cross-entropy (ties: larger l2), then refit on all training images used',
       validation: `${VALIDATION_FRACTION * 100} % of each class's training images, by whole emoji names (both vendors and variants on one side)`,
       seed: args.seed,
       max_iter: MAX_ITER,
@@ -559,11 +639,14 @@ export async function main(argv: string[]): Promise<number> {
     heldout_labels: Array.from(heldoutLabels),
     timing: {
       feature_images: order.length,
-      feature_seconds: round(featureSeconds, 1),
-      images_per_second: round(order.length / featureSeconds, 3),
-      feature_cpu_seconds: round(featureCpuSeconds, 1),
-      images_per_cpu_second: round(order.length / featureCpuSeconds, 3),
-      batch_size: args.batchSize,
+      feature_seconds: round(featureTiming.seconds, 1),
+      images_per_second: round(order.length / featureTiming.seconds, 3),
+      feature_cpu_seconds: round(featureTiming.cpuSeconds, 1),
+      images_per_cpu_second: round(order.length / featureTiming.cpuSeconds, 3),
+      batch_size: featureTiming.batchSize,
+      feature_load_average_1min: { start: round(featureTiming.load[0], 2), end: round(featureTiming.load[1], 2) },
+      features_extracted: featureTiming.date,
+      features_from_cache: cached !== null,
       encode_seconds: round(encodeSeconds, 2),
       probe_fit_seconds: round(probeSeconds, 1),
       total_seconds: round(totalSeconds, 1),
@@ -592,10 +675,12 @@ export interface ProbeJson {
   converged: boolean;
   train_accuracy: number;
   validation_accuracy: number;
+  validation_loss: number;
   heldout_accuracy: number;
   heldout_correct: number;
   heldout_ci95: [number, number];
   validation_by_l2: number[];
+  validation_loss_by_l2: number[];
   /** [C, C] row-major: (true class, predicted class). */
   heldout_confusion: number[];
   /** Predicted class id of each held-out image, in the order of `heldout_labels`. */
@@ -631,6 +716,10 @@ export interface ProbeReport {
     feature_cpu_seconds: number;
     images_per_cpu_second: number;
     batch_size: number;
+    feature_load_average_1min: { start: number; end: number };
+    /** When the features were extracted (earlier than `date` when they came from --features-cache). */
+    features_extracted: string;
+    features_from_cache: boolean;
     encode_seconds: number;
     probe_fit_seconds: number;
     total_seconds: number;
@@ -651,10 +740,12 @@ function runJson(name: string, layer: number | null, r: ProbeRun, heldoutCount: 
     converged: r.converged,
     train_accuracy: round(r.trainAccuracy),
     validation_accuracy: round(r.validationAccuracy),
+    validation_loss: round(r.validationLoss),
     heldout_accuracy: round(r.heldoutAccuracy),
     heldout_correct: r.heldoutCorrect,
     heldout_ci95: [round(lo), round(hi)],
     validation_by_l2: r.validationByL2.map((a) => round(a)),
+    validation_loss_by_l2: r.validationLossByL2.map((a) => round(a)),
     heldout_confusion: r.confusion,
     heldout_predictions: r.heldoutPredictions,
   };
@@ -716,7 +807,7 @@ export function formatMarkdown(r: ProbeReport): string {
   if (!pixels || layers.length === 0) throw new Error('probe report: expected layer probes and a raw-pixel probe');
   const last = layers[layers.length - 1];
   const best = layers.reduce((a, b) => (b.heldout_accuracy > a.heldout_accuracy ? b : a));
-  const chosen = layers.reduce((a, b) => (b.validation_accuracy > a.validation_accuracy ? b : a));
+  const chosen = layers.reduce((a, b) => (b.validation_loss < a.validation_loss ? b : a));
   const H = r.counts.heldout;
   const versus = (a: ProbeJson, b: ProbeJson): string => {
     const d = 100 * (a.heldout_accuracy - b.heldout_accuracy);
@@ -734,7 +825,7 @@ export function formatMarkdown(r: ProbeReport): string {
       `${r.model.dtype} weights on the GPU). Labels: the ${r.classes.length} emoji categories` + (dropped ? `; dropped ${dropped}` : '') + '. ' +
       `Features: the mean over all positions of hidden state *l* (0 = embeddings, *k* = output of block *k*, ${r.model.n_layer} = the last block after ln_f), ` +
       `every layer from one forward pass. Probe: multinomial logistic regression on standardized features (\`LinearProbe\`), one per row; ` +
-      `its L2 is chosen from ${r.selection.l2_grid[0]} … ${r.selection.l2_grid[r.selection.l2_grid.length - 1]} by accuracy on a validation fold ` +
+      `its L2 is chosen from ${r.selection.l2_grid[0]} … ${r.selection.l2_grid[r.selection.l2_grid.length - 1]} by cross-entropy on a validation fold ` +
       `(${r.counts.validation} of the training images, whole emoji names held back), then it is refit on all ${r.counts.train_used} training images used: ` +
       `${(100 * r.counts.train_fraction).toFixed(1)} % of the ${r.counts.train_split} in the training split, a stratified seeded sample ` +
       `(\`--train-limit\`; feature extraction on this CPU-emulated GPU is the cost). Accuracy is on all ${H} held-out images: emoji names ` +
@@ -744,15 +835,17 @@ export function formatMarkdown(r: ProbeReport): string {
     '',
     ...(r.probes.some((p) => !p.converged) ? ['\\* stopped at the iteration limit before reaching the gradient tolerance.', ''] : []),
     `- Best layer on held-out images: ${best.name}, ${pct(best.heldout_accuracy)}. ` +
-      (chosen === best ? 'It also has the best validation accuracy.' : `By validation accuracy (what one could pick without the held-out split) it would be ${chosen.name}, ${pct(chosen.heldout_accuracy)} held-out.`),
+      (chosen === best
+        ? 'It also has the lowest validation cross-entropy, so it is the layer one would pick without the held-out split.'
+        : `Picked without the held-out split (lowest validation cross-entropy) it would be ${chosen.name}, ${pct(chosen.heldout_accuracy)} held-out.`),
     `- ${best === last ? `The last layer is itself the best.` : versus(best, last) + '.'}`,
     `- ${versus(best, pixels)}. ${best === last ? '' : versus(last, pixels) + '.'}`.replace(/\s+$/, ''),
     `- The majority class alone gets ${pct(r.majority.heldout_accuracy)}. With ${H} held-out images each accuracy is uncertain by ` +
       `±${(196 * Math.sqrt(0.25 / H)).toFixed(1)} points at most (95 %); the McNemar p-values compare two probes on the same images.`,
     `- Feature extraction: ${t.feature_images} images (every layer, one pass) in ${t.feature_seconds} s = ${t.images_per_second} images/s on ` +
       `${r.device.vendor} ${r.device.architecture}, batches of ${t.batch_size}; ${t.images_per_cpu_second} images per CPU-second of the process; ` +
-      `load average ${t.load_average_1min.start} → ${t.load_average_1min.end} on a shared 2-core machine. Probe fits: ${t.probe_fit_seconds} s. ` +
-      `Whole run: ${(t.total_seconds / 60).toFixed(1)} min.`,
+      `load average ${t.feature_load_average_1min.start} → ${t.feature_load_average_1min.end} on a shared 2-core machine. Probe fits: ${t.probe_fit_seconds} s. ` +
+      (t.features_from_cache ? `(Features read from --features-cache, extracted ${t.features_extracted.slice(0, 16)}.)` : `Whole run: ${(t.total_seconds / 60).toFixed(1)} min.`),
     '',
     `Reproduce: \`${r.command}\` (${r.date.slice(0, 10)}; all figures in \`bench/probe.json\`; \`--report bench/probe.json\` rewrites this file from it).`,
     '',

@@ -99,9 +99,13 @@ describe('bench/probe pieces', () => {
         [1e-3, 1e-1, 10],
       );
       expect(run.validationByL2).toHaveLength(3);
-      expect(run.validationAccuracy).toBe(Math.max(...run.validationByL2));
+      expect(run.validationLoss).toBe(Math.min(...run.validationLossByL2));
       // Ties go to the larger L2: the chosen one is the last of the best.
-      expect(run.l2).toBe([1e-3, 1e-1, 10][run.validationByL2.lastIndexOf(run.validationAccuracy)]);
+      const chosen = run.validationLossByL2.lastIndexOf(run.validationLoss);
+      expect(run.l2).toBe([1e-3, 1e-1, 10][chosen]);
+      expect(run.validationAccuracy).toBe(run.validationByL2[chosen]);
+      // Pure noise: the strongest penalty predicts best (near log 3 per image); separable: a weak one.
+      expect(chosen).toBe(separation === 0 ? 2 : 0);
       expect(run.heldoutAccuracy).toBeGreaterThanOrEqual(low);
       expect(run.heldoutAccuracy).toBeLessThanOrEqual(high);
       expect(run.heldoutCorrect).toBe(Math.round(run.heldoutAccuracy * 150));
