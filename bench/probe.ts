@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { create, globals } from 'webgpu';
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
 import { requestImageGptDevice } from '../src/gpu/device';
@@ -651,6 +651,7 @@ export async function main(argv: string[]): Promise<number> {
       probe_fit_seconds: round(probeSeconds, 1),
       total_seconds: round(totalSeconds, 1),
       load_average_1min: { start: round(loadStart, 2), end: round(loadavg()[0], 2) },
+      cpus: cpus().length,
     },
     device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
     runtime: `Node ${process.version}, Dawn (npm webgpu)`,
@@ -724,6 +725,8 @@ export interface ProbeReport {
     probe_fit_seconds: number;
     total_seconds: number;
     load_average_1min: { start: number; end: number };
+    /** CPU cores of the machine (absent in reports from before it was recorded). */
+    cpus?: number;
   };
   device: { vendor: string; architecture: string; description: string };
   runtime: string;
@@ -840,17 +843,56 @@ export function formatMarkdown(r: ProbeReport): string {
         : `Picked without the held-out split (lowest validation cross-entropy) it would be ${chosen.name}, ${pct(chosen.heldout_accuracy)} held-out.`),
     `- ${best === last ? `The last layer is itself the best.` : versus(best, last) + '.'}`,
     `- ${versus(best, pixels)}. ${best === last ? '' : versus(last, pixels) + '.'}`.replace(/\s+$/, ''),
+    paperExpectation(r, layers, last, pixels),
+    ...(best.layer === 0
+      ? [
+          `- Layer 0 is the mean of the token and position embeddings. The position part is the same for every image, so it is a ` +
+            `linear projection (to ${r.model.n_embd} numbers) of the image's histogram over the palette colours. That it does best says ` +
+            `an image's colour make-up is the most linearly usable cue for these categories at ${r.data.image_size}×${r.data.image_size}, ` +
+            `and that the blocks of this small model do not make the categories more linearly separable than that.`,
+        ]
+      : []),
     `- The majority class alone gets ${pct(r.majority.heldout_accuracy)}. With ${H} held-out images each accuracy is uncertain by ` +
       `±${(196 * Math.sqrt(0.25 / H)).toFixed(1)} points at most (95 %); the McNemar p-values compare two probes on the same images.`,
     `- Feature extraction: ${t.feature_images} images (every layer, one pass) in ${t.feature_seconds} s = ${t.images_per_second} images/s on ` +
       `${r.device.vendor} ${r.device.architecture}, batches of ${t.batch_size}; ${t.images_per_cpu_second} images per CPU-second of the process; ` +
-      `load average ${t.feature_load_average_1min.start} → ${t.feature_load_average_1min.end} on a shared 2-core machine. Probe fits: ${t.probe_fit_seconds} s. ` +
+      `load average ${t.feature_load_average_1min.start} → ${t.feature_load_average_1min.end}` +
+      (t.cpus ? ` on ${t.cpus} CPU cores shared with other work` : '') + `. Probe fits: ${t.probe_fit_seconds} s. ` +
       (t.features_from_cache ? `(Features read from --features-cache, extracted ${t.features_extracted.slice(0, 16)}.)` : `Whole run: ${(t.total_seconds / 60).toFixed(1)} min.`),
     '',
+    ...perCategoryTable(r),
     `Reproduce: \`${r.command}\` (${r.date.slice(0, 10)}; all figures in \`bench/probe.json\`; \`--report bench/probe.json\` rewrites this file from it).`,
     '',
   ];
   return lines.join('\n');
+}
+
+/** The ImageGPT paper's finding (a middle layer beats the last one and raw pixels), checked on these figures. */
+function paperExpectation(r: ProbeReport, layers: ProbeJson[], last: ProbeJson, pixels: ProbeJson): string {
+  const middle = layers.filter((p) => p.layer !== 0 && p !== last);
+  if (middle.length === 0) return '- There is no middle layer to compare with the paper (a model of one block).';
+  const bestMiddle = middle.reduce((a, b) => (b.heldout_accuracy > a.heldout_accuracy ? b : a));
+  const verdict = (other: ProbeJson): string => {
+    const { p } = pairedComparison(bestMiddle, other, r.heldout_labels);
+    if (bestMiddle.heldout_accuracy <= other.heldout_accuracy) return `does not beat ${other.name}`;
+    return p < 0.05 ? `beats ${other.name} (p < 0.05)` : `is above ${other.name} but within noise (p = ${p.toFixed(2)})`;
+  };
+  return `- The ImageGPT paper's finding is that a middle layer beats the last one and raw pixels (for models of 76 M–1.4 B ` +
+    `parameters trained on ImageNet). Here the best middle layer, ${bestMiddle.name} at ${pct(bestMiddle.heldout_accuracy)}, ` +
+    `${verdict(last)} and ${verdict(pixels)}.`;
+}
+
+/** Held-out accuracy of every probe per category: where the differences come from. */
+function perCategoryTable(r: ProbeReport): string[] {
+  const C = r.classes.length;
+  const short = (p: ProbeJson): string => (p.layer === null ? 'raw pixels' : `layer ${p.layer}`);
+  const header = ['category', 'held-out images', ...r.probes.map(short)];
+  const rows = r.classes.map((name, c) => {
+    const n = r.heldout_labels.filter((y) => y === c).length;
+    return [name, String(n), ...r.probes.map((p) => pct(p.heldout_confusion[c * C + c] / n))];
+  });
+  const lines = [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`);
+  return ['Held-out accuracy per category:', '', ...lines, ''];
 }
 
 const capitalize = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   chooseClasses,
+  formatMarkdown,
   majorityBaseline,
   mcnemarExact,
   parseArgs,
@@ -13,6 +14,8 @@ import {
   validationFold,
   wilson95,
   type EmojiEntry,
+  type ProbeJson,
+  type ProbeReport,
 } from '../../bench/probe';
 import { gaussianBlobs } from './synthetic';
 
@@ -135,6 +138,53 @@ describe('bench/probe pieces', () => {
     expect(text).toContain('"a": [1, 2.5, -3e-7]');
     expect(text).toContain('"c": [0.0001]');
     expect(JSON.parse(text)).toEqual(report);
+  });
+
+  it('words PROBE.md from the figures: best layer, paired comparisons, the paper check, per-category accuracy', () => {
+    // 20 held-out images, 2 classes (first 10 are class 0). Layer 1 right on 18, layers 0 and 2 on 10, pixels on 14.
+    const labels = Array.from({ length: 20 }, (_, i) => (i < 10 ? 0 : 1));
+    const probe = (name: string, layer: number | null, wrong: number[], validationLoss: number): ProbeJson => {
+      const predictions = labels.map((y, i) => (wrong.includes(i) ? 1 - y : y));
+      const confusion = [0, 0, 0, 0];
+      predictions.forEach((p, i) => confusion[labels[i] * 2 + p]++);
+      const correct = 20 - wrong.length;
+      return {
+        name, layer, dim: 4, l2: 0.1, fit_iterations: 10, converged: true, train_accuracy: 1, validation_accuracy: 0.5,
+        validation_loss: validationLoss, heldout_accuracy: correct / 20, heldout_correct: correct, heldout_ci95: wilson95(correct, 20),
+        validation_by_l2: [0.5], validation_loss_by_l2: [validationLoss], heldout_confusion: confusion, heldout_predictions: predictions,
+      };
+    };
+    const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, k) => a + k);
+    const report = {
+      date: '2026-01-01T00:00:00Z', command: 'npm run probe --',
+      model: { dir: 'models/x', n_layer: 2, n_embd: 4, n_positions: 16, parameters: 1000, dtype: 'f16' },
+      data: { dir: 'd', image_size: 4, images: 60, prepared_now: false, labels: 'category' },
+      features: '', classes: ['A', 'B'], dropped_classes: [],
+      counts: { train_split: 40, train_used: 40, train_fraction: 1, train_limit: null, fit: 32, validation: 8, heldout: 20, per_class: {} },
+      selection: { l2_grid: [0.1], rule: '', validation: '', seed: 1, max_iter: 10, standardized: true },
+      probes: [
+        probe('layer 0 (embeddings)', 0, range(0, 10), 0.9),
+        probe('layer 1 (block 1 of 2)', 1, [0, 1], 0.5),
+        probe('layer 2 (last block, after ln_f)', 2, range(10, 20), 0.7),
+        probe('raw pixels (4×4 RGB)', null, range(0, 6), 0.8),
+      ],
+      majority: { class: 'A', train_rate: 0.5, heldout_accuracy: 0.5 },
+      heldout_labels: labels,
+      timing: {
+        feature_images: 60, feature_seconds: 30, images_per_second: 2, feature_cpu_seconds: 50, images_per_cpu_second: 1.2, batch_size: 8,
+        feature_load_average_1min: { start: 1, end: 2 }, features_extracted: '2026-01-01T00:00:00Z', features_from_cache: false,
+        encode_seconds: 0, probe_fit_seconds: 1, total_seconds: 40, load_average_1min: { start: 1, end: 2 }, cpus: 2,
+      },
+      device: { vendor: 'v', architecture: 'a', description: '' }, runtime: '',
+    } satisfies ProbeReport;
+    const md = formatMarkdown(report);
+    expect(md).toContain('Best layer on held-out images: layer 1 (block 1 of 2), 90.0 %. It also has the lowest validation cross-entropy');
+    // Layer 1 vs the last layer: right only by layer 1 on images 10–19, only by the last on 0–1: p = 2·(1 + 12 + 66)/2¹².
+    expect(md).toContain('Layer 1 (block 1 of 2) is 40.0 points above layer 2 (last block, after ln_f) (50.0 %; 10 images classified right only by the first, 2 only by the second; exact McNemar p = 0.039)');
+    // Against pixels: 4 vs 0 discordant, p = 2/2⁴.
+    expect(md).toContain('Here the best middle layer, layer 1 (block 1 of 2) at 90.0 %, beats layer 2 (last block, after ln_f) (p < 0.05) and is above raw pixels (4×4 RGB) but within noise (p = 0.13)');
+    expect(md).toContain('| A | 10 | 0.0 % | 80.0 % | 100.0 % | 40.0 % |');
+    expect(md).not.toContain('Layer 0 is the mean');
   });
 
   it('rejects bad arguments with the reason', () => {
