@@ -1,7 +1,7 @@
 // Decode attention (one new token per sequence) at imagegpt-small's shape (E 512, 8 heads, cache
 // 1024): milliseconds per attention call near the start of the cache vs near its end, batch 1 and 8,
 // with the split-K path on and off (attentionMaxSplits 1), in the same run.
-// Run: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/attention.ts [--repeats N] [--rounds N]
+// Run: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/attention.ts [--repeats N] [--rounds N] [--split-keys 32,64,…]
 import { create, globals } from 'webgpu';
 import { Kernels, type KernelTuning } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
@@ -46,16 +46,20 @@ async function attentionMs(device: GPUDevice, tuning: Partial<KernelTuning>, bat
 }
 
 export async function main(args: string[]): Promise<number> {
+  Object.assign(globalThis, globals);
+  const gpu = create([]) as unknown as GPU;
+  const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 64 << 20, maxBindingBytes: 64 << 20 });
   const at = args.indexOf('--repeats');
   const repeats = at >= 0 ? Number(args[at + 1]) : 10;
   const atRounds = args.indexOf('--rounds');
   const rounds = atRounds >= 0 ? Number(args[atRounds + 1]) : 3;
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as unknown as GPU;
-  const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 64 << 20, maxBindingBytes: 64 << 20 });
+  // --split-keys 32,64: one split-K variant per chunk size (default: the adapter's tuning).
+  const atKeys = args.indexOf('--split-keys');
+  const tuned = new Kernels(device).tuning.attentionSplitKeys;
+  const splitKeys = atKeys >= 0 ? args[atKeys + 1].split(',').map(Number) : [tuned];
   const variants: [string, Partial<KernelTuning>][] = [
     ['per query (no split)', { attentionMaxSplits: 1 }],
-    ['split-K', {}],
+    ...splitKeys.map((keys): [string, Partial<KernelTuning>] => [`split-K (${keys} keys)`, { attentionSplitKeys: keys }]),
   ];
   // The machine is shared: alternate the variants for a few rounds and keep each one's fastest time.
   const best = new Map<string, number>();
