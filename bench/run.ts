@@ -3,7 +3,6 @@
 //   --quick        fewer iterations and shapes
 //   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { create, globals } from 'webgpu';
 import { ImageGPT } from '../src/model/imagegpt';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
 import { writeSafetensors } from '../src/safetensors';
@@ -11,29 +10,9 @@ import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampl
 import type { GenerateStats } from '../src/model/generate';
 import type { StepShape } from '../src/gpu/types';
 import { randomWeights } from '../test/reference/model';
+import { createNodeDevice } from '../test/helpers/gpu';
 
 type Json = Record<string, unknown>;
-let gpuInstance: GPU | null = null; // Dawn's instance must outlive its devices
-
-async function benchDevice(): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
-  Object.assign(globalThis, globals);
-  gpuInstance = create([]) as unknown as GPU;
-  const adapter = await gpuInstance.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('No WebGPU adapter: run through `npm run bench` (it points Dawn at SwiftShader) or set VK_ICD_FILENAMES');
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
-  return { device, info: adapter.info };
-}
-
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
@@ -271,7 +250,7 @@ async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, bi
 export async function main(args: string[]): Promise<number> {
   const quick = args.includes('--quick');
   const li = args.indexOf('--layers');
-  const { device, info } = await benchDevice();
+  const { device, info } = await createNodeDevice();
   const swiftshader = info.architecture === 'swiftshader' || /swiftshader/i.test(info.description ?? '');
   const layers = li >= 0 ? Number(args[li + 1]) : swiftshader ? 2 : 24;
   const results: Json = {

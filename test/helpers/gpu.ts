@@ -13,34 +13,34 @@ export function testGpu(): GPU {
   return gpuInstance;
 }
 
-export async function getTestDevice(): Promise<GPUDevice> {
-  if (!devicePromise) {
-    devicePromise = (async () => {
-      const gpu = testGpu();
-      const adapter = await gpu.requestAdapter();
-      if (!adapter) {
-        throw new Error(
-          'No WebGPU adapter in Node (Dawn). Run the tests with `npm test`, which points Dawn at SwiftShader ' +
-            "(install Debian's chromium), or set VK_ICD_FILENAMES to a Vulkan ICD.",
-        );
-      }
-      const l = adapter.limits;
-      const device = await adapter.requestDevice({
-        requiredLimits: {
-          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-          maxBufferSize: l.maxBufferSize,
-          maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        },
-      });
-      device.addEventListener('uncapturederror', (e) => {
-        console.error('WebGPU uncaptured error:', (e as GPUUncapturedErrorEvent).error.message);
-      });
-      return device;
-    })();
+/** A Dawn device with the adapter's largest limits (tests and benchmarks), and the adapter's info. */
+export async function createNodeDevice(): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
+  const adapter = await testGpu().requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new Error(
+      'No WebGPU adapter in Node (Dawn). Run through `npm test` / `npm run bench`, which point Dawn at SwiftShader ' +
+        "(install Debian's chromium), or set VK_ICD_FILENAMES to a Vulkan ICD.",
+    );
   }
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    },
+  });
+  device.addEventListener('uncapturederror', (e) => {
+    console.error('WebGPU uncaptured error:', (e as GPUUncapturedErrorEvent).error.message);
+  });
+  return { device, info: adapter.info };
+}
+
+export async function getTestDevice(): Promise<GPUDevice> {
+  devicePromise ??= createNodeDevice().then((d) => d.device);
   return devicePromise;
 }
 
