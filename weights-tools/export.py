@@ -123,8 +123,8 @@ def sample_grid(model, clusters: np.ndarray, size: int, path: str, seed: int = 0
 CARD = """# {name}: a {size}×{size} ImageGPT trained on emoji
 
 A small ImageGPT (Hugging Face `ImageGPTForCausalImageModeling` architecture and tensor names: quick-GELU,
-non-centering layer norm, untied 512-wide head, SOS token 512) trained from scratch on CPU for this
-project. It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `config.json`,
+non-centering layer norm, untied 512-wide head, SOS token 512) trained on CPU for this project
+({origin}). It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `config.json`,
 `preprocessor_config.json` (a 512-color palette in HF's normalized `clusters` format, resize to
 {size}×{size} with bilinear filtering).
 
@@ -145,8 +145,8 @@ project. It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `c
   (so people do not dominate). {train_images} training images, {heldout_images} held-out images.
 - Held-out split: ~10 % of emoji names per category (`weights-tools/split.json`), both vendors and all
   variants of a name on the same side; never trained on.
-- Palette: k-means (512 colors) over the training pixels in `x/127.5 − 1` space; images tokenized with HF's
-  color quantization.
+- Palette: k-means (512 colors) over the training pixels in `x/127.5 − 1` space{palette_note}; images tokenized
+  with HF's color quantization.
 - Sequences: input `[SOS, t0 … t{last_input}]`, targets `[t0 … t{last_target}]`.
 - Optimizer: AdamW (β 0.9/0.95, weight decay {weight_decay} on matrices), lr {lr}, {warmup} warmup steps then
   cosine to 10 %, batch {batch} images, dropout {dropout}, gradient clipping 1.0.
@@ -159,6 +159,9 @@ project. It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `c
 |---|---|---|
 | train (random training images) | {train_bpt:.3f} | |
 | held-out ({heldout_images} images in all) | {heldout_bpt:.3f} | {heldout_bpt_f16:.3f} |
+
+The f32 columns come from the training log (a fixed random sample of {eval_images} images per split when
+fewer than all, so they are noisy); the f16 figure is measured on every held-out image by `export.py`.
 
 `samples.png`: each of the first {n_rows} rows is a held-out emoji: original, palette-quantized, top half kept,
 then {n_variants} completions of the bottom half sampled by this model (top-k 40, temperature 1).
@@ -235,6 +238,8 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
         rows_list=", ".join(f"{r['name']} ({r['vendor']}, {r['category']})" for r in rows),
         config_path=info.get("config_path", f"weights-tools/configs/{cfg['name']}.json"),
         wall_minutes=info.get("wall_minutes", "?"),
+        palette_note=f" (the palette of `{cfg['init_from']}`, fitted on its training images)" if cfg.get("init_from") else "",
+        origin=f"starting from `{cfg['init_from']}`" if cfg.get("init_from") else "from scratch",
         init_note=(
             f"\n- Initialized from `{cfg['init_from']}` (all weights and its palette; position embeddings upsampled "
             "nearest-neighbour from its grid), then trained on this resolution." if cfg.get("init_from") else ""
