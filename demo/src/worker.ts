@@ -7,10 +7,8 @@ import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, R
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
 const WHITE = [255, 255, 255] as const;
-/** Most images per forward pass in the Features view: keeps progress moving. */
+/** Images per GPU batch in the Features view: keeps progress moving. */
 const FEATURE_BATCH = 8;
-/** Hidden states read back per forward pass at most (every layer of every position: 52 MB per image for imagegpt-small). */
-const FEATURE_READBACK_BYTES = 64 * 1024 * 1024;
 /** Probe settings for the gallery's tiny leave-one-out problems (≈40 images): a firmer L2 than the default. */
 const PROBE_L2 = 1e-2;
 const PROBE_MAX_ITER = 200;
@@ -146,18 +144,6 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   return { images: snapshot(), tokensPerSecond: rate(), stopped };
 }
 
-/** Adds mean over T of hidden [B, T, E] into out rows from `row` on. */
-function meanOverPositions(hidden: Float32Array, B: number, T: number, E: number, out: Float32Array, row: number): void {
-  for (let b = 0; b < B; b++) {
-    const sum = new Float64Array(E);
-    for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * E;
-      for (let k = 0; k < E; k++) sum[k] += hidden[o + k];
-    }
-    for (let k = 0; k < E; k++) out[(row + b) * E + k] = sum[k] / T;
-  }
-}
-
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
 function pixelFeatures(p: ImageGPTImageProcessor, images: Pixels[]): Float32Array {
   const { width, height } = p.size;
@@ -206,19 +192,14 @@ async function features(id: number, r: Extract<Request, { type: 'features' }>): 
   if (r.labels.length !== N) throw new Error(`features: ${r.labels.length} labels for ${N} images`);
   const ids = p.encode(r.images, { background: WHITE }).inputIds;
   const L = m.config.n_layer;
-  const E = m.config.n_embd;
-  const T = ids[0].length;
-  const perBatch = Math.max(1, Math.min(FEATURE_BATCH, Math.floor(FEATURE_READBACK_BYTES / ((L + 1) * T * E * 4))));
-  const batches = Math.ceil(N / perBatch);
-  const layers = Array.from({ length: L + 1 }, () => new Float32Array(N * E));
-  for (let b = 0; b < batches; b++) {
-    const from = b * perBatch;
-    const batch = ids.slice(from, from + perBatch);
-    // One forward gives every hidden state; features() would run the model once per layer.
-    const { hiddenStates } = await m.forward(batch, { outputHiddenStates: true });
-    hiddenStates!.forEach((hidden, layer) => meanOverPositions(hidden, batch.length, T, E, layers[layer], from));
-    progress(id, { phase: 'features', done: b + 1, total: batches });
-  }
+  // Every layer pooled on the GPU in one pass per batch; only the pooled vectors are read back.
+  const all = Array.from({ length: L + 1 }, (_, l) => l);
+  const pooled = await m.features(ids, {
+    layers: all,
+    batchSize: FEATURE_BATCH,
+    onProgress: ({ done, total }) => progress(id, { phase: 'features', done, total }),
+  });
+  const layers = all.map((l) => pooled.get(l)!);
   const fits = (L + 2) * N;
   let done = 0;
   const onFit = () => {
