@@ -847,9 +847,9 @@ export function formatMarkdown(r: ProbeReport): string {
     ...(best.layer === 0
       ? [
           `- Layer 0 is the mean of the token and position embeddings. The position part is the same for every image, so it is a ` +
-            `linear projection (to ${r.model.n_embd} numbers) of the image's histogram over the palette colours. That it does best says ` +
-            `an image's colour make-up is the most linearly usable cue for these categories at ${r.data.image_size}×${r.data.image_size}, ` +
-            `and that the blocks of this small model do not make the categories more linearly separable than that.`,
+            `linear projection (to ${r.model.n_embd} numbers) of the image's histogram over the palette colours. That no block beats it says ` +
+            `that, for these categories at ${r.data.image_size}×${r.data.image_size}, nothing this small model computes from an image is ` +
+            `more linearly usable than the image's colour make-up.`,
         ]
       : []),
     `- The majority class alone gets ${pct(r.majority.heldout_accuracy)}. With ${H} held-out images each accuracy is uncertain by ` +
