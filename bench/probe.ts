@@ -528,6 +528,12 @@ export async function main(argv: string[]): Promise<number> {
   // Classes and splits.
   const { kept, dropped } = chooseClasses(entries);
   const classes = kept.map((c) => c.name);
+  if (classes.length < 2) {
+    throw new Error(
+      `${dataDir}: ${classes.length} categor${classes.length === 1 ? 'y has' : 'ies have'} at least 2 training and 1 held-out image; ` +
+        'a probe needs at least 2 such classes',
+    );
+  }
   const classId = new Map(classes.map((name, k) => [name, k]));
   for (const d of dropped) console.log(`dropped class "${d.name}" (${d.train} training, ${d.heldout} held-out images): ${d.reason}`);
   const labelled = entries.map((e, i) => i).filter((i) => classId.has(entries[i].category));
