@@ -4,52 +4,9 @@
 // Run: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/attention-decode.ts [--layers N] [--rounds N]
 import { create, globals } from 'webgpu';
 import { ImageGPT } from '../src/model/imagegpt';
-import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
-import { writeSafetensors } from '../src/safetensors';
 import { Kernels, type KernelTuning } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
-import { randomWeights } from '../test/reference/model';
-
-/** Tensor shapes in the checkpoint's layout ([in, out] for Conv1D weights). */
-function shapeOf(c: ImageGPTConfig, name: string): number[] {
-  const [E, I] = [c.n_embd, c.n_inner];
-  const shapes: [string, number[]][] = [
-    ['transformer.wte.weight', [c.vocab_size, E]],
-    ['transformer.wpe.weight', [c.n_positions, E]],
-    ['lm_head.weight', [c.vocab_size - 1, E]],
-    ['c_attn.weight', [E, 3 * E]],
-    ['c_attn.bias', [3 * E]],
-    ['attn.c_proj.weight', [E, E]],
-    ['c_fc.weight', [E, I]],
-    ['c_fc.bias', [I]],
-    ['mlp.c_proj.weight', [I, E]],
-  ];
-  return shapes.find(([suffix]) => name.endsWith(suffix))?.[1] ?? [E];
-}
-
-async function decodeStepMs(model: ImageGPT, batch: number, position: number, steps: number): Promise<number> {
-  const session = model.createSession(batch, { maxLength: position + steps + 2 });
-  try {
-    // The cache's contents do not change the cost: skip the prefill (minutes here) and start at `position`.
-    session.advance(position);
-    const runSteps = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const step = session.writeStepOnly(1);
-        const encoder = model.device.createCommandEncoder();
-        session.forwardPlan.encode(encoder, step, { head: true });
-        model.device.queue.submit([encoder.finish()]);
-        session.advance(1);
-      }
-      await model.device.queue.onSubmittedWorkDone();
-    };
-    await runSteps(2);
-    const t0 = performance.now();
-    await runSteps(steps);
-    return (performance.now() - t0) / steps;
-  } finally {
-    session.dispose();
-  }
-}
+import { decodeStepMs, randomCheckpoint } from './common';
 
 export async function main(args: string[]): Promise<number> {
   const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -59,10 +16,7 @@ export async function main(args: string[]): Promise<number> {
   const gpu = create([]) as unknown as GPU;
   const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 256 << 20, maxBindingBytes: 256 << 20 });
   const configJson = { model_type: 'imagegpt', n_embd: 512, n_head: 8, n_layer: layers, n_positions: 1024, vocab_size: 513 };
-  const config = parseImageGPTConfig(configJson);
-  const weights = writeSafetensors(
-    [...randomWeights(config, 1234, 0.02)].map(([name, data]) => ({ name, dtype: 'F32' as const, shape: shapeOf(config, name), data })),
-  );
+  const { weights } = randomCheckpoint(configJson);
   // The model takes its tuning from Kernels.tuningFor: swap it per variant.
   const adapterTuning = Kernels.tuningFor.bind(Kernels);
   const variants: [string, Partial<KernelTuning>][] = [

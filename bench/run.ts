@@ -4,12 +4,11 @@
 //   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
-import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
-import { writeSafetensors } from '../src/safetensors';
+import type { ImageGPTConfig } from '../src/model/config';
 import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampling';
 import type { GenerateStats } from '../src/model/generate';
 import type { StepShape } from '../src/gpu/types';
-import { randomWeights } from '../test/reference/model';
+import { decodeStepMs, randomCheckpoint } from './common';
 import { createNodeDevice } from '../test/helpers/gpu';
 
 type Json = Record<string, unknown>;
@@ -43,51 +42,10 @@ interface ModelSpec {
 }
 
 function randomModel(name: string, configJson: Json, note?: string): ModelSpec {
-  const config = parseImageGPTConfig(configJson);
-  const w = randomWeights(config, 1234, 0.02);
-  const tensors = [...w].map(([n, data]) => ({ name: n, dtype: 'F32' as const, shape: shapeOf(config, n), data }));
-  return { name, config, configJson, weights: writeSafetensors(tensors), note };
+  const { config, weights } = randomCheckpoint(configJson);
+  return { name, config, configJson, weights, note };
 }
 
-function shapeOf(c: ImageGPTConfig, name: string): number[] {
-  const E = c.n_embd;
-  const I = c.n_inner;
-  if (name === 'transformer.wte.weight') return [c.vocab_size, E];
-  if (name === 'transformer.wpe.weight') return [c.n_positions, E];
-  if (name === 'lm_head.weight') return [c.vocab_size - 1, E];
-  if (name.endsWith('c_attn.weight')) return [E, 3 * E];
-  if (name.endsWith('c_attn.bias')) return [3 * E];
-  if (name.endsWith('attn.c_proj.weight')) return [E, E];
-  if (name.endsWith('c_fc.weight')) return [E, I];
-  if (name.endsWith('c_fc.bias')) return [I];
-  if (name.endsWith('mlp.c_proj.weight')) return [I, E];
-  return [E];
-}
-
-/** Seconds per decode step (forward of one token per sequence + head), each step its own submit, as generation runs. */
-async function decodeStepMs(model: ImageGPT, batch: number, position: number, steps: number): Promise<number> {
-  const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 2) });
-  try {
-    if (position > 0) await session.prefill(Array.from({ length: batch }, (_, b) => randomIds(position, b + 1)));
-    await model.device.queue.onSubmittedWorkDone();
-    const runSteps = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const step = session.writeStepOnly(1);
-        const enc = model.device.createCommandEncoder();
-        session.forwardPlan.encode(enc, step, { head: true });
-        model.device.queue.submit([enc.finish()]);
-        session.advance(1);
-      }
-      await model.device.queue.onSubmittedWorkDone();
-    };
-    await runSteps(2); // warm-up
-    const t0 = performance.now();
-    await runSteps(steps);
-    return (performance.now() - t0) / steps;
-  } finally {
-    session.dispose();
-  }
-}
 
 /** One decode step vs the sum of its kernels run alone (each op repeated in one pass). */
 async function stepVsKernels(model: ImageGPT, position: number, repeats: number): Promise<Json> {
