@@ -22,6 +22,7 @@ import { create, globals } from 'webgpu';
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { FitResult, ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
+import { seededRandom } from '../test/helpers/random';
 
 /** Candidate L2 penalties (standardized features, mean cross-entropy): half-decades from 1e-4 to 1. */
 export const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
@@ -129,17 +130,6 @@ export function parseArgs(args: string[]): Args {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/** A seeded uniform generator in [0, 1) (mulberry32): the same seed gives the same draws everywhere. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

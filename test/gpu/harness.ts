@@ -5,17 +5,8 @@ import type { Kernels } from '../../src/gpu/kernels';
 import { readBuffer } from '../../src/gpu/readback';
 import { float32ArrayToFloat16, float16ArrayToFloat32 } from '../../src/f16';
 
-/** A deterministic generator (mulberry32), so a failing shape can be rerun. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator, so a failing shape can be rerun. */
+export { seededRandom as random } from '../helpers/random';
 
 /** Uniform values in [-scale, scale). */
 export function randomArray(rand: () => number, n: number, scale = 1): Float32Array<ArrayBuffer> {
