@@ -112,10 +112,15 @@ class KernelOp implements Op {
   constructor(
     readonly label: string,
     private readonly record: Dispatch,
+    private readonly release: () => void = () => {},
   ) {}
 
   encode(pass: GPUComputePassEncoder, step: StepShape): void {
     this.record(pass, step);
+  }
+
+  destroy(): void {
+    this.release();
   }
 }
 
@@ -125,7 +130,7 @@ export class Kernels {
   private readonly stepScratch = new Uint32Array(4);
   private noBias: GPUBuffer | null = null;
   private readonly scaleBuffers = new Map<number, GPUBuffer>();
-  private readonly attentionScratch: GPUBuffer[] = [];
+  private readonly attentionScratch = new Set<GPUBuffer>(); // of live Ops, for destroy()
 
   constructor(
     readonly device: GPUDevice,
@@ -156,7 +161,7 @@ export class Kernels {
     for (const params of this.scaleBuffers.values()) params.destroy();
     this.scaleBuffers.clear();
     for (const scratch of this.attentionScratch) scratch.destroy();
-    this.attentionScratch.length = 0;
+    this.attentionScratch.clear();
   }
 
   /** A uniform buffer holding a StepShape; one per session; written before each submit. */
@@ -326,7 +331,7 @@ export class Kernels {
     const params = this.attentionParams(o.scale);
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params]);
     const split = this.attentionSplit(label, o, a, params);
-    return new KernelOp(label, (pass, step) => {
+    const op = new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
       if (split?.encode(pass, step, rows)) return;
@@ -335,7 +340,13 @@ export class Kernels {
       } else {
         run(pass, label, pipeline, bindGroup, o.nHead, rows);
       }
+    }, () => {
+      if (!split) return;
+      split.scratch.destroy();
+      this.attentionScratch.delete(split.scratch);
     });
+    if (split) this.attentionScratch.add(split.scratch);
+    return op;
   }
 
   /** The split-K path's two pipelines and its scratch (sized once for this Op's largest split step),
@@ -358,7 +369,6 @@ export class Kernels {
       throw new Error(`${label}: split attention needs ${bytes} bytes of scratch, the device allows ${this.device.limits.maxStorageBufferBindingSize} per binding`);
     }
     const scratch = this.device.createBuffer({ label: `${label} split partials`, size: bytes, usage: GPUBufferUsage.STORAGE });
-    this.attentionScratch.push(scratch);
     const constants = {
       ...a.constants,
       PT_THREADS: t.attentionThreads,
@@ -370,6 +380,7 @@ export class Kernels {
     const partialBindGroup = this.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch]);
     const combineBindGroup = this.bindGroup(`${label} combine`, combinePipeline, [o.step, null, null, null, o.out, null, scratch]);
     return {
+      scratch,
       encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean {
         const splits = splitCount(step.past + step.seq);
         if (step.seq > t.attentionSplitMaxSeq || splits < 2) return false;

@@ -30,4 +30,6 @@ export interface Op {
   readonly label: string;
   /** Records the dispatch(es) for this step's shape into an open compute pass. */
   encode(pass: GPUComputePassEncoder, step: StepShape): void;
+  /** Frees GPU memory the Op owns (scratch), if any; the Op is unusable afterwards. */
+  destroy?(): void;
 }

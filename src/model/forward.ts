@@ -105,6 +105,11 @@ export class ForwardPlan {
     return ops;
   }
 
+  /** Frees what the ops own (attention scratch); the plan is unusable afterwards. */
+  destroy(): void {
+    for (const op of [...this.allOps(), ...this.poolOps.values()]) op.destroy?.();
+  }
+
   get hasHead(): boolean {
     return this.head !== null;
   }

@@ -396,6 +396,7 @@ export class ImageGPT {
     if (this.disposed) return;
     for (const s of [...this.sessions]) s.dispose();
     for (const b of this.weights.buffers) b.destroy();
+    this.kernels.destroy();
     this.disposed = true;
   }
 }

@@ -273,6 +273,7 @@ export class ImageGPTSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.plan.destroy();
     for (const b of this.owned) b.destroy();
     if (this.staging) this.staging.destroy();
     this.ctx.track(-this.ownedBytes);
