@@ -1,0 +1,111 @@
+// The loading module's contracts: what a user passes to fromPretrained (sources, options, progress, cache)
+// and the internal seams between its parts (byte cursors, checkpoint readers, the tensor sink that uploads).
+// Loading knows files and formats; the model (src/model) gets tensors from it and knows no URL.
+import type { SafetensorsDType } from '../safetensors';
+
+// ───────────────────────────── public ─────────────────────────────
+
+/**
+ * Where a model comes from:
+ * - a hub id, `'openai/imagegpt-small'` (files at `${host}/${id}/resolve/${revision}/${file}`);
+ * - a base URL (string starting with a scheme, `/`, `./` or `../`, or a `URL`) holding the files;
+ * - `{ config, weights }`: the parsed config.json and the bytes of a `model.safetensors` or a
+ *   `pytorch_model.bin` (told apart by their content);
+ * - local files of a model folder: a `FileList`, `File[]` or `Map<string, Blob>` (file name → contents;
+ *   a folder picker's `webkitRelativePath` prefix is ignored).
+ */
+export type PretrainedSource =
+  | string
+  | URL
+  | { config: unknown; weights: ArrayBuffer | Uint8Array }
+  | LocalFiles;
+
+/** A model folder picked or dropped by the user. */
+export type LocalFiles = FileList | readonly File[] | ReadonlyMap<string, Blob>;
+
+export interface LoadProgress {
+  /**
+   * 'download': bytes arriving from the network; 'cached': bytes read from the cache (or local files / memory);
+   * 'upload': bytes of the weight file(s) written to the GPU.
+   */
+  phase: 'download' | 'cached' | 'upload';
+  /** The file these bytes belong to, e.g. 'pytorch_model.bin' or 'model-00001-of-00002.safetensors'. */
+  file: string;
+  /** Bytes of `file` so far in this phase. */
+  loaded: number;
+  /** Bytes of `file` (0 while unknown). */
+  total: number;
+  /** Across every weight file of the checkpoint, in this phase (totals 0 while unknown). */
+  overall: { loaded: number; total: number };
+}
+
+/** Any cache: Cache Storage (`caches.open(...)`) fits, or your own. Keys are the resolved URLs. */
+export interface ModelCache {
+  match(url: string): Promise<Response | undefined>;
+  put(url: string, response: Response): Promise<void>;
+}
+
+/** Where files come from and how: shared by `ImageGPT.fromPretrained` and `ImageGPTImageProcessor.fromPretrained`. */
+export interface FileOptions {
+  /** Hub host for hub ids (default 'https://huggingface.co'; a mirror or a local server works). */
+  host?: string;
+  /** Branch, tag or commit for hub ids (default 'main'). */
+  revision?: string;
+  /**
+   * Default: Cache Storage (cache 'imagegpt-webgpu') where the runtime has it (browsers), none elsewhere.
+   * `false`: no cache. Or any `{ match, put }`. A cached file loads with no request; a partial or failed
+   * download never enters the cache.
+   */
+  cache?: ModelCache | false;
+  /** fetch implementation (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Stops the load; every GPU buffer it made is freed and the promise rejects with an Error named 'AbortError'. */
+  signal?: AbortSignal;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+// ───────────────────────────── internal seams ─────────────────────────────
+
+/** A tensor as a checkpoint declares it, before its bytes. */
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+}
+
+/**
+ * Receives a checkpoint file's tensors while the file's bytes arrive (the uploader implements it).
+ * Order: `declare` once per file, before any data of it; then `data` calls. For each tensor, data arrives
+ * as contiguous little-endian row-major bytes in increasing `byteOffset`, covering [0, its byte length)
+ * exactly once; tensors may interleave. `bytes` is only valid during the call (the reader may reuse it).
+ */
+export interface TensorSink {
+  declare(file: string, tensors: readonly TensorInfo[]): void;
+  data(name: string, byteOffset: number, bytes: Uint8Array): void;
+}
+
+/**
+ * A file's bytes, read front to back. Implemented over an HTTP response stream, a series of HTTP Range
+ * requests, a Blob, or bytes in memory. Forward-only unless `random` is set.
+ */
+export interface ByteCursor {
+  /** For messages: the URL or file name. */
+  readonly name: string;
+  /** Total bytes, when known (Content-Length, Blob.size, ...). */
+  readonly size: number | undefined;
+  /** Offset of the next byte `read`/`pipe` returns. */
+  readonly position: number;
+  /** True when `seek` may go backwards (Range requests honoured, Blob, memory). */
+  readonly random: boolean;
+  /** Exactly `length` bytes (a fresh array the caller may keep); the file ending first is an Error naming it. */
+  read(length: number): Promise<Uint8Array>;
+  /** `length` bytes passed on in pieces (each valid only during the call), without holding them all. */
+  pipe(length: number, onChunk: (chunk: Uint8Array) => void): Promise<void>;
+  /** Moves to `offset` (forward-only cursors skip by reading). */
+  seek(offset: number): Promise<void>;
+  /** Releases the connection / reader. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Reads a checkpoint file of one format from a cursor into a sink; resolves when every tensor's bytes went. */
+export type CheckpointReader = (cursor: ByteCursor, sink: TensorSink) => Promise<void>;
