@@ -27,7 +27,7 @@ export function endedEarly(name: string, position: number, length: number, end: 
 export class RangeCursor implements ByteCursor {
   readonly random = true;
   private pos = 0;
-  private window = new Uint8Array(0);
+  private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
   private closed = false;
 
@@ -138,7 +138,7 @@ export function streamCursor(name: string, stream: ReadableStream<Uint8Array>, s
 class StreamCursor implements ByteCursor {
   readonly random = false;
   private pos = 0;
-  private pending = new Uint8Array(0);
+  private pending: Uint8Array = new Uint8Array(0);
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private closed = false;
 
