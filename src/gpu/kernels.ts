@@ -91,6 +91,24 @@ const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 /** attention.wgsl's MAX_SPLIT_D4: the split kernel keeps a head's V sum in registers (head size ≤ 128). */
 const SPLIT_MAX_D4 = 32;
 
+/**
+ * Bytes of the split-K attention scratch an attention Op makes for buffers of `maxRows` rows, a cache of
+ * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made).
+ */
+export function splitAttentionScratchBytes(
+  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'>,
+  s: { maxRows: number; batch: number; maxPositions: number; nHead: number; headDim: number },
+): number {
+  const maxSplits = Math.min(Math.ceil(s.maxPositions / t.attentionSplitKeys), t.attentionMaxSplits);
+  const D4 = s.headDim / 4;
+  if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return 0;
+  const rows = Math.min(s.maxRows, s.batch * t.attentionSplitMaxSeq);
+  return maxSplits * rows * s.nHead * (D4 + 1) * 16;
+}
+
+/** The tunings Kernels picks by default (SwiftShader's, then GPUs'), for sizing before a device exists. */
+export const DEFAULT_TUNINGS: readonly Readonly<KernelTuning>[] = [{ ...SWIFTSHADER_TUNING }, { ...GPU_TUNING }];
+
 export interface MatmulArgs {
   step: GPUBuffer;
   /** f32 [rows, K] */
@@ -360,11 +378,9 @@ export class Kernels {
   ) {
     const t = this.tuning;
     const splitCount = (positions: number) => Math.min(Math.ceil(positions / t.attentionSplitKeys), t.attentionMaxSplits);
-    const maxSplits = splitCount(o.maxPositions);
     const D4 = a.headDim / 4;
-    if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return null;
-    const maxRows = Math.min(a.maxRows, a.cacheBatch * t.attentionSplitMaxSeq);
-    const bytes = maxSplits * maxRows * o.nHead * (D4 + 1) * 16;
+    const bytes = splitAttentionScratchBytes(t, { maxRows: a.maxRows, batch: a.cacheBatch, maxPositions: o.maxPositions, nHead: o.nHead, headDim: a.headDim });
+    if (bytes === 0) return null;
     if (bytes > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(`${label}: split attention needs ${bytes} bytes of scratch, the device allows ${this.device.limits.maxStorageBufferBindingSize} per binding`);
     }
