@@ -41,6 +41,19 @@ export async function startHubServer(options = {}) {
   const blobs = new Map();
   /** @type {Set<import('node:http').ServerResponse>} responses held open by a stall */
   const stalled = new Set();
+  /** @type {Map<string, { mtimeMs: number, size: number, bytes: Buffer, sha: string }>} path → contents */
+  const contents = new Map();
+  // Read and hash each file once (until it changes), not on every request: the load benchmark makes
+  // dozens of Range requests into 100+ MB files.
+  const read = (/** @type {string} */ path) => {
+    const st = statSync(path);
+    const hit = contents.get(path);
+    if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit;
+    const bytes = readFileSync(path);
+    const entry = { mtimeMs: st.mtimeMs, size: st.size, bytes, sha: createHash('sha256').update(bytes).digest('hex') };
+    contents.set(path, entry);
+    return entry;
+  };
 
   /** @type {import('./hub-server.d.mts').HubServer} */
   const hub = {
@@ -134,8 +147,7 @@ export async function startHubServer(options = {}) {
     }
     res.setHeader('X-Repo-Commit', createHash('sha1').update(`${id}@${revision}`).digest('hex'));
     if (file.endsWith('.json')) return serveBytes(req, res, entry, full, file);
-    const bytes = readFileSync(full);
-    const sha = createHash('sha256').update(bytes).digest('hex');
+    const { bytes, sha } = read(full);
     blobs.set(sha, full);
     const name = file.split('/').pop() ?? file;
     send(302, {
@@ -155,11 +167,11 @@ export async function startHubServer(options = {}) {
    * @param {string} file
    */
   function serveBytes(req, res, entry, path, file) {
-    const bytes = readFileSync(path);
+    const { bytes, sha } = read(path);
     const size = bytes.length;
     const headers = {
       'Content-Type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream',
-      ETag: `"${createHash('sha256').update(bytes).digest('hex')}"`,
+      ETag: `"${sha}"`,
     };
     if (hub.range) headers['Accept-Ranges'] = 'bytes';
     let start = 0;
