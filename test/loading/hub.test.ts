@@ -1,0 +1,414 @@
+// End-to-end loading through the public API from a local server shaped like the Hugging Face hub
+// (test/helpers/hub-server.mjs): every checkpoint layout, every kind of source, the hub's errors, Range and
+// no-Range servers, abort, cache and progress. Fixtures: test/fixtures/hub (weights-tools/make_hub_fixtures.py),
+// all the same weights as test/fixtures/torch/tiny-f32.bin, so all must give torch/logits.safetensors.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getTestDevice } from '../helpers/gpu';
+import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
+import { HUB_FIXTURES, parseRange, startHubServer, type HubRequest, type HubServer } from '../helpers/hub-server.mjs';
+import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
+import { ImageGPT, ImageGPTImageProcessor } from '../../src/index';
+import type { LoadProgress, ModelCache } from '../../src/loading/types';
+
+const LAYOUTS = ['safetensors', 'safetensors-sharded', 'bin', 'bin-sharded'] as const;
+type Layout = (typeof LAYOUTS)[number];
+const repoOf = (layout: string) => `test-org/tiny-${layout}`;
+const folderOf = (layout: string) => join(HUB_FIXTURES, layout);
+/** The weight files of a layout (everything but the JSON files). */
+const weightFiles = (layout: string) => readdirSync(folderOf(layout)).filter((f) => !f.endsWith('.json')).sort();
+const fileBytes = (layout: string, file: string) => new Uint8Array(readFileSync(join(folderOf(layout), file)));
+const sizeOf = (layout: string, file: string) => statSync(join(folderOf(layout), file)).size;
+
+const expected = (() => {
+  const t = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'torch', 'logits.safetensors')))).tensors;
+  const ids = t.get('input_ids')!;
+  const flat = Array.from(new Int32Array(ids.data.slice().buffer));
+  const [B, T] = ids.shape;
+  return { inputIds: Array.from({ length: B }, (_, b) => flat.slice(b * T, (b + 1) * T)), logits: tensorToFloat32(t.get('logits')!) };
+})();
+const TOL = { f32: 1e-4, f16: 2e-2 } as const;
+
+/** Forward of the fixture's ids against the torch logits, then dispose. */
+async function expectFixtureLogits(model: ImageGPT, dtype: 'f32' | 'f16' = 'f32'): Promise<void> {
+  try {
+    const { logits } = await model.forward(expected.inputIds);
+    expect(relError(logits, expected.logits)).toBeLessThan(TOL[dtype]);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Rejects with a clear message instead of hanging the file until Vitest's timeout. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const cdnGets = (log: readonly HubRequest[], file?: string) =>
+  log.filter((e) => e.kind === 'cdn' && e.method === 'GET' && (file === undefined || e.file === file));
+
+/** Byte [start, end) a logged GET asked for: its range when answered 206, else the whole file. */
+function requested(e: HubRequest, size: number): [number, number] {
+  if (e.status !== 206) return [0, size];
+  const r = parseRange(e.range, size);
+  if (!Array.isArray(r)) throw new Error(`206 for an unparsable range ${e.range}`);
+  return r;
+}
+
+/** How many times each byte of the file was requested. */
+function coverage(log: readonly HubRequest[], file: string, size: number): Uint8Array {
+  const count = new Uint8Array(size);
+  for (const e of cdnGets(log, file)) {
+    const [a, b] = requested(e, size);
+    for (let i = a; i < b; i++) count[i]++;
+  }
+  return count;
+}
+
+/** [start, end) of every stored entry's data in a zip (a torch .bin): the tensor storages are `<root>/data/<n>`. */
+function zipStorages(bytes: Uint8Array): Array<[number, number]> {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let eocd = bytes.length - 22;
+  while (eocd >= 0 && v.getUint32(eocd, true) !== 0x06054b50) eocd--;
+  if (eocd < 0) throw new Error('zipStorages: no end of central directory');
+  const count = v.getUint16(eocd + 10, true);
+  let at = v.getUint32(eocd + 16, true);
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < count; i++) {
+    const size = v.getUint32(at + 20, true);
+    const nameLen = v.getUint16(at + 28, true);
+    const skip = nameLen + v.getUint16(at + 30, true) + v.getUint16(at + 32, true);
+    const local = v.getUint32(at + 42, true);
+    const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLen));
+    const start = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
+    if (/\/data\/\d+$/.test(name)) out.push([start, start + size]);
+    at += 46 + skip;
+  }
+  return out;
+}
+
+/** The body of `file` that carries byte `offset`: a plan sending up to just before it. */
+function atOffset(file: string, offset: number, plan: 'stallAfter' | 'cutAfter', onStall?: () => void) {
+  return (r: { file: string; start: number; end: number }) =>
+    r.file === file && r.start <= offset && offset < r.end ? { [plan]: offset - r.start, onStall } : undefined;
+}
+
+/** Counts the GPU buffers made through `device.createBuffer` and those still not destroyed. */
+function trackBuffers(device: GPUDevice) {
+  const live = new Set<GPUBuffer>();
+  let created = 0;
+  const original = device.createBuffer;
+  device.createBuffer = (descriptor: GPUBufferDescriptor) => {
+    const buffer = original.call(device, descriptor);
+    created++;
+    live.add(buffer);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      live.delete(buffer);
+      destroy();
+    };
+    return buffer;
+  };
+  return {
+    live,
+    created: () => created,
+    restore: () => {
+      device.createBuffer = original;
+    },
+  };
+}
+
+/** An in-memory ModelCache that stores a response only once its whole body arrived (as Cache Storage does). */
+function memoryCache() {
+  const entries = new Map<string, { status: number; headers: [string, string][]; body: Uint8Array<ArrayBuffer> | null }>();
+  const cache: ModelCache = {
+    async match(url) {
+      const e = entries.get(url);
+      return e ? new Response(e.body, { status: e.status, headers: e.headers }) : undefined;
+    },
+    async put(url, response) {
+      const body = response.body ? new Uint8Array(await response.arrayBuffer()) : null;
+      entries.set(url, { status: response.status, headers: [...response.headers], body });
+    },
+  };
+  return { cache, entries };
+}
+
+describe('the hub-shaped test server', () => {
+  let hub: HubServer;
+  beforeAll(async () => {
+    hub = await startHubServer();
+  });
+  afterAll(() => hub?.close());
+
+  it('redirects weight files to a CDN path that honours Range; answers the hub error codes', async () => {
+    const url = hub.fileUrl(repoOf('bin'), 'pytorch_model.bin');
+    const size = sizeOf('bin', 'pytorch_model.bin');
+    const part = await fetch(url, { headers: { Range: 'bytes=10-19' } });
+    expect(part.status).toBe(206);
+    expect(part.url).toMatch(/\/cdn\/[0-9a-f]{64}\/pytorch_model\.bin$/);
+    expect(part.headers.get('content-range')).toBe(`bytes 10-19/${size}`);
+    expect(new Uint8Array(await part.arrayBuffer())).toEqual(fileBytes('bin', 'pytorch_model.bin').subarray(10, 20));
+    expect((await fetch(url, { headers: { Range: `bytes=${size}-` } })).status).toBe(416);
+    const config = await fetch(hub.fileUrl(repoOf('bin'), 'config.json'));
+    expect([config.status, config.redirected]).toEqual([200, false]);
+    const codes = async (u: string) => {
+      const r = await fetch(u);
+      await r.arrayBuffer();
+      return [r.status, r.headers.get('x-error-code')];
+    };
+    expect(await codes(hub.fileUrl(repoOf('bin'), 'model.safetensors'))).toEqual([404, 'EntryNotFound']);
+    expect(await codes(hub.fileUrl('test-org/missing', 'config.json'))).toEqual([401, 'RepoNotFound']);
+    expect(await codes(hub.fileUrl(repoOf('bin'), 'config.json', 'v9'))).toEqual([404, 'RevisionNotFound']);
+  });
+});
+
+describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
+  let hub: HubServer;
+  let device: GPUDevice;
+  beforeAll(async () => {
+    hub = await startHubServer();
+    device = await getTestDevice();
+  });
+  afterAll(() => hub?.close());
+  const options = () => ({ device, host: hub.url, cache: false as const });
+
+  describe.each(LAYOUTS)('layout %s by hub id', (layout: Layout) => {
+    it.each(['f32', 'f16'] as const)('%s weights give the torch logits; only this layout is downloaded', async (dtype) => {
+      hub.clearLog();
+      const model = await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype });
+      await expectFixtureLogits(model, dtype);
+      const downloaded = new Set(cdnGets(hub.log).map((e) => e.file));
+      expect([...downloaded].sort()).toEqual(weightFiles(layout));
+      // HF's order: a layout later in the list than the one found is never asked for.
+      const asked = hub.log.filter((e) => e.kind === 'resolve').map((e) => e.file);
+      if (layout.startsWith('safetensors')) expect(asked.filter((f) => f?.startsWith('pytorch_model'))).toEqual([]);
+      if (layout === 'safetensors') expect(asked).not.toContain('model.safetensors.index.json');
+    });
+  });
+
+  it('a base URL (the resolve/main folder) loads the same', async () => {
+    const base = `${hub.url}/${repoOf('bin-sharded')}/resolve/main`;
+    await expectFixtureLogits(await ImageGPT.fromPretrained(base, { device, dtype: 'f32', cache: false }));
+    await expectFixtureLogits(await ImageGPT.fromPretrained(new URL(`${base}/`), { device, dtype: 'f32', cache: false }));
+  });
+
+  it('{ config, weights } with the bytes of a pytorch_model.bin', async () => {
+    const config = JSON.parse(readFileSync(join(folderOf('bin'), 'config.json'), 'utf8')) as unknown;
+    const weights = fileBytes('bin', 'pytorch_model.bin');
+    await expectFixtureLogits(await ImageGPT.fromPretrained({ config, weights }, { device, dtype: 'f32' }));
+  });
+
+  it('local files: a Map<string, Blob> (sharded safetensors) and a File[] from a folder picker (sharded .bin)', async () => {
+    const map = new Map<string, Blob>();
+    for (const f of readdirSync(folderOf('safetensors-sharded'))) map.set(f, new Blob([fileBytes('safetensors-sharded', f)]));
+    await expectFixtureLogits(await ImageGPT.fromPretrained(map, { device, dtype: 'f32' }));
+    const files = readdirSync(folderOf('bin-sharded')).map((f) => {
+      const file = new File([fileBytes('bin-sharded', f)], f);
+      // What a folder picker sets; the loader must ignore the folder prefix.
+      Object.defineProperty(file, 'webkitRelativePath', { value: `tiny-bin-sharded/${f}` });
+      return file;
+    });
+    await expectFixtureLogits(await ImageGPT.fromPretrained(files, { device, dtype: 'f32' }));
+  });
+
+  it('a missing repo and a missing revision are errors naming them; a tag works', async () => {
+    await expect(ImageGPT.fromPretrained('test-org/no-such-model', options())).rejects.toThrow(/test-org\/no-such-model/);
+    const wrong = ImageGPT.fromPretrained(repoOf('safetensors'), { ...options(), revision: 'no-such-tag' });
+    await expect(wrong).rejects.toThrow(/no-such-tag/);
+    await expect(wrong).rejects.toThrow(/revision/i);
+    hub.addRevision(repoOf('safetensors'), 'v1.0');
+    hub.clearLog();
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf('safetensors'), { ...options(), dtype: 'f32', revision: 'v1.0' }));
+    const resolves = hub.log.filter((e) => e.kind === 'resolve');
+    expect(resolves.length).toBeGreaterThan(0);
+    expect(resolves.every((e) => e.revision === 'v1.0')).toBe(true);
+  });
+
+  it('a repo without weights in any layout: an error naming the repo and the files looked for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-empty-'));
+    try {
+      writeFileSync(join(dir, 'config.json'), readFileSync(join(folderOf('bin'), 'config.json')));
+      hub.addRepo('test-org/config-only', dir);
+      const load = ImageGPT.fromPretrained('test-org/config-only', options());
+      await expect(load).rejects.toThrow(/test-org\/config-only/);
+      await expect(load).rejects.toThrow(/model\.safetensors[^]*pytorch_model\.bin/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a server without Range: same logits, each weight file downloaded exactly once', async () => {
+    const plain = await startHubServer({ range: false });
+    try {
+      for (const layout of ['bin', 'safetensors-sharded'] as const) {
+        plain.clearLog();
+        await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf(layout), { device, dtype: 'f32', host: plain.url, cache: false }));
+        for (const f of weightFiles(layout)) {
+          const gets = cdnGets(plain.log, f);
+          expect(gets.map((e) => [e.status, e.bytes]), `${layout}/${f}`).toEqual([[200, sizeOf(layout, f)]]);
+        }
+      }
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('with Range: every tensor byte requested once; only header bytes more than once', async () => {
+    // safetensors: the 8-byte length and the JSON header may be read twice (a first guess of its size), data once.
+    hub.clearLog();
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf('safetensors'), { ...options(), dtype: 'f32' }));
+    const st = fileBytes('safetensors', 'model.safetensors');
+    const headerEnd = 8 + Number(new DataView(st.buffer).getBigUint64(0, true));
+    const stCount = coverage(hub.log, 'model.safetensors', st.length);
+    expect(stCount.subarray(headerEnd).every((c) => c === 1), 'each data byte of model.safetensors once').toBe(true);
+    expect(stCount.subarray(0, headerEnd).every((c) => c >= 1 && c <= 2), 'header bytes once or twice').toBe(true);
+
+    // .bin: storages once; zip records and the pickle (read from the end, before the storages) at most twice.
+    hub.clearLog();
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf('bin'), { ...options(), dtype: 'f32' }));
+    const bin = fileBytes('bin', 'pytorch_model.bin');
+    const binCount = coverage(hub.log, 'pytorch_model.bin', bin.length);
+    const storages = zipStorages(bin);
+    expect(storages.length).toBeGreaterThan(20);
+    let storageBytes = 0;
+    for (const [a, b] of storages) {
+      storageBytes += b - a;
+      expect(binCount.subarray(a, b).every((c) => c === 1), `storage bytes ${a}..${b} once`).toBe(true);
+    }
+    const total = binCount.reduce((s, c) => s + c, 0);
+    expect(total).toBeLessThanOrEqual(bin.length + (bin.length - storageBytes));
+    expect(binCount.every((c) => c <= 2)).toBe(true);
+  });
+
+  describe('abort', () => {
+    const abortMidLoad = async (layout: Layout, file: string, range: boolean) => {
+      const server = range ? hub : await startHubServer({ range: false });
+      const tracker = trackBuffers(device);
+      try {
+        let stalled!: () => void;
+        const stall = new Promise<void>((resolve) => (stalled = resolve));
+        server.hook = atOffset(file, Math.floor(sizeOf(layout, file) * 0.6), 'stallAfter', () => stalled());
+        const controller = new AbortController();
+        const load = ImageGPT.fromPretrained(repoOf(layout), { device, host: server.url, cache: false, signal: controller.signal });
+        load.catch(() => {}); // observed below
+        await within(stall, 30_000, `${layout}: the load never reached 60% of ${file}`);
+        const made = tracker.created();
+        controller.abort();
+        const error = await within(load.then(() => null, (e: unknown) => e), 10_000, `${layout}: the aborted load`);
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).name).toBe('AbortError');
+        expect(made, 'GPU buffers made before the abort (the test must abort mid-upload)').toBeGreaterThan(0);
+        expect(tracker.live.size, 'GPU buffers not destroyed after the abort').toBe(0);
+      } finally {
+        tracker.restore();
+        server.hook = undefined;
+        if (!range) await server.close();
+      }
+    };
+
+    it('mid-download of a sharded safetensors (Range): AbortError, every GPU buffer destroyed', async () => {
+      await abortMidLoad('safetensors-sharded', 'model-00002-of-00003.safetensors', true);
+    });
+
+    it('mid-download of a .bin without Range: AbortError, every GPU buffer destroyed', async () => {
+      await abortMidLoad('bin', 'pytorch_model.bin', false);
+    });
+
+    it('a signal aborted before the call: AbortError and no buffer left', async () => {
+      const tracker = trackBuffers(device);
+      try {
+        const error = await ImageGPT.fromPretrained(repoOf('bin'), { ...options(), signal: AbortSignal.abort() }).catch((e: unknown) => e);
+        expect((error as Error).name).toBe('AbortError');
+        expect(tracker.live.size).toBe(0);
+      } finally {
+        tracker.restore();
+      }
+    });
+  });
+
+  it('cache: the first load fills it under the resolve URLs; the second makes no request and gives the same logits', async () => {
+    const { cache, entries } = memoryCache();
+    const layout = 'bin-sharded';
+    hub.clearLog();
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32', cache }));
+    for (const f of ['config.json', 'pytorch_model.bin.index.json', ...weightFiles(layout)]) {
+      const url = hub.fileUrl(repoOf(layout), f);
+      expect(entries.has(url), `cache key ${url}`).toBe(true);
+      expect(entries.get(url)!.body).toEqual(fileBytes(layout, f));
+    }
+    hub.clearLog();
+    const phases = new Set<string>();
+    const model = await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32', cache, onProgress: (p) => phases.add(p.phase) });
+    expect(hub.log).toEqual([]);
+    expect(phases.has('cached')).toBe(true);
+    expect(phases.has('download')).toBe(false);
+    await expectFixtureLogits(model);
+  });
+
+  it('cache: a download cut mid-body fails the load and never enters the cache', async () => {
+    const { cache, entries } = memoryCache();
+    const file = 'pytorch_model.bin';
+    const url = hub.fileUrl(repoOf('bin'), file);
+    hub.hook = atOffset(file, Math.floor(sizeOf('bin', file) / 2), 'cutAfter');
+    try {
+      await expect(within(ImageGPT.fromPretrained(repoOf('bin'), { ...options(), cache }), 30_000, 'the cut load')).rejects.toThrow();
+    } finally {
+      hub.hook = undefined;
+    }
+    // A put that was still reading the cut body may settle just after the load rejects.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(entries.has(url)).toBe(false);
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf('bin'), { ...options(), dtype: 'f32', cache }));
+    expect(entries.get(url)?.body).toEqual(fileBytes('bin', file));
+  });
+
+  it('progress: download and upload of every shard, loaded monotonic, loaded == total at the end', async () => {
+    const layout = 'safetensors-sharded';
+    const events: LoadProgress[] = [];
+    await expectFixtureLogits(await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32', onProgress: (p) => events.push(structuredClone(p)) }));
+    const shards = weightFiles(layout);
+    const shardBytes = shards.reduce((s, f) => s + sizeOf(layout, f), 0);
+    for (const phase of ['download', 'upload'] as const) {
+      const mine = events.filter((e) => e.phase === phase && shards.includes(e.file));
+      expect(new Set(mine.map((e) => e.file)), phase).toEqual(new Set(shards));
+      for (const f of shards) {
+        const seq = mine.filter((e) => e.file === f);
+        for (let i = 1; i < seq.length; i++) expect(seq[i].loaded).toBeGreaterThanOrEqual(seq[i - 1].loaded);
+        const last = seq[seq.length - 1];
+        expect(last.loaded, `${phase} ${f}`).toBe(last.total);
+        if (phase === 'download') expect(last.total).toBe(sizeOf(layout, f));
+      }
+      const overall = mine.map((e) => e.overall);
+      for (let i = 1; i < overall.length; i++) expect(overall[i].loaded).toBeGreaterThanOrEqual(overall[i - 1].loaded);
+      const end = overall[overall.length - 1];
+      expect(end.loaded, `${phase} overall`).toBe(end.total);
+      if (phase === 'download') expect(end.total).toBe(shardBytes);
+    }
+  });
+
+  it('a classifier checkpoint (pytorch_model.bin with score.weight) classifies as torch does', async () => {
+    const fx = loadModelFixture('classifier');
+    const model = await ImageGPT.fromPretrained(repoOf('classifier-bin'), { ...options(), dtype: 'f32' });
+    try {
+      expect(relError(await model.classify(fx.inputIds), fx.expected.get('logits')!)).toBeLessThan(1e-4);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('ImageGPTImageProcessor.fromPretrained by hub id', async () => {
+    const processor = await ImageGPTImageProcessor.fromPretrained(repoOf('bin'), { host: hub.url, cache: false });
+    const json = JSON.parse(readFileSync(join(folderOf('bin'), 'preprocessor_config.json'), 'utf8')) as { clusters: number[][] };
+    expect(processor.numClusters).toBe(512);
+    expect(processor.size).toEqual({ height: 4, width: 4 });
+    expect(Array.from(processor.clusters.subarray(0, 3))).toEqual(json.clusters[0]);
+    await expect(ImageGPTImageProcessor.fromPretrained('test-org/no-such-model', { host: hub.url, cache: false })).rejects.toThrow(/test-org\/no-such-model/);
+  });
+});
