@@ -4,8 +4,36 @@
 // little-endian and row-major. No GPU here: the model loader and weights-tools both use this.
 
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from './f16';
+import { describeValue, isJsonObject } from './json';
 
-export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+/**
+ * Every dtype of the format (the reference implementation's list). All parse; `tensorToFloat32` reads the
+ * floats F64, F32, F16, BF16 and the 8-bit F8_E4M3 / F8_E5M2 (exactly); the others are an error there.
+ * F4 (MXFP4 E2M1) and F6_* (MXFP6) are packed sub-byte formats: a tensor of them must fill whole bytes.
+ */
+export type SafetensorsDType =
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F8_E4M3'
+  | 'F8_E5M2'
+  | 'F8_E8M0'
+  | 'F8_E4M3FNUZ'
+  | 'F8_E5M2FNUZ'
+  | 'F6_E2M3'
+  | 'F6_E3M2'
+  | 'F4'
+  | 'C64'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U64'
+  | 'U32'
+  | 'U16'
+  | 'U8'
+  | 'BOOL';
 
 export interface SafetensorsTensor {
   name: string;
@@ -43,18 +71,46 @@ export interface SafetensorsHeader {
 /** The reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_SAFETENSORS_HEADER_BYTES = 100_000_000;
 
-export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
+/** Bits per element. */
+export const SAFETENSORS_DTYPE_BITS: Readonly<Record<SafetensorsDType, number>> = {
+  F64: 64,
+  F32: 32,
+  F16: 16,
+  BF16: 16,
+  F8_E4M3: 8,
+  F8_E5M2: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  F4: 4,
+  C64: 64,
+  I64: 64,
+  I32: 32,
+  I16: 16,
+  I8: 8,
+  U64: 64,
+  U32: 32,
+  U16: 16,
+  U8: 8,
+  BOOL: 8,
 };
+
+/** Bytes per element: fractional (0.75, 0.5) for the packed F6_* and F4. */
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = Object.fromEntries(
+  Object.entries(SAFETENSORS_DTYPE_BITS).map(([dtype, bits]) => [dtype, bits / 8]),
+) as Record<SafetensorsDType, number>;
+
+/** The dtypes `tensorToFloat32` converts (exactly: every value of each is a float32). */
+export const SAFETENSORS_FLOAT_DTYPES: ReadonlySet<SafetensorsDType> = new Set<SafetensorsDType>([
+  'F64',
+  'F32',
+  'F16',
+  'BF16',
+  'F8_E4M3',
+  'F8_E5M2',
+]);
 
 const METADATA_KEY = '__metadata__';
 
@@ -63,39 +119,43 @@ function fail(problem: string): never {
 }
 
 function failTensor(name: string, problem: string): never {
-  throw new Error(`safetensors: tensor ${JSON.stringify(name)}: ${problem}`);
+  throw new Error(`safetensors: tensor ${describeValue(name)}: ${problem}`);
 }
 
 export function isSafetensorsDType(s: unknown): s is SafetensorsDType {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_BYTES, s);
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_BITS, s);
 }
 
 function checkDType(name: string, dtype: unknown): SafetensorsDType {
   if (!isSafetensorsDType(dtype)) {
-    failTensor(name, `unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`);
+    failTensor(name, `unknown dtype ${describeValue(dtype)} (expected one of ${Object.keys(SAFETENSORS_DTYPE_BITS).join(', ')})`);
   }
   return dtype;
 }
 
-/** Checks a shape and returns its element count. */
+/** Checks a shape (its type first, so a bad one is only ever printed as a bounded excerpt) and returns its element count. */
 function checkShape(name: string, shape: unknown): number {
-  if (!Array.isArray(shape)) failTensor(name, `shape must be an array of integers, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape)) failTensor(name, `shape must be an array of integers, got ${describeValue(shape)}`);
   let count = 1;
-  for (const d of shape) {
+  for (const d of shape as unknown[]) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      failTensor(name, `shape ${JSON.stringify(shape)} has ${JSON.stringify(d)}; dimensions must be non-negative integers`);
+      failTensor(name, `shape ${describeValue(shape)} has ${describeValue(d)}; dimensions must be non-negative integers`);
     }
     count *= d;
-    if (!Number.isSafeInteger(count)) failTensor(name, `shape ${JSON.stringify(shape)} has too many elements`);
+    if (!Number.isSafeInteger(count)) failTensor(name, `shape ${describeValue(shape)} has too many elements`);
   }
   return count;
 }
 
-/** The byte length a tensor of this dtype and shape must have. */
+/** The byte length a tensor of this dtype and shape must have (packed sub-byte dtypes must fill whole bytes). */
 export function safetensorsByteLength(name: string, dtype: SafetensorsDType, shape: readonly number[]): number {
-  const bytes = checkShape(name, shape) * SAFETENSORS_DTYPE_BYTES[dtype];
-  if (!Number.isSafeInteger(bytes)) failTensor(name, `shape ${JSON.stringify(shape)} is too large`);
-  return bytes;
+  const count = checkShape(name, shape);
+  const bits = count * SAFETENSORS_DTYPE_BITS[dtype];
+  if (!Number.isSafeInteger(bits)) failTensor(name, `shape ${describeValue(shape)} is too large`);
+  if (bits % 8 !== 0) {
+    failTensor(name, `${dtype} ${describeValue(shape)} is ${bits} bits, not a whole number of bytes (${dtype} packs ${SAFETENSORS_DTYPE_BITS[dtype]} bits per element)`);
+  }
+  return bits / 8;
 }
 
 /**
@@ -126,15 +186,11 @@ function checkOffsets(name: string, offsets: unknown): [number, number] {
     offsets.length !== 2 ||
     !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)
   ) {
-    failTensor(name, `data_offsets must be [begin, end] of non-negative integers, got ${JSON.stringify(offsets)}`);
+    failTensor(name, `data_offsets must be [begin, end] of non-negative integers, got ${describeValue(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin) failTensor(name, `data_offsets [${begin}, ${end}] end before they begin`);
   return [begin, end];
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -159,29 +215,31 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
   } catch (e) {
     fail(`header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (!isPlainObject(parsed)) fail('header must be a JSON object of tensor name → {dtype, shape, data_offsets}');
+  if (!isJsonObject(parsed)) fail('header must be a JSON object of tensor name → {dtype, shape, data_offsets}');
 
   const metadata: Record<string, string> = {};
   const tensors: SafetensorsTensorInfo[] = [];
   for (const [name, entry] of Object.entries(parsed)) {
     if (name === METADATA_KEY) {
       if (entry === null) continue;
-      if (!isPlainObject(entry)) fail('"__metadata__" must be an object of string → string');
+      if (!isJsonObject(entry)) fail(`"__metadata__" must be an object of string → string, got ${describeValue(entry)}`);
       for (const [k, v] of Object.entries(entry)) {
-        if (typeof v !== 'string') fail(`"__metadata__" value for ${JSON.stringify(k)} must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v;
+        if (typeof v !== 'string') fail(`"__metadata__" value for ${describeValue(k)} must be a string, got ${describeValue(v)}`);
+        // defineProperty: a key "__proto__" is kept as a key, not taken as the prototype.
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
-    if (!isPlainObject(entry)) failTensor(name, 'entry must be an object {dtype, shape, data_offsets}');
+    if (!isJsonObject(entry)) failTensor(name, `entry must be an object {dtype, shape, data_offsets}, got ${describeValue(entry)}`);
     const dtype = checkDType(name, entry.dtype);
+    if (!Array.isArray(entry.shape)) failTensor(name, `shape must be an array of integers, got ${describeValue(entry.shape)}`);
     const shape = entry.shape as number[];
     const expected = safetensorsByteLength(name, dtype, shape);
     const [begin, end] = checkOffsets(name, entry.data_offsets);
     if (end - begin !== expected) {
       failTensor(
         name,
-        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${expected}`,
+        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} ${describeValue(shape)} needs ${expected}`,
       );
     }
     tensors.push({ name, dtype, shape: [...shape], begin, end });
@@ -193,13 +251,13 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
   let previous: string | null = null;
   for (const t of tensors) {
     if (t.begin < position) {
-      failTensor(t.name, `data_offsets [${t.begin}, ${t.end}] overlap tensor ${JSON.stringify(previous)} (which ends at ${position})`);
+      failTensor(t.name, `data_offsets [${t.begin}, ${t.end}] overlap tensor ${describeValue(previous)} (which ends at ${position})`);
     }
     if (t.begin > position) {
       failTensor(
         t.name,
         `data_offsets [${t.begin}, ${t.end}] leave a hole of ${t.begin - position} unused bytes after ` +
-          (previous === null ? 'the header' : `tensor ${JSON.stringify(previous)}`),
+          (previous === null ? 'the header' : `tensor ${describeValue(previous)}`),
       );
     }
     position = t.end;
@@ -224,6 +282,9 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
 
 /** Parses a whole safetensors file held in memory. Tensor data are views into `bytes`. */
 export function parseSafetensors(bytes: ArrayBuffer | Uint8Array): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
+    fail(`expected the file's bytes as an ArrayBuffer or Uint8Array, got ${describeValue(bytes)}`);
+  }
   // A plain Uint8Array even for a Node Buffer, whose slice() would not copy.
   const u8 = bytes instanceof Uint8Array ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
   const header = readSafetensorsHeader(u8, u8.length);
@@ -240,23 +301,79 @@ function aligned(bytes: Uint8Array, elementBytes: number): Uint8Array {
   return bytes.byteOffset % elementBytes === 0 ? bytes : new Uint8Array(bytes);
 }
 
-/** F64/F32/F16/BF16 → a new Float32Array. Other dtypes are an error: weights must be floating point. */
+/** The 256 values of an 8-bit float with `mantissaBits` and exponent `bias`; `special(bits)` gives NaN/±∞ patterns. */
+function float8Table(mantissaBits: number, bias: number, special: (bits: number) => number | undefined): Float32Array {
+  const table = new Float32Array(256);
+  const exponentMask = (1 << (7 - mantissaBits)) - 1;
+  const scale = 2 ** mantissaBits;
+  for (let bits = 0; bits < 256; bits++) {
+    const sign = bits & 0x80 ? -1 : 1;
+    const e = (bits >> mantissaBits) & exponentMask;
+    const m = bits & (scale - 1);
+    const magnitude = e === 0 ? (m / scale) * 2 ** (1 - bias) : (1 + m / scale) * 2 ** (e - bias);
+    table[bits] = special(bits) ?? sign * magnitude;
+  }
+  return table;
+}
+
+let e4m3Table: Float32Array | null = null;
+let e5m2Table: Float32Array | null = null;
+
+/** F8_E4M3 (PyTorch's float8_e4m3fn): bias 7, no infinities, S.1111.111 is NaN. */
+function float8E4M3Table(): Float32Array {
+  e4m3Table ??= float8Table(3, 7, (bits) => ((bits & 0x7f) === 0x7f ? NaN : undefined));
+  return e4m3Table;
+}
+
+/** F8_E5M2 (float8_e5m2): IEEE-style, bias 15, exponent 31 is ±∞ (mantissa 0) or NaN. */
+function float8E5M2Table(): Float32Array {
+  e5m2Table ??= float8Table(2, 15, (bits) =>
+    (bits & 0x7c) === 0x7c ? ((bits & 3) === 0 ? (bits & 0x80 ? -Infinity : Infinity) : NaN) : undefined,
+  );
+  return e5m2Table;
+}
+
+/**
+ * F64/F32/F16/BF16/F8_E4M3/F8_E5M2 → a new Float32Array (F64 rounded to nearest; the others exactly).
+ * Other dtypes are an error: weights must be floating point.
+ */
 export function tensorToFloat32(t: SafetensorsTensor): Float32Array {
+  if (typeof t !== 'object' || t === null) fail(`expected a tensor { name, dtype, shape, data }, got ${describeValue(t)}`);
+  if (!isSafetensorsDType(t.dtype)) failTensor(t.name, `unknown dtype ${describeValue(t.dtype)}`);
+  if (!(t.data instanceof Uint8Array)) failTensor(t.name, `data must be a Uint8Array, got ${describeValue(t.data)}`);
+  const expected = safetensorsByteLength(t.name, t.dtype, t.shape);
+  if (t.data.byteLength !== expected) {
+    failTensor(t.name, `data has ${t.data.byteLength} bytes, but ${t.dtype} ${describeValue(t.shape)} needs ${expected}`);
+  }
   const size = SAFETENSORS_DTYPE_BYTES[t.dtype];
-  if (size === undefined) failTensor(t.name, `unknown dtype ${JSON.stringify(t.dtype)}`);
   const count = t.data.byteLength / size;
-  const b = aligned(t.data, size);
   switch (t.dtype) {
-    case 'F32':
+    case 'F32': {
+      const b = aligned(t.data, 4);
       return new Float32Array(b.buffer, b.byteOffset, count).slice();
-    case 'F64':
+    }
+    case 'F64': {
+      const b = aligned(t.data, 8);
       return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count));
-    case 'F16':
+    }
+    case 'F16': {
+      const b = aligned(t.data, 2);
       return float16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
-    case 'BF16':
+    }
+    case 'BF16': {
+      const b = aligned(t.data, 2);
       return bfloat16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
+    }
+    case 'F8_E4M3': {
+      const table = float8E4M3Table();
+      return Float32Array.from(t.data, (bits) => table[bits]);
+    }
+    case 'F8_E5M2': {
+      const table = float8E5M2Table();
+      return Float32Array.from(t.data, (bits) => table[bits]);
+    }
     default:
-      failTensor(t.name, `dtype ${t.dtype} cannot be read as float32 (expected F64, F32, F16 or BF16)`);
+      failTensor(t.name, `dtype ${t.dtype} cannot be read as float32 (expected ${[...SAFETENSORS_FLOAT_DTYPES].join(', ')})`);
   }
 }
 
@@ -281,20 +398,23 @@ export interface SafetensorsPlan {
  * tensor starts aligned to its element size and typed-array views on the file work.
  */
 export function planSafetensors(entries: readonly SafetensorsEntry[], metadata: Record<string, string> = {}): SafetensorsPlan {
+  if (!Array.isArray(entries as unknown)) fail(`expected an array of tensors { name, dtype, shape }, got ${describeValue(entries)}`);
+  if (!isJsonObject(metadata)) fail(`metadata must be an object of string → string, got ${describeValue(metadata)}`);
   const seen = new Set<string>();
-  for (const e of entries) {
-    if (typeof e.name !== 'string' || e.name.length === 0) fail(`tensor name must be a non-empty string, got ${JSON.stringify(e.name)}`);
+  for (const e of entries as unknown[]) {
+    if (!isJsonObject(e)) fail(`expected a tensor { name, dtype, shape }, got ${describeValue(e)}`);
+    if (typeof e.name !== 'string' || e.name.length === 0) fail(`tensor name must be a non-empty string, got ${describeValue(e.name)}`);
     if (e.name === METADATA_KEY) failTensor(e.name, 'this name is reserved for metadata');
     if (seen.has(e.name)) failTensor(e.name, 'appears twice');
     seen.add(e.name);
-    checkDType(e.name, e.dtype);
-    checkShape(e.name, e.shape);
+    safetensorsByteLength(e.name, checkDType(e.name, e.dtype), e.shape as number[]);
   }
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') fail(`metadata value for ${JSON.stringify(k)} must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') fail(`metadata value for ${describeValue(k)} must be a string, got ${describeValue(v)}`);
   }
   const ordered = [...entries].sort((a, b) => SAFETENSORS_DTYPE_BYTES[b.dtype] - SAFETENSORS_DTYPE_BYTES[a.dtype]);
-  const json: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" must become a key, not the object's prototype.
+  const json: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length > 0) json[METADATA_KEY] = metadata;
   const tensors: SafetensorsTensorInfo[] = [];
   let position = 0;
@@ -326,13 +446,16 @@ export function writeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   const plan = planSafetensors(tensors, metadata);
+  for (const t of tensors) {
+    if (!ArrayBuffer.isView(t.data)) failTensor(t.name, `data must be a typed array or DataView, got ${describeValue(t.data)}`);
+  }
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const out = new Uint8Array(plan.totalBytes);
   out.set(plan.header, 0);
   for (const info of plan.tensors) {
     const data = bytesOf(byName.get(info.name)!.data);
     if (data.byteLength !== info.end - info.begin) {
-      failTensor(info.name, `data has ${data.byteLength} bytes, but ${info.dtype} ${JSON.stringify(info.shape)} needs ${info.end - info.begin}`);
+      failTensor(info.name, `data has ${data.byteLength} bytes, but ${info.dtype} ${describeValue(info.shape)} needs ${info.end - info.begin}`);
     }
     out.set(data, plan.header.length + info.begin);
   }

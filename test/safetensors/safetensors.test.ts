@@ -7,6 +7,7 @@ import {
   tensorToFloat32,
   writeSafetensors,
   type SafetensorsDType,
+  type SafetensorsTensor,
 } from '../../src/safetensors';
 import { float32ArrayToFloat16 } from '../../src/f16';
 
@@ -157,12 +158,14 @@ describe('safetensors errors', () => {
 
   it('wrong dtype size', () => {
     const header = { a: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 24] } };
-    expect(() => parseSafetensors(rawFile(header, 24))).toThrow(/tensor "a": data_offsets \[0, 24\] hold 24 bytes, but F16 \[2,3\] needs 12/);
+    expect(() => parseSafetensors(rawFile(header, 24))).toThrow(/tensor "a": data_offsets \[0, 24\] hold 24 bytes, but F16 \[2, 3\] needs 12/);
   });
 
   it('unknown dtype', () => {
-    const header = { a: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } };
-    expect(() => parseSafetensors(rawFile(header, 2))).toThrow(/tensor "a": unknown dtype "F8_E4M3" \(expected one of F64, F32/);
+    const header = { a: { dtype: 'F8_E4M4', shape: [2], data_offsets: [0, 2] } };
+    expect(() => parseSafetensors(rawFile(header, 2))).toThrow(/tensor "a": unknown dtype "F8_E4M4" \(expected one of F64, F32, .*U32/);
+    const lower = { a: { dtype: 'f32', shape: [1], data_offsets: [0, 4] } };
+    expect(() => parseSafetensors(rawFile(lower, 4))).toThrow(/unknown dtype "f32"/);
   });
 
   it('negative, fractional or missing shape, bad offsets', () => {
@@ -183,5 +186,139 @@ describe('safetensors errors', () => {
     expect(() => writeSafetensors([t, t])).toThrow(/tensor "w": appears twice/);
     expect(() => writeSafetensors([{ ...t, name: '__metadata__' }])).toThrow(/reserved for metadata/);
     expect(() => writeSafetensors([{ ...t, shape: [-1] }])).toThrow(/dimensions must be non-negative integers/);
+  });
+});
+
+// Issue 12, kind 3: the format's whole dtype list parses; floats convert, the rest is a clear error.
+describe('safetensors dtypes', () => {
+  const one = (dtype: string, shape: number[], bytes: number) => rawFile({ t: { dtype, shape, data_offsets: [0, bytes] } }, bytes);
+
+  it('parses U32, U16, U64, F8, C64 and the other integer and float dtypes', () => {
+    const cases: Array<[string, number]> = [
+      ['U32', 4], ['U16', 2], ['U64', 8], ['F8_E4M3', 1], ['F8_E5M2', 1], ['F8_E8M0', 1], ['F8_E4M3FNUZ', 1],
+      ['F8_E5M2FNUZ', 1], ['C64', 8], ['I16', 2], ['I32', 4], ['I64', 8], ['I8', 1], ['U8', 1], ['BOOL', 1],
+    ];
+    for (const [dtype, size] of cases) {
+      const t = parseSafetensors(one(dtype, [3, 2], 6 * size)).tensors.get('t')!;
+      expect(t.dtype).toBe(dtype);
+      expect(t.data.byteLength).toBe(6 * size);
+    }
+  });
+
+  it('packed sub-byte dtypes must fill whole bytes', () => {
+    expect(parseSafetensors(one('F4', [2, 3], 3)).tensors.get('t')!.data.byteLength).toBe(3);
+    expect(parseSafetensors(one('F6_E2M3', [4], 3)).tensors.get('t')!.data.byteLength).toBe(3);
+    expect(() => parseSafetensors(one('F4', [3], 2))).toThrow(/tensor "t": F4 \[3\] is 12 bits, not a whole number of bytes/);
+    expect(() => parseSafetensors(one('F6_E3M2', [2], 2))).toThrow(/F6_E3M2 \[2\] is 12 bits/);
+    expect(() => parseSafetensors(one('F4', [2], 2))).toThrow(/hold 2 bytes, but F4 \[2\] needs 1/);
+  });
+
+  it('writes and reads back U32 and F8 tensors', () => {
+    const u32 = new Uint32Array([0, 1, 0xffffffff]);
+    const f8 = new Uint8Array([0x38, 0xb8]);
+    const bytes = writeSafetensors([
+      { name: 'f8', dtype: 'F8_E4M3', shape: [2], data: f8 },
+      { name: 'u', dtype: 'U32', shape: [3], data: u32 },
+    ]);
+    const file = parseSafetensors(bytes);
+    const u = file.tensors.get('u')!;
+    expect(u.dtype).toBe('U32');
+    expect([...new Uint32Array(u.data.slice().buffer)]).toEqual([...u32]);
+    expect([...tensorToFloat32(file.tensors.get('f8')!)]).toEqual([1, -1]);
+    expect(() => tensorToFloat32(u)).toThrow(/tensor "u": dtype U32 cannot be read as float32 \(expected F64, F32, F16, BF16, F8_E4M3, F8_E5M2\)/);
+  });
+
+  it('F8_E4M3 and F8_E5M2 convert exactly', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const e4m3 = tensorToFloat32({ name: 'e4m3', dtype: 'F8_E4M3', shape: [256], data: all });
+    expect(e4m3[0x00]).toBe(0);
+    expect(Object.is(e4m3[0x80], -0)).toBe(true);
+    expect(e4m3[0x01]).toBe(2 ** -9); // smallest subnormal
+    expect(e4m3[0x08]).toBe(2 ** -6); // smallest normal
+    expect(e4m3[0x38]).toBe(1);
+    expect(e4m3[0x7e]).toBe(448); // largest finite: no infinities in E4M3
+    expect(e4m3[0xfe]).toBe(-448);
+    expect(e4m3[0x7f]).toBeNaN();
+    expect(e4m3[0xff]).toBeNaN();
+    expect([...e4m3].filter(Number.isNaN).length).toBe(2);
+    // E5M2 is the top byte of an IEEE half: check all 256 against the F16 reader.
+    const e5m2 = tensorToFloat32({ name: 'e5m2', dtype: 'F8_E5M2', shape: [256], data: all });
+    const asHalf = new Uint8Array(512);
+    all.forEach((b, i) => (asHalf[2 * i + 1] = b));
+    expect([...e5m2]).toEqual([...tensorToFloat32({ name: 'h', dtype: 'F16', shape: [256], data: asHalf })]);
+    expect(e5m2[0x7b]).toBe(57344);
+    expect(e5m2[0x7c]).toBe(Infinity);
+  });
+
+  it('a hand-made tensor whose data does not match its shape is an error, not a RangeError', () => {
+    expect(() => tensorToFloat32({ name: 'x', dtype: 'F32', shape: [2], data: new Uint8Array(7) })).toThrow(
+      /tensor "x": data has 7 bytes, but F32 \[2\] needs 8/,
+    );
+    const bad = { name: 'x', dtype: 'F99', shape: [1], data: new Uint8Array(4) } as unknown as SafetensorsTensor;
+    expect(() => tensorToFloat32(bad)).toThrow(/tensor "x": unknown dtype "F99"/);
+  });
+});
+
+// Issue 12, kind 1: a header value nested 5,000 deep must be a clear Error with a short message, not a stack overflow.
+describe('safetensors headers nested deep', () => {
+  const deep = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+  const header = (field: string, value: string) => {
+    const fields: Record<string, string> = { dtype: '"U8"', shape: '[2]', data_offsets: '[0, 2]' };
+    fields[field] = value;
+    const entry = Object.entries(fields).map(([k, v]) => `"${k}": ${v}`).join(', ');
+    return `{"t": {${entry}}}`;
+  };
+
+  for (const [field, pattern] of [
+    ['shape', /tensor "t": shape \[\[\[\[…1 item\]\]\]\] has \[\[\[\[…1 item\]\]\]\]; dimensions must be non-negative integers/],
+    ['dtype', /tensor "t": unknown dtype \[\[\[\[…1 item\]\]\]\]/],
+    ['data_offsets', /tensor "t": data_offsets must be \[begin, end\] of non-negative integers, got \[\[\[\[…1 item\]\]\]\]/],
+  ] as const) {
+    it(`in ${field}`, () => {
+      let message = '';
+      try {
+        parseSafetensors(rawFile(header(field, deep(5000)), 2));
+      } catch (e) {
+        expect(e).toBeInstanceOf(Error);
+        expect(e).not.toBeInstanceOf(RangeError);
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(pattern);
+      expect(message.length).toBeLessThan(400);
+    });
+  }
+
+  it('in __metadata__ and as a whole entry', () => {
+    expect(() => parseSafetensors(rawFile(`{"__metadata__": ${deep(5000)}}`, 0))).toThrow(
+      /"__metadata__" must be an object of string → string, got \[\[\[\[…1 item\]\]\]\]/,
+    );
+    expect(() => parseSafetensors(rawFile(`{"__metadata__": {"k": ${deep(5000)}}}`, 0))).toThrow(
+      /"__metadata__" value for "k" must be a string, got \[\[\[\[…1 item\]\]\]\]/,
+    );
+    expect(() => parseSafetensors(rawFile(`{"t": ${deep(5000)}}`, 0))).toThrow(/tensor "t": entry must be an object/);
+    expect(() => parseSafetensors(rawFile(`{"t": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2], "x": ${deep(100000)}}}`, 2))).not.toThrow();
+  });
+
+  it('long names and values are quoted as bounded excerpts', () => {
+    const name = 'n'.repeat(100_000);
+    let message = '';
+    try {
+      parseSafetensors(rawFile({ [name]: { dtype: 'Q'.repeat(100_000), shape: [1], data_offsets: [0, 1] } }, 1));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/tensor "n{40}"…\(100000 characters\): unknown dtype "Q{40}"…/);
+    expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('safetensors names that are Object.prototype keys', () => {
+  it('"__proto__" as a tensor name and a metadata key round-trips', () => {
+    const meta: Record<string, string> = {};
+    Object.defineProperty(meta, '__proto__', { value: 'x', enumerable: true }); // a key, not the prototype
+    const file = parseSafetensors(writeSafetensors([{ name: '__proto__', dtype: 'U8', shape: [1], data: new Uint8Array([7]) }], meta));
+    expect([...file.tensors.get('__proto__')!.data]).toEqual([7]);
+    expect(Object.keys(file.metadata)).toEqual(['__proto__']);
+    expect(file.metadata['__proto__']).toBe('x');
   });
 });
