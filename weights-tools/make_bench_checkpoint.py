@@ -1,7 +1,7 @@
 """Write a random ImageGPT checkpoint at a real model's width, in every layout the loader reads, for the load benchmark.
 
     /usr/bin/python3 weights-tools/make_bench_checkpoint.py [--preset large|medium] [--layers N]
-        [--dtype f32|f16] [--shard-mb 100] [--out bench/.cache/hub]
+        [--dtype f32|f16] [--shard-mb 100] [--layouts bin,...] [--out bench/.cache/hub]
 
 Writes one hub-shaped repository per layout under OUT/bench/ (served by the hub test server as hub ids
 `bench/<repo>`), each with config.json:
@@ -133,9 +133,15 @@ def main() -> int:
     parser.add_argument("--dtype", choices=["f32", "f16"], default="f32", help="stored weight dtype (OpenAI's are f32)")
     parser.add_argument("--shard-mb", type=float, default=100.0, help="max shard size in MB (10^6 bytes) for the sharded layouts")
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help=f"comma-separated, of {', '.join(LAYOUTS)} (default all)")
     parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", ".cache", "hub")))
     args = parser.parse_args()
 
+    layouts = args.layouts.split(",")
+    unknown = [l for l in layouts if l not in LAYOUTS]
+    if unknown:
+        print(f"--layouts {args.layouts}: unknown {unknown}; expected some of {', '.join(LAYOUTS)}", file=sys.stderr)
+        return 2
     shape = dict(PRESETS[args.preset])
     if args.layers is not None:
         if args.layers < 1:
@@ -151,7 +157,7 @@ def main() -> int:
     shard_bytes = int(args.shard_mb * 1e6)
 
     tensors: Dict[str, torch.Tensor] = {}
-    for layout in LAYOUTS:
+    for layout in layouts:
         folder = os.path.join(args.out, "bench", f"{name}-{layout}")
         marker = os.path.join(folder, "bench.json")
         if os.path.exists(marker):
