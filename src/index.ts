@@ -5,7 +5,7 @@ export { ImageGPTSession } from './model/session';
 export type { SessionOptions } from './model/session';
 export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
 export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
-export type { LoadProgress } from './model/fetch';
+export type { PretrainedSource, LocalFiles, FileOptions, LoadProgress, ModelCache } from './loading/types';
 export type { WeightDType } from './gpu/types';
 export { parseSafetensors, writeSafetensors, tensorToFloat32 } from './safetensors';
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './safetensors';

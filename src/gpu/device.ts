@@ -10,6 +10,11 @@ export interface DeviceNeeds {
 
 export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
+  /**
+   * The least that will do. With it, `needs` is what is wanted and is capped at what the adapter offers;
+   * only the minimum beyond the adapter's limits is an error. Without it, `needs` is the minimum.
+   */
+  minimum?: DeviceNeeds;
 }
 
 export interface ImageGptDevice {
@@ -22,17 +27,18 @@ export async function requestImageGptDevice(gpu: GPU, needs: DeviceNeeds, opts: 
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error('WebGPU: no adapter available (is WebGPU enabled, and is this a secure context?)');
   const available = adapter.limits;
-  const wanted: [keyof GPUSupportedLimits & string, number][] = [
-    ['maxBufferSize', needs.maxBufferBytes],
-    ['maxStorageBufferBindingSize', needs.maxBindingBytes],
+  const minimum = opts.minimum ?? needs;
+  const wanted: [keyof GPUSupportedLimits & string, number, number][] = [
+    ['maxBufferSize', needs.maxBufferBytes, minimum.maxBufferBytes],
+    ['maxStorageBufferBindingSize', needs.maxBindingBytes, minimum.maxBindingBytes],
   ];
   const requiredLimits: Record<string, number> = {};
-  for (const [name, need] of wanted) {
+  for (const [name, want, need] of wanted) {
     const have = available[name] as number;
     if (need > have) {
       throw new Error(`WebGPU adapter limit ${name}: needed ${need} bytes, the adapter gives at most ${have}`);
     }
-    requiredLimits[name] = Math.max(need, 1);
+    requiredLimits[name] = Math.max(Math.min(Math.max(want, need), have), 1);
   }
   const device = await adapter.requestDevice({ label: 'imagegpt', requiredLimits });
   return { device, adapter, info: adapter.info };

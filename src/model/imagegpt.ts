@@ -1,31 +1,18 @@
 // ImageGPT on WebGPU: loading, the full forward, KV-cache sessions and pooled features.
-import { parseSafetensors, type SafetensorsFile } from '../safetensors';
 import { Kernels } from '../gpu/kernels';
-import { requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
-import { logitsWidth, parseImageGPTConfig, type ImageGPTConfig, type ImageGPTConfigJSON } from './config';
+import { logitsWidth, type ImageGPTConfig } from './config';
 import { ImageGPTSession, checkTokenRows, type SessionContext, type SessionOptions } from './session';
-import { uploadWeights, validateCheckpoint, type ModelWeights } from './weights';
-import { fetchBytes, joinUrl, type LoadProgress } from './fetch';
+import type { ModelWeights } from './weights';
+import { loadPretrained, type LoadOptions } from '../loading/index';
+import type { PretrainedSource } from '../loading/types';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 
-/** Where a model comes from: a base URL holding config.json and model.safetensors, or the parsed config and the bytes. */
-export type ModelSource =
-  | string
-  | URL
-  | { config: ImageGPTConfigJSON | ImageGPTConfig; weights: ArrayBuffer | Uint8Array };
+/** Where a model comes from (see PretrainedSource); kept under its old name. */
+export type ModelSource = PretrainedSource;
 
-export interface LoadOptions {
-  /** The device to use; without it one is requested from `navigator.gpu` with the limits the model needs. */
-  device?: GPUDevice;
-  /** How weights are stored on the GPU: 'f32', or 'f16' (half the memory; packed in u32, no shader-f16 needed). Default 'f16'. */
-  dtype?: WeightDType;
-  /** Download and upload progress, in bytes. */
-  onProgress?: (p: LoadProgress) => void;
-  /** Fetch implementation for URL sources (default: globalThis.fetch). */
-  fetch?: typeof fetch;
-}
+export type { LoadOptions };
 
 export interface ForwardOptions {
   /** Also return the hidden states (n_layer + 1 of them, HF semantics: [n_layer] is after ln_f). */
@@ -106,61 +93,20 @@ export class ImageGPT {
     this.kernels = kernels;
   }
 
-  /** Loads an HF ImageGPT checkpoint (config.json + model.safetensors, HF tensor names). */
+  /**
+   * Loads an HF ImageGPT checkpoint from a hub id, a base URL, `{ config, weights }` or local files: config.json,
+   * then the weights (model.safetensors, sharded safetensors, pytorch_model.bin or sharded .bin) streamed to the GPU.
+   */
   static async fromPretrained(source: ModelSource, options: LoadOptions = {}): Promise<ImageGPT> {
-    const dtype = options.dtype ?? 'f16';
-    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`ImageGPT.fromPretrained: dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
-    let configJson: unknown;
-    let bytes: Uint8Array;
-    if (typeof source === 'string' || source instanceof URL) {
-      const base = String(source);
-      const f = options.fetch ?? globalThis.fetch;
-      if (!f) throw new Error('ImageGPT.fromPretrained: no fetch() here; pass { config, weights } instead of a URL');
-      const res = await f(joinUrl(base, 'config.json'));
-      if (!res.ok) throw new Error(`ImageGPT.fromPretrained: ${joinUrl(base, 'config.json')} answered ${res.status} ${res.statusText}`);
-      configJson = await res.json();
-      parseImageGPTConfig(configJson); // fail before downloading the weights
-      bytes = await fetchBytes(joinUrl(base, 'model.safetensors'), f, options.onProgress);
-    } else if (source && typeof source === 'object' && 'config' in source && 'weights' in source) {
-      configJson = source.config;
-      const w = source.weights;
-      if (!(w instanceof ArrayBuffer) && !(w instanceof Uint8Array)) {
-        throw new Error('ImageGPT.fromPretrained: weights must be the bytes of model.safetensors (ArrayBuffer or Uint8Array)');
-      }
-      bytes = w instanceof Uint8Array ? w : new Uint8Array(w);
-    } else {
-      throw new Error('ImageGPT.fromPretrained: source must be a base URL or { config, weights }');
+    const { config, device, adapterInfo, weights } = await loadPretrained(source, options);
+    try {
+      // Tile shapes per adapter; browsers without device.adapterInfo still get the right ones this way.
+      const kernels = new Kernels(device, adapterInfo ? Kernels.tuningFor(adapterInfo) : undefined);
+      return new ImageGPT(config, device, weights, kernels);
+    } catch (e) {
+      for (const b of weights.buffers) b.destroy();
+      throw e;
     }
-    const config = parseImageGPTConfig(configJson);
-    const file: SafetensorsFile = parseSafetensors(bytes);
-    validateCheckpoint(config, file);
-
-    let device: GPUDevice;
-    let adapterInfo: GPUAdapterInfo | undefined;
-    if (options.device) {
-      device = options.device;
-    } else {
-      const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
-      if (!gpu) {
-        throw new Error(
-          'ImageGPT.fromPretrained: WebGPU is not available (navigator.gpu is undefined). Use Chrome/Edge 113+, ' +
-            'Safari 26+, or Firefox 141+ (Windows); or pass { device }.',
-        );
-      }
-      let largest = 0;
-      for (const t of file.tensors.values()) largest = Math.max(largest, (t.data.byteLength / bytesPerElement(t.dtype)) * 4);
-      // A session of batch 8 at full length keeps one layer's K (or V) in one buffer.
-      const kv = 8 * config.n_positions * config.n_embd * 4;
-      const need = Math.max(largest, kv, 1024 * config.n_inner * 4);
-      ({ device, info: adapterInfo } = await requestImageGptDevice(gpu, { maxBufferBytes: need, maxBindingBytes: need }));
-    }
-    // Tile shapes per adapter; browsers without device.adapterInfo still get the right ones this way.
-    const kernels = new Kernels(device, adapterInfo ? Kernels.tuningFor(adapterInfo) : undefined);
-    const total = bytes.byteLength;
-    const weights = uploadWeights(device, config, file, dtype, (done, count) =>
-      options.onProgress?.({ phase: 'upload', loaded: Math.round((done / count) * total), total }),
-    );
-    return new ImageGPT(config, device, weights, kernels);
   }
 
   private context(): SessionContext {
@@ -398,22 +344,5 @@ export class ImageGPT {
     for (const b of this.weights.buffers) b.destroy();
     this.kernels.destroy();
     this.disposed = true;
-  }
-}
-
-function bytesPerElement(dtype: string): number {
-  switch (dtype) {
-    case 'F64':
-    case 'I64':
-      return 8;
-    case 'F32':
-    case 'I32':
-      return 4;
-    case 'F16':
-    case 'BF16':
-    case 'I16':
-      return 2;
-    default:
-      return 1;
   }
 }

@@ -4,6 +4,8 @@
 import { checkBackground, checkSize, colorChannels, readImage, type ImageInput, type Rgb } from './image';
 import { ColorQuantizer } from './quantize';
 import { packRgb, resizeBilinear } from './resize';
+import { loadPreprocessorConfig } from '../loading/sources';
+import type { FileOptions, PretrainedSource } from '../loading/types';
 
 /** Height and width in pixels (= tokens per column and per row). */
 export interface ImageSize {
@@ -63,6 +65,13 @@ export interface PreprocessorConfig {
   do_color_quantize?: boolean;
   resample?: number;
   [field: string]: unknown;
+}
+
+/** A parsed preprocessor config (not a source: no weights, not a Map, a list of files or a URL). */
+function isParsedConfig(s: unknown): s is PreprocessorConfig {
+  if (typeof s !== 'object' || s === null || s instanceof URL || s instanceof Map || Array.isArray(s)) return false;
+  if (typeof FileList !== 'undefined' && s instanceof FileList) return false;
+  return !('weights' in s);
 }
 
 /** PIL's Image.BILINEAR, the only filter HF's ImageGPT configs use. */
@@ -141,21 +150,17 @@ export class ImageGPTImageProcessor {
    * file's parsed contents. Reads clusters, size, do_resize; do_normalize and do_color_quantize must be true
    * and resample bilinear (2), since tokens are what this processor makes.
    */
+  /**
+   * From a model's preprocessor_config.json: any source ImageGPT.fromPretrained takes (hub id, base URL, local
+   * files, or `{ config, weights, preprocessor }`) with the same options, or the parsed config itself.
+   */
   static async fromPretrained(
-    source: string | PreprocessorConfig,
-    init: { fetch?: typeof fetch } = {},
+    source: PretrainedSource | PreprocessorConfig | { config: unknown; weights: ArrayBuffer | Uint8Array; preprocessor?: unknown },
+    options: FileOptions = {},
   ): Promise<ImageGPTImageProcessor> {
-    if (typeof source !== 'string') return ImageGPTImageProcessor.fromConfig(source);
-    const url = `${source.replace(/\/+$/, '')}/preprocessor_config.json`;
-    const response = await (init.fetch ?? fetch)(url);
-    if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status} ${response.statusText}`);
-    let config: unknown;
-    try {
-      config = await response.json();
-    } catch (e) {
-      throw new Error(`${url} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, url);
+    if (isParsedConfig(source)) return ImageGPTImageProcessor.fromConfig(source);
+    const { config, origin } = await loadPreprocessorConfig(source as PretrainedSource, options);
+    return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, origin);
   }
 
   /** From the parsed contents of a preprocessor_config.json; `origin` names it in errors. */

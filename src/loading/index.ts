@@ -1,0 +1,104 @@
+// The loader: config.json first (fail fast), then the device, then the checkpoint streamed onto it.
+// Whatever fails or is aborted half-way, every GPU buffer made (and a device made here) is freed.
+import { requestImageGptDevice } from '../gpu/device';
+import type { WeightDType } from '../gpu/types';
+import { parseImageGPTConfig, type ImageGPTConfig } from '../model/config';
+import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
+import type { ModelWeights } from '../model/weights';
+import { abortError, throwIfAborted } from './http';
+import { readCheckpoint } from './layouts';
+import { openSource } from './sources';
+import type { FileOptions, PretrainedSource } from './types';
+import { GpuUploader } from './upload';
+
+export { loadPreprocessorConfig } from './sources';
+
+/** fromPretrained's options: where files come from, and how the weights go on the GPU. */
+export type LoadOptions = FileOptions & {
+  /** The device to use; without it one is requested from `navigator.gpu` with the limits the model needs. */
+  device?: GPUDevice;
+  /** How weights are stored on the GPU: 'f32', or 'f16' (half the memory; packed in u32, no shader-f16 needed). Default 'f16'. */
+  dtype?: WeightDType;
+};
+
+export interface LoadedModel {
+  config: ImageGPTConfig;
+  device: GPUDevice;
+  /** Present when the device was requested here (its tuning is chosen from it). */
+  adapterInfo?: GPUAdapterInfo;
+  weights: ModelWeights;
+  /** Which layout the checkpoint had, and its weight files. */
+  layout: string;
+  files: string[];
+}
+
+const WHO = 'ImageGPT.fromPretrained';
+
+async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
+  const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
+  if (!gpu) {
+    throw new Error(
+      `${WHO}: WebGPU is not available (navigator.gpu is undefined). Use Chrome/Edge 113+, ` +
+        'Safari 26+, or Firefox 141+ (Windows); or pass { device }.',
+    );
+  }
+  const use = { maxLength: config.n_positions, dtype };
+  const wanted = modelLimitNeeds(config, { ...use, batchSize: DEFAULT_BATCH_SIZE });
+  const minimum = modelLimitNeeds(config, { ...use, batchSize: 1 });
+  try {
+    return await requestImageGptDevice(
+      gpu,
+      { maxBufferBytes: wanted.maxBufferSize, maxBindingBytes: wanted.maxStorageBufferBindingSize },
+      { minimum: { maxBufferBytes: minimum.maxBufferSize, maxBindingBytes: minimum.maxStorageBufferBindingSize } },
+    );
+  } catch (e) {
+    const m = e instanceof Error ? e.message : String(e);
+    throw new Error(`${WHO}: this model does not fit this GPU even for a batch of 1 at full length (${m})`, { cause: e });
+  }
+}
+
+/** Loads config and weights from any source onto a device (given, or requested with the limits the model needs). */
+export async function loadPretrained(source: PretrainedSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  const dtype = options.dtype ?? 'f16';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${WHO}: dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
+  const { signal } = options;
+  throwIfAborted(signal);
+  const files = await openSource(source, options);
+  let uploader: GpuUploader | null = null;
+  let ownDevice: GPUDevice | null = null;
+  try {
+    const configJson = await files.json('config.json');
+    if (configJson === null) throw new Error(`${WHO}: config.json was not found in ${files.describe()} (${files.where('config.json')})`);
+    const config = parseImageGPTConfig(configJson);
+    throwIfAborted(signal);
+
+    let device: GPUDevice;
+    let adapterInfo: GPUAdapterInfo | undefined;
+    if (options.device) {
+      device = options.device;
+    } else {
+      ({ device, info: adapterInfo } = await requestDevice(config, dtype));
+      ownDevice = device;
+    }
+    throwIfAborted(signal);
+
+    uploader = new GpuUploader(device, config, dtype, { signal });
+    const found = await readCheckpoint(files, uploader, options.onProgress);
+    throwIfAborted(signal);
+    const weights = uploader.finish();
+    uploader = null;
+    try {
+      await files.finish();
+    } catch (e) {
+      for (const b of weights.buffers) b.destroy();
+      throw e;
+    }
+    return { config, device, adapterInfo, weights, layout: found.layout, files: found.files };
+  } catch (e) {
+    uploader?.destroy();
+    files.fail(e);
+    ownDevice?.destroy();
+    if (signal?.aborted) throw abortError();
+    throw e;
+  }
+}

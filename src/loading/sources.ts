@@ -1,0 +1,304 @@
+// Sources: a PretrainedSource (hub id, base URL, { config, weights } bytes, local files) and the FileOptions
+// become one file provider that opens a model folder's files by name, through the cache where there is one.
+import { blobCursor, memoryCursor, streamCursor } from './cursor';
+import { isMissing, missingResponse, resolveCache, teeIntoCache, type CacheTee } from './cache';
+import { abortError, contentLength, httpGet, openHttpFile, throwIfAborted, type HttpContext } from './http';
+import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
+
+export const DEFAULT_HOST = 'https://huggingface.co';
+export const DEFAULT_REVISION = 'main';
+
+/** An opened file: its bytes, and whether they come from the network or not (cache, memory, disk). */
+export interface OpenedFile {
+  cursor: ByteCursor;
+  phase: 'download' | 'cached';
+  /** Call once the file was read whole (`ok`) or not: completes or cancels its cache write. */
+  settle(ok: boolean): void;
+}
+
+/** A model folder, wherever it is. */
+export interface FileProvider {
+  /** For messages: "hub repo 'org/name' (revision 'main') on https://huggingface.co", a URL, ... */
+  describe(): string;
+  /** Where `file` is, for messages. */
+  where(file: string): string;
+  /** The parsed JSON file, or null when it does not exist. */
+  json(file: string): Promise<unknown | null>;
+  /** `weights`: a weight file (Range requests allowed, cached by streaming). Null when it does not exist. */
+  open(file: string, weights: boolean): Promise<OpenedFile | null>;
+  /** After a successful load: remembers the files found missing and waits for cache writes. */
+  finish(): Promise<void>;
+  /** After a failed load: drops pending cache writes. */
+  fail(reason: unknown): void;
+}
+
+const HUB_ID = /^[A-Za-z0-9_][\w.-]*(\/[A-Za-z0-9_][\w.-]*)?$/;
+const URL_LIKE = /^([a-z][a-z0-9+.-]*:|\/|\.\/|\.\.\/)/i;
+
+/** `base` + '/' + `file`, whether or not base ends with a slash; a query string stays at the end. */
+export function joinUrl(base: string, file: string): string {
+  const q = base.indexOf('?');
+  const path = q >= 0 ? base.slice(0, q) : base;
+  const query = q >= 0 ? base.slice(q) : '';
+  return `${path.replace(/\/+$/, '')}/${file}${query}`;
+}
+
+export function isHubId(s: string): boolean {
+  return HUB_ID.test(s) && !s.includes('..') && !s.includes('--');
+}
+
+function parseJson(text: string, file: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)}) at ${where}`);
+  }
+}
+
+function isBytes(w: unknown): w is ArrayBuffer | Uint8Array {
+  return w instanceof ArrayBuffer || w instanceof Uint8Array;
+}
+
+function isLocalFiles(s: unknown): s is LocalFiles {
+  if (s instanceof Map) return true;
+  if (Array.isArray(s)) return true;
+  return typeof FileList !== 'undefined' && s instanceof FileList;
+}
+
+/** Turns a source and its options into a file provider. Checks the source's shape; makes no request. */
+export async function openSource(source: PretrainedSource, options: FileOptions = {}): Promise<FileProvider> {
+  if (typeof source === 'string' || source instanceof URL) {
+    const text = String(source);
+    if (typeof source === 'string' && !URL_LIKE.test(text)) {
+      if (!isHubId(text)) {
+        throw new Error(
+          `source ${JSON.stringify(text)} is neither a hub id ('name' or 'org/name': letters, digits, '_', '-', '.') ` +
+            "nor a URL (with a scheme, or starting with '/', './' or '../')",
+        );
+      }
+      const host = (options.host ?? DEFAULT_HOST).replace(/\/+$/, '');
+      const revision = options.revision ?? DEFAULT_REVISION;
+      if (typeof revision !== 'string' || revision.length === 0) throw new Error(`options.revision must be a non-empty string, got ${JSON.stringify(revision)}`);
+      const prefix = `${host}/${text}/resolve/${encodeURIComponent(revision)}`;
+      return new HttpFiles(
+        (file) => `${prefix}/${file}`,
+        `hub repo '${text}' (revision '${revision}') on ${host}`,
+        { fetch: fetchOf(options), signal: options.signal, hub: { repo: text, revision, host } },
+        await resolveCache(options.cache),
+      );
+    }
+    return new HttpFiles((file) => joinUrl(text, file), text, { fetch: fetchOf(options), signal: options.signal }, await resolveCache(options.cache));
+  }
+  if (isLocalFiles(source)) return new LocalFileProvider(source);
+  if (typeof source === 'object' && source !== null && 'config' in source && 'weights' in source) {
+    return new BytesProvider(source as { config: unknown; weights: unknown; preprocessor?: unknown });
+  }
+  throw new Error(
+    'source must be a hub id, a URL, { config, weights } or local files (FileList, File[] or Map<string, Blob>); ' +
+      `got ${source === null ? 'null' : typeof source}`,
+  );
+}
+
+function fetchOf(options: FileOptions): typeof fetch {
+  const f = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
+  if (typeof f !== 'function') throw new Error('no fetch() in this runtime: pass options.fetch, or { config, weights } / local files');
+  return f;
+}
+
+/** Files at URLs (hub or base URL), through the cache when there is one. */
+class HttpFiles implements FileProvider {
+  private readonly missing: string[] = [];
+  private readonly tees: CacheTee[] = [];
+
+  constructor(
+    private readonly url: (file: string) => string,
+    private readonly description: string,
+    private readonly ctx: HttpContext,
+    private readonly cache: ModelCache | null,
+  ) {}
+
+  describe(): string {
+    return this.description;
+  }
+
+  where(file: string): string {
+    return this.url(file);
+  }
+
+  private async cached(url: string): Promise<Response | null | undefined> {
+    if (!this.cache) return undefined;
+    throwIfAborted(this.ctx.signal);
+    const hit = await this.cache.match(url);
+    if (!hit) return undefined;
+    return isMissing(hit) ? null : hit;
+  }
+
+  private notFound(url: string): null {
+    this.missing.push(url);
+    return null;
+  }
+
+  async json(file: string): Promise<unknown | null> {
+    const url = this.url(file);
+    const hit = await this.cached(url);
+    if (hit === null) return null;
+    if (hit) return parseJson(await hit.text(), file, `${url} (cached)`);
+    const res = await httpGet(url, this.ctx);
+    if (!res) return this.notFound(url);
+    const text = await res.text();
+    const value = parseJson(text, file, url);
+    if (this.cache) await this.cache.put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => {});
+    return value;
+  }
+
+  async open(file: string, weights: boolean): Promise<OpenedFile | null> {
+    const url = this.url(file);
+    const hit = await this.cached(url);
+    if (hit === null) return null;
+    if (hit) {
+      if (!hit.body) throw new Error(`${url}: the cached response has no body`);
+      return { cursor: streamCursor(file, hit.body, contentLength(hit)), phase: 'cached', settle: () => {} };
+    }
+    if (!this.cache) {
+      const cursor = await openHttpFile(url, file, this.ctx, { range: weights });
+      return cursor ? { cursor, phase: 'download', settle: () => {} } : this.notFound(url);
+    }
+    // One full GET: its body is parsed and cached at once.
+    const res = await httpGet(url, this.ctx);
+    if (!res) return this.notFound(url);
+    const tee = teeIntoCache(res, url, this.cache);
+    this.tees.push(tee);
+    return {
+      cursor: streamCursor(file, tee.body, contentLength(res)),
+      phase: 'download',
+      settle: (ok) => (ok ? tee.succeed() : tee.fail(new Error(`${file}: not read whole`))),
+    };
+  }
+
+  async finish(): Promise<void> {
+    await Promise.all(this.tees.map((t) => t.done));
+    if (this.cache) {
+      for (const url of this.missing) await this.cache.put(url, missingResponse()).catch(() => {});
+    }
+  }
+
+  fail(reason: unknown): void {
+    for (const t of this.tees) t.fail(reason ?? abortError());
+  }
+}
+
+const NOTHING = { settle: () => {} };
+
+/** `{ config, weights }`: config.json is `config` (and preprocessor_config.json `preprocessor`, when given). */
+class BytesProvider implements FileProvider {
+  private readonly bytes: Uint8Array;
+  private readonly torch: boolean;
+
+  constructor(private readonly source: { config: unknown; weights: unknown; preprocessor?: unknown }) {
+    if (!isBytes(source.weights)) {
+      throw new Error('{ config, weights }: weights must be the bytes (ArrayBuffer or Uint8Array) of model.safetensors or pytorch_model.bin');
+    }
+    const w = source.weights;
+    // A plain Uint8Array even for a Node Buffer (whose slice() would not copy).
+    this.bytes = w instanceof Uint8Array ? new Uint8Array(w.buffer, w.byteOffset, w.byteLength) : new Uint8Array(w);
+    const b = this.bytes;
+    this.torch = b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04; // 'PK\x03\x04': a zip
+  }
+
+  describe(): string {
+    return 'the { config, weights } object';
+  }
+
+  where(file: string): string {
+    return `${file} of the { config, weights } object`;
+  }
+
+  async json(file: string): Promise<unknown | null> {
+    if (file === 'config.json') return this.source.config;
+    if (file === 'preprocessor_config.json') return this.source.preprocessor ?? null;
+    return null;
+  }
+
+  async open(file: string): Promise<OpenedFile | null> {
+    const name = this.torch ? 'pytorch_model.bin' : 'model.safetensors';
+    if (file !== name) return null;
+    return { cursor: memoryCursor(name, this.bytes), phase: 'cached', ...NOTHING };
+  }
+
+  async finish(): Promise<void> {}
+  fail(): void {}
+}
+
+/** A model folder picked or dropped by the user: names matched exactly, after the picked folder's own name. */
+class LocalFileProvider implements FileProvider {
+  private readonly files = new Map<string, Blob>();
+
+  constructor(source: LocalFiles) {
+    const add = (name: string, blob: Blob) => {
+      if (this.files.has(name)) throw new Error(`local files: two files named ${JSON.stringify(name)}`);
+      this.files.set(name, blob);
+    };
+    if (source instanceof Map) {
+      for (const [name, blob] of source) {
+        if (typeof name !== 'string' || !(blob instanceof Blob)) throw new Error(`local files: the Map must hold file name → Blob; ${JSON.stringify(String(name))} is not`);
+        add(name, blob);
+      }
+    } else {
+      for (const f of Array.from(source as ArrayLike<File>)) {
+        if (!(f instanceof Blob) || typeof (f as File).name !== 'string') throw new Error('local files: every entry must be a File');
+        add(localName(f), f);
+      }
+    }
+  }
+
+  describe(): string {
+    const names = [...this.files.keys()];
+    return `the local files (${names.length === 0 ? 'none' : names.slice(0, 8).join(', ') + (names.length > 8 ? ', …' : '')})`;
+  }
+
+  where(file: string): string {
+    return `local file ${file}`;
+  }
+
+  async json(file: string): Promise<unknown | null> {
+    const blob = this.files.get(file);
+    return blob ? parseJson(await blob.text(), file, 'the local files') : null;
+  }
+
+  async open(file: string): Promise<OpenedFile | null> {
+    const blob = this.files.get(file);
+    return blob ? { cursor: blobCursor(file, blob), phase: 'cached', ...NOTHING } : null;
+  }
+
+  async finish(): Promise<void> {}
+  fail(): void {}
+}
+
+/** A folder picker's files carry 'folder/file' in webkitRelativePath: the picked folder's name goes. */
+function localName(f: File): string {
+  const rel = (f as File & { webkitRelativePath?: string }).webkitRelativePath;
+  if (rel) {
+    const slash = rel.indexOf('/');
+    return slash >= 0 ? rel.slice(slash + 1) : rel;
+  }
+  return f.name;
+}
+
+/**
+ * preprocessor_config.json of a source, parsed (for ImageGPTImageProcessor.fromPretrained). A
+ * `{ config, weights }` source needs a `preprocessor` field (its parsed contents).
+ */
+export async function loadPreprocessorConfig(source: PretrainedSource, options: FileOptions = {}): Promise<{ config: unknown; origin: string }> {
+  const files = await openSource(source, options);
+  const file = 'preprocessor_config.json';
+  const value = await files.json(file);
+  if (value === null) {
+    throw new Error(
+      source !== null && typeof source === 'object' && 'weights' in source
+        ? '{ config, weights }: no preprocessor_config.json here; add its parsed contents as `preprocessor`, or pass them alone'
+        : `${file} was not found in ${files.describe()} (${files.where(file)}: HTTP 404 or no such file)`,
+    );
+  }
+  await files.finish();
+  return { config: value, origin: files.where(file) };
+}

@@ -1,0 +1,345 @@
+// The uploader: a TensorSink that checks each declared tensor against the config, makes its GPU buffer,
+// and writes the bytes as they arrive (converted in bounded chunks to f32, or to f16 packed two per u32
+// for matrices). lm_head.weight is gathered whole (it is transposed) and score.weight stays on the CPU.
+// Every buffer is tracked: destroy() frees them all, so a load that fails half-way keeps nothing.
+import { float16ArrayToFloat32, bfloat16ArrayToFloat32, float32ArrayToFloat16 } from '../f16';
+import type { SafetensorsDType } from '../safetensors';
+import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
+import type { GpuMatrix, WeightDType } from '../gpu/types';
+import type { ImageGPTConfig } from '../model/config';
+import { expectedTensorShapes, NON_WEIGHT, type LayerWeights, type ModelWeights } from '../model/weights';
+import { abortError } from './http';
+import type { TensorInfo, TensorSink } from './types';
+
+/** Input bytes converted per step: bounds the temporary arrays whatever size the reader's chunks are. */
+const CONVERT_BYTES = 1 << 20;
+
+const FLOAT_DTYPES = new Set<SafetensorsDType>(['F32', 'F16', 'BF16', 'F64']);
+
+const F16_MAX = 65504;
+
+export interface UploaderOptions {
+  signal?: AbortSignal;
+}
+
+interface Target {
+  info: TensorInfo;
+  file: string;
+  /** Elements. */
+  count: number;
+  inBytes: number;
+  totalBytes: number;
+  received: number;
+  /** 'skip': the causal mask buffers; 'cpu': gathered whole (lm_head, score); 'gpu': streamed to `buffer`. */
+  kind: 'skip' | 'cpu' | 'gpu';
+  out: WeightDType;
+  buffer: GPUBuffer | null;
+  cpu: Float32Array | null;
+  /** Bytes of a conversion unit (one element, or two for f16 pairs) not complete yet. */
+  carry: Uint8Array;
+  carryLength: number;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class GpuUploader implements TensorSink {
+  readonly buffers: GPUBuffer[] = [];
+  private gpuBytes = 0;
+  private readonly targets = new Map<string, Target>();
+  private readonly expected: Map<string, number[]>;
+  private lastFile = false;
+  private destroyed = false;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly config: ImageGPTConfig,
+    private readonly dtype: WeightDType,
+    private readonly options: UploaderOptions = {},
+  ) {
+    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
+    this.expected = expectedTensorShapes(config);
+  }
+
+  /** Says that the next declared file is the checkpoint's last, so missing tensors fail before any upload. */
+  expectLastFile(last: boolean): void {
+    this.lastFile = last;
+  }
+
+  declare(file: string, tensors: readonly TensorInfo[]): void {
+    this.checkUsable();
+    const { n_embd: E, vocab_size: V } = this.config;
+    const fresh: Target[] = [];
+    const unexpected: string[] = [];
+    const inFile = new Set<string>();
+    for (const t of tensors) {
+      const previous = this.targets.get(t.name)?.file;
+      if (previous !== undefined || inFile.has(t.name)) {
+        throw new Error(`ImageGPT weights: tensor "${t.name}" appears twice (in ${previous ?? file} and in ${file})`);
+      }
+      inFile.add(t.name);
+      let kind: Target['kind'] = 'gpu';
+      let want = this.expected.get(t.name);
+      if (NON_WEIGHT.test(t.name)) {
+        kind = 'skip';
+      } else if (t.name === 'lm_head.weight') {
+        kind = 'cpu';
+        want = [V - 1, E];
+      } else if (t.name === 'score.weight') {
+        kind = 'cpu';
+        if (t.shape.length !== 2 || t.shape[1] !== E) {
+          throw new Error(`ImageGPT weights: tensor "score.weight" has shape ${fmt(t.shape)}, expected [num_labels, ${E}]`);
+        }
+        want = t.shape;
+      } else if (!want) {
+        unexpected.push(t.name);
+        continue;
+      }
+      if (kind !== 'skip') {
+        if (want && !sameShape(t.shape, want)) throw new Error(`ImageGPT weights: tensor "${t.name}" has shape ${fmt(t.shape)}, expected ${fmt(want)}`);
+        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`ImageGPT weights: tensor "${t.name}" has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
+      }
+      const inBytes = SAFETENSORS_DTYPE_BYTES[t.dtype];
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      const out: WeightDType = kind === 'gpu' && t.shape.length === 2 ? this.dtype : 'f32';
+      if (out === 'f16' && t.shape[1] % 2 !== 0) {
+        throw new Error(`ImageGPT weights: "${t.name}" has an odd number of columns (${t.shape[1]}); f16 packing needs pairs (use dtype: 'f32')`);
+      }
+      fresh.push({
+        info: t,
+        file,
+        count,
+        inBytes,
+        totalBytes: count * inBytes,
+        received: 0,
+        kind,
+        out,
+        buffer: null,
+        cpu: null,
+        carry: new Uint8Array(inBytes * (out === 'f16' ? 2 : 1)),
+        carryLength: 0,
+      });
+    }
+    if (unexpected.length > 0) {
+      throw new Error(
+        `ImageGPT weights: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => `"${n}"`).join(', ')}` +
+          `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${file} — is this an ImageGPT checkpoint with n_layer = ${this.config.n_layer}?`,
+      );
+    }
+    for (const t of fresh) this.targets.set(t.info.name, t);
+    if (this.lastFile) this.checkMissing();
+    for (const t of fresh) {
+      if (t.kind === 'cpu') t.cpu = new Float32Array(t.count);
+      if (t.kind === 'gpu') t.buffer = this.createBuffer(t.info.name, t.count * (t.out === 'f16' ? 2 : 4));
+    }
+  }
+
+  private createBuffer(label: string, bytes: number): GPUBuffer {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const limit = this.device.limits.maxBufferSize;
+    if (size > limit || size > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `ImageGPT weights: "${label}" needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
+          `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize} (request a device with larger limits)`,
+      );
+    }
+    const buffer = this.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    this.buffers.push(buffer);
+    this.gpuBytes += size;
+    return buffer;
+  }
+
+  data(name: string, byteOffset: number, bytes: Uint8Array): void {
+    this.checkUsable();
+    if (this.options.signal?.aborted) throw abortError();
+    const t = this.targets.get(name);
+    if (!t) throw new Error(`ImageGPT weights: bytes for tensor "${name}", which no file declared`);
+    if (byteOffset !== t.received) {
+      throw new Error(`ImageGPT weights: bytes of "${name}" at offset ${byteOffset}, expected the next at ${t.received}`);
+    }
+    if (t.received + bytes.length > t.totalBytes) {
+      throw new Error(`ImageGPT weights: more than the ${t.totalBytes} bytes of "${name}" (${t.info.dtype} ${fmt(t.info.shape)})`);
+    }
+    const unit = t.carry.length;
+    let at = 0;
+    if (t.kind !== 'skip') {
+      // Finish a unit split across calls.
+      if (t.carryLength > 0) {
+        const n = Math.min(unit - t.carryLength, bytes.length);
+        t.carry.set(bytes.subarray(0, n), t.carryLength);
+        t.carryLength += n;
+        at = n;
+        if (t.carryLength === unit) {
+          this.convert(t, t.carry, (t.received + at - unit) / t.inBytes);
+          t.carryLength = 0;
+        }
+      }
+      const whole = Math.floor((bytes.length - at) / unit) * unit;
+      const step = Math.floor(CONVERT_BYTES / unit) * unit;
+      for (let o = 0; o < whole; o += step) {
+        const n = Math.min(step, whole - o);
+        this.convert(t, bytes.subarray(at + o, at + o + n), (t.received + at + o) / t.inBytes);
+      }
+      at += whole;
+      if (at < bytes.length) {
+        t.carry.set(bytes.subarray(at), 0);
+        t.carryLength = bytes.length - at;
+      }
+    }
+    t.received += bytes.length;
+  }
+
+  /** Decodes whole elements starting at element `index` and puts them where they go. */
+  private convert(t: Target, bytes: Uint8Array, index: number): void {
+    const values = decode(t.info.dtype, bytes);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        const raw = t.info.dtype === 'F64' ? readF64(bytes, i) : values[i];
+        throw new Error(
+          `ImageGPT weights: tensor "${t.info.name}" holds ${raw} at index ${index + i}` +
+            (Number.isFinite(raw) ? ', beyond float32' : '') +
+            ': a checkpoint must hold finite numbers',
+        );
+      }
+    }
+    if (t.kind === 'cpu') {
+      (t.cpu as Float32Array).set(values, index);
+      return;
+    }
+    const buffer = t.buffer as GPUBuffer;
+    if (t.out === 'f32') {
+      this.device.queue.writeBuffer(buffer, index * 4, values.buffer, values.byteOffset, values.byteLength);
+      return;
+    }
+    const half = float32ArrayToFloat16(values);
+    for (let i = 0; i < half.length; i++) {
+      if ((half[i] & 0x7c00) === 0x7c00) {
+        throw new Error(
+          `ImageGPT weights: tensor "${t.info.name}" holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
+            "load with dtype: 'f32' to keep it",
+        );
+      }
+    }
+    this.device.queue.writeBuffer(buffer, index * 2, half.buffer, half.byteOffset, half.byteLength);
+  }
+
+  private checkMissing(): void {
+    for (const [name, shape] of this.expected) {
+      if (!this.targets.has(name)) throw new Error(`ImageGPT weights: missing tensor "${name}" (expected shape ${fmt(shape)})`);
+    }
+    if (!this.targets.has('lm_head.weight') && !this.targets.has('score.weight')) {
+      throw new Error(`ImageGPT weights: missing tensor "lm_head.weight" (expected shape [${this.config.vocab_size - 1}, ${this.config.n_embd}])`);
+    }
+  }
+
+  /** After every file: checks completeness, uploads lm_head, and hands the weights over (no longer tracked here). */
+  finish(): ModelWeights {
+    this.checkUsable();
+    this.checkMissing();
+    for (const t of this.targets.values()) {
+      if (t.received !== t.totalBytes) {
+        throw new Error(`ImageGPT weights: tensor "${t.info.name}" got ${t.received} of its ${t.totalBytes} bytes from ${t.file}`);
+      }
+    }
+    const E = this.config.n_embd;
+    const V1 = this.config.vocab_size - 1;
+    const matrix = (name: string): GpuMatrix => {
+      const t = this.targets.get(name) as Target;
+      return { buffer: t.buffer as GPUBuffer, dtype: t.out, rows: t.info.shape[0], cols: t.info.shape[1] };
+    };
+    const vector = (name: string): GPUBuffer => (this.targets.get(name) as Target).buffer as GPUBuffer;
+
+    let lmHead: GpuMatrix | null = null;
+    const head = this.targets.get('lm_head.weight');
+    if (head) {
+      const src = head.cpu as Float32Array; // [V-1, E]
+      const transposed = new Float32Array(E * V1);
+      for (let v = 0; v < V1; v++) for (let e = 0; e < E; e++) transposed[e * V1 + v] = src[v * E + e];
+      head.cpu = null;
+      // Kept in f32 when a value would not fit in float16 (the kernels take each matrix's own dtype).
+      let dtype: WeightDType = this.dtype;
+      let bytes: Float32Array | Uint16Array = transposed;
+      if (dtype === 'f16') {
+        const half = float32ArrayToFloat16(transposed);
+        if (half.every((h) => (h & 0x7c00) !== 0x7c00)) bytes = half;
+        else dtype = 'f32';
+      }
+      const buffer = this.createBuffer('lm_head.weight', bytes.byteLength);
+      this.device.queue.writeBuffer(buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      lmHead = { buffer, dtype, rows: E, cols: V1 };
+    }
+    let score: ModelWeights['score'] = null;
+    const s = this.targets.get('score.weight');
+    if (s) score = { weight: s.cpu as Float32Array, numLabels: s.info.shape[0] };
+
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < this.config.n_layer; i++) {
+      const p = `transformer.h.${i}.`;
+      layers.push({
+        ln1: vector(p + 'ln_1.weight'),
+        attnW: matrix(p + 'attn.c_attn.weight'),
+        attnB: vector(p + 'attn.c_attn.bias'),
+        attnProjW: matrix(p + 'attn.c_proj.weight'),
+        attnProjB: vector(p + 'attn.c_proj.bias'),
+        ln2: vector(p + 'ln_2.weight'),
+        fcW: matrix(p + 'mlp.c_fc.weight'),
+        fcB: vector(p + 'mlp.c_fc.bias'),
+        mlpProjW: matrix(p + 'mlp.c_proj.weight'),
+        mlpProjB: vector(p + 'mlp.c_proj.bias'),
+      });
+    }
+    const weights: ModelWeights = {
+      dtype: this.dtype,
+      wte: matrix('transformer.wte.weight'),
+      wpe: matrix('transformer.wpe.weight'),
+      layers,
+      lnF: vector('transformer.ln_f.weight'),
+      lmHead,
+      score,
+      gpuBytes: this.gpuBytes,
+      buffers: [...this.buffers],
+    };
+    this.buffers.length = 0;
+    this.destroyed = true;
+    return weights;
+  }
+
+  /** Frees every buffer made so far (a failed or aborted load). Idempotent. */
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+    this.destroyed = true;
+  }
+
+  private checkUsable(): void {
+    if (this.destroyed) throw new Error('ImageGPT weights: the uploader was used after finish() or destroy()');
+  }
+}
+
+function readF64(bytes: Uint8Array, i: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + i * 8, 8).getFloat64(0, true);
+}
+
+/** Whole little-endian elements → float32 (a fresh array). */
+function decode(dtype: SafetensorsDType, bytes: Uint8Array): Float32Array {
+  const size = SAFETENSORS_DTYPE_BYTES[dtype];
+  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const count = b.length / size;
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(b.buffer, b.byteOffset, count).slice();
+    case 'F64':
+      return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count));
+    case 'F16':
+      return float16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
+    case 'BF16':
+      return bfloat16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
+    default:
+      throw new Error(`dtype ${dtype} cannot be read as float32 (expected F64, F32, F16 or BF16)`);
+  }
+}
