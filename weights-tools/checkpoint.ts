@@ -2,8 +2,8 @@
 // so that converting a 5.5 GB file never holds more than one tensor in memory.
 import { open } from 'node:fs/promises';
 import { readSafetensorsHeader, safetensorsHeaderBytes, type SafetensorsDType } from '../src/safetensors';
-import { openTorchCheckpoint } from './torch-bin';
-import { readAt } from './read-at';
+import { openTorchCheckpoint } from '../src/loading/torch';
+import { openFileCursor, readAt } from './read-at';
 
 export interface CheckpointTensor {
   name: string;
@@ -61,7 +61,14 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   }
   const isZip = magic[0] === 0x50 && magic[1] === 0x4b && magic[2] === 0x03 && magic[3] === 0x04;
   if (isZip || path.endsWith('.bin') || path.endsWith('.pt') || path.endsWith('.pth')) {
-    return openTorchCheckpoint(path);
+    const cursor = await openFileCursor(path);
+    try {
+      const tensors = await openTorchCheckpoint(cursor);
+      return { path, format: 'torch', tensors, metadata: {}, close: () => cursor.close() };
+    } catch (e) {
+      await cursor.close();
+      throw e;
+    }
   }
   return openSafetensorsCheckpoint(path);
 }

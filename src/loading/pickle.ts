@@ -2,6 +2,9 @@
 // torch.save writes. It never executes anything: a GLOBAL only names a callable, and REDUCE / BUILD /
 // persistent ids go through hooks the caller supplies, which accept a short allow-list and refuse the rest.
 // Anything else (unknown opcodes, arbitrary classes) is an error.
+// Hostile input: every length is checked against the bytes left before anything is allocated, numbers
+// that cannot be represented are refused, the memo, the stack and the nesting of containers are bounded,
+// and the work is linear in the input. Nothing here recurses over values (they may be deep or cyclic).
 
 /** A reference to a Python global (`module.name`), as named by GLOBAL / STACK_GLOBAL. Never called here. */
 export class PickleGlobal {
@@ -36,14 +39,30 @@ export interface PickleHooks {
 const MARK = Symbol('mark');
 type StackItem = PickleValue | typeof MARK;
 
-function describe(v: StackItem): string {
+/** Limits on what a pickle may build (a state dict of a few thousand tensors needs far less). */
+export const PICKLE_LIMITS = { memo: 1 << 20, stack: 1 << 20, depth: 256, longBytes: 8 };
+
+/**
+ * A short, bounded description of a value for error messages: at most `depth` levels and a few items
+ * per container, strings cut short. Safe on deep, wide or cyclic values (never JSON.stringify them).
+ */
+export function describePickle(v: unknown, depth = 2): string {
   if (v === MARK) return 'a mark';
-  if (v === null) return 'None';
-  if (Array.isArray(v)) return 'a list/tuple';
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'bigint') return `${v}`.length > 24 ? 'a very large integer' : `${v}`;
+  if (v instanceof Uint8Array) return `bytes(${v.length})`;
   if (v instanceof PickleGlobal) return v.toString();
-  if (v instanceof PickleDict) return 'a dict';
-  return typeof v;
+  if (Array.isArray(v)) {
+    if (depth <= 0) return `(… ${v.length} items)`;
+    const items = v.slice(0, 4).map((x) => describePickle(x, depth - 1));
+    return `(${items.join(', ')}${v.length > 4 ? `, … ${v.length} items` : ''})`;
+  }
+  if (v instanceof PickleDict) return `a dict of ${v.map.size} items`;
+  return typeof v === 'object' ? 'an object' : typeof v;
 }
+const describe = (v: StackItem) => describePickle(v);
 
 /** Unpickles `data` with the given hooks. Throws on anything outside the supported subset. */
 export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'): PickleValue {
@@ -51,7 +70,11 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
   const latin1 = new TextDecoder('latin1');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const stack: StackItem[] = [];
+  // Where each open MARK sits in `stack` (Python's metastack): popping to a mark costs only its items.
+  const marks: number[] = [];
   const memo = new Map<number, PickleValue>();
+  // Nesting of the containers built here, so a deep structure is refused while it is built.
+  const depths = new WeakMap<object, number>();
   let pos = 0;
   let opPos = 0;
 
@@ -59,7 +82,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
     throw new Error(`${what}: ${problem} (at byte ${opPos})`);
   };
   const need = (n: number) => {
-    if (pos + n > data.length) fail(`truncated: needs ${n} more bytes, ${data.length - pos} left`);
+    if (n > data.length - pos) fail(`truncated: needs ${n} more bytes, ${data.length - pos} left`);
   };
   const u8 = () => (need(1), data[pos++]);
   const u16 = () => (need(2), (pos += 2), view.getUint16(pos - 2, true));
@@ -69,7 +92,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
     const lo = u32();
     const hi = u32();
     const v = hi * 2 ** 32 + lo;
-    if (!Number.isSafeInteger(v)) fail(`length ${v} is too large`);
+    if (!Number.isSafeInteger(v)) fail(`length ${hi}·2^32 + ${lo} is too large to represent`);
     return v;
   };
   const bytes = (n: number) => (need(n), (pos += n), data.subarray(pos - n, pos));
@@ -88,20 +111,36 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
       return fail('string is not valid UTF-8');
     }
   };
+  const depthOf = (v: PickleValue): number => (typeof v === 'object' && v !== null ? depths.get(v) ?? 0 : 0);
+  /** Records that `container` holds `item`; too deep a structure is an error here, not a stack overflow later. */
+  const nest = (container: object, item: PickleValue) => {
+    const d = depthOf(item) + 1;
+    if (d > (depths.get(container) ?? 1)) {
+      if (d > PICKLE_LIMITS.depth) fail(`containers nested deeper than ${PICKLE_LIMITS.depth} levels`);
+      depths.set(container, d);
+    }
+  };
+  const container = <T extends object>(c: T, items: readonly PickleValue[] = []): T => {
+    depths.set(c, 1);
+    for (const item of items) nest(c, item);
+    return c;
+  };
+  const push = (v: StackItem) => {
+    if (stack.length >= PICKLE_LIMITS.stack) fail(`more than ${PICKLE_LIMITS.stack} values on the stack`);
+    stack.push(v);
+  };
   const pop = (): PickleValue => {
     if (stack.length === 0) fail('stack underflow');
-    const v = stack.pop()!;
-    if (v === MARK) fail('unexpected mark');
-    return v as PickleValue;
+    if (marks.length > 0 && marks[marks.length - 1] === stack.length - 1) fail('unexpected mark');
+    return stack.pop() as PickleValue;
   };
   const top = (): PickleValue => {
-    const v = stack[stack.length - 1];
-    if (stack.length === 0 || v === MARK) fail('stack underflow');
-    return v as PickleValue;
+    if (stack.length === 0 || (marks.length > 0 && marks[marks.length - 1] === stack.length - 1)) fail('stack underflow');
+    return stack[stack.length - 1] as PickleValue;
   };
   const popMark = (): PickleValue[] => {
-    const at = stack.lastIndexOf(MARK);
-    if (at < 0) fail('missing mark');
+    const at = marks.pop();
+    if (at === undefined) return fail('missing mark');
     const items = stack.splice(at) as PickleValue[];
     items.shift();
     return items;
@@ -111,19 +150,33 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
     return fail(`unsupported dict key: ${describe(k)}`);
   };
   const setItems = (target: PickleValue, kv: PickleValue[]) => {
-    if (!(target instanceof PickleDict)) fail(`SETITEM on ${describe(target)}, expected a dict`);
+    if (!(target instanceof PickleDict)) return fail(`SETITEM on ${describe(target)}, expected a dict`);
     if (kv.length % 2 !== 0) fail('odd number of dict items');
-    for (let i = 0; i < kv.length; i += 2) (target as PickleDict).map.set(key(kv[i]), kv[i + 1]);
+    for (let i = 0; i < kv.length; i += 2) {
+      target.map.set(key(kv[i]), kv[i + 1]);
+      nest(target, kv[i + 1]);
+    }
   };
   const appendItems = (target: PickleValue, items: PickleValue[]) => {
-    if (!Array.isArray(target)) fail(`APPEND on ${describe(target)}, expected a list`);
-    (target as PickleValue[]).push(...items);
+    if (!Array.isArray(target)) return fail(`APPEND on ${describe(target)}, expected a list`);
+    // One at a time: spreading a long list into push() would overflow the call stack.
+    for (const item of items) {
+      target.push(item);
+      nest(target, item);
+    }
   };
-  const long = (b: Uint8Array): number | bigint => {
+  const long = (n: number): number | bigint => {
+    if (n > PICKLE_LIMITS.longBytes) fail(`an integer of ${n} bytes; at most ${PICKLE_LIMITS.longBytes} are read`);
+    const b = bytes(n);
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
     if (b.length > 0 && b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+  const memoPut = (i: number) => {
+    const v = top();
+    if (!memo.has(i) && memo.size >= PICKLE_LIMITS.memo) fail(`more than ${PICKLE_LIMITS.memo} memo entries`);
+    memo.set(i, v);
   };
   const memoGet = (i: number) => {
     if (!memo.has(i)) fail(`memo entry ${i} is not defined`);
@@ -134,105 +187,127 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
     opPos = pos;
     const op = u8();
     switch (op) {
-      case 0x80: // PROTO
-        if (u8() > 5) fail('pickle protocol above 5');
+      case 0x80: {
+        // PROTO
+        const proto = u8();
+        if (proto > 5) fail(`pickle protocol ${proto}; at most 5 is read`);
         break;
+      }
       case 0x95: // FRAME: a length hint only
         bytes(8);
         break;
       case 0x2e: // STOP
-        if (stack.length !== 1) fail(`pickle ended with ${stack.length} values on the stack, expected 1`);
+        if (stack.length !== 1 || marks.length !== 0) fail(`pickle ended with ${stack.length} values on the stack, expected 1`);
         return pop();
       case 0x28: // MARK
-        stack.push(MARK);
+        marks.push(stack.length);
+        push(MARK);
         break;
       case 0x30: // POP
-        stack.pop();
+        pop();
         break;
       case 0x31: // POP_MARK
         popMark();
         break;
       case 0x32: // DUP
-        stack.push(top());
+        push(top());
         break;
       case 0x4e: // NONE
-        stack.push(null);
+        push(null);
         break;
       case 0x88: // NEWTRUE
-        stack.push(true);
+        push(true);
         break;
       case 0x89: // NEWFALSE
-        stack.push(false);
+        push(false);
         break;
       case 0x4a: // BININT
-        stack.push(i32());
+        push(i32());
         break;
       case 0x4b: // BININT1
-        stack.push(u8());
+        push(u8());
         break;
       case 0x4d: // BININT2
-        stack.push(u16());
+        push(u16());
         break;
       case 0x8a: // LONG1
-        stack.push(long(bytes(u8())));
+        push(long(u8()));
         break;
       case 0x8b: // LONG4
-        stack.push(long(bytes(u32())));
+        push(long(u32()));
         break;
       case 0x47: // BINFLOAT (big-endian)
         need(8);
-        stack.push(view.getFloat64(pos, false));
+        push(view.getFloat64(pos, false));
         pos += 8;
         break;
       case 0x58: // BINUNICODE
-        stack.push(text(u32()));
+        push(text(u32()));
         break;
       case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(u8()));
+        push(text(u8()));
         break;
       case 0x8d: // BINUNICODE8
-        stack.push(text(u64()));
+        push(text(u64()));
         break;
       case 0x55: // SHORT_BINSTRING (Python 2 str)
-        stack.push(latin1.decode(bytes(u8())));
+        push(latin1.decode(bytes(u8())));
         break;
-      case 0x54: // BINSTRING
-        stack.push(latin1.decode(bytes(u32())));
+      case 0x54: {
+        // BINSTRING: a signed length
+        const n = i32();
+        if (n < 0) fail(`string of negative length ${n}`);
+        push(latin1.decode(bytes(n)));
         break;
+      }
       case 0x43: // SHORT_BINBYTES
-        stack.push(bytes(u8()).slice());
+        push(bytes(u8()).slice());
         break;
       case 0x42: // BINBYTES
-        stack.push(bytes(u32()).slice());
+        push(bytes(u32()).slice());
+        break;
+      case 0x8e: // BINBYTES8
+        push(bytes(u64()).slice());
         break;
       case 0x29: // EMPTY_TUPLE
-        stack.push([]);
+        push(container([]));
         break;
-      case 0x74: // TUPLE
-        stack.push(popMark());
+      case 0x74: {
+        // TUPLE
+        const items = popMark();
+        push(container(items, items));
         break;
-      case 0x85: // TUPLE1
-        stack.push([pop()]);
+      }
+      case 0x85: {
+        // TUPLE1
+        const a = pop();
+        push(container([a], [a]));
         break;
+      }
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push([pop(), b]);
+        const a = pop();
+        push(container([a, b], [a, b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push([pop(), b, c]);
+        const a = pop();
+        push(container([a, b, c], [a, b, c]));
         break;
       }
       case 0x5d: // EMPTY_LIST
-        stack.push([]);
+        push(container([]));
         break;
-      case 0x6c: // LIST
-        stack.push(popMark());
+      case 0x6c: {
+        // LIST
+        const items = popMark();
+        push(container(items, items));
         break;
+      }
       case 0x61: {
         // APPEND
         const v = pop();
@@ -246,13 +321,13 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
         break;
       }
       case 0x7d: // EMPTY_DICT
-        stack.push(new PickleDict());
+        push(container(new PickleDict()));
         break;
       case 0x64: {
         // DICT
-        const d = new PickleDict();
+        const d = container(new PickleDict());
         setItems(d, popMark());
-        stack.push(d);
+        push(d);
         break;
       }
       case 0x73: {
@@ -269,50 +344,50 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
         break;
       }
       case 0x71: // BINPUT
-        memo.set(u8(), top());
+        memoPut(u8());
         break;
       case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
+        memoPut(u32());
         break;
       case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
+        memoPut(memo.size);
         break;
       case 0x68: // BINGET
-        stack.push(memoGet(u8()));
+        push(memoGet(u8()));
         break;
       case 0x6a: // LONG_BINGET
-        stack.push(memoGet(u32()));
+        push(memoGet(u32()));
         break;
       case 0x63: {
         // GLOBAL "module\nname\n"
         const module = line();
-        stack.push(new PickleGlobal(module, line()));
+        push(new PickleGlobal(module, line()));
         break;
       }
       case 0x93: {
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        stack.push(new PickleGlobal(module as string, name as string));
+        if (typeof module !== 'string' || typeof name !== 'string') return fail('STACK_GLOBAL needs two strings');
+        push(new PickleGlobal(module, name));
         break;
       }
       case 0x52: {
         // REDUCE
         const args = pop();
         const callable = pop();
-        if (!Array.isArray(args)) fail(`REDUCE arguments must be a tuple, got ${describe(args)}`);
-        stack.push(hooks.reduce(callable, args as PickleValue[]));
+        if (!Array.isArray(args)) return fail(`REDUCE arguments must be a tuple, got ${describe(args)}`);
+        push(hooks.reduce(callable, args));
         break;
       }
       case 0x62: {
         // BUILD
         const state = pop();
-        stack.push(hooks.build(pop(), state));
+        push(hooks.build(pop(), state));
         break;
       }
       case 0x51: // BINPERSID
-        stack.push(hooks.persistentLoad(pop()));
+        push(hooks.persistentLoad(pop()));
         break;
       default: {
         const printable = op >= 0x20 && op < 0x7f ? ` '${String.fromCharCode(op)}'` : '';

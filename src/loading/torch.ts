@@ -1,11 +1,17 @@
-// torch.save checkpoints (`pytorch_model.bin`, torch ≥ 1.6 zip format) read without Python: the state
-// dict's pickle (`<root>/data.pkl`) names each tensor's storage, dtype, offset, shape and strides; the
-// storages are the entries `<root>/data/<key>`, read by offset only when a tensor's bytes are needed.
-import { open } from 'node:fs/promises';
-import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDType } from '../src/safetensors';
-import { PickleDict, PickleGlobal, unpickle, type PickleValue } from './pickle';
-import { ZipFile, crc32, type ZipEntry } from './zip';
-import type { Checkpoint, CheckpointTensor } from './checkpoint';
+// torch.save checkpoints (`pytorch_model.bin`, torch ≥ 1.6 zip format) read without Python, streamed: the
+// state dict's pickle (`<root>/data.pkl`, first in torch's files) names each tensor's storage, dtype, offset,
+// shape and strides; the storages (`<root>/data/<key>`) follow, and each one's bytes are routed to the tensors
+// that view it as they arrive. Contiguous views pass through chunk by chunk; a strided view (a transpose, a
+// column slice) holds just its span of the storage and is gathered into row-major order when complete.
+import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDType } from '../safetensors';
+import { PickleDict, PickleGlobal, describePickle, unpickle, type PickleValue } from './pickle';
+import { ZipReader, type ZipEntry } from './zip';
+import type { ByteCursor, CheckpointReader, TensorInfo, TensorSink } from './types';
+
+/** Far more than the pickle of any state dict (imagegpt-large's is well under 1 MiB). */
+const PICKLE_MAX_BYTES = 64 << 20;
+/** torch's small records (version, byteorder, serialization id). */
+const RECORD_MAX_BYTES = 1 << 20;
 
 /** torch's legacy storage classes, which torch.save records for every storage (also in torch 2.x). */
 const STORAGE_DTYPES: Record<string, SafetensorsDType> = {
@@ -37,6 +43,35 @@ interface TorchTensorRecord {
   stride: number[];
 }
 
+/** One tensor's view of its storage, in bytes. */
+interface View {
+  name: string;
+  shape: number[];
+  stride: number[];
+  elementBytes: number;
+  byteLength: number;
+  contiguous: boolean;
+  /** Bytes of the storage the view touches: [spanStart, spanStart + spanBytes) (= the tensor when contiguous). */
+  spanStart: number;
+  spanBytes: number;
+}
+
+interface StorageUse {
+  key: string;
+  dtype: SafetensorsDType;
+  bytes: number;
+  views: View[];
+}
+
+/** A state dict as data.pkl declares it. */
+export interface TorchStateDict {
+  /** The archive's root folder, with its trailing slash (`archive/` for torch, the file's stem for older ones). */
+  root: string;
+  tensors: TensorInfo[];
+  /** By storage key: the storage's size and the views that read it. */
+  storages: Map<string, StorageUse>;
+}
+
 const isGlobal = (v: PickleValue, module: string, name: string) =>
   v instanceof PickleGlobal && v.module === module && v.name === name;
 
@@ -46,7 +81,7 @@ function isRecord<K extends string>(v: PickleValue, kind: K): v is { kind: K } &
 
 function intList(v: PickleValue, what: string): number[] {
   if (!Array.isArray(v) || !v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw new Error(`${what} must be a tuple of non-negative integers, got ${JSON.stringify(v)}`);
+    throw new Error(`${what} must be a tuple of non-negative integers, got ${describePickle(v)}`);
   }
   return v as number[];
 }
@@ -60,11 +95,13 @@ function stateDictHooks(what: string) {
         const [storage, offset, size, stride] = args;
         if (!isRecord(storage, 'storage')) throw new Error(`${what}: _rebuild_tensor_v2 without a storage`);
         if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-          throw new Error(`${what}: tensor storage offset must be a non-negative integer, got ${JSON.stringify(offset)}`);
+          throw new Error(`${what}: tensor storage offset must be a non-negative integer, got ${describePickle(offset)}`);
         }
         const shape = intList(size, `${what}: tensor size`);
         const strides = intList(stride, `${what}: tensor stride`);
-        if (strides.length !== shape.length) throw new Error(`${what}: tensor size ${JSON.stringify(shape)} and stride ${JSON.stringify(strides)} differ in rank`);
+        if (strides.length !== shape.length) {
+          throw new Error(`${what}: tensor size ${describePickle(shape)} and stride ${describePickle(strides)} differ in rank`);
+        }
         const record: TorchTensorRecord = { kind: 'tensor', storage: storage as TorchStorage, offset, shape, stride: strides };
         return record;
       }
@@ -73,26 +110,28 @@ function stateDictHooks(what: string) {
         return args[0];
       }
       throw new Error(
-        `${what}: refusing to call ${String(callable)} — a state dict of tensors needs only collections.OrderedDict, ` +
+        `${what}: refusing to call ${describePickle(callable)} — a state dict of tensors needs only collections.OrderedDict, ` +
           'torch._utils._rebuild_tensor_v2 and torch._utils._rebuild_parameter',
       );
     },
     build(obj: PickleValue, state: PickleValue): PickleValue {
       // An OrderedDict's state is its attributes: nn.Module's `_metadata` (module versions). Not needed.
       if (obj instanceof PickleDict && (state instanceof PickleDict || state === null)) return obj;
-      throw new Error(`${what}: refusing to set the state of ${obj instanceof PickleGlobal ? obj.toString() : typeof obj}`);
+      throw new Error(`${what}: refusing to set the state of ${describePickle(obj)}`);
     },
     persistentLoad(pid: PickleValue): PickleValue {
       // ('storage', torch.FloatStorage, key, location, numel)
       if (!Array.isArray(pid) || pid.length < 5 || pid[0] !== 'storage') {
-        throw new Error(`${what}: unsupported persistent id ${JSON.stringify(pid)}, expected ('storage', class, key, location, numel)`);
+        throw new Error(`${what}: unsupported persistent id ${describePickle(pid)}, expected ('storage', class, key, location, numel)`);
       }
       const [, cls, key, , numel] = pid;
-      if (!(cls instanceof PickleGlobal) || cls.module !== 'torch' || !(cls.name in STORAGE_DTYPES)) {
-        throw new Error(`${what}: unsupported storage type ${String(cls)} (expected one of ${Object.keys(STORAGE_DTYPES).map((s) => 'torch.' + s).join(', ')})`);
+      if (!(cls instanceof PickleGlobal) || cls.module !== 'torch' || !Object.hasOwn(STORAGE_DTYPES, cls.name)) {
+        throw new Error(
+          `${what}: unsupported storage type ${describePickle(cls)} (expected one of ${Object.keys(STORAGE_DTYPES).map((s) => 'torch.' + s).join(', ')})`,
+        );
       }
       if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
-        throw new Error(`${what}: malformed storage record ${JSON.stringify(pid.slice(2))}`);
+        throw new Error(`${what}: malformed storage record ${describePickle(pid.slice(2))}`);
       }
       const storage: TorchStorage = { kind: 'storage', key, dtype: STORAGE_DTYPES[cls.name], numel };
       return storage;
@@ -110,16 +149,80 @@ function contiguousStrides(shape: number[]): number[] {
   return s;
 }
 
+/** Elements of a shape; a count beyond 2^53 is an error naming `what`. */
+function elements(shape: readonly number[], what: string): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  if (!Number.isSafeInteger(n)) throw new Error(`${what}: shape ${describePickle(shape)} has more elements than can be represented`);
+  return n;
+}
+
+function tensorView(name: string, t: TorchTensorRecord, where: string): View {
+  const { storage, offset, shape, stride } = t;
+  const what = `${where}: tensor "${name}"`;
+  const elementBytes = SAFETENSORS_DTYPE_BYTES[storage.dtype];
+  const count = elements(shape, what);
+  // The last element the view touches; the view must lie inside its storage.
+  let last = offset;
+  for (let i = 0; i < shape.length; i++) if (shape[i] > 0) last += (shape[i] - 1) * stride[i];
+  if (count > 0 && (!Number.isSafeInteger(last) || last >= storage.numel)) {
+    throw new Error(
+      `${what}: its view (offset ${offset}, shape ${describePickle(shape)}, stride ${describePickle(stride)}) reaches element ${last} of a storage of ${storage.numel}`,
+    );
+  }
+  const standard = contiguousStrides(shape);
+  const contiguous = shape.every((d, i) => d <= 1 || stride[i] === standard[i]);
+  const spanElements = count === 0 ? 0 : contiguous ? count : last - offset + 1;
+  return {
+    name,
+    shape,
+    stride,
+    elementBytes,
+    byteLength: count * elementBytes,
+    contiguous,
+    spanStart: offset * elementBytes,
+    spanBytes: spanElements * elementBytes,
+  };
+}
+
+/** Parses data.pkl into the tensors it declares and the storages they view. `where` names the file. */
+export function parseTorchStateDict(pkl: Uint8Array, root: string, where: string): TorchStateDict {
+  const what = `${where}: ${root}data.pkl`;
+  const state = unpickle(pkl, stateDictHooks(what), what);
+  if (!(state instanceof PickleDict)) throw new Error(`${where}: the pickle holds ${describePickle(state)}, expected a state dict (name → tensor)`);
+  const tensors: TensorInfo[] = [];
+  const storages = new Map<string, StorageUse>();
+  for (const [name, value] of state.map) {
+    if (typeof name !== 'string') throw new Error(`${where}: state dict key ${describePickle(name)} is not a string`);
+    if (!isRecord(value, 'tensor')) throw new Error(`${where}: state dict entry "${name}" is ${describePickle(value)}, not a tensor`);
+    const record = value as TorchTensorRecord;
+    const { key, dtype, numel } = record.storage;
+    const view = tensorView(name, record, where);
+    tensors.push({ name, dtype, shape: record.shape });
+    const use = storages.get(key);
+    if (!use) {
+      storages.set(key, { key, dtype, bytes: numel * SAFETENSORS_DTYPE_BYTES[dtype], views: [view] });
+    } else if (use.dtype !== dtype || use.bytes !== numel * SAFETENSORS_DTYPE_BYTES[dtype]) {
+      throw new Error(`${where}: storage "${key}" is recorded twice with different types or sizes (${use.dtype}, ${dtype})`);
+    } else {
+      use.views.push(view);
+    }
+  }
+  return { root, tensors, storages };
+}
+
 /** Copies a strided view out of `span` (which starts at the view's first element) into row-major order. */
-function gather(span: Uint8Array, shape: number[], stride: number[], elementBytes: number): Uint8Array {
-  const count = shape.reduce((a, b) => a * b, 1);
-  const out = new Uint8Array(count * elementBytes);
+function gather(span: Uint8Array, v: View): Uint8Array {
+  const { shape, stride, elementBytes } = v;
+  const out = new Uint8Array(v.byteLength);
+  if (out.length === 0) return out;
   const rank = shape.length;
   const inner = shape[rank - 1];
   const innerContiguous = stride[rank - 1] === 1;
   const index = new Array<number>(rank - 1).fill(0);
+  const rows = v.byteLength / elementBytes / inner;
   let written = 0;
-  for (let row = 0; row < count / inner; row++) {
+  for (let row = 0; row < rows; row++) {
     let base = 0;
     for (let d = 0; d < rank - 1; d++) base += index[d] * stride[d];
     if (innerContiguous) {
@@ -140,72 +243,165 @@ function gather(span: Uint8Array, shape: number[], stride: number[], elementByte
   return out;
 }
 
-/** Opens a torch.save zip checkpoint holding a state dict; tensors are read lazily, one at a time. */
-export async function openTorchCheckpoint(path: string): Promise<Checkpoint> {
-  const zip = await ZipFile.open(path).catch(async (e: unknown) => {
-    // The legacy (torch < 1.6) format is a bare pickle stream: say so rather than "not a zip".
-    const f = await open(path, 'r');
-    const head = new Uint8Array(2);
-    await f.read(head, 0, 2, 0).finally(() => f.close());
-    if (head[0] === 0x80 && head[1] <= 5) {
-      throw new Error(`${path}: this is torch's legacy (pre-1.6) checkpoint format, which is not supported; re-save it with a newer torch (torch.save(torch.load(f), f2))`);
-    }
-    throw e;
-  });
-  try {
-    const pkl = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
-    if (pkl.length !== 1) throw new Error(`${path}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
-    const root = pkl[0].slice(0, -'data.pkl'.length);
-    const byteorder = zip.entries.get(root + 'byteorder');
-    if (byteorder) {
-      const order = new TextDecoder().decode(await zip.read(byteorder)).trim();
-      if (order !== 'little') throw new Error(`${path}: tensors are stored ${order}-endian; only little-endian is supported`);
-    }
-    const state = unpickle(await zip.read(zip.entry(pkl[0])), stateDictHooks(`${path}: data.pkl`), `${path}: data.pkl`);
-    if (!(state instanceof PickleDict)) throw new Error(`${path}: the pickle holds ${typeof state}, expected a state dict (name → tensor)`);
+/** Routes one storage's bytes, arriving in order, to the views of it. */
+class StorageRouter {
+  private at = 0;
+  private readonly spans = new Map<View, Uint8Array>();
 
-    const tensors: CheckpointTensor[] = [];
-    for (const [name, value] of state.map) {
-      if (typeof name !== 'string') throw new Error(`${path}: state dict key ${JSON.stringify(name)} is not a string`);
-      if (!isRecord(value, 'tensor')) throw new Error(`${path}: state dict entry "${name}" is not a tensor`);
-      tensors.push(torchTensor(zip, root, name, value as TorchTensorRecord));
+  constructor(
+    private readonly views: readonly View[],
+    private readonly sink: Pick<TensorSink, 'data'>,
+  ) {}
+
+  readonly chunk = (chunk: Uint8Array): void => {
+    const start = this.at;
+    const end = start + chunk.length;
+    this.at = end;
+    for (const v of this.views) {
+      const lo = Math.max(start, v.spanStart);
+      const hi = Math.min(end, v.spanStart + v.spanBytes);
+      if (lo >= hi) continue;
+      const piece = chunk.subarray(lo - start, hi - start);
+      if (v.contiguous) {
+        this.sink.data(v.name, lo - v.spanStart, piece);
+      } else {
+        let span = this.spans.get(v);
+        if (!span) this.spans.set(v, (span = new Uint8Array(v.spanBytes)));
+        span.set(piece, lo - v.spanStart);
+      }
     }
-    return { path, format: 'torch', tensors, metadata: {}, close: () => zip.close() };
-  } catch (e) {
-    await zip.close();
-    throw e;
+  };
+
+  /** After the whole storage: the strided views, gathered. */
+  finish(): void {
+    for (const v of this.views) {
+      if (v.contiguous || v.byteLength === 0) continue;
+      const span = this.spans.get(v);
+      if (!span) throw new Error(`tensor "${v.name}": its storage ended before its bytes`);
+      this.spans.delete(v);
+      this.sink.data(v.name, 0, gather(span, v));
+    }
   }
 }
 
-function torchTensor(zip: ZipFile, root: string, name: string, t: TorchTensorRecord): CheckpointTensor {
-  const { storage, offset, shape, stride } = t;
-  const elementBytes = SAFETENSORS_DTYPE_BYTES[storage.dtype];
-  const count = shape.reduce((a, b) => a * b, 1);
-  const where = `${zip.path}: tensor "${name}"`;
-  // The last element the view touches; the view must lie inside its storage.
-  const last = offset + shape.reduce((acc, d, i) => acc + (d - 1) * stride[i], 0);
-  if (count > 0 && last >= storage.numel) {
-    throw new Error(`${where}: its view (offset ${offset}, shape ${JSON.stringify(shape)}, stride ${JSON.stringify(stride)}) reaches element ${last} of a storage of ${storage.numel}`);
+const PKL = /^([^/]+\/)data\.pkl$/;
+
+function notZip(name: string): (head: Uint8Array) => Error {
+  return (head) =>
+    // The legacy (torch < 1.6) format is a bare pickle stream: say so rather than "not a zip".
+    head.length >= 2 && head[0] === 0x80 && head[1] <= 5
+      ? new Error(
+          `${name}: this is torch's legacy (pre-1.6) checkpoint format, which is not supported; ` +
+            're-save it with a newer torch (torch.save(torch.load(f), f2))',
+        )
+      : new Error(`${name}: not a torch.save checkpoint (a zip archive) — its first bytes are not a zip header`);
+}
+
+function checkByteorder(bytes: Uint8Array, where: string): void {
+  const order = new TextDecoder().decode(bytes).trim();
+  if (order !== 'little') throw new Error(`${where}: tensors are stored ${describePickle(order)}-endian; only little-endian is supported`);
+}
+
+/**
+ * Reads a torch.save checkpoint from a cursor into a sink: every tensor is declared (from data.pkl) before
+ * any data, then each storage streams to the tensors that view it. Random cursors read the central
+ * directory first; forward-only ones walk the archive front to back (data.pkl must come before the storages,
+ * as torch writes it). `attn.bias`-style buffers are declared like any tensor.
+ */
+export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, sink: TensorSink): Promise<void> => {
+  const where = cursor.name;
+  const zip = await ZipReader.open(cursor, notZip(where));
+  let state: TorchStateDict | undefined;
+  if (zip.directory) {
+    const pkl = zip.directory.filter((e) => PKL.test(e.name));
+    if (pkl.length !== 1) throw new Error(`${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
+    const root = PKL.exec(pkl[0].name)![1];
+    const byteorder = zip.entry(root + 'byteorder');
+    if (byteorder) checkByteorder(await zip.read(byteorder, RECORD_MAX_BYTES), where);
+    state = parseTorchStateDict(await zip.read(pkl[0], PICKLE_MAX_BYTES), root, where);
   }
-  const standard = contiguousStrides(shape);
-  const contiguous = shape.every((d, i) => d <= 1 || stride[i] === standard[i]);
-  const entryName = `${root}data/${storage.key}`;
-  const read = async (): Promise<Uint8Array> => {
-    const entry: ZipEntry = zip.entry(entryName);
-    if (entry.size !== storage.numel * elementBytes) {
-      throw new Error(`${where}: storage entry "${entryName}" has ${entry.size} bytes, expected ${storage.numel} × ${elementBytes} (corrupt file)`);
-    }
-    if (count === 0) return new Uint8Array(0);
-    const first = offset * elementBytes;
-    const spanBytes = (contiguous ? count : last - offset + 1) * elementBytes;
-    let span: Uint8Array;
-    if (entry.method !== 0) {
-      span = (await zip.read(entry)).subarray(first, first + spanBytes); // compressed (not torch's own writer): whole entry
-    } else {
-      span = await zip.readRange(entry, first, spanBytes);
-      if (spanBytes === entry.size) zip.checkCrc(entry, crc32(span)); // only whole storages can be checked
-    }
-    return contiguous ? span : gather(span, shape, stride, elementBytes);
+  let declared = false;
+  const declare = (s: TorchStateDict) => {
+    if (!declared) sink.declare(where, s.tensors);
+    declared = true;
   };
-  return { name, dtype: storage.dtype, shape, read };
+  const done = new Set<string>();
+  for (let entry = await zip.next(); entry; entry = await zip.next()) {
+    if (!state) {
+      const m = PKL.exec(entry.name);
+      if (m) state = parseTorchStateDict(await zip.read(entry, PICKLE_MAX_BYTES), m[1], where);
+      else if (/\/data\/[^/]+$/.test(entry.name)) {
+        throw new Error(
+          `${where}: storage "${entry.name}" comes before data.pkl, which a front-to-back read needs first ` +
+            '(re-saved by another zip tool?); load it from a file or a server with Range support',
+        );
+      }
+      continue; // other records before data.pkl are skipped (CRC-checked)
+    }
+    if (entry.name === state.root + 'byteorder') {
+      if (!zip.directory) checkByteorder(await zip.read(entry, RECORD_MAX_BYTES), where);
+      continue;
+    }
+    if (!entry.name.startsWith(state.root + 'data/')) continue;
+    const key = entry.name.slice(state.root.length + 'data/'.length);
+    const use = state.storages.get(key);
+    if (!use) continue; // a storage no tensor views
+    if (done.has(key)) throw new Error(`${where}: storage "${entry.name}" appears twice in the archive (corrupt zip)`);
+    declare(state);
+    await pipeStorage(zip, entry, use, sink, where);
+    done.add(key);
+  }
+  if (!state) throw new Error(`${where}: no "<root>/data.pkl" in the archive (not a torch.save checkpoint?)`);
+  declare(state);
+  for (const use of state.storages.values()) {
+    if (done.has(use.key) || use.views.every((v) => v.byteLength === 0)) continue;
+    throw new Error(
+      `${where}: storage "${state.root}data/${use.key}" of tensor${use.views.length > 1 ? 's' : ''} ` +
+        `${use.views.map((v) => `"${v.name}"`).join(', ')} is missing from the archive (truncated or corrupt file)`,
+    );
+  }
+};
+
+async function pipeStorage(zip: ZipReader, entry: ZipEntry, use: StorageUse, sink: Pick<TensorSink, 'data'>, where: string): Promise<void> {
+  if (entry.size !== undefined && entry.size !== use.bytes) {
+    throw new Error(`${where}: storage entry "${entry.name}" has ${entry.size} bytes, data.pkl says ${use.bytes} (${use.dtype}; corrupt file)`);
+  }
+  const router = new StorageRouter(use.views, sink);
+  await zip.pipe(entry, router.chunk, use.bytes);
+  router.finish();
+}
+
+/** A tensor of a checkpoint opened for random access: its bytes read on demand (row-major, contiguous). */
+export interface TorchTensor extends TensorInfo {
+  /** Reads the tensor (its whole storage streams through, CRC-checked). One read at a time per archive. */
+  read(): Promise<Uint8Array>;
+}
+
+/** Random access to a torch.save checkpoint (Node tools): the declared tensors, each read on demand. */
+export async function openTorchCheckpoint(cursor: ByteCursor): Promise<TorchTensor[]> {
+  const where = cursor.name;
+  if (!cursor.random) throw new Error(`${where}: reading tensors one at a time needs a random-access cursor`);
+  const zip = await ZipReader.open(cursor, notZip(where));
+  const directory = zip.directory!;
+  const pkl = directory.filter((e) => PKL.test(e.name));
+  if (pkl.length !== 1) throw new Error(`${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
+  const root = PKL.exec(pkl[0].name)![1];
+  const byteorder = zip.entry(root + 'byteorder');
+  if (byteorder) checkByteorder(await zip.read(byteorder, RECORD_MAX_BYTES), where);
+  const state = parseTorchStateDict(await zip.read(pkl[0], PICKLE_MAX_BYTES), root, where);
+  const viewOf = new Map<string, { use: StorageUse; view: View }>();
+  for (const use of state.storages.values()) for (const view of use.views) viewOf.set(view.name, { use, view });
+  return state.tensors.map((t) => ({
+    ...t,
+    read: async () => {
+      const { use, view } = viewOf.get(t.name)!;
+      const out = new Uint8Array(view.byteLength);
+      if (out.length === 0) return out;
+      const entryName = `${root}data/${use.key}`;
+      const entry = zip.entry(entryName);
+      if (!entry) throw new Error(`${where}: storage "${entryName}" of tensor "${t.name}" is missing from the archive (corrupt file)`);
+      await pipeStorage(zip, entry, { ...use, views: [view] }, { data: (_name, at, bytes) => out.set(bytes, at) }, where);
+      return out;
+    },
+  }));
 }
