@@ -4,9 +4,12 @@
 //
 // Nothing is sorted. Both filters come down to a threshold on the logit, found by a radix
 // select over order-preserving u32 keys (eight 4-bit passes from the top):
-//   top-k: the k-th largest logit (counting tokens);   keep logits ≥ it, so boundary ties stay,
-//   top-p: the largest logit whose "mass at or above" still reaches top_p (summing the kept
-//          probabilities), i.e. the shortest prefix by probability, boundary ties included.
+//   top-k: the k-th largest logit (counting tokens);   keep logits ≥ it, so boundary ties stay
+//          (as HF's TopKLogitsWarper);
+//   top-p: HF's TopPLogitsWarper: in the order of decreasing probability, lower token id first
+//          among equal logits, keep each token whose mass before it is < top_p (summing what
+//          top-k kept): the shortest prefix reaching top_p. Its last logit is found by the
+//          select; of the tokens tied at that logit only the lowest ids the mass needs are kept.
 // The draw is an inverse CDF over the kept tokens in index order: per-thread chunk sums of
 // exp(logit - max), each thread's offset, and the one thread whose chunk holds u * total walks it.
 // The uniform comes from a counter-based hash of (seed, absolute position of the new token, b).
@@ -39,6 +42,7 @@ var<workgroup> max_key: atomic<u32>;
 var<workgroup> argmax: atomic<u32>;             // lowest token holding the max
 var<workgroup> select_prefix: u32;
 var<workgroup> select_want: f32;
+var<workgroup> tie_cut: u32;                    // top-p: highest token id kept at the threshold logit
 var<workgroup> chosen: u32;                     // token drawn (NONE until found)
 
 // PCG's output permutation (O'Neill) used as a 32-bit integer hash; bijective.
@@ -140,11 +144,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     // 2. Thresholds: top-k on counts, then top-p on the masses of what top-k kept.
     let top = key_value(top_key);
     var threshold = 0u;   // every key is ≥ 0: keeps all
+    var cut = NONE;       // tokens at the threshold key with a higher id are dropped
     if (params.top_k > 0u && params.top_k < vocab) {
       threshold = radix_select(t, base, vocab, 0u, false, f32(params.top_k), top);
     }
     if (params.top_p < 1.0) {
       threshold = radix_select(t, base, vocab, threshold, true, params.top_p, top);
+      cut = tie_cutoff(t, base, vocab, threshold, top);
     }
 
     // 3. Inverse CDF in token order over contiguous chunks: offsets are running sums of the
@@ -153,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let first = min(t * per, vocab);
     let last = min(first + per, vocab);
     var sum = 0.0;
-    for (var i = first; i < last; i++) { sum += weight(base, i, threshold, top); }
+    for (var i = first; i < last; i++) { sum += weight(base, i, threshold, cut, top); }
     sums[t] = sum;
     workgroupBarrier();
     var offset = 0.0;
@@ -168,7 +174,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       var run = offset;
       var pick = NONE;
       for (var i = first; i < last; i++) {
-        let w = weight(base, i, threshold, top);
+        let w = weight(base, i, threshold, cut, top);
         if (w > 0.0) {
           pick = i;
           if (run + w > goal) { break; }
@@ -188,9 +194,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   }
 }
 
-// exp(logit - top) for a kept token (key ≥ threshold), 0 for a filtered one.
-fn weight(base: u32, i: u32, threshold: u32, top: f32) -> f32 {
+// exp(logit - top) for a kept token (key > threshold, or = threshold with id ≤ cut), 0 for a filtered one.
+fn weight(base: u32, i: u32, threshold: u32, cut: u32, top: f32) -> f32 {
   let x = logit(base, i);
-  if (ordered_key(x) < threshold) { return 0.0; }
+  let k = ordered_key(x);
+  if (k < threshold || (k == threshold && i > cut)) { return 0.0; }
   return exp(x - top);
+}
+
+// After the top-p select: select_want is the mass still wanted from the tokens whose key is exactly
+// `threshold` (each weighs the same), so the lowest ceil(want / weight) of their ids are kept.
+// Returns the highest id kept (NONE: all of them). Must be called in uniform control flow.
+fn tie_cutoff(t: u32, base: u32, vocab: u32, threshold: u32, top: f32) -> u32 {
+  let per = (vocab + WG - 1u) / WG;   // contiguous chunks: thread order is token order
+  let first = min(t * per, vocab);
+  let last = min(first + per, vocab);
+  var count = 0u;
+  for (var i = first; i < last; i++) {
+    if (ordered_key(logit(base, i)) == threshold) { count++; }
+  }
+  sums[t] = f32(count);
+  if (t == 0u) { tie_cut = NONE; }
+  workgroupBarrier();
+  let keep = max(1.0, ceil(select_want / exp(key_value(threshold) - top)));
+  var before = 0.0;
+  for (var u = 0u; u < t; u++) { before += sums[u]; }
+  if (before < keep && keep <= before + f32(count)) {
+    var seen = before;
+    for (var i = first; i < last; i++) {
+      if (ordered_key(logit(base, i)) == threshold) {
+        seen += 1.0;
+        if (seen >= keep) {
+          tie_cut = i;
+          break;
+        }
+      }
+    }
+  }
+  return workgroupUniformLoad(&tie_cut);   // a barrier too: sums are free again
 }

@@ -6,13 +6,19 @@ export interface SamplingOptions {
   temperature?: number;
   /** Keep the logits ≥ the k-th largest (ties at the boundary stay); default 40; 0 = off. */
   topK?: number;
-  /** Nucleus: keep the shortest prefix (by probability) whose mass reaches topP, and its ties; (0, 1], default 1 = off. */
+  /**
+   * Nucleus, as HF's TopPLogitsWarper: keep the shortest prefix, by decreasing probability, whose mass
+   * reaches topP; among equal logits the lower token id comes first. (0, 1], default 1 = off.
+   */
   topP?: number;
   /** u32 key of the counter-based RNG; default: a random one. */
   seed?: number;
 }
 
 export const DEFAULT_TOP_K = 40;
+
+/** The keys of SamplingOptions (for checking option objects). */
+export const SAMPLING_OPTIONS: readonly string[] = ['temperature', 'topK', 'topP', 'seed'];
 
 function isU32(x: number): boolean {
   return Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
@@ -74,9 +80,11 @@ function checkRow(logits: Float32Array, vocab: number): void {
 
 /**
  * Temperature, top-k and top-p applied to one row of logits, as the kernel does them:
- * logits scaled in f32 (skipped at temperature 1); top-k keeps every logit ≥ the k-th largest;
- * top-p keeps every logit ≥ the one where the mass, summed by decreasing probability, first
- * reaches topP (so ties at either boundary stay). Weights and sums are f64 here, f32 on the GPU.
+ * logits scaled in f32 (skipped at temperature 1); top-k keeps every logit ≥ the k-th largest
+ * (ties at its boundary stay, as HF's TopKLogitsWarper); top-p, as HF's TopPLogitsWarper, keeps
+ * the tokens, in order of decreasing logit with the lower id first among equal logits, up to the
+ * first one where the mass summed so far reaches topP (a tie at that boundary is cut by id).
+ * Weights and sums are f64 here, f32 on the GPU.
  * Greedy (temperature 0), or a row without finite mass, gives the argmax (lowest index on ties).
  */
 export function samplingDistribution(
@@ -97,7 +105,8 @@ export function samplingDistribution(
   let threshold = -Infinity;
   if (o.topK > 0 && o.topK < vocab) threshold = keys[byValue[o.topK - 1]];
   const top = keys[argmax];
-  const weight = (i: number): number => (keys[i] >= threshold ? Math.exp(keys[i] - top) : 0);
+  let cut = vocab; // at the threshold logit, ids above cut are dropped (top-p's tie)
+  const weight = (i: number): number => (keys[i] > threshold || (keys[i] === threshold && i <= cut) ? Math.exp(keys[i] - top) : 0);
   if (o.topP < 1) {
     let total = 0;
     for (let i = 0; i < vocab; i++) total += weight(i);
@@ -107,6 +116,7 @@ export function samplingDistribution(
       seen += weight(i);
       if (seen >= mass) {
         threshold = keys[i];
+        cut = i; // byValue lists equal logits by increasing id
         break;
       }
     }

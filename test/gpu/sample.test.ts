@@ -101,14 +101,14 @@ function expectedDistribution(row: Float32Array, temperature: number, topK: numb
   for (const i of kept) z += Math.exp(scaled[i] - max);
   let p = kept.map((i) => Math.exp(scaled[i] - max) / z);
   if (topP < 1) {
-    // The shortest prefix by probability reaching topP, plus any token tied with its last one.
-    let mass = 0;
+    // HF's TopPLogitsWarper: a token stays while the mass before it (decreasing order, lower id
+    // first among equal logits) is < topP; at least one stays.
+    let before = 0;
     let n = 0;
-    while (n < kept.length && mass < topP) mass += p[n++];
-    const last = scaled[kept[Math.max(1, n) - 1]];
-    kept = kept.filter((i) => scaled[i] >= last);
-    const z2 = p.slice(0, kept.length).reduce((a, x) => a + x, 0);
-    p = p.slice(0, kept.length).map((x) => x / z2);
+    while (n < kept.length && (n === 0 || before < topP)) before += p[n++];
+    kept = kept.slice(0, n);
+    const z2 = p.slice(0, n).reduce((a, x) => a + x, 0);
+    p = p.slice(0, n).map((x) => x / z2);
   }
   return new Map(kept.map((t, i) => [t, p[i]]));
 }
@@ -359,18 +359,49 @@ describe('sample kernel', () => {
     expect(chiSquareP(samples, nucleus).p).toBeGreaterThan(0.001);
   });
 
-  it('keeps ties at the top-p boundary, after top-k', async () => {
+  it('cuts a tie at the top-p boundary by token id (HF), after top-k kept its boundary tie', async () => {
     // Probabilities 0.434, then 0.160 three times, then 0.022 four times. top-k 6 cuts inside the
-    // tie of zeros, so all of them stay; top-p 0.6 cuts inside the tie of twos: all of those stay;
-    // top-p 0.95 needs the zeros, counted in the mass because top-k kept them.
+    // tie of zeros, so all of them stay; top-p 0.6 cuts inside the tie of twos: the mass before
+    // ids 3, 2, 5 is 0, 0.434, 0.594 (< 0.6), before 7 it is 0.754: 7 goes. top-p 0.95 needs some
+    // zeros, counted in the mass because top-k kept them: before ids 0, 1, 4 it is 0.914, 0.936, 0.957.
     const row = Float32Array.of(0, 0, 2, 3, 0, 2, 0, 2);
-    for (const [topP, kept] of [[0.6, [2, 3, 5, 7]], [0.95, [0, 1, 2, 3, 4, 5, 6, 7]]] as const) {
+    for (const [topP, kept] of [[0.6, [2, 3, 5]], [0.95, [0, 1, 2, 3, 5, 7]]] as const) {
       const batch = 512;
       const options = { topK: 6, topP, seed: 8 };
       const r: Run = { logits: repeatRow(row, batch), vocab: 8, batch, seq: 1, pasts: [1, 2], historyLength: 4, options };
       const samples = draws(r, (await runSampler(r)).history);
       expect(new Set(samples)).toEqual(new Set(kept));
       expect(chiSquareP(samples, expectedDistribution(row, 1, 6, topP)).p).toBeGreaterThan(0.001);
+    }
+  });
+
+  it('top-p with exact ties (0.4 / 0.3 / 0.3, topP 0.5) keeps two tokens, the lower id of the tie (issue 12)', async () => {
+    // HF keeps the smallest set reaching 0.5 in its sorted order: 0.4, then one 0.3 (mass 0.7).
+    const tie = Math.fround(Math.log(0.3));
+    for (const [row, kept] of [
+      [Float32Array.of(Math.log(0.4), tie, tie), [0, 1]],
+      [Float32Array.of(tie, tie, Math.log(0.4)), [0, 2]],
+      [Float32Array.of(tie, -50, Math.log(0.4), tie), [0, 2]],
+    ] as const) {
+      const vocab = row.length;
+      const options = { topK: 0, topP: 0.5, seed: 3 };
+      const cpu = samplingDistribution(row, vocab, resolveSampling(options));
+      expect(Array.from(cpu.tokens)).toEqual(kept);
+      expect(cpu.probs[0] + cpu.probs[1]).toBeCloseTo(1, 12);
+      const batch = 512;
+      const r: Run = { logits: repeatRow(row, batch), vocab, batch, seq: 1, pasts: [0, 1], historyLength: 3, options };
+      const samples = draws(r, (await runSampler(r)).history);
+      expect(new Set(samples)).toEqual(new Set(kept));
+      expect(chiSquareP(samples, expectedDistribution(row, 1, 0, 0.5)).p).toBeGreaterThan(0.001);
+    }
+    // 64 threads per sequence: the tie spans several threads' chunks.
+    const wide = new Float32Array(300).fill(-30);
+    for (const i of [7, 90, 150, 151, 299]) wide[i] = 1; // five tied tokens of 0.2 each: topP 0.5 keeps three
+    const options = { topK: 0, topP: 0.5, seed: 4 };
+    expect(Array.from(samplingDistribution(wide, 300, resolveSampling(options)).tokens)).toEqual([7, 90, 150]);
+    const r: Run = { logits: repeatRow(wide, 256), vocab: 300, batch: 256, seq: 1, pasts: [0], historyLength: 2, options };
+    for (const by of [sampler, new Sampler(device)]) {
+      expect(new Set(draws(r, (await runSampler(r, by)).history))).toEqual(new Set([7, 90, 150]));
     }
   });
 
