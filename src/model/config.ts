@@ -1,6 +1,9 @@
 // ImageGPTConfig: the Hugging Face `config.json` of an ImageGPT checkpoint, with HF's field
 // names and defaults (transformers' ImageGPTConfig), validated for what this runtime supports.
 
+import { MAX_SAMPLE_VOCAB } from '../gpu/sampler';
+import { describeValue, isJsonObject } from '../json';
+
 /** The fields of an HF ImageGPT `config.json` that this runtime reads (others are ignored). */
 export interface ImageGPTConfigJSON {
   vocab_size?: number;
@@ -28,7 +31,7 @@ export interface ImageGPTConfig {
   n_embd: number;
   n_layer: number;
   n_head: number;
-  /** Width of the MLP's hidden layer (HF: `n_inner`, null = 4 × n_embd). */
+  /** Width of the MLP's hidden layer (HF: `n_inner`, null = 4 × n_embd). Even. */
   n_inner: number;
   activation_function: 'quick_gelu';
   layer_norm_epsilon: number;
@@ -53,73 +56,124 @@ export const IMAGEGPT_DEFAULTS = {
   reorder_and_upcast_attn: false,
 } as const;
 
-function positiveInt(json: ImageGPTConfigJSON, key: string, fallback: number): number {
-  const v = json[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new Error(`ImageGPT config: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+/**
+ * The largest any integer dimension may be. WGSL indexes buffers with u32, so the product of any two
+ * dimensions (rows × width) must stay below 2^32; 65536 keeps it there (ImageGPT-large: 6144).
+ */
+export const MAX_CONFIG_DIMENSION = 65536;
+/** The attention kernel for GPUs runs head size / 4 threads per workgroup; WebGPU guarantees 256. */
+export const MAX_HEAD_SIZE = 4 * 256;
+/** The sampler draws from at most MAX_SAMPLE_VOCAB logits; the vocabulary adds SOS. */
+export const MAX_VOCAB_SIZE = MAX_SAMPLE_VOCAB + 1;
+/** The smallest positive normal float32: the norm kernel gets eps as f32, and GPUs flush subnormals to 0. */
+const MIN_F32_NORMAL = 2 ** -126;
+
+type Fail = (problem: string) => never;
+
+function field(json: Record<string, unknown>, key: string): unknown {
+  // Own properties only: "constructor" or "toString" must not come from Object.prototype.
+  return Object.prototype.hasOwnProperty.call(json, key) ? json[key] : undefined;
+}
+
+/** The field, or `fallback` when it is absent. A null is kept (and refused by the type check): HF never writes one. */
+function fieldOr(json: Record<string, unknown>, key: string, fallback: unknown): unknown {
+  const v = field(json, key);
+  return v === undefined ? fallback : v;
+}
+
+function integerField(json: Record<string, unknown>, key: string, fallback: number, fail: Fail): number {
+  const v = fieldOr(json, key, fallback);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_CONFIG_DIMENSION) {
+    fail(`"${key}" must be an integer in 1..${MAX_CONFIG_DIMENSION}, got ${describeValue(v)}`);
   }
   return v;
 }
 
-function bool(json: ImageGPTConfigJSON, key: string, fallback: boolean): boolean {
-  const v = json[key] ?? fallback;
-  if (typeof v !== 'boolean') throw new Error(`ImageGPT config: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+function booleanField(json: Record<string, unknown>, key: string, fallback: boolean, fail: Fail): boolean {
+  const v = fieldOr(json, key, fallback);
+  if (typeof v !== 'boolean') fail(`"${key}" must be true or false, got ${describeValue(v)}`);
   return v;
 }
 
-/** Reads and validates an HF ImageGPT `config.json` object. Throws on anything this runtime cannot run. */
-export function parseImageGPTConfig(json: unknown): ImageGPTConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new Error(`ImageGPT config: expected a JSON object (config.json), got ${json === null ? 'null' : typeof json}`);
-  }
-  const j = json as ImageGPTConfigJSON;
-  if (j.model_type !== undefined && j.model_type !== 'imagegpt') {
-    throw new Error(`ImageGPT config: model_type is "${String(j.model_type)}", expected "imagegpt"`);
+/**
+ * Reads and validates an HF ImageGPT `config.json` object; `source` (a file name or URL) is named in errors.
+ * Every field this runtime reads has its type checked, and every constraint of the kernels is checked here,
+ * so a config the runtime cannot run fails before anything is downloaded or allocated. Device limits (buffer
+ * sizes, workgroup memory for long sequences) depend on the GPU and are checked when the device is made.
+ */
+export function parseImageGPTConfig(json: unknown, source = 'config.json'): ImageGPTConfig {
+  const fail: Fail = (problem) => {
+    throw new Error(`ImageGPT config (${source}): ${problem}`);
+  };
+  if (!isJsonObject(json)) fail(`expected a JSON object, got ${describeValue(json)}`);
+  const j = json as Record<string, unknown>;
+  const modelType = field(j, 'model_type');
+  if (modelType !== undefined && modelType !== 'imagegpt') {
+    fail(`"model_type" is ${describeValue(modelType)}, expected "imagegpt"`);
   }
   const d = IMAGEGPT_DEFAULTS;
-  const n_embd = positiveInt(j, 'n_embd', d.n_embd);
-  const n_head = positiveInt(j, 'n_head', d.n_head);
-  if (n_embd % n_head !== 0) {
-    throw new Error(`ImageGPT config: n_embd (${n_embd}) must be divisible by n_head (${n_head})`);
+
+  const vocab_size = integerField(j, 'vocab_size', d.vocab_size, fail);
+  if (vocab_size < 3 || vocab_size > MAX_VOCAB_SIZE) {
+    fail(`"vocab_size" is ${vocab_size}: expected 3..${MAX_VOCAB_SIZE} (color clusters + SOS; the sampler draws from at most ${MAX_SAMPLE_VOCAB})`);
   }
-  const vocab_size = positiveInt(j, 'vocab_size', d.vocab_size);
-  if (vocab_size < 2) throw new Error(`ImageGPT config: vocab_size must be ≥ 2 (clusters + SOS), got ${vocab_size}`);
-  const n_inner = j.n_inner === null || j.n_inner === undefined ? 4 * n_embd : positiveInt(j, 'n_inner', 4 * n_embd);
-  const activation = j.activation_function ?? d.activation_function;
+  if (vocab_size % 2 === 0) {
+    fail(`"vocab_size" is ${vocab_size}: it must be odd, since the head's vocab_size − 1 columns are read in pairs (ImageGPT: 513)`);
+  }
+  const n_positions = integerField(j, 'n_positions', d.n_positions, fail);
+  const n_layer = integerField(j, 'n_layer', d.n_layer, fail);
+  const n_embd = integerField(j, 'n_embd', d.n_embd, fail);
+  const n_head = integerField(j, 'n_head', d.n_head, fail);
+  if (n_embd % n_head !== 0) fail(`"n_embd" (${n_embd}) must be divisible by n_head (${n_head})`);
+  const headSize = n_embd / n_head;
+  if (headSize % 4 !== 0) {
+    fail(`head size n_embd / n_head = ${n_embd} / ${n_head} = ${headSize} must be a multiple of 4 (the attention kernels read vec4)`);
+  }
+  if (headSize > MAX_HEAD_SIZE) {
+    fail(`head size n_embd / n_head = ${headSize} is above ${MAX_HEAD_SIZE} (the attention kernel runs head size / 4 threads per workgroup; WebGPU guarantees 256)`);
+  }
+  const innerField = field(j, 'n_inner');
+  const n_inner = innerField === null || innerField === undefined ? 4 * n_embd : integerField(j, 'n_inner', 4 * n_embd, fail);
+  if (n_inner % 2 !== 0) fail(`"n_inner" is ${n_inner}: it must be even (the MLP's weight columns are read in pairs)`);
+
+  const activation = fieldOr(j, 'activation_function', d.activation_function);
   if (activation !== 'quick_gelu') {
-    throw new Error(
-      `ImageGPT config: activation_function "${String(activation)}" is not supported; ImageGPT uses "quick_gelu"`,
-    );
+    fail(`"activation_function" ${describeValue(activation)} is not supported; ImageGPT uses "quick_gelu"`);
   }
-  const eps = j.layer_norm_epsilon ?? d.layer_norm_epsilon;
-  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) {
-    throw new Error(`ImageGPT config: layer_norm_epsilon must be a finite number ≥ 0, got ${JSON.stringify(eps)}`);
+  const eps = fieldOr(j, 'layer_norm_epsilon', d.layer_norm_epsilon);
+  if (typeof eps !== 'number' || !Number.isFinite(Math.fround(eps)) || Math.fround(eps) < MIN_F32_NORMAL) {
+    fail(`"layer_norm_epsilon" must be a positive number that is a normal float32 (${MIN_F32_NORMAL} up to 3.4e38), got ${describeValue(eps)}`);
   }
-  if (j.tie_word_embeddings === true) {
-    throw new Error('ImageGPT config: tie_word_embeddings is true, but ImageGPT has an untied 512-wide head (lm_head)');
+  if (booleanField(j, 'tie_word_embeddings', false, fail)) {
+    fail('"tie_word_embeddings" is true, but ImageGPT has an untied head (lm_head) that does not predict SOS');
   }
+  if (booleanField(j, 'add_cross_attention', false, fail)) {
+    fail('"add_cross_attention" is true: cross-attention layers are not supported');
+  }
+
   let id2label: Record<number, string> | undefined;
-  if (j.id2label !== undefined) {
-    if (typeof j.id2label !== 'object' || j.id2label === null) throw new Error('ImageGPT config: id2label must be an object');
+  const labels = field(j, 'id2label');
+  if (labels !== undefined && labels !== null) {
+    if (!isJsonObject(labels)) fail(`"id2label" must be an object of class index → label, got ${describeValue(labels)}`);
     id2label = {};
-    for (const [k, v] of Object.entries(j.id2label)) {
-      const i = Number(k);
-      if (!Number.isInteger(i) || i < 0) throw new Error(`ImageGPT config: id2label key "${k}" is not a class index`);
-      id2label[i] = String(v);
+    for (const [k, v] of Object.entries(labels)) {
+      if (!/^(0|[1-9][0-9]{0,8})$/.test(k)) fail(`"id2label" key ${describeValue(k)} is not a class index (0, 1, 2, …)`);
+      if (typeof v !== 'string') fail(`"id2label" label of class ${k} must be a string, got ${describeValue(v)}`);
+      id2label[Number(k)] = v;
     }
   }
   return {
     vocab_size,
-    n_positions: positiveInt(j, 'n_positions', d.n_positions),
+    n_positions,
     n_embd,
-    n_layer: positiveInt(j, 'n_layer', d.n_layer),
+    n_layer,
     n_head,
     n_inner,
     activation_function: 'quick_gelu',
     layer_norm_epsilon: eps,
-    scale_attn_weights: bool(j, 'scale_attn_weights', d.scale_attn_weights),
-    scale_attn_by_inverse_layer_idx: bool(j, 'scale_attn_by_inverse_layer_idx', d.scale_attn_by_inverse_layer_idx),
-    reorder_and_upcast_attn: bool(j, 'reorder_and_upcast_attn', d.reorder_and_upcast_attn),
+    scale_attn_weights: booleanField(j, 'scale_attn_weights', d.scale_attn_weights, fail),
+    scale_attn_by_inverse_layer_idx: booleanField(j, 'scale_attn_by_inverse_layer_idx', d.scale_attn_by_inverse_layer_idx, fail),
+    reorder_and_upcast_attn: booleanField(j, 'reorder_and_upcast_attn', d.reorder_and_upcast_attn, fail),
     ...(id2label ? { id2label } : {}),
   };
 }
