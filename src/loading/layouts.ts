@@ -60,6 +60,7 @@ class ProgressTracker {
   /** Bytes of files not opened yet (estimated from total_size); 0 once all are opened. */
   private estimate = 0;
   private openedTotal = 0;
+  private declaredSum = 0;
 
   constructor(private readonly onProgress: ((p: LoadProgress) => void) | undefined) {}
 
@@ -68,6 +69,9 @@ class ProgressTracker {
     this.estimate = bytes ?? 0;
     this.overall.upload.total = bytes ?? 0;
   }
+
+  /** Whether the file being read is the checkpoint's last. */
+  last = false;
 
   opened(size: number | undefined, last: boolean): void {
     this.openedTotal += size ?? 0;
@@ -88,9 +92,10 @@ class ProgressTracker {
     this.onProgress?.({ phase: 'upload', file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
   }
 
-  /** Upload totals of a single-file checkpoint come from its own header. */
-  declaredTotal(total: number): void {
-    if (this.estimate === 0) this.overall.upload.total += total;
+  /** Tensor bytes declared by a file; once the last file is declared the upload total is exact. */
+  declared(bytes: number, last: boolean): void {
+    this.declaredSum += bytes;
+    this.overall.upload.total = last ? this.declaredSum : Math.max(this.declaredSum, this.estimate);
   }
 }
 
@@ -162,7 +167,7 @@ export async function readCheckpoint(
       const u = uploaded.get(file) ?? { loaded: 0, total: 0 };
       u.total += bytes;
       uploaded.set(file, u);
-      progress.declaredTotal(bytes);
+      progress.declared(bytes, progress.last);
     },
     data: (name, offset, bytes) => {
       sink.data(name, offset, bytes);
@@ -177,6 +182,7 @@ export async function readCheckpoint(
     const total = opened.cursor.size ?? 0;
     const cursor = countingCursor(opened.cursor, (loaded, delta) => progress.read(opened.phase, file, loaded, total, delta));
     sink.expectLastFile(last);
+    progress.last = last;
     let ok = false;
     try {
       await readerFor(file)(cursor, trackedSink);
