@@ -40,7 +40,7 @@ const MARK = Symbol('mark');
 type StackItem = PickleValue | typeof MARK;
 
 /** Limits on what a pickle may build (a state dict of a few thousand tensors needs far less). */
-export const PICKLE_LIMITS = { memo: 1 << 20, stack: 1 << 20, depth: 256, longBytes: 8 };
+export const PICKLE_LIMITS = Object.freeze({ memo: 1 << 20, stack: 1 << 20, depth: 256, longBytes: 8 });
 
 /**
  * A short, bounded description of a value for error messages: at most `depth` levels and a few items

@@ -358,8 +358,9 @@ export class ZipReader {
     const signature = first ? LOCAL : new Fields(await cursor.read(4), fail, 'record').u32(0, 'signature');
     const headerOffset = first ? 0 : offset;
     if (signature === CENTRAL || signature === EOCD || signature === ZIP64_EOCD) {
-      // The central directory follows the last entry: nothing more to read front to back.
+      // The central directory follows the last entry: read it through, so a cut file is still noticed.
       this.ended = true;
+      await this.readTrailer(signature, this.nextIndex - 1);
       return null;
     }
     if (signature !== LOCAL) throw this.error(`expected a zip local file header at byte ${offset}, found 0x${signature.toString(16)} (corrupt zip)`);
@@ -384,6 +385,38 @@ export class ZipReader {
     return { name, method, flags, crc32: crc, compressedSize, size, localHeaderOffset: headerOffset, zip64 };
   }
 
+  /** Forward mode: the central directory and end records after the last entry, checked against the entries read. */
+  private async readTrailer(signature: number, entriesRead: number): Promise<void> {
+    const cursor = this.cursor;
+    const fail = (p: string) => this.error(p);
+    const nextSignature = async () => new Fields(await cursor.read(4), fail, 'record').u32(0, 'signature');
+    let sig = signature;
+    let listed = 0;
+    while (sig === CENTRAL) {
+      const h = new Fields(await cursor.read(42), fail, `central directory entry ${listed}`);
+      await cursor.seek(cursor.position + h.u16(24, 'name length') + h.u16(26, 'extra length') + h.u16(28, 'comment length'));
+      listed++;
+      sig = await nextSignature();
+    }
+    if (sig === ZIP64_EOCD) {
+      const recordBytes = new Fields(await cursor.read(8), fail, 'zip64 end of central directory').u64(0, 'record size');
+      if (cursor.size !== undefined && cursor.position + recordBytes > cursor.size) throw fail(`the zip64 end record (${recordBytes} bytes) runs past the end of the file`);
+      await cursor.seek(cursor.position + recordBytes);
+      sig = await nextSignature();
+      if (sig === ZIP64_LOCATOR) {
+        await cursor.seek(cursor.position + 16);
+        sig = await nextSignature();
+      }
+    }
+    if (sig !== EOCD) throw fail(`expected the end-of-central-directory record at byte ${cursor.position - 4}, found 0x${sig.toString(16)} (corrupt zip)`);
+    const end = new Fields(await cursor.read(18), fail, 'end of central directory');
+    await cursor.seek(cursor.position + end.u16(16, 'comment length'));
+    if (listed !== entriesRead) throw fail(`the central directory lists ${listed} entries, but ${entriesRead} were read (corrupt zip)`);
+    if (cursor.size !== undefined && cursor.position !== cursor.size) {
+      throw fail(`${cursor.size - cursor.position} bytes follow the end of the zip archive (corrupt file?)`);
+    }
+  }
+
   /** Reads the data descriptor after an entry's data and checks it against what was read. */
   private async readDescriptor(entry: ZipEntry, compressedSize: number, size: number, crc: number): Promise<void> {
     const fail = (p: string) => this.error(p);
@@ -405,7 +438,7 @@ export class ZipReader {
   /**
    * A STORED entry whose size comes only after it: reads just enough at a time that the cursor never passes
    * the end of the descriptor, and stops at the first position where a descriptor signature is followed by
-   * the CRC of the bytes before it and their length as both sizes. Linear: each position is checked once.
+   * their length as both sizes; its CRC must then match theirs. Linear: each position is checked once.
    */
   private async scanToDescriptor(entry: ZipEntry, onChunk: (chunk: Uint8Array) => void, scanLimit: number): Promise<void> {
     const sizeBytes = entry.zip64 ? 8 : 4;
@@ -428,10 +461,11 @@ export class ZipReader {
         if (!sigPrefixAt(p) || sizeAt(p + 8) !== p || sizeAt(p + 8 + sizeBytes) !== p) continue;
         crc = crc32(buf.subarray(crcPos, p), crc);
         crcPos = p;
-        if (u32(p + 4) === crc) {
-          if (p > 0) onChunk(buf.subarray(0, p));
-          return;
-        }
+        // Signature and both sizes agree: this is the descriptor (a different CRC means corrupt data; refusing
+        // is the safe side of the one-in-2^96 chance that the entry's own bytes look exactly like this).
+        this.checkCrc(entry, crc, u32(p + 4));
+        if (p > 0) onChunk(buf.subarray(0, p));
+        return;
       }
       // The descriptor may start at the first position not yet ruled out: read only up to its end.
       let from = p;

@@ -1,0 +1,158 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSafetensors, tensorToFloat32, type SafetensorsDType } from '../../src/safetensors';
+import { readTorchCheckpoint } from '../../src/loading/torch';
+import { memoryCursor, streamCursor } from '../../src/loading/cursor';
+import type { ByteCursor, TensorInfo, TensorSink } from '../../src/loading/types';
+import { chunkedStream } from './chunked';
+
+const FIXTURES = join(__dirname, '..', 'fixtures', 'torch');
+const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
+
+/** A sink that checks the contract (declare first, each tensor's bytes in order, exactly once) and keeps the bytes. */
+class RecordingSink implements TensorSink {
+  declared: TensorInfo[] | null = null;
+  file = '';
+  readonly bytes = new Map<string, Uint8Array>();
+  readonly filled = new Map<string, number>();
+  calls = 0;
+
+  declare(file: string, tensors: readonly TensorInfo[]): void {
+    expect(this.declared).toBeNull();
+    expect(this.calls).toBe(0);
+    this.file = file;
+    this.declared = [...tensors];
+    const bytesPer: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+    for (const t of tensors) {
+      this.bytes.set(t.name, new Uint8Array(t.shape.reduce((a, b) => a * b, 1) * bytesPer[t.dtype]));
+      this.filled.set(t.name, 0);
+    }
+  }
+
+  data(name: string, byteOffset: number, bytes: Uint8Array): void {
+    expect(this.declared).not.toBeNull();
+    this.calls++;
+    const out = this.bytes.get(name)!;
+    expect(out).toBeDefined();
+    expect(byteOffset).toBe(this.filled.get(name)); // contiguous, increasing, no gaps or repeats
+    expect(byteOffset + bytes.length).toBeLessThanOrEqual(out.length);
+    out.set(bytes, byteOffset);
+    this.filled.set(name, byteOffset + bytes.length);
+  }
+
+  complete(): void {
+    for (const [name, out] of this.bytes) expect([name, this.filled.get(name)]).toEqual([name, out.length]);
+  }
+}
+
+type Mode = 'random' | 'stream';
+const cursorOf = (mode: Mode, name: string, bytes: Uint8Array, sizes = [1, 7, 4093]): ByteCursor =>
+  mode === 'random' ? memoryCursor(name, bytes) : streamCursor(name, chunkedStream(bytes, sizes));
+
+async function read(mode: Mode, name: string, bytes: Uint8Array): Promise<RecordingSink> {
+  const sink = new RecordingSink();
+  const cursor = cursorOf(mode, name, bytes);
+  try {
+    await readTorchCheckpoint(cursor, sink);
+  } finally {
+    await cursor.close();
+  }
+  return sink;
+}
+
+const isFloat = (dtype: SafetensorsDType) => ['F32', 'F16', 'BF16', 'F64'].includes(dtype);
+// tiny-deflated and tiny-zip64 are tiny-f16 and tiny-f32 re-zipped (DEFLATE; zip64 records).
+const dumpedAs: Record<string, string> = { 'tiny-deflated': 'tiny-f16', 'tiny-zip64': 'tiny-f32' };
+
+describe('readTorchCheckpoint', () => {
+  const cases = ['tiny-f32', 'tiny-f16', 'tiny-bf16', 'tiny-views', 'tiny-deflated', 'tiny-zip64'].flatMap((n) =>
+    (['random', 'stream'] as const).map((m) => [n, m] as const),
+  );
+  it.each(cases)('%s.bin (%s) gives exactly the tensors torch dumped', async (name, mode) => {
+    const expected = parseSafetensors(fixture(`${dumpedAs[name] ?? name}.expected.safetensors`)).tensors;
+    const sink = await read(mode, `${name}.bin`, fixture(`${name}.bin`));
+    sink.complete();
+    expect(sink.file).toBe(`${name}.bin`);
+    // The state dict's order (the expected file was written in that order too).
+    expect(sink.declared!.map((t) => t.name)).toEqual([...expected.keys()].sort((a, b) => expected.get(a)!.data.byteOffset - expected.get(b)!.data.byteOffset));
+    for (const t of sink.declared!) {
+      const want = expected.get(t.name)!;
+      // The Python dump writes 0-d tensors (masked_bias) as [1]; torch's own shape is [].
+      expect(t.shape).toEqual(want.shape.length === 1 && want.shape[0] === 1 && t.shape.length === 0 ? [] : want.shape);
+      const got = sink.bytes.get(t.name)!;
+      if (isFloat(t.dtype)) expect(tensorToFloat32({ name: t.name, dtype: t.dtype, shape: t.shape, data: got })).toEqual(tensorToFloat32(want));
+      else expect([...got]).toEqual([...want.data]);
+    }
+    // Old checkpoints' buffers are declared like any tensor (the uploader skips them by name).
+    expect(sink.declared!.some((t) => t.name.endsWith('attn.bias'))).toBe(true);
+  });
+
+  it('routes a shared storage to each view chunk by chunk, without waiting for the whole storage', async () => {
+    // tiny-views: wte and lm_head share storage 0 (lm_head at a non-zero offset).
+    const sink = new RecordingSink();
+    const seen: string[] = [];
+    const data = sink.data.bind(sink);
+    sink.data = (name, at, bytes) => (seen.push(`${name}@${at}`), data(name, at, bytes));
+    const cursor = streamCursor('tiny-views.bin', chunkedStream(fixture('tiny-views.bin'), [4093]));
+    await readTorchCheckpoint(cursor, sink);
+    const wte = seen.filter((s) => s.startsWith('transformer.wte.weight@'));
+    const head = seen.filter((s) => s.startsWith('lm_head.weight@'));
+    expect(wte.length).toBeGreaterThan(3);
+    expect(head.length).toBeGreaterThan(3);
+    // Interleaved: lm_head's first bytes arrive before wte's last.
+    expect(seen.indexOf(head[0])).toBeLessThan(seen.indexOf(wte[wte.length - 1]) + head.length);
+  });
+
+  it('refuses a pickle that would run code, naming the callable, in both modes', async () => {
+    for (const mode of ['random', 'stream'] as const) {
+      await expect(read(mode, 'evil.bin', fixture('evil.bin'))).rejects.toThrow(/evil\.bin: .*refusing to call __builtin__\.print/);
+    }
+  });
+
+  it("refuses torch's legacy format clearly, in both modes", async () => {
+    for (const mode of ['random', 'stream'] as const) {
+      await expect(read(mode, 'legacy.bin', fixture('legacy.bin'))).rejects.toThrow(/legacy\.bin: this is torch's legacy \(pre-1\.6\).*re-save it with a newer torch/);
+    }
+    await expect(read('stream', 'x.bin', new TextEncoder().encode('{"not": "a zip"}'))).rejects.toThrow(/x\.bin: not a torch\.save checkpoint/);
+  });
+
+  it('a truncated file is an error, whatever is cut', async () => {
+    const bytes = fixture('tiny-f32.bin');
+    for (const keep of [10, 1000, bytes.length / 2, bytes.length - 30]) {
+      const cut = bytes.slice(0, Math.floor(keep));
+      await expect(read('random', 'cut.bin', cut)).rejects.toThrow(/cut\.bin: not a complete zip archive.*truncated/);
+      await expect(read('stream', 'cut.bin', cut)).rejects.toThrow(/cut\.bin: (the file ends at byte|.*missing from the archive)/);
+    }
+  });
+
+  it('a corrupted storage fails its CRC as it streams, naming the entry', async () => {
+    const bytes = fixture('tiny-f32.bin');
+    const wte = parseSafetensors(fixture('tiny-f32.expected.safetensors')).tensors.get('transformer.wte.weight')!;
+    const at = Buffer.from(bytes).indexOf(Buffer.from(wte.data.subarray(0, 16)));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 100] ^= 0x40;
+    for (const mode of ['random', 'stream'] as const) {
+      await expect(read(mode, 'flip.bin', bytes)).rejects.toThrow(/flip\.bin: entry "tiny-f32\/data\/0" fails its CRC-32 check/);
+    }
+  });
+
+  it('a corrupted pickle fails its CRC before it is parsed', async () => {
+    const bytes = fixture('tiny-f32.bin');
+    bytes[Buffer.from(bytes).indexOf(Buffer.from('collections\nOrderedDict'))] = 0x41;
+    for (const mode of ['random', 'stream'] as const) {
+      await expect(read(mode, 'p.bin', bytes)).rejects.toThrow(/p\.bin: entry "tiny-f32\/data\.pkl" fails its CRC-32 check/);
+    }
+  });
+
+  it('a stream reads each byte once and holds no storage whole (chunks come through as they arrive)', async () => {
+    const bytes = fixture('tiny-f32.bin');
+    const sink = new RecordingSink();
+    let biggest = 0;
+    const data = sink.data.bind(sink);
+    sink.data = (name, at, b) => ((biggest = Math.max(biggest, b.length)), data(name, at, b));
+    await readTorchCheckpoint(streamCursor('f.bin', chunkedStream(bytes, [1000])), sink);
+    sink.complete();
+    expect(biggest).toBeLessThanOrEqual(1000);
+  });
+});
