@@ -206,6 +206,8 @@ async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, bi
 }
 
 export async function main(args: string[]): Promise<number> {
+  // --load: only the checkpoint-loading benchmark (bench/load.ts), nothing else.
+  if (args.includes('--load')) return (await import('./load')).main(args.filter((a) => a !== '--load'));
   const quick = args.includes('--quick');
   const li = args.indexOf('--layers');
   const { device, info } = await createNodeDevice();
