@@ -1,0 +1,274 @@
+// Sources (hub id, URL, bytes, local files), layouts and the cache, with a stub fetch and a sink that
+// records what it is given (no GPU).
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openSource, isHubId, loadPreprocessorConfig } from '../../src/loading/sources';
+import { readCheckpoint, parseShardIndex, type CheckpointSink } from '../../src/loading/layouts';
+import type { ModelCache, TensorInfo } from '../../src/loading/types';
+import { parseSafetensors } from '../../src/safetensors';
+import { FIXTURES } from '../helpers/fixtures';
+import { chunkedStream } from './chunked';
+
+const HUB = join(FIXTURES, 'hub');
+
+function folder(name: string): Map<string, Uint8Array> {
+  const m = new Map<string, Uint8Array>();
+  for (const f of readdirSync(join(HUB, name))) m.set(f, new Uint8Array(readFileSync(join(HUB, name, f))));
+  return m;
+}
+
+/** A stub server: `${base}/${file}` from a folder, 404 otherwise; logs URLs; Range ignored (streams in odd chunks). */
+function server(base: string, files: Map<string, Uint8Array>, opts: { cutAfter?: number } = {}) {
+  const log: string[] = [];
+  const f = (async (input: string | URL | Request) => {
+    const url = String(input);
+    log.push(url);
+    const name = url.startsWith(base + '/') ? url.slice(base.length + 1) : null;
+    const bytes = name === null ? undefined : files.get(name);
+    if (!bytes) return new Response('Entry not found', { status: 404, headers: { 'X-Error-Code': 'EntryNotFound' } });
+    let body = chunkedStream(bytes, [13, 1, 4093]);
+    if (opts.cutAfter !== undefined && name?.endsWith('.safetensors')) {
+      const cut = opts.cutAfter;
+      let sent = 0;
+      const reader = body.getReader();
+      body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          const { done, value } = await reader.read();
+          if (done || sent + value.length > cut) {
+            c.error(new TypeError('connection reset'));
+            return;
+          }
+          sent += value.length;
+          c.enqueue(value);
+        },
+      });
+    }
+    return new Response(body, { status: 200, headers: { 'content-length': String(bytes.length) } });
+  }) as typeof fetch;
+  return { fetch: f, log };
+}
+
+class RecordingSink implements CheckpointSink {
+  readonly files: string[] = [];
+  readonly tensors = new Map<string, { info: TensorInfo; bytes: Uint8Array; at: number }>();
+  expectLastFile(): void {}
+  declare(file: string, tensors: readonly TensorInfo[]): void {
+    this.files.push(file);
+    for (const t of tensors) {
+      const n = t.shape.reduce((a, b) => a * b, 1) * (t.dtype === 'F32' ? 4 : t.dtype === 'F64' ? 8 : 2);
+      this.tensors.set(t.name, { info: t, bytes: new Uint8Array(n), at: 0 });
+    }
+  }
+  data(name: string, byteOffset: number, bytes: Uint8Array): void {
+    const t = this.tensors.get(name)!;
+    expect(byteOffset).toBe(t.at);
+    t.bytes.set(bytes, byteOffset);
+    t.at += bytes.length;
+  }
+}
+
+function memoryCache(): { cache: ModelCache; entries: Map<string, Uint8Array | 404>; puts: string[] } {
+  const entries = new Map<string, Uint8Array | 404>();
+  const puts: string[] = [];
+  const cache: ModelCache = {
+    async match(url) {
+      const e = entries.get(url);
+      if (e === undefined) return undefined;
+      return e === 404 ? new Response(null, { status: 404 }) : new Response(e.slice(), { headers: { 'content-length': String(e.length) } });
+    },
+    async put(url, response) {
+      puts.push(url);
+      const body = new Uint8Array(await response.arrayBuffer()); // rejects when the guarded body errors
+      entries.set(url, response.status === 404 ? 404 : body);
+    },
+  };
+  return { cache, entries, puts };
+}
+
+const tinySafetensors = folder('safetensors').get('model.safetensors')!;
+const tinyTensors = parseSafetensors(tinySafetensors).tensors;
+
+/** Every weight of the tiny model, byte for byte (the sharded fixtures leave out the mask buffers). */
+function expectTinyTensors(sink: RecordingSink): void {
+  const mask = /attn\.(bias|masked_bias)$/;
+  const weights = (names: Iterable<string>) => new Set([...names].filter((n) => !mask.test(n)));
+  expect(weights(sink.tensors.keys())).toEqual(weights(tinyTensors.keys()));
+  for (const [name, t] of tinyTensors) if (!mask.test(name)) expect(sink.tensors.get(name)!.bytes, name).toEqual(t.data);
+}
+
+describe('hub ids and URLs', () => {
+  it('tells hub ids from URLs', () => {
+    for (const id of ['openai/imagegpt-small', 'gpt2', 'Org_1/model.v2']) expect(isHubId(id), id).toBe(true);
+    for (const bad of ['org/name/extra', '.hidden/x', 'org/../x', 'a b', '', 'org/', '/x']) expect(isHubId(bad), bad).toBe(false);
+  });
+
+  it('a hub id resolves to ${host}/${id}/resolve/${revision}/${file}, revision encoded', async () => {
+    const s = server('https://hub.test/org/tiny/resolve/v1.0%2Frc', folder('safetensors'));
+    const files = await openSource('org/tiny', { fetch: s.fetch, host: 'https://hub.test/', revision: 'v1.0/rc', cache: false });
+    expect(await files.json('config.json')).toMatchObject({ model_type: 'imagegpt' });
+    expect(s.log).toEqual(['https://hub.test/org/tiny/resolve/v1.0%2Frc/config.json']);
+    const d = server('https://huggingface.co/openai/x/resolve/main', folder('safetensors'));
+    await (await openSource('openai/x', { fetch: d.fetch, cache: false })).json('config.json');
+    expect(d.log).toEqual(['https://huggingface.co/openai/x/resolve/main/config.json']);
+  });
+
+  it('base URLs: schemes, /, ./, ../ and URL objects; a query string stays last', async () => {
+    for (const [base, url] of [
+      ['https://x.test/m/', 'https://x.test/m/config.json'],
+      ['/m', '/m/config.json'],
+      ['./m', './m/config.json'],
+      ['../m', '../m/config.json'],
+      ['https://x.test/m?rev=2', 'https://x.test/m/config.json?rev=2'],
+    ]) {
+      const log: string[] = [];
+      const f = (async (u: string) => {
+        log.push(String(u));
+        return new Response('{}');
+      }) as typeof fetch;
+      await (await openSource(base, { fetch: f, cache: false })).json('config.json');
+      expect(log).toEqual([url]);
+    }
+    const log: string[] = [];
+    const f = (async (u: string) => (log.push(String(u)), new Response('{}'))) as typeof fetch;
+    await (await openSource(new URL('https://x.test/a/b'), { fetch: f, cache: false })).json('config.json');
+    expect(log).toEqual(['https://x.test/a/b/config.json']);
+  });
+
+  it('rejects what is neither', async () => {
+    await expect(openSource('org/name/extra')).rejects.toThrow(/neither a hub id .* nor a URL/);
+    await expect(openSource(42 as never)).rejects.toThrow(/source must be/);
+  });
+
+  it('JSON errors name the file', async () => {
+    const s = server('/m', new Map([['config.json', new TextEncoder().encode('{ nope')]]));
+    await expect((await openSource('/m', { fetch: s.fetch, cache: false })).json('config.json')).rejects.toThrow(/^config\.json: not valid JSON \(/);
+  });
+});
+
+describe('bytes and local files', () => {
+  it('{ config, weights }: safetensors or a torch zip, told apart by content', async () => {
+    const st = await openSource({ config: { a: 1 }, weights: tinySafetensors });
+    expect(await st.json('config.json')).toEqual({ a: 1 });
+    expect(await st.open('pytorch_model.bin', true)).toBeNull();
+    expect((await st.open('model.safetensors', true))?.cursor.size).toBe(tinySafetensors.length);
+    const bin = folder('bin').get('pytorch_model.bin')!;
+    const pt = await openSource({ config: {}, weights: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length) as ArrayBuffer });
+    expect(await pt.open('model.safetensors', true)).toBeNull();
+    expect((await pt.open('pytorch_model.bin', true))?.cursor.size).toBe(bin.length);
+    await expect(openSource({ config: {}, weights: 'x' } as never)).rejects.toThrow(/weights must be the bytes/);
+  });
+
+  it('File[] from a folder picker: the folder prefix of webkitRelativePath goes, names match exactly', async () => {
+    const files = [...folder('safetensors')].map(([name, bytes]) => {
+      const f = new File([bytes], name);
+      Object.defineProperty(f, 'webkitRelativePath', { value: `picked/${name}` });
+      return f;
+    });
+    const extra = new File(['{}'], 'config.json');
+    Object.defineProperty(extra, 'webkitRelativePath', { value: 'picked/sub/config.json' });
+    const src = await openSource([...files, extra]);
+    expect(await src.json('config.json')).toMatchObject({ model_type: 'imagegpt' });
+    expect(await src.json('Config.json')).toBeNull();
+    const sink = new RecordingSink();
+    await readCheckpoint(src, sink, undefined);
+    expectTinyTensors(sink);
+    await expect(openSource([new File(['a'], 'x'), new File(['b'], 'x')])).rejects.toThrow(/two files named "x"/);
+  });
+
+  it('Map<string, Blob> of a sharded checkpoint', async () => {
+    const map = new Map([...folder('safetensors-sharded')].map(([n, b]) => [n, new Blob([b])]));
+    const sink = new RecordingSink();
+    const found = await readCheckpoint(await openSource(map), sink, undefined);
+    expect(found.layout).toBe('model.safetensors.index.json');
+    expect(sink.files).toEqual(['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
+    expectTinyTensors(sink);
+  });
+
+  it('preprocessor_config.json from any source; { config, weights } needs `preprocessor`', async () => {
+    const map = new Map([...folder('safetensors')].map(([n, b]) => [n, new Blob([b])]));
+    expect((await loadPreprocessorConfig(map)).config).toHaveProperty('clusters');
+    await expect(loadPreprocessorConfig({ config: {}, weights: tinySafetensors })).rejects.toThrow(/preprocessor/);
+    expect((await loadPreprocessorConfig({ config: {}, weights: tinySafetensors, preprocessor: { size: 3 } } as never)).config).toEqual({ size: 3 });
+  });
+});
+
+describe('layouts', () => {
+  it("HF's order: model.safetensors first, then its index, then .bin; none → an error naming the four files", async () => {
+    const s = server('/m', folder('safetensors-sharded'));
+    const sink = new RecordingSink();
+    await readCheckpoint(await openSource('/m', { fetch: s.fetch, cache: false }), sink, undefined);
+    expect(s.log.slice(0, 2)).toEqual(['/m/model.safetensors', '/m/model.safetensors.index.json']);
+    expectTinyTensors(sink);
+
+    const empty = server('/e', new Map([['config.json', new Uint8Array([123, 125])]]));
+    await expect(readCheckpoint(await openSource('/e', { fetch: empty.fetch, cache: false }), new RecordingSink(), undefined)).rejects.toThrow(
+      'no checkpoint found in /e: tried model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json',
+    );
+  });
+
+  it('index files are validated: shard names are plain file names', () => {
+    expect(parseShardIndex({ metadata: { total_size: 10 }, weight_map: { a: 'b.safetensors', c: 'a.safetensors', d: 'b.safetensors' } }, 'i.json', 'safetensors')).toEqual({
+      totalSize: 10,
+      shards: ['a.safetensors', 'b.safetensors'],
+    });
+    for (const bad of ['../x.safetensors', 'sub/x.safetensors', 'x.bin', '']) {
+      expect(() => parseShardIndex({ weight_map: { a: bad } }, 'i.json', 'safetensors'), bad).toThrow(/i\.json: weight_map\["a"\]/);
+    }
+    expect(() => parseShardIndex({ weight_map: { a: 3 } }, 'i.json', 'safetensors')).toThrow(/must be a file name/);
+    expect(() => parseShardIndex({}, 'i.json', 'safetensors')).toThrow(/weight_map/);
+    expect(() => parseShardIndex({ weight_map: { a: 'a.bin' }, metadata: { total_size: 'x' } }, 'i.json', 'bin')).toThrow(/total_size/);
+  });
+
+  it('a shard listed but missing is an error naming it', async () => {
+    const files = folder('safetensors-sharded');
+    files.delete('model-00002-of-00003.safetensors');
+    const s = server('/m', files);
+    await expect(readCheckpoint(await openSource('/m', { fetch: s.fetch, cache: false }), new RecordingSink(), undefined)).rejects.toThrow(
+      /model\.safetensors\.index\.json lists model-00002-of-00003\.safetensors, which was not found/,
+    );
+  });
+});
+
+describe('cache', () => {
+  it('a miss downloads once and fills the cache; a hit makes no request at all (missing layouts remembered)', async () => {
+    const { cache, entries } = memoryCache();
+    const s = server('https://hub.test/o/m/resolve/main', folder('safetensors-sharded'));
+    const opts = { fetch: s.fetch, host: 'https://hub.test', cache };
+    const first = await openSource('o/m', opts);
+    await first.json('config.json');
+    await readCheckpoint(first, new RecordingSink(), undefined);
+    await first.finish();
+    expect(entries.get('https://hub.test/o/m/resolve/main/model-00002-of-00003.safetensors')).toEqual(folder('safetensors-sharded').get('model-00002-of-00003.safetensors'));
+    expect(entries.get('https://hub.test/o/m/resolve/main/model.safetensors')).toBe(404);
+    s.log.length = 0;
+    const phases = new Set<string>();
+    const second = await openSource('o/m', opts);
+    await second.json('config.json');
+    const sink = new RecordingSink();
+    await readCheckpoint(second, sink, (p) => phases.add(p.phase));
+    expect(s.log).toEqual([]);
+    expect(phases).toEqual(new Set(['cached', 'upload']));
+    expectTinyTensors(sink);
+  });
+
+  it('a download that breaks off never enters the cache', async () => {
+    const { cache, entries } = memoryCache();
+    const s = server('/m', folder('safetensors'), { cutAfter: 20_000 });
+    const files = await openSource('/m', { fetch: s.fetch, cache });
+    await expect(readCheckpoint(files, new RecordingSink(), undefined)).rejects.toThrow();
+    files.fail(new Error('failed'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(entries.has('/m/model.safetensors')).toBe(false);
+  });
+
+  it('a complete download that does not parse never enters the cache', async () => {
+    const { cache, entries } = memoryCache();
+    const s = server('/m', new Map([['model.safetensors', tinySafetensors.slice(0, 5000)]]));
+    const files = await openSource('/m', { fetch: s.fetch, cache });
+    await expect(readCheckpoint(files, new RecordingSink(), undefined)).rejects.toThrow(/model\.safetensors/);
+    files.fail(new Error('failed'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(entries.has('/m/model.safetensors')).toBe(false);
+  });
+});
