@@ -4,6 +4,7 @@
 import { checkBackground, checkSize, colorChannels, readImage, type ImageInput, type Rgb } from './image';
 import { ColorQuantizer } from './quantize';
 import { packRgb, resizeBilinear } from './resize';
+import { describeValue, isJsonObject } from '../json';
 import { loadPreprocessorConfig } from '../loading/sources';
 import type { FileOptions, PretrainedSource } from '../loading/types';
 
@@ -77,24 +78,34 @@ function isParsedConfig(s: unknown): s is PreprocessorConfig {
 /** PIL's Image.BILINEAR, the only filter HF's ImageGPT configs use. */
 const PIL_BILINEAR = 2;
 
+/** At most this many clusters: tokens and SOS must fit the model's vocabulary (ImageGPT: 512). */
+const MAX_CLUSTERS = 65535;
+
 function toClusterArray(clusters: ImageGPTImageProcessorOptions['clusters']): Float64Array {
   let flat: Float64Array;
   if (clusters instanceof Float32Array || clusters instanceof Float64Array) {
     if (clusters.length === 0 || clusters.length % 3 !== 0) {
       throw new Error(`clusters must be N×3 values; got a flat array of ${clusters.length}`);
     }
+    if (clusters.length / 3 > MAX_CLUSTERS) throw new Error(`clusters has ${clusters.length / 3} rows; at most ${MAX_CLUSTERS} are supported`);
     flat = Float64Array.from(clusters);
   } else {
-    if (!Array.isArray(clusters) || clusters.length === 0) throw new Error('clusters must be a non-empty N×3 array');
+    if (!Array.isArray(clusters) || clusters.length === 0) {
+      throw new Error(`clusters must be a non-empty N×3 array of numbers, got ${describeValue(clusters)}`);
+    }
+    if (clusters.length > MAX_CLUSTERS) throw new Error(`clusters has ${clusters.length} rows; at most ${MAX_CLUSTERS} are supported`);
     flat = new Float64Array(clusters.length * 3);
-    clusters.forEach((row, i) => {
+    clusters.forEach((row: unknown, i) => {
       if (!Array.isArray(row) || row.length !== 3) {
-        throw new Error(`clusters must be N×3: row ${i} has ${Array.isArray(row) ? row.length : 'no'} values`);
+        throw new Error(`clusters must be N×3: row ${i} has ${Array.isArray(row) ? `${row.length} values` : `no values (${describeValue(row)})`}`);
       }
-      flat.set(row, 3 * i);
+      row.forEach((v: unknown, c) => {
+        // Numbers only: a "0.2" or a true would otherwise be coerced by Float64Array.
+        if (typeof v !== 'number') throw new Error(`cluster ${i} has ${describeValue(v)} at position ${c}; expected a number`);
+        flat[3 * i + c] = v;
+      });
     });
   }
-  if (flat.length / 3 > 65535) throw new Error(`clusters has ${flat.length / 3} rows; at most 65535 are supported`);
   flat.forEach((v, i) => {
     if (!Number.isFinite(v)) throw new Error(`cluster ${Math.floor(i / 3)} has a non-finite value (${v})`);
     // Decoding maps [-1, 1] to 0..255; outside it numpy's uint8 cast would wrap around.
@@ -103,10 +114,23 @@ function toClusterArray(clusters: ImageGPTImageProcessorOptions['clusters']): Fl
   return flat;
 }
 
+/**
+ * The largest target side. ImageGPT works at 32×32 (1,024 tokens); 4096×4096 (16 M tokens, about 50 MB of RGB
+ * and 128 MB of token ids per image) is far past any model, and a larger size would only exhaust memory.
+ */
+export const MAX_TARGET_SIDE = 4096;
+
 function checkTargetSize(size: ImageSize): ImageSize {
-  if (typeof size !== 'object' || size === null) throw new Error('size must be { height, width }');
-  checkSize(size.width, size.height, 'target size');
-  return { height: size.height, width: size.width };
+  if (typeof size !== 'object' || size === null) throw new Error(`size must be { height, width }, got ${describeValue(size)}`);
+  const { height, width } = size as { height: unknown; width: unknown };
+  if (typeof height !== 'number' || typeof width !== 'number') {
+    throw new Error(`target size must be { height, width } of integers, got height ${describeValue(height)}, width ${describeValue(width)}`);
+  }
+  checkSize(width, height, 'target size');
+  if (width > MAX_TARGET_SIDE || height > MAX_TARGET_SIDE) {
+    throw new Error(`target size is ${width}×${height}: each side must be at most ${MAX_TARGET_SIDE} (ImageGPT works at 32×32)`);
+  }
+  return { height, width };
 }
 
 /** numpy's rint (round half to even) for non-negative values. */
@@ -165,23 +189,44 @@ export class ImageGPTImageProcessor {
 
   /** From the parsed contents of a preprocessor_config.json; `origin` names it in errors. */
   static fromConfig(config: PreprocessorConfig, origin = 'preprocessor config'): ImageGPTImageProcessor {
-    if (typeof config !== 'object' || config === null) throw new Error(`${origin} is not a JSON object`);
-    if (config.do_normalize === false) throw new Error(`${origin}: do_normalize false is not supported (clusters live in normalized space)`);
-    if (config.do_color_quantize === false) throw new Error(`${origin}: do_color_quantize false is not supported (this processor makes tokens)`);
-    if (config.resample !== undefined && config.resample !== PIL_BILINEAR) {
-      throw new Error(`${origin}: resample ${String(config.resample)} is not supported; only bilinear (2) is`);
+    if (!isJsonObject(config)) throw new Error(`${origin} is not a JSON object: got ${describeValue(config)}`);
+    const fail = (problem: string): never => {
+      throw new Error(`${origin}: ${problem}`);
+    };
+    // Own fields only: nothing may come from Object.prototype.
+    const get = (key: string): unknown => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined);
+    const flag = (key: string): boolean | undefined => {
+      const v = get(key);
+      if (v !== undefined && typeof v !== 'boolean') fail(`"${key}" must be true or false, got ${describeValue(v)}`);
+      return v as boolean | undefined;
+    };
+    if (flag('do_normalize') === false) fail('do_normalize false is not supported (clusters live in normalized space)');
+    if (flag('do_color_quantize') === false) fail('do_color_quantize false is not supported (this processor makes tokens)');
+    const doResize = flag('do_resize') ?? true;
+    const resample = get('resample');
+    if (resample !== undefined && resample !== PIL_BILINEAR) {
+      fail(`resample ${describeValue(resample)} is not supported; only bilinear (2) is`);
     }
-    if (config.clusters === undefined) throw new Error(`${origin} has no "clusters"`);
-    const { size } = config;
+    const clusters = get('clusters');
+    if (clusters === undefined) throw new Error(`${origin} has no "clusters"`);
+    if (!Array.isArray(clusters)) fail(`"clusters" must be an N×3 array of numbers, got ${describeValue(clusters)}`);
+    const size = get('size');
     let target: ImageSize;
     if (typeof size === 'number') target = { height: size, width: size }; // old configs: "size": 32
-    else if (typeof size === 'object' && size !== null && 'height' in size && 'width' in size) target = size;
-    else throw new Error(`${origin}: "size" must be a number or { height, width }, got ${JSON.stringify(size)}`);
-    return new ImageGPTImageProcessor({ clusters: config.clusters, size: target, doResize: config.do_resize ?? true });
+    else if (isJsonObject(size) && 'height' in size && 'width' in size) target = size as unknown as ImageSize;
+    else fail(`"size" must be a number or { height, width }, got ${describeValue(size)}`);
+    try {
+      return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize });
+    } catch (e) {
+      // The constructor's messages name the value; say which file it came from.
+      throw new Error(`${origin}: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
+
 
   /** Resizes the color channels of an image (alpha dropped, grey repeated) as Pillow's BILINEAR does. */
   resize(image: ImageInput, size: ImageSize = this.size, options: { background?: Rgb | null } = {}): RgbImage {
+    checkCallOptions('resize', options, ['background']);
     const { width, height } = checkTargetSize(size);
     const background = this.pickBackground(options.background);
     const data = resizeBilinear(colorChannels(readImage(image), background), width, height);
@@ -190,6 +235,11 @@ export class ImageGPTImageProcessor {
 
   /** Tokens, one row of height×width (row-major) per image; with prependSos, SOS first and the last dropped. */
   encode(images: ImageInput | readonly ImageInput[], options: EncodeOptions = {}): { inputIds: number[][] } {
+    checkCallOptions('encode', options, ['background', 'prependSos']);
+    if (options.prependSos !== undefined && typeof options.prependSos !== 'boolean') {
+      throw new Error(`encode: prependSos must be true or false, got ${String(options.prependSos)}`);
+    }
+    if (images === undefined || images === null) throw new Error(`encode: expected an image or an array of images, got ${String(images)}`);
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     const background = this.pickBackground(options.background);
     const prependSos = options.prependSos ?? this.prependSos;
@@ -210,6 +260,11 @@ export class ImageGPTImageProcessor {
 
   /** Token ids to RGBA pixels with the clusters' colors. Size defaults to the processor's. */
   decode(tokens: ArrayLike<number>, options: DecodeOptions = {}): RgbaImage {
+    if (!Array.isArray(tokens) && !(ArrayBuffer.isView(tokens) && !(tokens instanceof DataView))) {
+      throw new Error(`decode: tokens must be an array or typed array of token ids, got ${tokens === null ? 'null' : typeof tokens}`);
+    }
+    checkCallOptions('decode', options, ['height', 'width', 'fill']);
+    if (options.fill !== undefined && !Array.isArray(options.fill)) throw new Error(`decode: fill must be [r, g, b, a], got ${typeof options.fill}`);
     const { width, height } = checkTargetSize({ height: options.height ?? this.size.height, width: options.width ?? this.size.width });
     const pixels = width * height;
     const { fill } = options;
@@ -241,5 +296,16 @@ export class ImageGPTImageProcessor {
     if (override === undefined) return this.background;
     checkBackground(override);
     return override;
+  }
+}
+
+/** A call's options: undefined or an object of known keys (a misspelt key would be silently ignored). */
+function checkCallOptions(what: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`${what}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new Error(`${what}: unknown option "${key}"; known options: ${known.join(', ')}`);
   }
 }

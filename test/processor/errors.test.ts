@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImageGPTImageProcessor, type ImageInput } from '../../src/processor';
+import { ImageGPTImageProcessor, type ImageInput, type PreprocessorConfig } from '../../src/processor';
+import { parseJsonText } from '../../src/json';
 import { fixture } from './fixture';
 
 const processor = new ImageGPTImageProcessor({ clusters: fixture.clusters });
@@ -78,5 +79,85 @@ describe('bad tokens are clear errors', () => {
     expect(() => processor.decode(new Array<number>(1025).fill(0))).toThrow(/1025 tokens for a 32×32 image; expected 1024/);
     expect(() => processor.decode([1, 2, 3])).toThrow(/pass `fill`/);
     expect(() => processor.decode([1], { height: 1, width: 2, fill: [0, 0, 0] as unknown as [number, number, number, number] })).toThrow(/fill must be/);
+  });
+});
+
+// Issue 12 kinds 1, 2 and 7 for preprocessor_config.json: types checked and named, no coercion, sizes bounded,
+// deep nesting a short Error.
+describe('preprocessor configs from untrusted JSON', () => {
+  const clusters = fixture.clusters;
+  const config = (fields: Record<string, unknown>) => ({ clusters, size: 32, ...fields }) as PreprocessorConfig;
+
+  it('clusters holding strings or booleans are refused, not coerced to numbers', () => {
+    expect(() => ImageGPTImageProcessor.fromConfig({ clusters: [[0.1, '0.2', true]], size: 32 } as unknown as PreprocessorConfig)).toThrow(
+      /preprocessor config: cluster 0 has "0\.2" at position 1; expected a number/,
+    );
+    expect(() => ImageGPTImageProcessor.fromConfig({ clusters: [[0.1, 0.2, true]], size: 32 } as unknown as PreprocessorConfig)).toThrow(
+      /cluster 0 has true at position 2; expected a number/,
+    );
+    expect(() => ImageGPTImageProcessor.fromConfig({ clusters: [[0, 0, 0], [0, null, 0]], size: 32 } as unknown as PreprocessorConfig)).toThrow(
+      /cluster 1 has null at position 1/,
+    );
+    expect(() => new ImageGPTImageProcessor({ clusters: [['0', 0, 0]] as unknown as number[][] })).toThrow(/cluster 0 has "0" at position 0/);
+  });
+
+  it('clusters that are not an N×3 array', () => {
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ clusters: 'abc' }))).toThrow(/"clusters" must be an N×3 array of numbers, got "abc"/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ clusters: { 0: [0, 0, 0] } }))).toThrow(/"clusters" must be an N×3 array/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ clusters: [[0, 0, 0, 0]] }))).toThrow(/row 0 has 4 values/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ clusters: [0, 0, 0] }))).toThrow(/row 0 has no values \(0\)/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ clusters: new Array(65536).fill([0, 0, 0]) }))).toThrow(/65536 rows; at most 65535/);
+  });
+
+  it('size: an integer or { height, width } of integers, each side at most 4096 (kind 7: size 30000 ran out of memory)', () => {
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: 30000 }))).toThrow(
+      /preprocessor config: target size is 30000×30000: each side must be at most 4096/,
+    );
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: { height: 8, width: 5000 } }))).toThrow(/5000×8: each side must be at most 4096/);
+    expect(() => new ImageGPTImageProcessor({ clusters, size: { height: 1e9, width: 1e9 } })).toThrow(/at most 4096/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: '32' }))).toThrow(/"size" must be a number or \{ height, width \}, got "32"/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: [32, 32] }))).toThrow(/"size" must be a number or \{ height, width \}, got \[32, 32\]/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: { height: '32', width: 32 } }))).toThrow(
+      /target size must be \{ height, width \} of integers, got height "32", width 32/,
+    );
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ size: 32.5 }))).toThrow(/target size is 32\.5×32\.5: width and height must be integers/);
+    expect(ImageGPTImageProcessor.fromConfig(config({ size: 4096 })).size).toEqual({ height: 4096, width: 4096 });
+    expect(ImageGPTImageProcessor.fromConfig(config({ size: { height: 16, width: 8 } })).size).toEqual({ height: 16, width: 8 });
+  });
+
+  it('booleans are booleans: "false" is not taken as true', () => {
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ do_resize: 'false' }))).toThrow(/"do_resize" must be true or false, got "false"/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ do_normalize: 0 }))).toThrow(/"do_normalize" must be true or false, got 0/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ do_color_quantize: null }))).toThrow(/"do_color_quantize" must be true or false, got null/);
+    expect(ImageGPTImageProcessor.fromConfig(config({ do_resize: false })).doResize).toBe(false);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ resample: '2' }))).toThrow(/resample "2" is not supported/);
+  });
+
+  it('not an object', () => {
+    expect(() => ImageGPTImageProcessor.fromConfig([1] as unknown as PreprocessorConfig)).toThrow(/preprocessor config is not a JSON object: got \[1\]/);
+    expect(() => ImageGPTImageProcessor.fromConfig(null as unknown as PreprocessorConfig, 'x/preprocessor_config.json')).toThrow(
+      /x\/preprocessor_config\.json is not a JSON object: got null/,
+    );
+  });
+
+  it('any field nested 5,000 deep is a short Error, not a stack overflow (kind 1)', () => {
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    for (const key of ['clusters', 'size', 'resample', 'do_resize', 'do_normalize', 'do_color_quantize']) {
+      const parsed = parseJsonText(`{"clusters": [[0, 0, 0]], "size": 32, "${key}": ${deep}}`, 'preprocessor_config.json');
+      let message = '';
+      try {
+        ImageGPTImageProcessor.fromConfig(parsed as PreprocessorConfig, 'preprocessor_config.json');
+      } catch (e) {
+        expect(e).toBeInstanceOf(Error);
+        expect(e).not.toBeInstanceOf(RangeError);
+        message = (e as Error).message;
+      }
+      expect(message, key).toMatch(/^preprocessor_config\.json/);
+      expect(message.length, key).toBeLessThan(300);
+    }
+    const inCluster = parseJsonText(`{"clusters": [[0, 0, ${deep}]], "size": 32}`, 'p.json') as PreprocessorConfig;
+    expect(() => ImageGPTImageProcessor.fromConfig(inCluster)).toThrow(/cluster 0 has \[\[\[\[…1 item\]\]\]\] at position 2/);
+    const inSize = parseJsonText(`{"clusters": [[0, 0, 0]], "size": {"height": ${deep}, "width": 2}}`, 'p.json') as PreprocessorConfig;
+    expect(() => ImageGPTImageProcessor.fromConfig(inSize)).toThrow(/got height \[\[\[\[…1 item\]\]\]\], width 2/);
   });
 });
