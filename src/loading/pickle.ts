@@ -141,8 +141,8 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
   const popMark = (): PickleValue[] => {
     const at = marks.pop();
     if (at === undefined) return fail('missing mark');
-    const items = stack.splice(at) as PickleValue[];
-    items.shift();
+    const items = stack.slice(at + 1) as PickleValue[];
+    stack.length = at;
     return items;
   };
   const key = (k: PickleValue): PickleKey => {
