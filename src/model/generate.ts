@@ -5,9 +5,10 @@
 import type { Sampler } from '../gpu/sampler';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
-import { resolveSampling, type SamplingOptions } from './sampling';
+import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
-import { checkTokenRows } from './session';
+import { AbortedError, checkOptionKeys, checkTokenRows } from './session';
+import { checkHostBytes } from './limits';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Number of samples; inferred from `prompt` when given. Default 1. */
@@ -50,10 +51,44 @@ const RING = 3;
 const CHECK_EVERY = 8;
 const MAX_IN_FLIGHT = 2;
 
+/** Every option generate() reads; any other key is refused (a misspelt option would be ignored). */
+export const GENERATE_OPTIONS: readonly string[] = [
+  ...SAMPLING_OPTIONS,
+  'batchSize',
+  'prompt',
+  'sos',
+  'maxNewTokens',
+  'width',
+  'signal',
+  'onTokens',
+  'onRow',
+  'stats',
+];
+
 function abortError(): Error {
-  const e = new Error('generate: aborted');
-  e.name = 'AbortError';
-  return e;
+  return new AbortedError('generate');
+}
+
+/** Types of the options that are not numbers (those are checked where they are used). */
+function checkOptionTypes(o: GenerateOptions, what: string): void {
+  if (o.sos !== undefined && typeof o.sos !== 'boolean') throw new Error(`${what}: sos must be true or false, got ${String(o.sos)}`);
+  for (const key of ['onTokens', 'onRow'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'function') {
+      throw new Error(`${what}: ${key} must be a function, got ${typeof o[key]}`);
+    }
+  }
+  const signal: unknown = o.signal;
+  if (signal !== undefined) {
+    const isSignal = typeof AbortSignal !== 'undefined' ? signal instanceof AbortSignal : typeof (signal as AbortSignal)?.aborted === 'boolean';
+    if (!isSignal) throw new Error(`${what}: signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`);
+  }
+  const stats: unknown = o.stats;
+  if (stats !== undefined) {
+    const s = stats as Record<string, unknown>;
+    if (typeof stats !== 'object' || stats === null || !['submits', 'readbacks', 'steps'].every((k) => typeof s[k] === 'number')) {
+      throw new Error(`${what}: stats must be an object { submits, readbacks, steps } of numbers (it is filled in)`);
+    }
+  }
 }
 
 interface Readback {
@@ -72,43 +107,65 @@ interface Plan {
   width: number;
 }
 
-function plan(config: ImageGPTConfig, o: GenerateOptions): Plan {
+/**
+ * Checks a batch of B sequences whose session holds `maxLength` tokens fits the device, before
+ * anything of that size is allocated (the model's limits check; throws naming the limit).
+ */
+export type BatchCheck = (batchSize: number, maxLength: number) => void;
+
+function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchCheck): Plan {
+  checkOptionKeys('generate', o, GENERATE_OPTIONS);
+  checkOptionTypes(o, 'generate');
   const useSos = o.sos ?? true;
   const P = config.n_positions;
   const sos = sosToken(config);
+  let B: number;
+  let promptLen = 0;
+  if (o.prompt !== undefined) {
+    const prompt: unknown = o.prompt;
+    if (!Array.isArray(prompt) || prompt.length === 0) throw new Error('generate: prompt must be a non-empty array of token rows');
+    if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
+      throw new Error(`generate: batchSize ${String(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
+    }
+    promptLen = Array.isArray(prompt[0]) ? prompt[0].length : -1;
+    if (prompt.some((r) => !Array.isArray(r) || r.length !== promptLen)) throw new Error('generate: prompt rows must be arrays of the same length (ragged prompt)');
+    B = prompt.length;
+  } else {
+    B = o.batchSize ?? 1;
+    if (typeof B !== 'number' || !Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${String(B)}`);
+  }
+  if (!useSos && promptLen === 0) throw new Error('generate: with sos: false the prompt must hold at least one token');
+  if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
+  const maxNew = o.maxNewTokens ?? P - promptLen;
+  if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 0) {
+    throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${String(maxNew)}`);
+  }
+  if (promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
+  const width = o.width ?? Math.round(Math.sqrt(P));
+  if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || width > P) {
+    throw new Error(`generate: width must be an integer in 1..${P} (n_positions), got ${String(width)}`);
+  }
+  // Sizes before anything of their size is made (the rows below, the result, the GPU session).
+  if (maxNew > 0) checkBatch?.(B, (useSos ? 1 : 0) + promptLen + maxNew - 1);
+  checkHostBytes('generate', B * (promptLen + maxNew) * 4);
   let prompt: number[][];
   if (o.prompt !== undefined) {
-    if (!Array.isArray(o.prompt) || o.prompt.length === 0) throw new Error('generate: prompt must be a non-empty array of token rows');
     prompt = o.prompt;
-    if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
-      throw new Error(`generate: batchSize ${o.batchSize} does not match the prompt's ${prompt.length} rows`);
-    }
-    const L = Array.isArray(prompt[0]) ? prompt[0].length : -1;
-    if (prompt.some((r) => !Array.isArray(r) || r.length !== L)) throw new Error('generate: prompt rows must be arrays of the same length (ragged prompt)');
-    if (L > 0) checkTokenRows(prompt, config, 'generate: prompt');
+    if (promptLen > 0) checkTokenRows(prompt, config, 'generate: prompt');
     if (useSos && prompt.some((r) => r.includes(sos))) {
       throw new Error(`generate: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
     }
   } else {
-    const B = o.batchSize ?? 1;
-    if (!Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${B}`);
     prompt = Array.from({ length: B }, () => []);
   }
-  const promptLen = prompt[0].length;
-  if (!useSos && promptLen === 0) throw new Error('generate: with sos: false the prompt must hold at least one token');
-  if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
-  const maxNew = o.maxNewTokens ?? P - promptLen;
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${maxNew}`);
-  if (promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
-  const width = o.width ?? Math.round(Math.sqrt(P));
-  if (!Number.isInteger(width) || width < 1) throw new Error(`generate: width must be a positive integer, got ${width}`);
-  return { B: prompt.length, prompt, promptLen, maxNew, useSos, width };
+  return { B, prompt, promptLen, maxNew, useSos, width };
 }
 
 /** Checks generate's options without running anything (clear errors before any GPU work). */
-export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions): void {
+export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchCheck): void {
+  if (typeof o !== 'object' || o === null) throw new Error(`generate: options must be an object, got ${o === null ? 'null' : typeof o}`);
+  plan(config, o, checkBatch);
   resolveSampling(o);
-  plan(config, o);
 }
 
 /**
@@ -121,10 +178,13 @@ export async function generateOnGpu(
   sampler: Sampler,
   makeSession: (batch: number, maxLength: number) => ImageGPTSession,
   options: GenerateOptions,
+  /** The model's set of live GPU resources: what this run makes is in it until freed (model.dispose frees it too). */
+  resources?: Set<{ destroy(): void }>,
+  checkBatch?: BatchCheck,
 ): Promise<Int32Array> {
   const stats = options.stats;
+  const { B, prompt, promptLen, maxNew, useSos, width } = plan(config, options, checkBatch);
   const sampling = resolveSampling(options);
-  const { B, prompt, promptLen, maxNew, useSos, width } = plan(config, options);
   const total = promptLen + maxNew;
   const out = new Int32Array(B * total);
   for (let b = 0; b < B; b++) out.set(prompt[b], b * total);
@@ -143,24 +203,24 @@ export async function generateOnGpu(
   });
   const historyLength = fedLen + maxNew;
   const made: { destroy(): void }[] = [];
+  const own = <T extends { destroy(): void }>(r: T): T => {
+    made.push(r);
+    resources?.add(r);
+    return r;
+  };
   const readbacksInFlight: Promise<void>[] = [];
   const count = (k: keyof GenerateStats) => {
     if (stats) stats[k]++;
   };
   try {
-    const history = device.createBuffer({ label: 'history', size: Math.ceil((B * historyLength * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    made.push(history);
-    const params = sampler.createParamsBuffer();
-    made.push(params);
+    const history = own(device.createBuffer({ label: 'history', size: Math.ceil((B * historyLength * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
+    const params = own(sampler.createParamsBuffer());
     sampler.writeParams(params, sampling);
     const buf = session.buffers;
-    const sample = sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength });
-    made.push(sample);
-    const ring = Array.from({ length: RING }, (_, i) => {
-      const b = device.createBuffer({ label: `tokens.ring.${i}`, size: Math.ceil((B * width * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      made.push(b);
-      return b;
-    });
+    const sample = own(sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength }));
+    const ring = Array.from({ length: RING }, (_, i) =>
+      own(device.createBuffer({ label: `tokens.ring.${i}`, size: Math.ceil((B * width * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })),
+    );
     const readbacks: (Readback | null)[] = new Array(RING).fill(null);
     let nextSlot = 0;
     let delivered = 0;
@@ -204,6 +264,8 @@ export async function generateOnGpu(
         for (let b = 0; b < B; b++) out.set(tokens.subarray(b * r.count, (b + 1) * r.count), b * total + promptLen + r.from);
         deliver(r.from + r.count);
       });
+      // Awaited later; a rejection meanwhile (device lost, a throwing callback) must not go unhandled.
+      r.done.catch(() => {});
       readbacks[r.slot] = r;
       readbacksInFlight.push(r.done);
     };
@@ -225,7 +287,9 @@ export async function generateOnGpu(
       session.advance(seq);
       if (r) startMap(r);
       if (generated % CHECK_EVERY === 0) {
-        inFlight.push(device.queue.onSubmittedWorkDone());
+        const done = device.queue.onSubmittedWorkDone();
+        done.catch(() => {}); // awaited below, or dropped when the run fails
+        inFlight.push(done);
         if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
       }
     };
@@ -263,6 +327,9 @@ export async function generateOnGpu(
     // Submitted work still completes after destroy(); a pending map just rejects (ignored: we are leaving).
     for (const p of readbacksInFlight) p.catch(() => {});
     session.dispose();
-    for (const b of made) b.destroy();
+    for (const b of made) {
+      b.destroy();
+      resources?.delete(b);
+    }
   }
 }

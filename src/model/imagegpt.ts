@@ -2,12 +2,13 @@
 import { Kernels } from '../gpu/kernels';
 import type { WeightDType } from '../gpu/types';
 import { logitsWidth, type ImageGPTConfig } from './config';
-import { ImageGPTSession, checkTokenRows, type SessionContext, type SessionOptions } from './session';
+import { DeviceWatch, ImageGPTSession, checkOptionKeys, checkTokenRows, type SessionContext, type SessionOptions } from './session';
+import { DEFAULT_BATCH_SIZE, checkHostBytes, checkSessionFits, largestBatchThatFits, resolveMaxRows } from './limits';
 import type { ModelWeights } from './weights';
 import { loadPretrained, type LoadOptions } from '../loading/index';
 import type { PretrainedSource } from '../loading/types';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
-import { checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
+import { GENERATE_OPTIONS, checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 
 /** Where a model comes from (see PretrainedSource); kept under its old name. */
 export type ModelSource = PretrainedSource;
@@ -67,6 +68,9 @@ export interface MultiFeatureOptions {
   processor?: Pick<CompletionProcessor, 'encode'>;
 }
 
+const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
+const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
+
 /** GPU memory the model has allocated, beside what its weights take. */
 export interface MemoryReport {
   weightBytes: number;
@@ -83,7 +87,10 @@ export class ImageGPT {
   private sessionBytes = 0;
   private disposed = false;
   private readonly sessions = new Set<ImageGPTSession>();
+  /** GPU resources of running calls (generate's history, ring, params, sampler op), freed by dispose() too. */
+  private readonly resources = new Set<{ destroy(): void }>();
   private sampler: Sampler | null = null;
+  private readonly watch: DeviceWatch;
 
   private constructor(config: ImageGPTConfig, device: GPUDevice, weights: ModelWeights, kernels: Kernels) {
     this.config = config;
@@ -91,6 +98,17 @@ export class ImageGPT {
     this.weights = weights;
     this.dtype = weights.dtype;
     this.kernels = kernels;
+    this.watch = new DeviceWatch(device);
+  }
+
+  /** Resolves when the model's device is lost; the model is unusable then (make a new one on a new device). */
+  get lost(): Promise<GPUDeviceLostInfo> {
+    return this.watch.lost;
+  }
+
+  /** True once the device is lost: every call then throws "the GPU device was lost". */
+  get isLost(): boolean {
+    return this.watch.isLost;
   }
 
   /**
@@ -118,11 +136,13 @@ export class ImageGPT {
       track: (bytes) => {
         this.sessionBytes += bytes;
       },
+      watch: this.watch,
     };
   }
 
   private checkUsable(): void {
     if (this.disposed) throw new Error('ImageGPT: used after dispose()');
+    this.watch.check();
   }
 
   /** A KV-cache session for `batchSize` sequences decoded in lockstep. Dispose it when done. */
@@ -144,9 +164,32 @@ export class ImageGPT {
     }
   }
 
+  /** Fails before allocating where a session of this shape exceeds the device's limits (naming the largest batch that fits). */
+  private checkBatchFits(what: string, batchSize: number, maxLength: number, maxRows?: number): void {
+    const use = { batchSize, maxLength, maxRows, dtype: this.dtype, tuning: this.kernels.tuning };
+    checkSessionFits(this.config, this.device.limits, use, what);
+  }
+
+  /** Runs a public call; a failure caused by a lost device becomes one Error that says so. */
+  private async guarded<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      throw await this.watch.explain(what, e);
+    }
+  }
+
   /** The full forward (no cache kept): logits [B, T, V-1] and optionally every hidden state. */
-  async forward(inputIds: number[][], options: ForwardOptions = {}): Promise<ForwardOutput> {
+  forward(inputIds: number[][], options: ForwardOptions = {}): Promise<ForwardOutput> {
+    return this.guarded('forward', () => this.runForward(inputIds, options));
+  }
+
+  private async runForward(inputIds: number[][], options: ForwardOptions): Promise<ForwardOutput> {
     this.checkUsable();
+    checkOptionKeys('forward', options, ['outputHiddenStates']);
+    if (options.outputHiddenStates !== undefined && typeof options.outputHiddenStates !== 'boolean') {
+      throw new Error(`forward: outputHiddenStates must be true or false, got ${String(options.outputHiddenStates)}`);
+    }
     checkTokenRows(inputIds, this.config);
     this.checkLength(inputIds, 'forward');
     if (!this.weights.lmHead) throw new Error('forward: this checkpoint has no lm_head.weight (a classification checkpoint): use features() or classify()');
@@ -155,13 +198,22 @@ export class ImageGPT {
     const { n_embd: E, n_layer: L } = this.config;
     const V1 = logitsWidth(this.config);
     const nHidden = options.outputHiddenStates ? L + 1 : 0;
+    checkHostBytes('forward', B * T * (V1 + nHidden * E) * 4);
+    // One chunk's readback (logits and every hidden state of its rows) must fit one buffer: fewer rows per chunk if not.
+    const rowBytes = (V1 + nHidden * E) * 4;
+    const stagingRows = Math.floor(this.device.limits.maxBufferSize / rowBytes);
+    if (stagingRows < B) {
+      throw new Error(`forward: reading back one token of ${B} rows needs ${B * rowBytes} bytes, more than the device's maxBufferSize ${this.device.limits.maxBufferSize}; use fewer rows per call`);
+    }
+    const maxRows = Math.min(resolveMaxRows(B, T, undefined), stagingRows);
+    this.checkBatchFits('forward', B, T, maxRows);
     const logits = new Float32Array(B * T * V1);
     const hiddenStates = Array.from({ length: nHidden }, () => new Float32Array(B * T * E));
-    const session = this.createSession(B, { maxLength: T });
+    const session = this.createSession(B, { maxLength: T, maxRows });
     try {
       const rowsMax = session.maxRows;
       // Staging layout per chunk: logits [rows, V1], then each hidden state [rows, E].
-      const staging = session.stagingBuffer(rowsMax * (V1 + nHidden * E) * 4);
+      const staging = session.stagingBuffer(rowsMax * rowBytes);
       await session.run(
         inputIds,
         (step) => ({
@@ -175,7 +227,7 @@ export class ImageGPT {
         }),
         (encoder, step) => encoder.copyBufferToBuffer(session.buffers.logits, 0, staging, 0, step.batch * step.seq * V1 * 4),
         async (step, from) => {
-          const data = new Float32Array(await session.readStaging(rowsMax * (V1 + nHidden * E) * 4));
+          const data = new Float32Array(await session.readStaging(rowsMax * rowBytes));
           for (let b = 0; b < B; b++) {
             for (let i = 0; i < step.seq; i++) {
               const r = b * step.seq + i;
@@ -202,21 +254,33 @@ export class ImageGPT {
    */
   features(inputs: number[][], options?: FeatureOptions): Promise<Float32Array>;
   features(inputs: unknown[], options: MultiFeatureOptions): Promise<Map<number, Float32Array>>;
-  async features(inputs: unknown[], options: FeatureOptions | MultiFeatureOptions = {}): Promise<Float32Array | Map<number, Float32Array>> {
+  features(inputs: unknown[], options: FeatureOptions | MultiFeatureOptions = {}): Promise<Float32Array | Map<number, Float32Array>> {
+    return this.guarded('features', () => this.runFeatures(inputs, options));
+  }
+
+  private async runFeatures(inputs: unknown[], options: FeatureOptions | MultiFeatureOptions): Promise<Float32Array | Map<number, Float32Array>> {
     this.checkUsable();
+    checkOptionKeys('features', options, FEATURE_OPTIONS);
     const L = this.config.n_layer;
     const multi = 'layers' in options && options.layers !== undefined;
-    const layers = multi ? (options as MultiFeatureOptions).layers : [(options as FeatureOptions).layer ?? Math.floor(L / 2)];
+    if (multi && 'layer' in options && options.layer !== undefined) throw new Error('features: give layer or layers, not both');
+    const layers: unknown = multi ? (options as MultiFeatureOptions).layers : [(options as FeatureOptions).layer ?? Math.floor(L / 2)];
     if (!Array.isArray(layers) || layers.length === 0) throw new Error('features: layers must be a non-empty array of layer indices');
     for (const layer of layers) {
       if (!Number.isInteger(layer) || layer < 0 || layer > L) {
-        throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${layer}`);
+        throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${String(layer)}`);
       }
     }
+    if (new Set(layers).size !== layers.length) throw new Error(`features: layers [${layers.join(', ')}] repeat a layer`);
     const o = options as MultiFeatureOptions;
     if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${JSON.stringify(o.pool)}`);
+    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`features: onProgress must be a function, got ${typeof o.onProgress}`);
+    if (o.batchSize !== undefined && (typeof o.batchSize !== 'number' || !Number.isInteger(o.batchSize) || o.batchSize < 1)) {
+      throw new Error(`features: batchSize must be a positive integer, got ${String(o.batchSize)}`);
+    }
     let ids: number[][];
-    if (o.processor) {
+    if (o.processor !== undefined) {
+      if (typeof o.processor?.encode !== 'function') throw new Error('features: processor must have an encode(images) method (an ImageGPTImageProcessor)');
       if (!Array.isArray(inputs)) throw new Error('features: expected an array of images');
       ids = inputs.length === 0 ? [] : o.processor.encode(inputs as never).inputIds;
     } else {
@@ -225,10 +289,13 @@ export class ImageGPT {
     checkTokenRows(ids, this.config, 'features');
     this.checkLength(ids, 'features');
     const N = ids.length;
-    const batch = Math.min(N, o.batchSize ?? 32);
-    if (!Number.isInteger(batch) || batch < 1) throw new Error(`features: batchSize must be a positive integer, got ${o.batchSize}`);
     const T = ids[0].length;
     const E = this.config.n_embd;
+    // The default batch is ours to pick: the largest that fits this device, up to DEFAULT_BATCH_SIZE.
+    const fits = largestBatchThatFits(this.config, this.device.limits, T, { dtype: this.dtype, tuning: this.kernels.tuning });
+    const batch = Math.min(N, o.batchSize ?? Math.max(1, Math.min(DEFAULT_BATCH_SIZE, fits)));
+    this.checkBatchFits('features', batch, T);
+    checkHostBytes('features', layers.length * N * E * 4);
     const deepest = Math.max(...layers);
     const result = new Map<number, Float32Array>(layers.map((l) => [l, new Float32Array(N * E)]));
     const session = this.createSession(batch, { maxLength: T });
@@ -292,26 +359,50 @@ export class ImageGPT {
    * Generates image tokens with sampling on the GPU: Int32Array [B, prompt + new] (no SOS).
    * Starts from SOS, then the prompt's tokens (HF-style, no SOS) if given.
    */
-  async generate(options: GenerateOptions = {}): Promise<Int32Array> {
-    this.checkUsable();
-    if (!this.weights.lmHead) throw new Error('generate: this checkpoint has no lm_head.weight (a classification checkpoint)');
-    checkGenerateOptions(this.config, options);
-    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
-    this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
-    return generateOnGpu(this.config, this.device, this.sampler, (batch, maxLength) => this.createSession(batch, { maxLength }), options);
+  generate(options: GenerateOptions = {}): Promise<Int32Array> {
+    return this.guarded('generate', async () => {
+      this.checkUsable();
+      if (!this.weights.lmHead) throw new Error('generate: this checkpoint has no lm_head.weight (a classification checkpoint)');
+      const checkBatch = (batch: number, maxLength: number) => this.checkBatchFits('generate', batch, maxLength);
+      checkGenerateOptions(this.config, options, checkBatch);
+      const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+      this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
+      const makeSession = (batch: number, maxLength: number) => this.createSession(batch, { maxLength });
+      return generateOnGpu(this.config, this.device, this.sampler, makeSession, options, this.resources, checkBatch);
+    });
   }
 
   /**
    * Completes the lower rows of an image: keeps its first `keepRows` token rows and samples the rest,
    * `samples` times in one batch. The input is an image (through `processor`) or its tokens.
    */
-  async complete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
+  complete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
+    return this.guarded('complete', () => this.runComplete(input, options));
+  }
+
+  private async runComplete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
     this.checkUsable();
+    if (typeof options !== 'object' || options === null) throw new Error('complete: options { keepRows, processor, … } are required');
+    checkOptionKeys('complete', options, COMPLETE_OPTIONS);
     const { keepRows, samples = 1, processor, ...sampling } = options;
-    if (!processor) throw new Error('complete: options.processor (an ImageGPTImageProcessor) is required');
+    if (typeof processor?.encode !== 'function' || typeof processor?.decode !== 'function') {
+      throw new Error('complete: options.processor (an ImageGPTImageProcessor, with encode and decode) is required');
+    }
     const P = this.config.n_positions;
     const width = options.width ?? Math.round(Math.sqrt(P));
-    const height = Math.floor(P / width);
+    if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || P % width !== 0) {
+      throw new Error(`complete: width must be an integer that divides n_positions (${P}), got ${String(width)}`);
+    }
+    const height = P / width;
+    if (typeof keepRows !== 'number' || !Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
+      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${String(keepRows)}`);
+    }
+    if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 1) {
+      throw new Error(`complete: samples must be a positive integer, got ${String(samples)}`);
+    }
+    // Sizes first: the prompt rows below are made per sample.
+    if (keepRows < height) this.checkBatchFits('complete', samples, P);
+    checkHostBytes('complete', samples * P * 4 * 2);
     let tokens: ArrayLike<number>;
     if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
     else if (input instanceof Int32Array) tokens = input;
@@ -319,10 +410,6 @@ export class ImageGPT {
     if (tokens.length !== width * height) {
       throw new Error(`complete: the image has ${tokens.length} tokens, the model expects ${width}×${height} = ${width * height}`);
     }
-    if (!Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
-      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${keepRows}`);
-    }
-    if (!Number.isInteger(samples) || samples < 1) throw new Error(`complete: samples must be a positive integer, got ${samples}`);
     const kept = Array.from(tokens).slice(0, keepRows * width);
     const out = await this.generate({ ...sampling, width, prompt: Array.from({ length: samples }, () => kept.slice()) });
     return Array.from({ length: samples }, (_, b) => {
@@ -341,6 +428,8 @@ export class ImageGPT {
   dispose(): void {
     if (this.disposed) return;
     for (const s of [...this.sessions]) s.dispose();
+    for (const r of this.resources) r.destroy();
+    this.resources.clear();
     for (const b of this.weights.buffers) b.destroy();
     this.kernels.destroy();
     this.disposed = true;

@@ -6,6 +6,7 @@ import type { StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
 import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
+import { checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
 
 export interface SessionOptions {
@@ -23,6 +24,79 @@ export interface SessionContext {
   weights: ModelWeights;
   /** Called with each GPU buffer the session creates and frees, for the model's memory accounting. */
   track: (bytes: number) => void;
+  /** The model's watch on its device: calls after a loss throw, GPU failures are explained. */
+  watch?: DeviceWatch;
+}
+
+/** The caller's signal stopped the work (generate's AbortError, told apart from the GPU's own aborts). */
+export class AbortedError extends Error {
+  constructor(what: string) {
+    super(`${what}: aborted`);
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * Watches a device for loss. A lost device fails pending GPU promises with bare errors (Dawn: an
+ * AbortError with an empty message); explain() turns those into one Error saying what happened.
+ */
+export class DeviceWatch {
+  private info: GPUDeviceLostInfo | null = null;
+  readonly lost: Promise<GPUDeviceLostInfo>;
+
+  constructor(device: GPUDevice) {
+    this.lost = device.lost.then((info) => (this.info = info));
+  }
+
+  get isLost(): boolean {
+    return this.info !== null;
+  }
+
+  /** Throws the loss Error once the device is lost. */
+  check(): void {
+    if (this.info) throw lostError(this.info);
+  }
+
+  /**
+   * The Error to give the caller for a failure `e` of call `what`. GPU-side failures (not ours) wait
+   * briefly for the loss to be reported, since the pending promises may reject before `device.lost` resolves.
+   */
+  async explain(what: string, e: unknown): Promise<Error> {
+    if (this.info) return lostError(this.info);
+    if (e instanceof AbortedError) return e;
+    const ours = e instanceof Error && e.name === 'Error' && e.message !== '';
+    if (ours) return e;
+    await Promise.race([this.lost, new Promise((resolve) => setTimeout(resolve, LOSS_GRACE_MS))]);
+    if (this.info) return lostError(this.info);
+    if (e instanceof Error) return e;
+    return new Error(`${what}: failed with a non-Error value: ${String(e)}`);
+  }
+}
+
+/** How long a GPU-side failure waits for device.lost (Dawn reports it within a few ms). */
+const LOSS_GRACE_MS = 200;
+
+function lostError(info: GPUDeviceLostInfo): Error {
+  const why = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+  return new Error(`ImageGPT: the GPU device was lost (${why}); create a new model (on a new device)`);
+}
+
+const SESSION_OPTIONS = ['maxLength', 'maxRows'];
+
+/** Options must be an object of known keys: a misspelt key would otherwise be silently ignored. */
+function checkSessionOptions(opts: unknown): void {
+  checkOptionKeys('createSession', opts, SESSION_OPTIONS);
+}
+
+/** Throws unless `opts` is undefined or a plain object whose keys are all in `known`. */
+export function checkOptionKeys(what: string, opts: unknown, known: readonly string[]): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new Error(`${what}: options must be an object, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!known.includes(key)) throw new Error(`${what}: unknown option "${key}"; known options: ${known.join(', ')}`);
+  }
 }
 
 /** Validates a batch of token rows: equal lengths, integer ids in range. Before any GPU work. */
@@ -61,52 +135,65 @@ export class ImageGPTSession {
 
   constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}) {
     const { config, device } = ctx;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`createSession: batchSize must be a positive integer, got ${batchSize}`);
-    const maxLength = opts.maxLength ?? config.n_positions;
-    if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength > config.n_positions) {
-      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${maxLength}`);
+    checkSessionOptions(opts);
+    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
+      throw new Error(`createSession: batchSize must be a positive integer, got ${String(batchSize)}`);
     }
-    const maxRows = Math.max(batchSize, Math.min(opts.maxRows ?? 1024, batchSize * maxLength));
+    const maxLength = opts.maxLength ?? config.n_positions;
+    if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1 || maxLength > config.n_positions) {
+      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${String(maxLength)}`);
+    }
+    const maxRows = resolveMaxRows(batchSize, maxLength, opts.maxRows);
+    const use = { batchSize, maxLength, maxRows, dtype: ctx.weights.dtype, tuning: ctx.kernels.tuning };
+    // Every size is checked against the device before the first buffer is made.
+    checkSessionFits(config, device.limits, use, `createSession(${batchSize})`);
+    const sizes = sessionSizes(config, use);
     this.batchSize = batchSize;
     this.maxLength = maxLength;
     this.maxRows = maxRows;
 
-    const { n_embd: E, n_inner: I, n_layer: L } = config;
-    const V1 = logitsWidth(config);
+    const { n_layer: L } = config;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const make = (label: string, bytes: number, usage = storage): GPUBuffer => {
-      const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-      const limit = device.limits.maxStorageBufferBindingSize;
-      if (size > limit) {
-        throw new Error(
-          `createSession(${batchSize}): buffer "${label}" needs ${size} bytes but the device's maxStorageBufferBindingSize is ${limit}; ` +
-            'use a smaller batch or maxLength, or request a device with a larger limit',
-        );
-      }
-      const b = device.createBuffer({ label, size, usage });
+      const b = device.createBuffer({ label, size: bytes, usage });
       this.owned.push(b);
-      this.ownedBytes += size;
+      this.ownedBytes += bytes;
       return b;
     };
-    const kvBytes = batchSize * maxLength * E * 4;
-    this.buf = {
-      step: make('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
-      ids: make('ids', maxRows * 4),
-      hidden: make('hidden', maxRows * E * 4),
-      normed: make('normed', maxRows * E * 4),
-      qkv: make('qkv', maxRows * 3 * E * 4),
-      attnOut: make('attnOut', maxRows * E * 4),
-      mlp: make('mlp', maxRows * I * 4),
-      logits: make('logits', maxRows * V1 * 4),
-      pooled: Array.from({ length: L + 1 }, (_, k) => make(`pooled.${k}`, batchSize * E * 4)),
-      kCache: Array.from({ length: L }, (_, i) => make(`kCache.${i}`, kvBytes)),
-      vCache: Array.from({ length: L }, (_, i) => make(`vCache.${i}`, kvBytes)),
-    };
-    this.idsScratch = new Int32Array(maxRows);
-    // Bind-group mistakes surface asynchronously in WebGPU; catch them here, check on first use.
+    // Running out of GPU memory is reported asynchronously too; run() reports it.
+    device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
-    this.plan = new ForwardPlan(ctx.kernels, config, ctx.weights, this.buf, maxLength);
-    this.validated = Promise.all([device.popErrorScope(), ctx.kernels.ready()]).then(([error]) => {
+    try {
+      this.buf = {
+        step: make('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+        ids: make('ids', sizes.ids),
+        hidden: make('hidden', sizes.hidden),
+        normed: make('normed', sizes.hidden),
+        qkv: make('qkv', sizes.qkv),
+        attnOut: make('attnOut', sizes.hidden),
+        mlp: make('mlp', sizes.mlp),
+        logits: make('logits', sizes.logits),
+        pooled: Array.from({ length: L + 1 }, (_, k) => make(`pooled.${k}`, sizes.pooled)),
+        kCache: Array.from({ length: L }, (_, i) => make(`kCache.${i}`, sizes.kv)),
+        vCache: Array.from({ length: L }, (_, i) => make(`vCache.${i}`, sizes.kv)),
+      };
+      this.idsScratch = new Int32Array(maxRows);
+      // Bind-group mistakes surface asynchronously in WebGPU; caught here, checked on first use.
+      this.plan = new ForwardPlan(ctx.kernels, config, ctx.weights, this.buf, maxLength);
+    } catch (e) {
+      // Free what was made: a failed session must not hold GPU memory nobody can release.
+      for (const b of this.owned) b.destroy();
+      this.owned.length = 0;
+      void device.popErrorScope().catch(() => null);
+      void device.popErrorScope().catch(() => null);
+      throw e;
+    }
+    const validation = device.popErrorScope();
+    const memory = device.popErrorScope();
+    this.validated = Promise.all([validation, memory, ctx.kernels.ready()]).then(([error, oom]) => {
+      if (oom) {
+        throw new Error(`ImageGPT session (batch ${batchSize}, maxLength ${maxLength}): the GPU ran out of memory making ${this.ownedBytes} bytes of buffers: ${oom.message}`);
+      }
       if (error) throw new Error(`ImageGPT session: the GPU rejected the forward's setup: ${error.message}`);
     });
     this.validated.catch(() => {}); // reported by run(), not as an unhandled rejection
@@ -138,6 +225,7 @@ export class ImageGPTSession {
   }
 
   private checkUsable(): void {
+    this.ctx.watch?.check();
     if (this.disposed) throw new Error('ImageGPTSession: used after dispose()');
   }
 
@@ -148,7 +236,12 @@ export class ImageGPTSession {
 
   /** A MAP_READ buffer of at least `bytes`, reused across calls. */
   stagingBuffer(bytes: number): GPUBuffer {
+    this.checkUsable();
     const size = Math.ceil(bytes / 16) * 16;
+    const limit = this.ctx.device.limits.maxBufferSize;
+    if (size > limit) {
+      throw new Error(`session: a readback of ${size} bytes exceeds the device's maxBufferSize ${limit}; read fewer rows or layers at once`);
+    }
     if (!this.staging || this.staging.size < size) {
       if (this.staging) {
         this.ctx.track(-this.staging.size);
@@ -205,6 +298,19 @@ export class ImageGPTSession {
    * `perChunk` records extra work after each chunk's forward (copies out) and is told the chunk's shape.
    */
   async run(
+    tokens: ArrayLike<number>[],
+    encodeOptions: (step: StepShape, isLast: boolean) => EncodeOptions,
+    perChunk?: (encoder: GPUCommandEncoder, step: StepShape, from: number, isLast: boolean) => void,
+    afterSubmit?: (step: StepShape, from: number, isLast: boolean) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await this.runChunks(tokens, encodeOptions, perChunk, afterSubmit);
+    } catch (e) {
+      throw this.ctx.watch ? await this.ctx.watch.explain('session', e) : e;
+    }
+  }
+
+  private async runChunks(
     tokens: ArrayLike<number>[],
     encodeOptions: (step: StepShape, isLast: boolean) => EncodeOptions,
     perChunk?: (encoder: GPUCommandEncoder, step: StepShape, from: number, isLast: boolean) => void,

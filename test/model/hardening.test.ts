@@ -1,11 +1,35 @@
-// Issue 12: the runtime's failure paths — limits, sizes, leaks, device loss, option checks, no clamping.
-import { describe, it, expect } from 'vitest';
+// Issue 12: the runtime's failure paths — device limits, sizes, leaks, device loss, option checks, no
+// silent clamping. Each case checks the Error (a plain Error naming the problem) and what is left behind.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createNodeDevice, getTestDevice, testGpu } from '../helpers/gpu';
+import { loadModelFixture } from '../helpers/fixtures';
+import { ImageGPT } from '../../src/model/imagegpt';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { DEFAULT_BATCH_SIZE, largestBatchThatFits, modelLimitNeeds, sessionSizes } from '../../src/model/limits';
+import { ImageGPTImageProcessor } from '../../src/processor/processor';
 
 // imagegpt-large's shapes (HF config): 1536 wide, 48 layers, 16 heads, 1024 positions.
 const large = parseImageGPTConfig({ n_embd: 1536, n_layer: 48, n_head: 16 });
 const MiB = 2 ** 20;
+const tiny = loadModelFixture('tiny'); // n_positions 64 (8×8 tokens), n_embd 64, 2 layers
+const SOS = 512;
+
+/** The Error a call throws or rejects with; fails the test unless it is a plain Error (not a TypeError …). */
+async function failure(call: () => unknown): Promise<Error> {
+  let caught: unknown = null;
+  try {
+    await call();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, 'expected the call to fail').toBeInstanceOf(Error);
+  expect((caught as Error).name).toBe('Error');
+  return caught as Error;
+}
+
+function loadTiny(device: GPUDevice): Promise<ImageGPT> {
+  return ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device, dtype: 'f32' });
+}
 
 describe('device limits for the library defaults (kind 6)', () => {
   it('imagegpt-large at the default batch needs more than 128 MiB per binding; the need is the KV cache of one layer', () => {
@@ -22,4 +46,174 @@ describe('device limits for the library defaults (kind 6)', () => {
     expect(largestBatchThatFits(large, { maxBufferSize: 1024 * MiB, maxStorageBufferBindingSize: 1024 * MiB }, 1024)).toBe(170);
     expect(largestBatchThatFits(large, { maxBufferSize: MiB, maxStorageBufferBindingSize: MiB }, 1024)).toBe(0);
   });
+
+  describe('on a device with WebGPU default limits (128 MiB per binding)', () => {
+    let device: GPUDevice;
+    let model: ImageGPT;
+    beforeAll(async () => {
+      const adapter = await testGpu().requestAdapter();
+      device = await adapter!.requestDevice();
+      model = await loadTiny(device);
+    });
+    afterAll(() => {
+      model?.dispose();
+      device?.destroy();
+    });
+
+    it('the tiny model fits 8192 sequences of 64 tokens (16 KiB of K per sequence per layer)', () => {
+      expect(device.limits.maxStorageBufferBindingSize).toBe(128 * MiB);
+      expect(largestBatchThatFits(model.config, device.limits, 64, { dtype: 'f32' })).toBe(8192);
+    });
+
+    it('createSession, generate, features and complete over the limit fail before allocating, naming the limit, the bytes and the batch that fits', async () => {
+      const before = model.memory().sessionBytes;
+      // 9000 × 64 positions × 64 × 4 bytes of K per layer; 8192 × 16 KiB = 128 MiB fits.
+      const message = /batch 9000 × maxLength 64 needs 147456000 bytes for kCache.*maxStorageBufferBindingSize is 134217728; the largest batch that fits at maxLength 64 is 8192/;
+      expect((await failure(() => model.createSession(9000))).message).toMatch(/^createSession\(9000\): /);
+      expect((await failure(() => model.createSession(9000))).message).toMatch(message);
+      // generate's cache holds SOS and every new token but the last: 64 positions for a whole image, 63 for 63 new tokens.
+      expect((await failure(() => model.generate({ batchSize: 9000 }))).message).toMatch(/^generate: /);
+      expect((await failure(() => model.generate({ batchSize: 9000 }))).message).toMatch(message);
+      expect((await failure(() => model.generate({ batchSize: 9000, maxNewTokens: 63 }))).message).toMatch(/maxLength 63 needs .* largest batch that fits at maxLength 63 is 8322/);
+      const rows = Array.from({ length: 9000 }, () => new Array<number>(64).fill(1));
+      expect((await failure(() => model.features(rows, { layers: [1], batchSize: 9000 }))).message).toMatch(/^features: /);
+      expect((await failure(() => model.features(rows, { layers: [1], batchSize: 9000 }))).message).toMatch(message);
+      const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
+      expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 4, samples: 9000, processor }))).message).toMatch(/^complete: /);
+      expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 4, samples: 9000, processor }))).message).toMatch(message);
+      expect(model.memory().sessionBytes).toBe(before);
+    });
+
+    it('features picks its default batch (32) or fewer where the device limits it, and works', async () => {
+      const rows = Array.from({ length: 40 }, (_, i) => [SOS, i, i + 1, i + 2]);
+      const pooled = await model.features(rows, { layers: [2] });
+      expect(pooled.get(2)!.length).toBe(40 * 64);
+    });
+  });
+});
+
+describe('the tiny model on the test device', () => {
+  let model: ImageGPT;
+  const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
+  beforeAll(async () => {
+    model = await loadTiny(await getTestDevice());
+  });
+  afterAll(() => model?.dispose());
+
+  it('kind 7: sizes that would exhaust memory are Errors before anything is allocated', async () => {
+    const before = model.memory().sessionBytes;
+    expect((await failure(() => model.generate({ batchSize: 1e8 }))).message).toMatch(/generate: batch 100000000 exceeds 65535/);
+    expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 2, samples: 1e8, processor }))).message).toMatch(/complete: batch 100000000/);
+    expect((await failure(() => model.createSession(1e6))).message).toMatch(/createSession\(1000000\): batch 1000000 exceeds/);
+    expect((await failure(() => model.generate({ batchSize: 2, width: 1e9 }))).message).toMatch(/width must be an integer in 1..64/);
+    expect((await failure(() => model.createSession(1, { maxRows: 1e9 }))).message).toMatch(/maxRows must be an integer in 1..65535/);
+    expect(model.memory().sessionBytes).toBe(before);
+  });
+
+  it('kind 8: a failed call leaves nothing allocated; dispose frees what a running call holds', async () => {
+    const before = model.memory().sessionBytes;
+    // A callback that throws mid-run: the run's session, history and staging are freed.
+    const boom = new Error('onRow says no');
+    const e = await failure(() => model.generate({ batchSize: 2, seed: 1, onRow: () => { throw boom; } }));
+    expect(e).toBe(boom);
+    expect(model.memory().sessionBytes).toBe(before);
+    // A session whose forward setup fails (an unknown option) made nothing.
+    await failure(() => model.createSession(2, { maxRows: 0 }));
+    expect(model.memory().sessionBytes).toBe(before);
+    // dispose() during a run frees its buffers; the run fails with a plain Error.
+    const other = await loadTiny(await getTestDevice());
+    const run = other.generate({ batchSize: 2, seed: 2, onRow: ({ row }) => { if (row === 1) other.dispose(); } });
+    expect((await failure(() => run)).message).toMatch(/after dispose/);
+    expect(other.memory().sessionBytes).toBe(0);
+  });
+
+  it('kind 10: bad options and callbacks are plain Errors naming them, before any GPU work', async () => {
+    const ids = [[SOS, 1, 2]];
+    expect((await failure(() => model.forward(ids, null as never))).message).toMatch(/forward: options must be an object, got null/);
+    expect((await failure(() => model.forward(ids, { outputHiddenStates: 'yes' } as never))).message).toMatch(/outputHiddenStates must be true or false/);
+    expect((await failure(() => model.forward(ids, { hidden: true } as never))).message).toMatch(/unknown option "hidden"; known options: outputHiddenStates/);
+    expect((await failure(() => model.generate({ onRow: 'x' } as never))).message).toMatch(/generate: onRow must be a function, got string/);
+    expect((await failure(() => model.generate({ onTokens: 5 } as never))).message).toMatch(/onTokens must be a function/);
+    expect((await failure(() => model.generate({ signal: {} } as never))).message).toMatch(/signal must be an AbortSignal/);
+    expect((await failure(() => model.generate({ stats: 1 } as never))).message).toMatch(/stats must be an object/);
+    expect((await failure(() => model.generate({ sos: 1 } as never))).message).toMatch(/sos must be true or false/);
+    expect((await failure(() => model.generate({ topk: 3 } as never))).message).toMatch(/unknown option "topk"; known options: temperature, topK/);
+    expect((await failure(() => model.generate(null as never))).message).toMatch(/generate: options must be an object/);
+    expect((await failure(() => model.generate({ batchSize: '2' } as never))).message).toMatch(/batchSize must be a positive integer/);
+    expect((await failure(() => model.generate({ seed: '1' } as never))).message).toMatch(/seed/);
+    expect((await failure(() => model.features(ids, { batchsize: 2 } as never))).message).toMatch(/unknown option "batchsize"/);
+    expect((await failure(() => model.features(ids, { layers: [1], onProgress: 'x' } as never))).message).toMatch(/onProgress must be a function/);
+    expect((await failure(() => model.features(ids, { layers: [1], processor: {} } as never))).message).toMatch(/processor must have an encode/);
+    expect((await failure(() => model.features(ids, null as never))).message).toMatch(/features: options must be an object/);
+    expect((await failure(() => model.createSession(1, null as never))).message).toMatch(/createSession: options must be an object/);
+    expect((await failure(() => model.createSession(1, { maxlength: 3 } as never))).message).toMatch(/unknown option "maxlength"/);
+    expect((await failure(() => model.complete(new Array(64).fill(1), null as never))).message).toMatch(/complete: options/);
+    expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 2 } as never))).message).toMatch(/processor/);
+    expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 2, processor, prompt: [] } as never))).message).toMatch(/unknown option "prompt"/);
+    expect((await failure(() => model.complete(new Array(64).fill(1), { keepRows: 2, processor, width: 7 }))).message).toMatch(/width must be an integer that divides n_positions \(64\)/);
+    expect((await failure(() => processor.decode(undefined as never))).message).toMatch(/decode: tokens must be an array/);
+    expect((await failure(() => processor.decode([1], null as never))).message).toMatch(/decode: options must be an object/);
+    expect((await failure(() => processor.decode(new Array(64).fill(1), { fill: 'red' } as never))).message).toMatch(/fill must be/);
+    expect((await failure(() => processor.encode(undefined as never))).message).toMatch(/encode: expected an image/);
+    expect((await failure(() => processor.encode([], { prependSOS: true } as never))).message).toMatch(/unknown option "prependSOS"/);
+    expect(model.memory().sessionBytes).toBe(0);
+  });
+
+  it('kind 12: out-of-range sizes are refused, not clamped', async () => {
+    for (const maxRows of [0, -5, 1.5, Number.NaN, '8']) {
+      expect((await failure(() => model.createSession(1, { maxRows } as never))).message).toMatch(/createSession: maxRows must be an integer in 1\.\.65535/);
+    }
+    expect((await failure(() => model.createSession(4, { maxRows: 3 }))).message).toMatch(/maxRows must be an integer in 4\.\.65535 \(at least one row per sequence/);
+    for (const batchSize of [1.5, 0, -1, Number.POSITIVE_INFINITY]) {
+      expect((await failure(() => model.features([[1, 2, 3]], { layers: [1], batchSize }))).message).toMatch(/features: batchSize must be a positive integer/);
+    }
+    expect((await failure(() => model.createSession(1, { maxLength: 65 }))).message).toMatch(/maxLength must be an integer in 1..64/);
+    expect((await failure(() => model.generate({ maxNewTokens: 2.5 }))).message).toMatch(/maxNewTokens must be an integer/);
+    // A valid maxRows above batch × maxLength is simply never reached: the buffers are made for what can be used.
+    const s = model.createSession(2, { maxLength: 8, maxRows: 1000 });
+    expect(s.maxRows).toBe(16);
+    s.dispose();
+  });
+});
+
+describe('device loss (kind 9)', () => {
+  it('a destroyed device fails every pending call with one clear Error, no unhandled rejection; the model says it is lost; a new model works', async () => {
+    const unhandled: unknown[] = [];
+    const count = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', count);
+    try {
+      const { device } = await createNodeDevice();
+      const model = await loadTiny(device);
+      await model.generate({ batchSize: 4, maxNewTokens: 8, seed: 1 }); // pipelines compiled: the next run is all GPU work
+      expect(model.isLost).toBe(false);
+      const calls = [
+        model.generate({ batchSize: 4, seed: 1, onRow: ({ row }) => { if (row === 2) device.destroy(); } }),
+        model.generate({ batchSize: 3, seed: 2 }),
+        model.features(Array.from({ length: 8 }, () => [SOS, 1, 2, 3, 4, 5, 6, 7]), { layers: [2], batchSize: 1 }),
+      ];
+      const results = await Promise.allSettled(calls);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        const e = (r as PromiseRejectedResult).reason as Error;
+        expect(e).toBeInstanceOf(Error);
+        expect(e.message).toMatch(/^ImageGPT: the GPU device was lost \(destroyed: .+\); create a new model/);
+      }
+      expect(model.isLost).toBe(true);
+      expect((await model.lost).reason).toBe('destroyed');
+      expect((await failure(() => model.generate({ maxNewTokens: 1 }))).message).toMatch(/GPU device was lost \(destroyed/);
+      expect((await failure(() => model.forward([[SOS, 1]]))).message).toMatch(/GPU device was lost/);
+      expect(() => model.createSession(1)).toThrow(/GPU device was lost/);
+      model.dispose(); // still fine after a loss
+      await new Promise((resolve) => setTimeout(resolve, 300)); // late rejections would show up by now
+      expect(unhandled).toEqual([]);
+
+      const fresh = await loadTiny((await createNodeDevice()).device);
+      const out = await fresh.generate({ batchSize: 2, maxNewTokens: 4, temperature: 0 });
+      expect(out.length).toBe(8);
+      fresh.dispose();
+      fresh.device.destroy();
+    } finally {
+      process.off('unhandledRejection', count);
+    }
+  }, 120_000);
 });
