@@ -2,6 +2,7 @@
 // shards, pytorch_model.bin, pytorch_model.bin.index.json + shards. Each file is read by the reader of its
 // format into the sink, with byte progress per file and across the checkpoint.
 import { readSafetensorsCheckpoint } from './safetensors-stream';
+import { readTorchCheckpoint } from './torch';
 import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
 import type { FileProvider, OpenedFile } from './sources';
 import type { ByteCursor, CheckpointReader, LoadProgress, TensorSink } from './types';
@@ -133,11 +134,6 @@ function countingCursor(inner: ByteCursor, report: (loaded: number, delta: numbe
     close: () => inner.close(),
   };
 }
-
-// Until the torch reader lands (engineer A's src/loading/torch.ts).
-const readTorchCheckpoint: CheckpointReader = async (cursor) => {
-  throw new Error(`${cursor.name}: pytorch_model.bin checkpoints are not readable yet`);
-};
 
 function readerFor(file: string): CheckpointReader {
   return file.endsWith('.safetensors') ? readSafetensorsCheckpoint : readTorchCheckpoint;

@@ -1,0 +1,238 @@
+// The streaming uploader on a real device: any chunking gives the same model as bytes in memory; input
+// dtypes convert; non-finite or out-of-f16 values never become Inf/NaN silently; a failed or aborted load
+// leaves no GPU buffer behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageGPT } from '../../src/model/imagegpt';
+import { GpuUploader } from '../../src/loading/upload';
+import { parseImageGPTConfig } from '../../src/model/config';
+import { writeSafetensors, type SafetensorsDType } from '../../src/safetensors';
+import { float32ArrayToFloat16 } from '../../src/f16';
+import { getTestDevice } from '../helpers/gpu';
+import { loadModelFixture, relError } from '../helpers/fixtures';
+import { chunkedStream } from './chunked';
+
+const tiny = loadModelFixture('tiny');
+const configBytes = new TextEncoder().encode(JSON.stringify(tiny.configJson));
+let device: GPUDevice;
+
+beforeAll(async () => {
+  device = await getTestDevice();
+});
+
+/** A base URL '/m' served by a stub fetch that ignores Range: weight files stream in the given chunk sizes. */
+function streamingFetch(weights: Uint8Array, sizes: number[], opts: { stallAt?: number; onStall?: () => void; cutAt?: number } = {}): typeof fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = String(input);
+    if (url === '/m/config.json') return new Response(configBytes);
+    if (url !== '/m/model.safetensors') return new Response('not found', { status: 404 });
+    const inner = chunkedStream(weights, sizes).getReader();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (opts.stallAt !== undefined && sent >= opts.stallAt) {
+          opts.onStall?.();
+          await new Promise<void>((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+        }
+        if (opts.cutAt !== undefined && sent >= opts.cutAt) {
+          c.error(new TypeError('connection reset'));
+          return;
+        }
+        const { done, value } = await inner.read();
+        if (done) return c.close();
+        sent += value.length;
+        c.enqueue(value);
+      },
+    });
+    return new Response(body, { headers: { 'content-length': String(weights.length) } });
+  }) as typeof fetch;
+}
+
+function bytesOf(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+async function logitsOf(model: ImageGPT): Promise<Float32Array> {
+  try {
+    return (await model.forward(tiny.inputIds)).logits;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The tiny checkpoint with some tensors changed, stored as `dtype`. */
+function tinyCheckpoint(dtype: SafetensorsDType = 'F32', edit: (name: string, values: Float32Array) => void = () => {}): Uint8Array {
+  const tensors = [...tiny.weights].map(([name, w]) => {
+    const values = w.slice();
+    edit(name, values);
+    const shape = tinyShapes.get(name)!;
+    const data =
+      dtype === 'F32' ? values : dtype === 'F64' ? Float64Array.from(values) : dtype === 'F16' ? float32ArrayToFloat16(values) : bf16(values);
+    return { name, dtype, shape, data };
+  });
+  return writeSafetensors(tensors);
+}
+
+function bf16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(bits, (b) => b >>> 16); // truncation: fine for a test of the decoding
+}
+
+const tinyShapes = (() => {
+  const m = new Map<string, number[]>();
+  const header = JSON.parse(new TextDecoder().decode(tiny.weightBytes.subarray(8, 8 + Number(new DataView(tiny.weightBytes.buffer, tiny.weightBytes.byteOffset).getBigUint64(0, true))))) as Record<string, { shape: number[] }>;
+  for (const [name, e] of Object.entries(header)) if (name !== '__metadata__') m.set(name, e.shape);
+  return m;
+})();
+
+function trackBuffers(d: GPUDevice) {
+  const live = new Set<GPUBuffer>();
+  let created = 0;
+  const original = d.createBuffer;
+  d.createBuffer = (descriptor: GPUBufferDescriptor) => {
+    const buffer = original.call(d, descriptor);
+    created++;
+    live.add(buffer);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      live.delete(buffer);
+      destroy();
+    };
+    return buffer;
+  };
+  return { live, created: () => created, restore: () => void (d.createBuffer = original) };
+}
+
+describe.each(['f32', 'f16'] as const)('%s: streamed at odd chunk boundaries', (dtype) => {
+  let reference: Float32Array;
+  beforeAll(async () => {
+    reference = await logitsOf(await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device, dtype }));
+  });
+
+  it.each([
+    ['1, 3, 5 and 7 bytes, then 4093', [1, 3, 5, 7, 4093]],
+    ['2 and 6 bytes, then 65 537', [2, 6, 65_537]],
+  ])('chunks of %s: the same logits, bit for bit', async (_, sizes) => {
+    const model = await ImageGPT.fromPretrained('/m', { device, dtype, cache: false, fetch: streamingFetch(tiny.weightBytes, sizes) });
+    expect(bytesOf(await logitsOf(model)).equals(bytesOf(reference))).toBe(true);
+  });
+
+});
+
+describe('input dtypes (f32 weights)', () => {
+  it('F64 checkpoints give the F32 logits exactly; F16 and BF16 ones load and stay close', async () => {
+    const reference = await logitsOf(await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device, dtype: 'f32' }));
+    const f64 = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tinyCheckpoint('F64') }, { device, dtype: 'f32' });
+    expect(bytesOf(await logitsOf(f64)).equals(bytesOf(reference))).toBe(true);
+    for (const d of ['F16', 'BF16'] as const) {
+      const m = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tinyCheckpoint(d) }, { device, dtype: 'f32' });
+      expect(relError(await logitsOf(m), reference), d).toBeLessThan(d === 'F16' ? 2e-2 : 6e-2);
+    }
+  });
+});
+
+describe('non-finite values', () => {
+  it('NaN or Infinity in a checkpoint is an error naming the tensor, the index and the value', async () => {
+    for (const [value, shown] of [
+      [NaN, 'NaN'],
+      [-Infinity, '-Infinity'],
+    ] as const) {
+      const weights = tinyCheckpoint('F32', (n, v) => {
+        if (n === 'transformer.h.1.ln_2.weight') v[5] = value;
+      });
+      await expect(ImageGPT.fromPretrained({ config: tiny.configJson, weights }, { device, dtype: 'f32' })).rejects.toThrow(
+        `tensor "transformer.h.1.ln_2.weight" holds ${shown} at index 5`,
+      );
+    }
+  });
+
+  it('a value beyond float16 in a streamed matrix: an error suggesting dtype f32; with f32 it loads', async () => {
+    const weights = tinyCheckpoint('F32', (n, v) => {
+      if (n === 'transformer.h.0.mlp.c_fc.weight') v[123] = 70_000;
+    });
+    await expect(ImageGPT.fromPretrained({ config: tiny.configJson, weights }, { device, dtype: 'f16' })).rejects.toThrow(
+      /tensor "transformer\.h\.0\.mlp\.c_fc\.weight" holds 70000 at index 123, beyond float16's ±65504; load with dtype: 'f32'/,
+    );
+    const m = await ImageGPT.fromPretrained({ config: tiny.configJson, weights }, { device, dtype: 'f32' });
+    expect((await logitsOf(m)).every(Number.isFinite)).toBe(true);
+  });
+
+  it('lm_head.weight with 70 000 in a column the hidden state zeroes: kept in f32 under f16, the logits equal the f32 ones', async () => {
+    const E = tiny.config.n_embd;
+    const e0 = 17;
+    const weights = tinyCheckpoint('F32', (n, v) => {
+      if (n === 'transformer.ln_f.weight') v[e0] = 0; // ln_f has no bias: hidden unit e0 is exactly 0
+      if (n === 'lm_head.weight') for (const row of [0, 100, 511]) v[row * E + e0] = row === 100 ? -70_000 : 70_000;
+    });
+    const f32 = await logitsOf(await ImageGPT.fromPretrained({ config: tiny.configJson, weights }, { device, dtype: 'f32' }));
+    const m16 = await ImageGPT.fromPretrained({ config: tiny.configJson, weights }, { device });
+    expect(m16.dtype).toBe('f16');
+    expect(m16.weights.lmHead?.dtype).toBe('f32');
+    expect(m16.weights.wte.dtype).toBe('f16');
+    const f16 = await logitsOf(m16);
+    expect(f16.every(Number.isFinite)).toBe(true);
+    expect(relError(f16, f32)).toBeLessThan(2e-2);
+    // Unedited, lm_head goes to f16 like every other matrix.
+    const plain = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device });
+    expect(plain.weights.lmHead?.dtype).toBe('f16');
+    plain.dispose();
+  });
+});
+
+describe('nothing is kept by a load that fails', () => {
+  let tracker: ReturnType<typeof trackBuffers>;
+  beforeAll(() => {
+    tracker = trackBuffers(device);
+  });
+  afterAll(() => tracker.restore());
+
+  it('a download cut half-way: an error, every buffer made destroyed', async () => {
+    const before = tracker.created();
+    const f = streamingFetch(tiny.weightBytes, [4099], { cutAt: tiny.weightBytes.length / 2 });
+    await expect(ImageGPT.fromPretrained('/m', { device, cache: false, fetch: f })).rejects.toThrow(/connection reset/);
+    expect(tracker.created() - before).toBeGreaterThan(0);
+    expect(tracker.live.size).toBe(0);
+  });
+
+  it('aborted mid-upload: AbortError, every buffer made destroyed', async () => {
+    const before = tracker.created();
+    const controller = new AbortController();
+    let stalled!: () => void;
+    const stall = new Promise<void>((r) => (stalled = r));
+    const f = streamingFetch(tiny.weightBytes, [4099], { stallAt: Math.floor(tiny.weightBytes.length * 0.6), onStall: () => stalled() });
+    const load = ImageGPT.fromPretrained('/m', { device, cache: false, fetch: f, signal: controller.signal }).catch((e: unknown) => e);
+    await stall;
+    expect(tracker.created() - before).toBeGreaterThan(0);
+    controller.abort();
+    const error = (await load) as Error;
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('AbortError');
+    expect(error.message).toMatch(/aborted/);
+    expect(tracker.live.size).toBe(0);
+  });
+
+  it('a tensor in two shards, or missing at the end: an error, nothing kept', () => {
+    const config = parseImageGPTConfig(tiny.configJson);
+    const up = new GpuUploader(device, config, 'f32');
+    const info = { name: 'transformer.wte.weight', dtype: 'F32' as const, shape: [513, 64] };
+    up.declare('a.safetensors', [info]);
+    expect(() => up.declare('b.safetensors', [info])).toThrow(/"transformer\.wte\.weight" appears twice \(in a\.safetensors and in b\.safetensors\)/);
+    up.destroy();
+    const up2 = new GpuUploader(device, config, 'f32');
+    up2.declare('a.safetensors', [info]);
+    up2.data('transformer.wte.weight', 0, new Uint8Array(513 * 64 * 4));
+    expect(() => up2.finish()).toThrow(/missing tensor "transformer\.wpe\.weight"/);
+    up2.destroy();
+    expect(tracker.live.size).toBe(0);
+  });
+
+  it('unexpected tensors, wrong shapes and wrong dtypes are refused at declare, before any buffer', () => {
+    const config = parseImageGPTConfig(tiny.configJson);
+    const before = tracker.created();
+    const up = new GpuUploader(device, config, 'f16');
+    expect(() => up.declare('x', [{ name: 'transformer.h.9.ln_1.weight', dtype: 'F32', shape: [64] }])).toThrow(/unexpected tensor/);
+    expect(() => up.declare('x', [{ name: 'transformer.wpe.weight', dtype: 'F32', shape: [64, 63] }])).toThrow(/shape \[64, 63\], expected \[64, 64\]/);
+    expect(() => up.declare('x', [{ name: 'transformer.wpe.weight', dtype: 'I32', shape: [64, 64] }])).toThrow(/dtype I32/);
+    expect(tracker.created()).toBe(before);
+    up.destroy();
+  });
+});
