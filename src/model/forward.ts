@@ -63,24 +63,35 @@ export class ForwardPlan {
     const { n_embd: E, n_head: H, layer_norm_epsilon: eps } = config;
     const D = E / H;
     const step = buf.step;
-    this.embed = kernels.embed({ step, ids: buf.ids, wte: weights.wte, wpe: weights.wpe, out: buf.hidden });
-    this.blocks = weights.layers.map((w, i) => {
-      let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
-      if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
-      const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
-      return {
-        ln1: kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps }),
-        qkv: kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv }),
-        kvAppend: kernels.kvAppend({ step, qkv: buf.qkv, ...cache }),
-        attention: kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }),
-        attnProj: kernels.matmul({ step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true }),
-        ln2: kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps }),
-        fc: kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' }),
-        mlpProj: kernels.matmul({ step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true }),
-      };
-    });
-    this.lnF = kernels.rmsNorm({ step, x: buf.hidden, weight: weights.lnF, out: buf.normed, dim: E, eps });
-    this.head = weights.lmHead ? kernels.matmul({ step, x: buf.normed, w: weights.lmHead, out: buf.logits }) : null;
+    // An Op may own GPU memory (attention scratch): if a later one fails, free those made so far.
+    const made: Op[] = [];
+    const keep = <T extends Op>(op: T): T => {
+      made.push(op);
+      return op;
+    };
+    try {
+      this.embed = keep(kernels.embed({ step, ids: buf.ids, wte: weights.wte, wpe: weights.wpe, out: buf.hidden }));
+      this.blocks = weights.layers.map((w, i) => {
+        let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
+        if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+        const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
+        return {
+          ln1: keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })),
+          qkv: keep(kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv })),
+          kvAppend: keep(kernels.kvAppend({ step, qkv: buf.qkv, ...cache })),
+          attention: keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache })),
+          attnProj: keep(kernels.matmul({ step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true })),
+          ln2: keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps })),
+          fc: keep(kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' })),
+          mlpProj: keep(kernels.matmul({ step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true })),
+        };
+      });
+      this.lnF = keep(kernels.rmsNorm({ step, x: buf.hidden, weight: weights.lnF, out: buf.normed, dim: E, eps }));
+      this.head = weights.lmHead ? keep(kernels.matmul({ step, x: buf.normed, w: weights.lmHead, out: buf.logits })) : null;
+    } catch (e) {
+      for (const op of made) op.destroy?.();
+      throw e;
+    }
   }
 
   /** Which buffer holds hidden state k once it has been computed (HF output_hidden_states numbering). */
