@@ -216,4 +216,25 @@ describe('device loss (kind 9)', () => {
       process.off('unhandledRejection', count);
     }
   }, 120_000);
+
+  it('a device destroyed from outside (a timer) while generate waits on the GPU: one clear Error, nothing unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const count = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', count);
+    try {
+      const { device } = await createNodeDevice();
+      const model = await loadTiny(device);
+      await model.generate({ batchSize: 8, maxNewTokens: 8, seed: 1 });
+      let rows = 0;
+      const run = model.generate({ batchSize: 8, seed: 3, onRow: () => { if (rows++ === 0) setTimeout(() => device.destroy(), 0); } });
+      const e = await failure(() => run);
+      expect(e.message).toMatch(/the GPU device was lost \(destroyed/);
+      expect(rows).toBeLessThan(8);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled).toEqual([]);
+      model.dispose();
+    } finally {
+      process.off('unhandledRejection', count);
+    }
+  }, 120_000);
 });
