@@ -90,9 +90,11 @@ export class RangeCursor implements ByteCursor {
     if (this.size !== undefined && this.pos + length > this.size) throw endedEarly(this.name, this.pos, length, this.size);
     let left = length;
     while (left > 0) {
-      const n = Math.min(left, this.windowBytes);
       const at = this.pos;
-      const inWindow = at >= this.windowStart && at + n <= this.windowStart + this.window.length;
+      // What the window already holds goes first (a local header's read usually fetched the data after it).
+      const windowEnd = this.windowStart + this.window.length;
+      const inWindow = at >= this.windowStart && at < windowEnd;
+      const n = Math.min(left, inWindow ? windowEnd - at : this.windowBytes);
       const chunk = inWindow ? this.window.subarray(at - this.windowStart, at - this.windowStart + n) : await this.fetchExact(at, n);
       this.pos = at + n;
       left -= n;

@@ -397,7 +397,7 @@ export class ZipReader {
     let size: number | undefined = sizes.size;
     let compressedSize: number | undefined = sizes.compressedSize;
     if (size === U32_MAX || compressedSize === U32_MAX) throw this.error(`entry "${name}": its 64-bit sizes are missing from its zip64 extra field (corrupt zip)`);
-    if (flags & 8 && crc === 0 && size === 0 && compressedSize === 0) {
+    if (flags & 8 && size === 0 && compressedSize === 0) {
       // Deferred to the data descriptor.
       crc = size = compressedSize = undefined;
     }

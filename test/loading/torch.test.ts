@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors, tensorToFloat32, type SafetensorsDType } from '../../src/safetensors';
 import { readTorchCheckpoint } from '../../src/loading/torch';
-import { memoryCursor, streamCursor } from '../../src/loading/cursor';
+import { blobCursor, memoryCursor, streamCursor } from '../../src/loading/cursor';
 import type { ByteCursor, TensorInfo, TensorSink } from '../../src/loading/types';
 import { chunkedStream } from './chunked';
 
@@ -81,12 +81,33 @@ describe('readTorchCheckpoint', () => {
       // The Python dump writes 0-d tensors (masked_bias) as [1]; torch's own shape is [].
       expect(t.shape).toEqual(want.shape.length === 1 && want.shape[0] === 1 && t.shape.length === 0 ? [] : want.shape);
       const got = sink.bytes.get(t.name)!;
-      if (isFloat(t.dtype)) expect(tensorToFloat32({ name: t.name, dtype: t.dtype, shape: t.shape, data: got })).toEqual(tensorToFloat32(want));
-      else expect([...got]).toEqual([...want.data]);
+      // Bit-exact (floats widened to f32 as the dump did).
+      const bits = (a: Uint8Array | Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+      const same = isFloat(t.dtype)
+        ? bits(tensorToFloat32({ name: t.name, dtype: t.dtype, shape: t.shape, data: got })).equals(bits(tensorToFloat32(want)))
+        : bits(got).equals(bits(want.data));
+      expect([t.name, same]).toEqual([t.name, true]);
     }
     // Old checkpoints' buffers are declared like any tensor (the uploader skips them by name).
     expect(sink.declared!.some((t) => t.name.endsWith('attn.bias'))).toBe(true);
   });
+
+  it.each(['bin/pytorch_model.bin', 'classifier-bin/pytorch_model.bin', 'bin-sharded/pytorch_model-00001-of-00002.bin', 'bin-sharded/pytorch_model-00002-of-00002.bin'])(
+    'hub fixture %s: a stream, a Blob and memory give the same tensors',
+    async (path) => {
+      const bytes = new Uint8Array(readFileSync(join(__dirname, '..', 'fixtures', 'hub', path)));
+      const stream = await read('stream', path, bytes);
+      const random = await read('random', path, bytes);
+      const blob = new RecordingSink();
+      await readTorchCheckpoint(blobCursor(path, new Blob([bytes]), 1000), blob);
+      for (const sink of [stream, random, blob]) sink.complete();
+      expect(stream.declared).toEqual(random.declared);
+      expect(blob.declared).toEqual(random.declared);
+      expect(random.declared!.length).toBeGreaterThan(5);
+      const same = (a: Uint8Array | undefined, b: Uint8Array) => a !== undefined && Buffer.from(a).equals(Buffer.from(b));
+      for (const [name, b] of random.bytes) expect([name, same(stream.bytes.get(name), b), same(blob.bytes.get(name), b)]).toEqual([name, true, true]);
+    },
+  );
 
   it('routes a shared storage to each view chunk by chunk, without waiting for the whole storage', async () => {
     // tiny-views: wte and lm_head share storage 0 (lm_head at a non-zero offset).
