@@ -5,3 +5,8 @@ declare module 'virtual:shipped-models' {
   const models: ShippedModel[];
   export default models;
 }
+
+interface ImportMetaEnv {
+  /** The hub host for hub ids when the page's address has no ?hub= (a mirror, or a local server in tests). */
+  readonly VITE_HUB_HOST?: string;
+}

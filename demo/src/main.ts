@@ -5,17 +5,14 @@ import { ModelClient } from './client';
 import { FeaturesView } from './features-view';
 import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pixels';
-import type { ModelInfo, ModelSource, Pixels, Progress } from './protocol';
+import { NETWORK_ERROR, type ModelInfo, type ModelSource, type Pixels, type Progress } from './protocol';
+import { CONFIRM_ABOVE_BYTES, HUB_MODELS, formatDownload, hubSettings, type HubModel } from './hub-models';
 import { setupDrawing } from './drawing';
 import { setupTabs } from './tabs';
 import { checkWebGpu } from './webgpu-check';
 
-const HUB_SMALL = {
-  name: 'openai/imagegpt-small',
-  // Its safetensors conversion lives in an unmerged PR; the processor config on main.
-  base: 'https://huggingface.co/openai/imagegpt-small/resolve/refs%2Fpr%2F2/',
-  preprocessorBase: 'https://huggingface.co/openai/imagegpt-small/resolve/main/',
-};
+/** Where hub ids resolve (`?hub=<url>` or VITE_HUB_HOST, else huggingface.co) and test-only extra ids. */
+const hub = hubSettings(location.search, import.meta.env.VITE_HUB_HOST);
 const SAVE_SCALE = 16;
 
 function $<T extends HTMLElement>(id: string): T {
@@ -29,7 +26,17 @@ const ui = {
   openFolder: $<HTMLButtonElement>('open-folder'),
   folderInput: $<HTMLInputElement>('folder-input'),
   clearCache: $<HTMLButtonElement>('clear-cache'),
+  downloadConfirm: $<HTMLDivElement>('download-confirm'),
+  downloadConfirmText: $<HTMLParagraphElement>('download-confirm-text'),
+  downloadYes: $<HTMLButtonElement>('download-yes'),
+  downloadNo: $<HTMLButtonElement>('download-no'),
+  hubError: $<HTMLDivElement>('hub-error'),
+  hubErrorDetail: $<HTMLSpanElement>('hub-error-detail'),
+  hubRetry: $<HTMLButtonElement>('hub-retry'),
   noWebGpu: $<HTMLDivElement>('no-webgpu'),
+  settingsNotice: $<HTMLDivElement>('settings-notice'),
+  loadStatus: $<HTMLDivElement>('load-status'),
+  cancelLoad: $<HTMLButtonElement>('cancel-load'),
   loadProgress: $<HTMLProgressElement>('load-progress'),
   loadText: $<HTMLSpanElement>('load-text'),
   gallery: $<HTMLDivElement>('gallery'),
@@ -56,6 +63,8 @@ const ui = {
   sampleGrid: $<HTMLDivElement>('samples'),
 };
 
+type LoadProgressMessage = Extract<Progress, { phase: 'download' | 'cached' | 'upload' }>;
+
 interface Prompt {
   original: Pixels;
   tokens: Int32Array;
@@ -72,6 +81,19 @@ const state = {
   runningId: null as number | null,
   results: [] as Pixels[],
   lastSeed: 0,
+  /** The load in flight (its request id, for Cancel). */
+  loadingId: null as number | null,
+  loadingLocal: false,
+  /** The latest download-or-cache and upload progress of the load in flight. */
+  loadView: {} as { fetch?: LoadProgressMessage; upload?: LoadProgressMessage },
+  /** The last model asked for: Retry loads it again. */
+  lastChoice: null as Choice | null,
+  /** The model waiting for the download confirmation. */
+  confirming: null as Choice | null,
+  /** Hub ids whose large download was confirmed (also in sessionStorage). */
+  confirmed: new Set<string>(),
+  /** The opened model folder. */
+  local: null as Choice | null,
 };
 
 let features: FeaturesView | null = null;
@@ -93,6 +115,8 @@ function setBusy(busy: boolean): void {
   ui.stop.disabled = state.runningId === null;
   ui.modelSelect.disabled = busy;
   ui.openFolder.disabled = busy;
+  ui.hubRetry.disabled = busy;
+  ui.downloadYes.disabled = busy;
   ui.clearCache.disabled = busy;
   ui.saveAll.disabled = busy || state.results.length === 0;
   features?.setEnabled(ready);
@@ -113,48 +137,170 @@ function absolute(path: string): string {
   return new URL(path, document.baseURI).href;
 }
 
-function fillModelSelect(): void {
-  for (const m of shippedModels) {
-    const option = new Option(`${m.id} · ${m.imageSize}×${m.imageSize}, ${m.nLayer} layers · ${formatBytes(m.weightBytes)}`, `shipped:${m.id}`);
-    ui.modelSelect.add(option);
-  }
-  ui.modelSelect.add(new Option(`${HUB_SMALL.name} · 32×32, 24 layers · 332 MB download`, 'hub:small'));
+/** One entry of the picker: what to load and what it costs. */
+interface Choice {
+  /** The picker's option value. */
+  value: string;
+  name: string;
+  source: ModelSource;
+  /** Bytes a hub model downloads, when known (asked about above CONFIRM_ABOVE_BYTES). */
+  downloadBytes?: number;
 }
 
-function sourceFor(value: string): { name: string; source: ModelSource } {
-  if (value === 'hub:small') {
-    return { name: HUB_SMALL.name, source: { kind: 'url', base: HUB_SMALL.base, preprocessorBase: HUB_SMALL.preprocessorBase } };
+const LOCAL = 'local';
+const CONFIRMED_KEY = 'imagegpt-demo-confirmed-downloads';
+
+function hubLabel(m: HubModel): string {
+  const shape = m.imageSize ? `${m.imageSize}×${m.imageSize}, ${m.nLayer} layers · ` : '';
+  return `${m.id} · ${shape}${m.downloadBytes ? `${formatDownload(m.downloadBytes)} download` : 'download size unknown'}`;
+}
+
+function fillModelSelect(): void {
+  const group = (label: string): HTMLOptGroupElement => {
+    const g = document.createElement('optgroup');
+    g.label = label;
+    ui.modelSelect.append(g);
+    return g;
+  };
+  if (!shippedModels.length) ui.modelSelect.add(new Option('Choose a model…', '', true, true));
+  if (shippedModels.length) {
+    const shipped = group('Shipped with the demo');
+    for (const m of shippedModels) {
+      shipped.append(new Option(`${m.id} · ${m.imageSize}×${m.imageSize}, ${m.nLayer} layers · ${formatBytes(m.weightBytes)}`, `shipped:${m.id}`));
+    }
+  }
+  const fromHub = group(hub.host ? `Hugging Face hub at ${hub.host}` : 'Hugging Face hub (main branch)');
+  for (const m of [...HUB_MODELS, ...hub.extra]) fromHub.append(new Option(hubLabel(m), `hub:${m.id}`));
+}
+
+function choiceFor(value: string): Choice {
+  if (value === LOCAL) {
+    if (!state.local) throw new Error('no model folder was opened');
+    return state.local;
+  }
+  if (value.startsWith('hub:')) {
+    const id = value.slice('hub:'.length);
+    const m = [...HUB_MODELS, ...hub.extra].find((h) => h.id === id);
+    return { value, name: id, source: { kind: 'hub', id, host: hub.host }, downloadBytes: m?.downloadBytes };
   }
   const m = shippedModels.find((s) => `shipped:${s.id}` === value);
   if (!m) throw new Error(`unknown model ${value}`);
-  const base = absolute(m.path);
-  return { name: m.id, source: { kind: 'url', base, preprocessorBase: base, version: m.version } };
+  return { value, name: m.id, source: { kind: 'url', base: absolute(m.path), version: m.version } };
 }
 
+// Asked once per model in this tab (sessionStorage survives reloads, not a new tab).
+function confirmedDownloads(): Set<string> {
+  try {
+    return new Set(JSON.parse(sessionStorage.getItem(CONFIRMED_KEY) ?? '[]') as string[]);
+  } catch {
+    return new Set(state.confirmed);
+  }
+}
+
+function rememberConfirmed(id: string): void {
+  state.confirmed.add(id);
+  try {
+    sessionStorage.setItem(CONFIRMED_KEY, JSON.stringify([...confirmedDownloads(), id]));
+  } catch {
+    // Storage refused (private mode): this page still remembers it in state.confirmed.
+  }
+}
+
+function needsConfirmation(choice: Choice): boolean {
+  if (choice.source.kind !== 'hub' || (choice.downloadBytes ?? 0) <= CONFIRM_ABOVE_BYTES) return false;
+  const id = choice.source.id;
+  return !state.confirmed.has(id) && !confirmedDownloads().has(id);
+}
+
+/** Loads a picked model, first asking about a large download. */
+function pick(choice: Choice): void {
+  hideConfirm();
+  if (needsConfirmation(choice)) askToDownload(choice);
+  else void loadModel(choice);
+}
+
+function askToDownload(choice: Choice): void {
+  const size = formatDownload(choice.downloadBytes ?? 0);
+  state.confirming = choice;
+  ui.downloadConfirmText.textContent =
+    `${choice.name} is a ${size} download from the Hugging Face hub (its float32 pytorch_model.bin). ` +
+    `It is kept in this browser's cache, so it downloads once. Download it now?`;
+  ui.downloadYes.textContent = `Download ${size}`;
+  ui.downloadConfirm.hidden = false;
+  document.body.dataset.model = 'confirm';
+  ui.downloadYes.focus();
+}
+
+function hideConfirm(): void {
+  state.confirming = null;
+  ui.downloadConfirm.hidden = true;
+}
+
+function cancelConfirm(): void {
+  if (!state.confirming) return;
+  hideConfirm();
+  ui.modelSelect.value = ui.modelSelect.dataset.loaded ?? '';
+  document.body.dataset.model = state.model ? 'ready' : 'none';
+  ui.modelSelect.focus();
+}
+
+function showHubError(source: Extract<ModelSource, { kind: 'hub' }>, still: string): void {
+  ui.hubErrorDetail.textContent = `${source.id} could not be downloaded${source.host ? ` from ${source.host}` : ''}${still ? `; ${still}` : ''}.`;
+  ui.hubError.hidden = false;
+}
+
+function percent(loaded: number, total: number): string {
+  return total > 0 ? `${Math.floor((loaded / total) * 100)} %` : `${formatBytes(loaded)}`;
+}
+
+/** Bytes arrive and go to the GPU at the same time: one line shows both, the bar their mean. */
 function showLoadProgress(p: Progress): void {
-  if (p.phase !== 'download' && p.phase !== 'upload') return;
-  const fraction = p.total ? p.loaded / p.total : 0;
-  ui.loadProgress.value = fraction;
-  const percent = `${Math.floor(fraction * 100)} %`;
-  ui.loadText.textContent =
-    p.phase === 'download'
-      ? `Downloading weights: ${formatBytes(p.loaded)} of ${formatBytes(p.total)} (${percent})`
-      : `Uploading weights to the GPU: ${percent}`;
+  if (p.phase !== 'download' && p.phase !== 'cached' && p.phase !== 'upload') return;
+  const view = state.loadView;
+  if (p.phase === 'upload') view.upload = p;
+  else view.fetch = p;
+  const phases = new Set((ui.loadStatus.dataset.phases ?? '').split(' ').filter(Boolean));
+  phases.add(p.phase);
+  ui.loadStatus.dataset.phases = [...phases].sort().join(' ');
+  const fraction = (q: LoadProgressMessage | undefined): number => {
+    if (!q) return 0;
+    const { loaded, total } = q.overall.total > 0 ? q.overall : q;
+    return total > 0 ? loaded / total : 0;
+  };
+  ui.loadProgress.value = (fraction(view.fetch) + fraction(view.upload)) / 2;
+  const parts: string[] = [];
+  const f = view.fetch;
+  if (f?.phase === 'download') parts.push(`Downloading ${f.file}: ${formatBytes(f.loaded)}${f.total ? ` of ${formatBytes(f.total)} (${percent(f.loaded, f.total)})` : ''}`);
+  else if (f) parts.push(`Reading ${f.file}${state.loadingLocal ? '' : ' from the browser cache'}: ${percent(f.loaded, f.total)}`);
+  const u = view.upload;
+  if (u) parts.push(`${u.file} on the GPU: ${percent(u.loaded, u.total)}`);
+  ui.loadText.textContent = parts.join(' · ');
 }
 
-async function loadModel(name: string, source: ModelSource, transfer: Transferable[] = []): Promise<void> {
+async function loadModel(choice: Choice): Promise<void> {
   const client = state.client;
-  if (!client) return;
+  if (!client || state.busy) return;
+  const { name, source } = choice;
+  state.lastChoice = choice;
+  ui.hubError.hidden = true;
+  ui.modelSelect.value = choice.value;
   setBusy(true);
   ui.loadProgress.hidden = false;
   ui.loadProgress.value = 0;
   ui.loadText.textContent = `Loading ${name}…`;
+  ui.loadStatus.dataset.phases = '';
+  state.loadView = {};
+  state.loadingLocal = source.kind === 'files';
+  ui.cancelLoad.hidden = false;
   document.body.dataset.model = 'loading';
   const previous = state.model;
   const previousOption = ui.modelSelect.dataset.loaded;
   try {
-    const info = await client.request({ type: 'load', source }, { onProgress: showLoadProgress, transfer });
-    ui.modelSelect.dataset.loaded = ui.modelSelect.value;
+    const info = await client.request(
+      { type: 'load', source },
+      { onProgress: showLoadProgress, onStart: (id) => (state.loadingId = id) },
+    );
+    ui.modelSelect.dataset.loaded = choice.value;
     state.model = { ...info, name };
     ui.loadProgress.value = 1;
     ui.loadText.textContent =
@@ -171,44 +317,69 @@ async function loadModel(name: string, source: ModelSource, transfer: Transferab
   } catch (e) {
     // The worker keeps the model it had: so does the page.
     state.model = previous;
-    if (previousOption) ui.modelSelect.value = previousOption;
-    document.body.dataset.model = 'error';
-    ui.loadText.textContent = `Could not load ${name}: ${message(e)}${previous ? ` (still using ${previous.name})` : ''}`;
+    ui.modelSelect.value = previousOption ?? '';
+    const still = previous ? ` (still using ${previous.name})` : '';
+    const error = e instanceof Error ? e : new Error(String(e));
+    if (error.name === 'AbortError') {
+      ui.loadText.textContent = `Loading ${name} was cancelled${still}.`;
+      document.body.dataset.model = 'cancelled';
+    } else if (error.name === NETWORK_ERROR && source.kind === 'hub') {
+      showHubError(source, previous ? `still using ${previous.name}` : '');
+      ui.loadText.textContent = `Could not load ${name}: ${error.message}${still}`;
+      document.body.dataset.model = 'offline';
+    } else {
+      ui.loadText.textContent = `Could not load ${name}: ${error.message}${still}`;
+      document.body.dataset.model = 'error';
+    }
   } finally {
+    state.loadingId = null;
+    ui.cancelLoad.hidden = true;
     setBusy(false);
   }
 }
 
-async function loadFolder(files: FileList): Promise<void> {
-  document.body.dataset.model = 'loading';
-  const byName = new Map([...files].map((f) => [f.name, f]));
-  const missing = ['config.json', 'model.safetensors', 'preprocessor_config.json'].filter((n) => !byName.has(n));
-  if (missing.length) {
-    ui.loadText.textContent = `That folder lacks ${missing.join(', ')}: a model folder holds config.json, model.safetensors and preprocessor_config.json.`;
-    document.body.dataset.model = state.model ? 'ready' : 'error';
+/** A model folder goes to the library as it is: it finds the config, the processor and the weights. */
+function loadFolder(files: File[], folder: string): void {
+  if (state.busy) {
+    ui.loadText.textContent = 'A model is loading or running: wait for it (or stop it), then open the folder again.';
     return;
   }
-  const json = async (n: string): Promise<unknown> => {
-    try {
-      return JSON.parse(await byName.get(n)!.text());
-    } catch (e) {
-      throw new Error(`${n} is not valid JSON (${message(e)})`);
-    }
-  };
-  const first = files[0] as File & { webkitRelativePath?: string };
-  const name = `local: ${first.webkitRelativePath?.split('/')[0] || 'folder'}`;
-  try {
-    const weights = await byName.get('model.safetensors')!.arrayBuffer();
-    const source: ModelSource = { kind: 'files', config: await json('config.json'), preprocessor: await json('preprocessor_config.json'), weights };
-    let option = [...ui.modelSelect.options].find((o) => o.value === 'local');
-    if (!option) ui.modelSelect.add((option = new Option(name, 'local')));
-    option.text = name;
-    ui.modelSelect.value = 'local';
-    await loadModel(name, source, [weights]);
-  } catch (e) {
-    ui.loadText.textContent = `Could not read the folder: ${message(e)}`;
-    document.body.dataset.model = 'error';
+  if (files.length === 0) {
+    ui.loadText.textContent = `The folder ${folder} holds no files: a model folder has config.json, preprocessor_config.json and the weights.`;
+    return;
   }
+  const name = `local: ${folder}`;
+  state.local = { value: LOCAL, name, source: { kind: 'files', files } };
+  let option = [...ui.modelSelect.options].find((o) => o.value === LOCAL);
+  if (!option) ui.modelSelect.add((option = new Option(name, LOCAL)));
+  option.text = name;
+  pick(state.local);
+}
+
+/** The files directly inside a dropped folder (a model folder is flat). */
+async function filesOf(dir: FileSystemDirectoryEntry): Promise<File[]> {
+  const reader = dir.createReader();
+  const entries: FileSystemEntry[] = [];
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+    if (batch.length === 0) break;
+    entries.push(...batch);
+  }
+  const files = entries.filter((e): e is FileSystemFileEntry => e.isFile);
+  return Promise.all(files.map((e) => new Promise<File>((resolve, reject) => e.file(resolve, reject))));
+}
+
+/** A dropped folder (or a dropped set of files with a config.json) is a model; anything else an image. */
+async function useDrop(entries: FileSystemEntry[], files: File[]): Promise<void> {
+  const dir = entries.find((e): e is FileSystemDirectoryEntry => e.isDirectory);
+  try {
+    if (dir) return loadFolder(await filesOf(dir), dir.name);
+  } catch (e) {
+    ui.loadText.textContent = `The dropped folder ${dir?.name} could not be read: ${message(e)}`;
+    return;
+  }
+  if (files.some((f) => f.name === 'config.json')) return loadFolder(files, 'dropped files');
+  if (files[0]) await useBlob(files[0]);
 }
 
 // ---- the image ------------------------------------------------------------------------------
@@ -412,17 +583,41 @@ function wireControls(): void {
   document.addEventListener('drop', (e) => {
     e.preventDefault();
     document.body.classList.remove('dragging');
-    const file = e.dataTransfer?.files[0];
-    if (file) void useBlob(file);
+    const transfer = e.dataTransfer;
+    if (!transfer) return;
+    // Entries must be taken now: the DataTransfer is emptied when this handler returns.
+    const entries = [...transfer.items].map((item) => (item.kind === 'file' ? item.webkitGetAsEntry() : null)).filter((x): x is FileSystemEntry => x !== null);
+    void useDrop(entries, [...transfer.files]);
   });
   ui.modelSelect.addEventListener('change', () => {
-    if (ui.modelSelect.value === 'local') return;
-    const { name, source } = sourceFor(ui.modelSelect.value);
-    void loadModel(name, source);
+    if (ui.modelSelect.value) pick(choiceFor(ui.modelSelect.value));
   });
   ui.openFolder.addEventListener('click', () => ui.folderInput.click());
   ui.folderInput.addEventListener('change', () => {
-    if (ui.folderInput.files?.length) void loadFolder(ui.folderInput.files);
+    const files = [...(ui.folderInput.files ?? [])];
+    const first = files[0] as (File & { webkitRelativePath?: string }) | undefined;
+    if (first) loadFolder(files, first.webkitRelativePath?.split('/')[0] || 'folder');
+    ui.folderInput.value = ''; // the same folder can be opened again
+  });
+  ui.downloadYes.addEventListener('click', () => {
+    const choice = state.confirming;
+    if (!choice || choice.source.kind !== 'hub') return;
+    rememberConfirmed(choice.source.id);
+    hideConfirm();
+    void loadModel(choice);
+  });
+  ui.downloadNo.addEventListener('click', cancelConfirm);
+  ui.downloadConfirm.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') cancelConfirm();
+  });
+  ui.hubRetry.addEventListener('click', () => {
+    if (state.lastChoice) void loadModel(state.lastChoice);
+  });
+  ui.cancelLoad.addEventListener('click', () => {
+    if (state.client && state.loadingId !== null) {
+      ui.loadText.textContent = 'Cancelling…';
+      void state.client.request({ type: 'stop', target: state.loadingId });
+    }
   });
   ui.clearCache.addEventListener('click', async () => {
     if (!state.client) return;
@@ -441,6 +636,10 @@ function wireControls(): void {
 }
 
 async function start(): Promise<void> {
+  if (hub.problems.length) {
+    ui.settingsNotice.textContent = `The page's address asks for something it cannot do: ${hub.problems.join('; ')}.`;
+    ui.settingsNotice.hidden = false;
+  }
   // A fresh seed per visit (shown, so a result can be made again).
   ui.seed.value = String(crypto.getRandomValues(new Uint32Array(1))[0] % 100_000);
   showValues();
@@ -467,16 +666,13 @@ async function start(): Promise<void> {
   features = new FeaturesView(state.client, galleryItems, setBusy);
   const first = ui.gallery.querySelector<HTMLButtonElement>('button');
   if (first) first.click();
-  if (ui.modelSelect.options.length) {
-    const preferred = shippedModels.find((m) => m.id === 'emoji-16') ?? shippedModels[0];
-    ui.modelSelect.value = preferred ? `shipped:${preferred.id}` : 'hub:small';
-    if (preferred) {
-      const { name, source } = sourceFor(ui.modelSelect.value);
-      await loadModel(name, source);
-    } else {
-      ui.loadProgress.hidden = true;
-      ui.loadText.textContent = 'No model is shipped with this build: pick openai/imagegpt-small or open a model folder.';
-    }
+  const preferred = shippedModels.find((m) => m.id === 'emoji-16') ?? shippedModels[0];
+  if (preferred) {
+    await loadModel(choiceFor(`shipped:${preferred.id}`));
+  } else {
+    ui.loadProgress.hidden = true;
+    ui.loadText.textContent = 'No model is shipped with this build: pick one from the Hugging Face hub or open a model folder.';
+    document.body.dataset.model = 'none';
   }
 }
 

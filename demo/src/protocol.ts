@@ -8,18 +8,19 @@ export interface Pixels {
   height: number;
 }
 
-/** Where the worker gets a model. */
+/** Where the worker gets a model; every kind goes straight to the library's fromPretrained. */
 export type ModelSource =
+  /** A shipped model served beside the page: a folder URL (absolute, ends in '/'). */
   | {
       kind: 'url';
-      /** Folder holding config.json and model.safetensors (absolute URL, ends in '/'). */
       base: string;
-      /** Folder holding preprocessor_config.json (the hub keeps it on another revision). */
-      preprocessorBase: string;
-      /** Appended to each file's URL as the cache key's version (shipped models change in development). */
-      version?: string;
+      /** Keys the browser cache (shipped models change in development; a changed one must not come from a stale cache). */
+      version: string;
     }
-  | { kind: 'files'; config: unknown; preprocessor: unknown; weights: ArrayBuffer };
+  /** A Hugging Face hub id ('openai/imagegpt-small'), main branch; `host` replaces https://huggingface.co (tests, mirrors). */
+  | { kind: 'hub'; id: string; host: string | undefined }
+  /** A model folder the user picked or dropped (File objects clone into the worker without copying). */
+  | { kind: 'files'; files: File[] };
 
 export interface ModelInfo {
   imageSize: number;
@@ -28,7 +29,7 @@ export interface ModelInfo {
   nHead: number;
   params: number;
   adapter: string;
-  /** The weight bytes came from the Cache Storage rather than the network. */
+  /** The weight bytes came from the browser's Cache Storage rather than the network. */
   fromCache: boolean;
 }
 
@@ -50,7 +51,7 @@ export type Request =
       samples: number;
       sampling: SamplingSettings;
     }
-  | { type: 'stop'; id: number; /** The generate request to stop. */ target: number }
+  | { type: 'stop'; id: number; /** The generate or load request to stop. */ target: number }
   | { type: 'features'; id: number; images: Pixels[]; labels: number[]; numClasses: number }
   | { type: 'clear-cache'; id: number };
 
@@ -77,9 +78,13 @@ export interface FeatureResults {
 }
 
 export type Progress =
-  | { phase: 'download' | 'upload'; loaded: number; total: number }
+  /** The library's load progress: 'download' from the network, 'cached' from the cache or local files, 'upload' to the GPU. */
+  | { phase: 'download' | 'cached' | 'upload'; file: string; loaded: number; total: number; overall: { loaded: number; total: number } }
   | { phase: 'row'; row: number; rows: number; images: Pixels[]; tokensPerSecond: number }
   | { phase: 'features' | 'probe'; done: number; total: number };
+
+/** The name of the error a load answers when fetch itself failed (host unreachable, offline), not when a server answered. */
+export const NETWORK_ERROR = 'NetworkError';
 
 export type Reply =
   | { type: 'done'; id: number; result: Results[keyof Results] }

@@ -1,8 +1,8 @@
 // The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe, type ImageGPTConfigJSON, type PreprocessorConfig } from '../../src/index';
-import { cachedFetch, clearModelCache } from './model-cache';
-import type { FeatureResults, ModelInfo, ModelSource, Pixels, Progress, Reply, Request, Results } from './protocol';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../../src/index';
+import { clearModelCache, versionedCache } from './model-cache';
+import { NETWORK_ERROR, type FeatureResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
@@ -31,33 +31,66 @@ function loaded(): { model: ImageGPT; processor: ImageGPTImageProcessor } {
   return { model, processor };
 }
 
+/** Load progress reaches the page at most this often (the library reports every chunk). */
+const PROGRESS_INTERVAL_MS = 50;
+
 async function load(id: number, source: ModelSource): Promise<ModelInfo> {
-  let fromCache = false;
-  const fetchWithCache: typeof fetch = async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const { response, cached } = await cachedFetch(url, source.kind === 'url' ? source.version : undefined, init);
-    if (url.includes('model.safetensors')) fromCache = cached;
-    return response;
+  const controller = new AbortController();
+  running.set(id, controller);
+  // Told apart from a server's answer: fetch itself rejecting means the host could not be reached.
+  let unreachable: unknown = null;
+  const watchedFetch: typeof fetch = async (input, init) => {
+    try {
+      return await fetch(input, init);
+    } catch (e) {
+      if (!controller.signal.aborted) unreachable = e;
+      throw e;
+    }
   };
-  const onProgress = (p: { phase: 'download' | 'upload'; loaded: number; total: number }) => progress(id, { ...p });
+  const phases = new Set<Progress['phase']>();
+  let last = { phase: '', file: '', at: 0 };
+  const onProgress = (p: Extract<Progress, { phase: 'download' | 'cached' | 'upload' }>): void => {
+    phases.add(p.phase);
+    const now = performance.now();
+    const finished = p.total > 0 && p.loaded === p.total;
+    if (p.phase === last.phase && p.file === last.file && !finished && now - last.at < PROGRESS_INTERVAL_MS) return;
+    last = { phase: p.phase, file: p.file, at: now };
+    progress(id, { phase: p.phase, file: p.file, loaded: p.loaded, total: p.total, overall: { ...p.overall } });
+  };
+  const files = { fetch: watchedFetch, signal: controller.signal };
+  const from =
+    source.kind === 'url'
+      ? { source: source.base, options: { ...files, cache: versionedCache(source.version) } }
+      : source.kind === 'hub'
+        ? { source: source.id, options: { ...files, ...(source.host ? { host: source.host } : {}) } }
+        : { source: source.files, options: files };
   let next: ImageGPT;
   let nextProcessor: ImageGPTImageProcessor;
-  if (source.kind === 'url') {
-    nextProcessor = await ImageGPTImageProcessor.fromPretrained(source.preprocessorBase, { fetch: fetchWithCache });
-    next = await ImageGPT.fromPretrained(source.base, { dtype: 'f16', onProgress, fetch: fetchWithCache });
-  } else {
-    // Both are checked field by field by the library; the casts only name what the JSON should be.
-    nextProcessor = ImageGPTImageProcessor.fromConfig(source.preprocessor as PreprocessorConfig, 'preprocessor_config.json');
-    next = await ImageGPT.fromPretrained({ config: source.config as ImageGPTConfigJSON, weights: source.weights }, { dtype: 'f16', onProgress });
+  try {
+    // The processor first: one small file, and the hub's answer to it says whether the repo is there.
+    nextProcessor = await ImageGPTImageProcessor.fromPretrained(from.source, from.options);
+    next = await ImageGPT.fromPretrained(from.source, { ...from.options, dtype: 'f16', onProgress });
+  } catch (e) {
+    if (unreachable !== null && !controller.signal.aborted) {
+      // The library's message already names the host and the file; the name tells the page what kind of failure it is.
+      const error = new Error(e instanceof Error ? e.message : String(e));
+      error.name = NETWORK_ERROR;
+      throw error;
+    }
+    throw e;
+  } finally {
+    running.delete(id);
   }
   const { width, height } = nextProcessor.size;
   const positions = next.config.n_positions;
   if (width * height !== positions) {
     next.dispose();
+    next.device.destroy();
     throw new Error(`the processor makes ${width}×${height} = ${width * height} tokens per image, the model expects n_positions = ${positions}`);
   }
   if (nextProcessor.numClusters !== next.config.vocab_size - 1) {
     next.dispose();
+    next.device.destroy();
     throw new Error(`the processor has ${nextProcessor.numClusters} colors, the model ${next.config.vocab_size - 1} image tokens`);
   }
   if (model) {
@@ -77,7 +110,8 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     nHead: c.n_head,
     params: countParams(c.n_embd, c.n_layer, c.n_positions, c.vocab_size, c.n_inner),
     adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' · ') || 'WebGPU adapter',
-    fromCache,
+    // Local files also report 'cached' (read from disk): only a URL or hub load can come from the cache.
+    fromCache: source.kind !== 'files' && phases.has('cached') && !phases.has('download'),
   };
 }
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // End-to-end tests of the demo in headless Chromium (WebGPU on SwiftShader where there is no GPU):
 // the worker loads the shipped 16×16 model, completes gallery and uploaded images, stops and restarts,
-// runs the Features view, reopens from the cache, loads the hub and local-folder paths, says plainly
-// when WebGPU is missing; then the package test (pack.mjs). Prints one line per case and "N passed, N failed".
-// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME] [--no-pack]   (the screenshot option rewrites docs/demo.png)
+// runs the Features view, reopens from the cache, loads a pytorch_model.bin hub model from a local hub
+// server (test/helpers/hub-server.mjs) and completes with it, asks before a large download, says when the
+// hub is unreachable and retries, loads local folders, says plainly when WebGPU is missing; then the
+// package test (pack.mjs). Prints one line per case and "N passed, N failed".
+// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME[,NAME…]] [--no-pack]   (the screenshot option rewrites docs/demo.png)
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { encodePng, freePort, launchChromium, repoRoot, startDemoServer } from './helpers.mjs';
+import { HUB_FIXTURES, startHubServer } from '../helpers/hub-server.mjs';
 
 const RESULTS = join(repoRoot, 'test-results');
 const MODEL = process.env.E2E_MODEL ?? 'emoji-16';
@@ -17,7 +20,7 @@ const KEEP = process.argv.includes('--docs-screenshot') ? 8 : 11;
 const SAMPLES = process.argv.includes('--docs-screenshot') ? 4 : 3;
 const MODELS_DIR = process.env.DEMO_MODELS_DIR ?? join(repoRoot, 'models');
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
 const docsScreenshot = args.includes('--docs-screenshot');
 mkdirSync(RESULTS, { recursive: true });
 
@@ -292,35 +295,118 @@ test('a reload opens the model from the Cache Storage', async () => {
   assert(text.includes('from the browser cache'), `second load did not come from the cache: ${text}`);
 });
 
-test('the hub model path fetches refs/pr/2 weights and main preprocessor config (served locally)', async () => {
-  const page = shared.page;
-  const tiny = join(repoRoot, 'test/fixtures/tiny');
-  const clusters = JSON.parse(readFileSync(join(MODELS_DIR, MODEL, 'preprocessor_config.json'), 'utf8')).clusters;
-  const asked = [];
-  await page.route('https://huggingface.co/**', (route) => {
-    const url = route.request().url();
-    asked.push(url.replace('https://huggingface.co/openai/imagegpt-small/resolve/', ''));
-    const file = url.split('/').pop();
-    if (url.includes('/resolve/refs%2Fpr%2F2/') && (file === 'config.json' || file === 'model.safetensors')) {
-      const body = readFileSync(join(tiny, file));
-      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), 'access-control-allow-origin': '*' } });
-    }
-    if (url.endsWith('/resolve/main/preprocessor_config.json')) {
-      const body = JSON.stringify({ clusters, size: { height: 8, width: 8 }, do_resize: true, do_normalize: true, do_color_quantize: true, resample: 2 });
-      return route.fulfill({ status: 200, body, headers: { 'content-type': 'application/json', 'access-control-allow-origin': '*' } });
-    }
-    return route.fulfill({ status: 404, body: 'not found' });
-  });
-  await page.evaluate(() => (document.body.dataset.model = 'stale'));
-  await page.selectOption('#model-select', 'hub:small');
+/** A page of its own (fresh Cache Storage) on the demo with these query parameters; console errors collected. */
+async function openDemo(query) {
+  const context = await shared.browser.newContext({ viewport: { width: 1180, height: 900 } });
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await page.goto(`${shared.url}?${new URLSearchParams(query)}`);
   const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
-  const text = await page.textContent('#load-text');
-  assert(state === 'ready', `hub model state ${state}: ${text}`);
-  assert(text.includes('openai/imagegpt-small') && text.includes('8×8'), `load status: ${text}`);
-  assert(asked.includes('refs%2Fpr%2F2/model.safetensors') && asked.includes('main/preprocessor_config.json'), `requests: ${asked.join(', ')}`);
+  assert(state === 'ready', `the demo did not load its shipped model: ${state}: ${await page.textContent('#load-text')}`);
+  return { page, errors, close: () => context.close() };
+}
+
+/** Console errors other than the browser's own notes on failed requests (a 404 probe of a layout, a refused connection). */
+function unexpected(errors) {
+  return errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e));
+}
+
+test('a hub model (pytorch_model.bin) from the local hub server: Cancel mid-download keeps the old model; then it loads and completes an image', async () => {
+  const hub = shared.hub;
+  hub.clearLog();
+  const demo = await openDemo({ hub: hub.url, hubModels: 'test-org/tiny-bin' });
+  const { page } = demo;
+  try {
+    const label = await page.$eval('#model-select option[value="hub:test-org/tiny-bin"]', (o) => o.textContent);
+    assert(/download size unknown/.test(label), `the test model's picker entry: ${label}`);
+    // First a load cancelled mid-download (the server holds the weights back after 4 KB): the old model stays.
+    let stalled;
+    const stall = new Promise((resolve) => (stalled = resolve));
+    hub.hook = (r) => (r.file === 'pytorch_model.bin' ? { stallAfter: 4096, onStall: stalled } : undefined);
+    await page.evaluate(() => (document.body.dataset.model = 'stale'));
+    await page.selectOption('#model-select', 'hub:test-org/tiny-bin');
+    await stall;
+    await page.click('#cancel-load');
+    const cancelled = await waitForState(page, 'model', ['cancelled', 'ready', 'error'], 30_000);
+    const cancelText = await page.textContent('#load-text');
+    assert(cancelled === 'cancelled' && /cancelled/.test(cancelText) && /still using/.test(cancelText), `Cancel during the download: ${cancelled}: ${cancelText}`);
+    assert(!(await page.isDisabled('#unconditional')) && (await page.inputValue('#model-select')) === `shipped:${MODEL}`, 'after Cancel the previous model is not the one in use');
+    hub.hook = undefined;
+    await page.evaluate(() => (document.body.dataset.model = 'stale'));
+    await page.selectOption('#model-select', 'hub:test-org/tiny-bin');
+    const state = await waitForState(page, 'model', ['ready', 'error', 'offline', 'confirm'], 60_000);
+    const text = await page.textContent('#load-text');
+    assert(state === 'ready' && text.includes('test-org/tiny-bin') && text.includes('4×4'), `hub model: ${state}: ${text}`);
+    const phases = await page.getAttribute('#load-status', 'data-phases');
+    assert(/download/.test(phases) && /upload/.test(phases), `load progress showed the phases "${phases}", not download and upload`);
+    const files = hub.log.filter((r) => r.status === 200 || r.status === 206).map((r) => r.file);
+    assert(files.includes('pytorch_model.bin') && files.includes('preprocessor_config.json'), `files served: ${files.join(', ')}`);
+    // Complete the gallery image with the 4×4 model: 2 rows kept, 2 generated.
+    await page.waitForFunction(() => document.querySelector('#quantized').width === 4, null, { timeout: 10_000 });
+    await setSampling(page, { keepRows: 2, samples: 2, seed: 5 });
+    const [quantized] = await canvasPixels(page, '#quantized');
+    await page.click('#complete');
+    const run = await waitForState(page, 'run', ['done', 'error', 'stopped'], 60_000);
+    assert(run === 'done', `run state ${run}: ${await page.textContent('#gen-text')}`);
+    const samples = await canvasPixels(page, '#samples canvas');
+    assert(samples.length === 2 && samples.every((s) => s.width === 4 && same(rowsOf(s, 0, 2), rowsOf(quantized, 0, 2))), 'the kept rows of the hub model\'s samples differ from the quantized input');
+    assert(samples.every((s) => rowsOf(s, 2, 4).every((v, i) => i % 4 !== 3 || v === 255)), 'the generated rows are not filled');
+    assert(unexpected(demo.errors).length === 0, `console errors:\n${unexpected(demo.errors).join('\n')}`);
+  } finally {
+    await demo.close();
+  }
 });
 
-test('a local model folder loads through the folder input; a broken one is refused with the reason', async () => {
+test('a large hub download asks first (Escape or Cancel keeps the model); an unreachable hub says so, and Retry loads', async () => {
+  // The hub address points at a port nothing listens on, until the hub server is started there.
+  const port = await freePort();
+  const demo = await openDemo({ hub: `http://127.0.0.1:${port}`, hubModels: 'test-org/tiny-bin' });
+  const { page } = demo;
+  let hub = null;
+  try {
+    // imagegpt-medium: 1.86 GB asks first; keyboard: focus on Download, Escape cancels.
+    await page.selectOption('#model-select', 'hub:openai/imagegpt-medium');
+    await waitForState(page, 'model', ['confirm'], 5_000);
+    const ask = await page.textContent('#download-confirm');
+    assert(/imagegpt-medium/.test(ask) && /1\.86 GB/.test(ask), `the confirmation says: ${ask}`);
+    assert((await page.evaluate(() => document.activeElement?.id)) === 'download-yes', 'the Download button does not have the focus');
+    await page.keyboard.press('Escape');
+    assert(await page.isHidden('#download-confirm'), 'Escape did not close the confirmation');
+    assert((await page.inputValue('#model-select')) === `shipped:${MODEL}`, `after Escape the picker shows ${await page.inputValue('#model-select')}`);
+    // Again, then Tab to Cancel and Enter.
+    await page.selectOption('#model-select', 'hub:openai/imagegpt-medium');
+    await waitForState(page, 'model', ['confirm'], 5_000);
+    await page.keyboard.press('Tab');
+    assert((await page.evaluate(() => document.activeElement?.id)) === 'download-no', 'Tab from Download does not reach Cancel');
+    await page.keyboard.press('Enter');
+    await waitForState(page, 'model', ['ready'], 5_000);
+    assert(!(await page.isDisabled('#unconditional')), 'after Cancel the loaded model is not usable');
+
+    // Nothing listens: the hub is unreachable.
+    await page.evaluate(() => (document.body.dataset.model = 'stale'));
+    await page.selectOption('#model-select', 'hub:test-org/tiny-bin');
+    const state = await waitForState(page, 'model', ['offline', 'error', 'ready'], 30_000);
+    const panel = (await page.textContent('#hub-error')).replace(/\s+/g, ' ');
+    assert(state === 'offline' && (await page.isVisible('#hub-error')), `unreachable hub: ${state}: ${await page.textContent('#load-text')}`);
+    assert(/Can't reach the Hugging Face hub — check your connection/.test(panel) && (await page.isVisible('#hub-retry')), `the message: ${panel}`);
+    assert(!(await page.isDisabled('#unconditional')), 'after the failed load the previous model is not usable');
+    await page.screenshot({ path: join(RESULTS, 'hub-unreachable.png') });
+
+    hub = await startHubServer({ port });
+    await page.evaluate(() => (document.body.dataset.model = 'stale'));
+    await page.click('#hub-retry');
+    const retried = await waitForState(page, 'model', ['ready', 'error', 'offline'], 60_000);
+    const text = await page.textContent('#load-text');
+    assert(retried === 'ready' && text.includes('test-org/tiny-bin') && (await page.isHidden('#hub-error')), `Retry: ${retried}: ${text}`);
+    assert(!hub.log.some((r) => r.path.includes('imagegpt-medium')), 'a cancelled download still asked the hub for imagegpt-medium');
+    assert(unexpected(demo.errors).length === 0, `console errors:\n${unexpected(demo.errors).join('\n')}`);
+  } finally {
+    await demo.close();
+    await hub?.close();
+  }
+});
+
+test('local model folders load through the folder input (safetensors, pytorch_model.bin) and by drop (sharded .bin); a broken one is refused with the reason', async () => {
   const page = shared.page;
   const dir = join(MODELS_DIR, MODEL);
   // The folder input takes directories: make two broken model folders.
@@ -336,7 +422,9 @@ test('a local model folder loads through the folder input; a broken one is refus
   const truncated = folder('truncated', { 'config.json': read('config.json'), 'model.safetensors': weights.subarray(0, weights.length - 1000), 'preprocessor_config.json': read('preprocessor_config.json') });
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', incomplete);
-  await page.waitForFunction(() => /lacks model\.safetensors, preprocessor_config\.json/.test(document.querySelector('#load-text').textContent), null, { timeout: 10_000 });
+  const lacking = await waitForState(page, 'model', ['ready', 'error'], 30_000);
+  const lackingText = await page.textContent('#load-text');
+  assert(lacking === 'error' && /preprocessor_config\.json/.test(lackingText) && /still using/.test(lackingText), `a folder with only config.json: ${lacking}: ${lackingText}`);
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', truncated);
   const broken = await waitForState(page, 'model', ['ready', 'error'], 60_000);
@@ -344,6 +432,24 @@ test('a local model folder loads through the folder input; a broken one is refus
   const brokenText = await page.textContent('#load-text');
   assert(broken === 'error' && /Could not load/.test(brokenText) && /still using/.test(brokenText), `a truncated model.safetensors: ${broken}: ${brokenText}`);
   assert(!(await page.isDisabled('#unconditional')), 'after a failed load the previous model is not usable');
+  // A folder holding pytorch_model.bin (the hub fixture) through the folder input...
+  await page.evaluate(() => (document.body.dataset.model = 'stale'));
+  await page.setInputFiles('#folder-input', join(HUB_FIXTURES, 'bin'));
+  const bin = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  const binText = await page.textContent('#load-text');
+  assert(bin === 'ready' && binText.includes('local: bin') && binText.includes('4×4'), `a local folder with pytorch_model.bin: ${bin}: ${binText}`);
+  // ...and the sharded one dropped on the page as files (a test cannot make a dropped directory entry).
+  const sharded = join(HUB_FIXTURES, 'bin-sharded');
+  const dropped = readdirSync(sharded).map((name) => ({ name, bytes: [...readFileSync(join(sharded, name))] }));
+  await page.evaluate(() => (document.body.dataset.model = 'stale'));
+  await page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name));
+    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, dropped);
+  const drop = await waitForState(page, 'model', ['ready', 'error'], 60_000);
+  const dropText = await page.textContent('#load-text');
+  assert(drop === 'ready' && dropText.includes('local: dropped files') && dropText.includes('4×4'), `sharded .bin files dropped on the page: ${drop}: ${dropText}`);
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', join(MODELS_DIR, MODEL));
   const state = await waitForState(page, 'model', ['ready', 'error'], 60_000);
@@ -441,7 +547,10 @@ async function main() {
     return 1;
   }
   const server = await startDemoServer();
+  const hub = await startHubServer();
   const browser = await launchChromium();
+  shared.browser = browser;
+  shared.hub = hub;
   const context = await browser.newContext({ viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1 });
   await context.addInitScript(instrument);
   shared.url = server.url;
@@ -452,7 +561,7 @@ async function main() {
   let failed = 0;
   try {
     for (const c of cases) {
-      if (only && !c.name.includes(only) && c !== cases[0]) continue; // the first case opens the page
+      if (only && !only.some((o) => c.name.includes(o)) && c !== cases[0]) continue; // the first case opens the page
       const t0 = Date.now();
       try {
         await c.fn();
@@ -467,9 +576,10 @@ async function main() {
   } finally {
     await browser.close();
     await server.close();
+    await hub.close();
   }
   for (const note of shared.notes) console.log(`     note: ${note}`);
-  if ((!only || 'package'.includes(only)) && !args.includes('--no-pack')) {
+  if ((!only || only.some((o) => 'package'.includes(o))) && !args.includes('--no-pack')) {
     const t0 = Date.now();
     const pack = spawnSync(process.execPath, [join(repoRoot, 'test/e2e/pack.mjs')], { encoding: 'utf8', env: process.env });
     if (pack.status === 0) {
