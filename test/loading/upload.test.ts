@@ -1,13 +1,14 @@
 // The streaming uploader on a real device: any chunking gives the same model as bytes in memory; input
 // dtypes convert; non-finite or out-of-f16 values never become Inf/NaN silently; a failed or aborted load
 // leaves no GPU buffer behind.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImageGPT } from '../../src/model/imagegpt';
 import { GpuUploader } from '../../src/loading/upload';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { writeSafetensors, type SafetensorsDType } from '../../src/safetensors';
 import { float32ArrayToFloat16 } from '../../src/f16';
-import { getTestDevice } from '../helpers/gpu';
+import { getTestDevice, testGpu } from '../helpers/gpu';
+import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../../src/model/limits';
 import { loadModelFixture, relError } from '../helpers/fixtures';
 import { chunkedStream } from './chunked';
 
@@ -234,5 +235,36 @@ describe('nothing is kept by a load that fails', () => {
     expect(() => up.declare('x', [{ name: 'transformer.wpe.weight', dtype: 'I32', shape: [64, 64] }])).toThrow(/dtype I32/);
     expect(tracker.created()).toBe(before);
     up.destroy();
+  });
+});
+
+describe('the device, when none is passed', () => {
+  afterAll(() => vi.unstubAllGlobals());
+
+  it("is requested with the limits of a default batch at full length, capped at the adapter's", async () => {
+    vi.stubGlobal('navigator', { gpu: testGpu() });
+    const adapter = (await testGpu().requestAdapter({ powerPreference: 'high-performance' }))!;
+    const model = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { dtype: 'f32' });
+    try {
+      const want = modelLimitNeeds(tiny.config, { batchSize: DEFAULT_BATCH_SIZE, maxLength: tiny.config.n_positions, dtype: 'f32' });
+      const l = model.device.limits;
+      expect(l.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(Math.min(want.maxStorageBufferBindingSize, adapter.limits.maxStorageBufferBindingSize));
+      expect(l.maxBufferSize).toBeGreaterThanOrEqual(Math.min(want.maxBufferSize, adapter.limits.maxBufferSize));
+      expect((await logitsOf(model)).every(Number.isFinite)).toBe(true);
+    } finally {
+      model.device.destroy();
+    }
+  });
+
+  it('a model that does not fit even one sequence: an error naming the limit, before any weight is asked for', async () => {
+    vi.stubGlobal('navigator', { gpu: testGpu() });
+    const asked: string[] = [];
+    const huge: BodyInit = new TextEncoder().encode(JSON.stringify({ ...tiny.configJson, n_positions: 65536, n_embd: 32768, n_head: 256 }));
+    const f = (async (u: string) => {
+      asked.push(String(u));
+      return u === '/m/config.json' ? new Response(huge) : new Response(tiny.weightBytes.slice());
+    }) as typeof fetch;
+    await expect(ImageGPT.fromPretrained('/m', { fetch: f, cache: false })).rejects.toThrow(/even for a batch of 1.*(maxBufferSize|maxStorageBufferBindingSize): needed \d+ bytes/);
+    expect(asked).toEqual(['/m/config.json']);
   });
 });
