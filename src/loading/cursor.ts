@@ -215,10 +215,13 @@ class StreamCursor implements ByteCursor {
     if (this.closed) return;
     this.closed = true;
     this.pending = new Uint8Array(0);
+    // Best effort: a stream that already failed rejects cancel(), and that must not hide the error that
+    // made the caller close it.
+    await this.reader.cancel().catch(() => {});
     try {
-      await this.reader.cancel();
-    } finally {
       this.reader.releaseLock();
+    } catch {
+      // An older streams implementation refuses while a read is pending; the stream is cancelled anyway.
     }
   }
 }

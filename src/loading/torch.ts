@@ -130,7 +130,7 @@ function stateDictHooks(what: string) {
           `${what}: unsupported storage type ${describePickle(cls)} (expected one of ${Object.keys(STORAGE_DTYPES).map((s) => 'torch.' + s).join(', ')})`,
         );
       }
-      if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
+      if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel * 8) || numel < 0) {
         throw new Error(`${what}: malformed storage record ${describePickle(pid.slice(2))}`);
       }
       const storage: TorchStorage = { kind: 'storage', key, dtype: STORAGE_DTYPES[cls.name], numel };
@@ -169,6 +169,11 @@ function tensorView(name: string, t: TorchTensorRecord, where: string): View {
     throw new Error(
       `${what}: its view (offset ${offset}, shape ${describePickle(shape)}, stride ${describePickle(stride)}) reaches element ${last} of a storage of ${storage.numel}`,
     );
+  }
+  // Overlapping views (stride 0, expand) would repeat storage bytes: never in a state dict, and a way to
+  // declare a huge tensor over a tiny storage.
+  if (count > storage.numel) {
+    throw new Error(`${what}: its view has ${count} elements but its storage only ${storage.numel} (overlapping strides are not supported)`);
   }
   const standard = contiguousStrides(shape);
   const contiguous = shape.every((d, i) => d <= 1 || stride[i] === standard[i]);

@@ -6,6 +6,7 @@ import { readTorchCheckpoint } from '../../src/loading/torch';
 import { blobCursor, memoryCursor, streamCursor } from '../../src/loading/cursor';
 import type { ByteCursor, TensorInfo, TensorSink } from '../../src/loading/types';
 import { chunkedStream } from './chunked';
+import { crc32 } from '../../src/loading/zip';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'torch');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -176,4 +177,94 @@ describe('readTorchCheckpoint', () => {
     sink.complete();
     expect(biggest).toBeLessThanOrEqual(1000);
   });
+
+  describe('hostile or odd state dicts (archives built here)', () => {
+    /** A zip of STORED entries with sizes in the local headers, as Python's zipfile writes to a file. */
+    function makeZip(entries: Array<[string, Uint8Array]>): Uint8Array {
+      const parts: number[] = [];
+      const central: number[] = [];
+      const u16 = (a: number[], v: number) => a.push(v & 0xff, v >>> 8);
+      const u32 = (a: number[], v: number) => a.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+      for (const [name, data] of entries) {
+        const offset = parts.length;
+        const nameBytes = [...new TextEncoder().encode(name)];
+        const crc = crc32(data);
+        u32(parts, 0x04034b50), u16(parts, 20), u16(parts, 0x800), u16(parts, 0), u32(parts, 0), u32(parts, crc);
+        u32(parts, data.length), u32(parts, data.length), u16(parts, nameBytes.length), u16(parts, 0);
+        parts.push(...nameBytes, ...data);
+        u32(central, 0x02014b50), u16(central, 20), u16(central, 20), u16(central, 0x800), u16(central, 0), u32(central, 0);
+        u32(central, crc), u32(central, data.length), u32(central, data.length), u16(central, nameBytes.length);
+        u16(central, 0), u16(central, 0), u16(central, 0), u16(central, 0), u32(central, 0), u32(central, offset);
+        central.push(...nameBytes);
+      }
+      const cdOffset = parts.length;
+      parts.push(...central);
+      u32(parts, 0x06054b50), u16(parts, 0), u16(parts, 0), u16(parts, entries.length), u16(parts, entries.length);
+      u32(parts, central.length), u32(parts, cdOffset), u16(parts, 0);
+      return new Uint8Array(parts);
+    }
+    const latin1 = (t: string) => [...Buffer.from(t, 'latin1')];
+    const str = (t: string) => [0x58, ...new Uint8Array(new Uint32Array([t.length]).buffer), ...latin1(t)];
+    const int = (v: number) => [0x4a, ...new Uint8Array(new Int32Array([v]).buffer)];
+    const tuple = (items: number[][]) => [0x28, ...items.flat(), 0x74];
+    /** {name: tensor} over FloatStorage "key" of `numel` elements. */
+    function statePickle(tensors: Array<{ name: string; key: string; numel: number; offset: number; shape: number[]; stride: number[] }>, extra: number[] = []): Uint8Array {
+      const body: number[] = [0x80, 2, 0x7d];
+      for (const t of tensors) {
+        const storage = [...tuple([str('storage'), [0x63, ...latin1('torch\nFloatStorage\n')], str(t.key), str('cpu'), int(t.numel)]), 0x51];
+        body.push(...str(t.name), 0x63, ...latin1('torch._utils\n_rebuild_tensor_v2\n'));
+        body.push(...tuple([storage, int(t.offset), tuple(t.shape.map(int)), tuple(t.stride.map(int))]), 0x52, 0x73);
+      }
+      body.push(...extra, 0x2e);
+      return new Uint8Array(body);
+    }
+    const f32 = (n: number) => new Uint8Array(new Float32Array(n).map((_, i) => i).buffer);
+    const both = async (name: string, zip: Uint8Array, message: RegExp) => {
+      for (const mode of ['random', 'stream'] as const) await expect(read(mode, name, zip)).rejects.toThrow(message);
+    };
+
+    it('a transposed view over a zip built here reads right, both ways', async () => {
+      const pkl = statePickle([{ name: 'w', key: '0', numel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }]);
+      const zip = makeZip([['a/data.pkl', pkl], ['a/byteorder', new TextEncoder().encode('little')], ['a/data/0', f32(6)]]);
+      for (const mode of ['random', 'stream'] as const) {
+        const sink = await read(mode, 'm.bin', zip);
+        expect([...new Float32Array(sink.bytes.get('w')!.buffer)]).toEqual([0, 3, 1, 4, 2, 5]);
+      }
+    });
+
+    it('an overlapping view (a huge tensor over a tiny storage) is refused', async () => {
+      const pkl = statePickle([{ name: 'w', key: '0', numel: 4, offset: 0, shape: [1 << 30, 4], stride: [0, 1] }]);
+      await both('o.bin', makeZip([['a/data.pkl', pkl], ['a/data/0', f32(4)]]), /o\.bin: tensor "w": its view has 4294967296 elements but its storage only 4/);
+    });
+
+    it('a view past its storage, a missing storage, a storage of the wrong size', async () => {
+      const past = statePickle([{ name: 'w', key: '0', numel: 4, offset: 2, shape: [4], stride: [1] }]);
+      await both('p.bin', makeZip([['a/data.pkl', past], ['a/data/0', f32(4)]]), /p\.bin: tensor "w": its view \(offset 2, shape \(4\), stride \(1\)\) reaches element 5 of a storage of 4/);
+      const ok = statePickle([{ name: 'w', key: '0', numel: 4, offset: 0, shape: [4], stride: [1] }]);
+      await both('m.bin', makeZip([['a/data.pkl', ok]]), /m\.bin: storage "a\/data\/0" of tensor "w" is missing from the archive/);
+      await both('s.bin', makeZip([['a/data.pkl', ok], ['a/data/0', f32(3)]]), /s\.bin: (storage entry "a\/data\/0" has 12 bytes, data\.pkl says 16|entry "a\/data\/0" has 12 bytes, expected 16)/);
+    });
+
+    it('deep nesting inside a checkpoint is an Error, not a RangeError', async () => {
+      // {'x': ((((…(None)…))))} 5,000 tuples deep.
+      const deep = [...str('x'), ...new Array<number>(5000).fill(0x28), 0x4e, ...new Array<number>(5000).fill(0x74), 0x73];
+      const pkl = statePickle([], deep);
+      for (const mode of ['random', 'stream'] as const) {
+        const error = await read(mode, 'd.bin', makeZip([['a/data.pkl', pkl]])).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(Error);
+        expect(error).not.toBeInstanceOf(RangeError);
+        expect((error as Error).message).toMatch(/d\.bin: a\/data\.pkl: containers nested deeper than 256 levels/);
+      }
+    });
+
+    it('big-endian storages, a storage before data.pkl in a stream, no data.pkl', async () => {
+      const ok = statePickle([{ name: 'w', key: '0', numel: 4, offset: 0, shape: [4], stride: [1] }]);
+      await both('b.bin', makeZip([['a/data.pkl', ok], ['a/byteorder', new TextEncoder().encode('big')], ['a/data/0', f32(4)]]), /b\.bin: tensors are stored "big"-endian; only little-endian/);
+      const first = makeZip([['a/data/0', f32(4)], ['a/data.pkl', ok]]);
+      expect((await read('random', 'f.bin', first)).bytes.get('w')!.length).toBe(16);
+      await expect(read('stream', 'f.bin', first)).rejects.toThrow(/f\.bin: storage "a\/data\/0" comes before data\.pkl.*Range support/);
+      await both('n.bin', makeZip([['a/version', new TextEncoder().encode('3\n')]]), /n\.bin: (expected one "<root>\/data\.pkl" in the archive, found 0|no "<root>\/data\.pkl" in the archive)/);
+    });
+  });
 });
+
