@@ -1,19 +1,36 @@
 // Helpers for showing token images: nearest-neighbour upscaling and keeping the top rows of a token grid.
 
 import type { ImageSize, RgbaImage } from './processor';
+import { describeValue as describe } from '../json';
+
+const MAX_UPSCALE_PIXELS = 16384 * 16384;
 
 /**
  * Enlarges an RGBA image with nearest-neighbour sampling (crisp token pixels on a display canvas).
  * `size` is an integer factor or an exact { width, height }; source pixel = floor(target · source / size).
  */
 export function upscaleNearest(image: RgbaImage, size: number | { width: number; height: number }): RgbaImage {
+  if (!image || typeof image !== 'object') throw new Error(`upscaleNearest: expected an RGBA image { data, width, height }, got ${describe(image)}`);
   const { data, width, height } = image;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    throw new Error(`upscaleNearest: image.data must be a Uint8Array or Uint8ClampedArray, got ${describe(data)}`);
+  }
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new Error(`upscaleNearest: image size is ${describe(width)}×${describe(height)}; expected positive integers`);
+  }
   if (data.length !== width * height * 4) {
     throw new Error(`RGBA image data has ${data.length} values; expected ${width}×${height}×4`);
   }
+  if (typeof size !== 'number' && (!size || typeof size !== 'object')) {
+    throw new Error(`upscaleNearest: size must be an integer factor or { width, height }, got ${describe(size)}`);
+  }
   const target = typeof size === 'number' ? { width: width * size, height: height * size } : size;
   if (!Number.isInteger(target.width) || !Number.isInteger(target.height) || target.width < 1 || target.height < 1) {
-    throw new Error(`upscale target is ${target.width}×${target.height}: expected positive integers (or an integer factor ≥ 1)`);
+    throw new Error(`upscale target is ${describe(target.width)}×${describe(target.height)}: expected positive integers (or an integer factor ≥ 1)`);
+  }
+  // Checked before allocating: a huge factor is an Error, not an out-of-memory crash.
+  if (target.width * target.height > MAX_UPSCALE_PIXELS) {
+    throw new Error(`upscale target ${target.width}×${target.height} has more than ${MAX_UPSCALE_PIXELS} pixels (16384×16384, a canvas's practical limit)`);
   }
   const out = new Uint8ClampedArray(target.width * target.height * 4);
   const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
@@ -33,7 +50,14 @@ export function upscaleNearest(image: RgbaImage, size: number | { width: number;
  * and, decoded with `fill`, the picture of what the model is given.
  */
 export function maskRows(tokens: ArrayLike<number>, grid: ImageSize & { keepRows: number }): number[] {
+  if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
+    throw new Error(`maskRows: tokens must be an array of token ids, got ${describe(tokens)}`);
+  }
+  if (!grid || typeof grid !== 'object') throw new Error(`maskRows: expected { height, width, keepRows }, got ${describe(grid)}`);
   const { height, width, keepRows } = grid;
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+    throw new Error(`maskRows: height and width must be positive integers, got ${describe(height)}×${describe(width)}`);
+  }
   if (tokens.length !== height * width) {
     throw new Error(`maskRows got ${tokens.length} tokens; expected height×width = ${height}×${width} = ${height * width}`);
   }

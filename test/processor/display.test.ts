@@ -42,4 +42,15 @@ describe('display helpers', () => {
     expect(Array.from(shown.data.slice(0, 4))).toEqual([...processor.palette.slice(0, 3), 255]);
     expect(Array.from(shown.data.slice(6 * 4))).toEqual(new Array(6).fill([128, 128, 128, 255]).flat());
   });
+
+  it('bad arguments to upscaleNearest and maskRows are Errors that name them (issue 12 kinds 7, 10)', () => {
+    const image = { data: new Uint8ClampedArray(4 * 4), width: 2, height: 2 };
+    expect(() => upscaleNearest(undefined as never, 2)).toThrow(/upscaleNearest: expected an RGBA image/);
+    expect(() => upscaleNearest({ ...image, data: [1, 2, 3] as never }, 2)).toThrow(/image\.data must be a Uint8Array/);
+    expect(() => upscaleNearest(image, 'x' as never)).toThrow(/size must be an integer factor/);
+    expect(() => upscaleNearest(image, 1e6)).toThrow(/more than 268435456 pixels/);
+    expect(() => maskRows(undefined as never, { height: 2, width: 2, keepRows: 1 })).toThrow(/maskRows: tokens must be an array/);
+    expect(() => maskRows([1, 2, 3, 4], null as never)).toThrow(/maskRows: expected \{ height, width, keepRows \}/);
+    expect(() => maskRows([1, 2, 3, 4], { height: 2.5, width: 2, keepRows: 1 })).toThrow(/height and width must be positive integers/);
+  });
 });
