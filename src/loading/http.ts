@@ -135,11 +135,13 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
 }
 
 /**
- * Serves byte ranges of one file by Range requests, keeping at most one window fetched ahead of the last
- * request (what a front-to-back reader asks for next), so memory stays at about two windows.
+ * Serves byte ranges of one file by Range requests. It keeps the last window it fetched (reads that
+ * overlap it cost nothing) and one window fetched ahead of it (what a front-to-back reader asks for next),
+ * so memory stays at about two windows and no byte is downloaded twice by a reader going forward.
  */
 class RangeFetcher {
-  private ahead: { start: number; data: Promise<Uint8Array>; controller: AbortController | null } | null;
+  private have: { start: number; data: Uint8Array } | null;
+  private ahead: { start: number; end: number; data: Promise<Uint8Array>; controller: AbortController } | null = null;
 
   constructor(
     private readonly url: string,
@@ -148,18 +150,12 @@ class RangeFetcher {
     private readonly windowBytes: number,
     first: Uint8Array,
   ) {
-    this.ahead = { start: 0, data: Promise.resolve(first), controller: null };
+    this.have = { start: 0, data: first };
   }
 
   private async fetchRange(start: number, end: number, controller: AbortController): Promise<Uint8Array> {
     const ctx: HttpContext = { ...this.ctx, signal: controller.signal };
-    let res: Response | null;
-    try {
-      res = await httpGet(this.url, ctx, { Range: `bytes=${start}-${end - 1}` });
-    } catch (e) {
-      if (this.ctx.signal?.aborted) throw abortError();
-      throw e;
-    }
+    const res = await httpGet(this.url, ctx, { Range: `bytes=${start}-${end - 1}` });
     if (!res) throw new Error(`${this.url}: HTTP 404 for bytes ${start}-${end - 1} of a file that answered before`);
     if (res.status !== 206) {
       await res.body?.cancel().catch(() => {});
@@ -185,40 +181,49 @@ class RangeFetcher {
     const controller = childSignal(this.ctx.signal);
     const data = this.fetchRange(start, end, controller);
     data.catch(() => {}); // an unused prefetch's failure is nobody's error; a used one is rethrown by get
-    this.ahead = { start, data, controller };
+    this.ahead = { start, end, data, controller };
   }
 
   async get(start: number, end: number): Promise<Uint8Array> {
-    let head: Uint8Array = new Uint8Array(0);
+    const parts: Uint8Array[] = [];
     let at = start;
+    const take = (from: number, data: Uint8Array) => {
+      if (at < from || at >= from + data.length) return;
+      const n = Math.min(end, from + data.length) - at;
+      parts.push(data.subarray(at - from, at - from + n));
+      at += n;
+    };
+    if (this.have) take(this.have.start, this.have.data);
     const ahead = this.ahead;
-    this.ahead = null;
-    if (ahead && ahead.start === start) {
-      const data = await ahead.data;
-      head = data.subarray(0, Math.min(data.length, end - start));
-      at = start + head.length;
-      if (data.length > head.length) this.ahead = { start: at, data: Promise.resolve(data.subarray(head.length)), controller: null };
-    } else {
-      ahead?.controller?.abort();
+    if (at < end && ahead && at >= ahead.start && at < ahead.end) {
+      this.ahead = null;
+      this.have = { start: ahead.start, data: await ahead.data };
+      take(this.have.start, this.have.data);
     }
-    let out: Uint8Array = head;
     if (at < end) {
-      const rest = await this.fetchRange(at, end, childSignal(this.ctx.signal));
-      out = head.length === 0 ? rest : concat(head, rest);
+      this.ahead?.controller.abort();
+      this.ahead = null;
+      const data = await this.fetchRange(at, end, childSignal(this.ctx.signal));
+      this.have = { start: at, data };
+      take(at, data);
     }
-    if (!this.ahead) this.prefetch(end);
-    return out;
+    if (!this.ahead && this.have) this.prefetch(this.have.start + this.have.data.length);
+    return parts.length === 1 ? parts[0] : concat(parts);
   }
 
   close(): void {
-    this.ahead?.controller?.abort();
+    this.ahead?.controller.abort();
     this.ahead = null;
+    this.have = null;
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
