@@ -213,6 +213,19 @@ describe('safetensors dtypes', () => {
     expect(() => parseSafetensors(one('F4', [2], 2))).toThrow(/hold 2 bytes, but F4 \[2\] needs 1/);
   });
 
+  it('the writer lays packed sub-byte tensors out after the whole-byte ones, and refuses partial bytes', () => {
+    const bytes = writeSafetensors([
+      { name: 'f4', dtype: 'F4', shape: [2, 3], data: new Uint8Array([0x12, 0x34, 0x56]) },
+      { name: 'w', dtype: 'F32', shape: [1], data: new Float32Array([2]) },
+      { name: 'b', dtype: 'U8', shape: [1], data: new Uint8Array([9]) },
+    ]);
+    const file = parseSafetensors(bytes);
+    expect([...file.tensors.keys()]).toEqual(['w', 'b', 'f4']);
+    expect([...file.tensors.get('f4')!.data]).toEqual([0x12, 0x34, 0x56]);
+    expect(() => tensorToFloat32(file.tensors.get('f4')!)).toThrow(/dtype F4 cannot be read as float32/);
+    expect(() => writeSafetensors([{ name: 'odd', dtype: 'F4', shape: [3], data: new Uint8Array(2) }])).toThrow(/tensor "odd": F4 \[3\] is 12 bits/);
+  });
+
   it('writes and reads back U32 and F8 tensors', () => {
     const u32 = new Uint32Array([0, 1, 0xffffffff]);
     const f8 = new Uint8Array([0x38, 0xb8]);
