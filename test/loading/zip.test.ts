@@ -154,6 +154,22 @@ describe('zip reader', () => {
     });
   });
 
+  it('damaged deflate data is an error naming the entry, both ways', async () => {
+    const bytes = fixture('tiny-deflated.bin');
+    const { v, central } = layout(bytes);
+    const local = v.getUint32(central[1] + 42, true);
+    const data = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
+    for (let i = 0; i < 64; i++) bytes[data + 200 + i] ^= 0x5a;
+    for (const mode of ['random', 'stream'] as const) {
+      await expect(readAll(bytes, mode, 'def.bin')).rejects.toThrow(/def\.bin: entry "tiny-f16\/data\/0" (is not valid deflate data|fails its CRC-32 check|inflates to more than|has \d+ bytes, its header says)/);
+    }
+    // Its compressed size cut short in the directory: the inflater runs out.
+    const cut = fixture('tiny-deflated.bin');
+    const c = layout(cut);
+    c.v.setUint32(c.central[1] + 20, c.v.getUint32(c.central[1] + 20, true) - 100, true);
+    await expect(readAll(cut, 'random', 'cut.bin')).rejects.toThrow(/cut\.bin: entry "tiny-f16\/data\/0" (is not valid deflate data|: its deflate data ends early|has \d+ bytes, its header says)/);
+  });
+
   describe('front-to-back reads', () => {
     it('a deflated entry whose sizes are deferred to a data descriptor is refused clearly', async () => {
       const bytes = fixture('tiny-deflated.bin');
