@@ -326,6 +326,8 @@ test('a hub model (pytorch_model.bin) from the local hub server: Cancel mid-down
     await page.evaluate(() => (document.body.dataset.model = 'stale'));
     await page.selectOption('#model-select', 'hub:test-org/tiny-bin');
     await stall;
+    await page.waitForFunction(() => /Downloading pytorch_model\.bin/.test(document.querySelector('#load-text').textContent), null, { timeout: 10_000 });
+    await page.screenshot({ path: join(RESULTS, 'hub-loading.png') });
     await page.click('#cancel-load');
     const cancelled = await waitForState(page, 'model', ['cancelled', 'ready', 'error'], 30_000);
     const cancelText = await page.textContent('#load-text');
@@ -370,6 +372,7 @@ test('a large hub download asks first (Escape or Cancel keeps the model); an unr
     const ask = await page.textContent('#download-confirm');
     assert(/imagegpt-medium/.test(ask) && /1\.86 GB/.test(ask), `the confirmation says: ${ask}`);
     assert((await page.evaluate(() => document.activeElement?.id)) === 'download-yes', 'the Download button does not have the focus');
+    await page.screenshot({ path: join(RESULTS, 'hub-confirm.png') });
     await page.keyboard.press('Escape');
     assert(await page.isHidden('#download-confirm'), 'Escape did not close the confirmation');
     assert((await page.inputValue('#model-select')) === `shipped:${MODEL}`, `after Escape the picker shows ${await page.inputValue('#model-select')}`);
