@@ -114,10 +114,16 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
   const res = await httpGet(url, ctx, opts.range ? { Range: `bytes=0-${windowBytes - 1}` } : undefined);
   if (!res) return null;
   if (res.status === 206 && opts.range) {
-    const range = parseContentRange(res.headers.get('content-range'));
+    const header = res.headers.get('content-range');
+    const range = parseContentRange(header);
+    if (header === null) {
+      // A cross-origin server that does not expose Content-Range: no random access; read it as one stream.
+      await res.body?.cancel().catch(() => {});
+      return openHttpFile(url, name, ctx, { ...opts, range: false });
+    }
     if (!range || range.start !== 0) {
       await res.body?.cancel().catch(() => {});
-      throw new Error(`${url}: asked for bytes 0-${windowBytes - 1}, the server answered 206 with Content-Range ${JSON.stringify(res.headers.get('content-range'))}`);
+      throw new Error(`${url}: asked for bytes 0-${windowBytes - 1}, the server answered 206 with Content-Range ${JSON.stringify(header)}`);
     }
     const first = await bodyBytes(res);
     if (first.length !== range.end - range.start) {

@@ -155,4 +155,17 @@ describe('openHttpFile', () => {
     const f = respond(206, { 'content-range': 'bytes 5-9/10' }, 'abcde');
     await expect(openHttpFile(URL_, 'x', { fetch: f }, { range: true })).rejects.toThrow(/Content-Range/);
   });
+
+  it('a 206 without a readable Content-Range (not exposed cross-origin): one plain GET, read as a stream', async () => {
+    const log: (string | null)[] = [];
+    const f = (async (_u: string, init?: RequestInit) => {
+      const range = new Headers(init?.headers).get('range');
+      log.push(range);
+      return range ? new Response('abc', { status: 206 }) : new Response('abcdef', { status: 200 });
+    }) as typeof fetch;
+    const cursor = await openHttpFile(URL_, 'x', { fetch: f }, { range: true, windowBytes: 3 });
+    expect(cursor?.random).toBe(false);
+    expect(new TextDecoder().decode(await cursor!.read(6))).toBe('abcdef');
+    expect(log).toEqual(['bytes=0-2', null]);
+  });
 });
