@@ -422,6 +422,26 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
     expect(entries.get(url)?.body).toEqual(fileBytes('bin', file));
   });
 
+  it('a download cut mid-body (Range or not, cached or not) is an Error naming the file', async () => {
+    const plain = await startHubServer({ range: false });
+    const file = 'pytorch_model.bin';
+    const cut = atOffset(file, Math.floor(sizeOf('bin', file) / 2), 'cutAfter');
+    hub.hook = cut;
+    plain.hook = cut;
+    try {
+      const unclear: string[] = [];
+      for (const [server, cache] of [[hub, false], [plain, false], [hub, memoryCache().cache]] as const) {
+        const what = `${server === hub ? 'Range' : 'no Range'}, ${cache ? 'cache' : 'no cache'}`;
+        const error = await within(ImageGPT.fromPretrained(repoOf('bin'), { device, host: server.url, cache }).then(() => null, (e: unknown) => e), 30_000, what);
+        if (!(error instanceof Error) || !/pytorch_model\.bin/.test(error.message)) unclear.push(`${what}: ${String(error)}`);
+      }
+      expect(unclear).toEqual([]);
+    } finally {
+      hub.hook = undefined;
+      await plain.close();
+    }
+  });
+
   it('progress: download and upload of every shard, loaded monotonic, loaded == total at the end', async () => {
     const layout = 'safetensors-sharded';
     const events: LoadProgress[] = [];
