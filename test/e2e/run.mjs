@@ -359,7 +359,7 @@ test('a hub model (pytorch_model.bin) from the local hub server: Cancel mid-down
   }
 });
 
-test('a large hub download asks first (Escape or Cancel keeps the model); an unreachable hub says so, and Retry loads', async () => {
+test('a large hub download asks first (Escape or Cancel keeps the model; Download is remembered); an unreachable hub says so, and Retry loads', async () => {
   // The hub address points at a port nothing listens on, until the hub server is started there.
   const port = await freePort();
   const demo = await openDemo({ hub: `http://127.0.0.1:${port}`, hubModels: 'test-org/tiny-bin' });
@@ -402,6 +402,23 @@ test('a large hub download asks first (Escape or Cancel keeps the model); an unr
     const text = await page.textContent('#load-text');
     assert(retried === 'ready' && text.includes('test-org/tiny-bin') && (await page.isHidden('#hub-error')), `Retry: ${retried}: ${text}`);
     assert(!hub.log.some((r) => r.path.includes('imagegpt-medium')), 'a cancelled download still asked the hub for imagegpt-medium');
+    // Download confirmed: imagegpt-small is served as the tiny fixture. The answer is remembered: no second question.
+    hub.addRepo('openai/imagegpt-small', join(HUB_FIXTURES, 'bin'));
+    await page.selectOption('#model-select', 'hub:openai/imagegpt-small');
+    await waitForState(page, 'model', ['confirm'], 5_000);
+    assert(/332 MB/.test(await page.textContent('#download-confirm')), 'the confirmation for imagegpt-small does not say 332 MB');
+    await page.keyboard.press('Enter');
+    const small = await waitForState(page, 'model', ['ready', 'error', 'offline'], 60_000);
+    assert(small === 'ready' && (await page.textContent('#load-text')).includes('openai/imagegpt-small'), `after Download: ${small}: ${await page.textContent('#load-text')}`);
+    await page.selectOption('#model-select', `shipped:${MODEL}`);
+    await waitForState(page, 'model', ['ready'], 60_000);
+    await page.evaluate(() => {
+      document.body.dataset.model = 'stale';
+      new MutationObserver(() => document.body.dataset.model === 'confirm' && (window.__asked = true)).observe(document.body, { attributes: true });
+    });
+    await page.selectOption('#model-select', 'hub:openai/imagegpt-small');
+    const again = await waitForState(page, 'model', ['ready', 'error', 'offline'], 60_000);
+    assert(again === 'ready' && !(await page.evaluate(() => window.__asked === true)), `choosing imagegpt-small again asked again or failed: ${again}`);
     assert(unexpected(demo.errors).length === 0, `console errors:\n${unexpected(demo.errors).join('\n')}`);
   } finally {
     await demo.close();
