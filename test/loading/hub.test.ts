@@ -15,6 +15,8 @@ import type { LoadProgress, ModelCache } from '../../src/loading/types';
 
 const LAYOUTS = ['safetensors', 'safetensors-sharded', 'bin', 'bin-sharded'] as const;
 type Layout = (typeof LAYOUTS)[number];
+/** The file that tells each layout apart, in the order Hugging Face tries them (LAYOUTS is in that order). */
+const LAYOUT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'];
 const repoOf = (layout: string) => `test-org/tiny-${layout}`;
 const folderOf = (layout: string) => join(HUB_FIXTURES, layout);
 /** The weight files of a layout (everything but the JSON files). */
@@ -200,10 +202,9 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
       await expectFixtureLogits(model, dtype);
       const downloaded = new Set(cdnGets(hub.log).map((e) => e.file));
       expect([...downloaded].sort()).toEqual(weightFiles(layout));
-      // HF's order: a layout later in the list than the one found is never asked for.
-      const asked = hub.log.filter((e) => e.kind === 'resolve').map((e) => e.file);
-      if (layout.startsWith('safetensors')) expect(asked.filter((f) => f?.startsWith('pytorch_model'))).toEqual([]);
-      if (layout === 'safetensors') expect(asked).not.toContain('model.safetensors.index.json');
+      // HF's order: each layout before the one found is asked for (404), in order; none after it.
+      const asked = hub.log.filter((e) => e.kind === 'resolve' && LAYOUT_FILES.includes(e.file ?? '')).map((e) => e.file);
+      expect(asked).toEqual(LAYOUT_FILES.slice(0, LAYOUTS.indexOf(layout) + 1));
     });
   });
 
