@@ -162,8 +162,9 @@ function fillModelSelect(): void {
     ui.modelSelect.append(g);
     return g;
   };
-  if (!shippedModels.length) ui.modelSelect.add(new Option('Choose a model…', '', true, true));
-  if (shippedModels.length) {
+  if (!shippedModels.length) {
+    ui.modelSelect.add(new Option('Choose a model…', '', true, true));
+  } else {
     const shipped = group('Shipped with the demo');
     for (const m of shippedModels) {
       shipped.append(new Option(`${m.id} · ${m.imageSize}×${m.imageSize}, ${m.nLayer} layers · ${formatBytes(m.weightBytes)}`, `shipped:${m.id}`));
