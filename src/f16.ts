@@ -83,10 +83,10 @@ export function float16ArrayToFloat32(bits: Uint16Array): Float32Array {
   return out;
 }
 
-/** Encodes a whole array as float16 bits (round to nearest even). */
-export function float32ArrayToFloat16(values: Float32Array): Uint16Array {
+/** Encodes a whole array as float16 bits (round to nearest even), into `out` when given (a reused scratch). */
+export function float32ArrayToFloat16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+  if (out.length < values.length) throw new Error(`float32ArrayToFloat16: out has ${out.length} elements, needs ${values.length}`);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = float16FromFloat32Bits(bits[i]);
   return out;
 }

@@ -54,6 +54,7 @@ export class GpuUploader implements TensorSink {
   private readonly targets = new Map<string, Target>();
   private readonly expected: Map<string, number[]>;
   private lastFile = false;
+  private scratch: Uint16Array | null = null;
   private destroyed = false;
 
   constructor(
@@ -216,7 +217,9 @@ export class GpuUploader implements TensorSink {
       this.device.queue.writeBuffer(buffer, index * 4, values.buffer, values.byteOffset, values.byteLength);
       return;
     }
-    const half = float32ArrayToFloat16(values);
+    // One scratch for every chunk: a fresh array per MiB would be garbage the size of the model.
+    this.scratch ??= new Uint16Array(CONVERT_BYTES / 2);
+    const half = float32ArrayToFloat16(values, this.scratch.length >= values.length ? this.scratch : new Uint16Array(values.length)).subarray(0, values.length);
     for (let i = 0; i < half.length; i++) {
       if ((half[i] & 0x7c00) === 0x7c00) {
         throw new Error(
@@ -325,14 +328,14 @@ function readF64(bytes: Uint8Array, i: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + i * 8, 8).getFloat64(0, true);
 }
 
-/** Whole little-endian elements → float32 (a fresh array). */
+/** Whole little-endian elements → float32: for F32 a view on `bytes` when aligned (used at once, never kept). */
 function decode(dtype: SafetensorsDType, bytes: Uint8Array): Float32Array {
   const size = SAFETENSORS_DTYPE_BYTES[dtype];
   const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
   const count = b.length / size;
   switch (dtype) {
     case 'F32':
-      return new Float32Array(b.buffer, b.byteOffset, count).slice();
+      return new Float32Array(b.buffer, b.byteOffset, count);
     case 'F64':
       return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count));
     case 'F16':
