@@ -87,25 +87,30 @@ function parseContentRange(value: string | null): { start: number; end: number; 
  * The body of a range response, which must be `length` bytes, read into one array of that size (no
  * list of chunks concatenated at the end: half the memory). Null when the body's length differs.
  */
-async function bodyBytes(res: Response, length: number): Promise<Uint8Array | null> {
-  if (!res.body) {
-    const all = new Uint8Array(await res.arrayBuffer());
-    return all.length === length ? all : null;
-  }
-  const out = new Uint8Array(length);
-  const reader = res.body.getReader();
-  let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (at + value.length > length) {
-      await reader.cancel().catch(() => {});
-      return null;
+async function bodyBytes(res: Response, length: number, url: string, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+  try {
+    if (!res.body) {
+      const all = new Uint8Array(await res.arrayBuffer());
+      return all.length === length ? all : null;
     }
-    out.set(value, at);
-    at += value.length;
+    const out = new Uint8Array(length);
+    const reader = res.body.getReader();
+    let at = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (at + value.length > length) {
+        await reader.cancel().catch(() => {});
+        return null;
+      }
+      out.set(value, at);
+      at += value.length;
+    }
+    return at === length ? out : null;
+  } catch (e) {
+    throwIfAborted(signal);
+    throw new Error(`${url}: the download failed or broke off (${message(e)})`, { cause: e });
   }
-  return at === length ? out : null;
 }
 
 /** A signal that fires when `parent` does or when `abort()` is called (to drop a prefetch). */
@@ -146,7 +151,7 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
       await res.body?.cancel().catch(() => {});
       throw new Error(`${url}: asked for bytes 0-${windowBytes - 1}, the server answered 206 with Content-Range ${JSON.stringify(header)}`);
     }
-    const first = await bodyBytes(res, range.end - range.start);
+    const first = await bodyBytes(res, range.end - range.start, url, ctx.signal);
     if (!first) throw new Error(`${url}: Content-Range says ${range.end - range.start} bytes, the body has a different length`);
     const ranges = new RangeFetcher(url, ctx, range.total, windowBytes, first);
     return new RangeCursor(name, range.total, (s, e) => ranges.get(s, e), windowBytes, async () => ranges.close());
@@ -193,7 +198,7 @@ class RangeFetcher {
         `${this.url}: asked for bytes ${start}-${end - 1} of ${this.size}, the server sent Content-Range ${JSON.stringify(res.headers.get('content-range'))}`,
       );
     }
-    const bytes = await bodyBytes(res, end - start);
+    const bytes = await bodyBytes(res, end - start, this.url, this.ctx.signal);
     if (!bytes) throw new Error(`${this.url}: bytes ${start}-${end - 1} should be ${end - start} bytes, the body has a different length`);
     return bytes;
   }

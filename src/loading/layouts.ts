@@ -135,6 +135,13 @@ function countingCursor(inner: ByteCursor, report: (loaded: number, delta: numbe
   };
 }
 
+/** An error that does not say which file it is about (a connection cut mid-body: 'TypeError: terminated') gets the file's name. */
+export function nameTheFile(e: unknown, file: string, where: string): unknown {
+  if (!(e instanceof Error) || e.name === 'AbortError' || e.message.includes(file)) return e;
+  const problem = e instanceof TypeError ? `the download from ${where} failed or broke off (${e.message})` : e.message;
+  return new Error(`${file}: ${problem}`, { cause: e });
+}
+
 function readerFor(file: string): CheckpointReader {
   return file.endsWith('.safetensors') ? readSafetensorsCheckpoint : readTorchCheckpoint;
 }
@@ -183,6 +190,8 @@ export async function readCheckpoint(
     try {
       await readerFor(file)(cursor, trackedSink);
       ok = true;
+    } catch (e) {
+      throw nameTheFile(e, file, files.where(file));
     } finally {
       opened.settle(ok);
       await cursor.close().catch(() => {});

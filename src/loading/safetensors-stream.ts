@@ -26,7 +26,8 @@ export const readSafetensorsCheckpoint: CheckpointReader = async (cursor: ByteCu
       });
     }
   } catch (e) {
-    if (e instanceof Error && !e.message.includes(cursor.name) && e.name !== 'AbortError') {
+    // A TypeError is the network's (a cut connection): the loader names the file and its URL.
+    if (e instanceof Error && !(e instanceof TypeError) && !e.message.includes(cursor.name) && e.name !== 'AbortError') {
       throw new Error(`${cursor.name}: ${e.message}`, { cause: e });
     }
     throw e;

@@ -145,7 +145,13 @@ class HttpFiles implements FileProvider {
     if (hit) return parseJson(await hit.text(), file, `${url} (cached)`);
     const res = await httpGet(url, this.ctx);
     if (!res) return this.notFound(url);
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throwIfAborted(this.ctx.signal);
+      throw new Error(`${file}: the download from ${url} failed or broke off (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
     const value = parseJson(text, file, url);
     if (this.cache) await this.cache.put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => {});
     return value;

@@ -12,8 +12,8 @@ import { chunkedStream } from './chunked';
 
 const HUB = join(FIXTURES, 'hub');
 
-function folder(name: string): Map<string, Uint8Array> {
-  const m = new Map<string, Uint8Array>();
+function folder(name: string): Map<string, Uint8Array<ArrayBuffer>> {
+  const m = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const f of readdirSync(join(HUB, name))) m.set(f, new Uint8Array(readFileSync(join(HUB, name, f))));
   return m;
 }
@@ -256,7 +256,9 @@ describe('cache', () => {
     const { cache, entries } = memoryCache();
     const s = server('/m', folder('safetensors'), { cutAfter: 20_000 });
     const files = await openSource('/m', { fetch: s.fetch, cache });
-    await expect(readCheckpoint(files, new RecordingSink(), undefined)).rejects.toThrow();
+    await expect(readCheckpoint(files, new RecordingSink(), undefined)).rejects.toThrow(
+      'model.safetensors: the download from /m/model.safetensors failed or broke off (connection reset)',
+    );
     files.fail(new Error('failed'));
     await new Promise((r) => setTimeout(r, 20));
     expect(entries.has('/m/model.safetensors')).toBe(false);
