@@ -5,8 +5,8 @@
 //   --layers N   layers of the large-width checkpoint (default 2)
 //   --only S     only the cases whose label contains S (e.g. `bin-sharded`, ` f16 `); bench/load.json is then
 //                left alone and the figures go to bench/load.tmp.json
-//   --live       force a GC at every progress sample: live bytes instead of live + not yet collected garbage
-//                (slower; for finding what holds memory)
+//   --live       sample only just before each queue.writeBuffer, after a full GC: the bytes the loader holds
+//                then, without garbage not yet collected (slower; for finding what holds memory)
 //   --medium     imagegpt-medium's full shape instead (1024 wide, 36 layers, random weights, pytorch_model.bin,
 //                1.9 GB): load + a 16-token forward, memory() figures; writes bench/load-medium.json
 //
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { ImageGPT, type LoadOptions } from '../src/model/imagegpt';
 import type { LoadProgress } from '../src/loading/types';
 import { createNodeDevice } from '../test/helpers/gpu';
-import { startHubServer } from '../test/helpers/hub-server.mjs';
+import { startHubServer, type HubRequest } from '../test/helpers/hub-server.mjs';
 
 type Json = Record<string, unknown>;
 type Layout = 'safetensors' | 'safetensors-sharded' | 'bin' | 'bin-sharded';
@@ -108,6 +108,9 @@ async function runOne(spec: RunSpec): Promise<RunResult> {
   let peakRss = base.rss;
   let samples = 0;
   const sample = (at: string): void => {
+    // --live: only just before each upload, after a full GC (what the loader holds then, no garbage).
+    if (spec.live && at !== 'before writeBuffer') return;
+    if (spec.live) gc();
     const m = jsBytes();
     samples++;
     const bytes = m.heap + m.ab - (base.heap + base.ab);
@@ -142,7 +145,6 @@ async function runOne(spec: RunSpec): Promise<RunResult> {
       progressCalls++;
       phases.add(p.phase);
       last = { phase: p.phase, file: p.file, loaded: p.loaded };
-      if (spec.live) gc();
       sample('onProgress');
     },
   };
@@ -228,6 +230,27 @@ function spawnRun(spec: RunSpec): Promise<RunResult> {
   });
 }
 
+/** Bytes the server sent more than once (the same file offsets in several responses). */
+function resentBytes(log: readonly HubRequest[]): number {
+  const byFile = new Map<string, [number, number][]>();
+  for (const q of log) {
+    const start = Number(/^bytes=(\d+)-/.exec(q.range ?? '')?.[1] ?? 0);
+    const list = byFile.get(q.path.split('/').slice(0, 3).join('/')) ?? [];
+    list.push([start, start + q.bytes]);
+    byFile.set(q.path.split('/').slice(0, 3).join('/'), list);
+  }
+  let resent = 0;
+  for (const spans of byFile.values()) {
+    spans.sort((a, b) => a[0] - b[0]);
+    let reach = 0;
+    for (const [a, b] of spans) {
+      resent += Math.max(0, Math.min(b, reach) - a);
+      reach = Math.max(reach, b);
+    }
+  }
+  return resent;
+}
+
 /** Loads `spec` in a child against a fresh hub server holding only its repo; the row of figures. */
 async function measure(spec: RunSpec): Promise<{ row: Json; logits: number[] }> {
   // The server keeps the files it serves in memory (in this process, not the measured one).
@@ -251,6 +274,7 @@ async function measure(spec: RunSpec): Promise<{ row: Json; logits: number[] }> 
       rssGrowthMB: round(r.rssGrowthBytes / 1e6, 1),
       weightRequests: weights.length,
       bytesServedOverSize: round(weights.reduce((n, q) => n + q.bytes, 0) / spec.weightBytes),
+      resentMB: round(resentBytes(weights) / 1e6, 1),
       samples: r.samples,
       progressCalls: r.progressCalls,
       phases: r.phases,
@@ -267,7 +291,7 @@ async function measure(spec: RunSpec): Promise<{ row: Json; logits: number[] }> 
 }
 
 function printTable(rows: Json[]): void {
-  const cols = ['label', 'seconds', 'mbPerSecond', 'peakMB', 'peakOverSize', 'peakHeapMB', 'peakArrayBuffersMB', 'retainedMB', 'rssGrowthMB', 'weightRequests', 'bytesServedOverSize'];
+  const cols = ['label', 'seconds', 'mbPerSecond', 'peakMB', 'peakOverSize', 'peakHeapMB', 'peakArrayBuffersMB', 'retainedMB', 'rssGrowthMB', 'weightRequests', 'bytesServedOverSize', 'resentMB'];
   const cells = [cols, ...rows.map((r) => cols.map((c) => String(r[c])))];
   const widths = cols.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   for (const c of cells) console.log(c.map((v, i) => v.padEnd(widths[i])).join('  '));
@@ -351,7 +375,7 @@ export async function main(args: string[]): Promise<number> {
       shards: 'about 100 MB each',
     },
     runtime: `Node ${process.version}, Dawn (npm webgpu)`,
-    method: METHOD + (live ? '; --live: a full GC before every onProgress sample' : ''),
+    method: METHOD + (live ? '; --live: sampled only before queue.writeBuffer, each time after a full GC' : ''),
     goal: { peakOverSize: PEAK_GOAL },
     rows,
     sanity,
