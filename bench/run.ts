@@ -2,6 +2,7 @@
 // ratios measured in one run on one device. Writes bench/results.json.
 //   --quick        fewer iterations and shapes
 //   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
+//   --load         only the checkpoint-loading benchmark instead (bench/load.ts: its own flags; bench/load.json)
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
 import type { ImageGPTConfig } from '../src/model/config';
