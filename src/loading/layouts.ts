@@ -55,6 +55,9 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
   return { totalSize, shards: [...shards].sort() };
 }
 
+/** Bytes between two progress events of one file and phase (network chunks are small; a UI needs far fewer). */
+const PROGRESS_STEP = 1 << 20;
+
 /** Byte progress of the checkpoint's files: per file and across them, per phase. */
 class ProgressTracker {
   private readonly overall = { download: { loaded: 0, total: 0 }, cached: { loaded: 0, total: 0 }, upload: { loaded: 0, total: 0 } };
@@ -82,15 +85,34 @@ class ProgressTracker {
   }
 
   read(phase: 'download' | 'cached', file: string, loaded: number, total: number, delta: number): void {
-    const o = this.overall[phase];
-    o.loaded += delta;
-    this.onProgress?.({ phase, file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
+    this.overall[phase].loaded += delta;
+    this.report(phase, file, loaded, total);
   }
 
   upload(file: string, loaded: number, total: number, delta: number): void {
-    const o = this.overall.upload;
-    o.loaded += delta;
-    this.onProgress?.({ phase: 'upload', file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
+    this.overall.upload.loaded += delta;
+    this.report('upload', file, loaded, total);
+  }
+
+  /** Latest figures per phase and file, and the `loaded` last reported (events come at most every PROGRESS_STEP bytes). */
+  private readonly latest = new Map<string, { phase: LoadProgress['phase']; file: string; loaded: number; total: number; reported: number }>();
+
+  private report(phase: LoadProgress['phase'], file: string, loaded: number, total: number, force = false): void {
+    const key = `${phase}\n${file}`;
+    const l = this.latest.get(key) ?? { phase, file, loaded: 0, total: 0, reported: -1 };
+    l.loaded = loaded;
+    l.total = total;
+    this.latest.set(key, l);
+    if (!force && loaded - l.reported < PROGRESS_STEP && loaded !== total) return;
+    if (loaded === l.reported) return;
+    l.reported = loaded;
+    const o = this.overall[phase];
+    this.onProgress?.({ phase, file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
+  }
+
+  /** A file was read whole: its last figures go out if they have not. */
+  flush(file: string): void {
+    for (const l of this.latest.values()) if (l.file === file) this.report(l.phase, file, l.loaded, l.total, true);
   }
 
   /** Tensor bytes declared by a file; once the last file is declared the upload total is exact. */
@@ -190,6 +212,7 @@ export async function readCheckpoint(
     try {
       await readerFor(file)(cursor, trackedSink);
       ok = true;
+      progress.flush(file);
     } catch (e) {
       throw nameTheFile(e, file, files.where(file));
     } finally {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSource, isHubId, loadPreprocessorConfig } from '../../src/loading/sources';
 import { readCheckpoint, parseShardIndex, type CheckpointSink } from '../../src/loading/layouts';
-import type { ModelCache, TensorInfo } from '../../src/loading/types';
+import type { LoadProgress, ModelCache, TensorInfo } from '../../src/loading/types';
 import { parseSafetensors } from '../../src/safetensors';
 import { FIXTURES } from '../helpers/fixtures';
 import { chunkedStream } from './chunked';
@@ -227,6 +227,29 @@ describe('layouts', () => {
     await expect(readCheckpoint(await openSource('/m', { fetch: s.fetch, cache: false }), new RecordingSink(), undefined)).rejects.toThrow(
       /model\.safetensors\.index\.json lists model-00002-of-00003\.safetensors, which was not found/,
     );
+  });
+});
+
+describe('progress', () => {
+  it('per file and phase: at most one event per MiB, the last at the file\'s end; overall ends whole', async () => {
+    const files = folder('safetensors-sharded');
+    const s = server('/m', files);
+    const events: LoadProgress[] = [];
+    await readCheckpoint(await openSource('/m', { fetch: s.fetch, cache: false }), new RecordingSink(), (p) => events.push(structuredClone(p)));
+    const shards = [...files.keys()].filter((f) => f.endsWith('.safetensors'));
+    for (const phase of ['download', 'upload'] as const) {
+      for (const f of shards) {
+        const mine = events.filter((e) => e.phase === phase && e.file === f);
+        expect(mine.length, `${phase} ${f}`).toBeGreaterThan(0);
+        expect(mine.length).toBeLessThanOrEqual(Math.ceil(files.get(f)!.length / (1 << 20)) + 1);
+        const last = mine[mine.length - 1];
+        expect(last.loaded).toBe(last.total);
+        if (phase === 'download') expect(last.total).toBe(files.get(f)!.length);
+      }
+      const end = events.filter((e) => e.phase === phase).pop()!.overall;
+      expect(end.loaded).toBe(end.total);
+    }
+    expect(events.some((e) => e.phase === 'cached')).toBe(false);
   });
 });
 
