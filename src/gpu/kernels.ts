@@ -155,7 +155,7 @@ export class Kernels {
     tuning?: Partial<KernelTuning>,
   ) {
     this.tuning = { ...Kernels.tuningFor(device.adapterInfo), ...tuning };
-    this.pipelines = new PipelineCache(device);
+    this.pipelines = PipelineCache.forDevice(device);
     checkTuning(this.tuning, device.limits);
   }
 

@@ -4,12 +4,25 @@
 
 export type PipelineConstants = Record<string, number>;
 
+/** One cache per device: pipelines are immutable, so every model on a device shares them (compiled once). */
+const perDevice = new WeakMap<GPUDevice, PipelineCache>();
+
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private pendingChecks: Promise<string | null>[] = [];
 
   constructor(private readonly device: GPUDevice) {}
+
+  /** The device's shared cache (made on first use). */
+  static forDevice(device: GPUDevice): PipelineCache {
+    let cache = perDevice.get(device);
+    if (!cache) {
+      cache = new PipelineCache(device);
+      perDevice.set(device, cache);
+    }
+    return cache;
+  }
 
   /** `kernel` names one WGSL source (snippets included: e.g. `matmul.wgsl/f16`); `code` is that source. */
   get(kernel: string, code: string, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
