@@ -3,6 +3,7 @@
 import type { Op, StepShape } from './types';
 import { PipelineCache } from './pipelines';
 import { resolveSampling, type SamplingOptions } from '../model/sampling';
+import { describeValue } from '../json';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
 
 /**
@@ -52,7 +53,7 @@ export interface SampleArgs {
 
 function checkCount(name: string, x: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isInteger(x) || x < min || x > max) {
-    throw new Error(`sampler: ${name} must be an integer in [${min}, ${max}], got ${x}`);
+    throw new Error(`sampler: ${name} must be an integer in [${min}, ${max}], got ${describeValue(x)}`);
   }
 }
 
@@ -76,7 +77,7 @@ export class Sampler {
   ) {
     const wg = options.workgroupSize ?? 64;
     if (!Number.isInteger(wg) || wg < 1 || wg > MAX_WORKGROUP || (wg & (wg - 1)) !== 0) {
-      throw new Error(`sampler: workgroupSize must be a power of two in [1, ${MAX_WORKGROUP}], got ${wg}`);
+      throw new Error(`sampler: workgroupSize must be a power of two in [1, ${MAX_WORKGROUP}], got ${describeValue(wg)}`);
     }
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     if (wg > limit) throw new Error(`sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);

@@ -9,6 +9,7 @@ import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampl
 import type { ImageGPTSession } from './session';
 import { AbortedError, checkOptionKeys, checkTokenRows } from './session';
 import { checkHostBytes } from './limits';
+import { describeValue } from '../json';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Number of samples; inferred from `prompt` when given. Default 1. */
@@ -71,7 +72,7 @@ function abortError(): Error {
 
 /** Types of the options that are not numbers (those are checked where they are used). */
 function checkOptionTypes(o: GenerateOptions, what: string): void {
-  if (o.sos !== undefined && typeof o.sos !== 'boolean') throw new Error(`${what}: sos must be true or false, got ${String(o.sos)}`);
+  if (o.sos !== undefined && typeof o.sos !== 'boolean') throw new Error(`${what}: sos must be true or false, got ${describeValue(o.sos)}`);
   for (const key of ['onTokens', 'onRow'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'function') {
       throw new Error(`${what}: ${key} must be a function, got ${typeof o[key]}`);
@@ -125,25 +126,25 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
     const prompt: unknown = o.prompt;
     if (!Array.isArray(prompt) || prompt.length === 0) throw new Error('generate: prompt must be a non-empty array of token rows');
     if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
-      throw new Error(`generate: batchSize ${String(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
+      throw new Error(`generate: batchSize ${describeValue(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
     }
     promptLen = Array.isArray(prompt[0]) ? prompt[0].length : -1;
     if (prompt.some((r) => !Array.isArray(r) || r.length !== promptLen)) throw new Error('generate: prompt rows must be arrays of the same length (ragged prompt)');
     B = prompt.length;
   } else {
     B = o.batchSize ?? 1;
-    if (typeof B !== 'number' || !Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${String(B)}`);
+    if (typeof B !== 'number' || !Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${describeValue(B)}`);
   }
   if (!useSos && promptLen === 0) throw new Error('generate: with sos: false the prompt must hold at least one token');
   if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
   const maxNew = o.maxNewTokens ?? P - promptLen;
   if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 0) {
-    throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${String(maxNew)}`);
+    throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${describeValue(maxNew)}`);
   }
   if (promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
   const width = o.width ?? Math.round(Math.sqrt(P));
   if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || width > P) {
-    throw new Error(`generate: width must be an integer in 1..${P} (n_positions), got ${String(width)}`);
+    throw new Error(`generate: width must be an integer in 1..${P} (n_positions), got ${describeValue(width)}`);
   }
   // Sizes before anything of their size is made (the rows below, the result, the GPU session).
   if (maxNew > 0) checkBatch?.(B, (useSos ? 1 : 0) + promptLen + maxNew - 1);

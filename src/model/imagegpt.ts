@@ -9,6 +9,7 @@ import { loadPretrained, type LoadOptions } from '../loading/index';
 import type { PretrainedSource } from '../loading/types';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { GENERATE_OPTIONS, checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
+import { describeValue } from '../json';
 
 /** Where a model comes from (see PretrainedSource); kept under its old name. */
 export type ModelSource = PretrainedSource;
@@ -188,7 +189,7 @@ export class ImageGPT {
     this.checkUsable();
     checkOptionKeys('forward', options, ['outputHiddenStates']);
     if (options.outputHiddenStates !== undefined && typeof options.outputHiddenStates !== 'boolean') {
-      throw new Error(`forward: outputHiddenStates must be true or false, got ${String(options.outputHiddenStates)}`);
+      throw new Error(`forward: outputHiddenStates must be true or false, got ${describeValue(options.outputHiddenStates)}`);
     }
     checkTokenRows(inputIds, this.config);
     this.checkLength(inputIds, 'forward');
@@ -268,15 +269,15 @@ export class ImageGPT {
     if (!Array.isArray(layers) || layers.length === 0) throw new Error('features: layers must be a non-empty array of layer indices');
     for (const layer of layers) {
       if (!Number.isInteger(layer) || layer < 0 || layer > L) {
-        throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${String(layer)}`);
+        throw new Error(`features: layer must be an integer in 0..${L} (0 = embeddings, ${L} = after ln_f), got ${describeValue(layer)}`);
       }
     }
-    if (new Set(layers).size !== layers.length) throw new Error(`features: layers [${layers.join(', ')}] repeat a layer`);
+    if (new Set(layers).size !== layers.length) throw new Error(`features: layers ${describeValue(layers)} repeat a layer`);
     const o = options as MultiFeatureOptions;
-    if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${JSON.stringify(o.pool)}`);
+    if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${describeValue(o.pool)}`);
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`features: onProgress must be a function, got ${typeof o.onProgress}`);
     if (o.batchSize !== undefined && (typeof o.batchSize !== 'number' || !Number.isInteger(o.batchSize) || o.batchSize < 1)) {
-      throw new Error(`features: batchSize must be a positive integer, got ${String(o.batchSize)}`);
+      throw new Error(`features: batchSize must be a positive integer, got ${describeValue(o.batchSize)}`);
     }
     let ids: number[][];
     if (o.processor !== undefined) {
@@ -391,14 +392,14 @@ export class ImageGPT {
     const P = this.config.n_positions;
     const width = options.width ?? Math.round(Math.sqrt(P));
     if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || P % width !== 0) {
-      throw new Error(`complete: width must be an integer that divides n_positions (${P}), got ${String(width)}`);
+      throw new Error(`complete: width must be an integer that divides n_positions (${P}), got ${describeValue(width)}`);
     }
     const height = P / width;
     if (typeof keepRows !== 'number' || !Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
-      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${String(keepRows)}`);
+      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${describeValue(keepRows)}`);
     }
     if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 1) {
-      throw new Error(`complete: samples must be a positive integer, got ${String(samples)}`);
+      throw new Error(`complete: samples must be a positive integer, got ${describeValue(samples)}`);
     }
     // Sizes first: the prompt rows below are made per sample.
     if (keepRows < height) this.checkBatchFits('complete', samples, P);
@@ -408,7 +409,7 @@ export class ImageGPT {
     else if (input instanceof Int32Array) tokens = input;
     else tokens = processor.encode(input as never).inputIds[0];
     if (tokens.length !== width * height) {
-      throw new Error(`complete: the image has ${tokens.length} tokens, the model expects ${width}×${height} = ${width * height}`);
+      throw new Error(`complete: the image has ${describeValue(tokens.length)} tokens, the model expects ${width}×${height} = ${width * height}`);
     }
     const kept = Array.from(tokens).slice(0, keepRows * width);
     const out = await this.generate({ ...sampling, width, prompt: Array.from({ length: samples }, () => kept.slice()) });

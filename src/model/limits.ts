@@ -6,6 +6,7 @@ import type { WeightDType } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
 import { expectedTensorShapes } from './weights';
+import { describeValue } from '../json';
 
 /** Batch of `features` over many inputs (and the batch the default device limits are requested for). */
 export const DEFAULT_BATCH_SIZE = 32;
@@ -77,7 +78,7 @@ export function resolveMaxRows(batchSize: number, maxLength: number, maxRows: un
   if (maxRows === undefined) return Math.max(batchSize, Math.min(DEFAULT_MAX_ROWS, batchSize * maxLength));
   if (typeof maxRows !== 'number' || !Number.isInteger(maxRows) || maxRows < batchSize || maxRows > MAX_ROWS_PER_DISPATCH) {
     throw new Error(
-      `${what}: maxRows must be an integer in ${batchSize}..${MAX_ROWS_PER_DISPATCH} (at least one row per sequence of the batch), got ${String(maxRows)}`,
+      `${what}: maxRows must be an integer in ${batchSize}..${MAX_ROWS_PER_DISPATCH} (at least one row per sequence of the batch), got ${describeValue(maxRows)}`,
     );
   }
   return Math.min(maxRows, batchSize * maxLength);

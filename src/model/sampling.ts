@@ -1,5 +1,6 @@
 // Sampling options and a CPU mirror of shaders/sample.wgsl (no GPU here).
 // HF's order: logits / temperature → top-k → top-p → softmax → draw; temperature 0 = argmax.
+import { describeValue } from '../json';
 
 export interface SamplingOptions {
   /** Divides the logits; default 1 (skipped); 0 = greedy (argmax, lowest index on ties). */
@@ -35,16 +36,16 @@ export function resolveSampling(o: SamplingOptions = {}): Required<SamplingOptio
   const topP = o.topP ?? 1;
   const seed = o.seed ?? randomSeed();
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
-    throw new Error(`sampling: temperature must be a finite number ≥ 0 (0 = greedy), got ${temperature}`);
+    throw new Error(`sampling: temperature must be a finite number ≥ 0 (0 = greedy), got ${describeValue(temperature)}`);
   }
   if (typeof topK !== 'number' || !isU32(topK)) {
-    throw new Error(`sampling: topK must be an integer ≥ 0 (0 = off), got ${topK}`);
+    throw new Error(`sampling: topK must be an integer ≥ 0 (0 = off), got ${describeValue(topK)}`);
   }
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
-    throw new Error(`sampling: topP must be in (0, 1] (1 = off), got ${topP}`);
+    throw new Error(`sampling: topP must be in (0, 1] (1 = off), got ${describeValue(topP)}`);
   }
   if (typeof seed !== 'number' || !isU32(seed)) {
-    throw new Error(`sampling: seed must be an integer in [0, 2^32 - 1], got ${seed}`);
+    throw new Error(`sampling: seed must be an integer in [0, 2^32 - 1], got ${describeValue(seed)}`);
   }
   return { temperature, topK, topP, seed };
 }
@@ -72,7 +73,7 @@ export interface TokenDistribution {
 }
 
 function checkRow(logits: Float32Array, vocab: number): void {
-  if (!Number.isInteger(vocab) || vocab < 1) throw new Error(`sampling: vocab must be a positive integer, got ${vocab}`);
+  if (!Number.isInteger(vocab) || vocab < 1) throw new Error(`sampling: vocab must be a positive integer, got ${describeValue(vocab)}`);
   if (logits.length !== vocab) {
     throw new Error(`sampling: expected one row of ${vocab} logits, got ${logits.length} values`);
   }
@@ -148,7 +149,7 @@ export function sampleOnCpu(
   o: Required<SamplingOptions>,
   uniform: number,
 ): number {
-  if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampling: uniform must be in [0, 1), got ${uniform}`);
+  if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampling: uniform must be in [0, 1), got ${describeValue(uniform)}`);
   const { tokens, probs } = samplingDistribution(logits, vocab, o);
   let cdf = 0;
   for (let i = 0; i < tokens.length; i++) {

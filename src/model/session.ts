@@ -5,6 +5,7 @@ import type { Kernels } from '../gpu/kernels';
 import type { StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
+import { describeValue } from '../json';
 import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
 import { checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
@@ -69,7 +70,7 @@ export class DeviceWatch {
     await Promise.race([this.lost, new Promise((resolve) => setTimeout(resolve, LOSS_GRACE_MS))]);
     if (this.info) return lostError(this.info);
     if (e instanceof Error) return e;
-    return new Error(`${what}: failed with a non-Error value: ${String(e)}`);
+    return new Error(`${what}: failed with a non-Error value: ${describeValue(e)}`);
   }
 }
 
@@ -95,7 +96,7 @@ export function checkOptionKeys(what: string, opts: unknown, known: readonly str
     throw new Error(`${what}: options must be an object, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
   }
   for (const key of Object.keys(opts)) {
-    if (!known.includes(key)) throw new Error(`${what}: unknown option "${key}"; known options: ${known.join(', ')}`);
+    if (!known.includes(key)) throw new Error(`${what}: unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
   }
 }
 
@@ -110,7 +111,7 @@ export function checkTokenRows(rows: unknown, config: ImageGPTConfig, what = 'in
     for (let t = 0; t < r.length; t++) {
       const id = r[t];
       if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
-        throw new Error(`${what}[${b}][${t}] = ${id}: token ids must be integers in 0..${config.vocab_size - 1}`);
+        throw new Error(`${what}[${b}][${t}] = ${describeValue(id)}: token ids must be integers in 0..${config.vocab_size - 1}`);
       }
     }
   });
@@ -137,11 +138,11 @@ export class ImageGPTSession {
     const { config, device } = ctx;
     checkSessionOptions(opts);
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-      throw new Error(`createSession: batchSize must be a positive integer, got ${String(batchSize)}`);
+      throw new Error(`createSession: batchSize must be a positive integer, got ${describeValue(batchSize)}`);
     }
     const maxLength = opts.maxLength ?? config.n_positions;
     if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1 || maxLength > config.n_positions) {
-      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${String(maxLength)}`);
+      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${describeValue(maxLength)}`);
     }
     const maxRows = resolveMaxRows(batchSize, maxLength, opts.maxRows);
     const use = { batchSize, maxLength, maxRows, dtype: ctx.weights.dtype, tuning: ctx.kernels.tuning };

@@ -1,6 +1,8 @@
 // Checking and reshaping what callers pass to the probe: feature matrices and class labels.
 // Every problem is an Error naming the argument, the place and what was expected.
 
+import { describeValue } from '../json';
+
 /** Features of N examples: one flat row-major Float32Array [N, F], or N rows of F values. */
 export type FeatureMatrix = Float32Array | readonly Float32Array[];
 
@@ -91,7 +93,7 @@ export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] 
   if (names === null && isStringLabels(labels)) {
     const firstId = Array.prototype.findIndex.call(labels, (label: unknown) => typeof label !== 'string');
     if (firstId >= 0) {
-      throw new Error(`labels[${firstId}] is ${String(labels[firstId])} among class names: use names or ids, not both`);
+      throw new Error(`labels[${firstId}] is ${describeValue(labels[firstId])} among class names: use names or ids, not both`);
     }
     names = [...new Set(labels)].sort();
   }
@@ -111,7 +113,7 @@ export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] 
   for (let i = 0; i < ids.length; i++) counts[ids[i]]++;
   const empty = counts.findIndex((count) => count === 0);
   if (empty >= 0) {
-    const name = names ? ` ("${names[empty]}")` : '';
+    const name = names ? ` (${describeValue(names[empty])})` : '';
     throw new Error(
       `class ${empty}${name} has no examples in the fit data: its bias would have no finite optimum; ` +
         'drop the class or add examples of it',
@@ -129,14 +131,14 @@ export function encodeLabels(labels: ClassLabels, classes: readonly string[] | n
     if (typeof label === 'string') {
       const id = index?.get(label);
       if (id === undefined) {
-        const known = classes ? `one of ${JSON.stringify(classes)}` : 'a class id (this probe has no class names)';
-        throw new Error(`labels[${i}] is "${label}": expected ${known}`);
+        const known = classes ? `one of ${describeValue(classes)}` : 'a class id (this probe has no class names)';
+        throw new Error(`labels[${i}] is ${describeValue(label)}: expected ${known}`);
       }
       ids[i] = id;
     } else if (typeof label === 'number' && Number.isInteger(label) && label >= 0 && label < numClasses) {
       ids[i] = label;
     } else {
-      throw new Error(`labels[${i}] is ${String(label)}: expected an integer class id in 0..${numClasses - 1}`);
+      throw new Error(`labels[${i}] is ${describeValue(label)}: expected an integer class id in 0..${numClasses - 1}`);
     }
   }
   return ids;
@@ -149,14 +151,14 @@ function isStringLabels(labels: ClassLabels): labels is readonly string[] {
 /** Class names given as an option: at least two, distinct, non-empty. */
 export function checkClassNames(classes: readonly string[]): void {
   if (!Array.isArray(classes) || classes.length < 2) {
-    throw new Error(`classes must list at least 2 class names, got ${JSON.stringify(classes)}`);
+    throw new Error(`classes must list at least 2 class names, got ${describeValue(classes)}`);
   }
   const seen = new Set<string>();
   classes.forEach((name, i) => {
     if (typeof name !== 'string' || name.length === 0) {
-      throw new Error(`classes[${i}] is ${JSON.stringify(name)}: expected a non-empty string`);
+      throw new Error(`classes[${i}] is ${describeValue(name)}: expected a non-empty string`);
     }
-    if (seen.has(name)) throw new Error(`classes[${i}] "${name}" is listed twice: class names must be distinct`);
+    if (seen.has(name)) throw new Error(`classes[${i}] ${describeValue(name)} is listed twice: class names must be distinct`);
     seen.add(name);
   });
 }

@@ -6,6 +6,7 @@ import type { LbfgsStopReason } from './lbfgs';
 import { logSumExp, rowScores, SoftmaxRegressionObjective } from './softmax-regression';
 import { columnStatistics, identityStatistics, standardizeRow, standardizeTable } from './standardization';
 import type { ColumnStatistics } from './standardization';
+import { describeValue } from '../json';
 
 export interface LinearProbeOptions {
   /** L2 penalty (l2 / 2) · Σ W² on the weights, not the bias; default 1e-3. */
@@ -86,10 +87,10 @@ export class LinearProbe {
   constructor(options: LinearProbeOptions = {}) {
     const l2 = options.l2 ?? 1e-3;
     if (typeof l2 !== 'number' || !Number.isFinite(l2) || l2 < 0) {
-      throw new Error(`l2 is ${String(l2)}: expected a finite number ≥ 0`);
+      throw new Error(`l2 is ${describeValue(l2)}: expected a finite number ≥ 0`);
     }
     const standardize = options.standardize ?? true;
-    if (typeof standardize !== 'boolean') throw new Error(`standardize is ${String(standardize)}: expected a boolean`);
+    if (typeof standardize !== 'boolean') throw new Error(`standardize is ${describeValue(standardize)}: expected a boolean`);
     if (options.classes !== undefined) checkClassNames(options.classes);
     this.l2 = l2;
     this.standardize = standardize;
@@ -125,13 +126,13 @@ export class LinearProbe {
   fit(features: FeatureMatrix, labels: ClassLabels, options: FitOptions = {}): FitResult {
     const maxIter = options.maxIter ?? 500;
     const tol = options.tol ?? 1e-6;
-    if (!Number.isInteger(maxIter) || maxIter < 0) throw new Error(`maxIter is ${maxIter}: expected an integer ≥ 0`);
-    if (!(tol > 0) || !Number.isFinite(tol)) throw new Error(`tol is ${tol}: expected a finite number > 0`);
+    if (!Number.isInteger(maxIter) || maxIter < 0) throw new Error(`maxIter is ${describeValue(maxIter)}: expected an integer ≥ 0`);
+    if (typeof tol !== 'number' || !(tol > 0) || !Number.isFinite(tol)) throw new Error(`tol is ${describeValue(tol)}: expected a finite number > 0`);
 
     const encoded = encodeFitLabels(labels, this.classOption);
     const numFeatures = options.numFeatures;
     if (numFeatures !== undefined && (!Number.isInteger(numFeatures) || numFeatures < 1)) {
-      throw new Error(`numFeatures is ${numFeatures}: expected an integer ≥ 1`);
+      throw new Error(`numFeatures is ${describeValue(numFeatures)}: expected an integer ≥ 1`);
     }
     const table = readFeatures(features, { rows: encoded.ids.length, cols: numFeatures });
     const statistics = this.standardize ? columnStatistics(table) : identityStatistics(table.cols);
@@ -238,16 +239,16 @@ export class LinearProbe {
     if (typeof json !== 'object' || json === null) throw new Error('LinearProbe.fromJSON: expected an object');
     if (json.format !== JSON_FORMAT || json.version !== JSON_VERSION) {
       throw new Error(
-        `LinearProbe.fromJSON: format ${JSON.stringify(json.format)} version ${JSON.stringify(json.version)}, ` +
+        `LinearProbe.fromJSON: format ${describeValue(json.format)} version ${describeValue(json.version)}, ` +
           `expected "${JSON_FORMAT}" version ${JSON_VERSION}`,
       );
     }
     const { numFeatures, numClasses } = json;
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
-      throw new Error(`LinearProbe.fromJSON: numFeatures is ${numFeatures}, expected an integer ≥ 1`);
+      throw new Error(`LinearProbe.fromJSON: numFeatures is ${describeValue(numFeatures)}, expected an integer ≥ 1`);
     }
     if (!Number.isInteger(numClasses) || numClasses < 2) {
-      throw new Error(`LinearProbe.fromJSON: numClasses is ${numClasses}, expected an integer ≥ 2`);
+      throw new Error(`LinearProbe.fromJSON: numClasses is ${describeValue(numClasses)}, expected an integer ≥ 2`);
     }
     if (json.classes !== null) {
       checkClassNames(json.classes);
@@ -316,7 +317,7 @@ function finiteVector(values: unknown, length: number, name: string): Float64Arr
   const out = new Float64Array(length);
   values.forEach((v: unknown, k) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new Error(`LinearProbe.fromJSON: ${name}[${k}] is ${String(v)}, expected a finite number`);
+      throw new Error(`LinearProbe.fromJSON: ${name}[${k}] is ${describeValue(v)}, expected a finite number`);
     }
     out[k] = v;
   });

@@ -62,7 +62,7 @@ export function maskRows(tokens: ArrayLike<number>, grid: ImageSize & { keepRows
     throw new Error(`maskRows got ${tokens.length} tokens; expected height×width = ${height}×${width} = ${height * width}`);
   }
   if (!Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
-    throw new Error(`keepRows is ${keepRows}: expected an integer 0..${height}`);
+    throw new Error(`keepRows is ${describe(keepRows)}: expected an integer 0..${height}`);
   }
   return Array.from({ length: keepRows * width }, (_, i) => tokens[i]);
 }

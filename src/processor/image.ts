@@ -3,6 +3,7 @@
 // HTMLImageElement, drawn onto a canvas to read their pixels (feature-detected, so Node never needs the DOM).
 
 import type { RgbSource } from './resize';
+import { describeValue } from '../json';
 
 /** 8-bit pixels, row-major, `channels` values per pixel: 1 (grey), 3 (RGB) or 4 (RGBA, not premultiplied). */
 export interface PixelImage {
@@ -37,7 +38,7 @@ function isPixelImage(input: ImageInput): input is PixelImage | ImageData {
 /** Checks a size given by the caller (image or target): positive integers. */
 export function checkSize(width: number, height: number, what: string): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(`${what} is ${width}×${height}: width and height must be integers of at least 1`);
+    throw new Error(`${what} is ${describeValue(width)}×${describeValue(height)}: width and height must be integers of at least 1`);
   }
 }
 
@@ -53,7 +54,7 @@ function checkPixels(image: PixelImage): CheckedImage {
     throw new Error('2-channel images (grey + alpha) are not supported: give 1 (grey), 3 (RGB) or 4 (RGBA) channels');
   }
   if (image.channels !== undefined && channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new Error(`image has channels = ${channels}: expected 1 (grey), 3 (RGB) or 4 (RGBA)`);
+    throw new Error(`image has channels = ${describeValue(channels)}: expected 1 (grey), 3 (RGB) or 4 (RGBA)`);
   }
   if ((channels !== 1 && channels !== 3 && channels !== 4) || data.length !== pixels * channels) {
     const expected = image.channels === undefined ? `${width}×${height}×(1, 3 or 4)` : `${width}×${height}×${channels}`;
@@ -107,7 +108,7 @@ export function readImage(input: ImageInput): CheckedImage {
 /** Checks a background color given by the caller. */
 export function checkBackground(background: Rgb): void {
   if (!Array.isArray(background) || background.length !== 3 || !background.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) {
-    throw new Error(`background must be [r, g, b] with integers 0..255, got ${JSON.stringify(background)}`);
+    throw new Error(`background must be [r, g, b] with integers 0..255, got ${describeValue(background)}`);
   }
 }
 

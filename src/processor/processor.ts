@@ -237,9 +237,9 @@ export class ImageGPTImageProcessor {
   encode(images: ImageInput | readonly ImageInput[], options: EncodeOptions = {}): { inputIds: number[][] } {
     checkCallOptions('encode', options, ['background', 'prependSos']);
     if (options.prependSos !== undefined && typeof options.prependSos !== 'boolean') {
-      throw new Error(`encode: prependSos must be true or false, got ${String(options.prependSos)}`);
+      throw new Error(`encode: prependSos must be true or false, got ${describeValue(options.prependSos)}`);
     }
-    if (images === undefined || images === null) throw new Error(`encode: expected an image or an array of images, got ${String(images)}`);
+    if (images === undefined || images === null) throw new Error(`encode: expected an image or an array of images, got ${describeValue(images)}`);
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     const background = this.pickBackground(options.background);
     const prependSos = options.prependSos ?? this.prependSos;
@@ -273,14 +273,14 @@ export class ImageGPTImageProcessor {
         (tokens.length < pixels ? ' (pass `fill` to show a partial image)' : ''));
     }
     if (fill && (fill.length !== 4 || !fill.every((v) => Number.isInteger(v) && v >= 0 && v <= 255))) {
-      throw new Error(`fill must be [r, g, b, a] with integers 0..255, got ${JSON.stringify(fill)}`);
+      throw new Error(`fill must be [r, g, b, a] with integers 0..255, got ${describeValue(fill)}`);
     }
     const data = new Uint8ClampedArray(pixels * 4);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       if (!Number.isInteger(t) || t < 0 || t >= this.numClusters) {
         const hint = t === this.sosToken ? ` (${t} is SOS: drop it before decoding)` : '';
-        throw new Error(`token ${t} at index ${i} is outside the cluster range 0..${this.numClusters - 1}${hint}`);
+        throw new Error(`token ${describeValue(t)} at index ${i} is outside the cluster range 0..${this.numClusters - 1}${hint}`);
       }
       data[4 * i] = this.palette[3 * t];
       data[4 * i + 1] = this.palette[3 * t + 1];
@@ -306,6 +306,6 @@ function checkCallOptions(what: string, options: unknown, known: readonly string
     throw new Error(`${what}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`${what}: unknown option "${key}"; known options: ${known.join(', ')}`);
+    if (!known.includes(key)) throw new Error(`${what}: unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
   }
 }

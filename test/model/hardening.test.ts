@@ -7,6 +7,7 @@ import { ImageGPT } from '../../src/model/imagegpt';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { DEFAULT_BATCH_SIZE, largestBatchThatFits, modelLimitNeeds, sessionSizes } from '../../src/model/limits';
 import { ImageGPTImageProcessor } from '../../src/processor/processor';
+import { LinearProbe } from '../../src/probe/index';
 
 // imagegpt-large's shapes (HF config): 1536 wide, 48 layers, 16 heads, 1024 positions.
 const large = parseImageGPTConfig({ n_embd: 1536, n_layer: 48, n_head: 16 });
@@ -173,6 +174,30 @@ describe('the tiny model on the test device', () => {
     const s = model.createSession(2, { maxLength: 8, maxRows: 1000 });
     expect(s.maxRows).toBe(16);
     s.dispose();
+  });
+
+  it('option values that cannot be printed (an object, an array 5,000 deep, a Symbol) give plain Errors with short excerpts', async () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 5000; i++) deep = [deep];
+    for (const bad of [{ a: 1 }, deep, Symbol('s')]) {
+      const calls: [RegExp, () => unknown][] = [
+        [/createSession: batchSize must be a positive integer, got /, () => model.createSession(bad as never)],
+        [/createSession: maxRows must be an integer in 1\.\.65535 .*, got /, () => model.createSession(1, { maxRows: bad } as never)],
+        [/sampling: topK must be an integer ≥ 0 \(0 = off\), got /, () => model.generate({ topK: bad } as never)],
+        [/encode: prependSos must be true or false, got /, () => processor.encode([], { prependSos: bad } as never)],
+        [/^l2 is .*: expected a finite number ≥ 0$/, () => new LinearProbe({ l2: bad } as never)],
+        [/^tol is .*: expected a finite number > 0$/, () => new LinearProbe().fit(new Float32Array(4), [0, 1], { tol: bad } as never)],
+      ];
+      for (const [expected, call] of calls) {
+        const { message } = await failure(call);
+        expect(message).toMatch(expected);
+        expect(message).not.toMatch(/\[object Object\]/);
+        expect(message.length).toBeLessThan(300);
+      }
+    }
+    expect((await failure(() => model.createSession({ a: 1 } as never))).message).toMatch(/got \{"a": 1\}$/);
+    expect((await failure(() => model.generate({ topK: Symbol('s') } as never))).message).toMatch(/got a symbol$/);
+    expect(model.memory().sessionBytes).toBe(0);
   });
 });
 

@@ -255,7 +255,7 @@ describe('LinearProbe: bad input gets a clear error', () => {
       'labels[7] is 3: expected an integer class id in 0..2',
     );
     expect(() => new LinearProbe({ classes: ['x', 'y', 'z'] }).fit(data.features, labels.map((l, i) => (i === 0 ? 'w' : ['x', 'y', 'z'][l])))).toThrow(
-      'labels[0] is "w": expected one of ["x","y","z"]',
+      'labels[0] is "w": expected one of ["x", "y", "z"]',
     );
     expect(() => fitted.score(data.features, labels.map(String))).toThrow(/this probe has no class names/);
   });
