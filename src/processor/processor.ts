@@ -170,13 +170,10 @@ export class ImageGPTImageProcessor {
   }
 
   /**
-   * From a Hugging Face model folder or hub URL (fetches `${base}/preprocessor_config.json`) or from that
-   * file's parsed contents. Reads clusters, size, do_resize; do_normalize and do_color_quantize must be true
-   * and resample bilinear (2), since tokens are what this processor makes.
-   */
-  /**
    * From a model's preprocessor_config.json: any source ImageGPT.fromPretrained takes (hub id, base URL, local
    * files, or `{ config, weights, preprocessor }`) with the same options, or the parsed config itself.
+   * Reads clusters, size, do_resize; do_normalize and do_color_quantize must be true and resample bilinear (2),
+   * since tokens are what this processor makes.
    */
   static async fromPretrained(
     source: PretrainedSource | PreprocessorConfig | { config: unknown; weights: ArrayBuffer | Uint8Array; preprocessor?: unknown },
