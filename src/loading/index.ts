@@ -10,6 +10,7 @@ import { readCheckpoint } from './layouts';
 import { openSource } from './sources';
 import type { FileOptions, PretrainedSource } from './types';
 import { GpuUploader } from './upload';
+import { describeValue } from '../json';
 
 export { loadPreprocessorConfig } from './sources';
 
@@ -60,7 +61,7 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promis
 /** Loads config and weights from any source onto a device (given, or requested with the limits the model needs). */
 export async function loadPretrained(source: PretrainedSource, options: LoadOptions = {}): Promise<LoadedModel> {
   const dtype = options.dtype ?? 'f16';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${WHO}: dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${WHO}: dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
   const { signal } = options;
   throwIfAborted(signal);
   const files = await openSource(source, options);

@@ -6,6 +6,7 @@ import { readTorchCheckpoint } from './torch';
 import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
 import type { FileProvider, OpenedFile } from './sources';
 import type { ByteCursor, CheckpointReader, LoadProgress, TensorSink } from './types';
+import { describeValue } from '../json';
 
 export const LAYOUT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
@@ -34,7 +35,7 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
   if (!isPlainObject(map)) throw new Error(`${file}: "weight_map" must be an object of tensor name → shard file name`);
   const shards = new Set<string>();
   for (const [name, shard] of Object.entries(map)) {
-    if (typeof shard !== 'string') throw new Error(`${file}: weight_map["${name}"] must be a file name, got ${JSON.stringify(shard)}`);
+    if (typeof shard !== 'string') throw new Error(`${file}: weight_map["${name}"] must be a file name, got ${describeValue(shard)}`);
     if (shard.length === 0 || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..' || shard.includes('..')) {
       throw new Error(`${file}: weight_map["${name}"] is ${JSON.stringify(shard)}; expected a plain file name beside the index (no '/', '\\' or '..')`);
     }
@@ -48,7 +49,7 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
     if (!isPlainObject(json.metadata)) throw new Error(`${file}: "metadata" must be an object`);
     const t = json.metadata.total_size;
     if (t !== undefined) {
-      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new Error(`${file}: metadata.total_size must be a non-negative integer, got ${JSON.stringify(t)}`);
+      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new Error(`${file}: metadata.total_size must be a non-negative integer, got ${describeValue(t)}`);
       totalSize = t;
     }
   }

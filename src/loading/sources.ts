@@ -4,6 +4,7 @@ import { blobCursor, memoryCursor, streamCursor } from './cursor';
 import { isMissing, missingResponse, resolveCache, teeIntoCache, type CacheTee } from './cache';
 import { abortError, contentLength, httpGet, openHttpFile, throwIfAborted, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
+import { describeValue } from '../json';
 
 export const DEFAULT_HOST = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -78,7 +79,7 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
       }
       const host = (options.host ?? DEFAULT_HOST).replace(/\/+$/, '');
       const revision = options.revision ?? DEFAULT_REVISION;
-      if (typeof revision !== 'string' || revision.length === 0) throw new Error(`options.revision must be a non-empty string, got ${JSON.stringify(revision)}`);
+      if (typeof revision !== 'string' || revision.length === 0) throw new Error(`options.revision must be a non-empty string, got ${describeValue(revision)}`);
       const prefix = `${host}/${text}/resolve/${encodeURIComponent(revision)}`;
       return new HttpFiles(
         (file) => `${prefix}/${file}`,

@@ -10,6 +10,7 @@ import type { ImageGPTConfig } from '../model/config';
 import { expectedTensorShapes, NON_WEIGHT, type LayerWeights, type ModelWeights } from '../model/weights';
 import { abortError } from './http';
 import type { TensorInfo, TensorSink } from './types';
+import { describeValue } from '../json';
 
 /** Input bytes converted per step: bounds the temporary arrays whatever size the reader's chunks are. */
 const CONVERT_BYTES = 1 << 20;
@@ -63,7 +64,7 @@ export class GpuUploader implements TensorSink {
     private readonly dtype: WeightDType,
     private readonly options: UploaderOptions = {},
   ) {
-    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`dtype must be 'f32' or 'f16', got ${JSON.stringify(dtype)}`);
+    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
     this.expected = expectedTensorShapes(config);
   }
 
