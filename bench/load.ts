@@ -8,7 +8,8 @@
 //   --live       sample only just before each queue.writeBuffer, after a full GC: the bytes the loader holds
 //                then, without garbage not yet collected (slower; for finding what holds memory)
 //   --medium     imagegpt-medium's full shape instead (1024 wide, 36 layers, random weights, pytorch_model.bin,
-//                1.9 GB): load + a 16-token forward, memory() figures; writes bench/load-medium.json
+//                1.9 GB, over Range): load + a 16-token forward and memory(), f32 and f16; into bench/load.json's
+//                `medium` (the other figures are kept)
 //
 // Peak JS memory = max over the load of process.memoryUsage().heapUsed + .arrayBuffers, minus the same just
 // before the load (after a full GC). Samples: a 1 ms timer (starved while the loader computes), every
@@ -389,21 +390,34 @@ export async function main(args: string[]): Promise<number> {
   return failures.length ? 1 : 0;
 }
 
-/** imagegpt-medium's full shape: one load (pytorch_model.bin, f16, Range) + a 16-token forward, into bench/load.json. */
+/**
+ * imagegpt-medium's full shape: pytorch_model.bin over Range, f16 and f32, each + a 16-token forward;
+ * into bench/load.json's `medium` (f16 and f32 logits must agree, as for the large-width runs).
+ */
 async function medium(live: boolean): Promise<number> {
   const name = ensureCheckpoint('medium', 36, ['bin']);
   const repo = `bench/${name}-bin`;
-  const spec: RunSpec = { label: 'medium bin f16 range', repo, dtype: 'f16', range: true, host: '', weightBytes: weightBytesOf(repo), live, forwardTokens: 16, timeoutMs: 1_200_000 };
-  const { row, logits } = await measure(spec);
-  const finite = row.finite === true && logits.every(Number.isFinite);
-  printTable([row]);
+  const rows: Json[] = [];
+  const logits: number[][] = [];
+  for (const dtype of ['f32', 'f16'] as const) {
+    const label = `medium bin ${dtype} range`;
+    const spec: RunSpec = { label, repo, dtype, range: true, host: '', weightBytes: weightBytesOf(repo), live, forwardTokens: 16, timeoutMs: 1_200_000 };
+    const r = await measure(spec);
+    rows.push(r.row);
+    logits.push(r.logits);
+  }
+  const err = relError(logits[1], logits[0]);
+  const ok = rows.every((r) => r.finite === true) && err <= 2e-2;
+  printTable(rows);
+  console.log(`f16 logits vs f32: ${err.toExponential(2)} of their scale (tolerance 2e-2)`);
   const results = readResults('bench/load.json');
   results.medium = {
     date: new Date().toISOString(),
     checkpoint: { repo, n_embd: 1024, n_head: 8, n_positions: 1024, n_layer: 36, dtype: 'f32', layout: 'pytorch_model.bin with the mask buffers' },
-    ...row,
+    rows,
+    sanity: { f16VsF32RelError: Number(err.toExponential(2)), tolerance: 2e-2, ok },
   };
   writeFileSync('bench/load.json', JSON.stringify(results, null, 2) + '\n');
-  console.log(`wrote bench/load.json (medium)${finite ? '' : ': logits NOT finite'}`);
-  return finite ? 0 : 1;
+  console.log(`wrote bench/load.json (medium)${ok ? '' : ': logits NOT finite or f16/f32 disagree'}`);
+  return ok ? 0 : 1;
 }
