@@ -103,7 +103,9 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
 function fetchOf(options: FileOptions): typeof fetch {
   const f = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
   if (typeof f !== 'function') throw new Error('no fetch() in this runtime: pass options.fetch, or { config, weights } / local files');
-  return f;
+  // Called as a plain function later: browsers throw "Illegal invocation" unless fetch's `this` is the global
+  // (also for `{ fetch: window.fetch }`); a caller's own function does not mind.
+  return (input, init) => f.call(globalThis, input, init);
 }
 
 /** Files at URLs (hub or base URL), through the cache when there is one. */
