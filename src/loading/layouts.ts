@@ -56,8 +56,10 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
   return { totalSize, shards: [...shards].sort() };
 }
 
-/** Bytes between two progress events of one file and phase (network chunks are small; a UI needs far fewer). */
+/** Bytes between two progress events of one file and phase (network chunks are small; a UI needs far fewer)... */
 const PROGRESS_STEP = 1 << 20;
+/** ...or this many milliseconds, so that a slow or stalled download still shows where it is. */
+const PROGRESS_MS = 200;
 
 /** Byte progress of the checkpoint's files: per file and across them, per phase. */
 class ProgressTracker {
@@ -96,17 +98,24 @@ class ProgressTracker {
   }
 
   /** Latest figures per phase and file, and the `loaded` last reported (events come at most every PROGRESS_STEP bytes). */
-  private readonly latest = new Map<string, { phase: LoadProgress['phase']; file: string; loaded: number; total: number; reported: number }>();
+  private readonly latest = new Map<
+    string,
+    { phase: LoadProgress['phase']; file: string; loaded: number; total: number; reported: number; reportedAt: number }
+  >();
 
   private report(phase: LoadProgress['phase'], file: string, loaded: number, total: number, force = false): void {
     const key = `${phase}\n${file}`;
-    const l = this.latest.get(key) ?? { phase, file, loaded: 0, total: 0, reported: -1 };
+    const l = this.latest.get(key) ?? { phase, file, loaded: 0, total: 0, reported: -1, reportedAt: 0 };
     l.loaded = loaded;
     l.total = total;
     this.latest.set(key, l);
-    if (!force && loaded - l.reported < PROGRESS_STEP && loaded !== total) return;
     if (loaded === l.reported) return;
+    const now = Date.now();
+    // The first bytes of a file, every PROGRESS_STEP bytes or PROGRESS_MS, and its end.
+    const due = force || l.reported < 0 || loaded === total || loaded - l.reported >= PROGRESS_STEP || now - l.reportedAt >= PROGRESS_MS;
+    if (!due) return;
     l.reported = loaded;
+    l.reportedAt = now;
     const o = this.overall[phase];
     this.onProgress?.({ phase, file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
   }
