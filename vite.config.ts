@@ -14,6 +14,8 @@ export default defineConfig({
     target: 'es2022',
     sourcemap: true,
     minify: false,
+    // Runtime dependencies stay imports (package.json lists them), so an app bundles one copy.
+    rollupOptions: { external: ['fflate'] },
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The package as users get it: `npm run build`, `npm pack`, install the tarball into a fresh Vite app
-// (offline: the package has no dependencies; Vite comes from this repo), build the app from the two
+// (offline: its one dependency, fflate, is packed from this repo's node_modules; Vite comes from this repo), build the app from the two
 // embedding examples (examples/minimal, examples/worker), then open both in Chromium and let them
 // complete an image with the shipped 16×16 model.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,12 @@ async function openExample(browser, url) {
   page.on('pageerror', (e) => errors.push(e.message));
   try {
     await page.goto(url);
-    await page.waitForFunction(() => /^(Done|Error)/.test(document.getElementById('status').textContent), null, { timeout: 120_000, polling: 200 });
+    await page
+      .waitForFunction(() => /^(Done|Error)/.test(document.getElementById('status').textContent), null, { timeout: 120_000, polling: 200 })
+      .catch(async (e) => {
+        const status = await page.textContent('#status').catch(() => '?');
+        throw new Error(`${url}: still "${status}" after 120 s${errors.length ? `; console errors:\n${errors.join('\n')}` : ''} (${e.message})`);
+      });
     const status = await page.textContent('#status');
     const canvases = await page.$$eval('#out canvas', (cs) => cs.map((c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -64,7 +69,13 @@ async function main() {
 
     const app = join(tmp, 'app');
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module', dependencies: { 'imagegpt-webgpu': `file:../${packed.filename}` } }, null, 2));
+    // The package's runtime dependencies, packed from this repo's node_modules so the install needs no network.
+    const deps = {};
+    for (const dep of Object.keys(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).dependencies ?? {})) {
+      const [depPacked] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], join(repoRoot, 'node_modules', dep)));
+      deps[dep] = `file:../${depPacked.filename}`;
+    }
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module', dependencies: { 'imagegpt-webgpu': `file:../${packed.filename}`, ...deps } }, null, 2));
     run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], app);
     const installed = JSON.parse(readFileSync(join(app, 'node_modules/imagegpt-webgpu/package.json'), 'utf8'));
     step(`installed imagegpt-webgpu ${installed.version} offline`, t0);
