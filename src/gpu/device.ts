@@ -23,6 +23,11 @@ export interface ImageGptDevice {
   info: GPUAdapterInfo;
 }
 
+/** The adapter cannot give a limit the caller needs (as opposed to a device request that failed). */
+export class AdapterLimitError extends Error {
+  override name = 'AdapterLimitError';
+}
+
 export async function requestImageGptDevice(gpu: GPU, needs: DeviceNeeds, opts: DeviceOptions = {}): Promise<ImageGptDevice> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error('WebGPU: no adapter available (is WebGPU enabled, and is this a secure context?)');
@@ -36,7 +41,7 @@ export async function requestImageGptDevice(gpu: GPU, needs: DeviceNeeds, opts: 
   for (const [name, want, need] of wanted) {
     const have = available[name] as number;
     if (need > have) {
-      throw new Error(`WebGPU adapter limit ${name}: needed ${need} bytes, the adapter gives at most ${have}`);
+      throw new AdapterLimitError(`WebGPU adapter limit ${name}: needed ${need} bytes, the adapter gives at most ${have}`);
     }
     requiredLimits[name] = Math.max(Math.min(Math.max(want, need), have), 1);
   }

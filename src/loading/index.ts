@@ -1,6 +1,6 @@
 // The loader: config.json first (fail fast), then the device, then the checkpoint streamed onto it.
 // Whatever fails or is aborted half-way, every GPU buffer made (and a device made here) is freed.
-import { requestImageGptDevice } from '../gpu/device';
+import { AdapterLimitError, requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../model/config';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
@@ -53,8 +53,8 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promis
       { minimum: { maxBufferBytes: minimum.maxBufferSize, maxBindingBytes: minimum.maxStorageBufferBindingSize } },
     );
   } catch (e) {
-    const m = e instanceof Error ? e.message : String(e);
-    throw new Error(`${WHO}: this model does not fit this GPU even for a batch of 1 at full length (${m})`, { cause: e });
+    if (!(e instanceof AdapterLimitError)) throw e; // no adapter, or the device request itself failed: as it is
+    throw new Error(`${WHO}: this model does not fit this GPU even for a batch of 1 at full length (${e.message})`, { cause: e });
   }
 }
 
