@@ -6,7 +6,7 @@ import type { ByteCursor } from './types';
 /** Window of a RangeCursor unless told otherwise: a few MiB, so small reads cost one fetch per window. */
 export const DEFAULT_WINDOW_BYTES = 4 << 20;
 
-function checkLength(name: string, length: number, what: string): void {
+export function checkLength(name: string, length: number, what: string): void {
   if (!Number.isSafeInteger(length) || length < 0) {
     throw new Error(`${name}: ${what} of ${length} bytes asked for; expected a non-negative integer`);
   }

@@ -1,7 +1,7 @@
 // HTTP for the loader: GET with the hub's error codes turned into plain errors, and weight files opened
-// either for random access (Range requests, a bounded window plus one prefetched ahead) or, when the
-// server ignores Range, as the very response's stream (never downloaded twice).
-import { DEFAULT_WINDOW_BYTES, RangeCursor, streamCursor } from './cursor';
+// either for random access (open-ended Range requests read as streams, a new one only where the reader
+// jumps) or, when the server ignores Range, as the very response's stream (never downloaded twice).
+import { checkLength, endedEarly, streamCursor } from './cursor';
 import type { ByteCursor } from './types';
 
 /** Who is asked and how; `hub` names the repository in errors about it. */
@@ -83,78 +83,40 @@ function parseContentRange(value: string | null): { start: number; end: number; 
   return { start: Number(m[1]), end: Number(m[2]) + 1, total: Number(m[3]) };
 }
 
-/**
- * The body of a range response, which must be `length` bytes, read into one array of that size (no
- * list of chunks concatenated at the end: half the memory). Null when the body's length differs.
- */
-async function bodyBytes(res: Response, length: number, url: string, signal: AbortSignal | undefined): Promise<Uint8Array | null> {
-  try {
-    if (!res.body) {
-      const all = new Uint8Array(await res.arrayBuffer());
-      return all.length === length ? all : null;
-    }
-    const out = new Uint8Array(length);
-    const reader = res.body.getReader();
-    let at = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (at + value.length > length) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      out.set(value, at);
-      at += value.length;
-    }
-    return at === length ? out : null;
-  } catch (e) {
-    throwIfAborted(signal);
-    throw new Error(`${url}: the download failed or broke off (${message(e)})`, { cause: e });
-  }
-}
-
-/** A signal that fires when `parent` does or when `abort()` is called (to drop a prefetch). */
-function childSignal(parent: AbortSignal | undefined): AbortController {
-  const c = new AbortController();
-  if (parent) {
-    if (parent.aborted) c.abort(parent.reason);
-    else parent.addEventListener('abort', () => c.abort(parent.reason), { once: true });
-  }
-  return c;
-}
 
 export interface OpenOptions {
-  /** Try Range requests (random access, bounded memory). Without it: one plain GET, read as a stream. */
+  /** Try Range requests (random access). Without it: one plain GET, read as a stream. */
   range: boolean;
-  /** Bytes per Range request (default 4 MiB). */
-  windowBytes?: number;
+  /** Forward jumps up to this many bytes read through the current response instead of a new request (default 256 KiB). */
+  skipBytes?: number;
 }
+
+/** A forward jump the current response reads through rather than being dropped for a new request. */
+export const DEFAULT_SKIP_BYTES = 256 << 10;
+/** A `read` up to this size is kept, so a read inside it (a zip's directory inside its tail) costs no request. */
+const RECENT_BYTES = 128 << 10;
 
 /**
  * Opens `url` as a ByteCursor, or null when it does not exist. With `range`, the first request asks for
- * the first window: a 206 with a matching Content-Range gives random access by further Range requests,
- * a 200 (Range ignored) is used as it is, as a forward-only stream.
+ * `bytes=0-`: a 206 with a matching Content-Range gives random access, its body being the first stream
+ * read; a 200 (Range ignored) is used as it is, as a forward-only stream.
  */
 export async function openHttpFile(url: string, name: string, ctx: HttpContext, opts: OpenOptions): Promise<ByteCursor | null> {
-  const windowBytes = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
-  const res = await httpGet(url, ctx, opts.range ? { Range: `bytes=0-${windowBytes - 1}` } : undefined);
+  const res = await httpGet(url, ctx, opts.range ? { Range: 'bytes=0-' } : undefined);
   if (!res) return null;
   if (res.status === 206 && opts.range) {
     const header = res.headers.get('content-range');
-    const range = parseContentRange(header);
     if (header === null) {
       // A cross-origin server that does not expose Content-Range: no random access; read it as one stream.
       await res.body?.cancel().catch(() => {});
       return openHttpFile(url, name, ctx, { ...opts, range: false });
     }
-    if (!range || range.start !== 0) {
+    const range = parseContentRange(header);
+    if (!range || range.start !== 0 || range.end <= 0 || range.end > range.total || !res.body) {
       await res.body?.cancel().catch(() => {});
-      throw new Error(`${url}: asked for bytes 0-${windowBytes - 1}, the server answered 206 with Content-Range ${JSON.stringify(header)}`);
+      throw new Error(`${url}: asked for bytes 0-, the server answered 206 with Content-Range ${JSON.stringify(header)}${res.body ? '' : ' and no body'}`);
     }
-    const first = await bodyBytes(res, range.end - range.start, url, ctx.signal);
-    if (!first) throw new Error(`${url}: Content-Range says ${range.end - range.start} bytes, the body has a different length`);
-    const ranges = new RangeFetcher(url, ctx, range.total, windowBytes, first);
-    return new RangeCursor(name, range.total, (s, e) => ranges.get(s, e), windowBytes, async () => ranges.close());
+    return new HttpRangeCursor(name, url, ctx, range.total, opts.skipBytes ?? DEFAULT_SKIP_BYTES, { reader: res.body.getReader(), at: 0, end: range.end });
   }
   if (res.status === 206) {
     await res.body?.cancel().catch(() => {});
@@ -164,94 +126,165 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
   return streamCursor(name, res.body, contentLength(res));
 }
 
-/**
- * Serves byte ranges of one file by Range requests. It keeps the last window it fetched (reads that
- * overlap it cost nothing) and one window fetched ahead of it (what a front-to-back reader asks for next),
- * so memory stays at about two windows and no byte is downloaded twice by a reader going forward.
- */
-class RangeFetcher {
-  private have: { start: number; data: Uint8Array } | null;
-  private ahead: { start: number; end: number; data: Promise<Uint8Array>; controller: AbortController } | null = null;
-
-  constructor(
-    private readonly url: string,
-    private readonly ctx: HttpContext,
-    private readonly size: number,
-    private readonly windowBytes: number,
-    first: Uint8Array,
-  ) {
-    this.have = { start: 0, data: first };
-  }
-
-  private async fetchRange(start: number, end: number, controller: AbortController): Promise<Uint8Array> {
-    const ctx: HttpContext = { ...this.ctx, signal: controller.signal };
-    const res = await httpGet(this.url, ctx, { Range: `bytes=${start}-${end - 1}` });
-    if (!res) throw new Error(`${this.url}: HTTP 404 for bytes ${start}-${end - 1} of a file that answered before`);
-    if (res.status !== 206) {
-      await res.body?.cancel().catch(() => {});
-      throw new Error(`${this.url}: asked for bytes ${start}-${end - 1}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
-    }
-    const range = parseContentRange(res.headers.get('content-range'));
-    if (!range || range.start !== start || range.end !== end || range.total !== this.size) {
-      await res.body?.cancel().catch(() => {});
-      throw new Error(
-        `${this.url}: asked for bytes ${start}-${end - 1} of ${this.size}, the server sent Content-Range ${JSON.stringify(res.headers.get('content-range'))}`,
-      );
-    }
-    const bytes = await bodyBytes(res, end - start, this.url, this.ctx.signal);
-    if (!bytes) throw new Error(`${this.url}: bytes ${start}-${end - 1} should be ${end - start} bytes, the body has a different length`);
-    return bytes;
-  }
-
-  private prefetch(start: number): void {
-    const end = Math.min(this.size, start + this.windowBytes);
-    if (start >= end) return;
-    const controller = childSignal(this.ctx.signal);
-    const data = this.fetchRange(start, end, controller);
-    data.catch(() => {}); // an unused prefetch's failure is nobody's error; a used one is rethrown by get
-    this.ahead = { start, end, data, controller };
-  }
-
-  async get(start: number, end: number): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let at = start;
-    const take = (from: number, data: Uint8Array) => {
-      if (at < from || at >= from + data.length) return;
-      const n = Math.min(end, from + data.length) - at;
-      parts.push(data.subarray(at - from, at - from + n));
-      at += n;
-    };
-    if (this.have) take(this.have.start, this.have.data);
-    const ahead = this.ahead;
-    if (at < end && ahead && at >= ahead.start && at < ahead.end) {
-      this.ahead = null;
-      this.have = { start: ahead.start, data: await ahead.data };
-      take(this.have.start, this.have.data);
-    }
-    if (at < end) {
-      this.ahead?.controller.abort();
-      this.ahead = null;
-      const data = await this.fetchRange(at, end, childSignal(this.ctx.signal));
-      this.have = { start: at, data };
-      take(at, data);
-    }
-    if (!this.ahead && this.have) this.prefetch(this.have.start + this.have.data.length);
-    return parts.length === 1 ? parts[0] : concat(parts);
-  }
-
-  close(): void {
-    this.ahead?.controller.abort();
-    this.ahead = null;
-    this.have = null;
-  }
+/** One Range response being read: the next byte it gives is `at`; it carries the file up to `end`. */
+interface RangeBody {
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  at: number;
+  end: number;
+  /** Bytes received and not yet consumed (a tail of the last chunk). */
+  pending?: Uint8Array;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+/**
+ * Random access over Range requests whose bytes come from one current response, read as a stream:
+ * `read` copies, `pipe` passes the response's own chunks on (sliced), so memory is that of a plain
+ * stream. A read where the response is not costs a new request `bytes=p-` (to the end of the file; the
+ * old response is cancelled) unless it lies a short way ahead, which is read through. A reader going
+ * forward therefore downloads each byte once, in one request.
+ */
+class HttpRangeCursor implements ByteCursor {
+  readonly random = true;
+  private pos = 0;
+  private recent: { start: number; bytes: Uint8Array } | null = null;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly url: string,
+    private readonly ctx: HttpContext,
+    readonly size: number,
+    private readonly skipBytes: number,
+    private body: RangeBody | null,
+  ) {}
+
+  get position(): number {
+    return this.pos;
   }
-  return out;
+
+  private broke(e: unknown): Error {
+    if (this.ctx.signal?.aborted) return abortError();
+    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${message(e)})`, { cause: e });
+  }
+
+  /** A new request for the bytes from `start` on. */
+  private async open(start: number): Promise<RangeBody> {
+    const asked = `bytes=${start}-`;
+    const res = await httpGet(this.url, this.ctx, { Range: asked });
+    if (!res) throw new Error(`${this.name}: ${this.url} answered HTTP 404 to Range ${asked}, a file that answered before`);
+    if (res.status !== 206) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`${this.name}: asked ${this.url} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
+    }
+    const header = res.headers.get('content-range');
+    const range = parseContentRange(header);
+    if (!range || range.start !== start || range.end <= start || range.end > this.size || range.total !== this.size || !res.body) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`${this.name}: asked ${this.url} for ${asked} of ${this.size} bytes, the server answered Content-Range ${JSON.stringify(header)}`);
+    }
+    return { reader: res.body.getReader(), at: start, end: range.end };
+  }
+
+  private async drop(body: RangeBody): Promise<void> {
+    if (this.body === body) this.body = null;
+    // Best effort: a response that already failed rejects cancel(); its error was (or is) reported elsewhere.
+    await body.reader.cancel().catch(() => {});
+  }
+
+  /** A response whose next byte is `at`: the current one (read through a short way) or a new one. */
+  private async bodyAt(at: number): Promise<RangeBody> {
+    if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+    const body = this.body;
+    if (body && body.at <= at && at < body.end && at - body.at <= this.skipBytes) {
+      while (body.at < at) await this.next(body, at - body.at);
+      return body;
+    }
+    if (body) await this.drop(body);
+    this.body = await this.open(at);
+    return this.body;
+  }
+
+  /** The next bytes of `body`, at most `max` (never empty); a response ending short of its range is an error. */
+  private async next(body: RangeBody, max: number): Promise<Uint8Array> {
+    let chunk = body.pending;
+    while (!chunk || chunk.length === 0) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await body.reader.read();
+      } catch (e) {
+        await this.drop(body);
+        throw this.broke(e);
+      }
+      if (r.done) {
+        await this.drop(body);
+        throw this.broke(`the response ended at byte ${body.at}, its Content-Range goes to byte ${body.end}`);
+      }
+      if (!(r.value instanceof Uint8Array)) throw new Error(`${this.name}: the response from ${this.url} gave ${typeof r.value}, expected Uint8Array chunks`);
+      chunk = r.value;
+    }
+    if (chunk.length > body.end - body.at) {
+      await this.drop(body);
+      throw new Error(`${this.name}: the response from ${this.url} runs past byte ${body.end}, where its Content-Range ends`);
+    }
+    const n = Math.min(max, chunk.length);
+    body.pending = chunk.subarray(n);
+    body.at += n;
+    // A response read to its end is let go at once (not at the next jump).
+    if (body.at === body.end) await this.drop(body);
+    return n === chunk.length ? chunk : chunk.subarray(0, n);
+  }
+
+  /** Moves `length` bytes from the position on, in the responses' own pieces. */
+  private async take(length: number, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+    let left = length;
+    while (left > 0) {
+      const body = await this.bodyAt(this.pos);
+      const chunk = await this.next(body, Math.min(left, body.end - body.at));
+      this.pos += chunk.length;
+      left -= chunk.length;
+      onChunk(chunk);
+    }
+  }
+
+  private checkRead(length: number, what: string): void {
+    checkLength(this.name, length, what);
+    if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+    throwIfAborted(this.ctx.signal);
+    if (this.pos + length > this.size) throw endedEarly(this.name, this.pos, length, this.size);
+  }
+
+  async read(length: number): Promise<Uint8Array> {
+    this.checkRead(length, 'a read');
+    const start = this.pos;
+    const recent = this.recent;
+    if (recent && start >= recent.start && start + length <= recent.start + recent.bytes.length) {
+      this.pos += length;
+      return recent.bytes.slice(start - recent.start, start - recent.start + length);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    await this.take(length, (chunk) => {
+      out.set(chunk, done);
+      done += chunk.length;
+    });
+    if (length > 0 && length <= RECENT_BYTES) this.recent = { start, bytes: out.slice() };
+    return out;
+  }
+
+  async pipe(length: number, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+    this.checkRead(length, 'a pipe');
+    await this.take(length, onChunk);
+  }
+
+  async seek(offset: number): Promise<void> {
+    checkLength(this.name, offset, 'a seek to an offset');
+    if (offset > this.size) throw new Error(`${this.name}: seek to byte ${offset}, past the end of the file (${this.size} bytes)`);
+    this.pos = offset; // the response moves at the next read: consecutive seeks cost nothing
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.recent = null;
+    if (this.body) await this.drop(this.body);
+  }
 }
