@@ -30,7 +30,7 @@ export interface HubRequest {
   revision?: string;
   /** 0 until the status line is written. */
   status: number;
-  /** Body bytes written so far. */
+  /** Body bytes written so far (for a response the client dropped, only part of its range: count these, not the range asked for). */
   bytes: number;
 }
 
