@@ -4,7 +4,7 @@
 // createBuffer and destroy of the device is counted.
 import { ImageGPT } from '../../src/model/imagegpt';
 import { ImageGPTImageProcessor } from '../../src/processor';
-import { createNodeDevice } from '../helpers/gpu';
+import { createNodeDevice, trackBuffers } from '../helpers/gpu';
 import { readFileSync } from 'node:fs';
 import { fixture as processorFixture } from '../processor/fixture';
 import { describeValue } from '../../src/json';
@@ -160,22 +160,6 @@ function generateInput(rng: Rng): ApiInput {
   }
 }
 
-/** Counts live GPU buffers: every createBuffer of the device, until its destroy(). */
-function countBuffers(device: GPUDevice): { live: () => number } {
-  const live = new Set<GPUBuffer>();
-  const create = device.createBuffer.bind(device);
-  device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
-    const buffer = create(descriptor);
-    live.add(buffer);
-    const destroy = buffer.destroy.bind(buffer);
-    buffer.destroy = () => {
-      live.delete(buffer);
-      destroy();
-    };
-    return buffer;
-  };
-  return { live: () => live.size };
-}
 
 export const apiTarget: FuzzTarget<ApiInput> = {
   name: 'api',
@@ -183,7 +167,8 @@ export const apiTarget: FuzzTarget<ApiInput> = {
   acceptedLimitMs: 15_000,
   async setup() {
     const { device } = await createNodeDevice();
-    const buffers = countBuffers(device);
+    const tracked = trackBuffers(device);
+    const buffers = { live: () => tracked.live.size };
     const config = JSON.parse(readFileSync(new URL('../fixtures/tiny/config.json', import.meta.url), 'utf8')) as unknown;
     const weights = new Uint8Array(readFileSync(new URL('../fixtures/tiny/model.safetensors', import.meta.url)));
     const model = await ImageGPT.fromPretrained({ config, weights }, { device, dtype: 'f32' });

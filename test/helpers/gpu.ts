@@ -52,3 +52,22 @@ export async function releaseTestDevice(): Promise<void> {
   await device.queue.onSubmittedWorkDone();
   device.destroy();
 }
+
+/** Counts the GPU buffers a device makes (`created`) and those not destroyed yet (`live`); `restore` undoes the wrap. */
+export function trackBuffers(device: GPUDevice): { live: Set<GPUBuffer>; created: () => number; restore: () => void } {
+  const live = new Set<GPUBuffer>();
+  let created = 0;
+  const original = device.createBuffer;
+  device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
+    const buffer = original.call(device, descriptor);
+    created++;
+    live.add(buffer);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      live.delete(buffer);
+      destroy();
+    };
+    return buffer;
+  };
+  return { live, created: () => created, restore: () => void (device.createBuffer = original) };
+}

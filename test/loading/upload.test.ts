@@ -7,7 +7,7 @@ import { GpuUploader } from '../../src/loading/upload';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { writeSafetensors, type SafetensorsDType } from '../../src/safetensors';
 import { float32ArrayToFloat16 } from '../../src/f16';
-import { getTestDevice, testGpu } from '../helpers/gpu';
+import { getTestDevice, testGpu, trackBuffers } from '../helpers/gpu';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../../src/model/limits';
 import { loadModelFixture, relError } from '../helpers/fixtures';
 import { chunkedStream } from './chunked';
@@ -85,23 +85,6 @@ const tinyShapes = (() => {
   return m;
 })();
 
-function trackBuffers(d: GPUDevice) {
-  const live = new Set<GPUBuffer>();
-  let created = 0;
-  const original = d.createBuffer;
-  d.createBuffer = (descriptor: GPUBufferDescriptor) => {
-    const buffer = original.call(d, descriptor);
-    created++;
-    live.add(buffer);
-    const destroy = buffer.destroy.bind(buffer);
-    buffer.destroy = () => {
-      live.delete(buffer);
-      destroy();
-    };
-    return buffer;
-  };
-  return { live, created: () => created, restore: () => void (d.createBuffer = original) };
-}
 
 describe.each(['f32', 'f16'] as const)('%s: streamed at odd chunk boundaries', (dtype) => {
   let reference: Float32Array;
