@@ -1,6 +1,7 @@
 // Byte cursors (see ByteCursor in ./types): bytes in memory, a Blob (local files), a forward-only stream
 // (an HTTP response body), and `RangeCursor`, a random-access cursor over any "give me bytes [a, b)"
-// function that keeps one bounded window of the file (Blob slices, HTTP Range requests, Node file handles).
+// function that keeps one bounded window of the file (Blob slices, Node file handles). HTTP Range
+// requests have their own cursor, read as streams (./http).
 import type { ByteCursor } from './types';
 
 /** Window of a RangeCursor unless told otherwise: a few MiB, so small reads cost one fetch per window. */
