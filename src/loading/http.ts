@@ -133,19 +133,24 @@ interface RangeBody {
   end: number;
   /** Bytes received and not yet consumed (a tail of the last chunk). */
   pending?: Uint8Array;
+  /** The last `read` it served, while it ends at `at`: a read a little before `at` is still served by it. */
+  back?: { start: number; bytes: Uint8Array };
 }
 
 /**
- * Random access over Range requests whose bytes come from one current response, read as a stream:
- * `read` copies, `pipe` passes the response's own chunks on (sliced), so memory is that of a plain
- * stream. A read where the response is not costs a new request `bytes=p-` (to the end of the file; the
- * old response is cancelled) unless it lies a short way ahead, which is read through. A reader going
- * forward therefore downloads each byte once, in one request.
+ * Random access over Range requests whose bytes come from a current response, read as a stream: `read`
+ * copies, `pipe` passes the response's own chunks on (sliced), so memory is that of a plain stream. A read
+ * where the response is not costs a new request `bytes=p-` (to the end of the file) unless it lies a short
+ * way ahead, which is read through. The response left behind is kept (unread, so the network holds it
+ * back) until the one before it is needed again: a zip read as head, tail, then front to back costs two
+ * requests and sends no byte twice. A reader going forward downloads each byte once, in one request.
  */
 class HttpRangeCursor implements ByteCursor {
   readonly random = true;
   private pos = 0;
+  /** The last `read` (any response's), so a read inside it (a zip's directory inside its tail) costs nothing. */
   private recent: { start: number; bytes: Uint8Array } | null = null;
+  private parked: RangeBody | null = null;
   private closed = false;
 
   constructor(
@@ -184,23 +189,52 @@ class HttpRangeCursor implements ByteCursor {
     return { reader: res.body.getReader(), at: start, end: range.end };
   }
 
-  private async drop(body: RangeBody): Promise<void> {
+  private async drop(body: RangeBody | null): Promise<void> {
+    if (!body) return;
     if (this.body === body) this.body = null;
+    if (this.parked === body) this.parked = null;
     // Best effort: a response that already failed rejects cancel(); its error was (or is) reported elsewhere.
     await body.reader.cancel().catch(() => {});
   }
 
-  /** A response whose next byte is `at`: the current one (read through a short way) or a new one. */
+  /** Whether `body` gives byte `at` next, or a short way on, or (its last read) just gave it. */
+  private serves(body: RangeBody | null, at: number): body is RangeBody {
+    if (!body || at >= body.end) return false;
+    if (at >= body.at) return at - body.at <= this.skipBytes;
+    const back = body.back;
+    return back !== undefined && back.start + back.bytes.length === body.at && at >= back.start;
+  }
+
+  /** The response that gives byte `at`: the current one, the parked one, or a new one. */
   private async bodyAt(at: number): Promise<RangeBody> {
     if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
-    const body = this.body;
-    if (body && body.at <= at && at < body.end && at - body.at <= this.skipBytes) {
-      while (body.at < at) await this.next(body, at - body.at);
-      return body;
+    if (this.serves(this.body, at)) return this.body;
+    const parked = this.parked;
+    if (this.serves(parked, at)) {
+      this.parked = this.body;
+      this.body = parked;
+      // A response kept waiting may have been closed by the server meanwhile: then a new request instead.
+      if (parked.pending?.length || (await this.fill(parked))) return parked;
+      await this.drop(parked);
+    } else {
+      await this.drop(this.parked);
+      this.parked = this.body;
     }
-    if (body) await this.drop(body);
     this.body = await this.open(at);
     return this.body;
+  }
+
+  /** Reads the next chunk of a resumed response; false (not an error) when it failed or ended. */
+  private async fill(body: RangeBody): Promise<boolean> {
+    try {
+      const r = await body.reader.read();
+      if (r.done || !(r.value instanceof Uint8Array) || r.value.length === 0) return false;
+      body.pending = r.value;
+      return true;
+    } catch {
+      throwIfAborted(this.ctx.signal);
+      return false;
+    }
   }
 
   /** The next bytes of `body`, at most `max` (never empty); a response ending short of its range is an error. */
@@ -238,7 +272,14 @@ class HttpRangeCursor implements ByteCursor {
     let left = length;
     while (left > 0) {
       const body = await this.bodyAt(this.pos);
-      const chunk = await this.next(body, Math.min(left, body.end - body.at));
+      let chunk: Uint8Array;
+      if (this.pos < body.at) {
+        const back = body.back!; // serves() checked it ends at body.at
+        chunk = back.bytes.subarray(this.pos - back.start, Math.min(body.at, this.pos + left) - back.start);
+      } else {
+        while (body.at < this.pos) await this.next(body, this.pos - body.at);
+        chunk = await this.next(body, Math.min(left, body.end - body.at));
+      }
       this.pos += chunk.length;
       left -= chunk.length;
       onChunk(chunk);
@@ -266,7 +307,10 @@ class HttpRangeCursor implements ByteCursor {
       out.set(chunk, done);
       done += chunk.length;
     });
-    if (length > 0 && length <= RECENT_BYTES) this.recent = { start, bytes: out.slice() };
+    if (length > 0 && length <= RECENT_BYTES) {
+      this.recent = { start, bytes: out.slice() };
+      if (this.body?.at === this.pos) this.body.back = this.recent;
+    }
     return out;
   }
 
@@ -285,6 +329,7 @@ class HttpRangeCursor implements ByteCursor {
     if (this.closed) return;
     this.closed = true;
     this.recent = null;
-    if (this.body) await this.drop(this.body);
+    await this.drop(this.parked);
+    await this.drop(this.body);
   }
 }
