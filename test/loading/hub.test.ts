@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getTestDevice } from '../helpers/gpu';
+import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
 import { HUB_FIXTURES, parseRange, startHubServer, type HubRequest, type HubServer } from '../helpers/hub-server.mjs';
 import { parseSafetensors, tensorToFloat32, writeSafetensors } from '../../src/safetensors';
@@ -114,31 +114,6 @@ function zipStorages(bytes: Uint8Array): Array<[number, number]> {
 function atOffset(file: string, offset: number, plan: 'stallAfter' | 'cutAfter', onStall?: () => void) {
   return (r: { file: string; start: number; end: number }) =>
     r.file === file && r.start <= offset && offset < r.end ? { [plan]: offset - r.start, onStall } : undefined;
-}
-
-/** Counts the GPU buffers made through `device.createBuffer` and those still not destroyed. */
-function trackBuffers(device: GPUDevice) {
-  const live = new Set<GPUBuffer>();
-  let created = 0;
-  const original = device.createBuffer;
-  device.createBuffer = (descriptor: GPUBufferDescriptor) => {
-    const buffer = original.call(device, descriptor);
-    created++;
-    live.add(buffer);
-    const destroy = buffer.destroy.bind(buffer);
-    buffer.destroy = () => {
-      live.delete(buffer);
-      destroy();
-    };
-    return buffer;
-  };
-  return {
-    live,
-    created: () => created,
-    restore: () => {
-      device.createBuffer = original;
-    },
-  };
 }
 
 /** An in-memory ModelCache that stores a response only once its whole body arrived (as Cache Storage does). */
