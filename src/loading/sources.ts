@@ -4,7 +4,7 @@ import { blobCursor, memoryCursor, streamCursor } from './cursor';
 import { isMissing, missingResponse, resolveCache, teeIntoCache, type CacheTee } from './cache';
 import { abortError, contentLength, httpGet, openHttpFile, throwIfAborted, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
-import { describeValue } from '../json';
+import { describeValue, parseJsonText } from '../json';
 
 export const DEFAULT_HOST = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -49,11 +49,7 @@ export function isHubId(s: string): boolean {
 }
 
 function parseJson(text: string, file: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)}) at ${where}`);
-  }
+  return parseJsonText(text, where === file ? file : `${file} (${where})`);
 }
 
 function isBytes(w: unknown): w is ArrayBuffer | Uint8Array {

@@ -161,7 +161,7 @@ describe('hub ids and URLs', () => {
 
   it('JSON errors name the file', async () => {
     const s = server('/m', new Map([['config.json', new TextEncoder().encode('{ nope')]]));
-    await expect((await openSource('/m', { fetch: s.fetch, cache: false })).json('config.json')).rejects.toThrow(/^config\.json: not valid JSON \(/);
+    await expect((await openSource('/m', { fetch: s.fetch, cache: false })).json('config.json')).rejects.toThrow(/^config\.json \(.*\) is not valid JSON: /);
   });
 });
 
