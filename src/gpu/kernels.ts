@@ -12,6 +12,7 @@ import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import meanPoolWgsl from '../../shaders/mean_pool.wgsl?raw';
+import crossEntropyWgsl from '../../shaders/cross-entropy.wgsl?raw';
 
 /** Launch shapes per adapter. Defaults come from `Kernels.tuningFor(adapter.info)`. */
 export interface KernelTuning {
@@ -439,6 +440,28 @@ export class Kernels {
       checkRows(label, step, maxRows);
       if (step.batch > maxBatch) throw new Error(`${label}: batch ${step.batch} but out holds ${maxBatch} rows`);
       run(pass, label, pipeline, bindGroup, groupsX, step.batch);
+    });
+  }
+
+  /**
+   * out[r] = -log softmax(logits[r])[targets[r]] in nats, per row of `vocab` logits; 0 where targets[r] < 0
+   * (ignored). A target ≥ vocab gives NaN: callers check labels on the host first.
+   */
+  crossEntropy(o: { step: GPUBuffer; logits: GPUBuffer; targets: GPUBuffer; out: GPUBuffer; vocab: number }): Op {
+    const label = `crossEntropy[${o.vocab}]`;
+    checkPositiveInt(label, 'vocab', o.vocab);
+    checkDistinct(label, { logits: o.logits, targets: o.targets, out: o.out });
+    const maxRows = Math.min(
+      rowCapacity(label, 'logits', o.logits, o.vocab * 4),
+      rowCapacity(label, 'targets', o.targets, 4),
+      rowCapacity(label, 'out', o.out, 4),
+    );
+    const threads = 64;
+    const pipeline = this.pipeline('cross-entropy.wgsl', crossEntropyWgsl, null, 'crossEntropy', { VOCAB: o.vocab, WG: threads });
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.logits, o.targets, o.out]);
+    return new KernelOp(label, (pass, step) => {
+      const rows = checkRows(label, step, maxRows);
+      run(pass, label, pipeline, bindGroup, Math.ceil(rows / threads), 1);
     });
   }
 

@@ -124,3 +124,18 @@ export function meanPoolSum(x: Float32Array, start: Float32Array, dim: number, s
   }
   return out;
 }
+
+/** -log softmax(logits[r])[targets[r]] per row of `vocab` (nats), 0 where targets[r] < 0; float64. */
+export function crossEntropy(logits: Float32Array, targets: Int32Array, vocab: number): Float64Array {
+  const out = new Float64Array(targets.length);
+  for (let r = 0; r < targets.length; r++) {
+    if (targets[r] < 0) continue;
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    let peak = -Infinity;
+    for (const v of row) peak = Math.max(peak, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - peak);
+    out[r] = Math.log(sum) + peak - row[targets[r]];
+  }
+  return out;
+}
