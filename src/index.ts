@@ -13,6 +13,8 @@ export { LinearProbe } from './probe/index';
 export type * from './probe/index';
 export type { GenerateOptions, GenerateStats } from './model/generate';
 export type { CompleteOptions, Completion, CompletionProcessor, MultiFeatureOptions } from './model/imagegpt';
+export type { ForwardResult, BitsPerToken, BitsPerTokenOptions } from './model/imagegpt';
+export type { ProblemType } from './model/config';
 export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';
 export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/index';

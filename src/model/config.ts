@@ -20,6 +20,7 @@ export interface ImageGPTConfigJSON {
   tie_word_embeddings?: boolean;
   model_type?: string;
   id2label?: Record<string, string>;
+  problem_type?: ProblemType | null;
   [key: string]: unknown;
 }
 
@@ -40,7 +41,13 @@ export interface ImageGPTConfig {
   reorder_and_upcast_attn: boolean;
   /** Labels of a classification checkpoint (ImageGPTForImageClassification), by class index. */
   id2label?: Record<number, string>;
+  /** How a classification checkpoint's loss is computed (HF `problem_type`); unset: chosen from num_labels and the labels. */
+  problem_type?: ProblemType;
 }
+
+/** HF's classification problem types (the loss of ImageGPTForImageClassification). */
+export type ProblemType = 'regression' | 'single_label_classification' | 'multi_label_classification';
+export const PROBLEM_TYPES: readonly ProblemType[] = ['regression', 'single_label_classification', 'multi_label_classification'];
 
 /** HF's ImageGPTConfig defaults (imagegpt-small shapes). */
 export const IMAGEGPT_DEFAULTS = {
@@ -162,6 +169,11 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
       id2label[Number(k)] = v;
     }
   }
+  // HF writes null for "unset"; any other value must be one of its three names.
+  const problemType = field(j, 'problem_type');
+  if (problemType !== undefined && problemType !== null && !PROBLEM_TYPES.includes(problemType as ProblemType)) {
+    fail(`"problem_type" must be one of ${PROBLEM_TYPES.map((t) => `"${t}"`).join(', ')} or null, got ${describeValue(problemType)}`);
+  }
   return {
     vocab_size,
     n_positions,
@@ -175,6 +187,7 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
     scale_attn_by_inverse_layer_idx: booleanField(j, 'scale_attn_by_inverse_layer_idx', d.scale_attn_by_inverse_layer_idx, fail),
     reorder_and_upcast_attn: booleanField(j, 'reorder_and_upcast_attn', d.reorder_and_upcast_attn, fail),
     ...(id2label ? { id2label } : {}),
+    ...(typeof problemType === 'string' ? { problem_type: problemType as ProblemType } : {}),
   };
 }
 

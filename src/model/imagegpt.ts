@@ -1,7 +1,9 @@
 // ImageGPT on WebGPU: loading, the full forward, KV-cache sessions and pooled features.
 import { Kernels } from '../gpu/kernels';
 import type { WeightDType } from '../gpu/types';
-import { logitsWidth, type ImageGPTConfig } from './config';
+import { logitsWidth, sosToken, type ImageGPTConfig } from './config';
+import { causalTargets, classifierLoss, meanLoss, resolveProblemType } from './loss';
+import type { Op } from '../gpu/types';
 import { DeviceWatch, ImageGPTSession, checkOptionKeys, checkTokenRows, type SessionContext, type SessionOptions } from './session';
 import { DEFAULT_BATCH_SIZE, checkHostBytes, checkSessionFits, largestBatchThatFits, resolveMaxRows } from './limits';
 import type { ModelWeights } from './weights';
@@ -19,13 +21,58 @@ export type { LoadOptions };
 export interface ForwardOptions {
   /** Also return the hidden states (n_layer + 1 of them, HF semantics: [n_layer] is after ln_f). */
   outputHiddenStates?: boolean;
+  /**
+   * Causal LM: labels [B, T] shaped like inputIds (HF: logits at t are scored against labels[t + 1]); integers in
+   * 0..vocab_size-2 (SOS is never a target) or -100 (ignored). Classifier: by problem type, class indices
+   * number[] (single_label_classification), number[][] of 0..1 per class (multi_label_classification), or
+   * values number[] / number[][] (regression).
+   */
+  labels?: number[][] | number[];
+  /** Return the logits (default true). With false and labels, only the [B, T-1] losses are read back. */
+  outputLogits?: boolean;
 }
 
 export interface ForwardOutput {
-  /** [B, T, vocab_size-1] */
+  /** Causal LM: [B, T, vocab_size-1]; classifier: [B, num_labels]. Absent with outputLogits: false. */
   logits: Float32Array;
+  /** With labels: the mean loss in nats over the non-ignored labels (NaN when every label is -100). */
+  loss?: number;
+  /**
+   * Causal LM with labels: [B, T-1] nats, -log p(labels[b][t+1] | inputIds[b][..t]); 0 where the label is -100
+   * (as HF's reduction 'none').
+   */
+  tokenLoss?: Float32Array;
   /** Present with outputHiddenStates: n_layer + 1 arrays, each [B, T, n_embd]. */
   hiddenStates?: Float32Array[];
+}
+
+/** forward's result: logits are typed as present unless outputLogits may be false. */
+export type ForwardResult<O extends ForwardOptions> = 'outputLogits' extends keyof O
+  ? O['outputLogits'] extends true | undefined
+    ? ForwardOutput
+    : Omit<ForwardOutput, 'logits'> & { logits?: Float32Array }
+  : ForwardOutput;
+
+export interface BitsPerTokenOptions {
+  /** Turns image inputs into tokens (ImageGPTImageProcessor); without it inputs are token rows (no SOS). */
+  processor?: Pick<CompletionProcessor, 'encode'>;
+  /** Image width in tokens, for the surprise map; default round(√tokens), which must divide the token count. */
+  width?: number;
+  /** Inputs per GPU batch (default: the largest that fits, up to 32). */
+  batchSize?: number;
+}
+
+/**
+ * How surprising each image is to the model. Every token is predicted, the first one from SOS: the model is
+ * fed SOS + tokens[0..N-2] (OpenAI's convention) and scored against tokens[0..N-1].
+ */
+export interface BitsPerToken {
+  /** [N]: per image, the mean over its tokens of -log2 p(token | SOS, earlier tokens). */
+  bitsPerToken: Float32Array;
+  /** [N, height, width]: bits per pixel (token), in raster order. */
+  surprise: Float32Array;
+  width: number;
+  height: number;
 }
 
 export interface FeatureOptions {
@@ -69,6 +116,8 @@ export interface MultiFeatureOptions {
   processor?: Pick<CompletionProcessor, 'encode'>;
 }
 
+const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits'];
+const BITS_OPTIONS = ['processor', 'width', 'batchSize'];
 const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
 const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
 
@@ -180,72 +229,217 @@ export class ImageGPT {
     }
   }
 
-  /** The full forward (no cache kept): logits [B, T, V-1] and optionally every hidden state. */
-  forward(inputIds: number[][], options: ForwardOptions = {}): Promise<ForwardOutput> {
-    return this.guarded('forward', () => this.runForward(inputIds, options));
+  /**
+   * The full forward (no cache kept): logits [B, T, V-1] (a classifier: [B, num_labels]), and as asked the hidden
+   * states, and with labels the loss (and for the causal LM the per-token loss, computed on the GPU).
+   */
+  forward<O extends ForwardOptions = Record<never, never>>(inputIds: number[][], options?: O): Promise<ForwardResult<O>> {
+    return this.guarded('forward', () => this.runForward(inputIds, options === undefined ? {} : options)) as Promise<ForwardResult<O>>;
   }
 
-  private async runForward(inputIds: number[][], options: ForwardOptions): Promise<ForwardOutput> {
+  private async runForward(inputIds: number[][], options: ForwardOptions): Promise<Partial<ForwardOutput>> {
     this.checkUsable();
-    checkOptionKeys('forward', options, ['outputHiddenStates']);
-    if (options.outputHiddenStates !== undefined && typeof options.outputHiddenStates !== 'boolean') {
-      throw new Error(`forward: outputHiddenStates must be true or false, got ${describeValue(options.outputHiddenStates)}`);
+    checkOptionKeys('forward', options, FORWARD_OPTIONS);
+    for (const key of ['outputHiddenStates', 'outputLogits'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'boolean') {
+        throw new Error(`forward: ${key} must be true or false, got ${describeValue(options[key])}`);
+      }
     }
     checkTokenRows(inputIds, this.config);
     this.checkLength(inputIds, 'forward');
-    if (!this.weights.lmHead) throw new Error('forward: this checkpoint has no lm_head.weight (a classification checkpoint): use features() or classify()');
+    if (this.weights.score && !this.weights.lmHead) return this.runClassifierForward(inputIds, options);
+    if (!this.weights.lmHead) throw new Error('forward: this checkpoint has no lm_head.weight (nor score.weight): use features()');
     const B = inputIds.length;
     const T = inputIds[0].length;
-    const { n_embd: E, n_layer: L } = this.config;
+    const wantLogits = options.outputLogits ?? true;
+    const targets = options.labels !== undefined ? causalTargets(options.labels, B, T, this.config) : null;
+    const nHidden = options.outputHiddenStates ? this.config.n_layer + 1 : 0;
+    const run = await this.runRows('forward', inputIds, { logits: wantLogits, hidden: nHidden, targets });
+    const out: Partial<ForwardOutput> = {};
+    if (run.logits) out.logits = run.logits;
+    if (targets && run.nats) {
+      out.loss = meanLoss(run.nats, targets);
+      const tokenLoss = new Float32Array(B * (T - 1));
+      for (let b = 0; b < B; b++) tokenLoss.set(run.nats.subarray(b * T, b * T + T - 1), b * (T - 1));
+      out.tokenLoss = tokenLoss;
+    }
+    if (run.hiddenStates) out.hiddenStates = run.hiddenStates;
+    return out;
+  }
+
+  /** ImageGPTForImageClassification's forward: score(mean over T of the last hidden state), and its loss. */
+  private async runClassifierForward(inputIds: number[][], options: ForwardOptions): Promise<Partial<ForwardOutput>> {
+    const score = this.weights.score!;
+    const B = inputIds.length;
+    const C = score.numLabels;
+    const problem = options.labels !== undefined ? resolveProblemType(this.config.problem_type, C, options.labels) : null;
+    // Labels are checked before any GPU work (the loss of zero logits is thrown away).
+    if (problem) classifierLoss(new Float32Array(B * C), B, C, options.labels, problem);
+    const out: Partial<ForwardOutput> = {};
+    let logits: Float32Array;
+    if (options.outputHiddenStates) {
+      const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null });
+      out.hiddenStates = run.hiddenStates!;
+      logits = this.score(meanOverTokens(out.hiddenStates[this.config.n_layer], B, this.config.n_embd));
+    } else {
+      logits = await this.classify(inputIds);
+    }
+    if (options.outputLogits ?? true) out.logits = logits;
+    if (problem) out.loss = classifierLoss(logits, B, C, options.labels, problem);
+    return out;
+  }
+
+  /**
+   * One full pass over token rows reading back what is asked: logits [B, T, V-1], hidden states, and with
+   * `targets` ([B, T], -100 = none) the cross-entropy of each position's logits against its target (nats,
+   * [B, T], 0 where none), computed on the GPU from the logits of each chunk.
+   */
+  private async runRows(
+    what: string,
+    inputIds: ArrayLike<number>[],
+    want: { logits: boolean; hidden: number; targets: Int32Array | null },
+  ): Promise<{ logits?: Float32Array; hiddenStates?: Float32Array[]; nats?: Float32Array }> {
+    const B = inputIds.length;
+    const T = inputIds[0].length;
+    const { n_embd: E } = this.config;
     const V1 = logitsWidth(this.config);
-    const nHidden = options.outputHiddenStates ? L + 1 : 0;
-    checkHostBytes('forward', B * T * (V1 + nHidden * E) * 4);
-    // One chunk's readback (logits and every hidden state of its rows) must fit one buffer: fewer rows per chunk if not.
-    const rowBytes = (V1 + nHidden * E) * 4;
+    const nHidden = want.hidden;
+    const perRow = (want.logits ? V1 : 0) + nHidden * E + (want.targets ? 1 : 0);
+    if (perRow === 0) return {};
+    checkHostBytes(what, B * T * perRow * 4);
+    // One chunk's readback (every output of its rows) must fit one buffer: fewer rows per chunk if not.
+    const rowBytes = perRow * 4;
     const stagingRows = Math.floor(this.device.limits.maxBufferSize / rowBytes);
     if (stagingRows < B) {
-      throw new Error(`forward: reading back one token of ${B} rows needs ${B * rowBytes} bytes, more than the device's maxBufferSize ${this.device.limits.maxBufferSize}; use fewer rows per call`);
+      throw new Error(`${what}: reading back one token of ${B} rows needs ${B * rowBytes} bytes, more than the device's maxBufferSize ${this.device.limits.maxBufferSize}; use fewer rows per call`);
     }
     const maxRows = Math.min(resolveMaxRows(B, T, undefined), stagingRows);
-    this.checkBatchFits('forward', B, T, maxRows);
-    const logits = new Float32Array(B * T * V1);
-    const hiddenStates = Array.from({ length: nHidden }, () => new Float32Array(B * T * E));
+    this.checkBatchFits(what, B, T, maxRows);
+    const logits = want.logits ? new Float32Array(B * T * V1) : undefined;
+    const hiddenStates = nHidden ? Array.from({ length: nHidden }, () => new Float32Array(B * T * E)) : undefined;
+    const nats = want.targets ? new Float32Array(B * T) : undefined;
     const session = this.createSession(B, { maxLength: T, maxRows });
+    const scratch: GPUBuffer[] = [];
     try {
       const rowsMax = session.maxRows;
-      // Staging layout per chunk: logits [rows, V1], then each hidden state [rows, E].
+      // Staging layout per chunk (floats): logits [rows, V1], then each hidden state [rows, E], then nats [rows].
+      const hiddenAt = want.logits ? rowsMax * V1 : 0;
+      const natsAt = hiddenAt + nHidden * rowsMax * E;
       const staging = session.stagingBuffer(rowsMax * rowBytes);
+      let lossOp: Op | null = null;
+      let chunkTargets: GPUBuffer | null = null;
+      let chunkNats: GPUBuffer | null = null;
+      const chunkScratch = new Int32Array(rowsMax);
+      if (want.targets) {
+        const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+        chunkTargets = this.device.createBuffer({ label: 'loss targets', size: rowsMax * 4, usage });
+        chunkNats = this.device.createBuffer({ label: 'loss nats', size: rowsMax * 4, usage });
+        scratch.push(chunkTargets, chunkNats);
+        lossOp = this.kernels.crossEntropy({ step: session.buffers.step, logits: session.buffers.logits, targets: chunkTargets, out: chunkNats, vocab: V1 });
+      }
       await session.run(
         inputIds,
         (step) => ({
-          head: true,
+          head: want.logits || lossOp !== null,
           onHidden: nHidden
-            ? (k, buffer, encoder) => {
-                const o = (rowsMax * V1 + k * rowsMax * E) * 4;
-                encoder.copyBufferToBuffer(buffer, 0, staging, o, step.batch * step.seq * E * 4);
-              }
+            ? (k, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, (hiddenAt + k * rowsMax * E) * 4, step.batch * step.seq * E * 4)
             : undefined,
+          extra: lossOp ? [lossOp] : undefined,
         }),
-        (encoder, step) => encoder.copyBufferToBuffer(session.buffers.logits, 0, staging, 0, step.batch * step.seq * V1 * 4),
+        (encoder, step, from) => {
+          const rows = step.batch * step.seq;
+          if (want.logits) encoder.copyBufferToBuffer(session.buffers.logits, 0, staging, 0, rows * V1 * 4);
+          if (want.targets && chunkTargets && chunkNats) {
+            // Written before this chunk's submit (queue order), read by the loss op recorded above.
+            for (let b = 0; b < B; b++) for (let i = 0; i < step.seq; i++) chunkScratch[b * step.seq + i] = want.targets[b * T + from + i];
+            this.device.queue.writeBuffer(chunkTargets, 0, chunkScratch, 0, rows);
+            encoder.copyBufferToBuffer(chunkNats, 0, staging, natsAt * 4, rows * 4);
+          }
+        },
         async (step, from) => {
           const data = new Float32Array(await session.readStaging(rowsMax * rowBytes));
           for (let b = 0; b < B; b++) {
             for (let i = 0; i < step.seq; i++) {
               const r = b * step.seq + i;
               const t = from + i;
-              logits.set(data.subarray(r * V1, (r + 1) * V1), (b * T + t) * V1);
+              logits?.set(data.subarray(r * V1, (r + 1) * V1), (b * T + t) * V1);
               for (let k = 0; k < nHidden; k++) {
-                const o = rowsMax * V1 + k * rowsMax * E;
-                hiddenStates[k].set(data.subarray(o + r * E, o + (r + 1) * E), (b * T + t) * E);
+                const o = hiddenAt + k * rowsMax * E;
+                hiddenStates![k].set(data.subarray(o + r * E, o + (r + 1) * E), (b * T + t) * E);
               }
+              if (nats) nats[b * T + t] = data[natsAt + r];
             }
           }
         },
       );
     } finally {
+      for (const b of scratch) b.destroy();
       session.dispose();
     }
-    return nHidden ? { logits, hiddenStates } : { logits };
+    return { logits, hiddenStates, nats };
+  }
+
+  /**
+   * Bits per token of each image and its per-pixel surprise map, on the GPU. Each image's tokens are scored
+   * with SOS first (see BitsPerToken). Inputs are images (with `processor`) or token rows without SOS.
+   */
+  bitsPerToken(inputs: unknown[], options: BitsPerTokenOptions = {}): Promise<BitsPerToken> {
+    return this.guarded('bitsPerToken', () => this.runBitsPerToken(inputs, options));
+  }
+
+  private async runBitsPerToken(inputs: unknown[], options: BitsPerTokenOptions): Promise<BitsPerToken> {
+    this.checkUsable();
+    checkOptionKeys('bitsPerToken', options, BITS_OPTIONS);
+    if (!this.weights.lmHead) throw new Error('bitsPerToken: this checkpoint has no lm_head.weight (a classification checkpoint)');
+    let ids: number[][];
+    if (options.processor !== undefined) {
+      if (typeof options.processor?.encode !== 'function') throw new Error('bitsPerToken: processor must have an encode(images) method (an ImageGPTImageProcessor)');
+      if (!Array.isArray(inputs) || inputs.length === 0) throw new Error('bitsPerToken: expected a non-empty array of images');
+      ids = options.processor.encode(inputs as never).inputIds;
+    } else {
+      ids = inputs as number[][];
+    }
+    checkTokenRows(ids, this.config, 'bitsPerToken');
+    this.checkLength(ids, 'bitsPerToken');
+    const N = ids.length;
+    const T = ids[0].length;
+    const width = options.width ?? Math.round(Math.sqrt(T));
+    if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || T % width !== 0) {
+      throw new Error(`bitsPerToken: width must be an integer that divides the ${T} tokens per image, got ${describeValue(width)}`);
+    }
+    const batchSize = options.batchSize;
+    if (batchSize !== undefined && (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1)) {
+      throw new Error(`bitsPerToken: batchSize must be a positive integer, got ${describeValue(batchSize)}`);
+    }
+    const sos = sosToken(this.config);
+    // Every token is a target: SOS is fed first, so the image's last token is never an input.
+    const targets = new Int32Array(N * T);
+    ids.forEach((row, b) => {
+      for (let t = 0; t < T; t++) {
+        if (row[t] === sos) throw new Error(`bitsPerToken: inputs[${b}][${t}] is SOS (${sos}); give image tokens only (SOS is prepended here)`);
+        targets[b * T + t] = row[t];
+      }
+    });
+    const fits = largestBatchThatFits(this.config, this.device.limits, T, { dtype: this.dtype, tuning: this.kernels.tuning });
+    const batch = Math.min(N, batchSize ?? Math.max(1, Math.min(DEFAULT_BATCH_SIZE, fits)));
+    checkHostBytes('bitsPerToken', N * T * 4 * 2);
+    const surprise = new Float32Array(N * T);
+    const bitsPerToken = new Float32Array(N);
+    for (let start = 0; start < N; start += batch) {
+      const count = Math.min(batch, N - start);
+      const rows = ids.slice(start, start + count).map((row) => [sos, ...row.slice(0, T - 1)]);
+      const { nats } = await this.runRows('bitsPerToken', rows, { logits: false, hidden: 0, targets: targets.subarray(start * T, (start + count) * T) });
+      for (let b = 0; b < count; b++) {
+        let sum = 0;
+        for (let t = 0; t < T; t++) {
+          const bits = nats![b * T + t] / Math.LN2;
+          surprise[(start + b) * T + t] = bits;
+          sum += bits;
+        }
+        bitsPerToken[start + b] = sum / T;
+      }
+    }
+    return { bitsPerToken, surprise, width, height: T / width };
   }
 
   /**
@@ -341,9 +535,14 @@ export class ImageGPT {
     this.checkUsable();
     const score = this.weights.score;
     if (!score) throw new Error('classify: this checkpoint has no score.weight (not an ImageGPTForImageClassification checkpoint)');
+    return this.score(await this.features(inputIds, { layer: this.config.n_layer }));
+  }
+
+  /** score(pooled): pooled [B, n_embd] → logits [B, num_labels]. */
+  private score(pooled: Float32Array): Float32Array {
+    const score = this.weights.score!;
     const E = this.config.n_embd;
-    const pooled = await this.features(inputIds, { layer: this.config.n_layer });
-    const B = inputIds.length;
+    const B = pooled.length / E;
     const C = score.numLabels;
     const logits = new Float32Array(B * C);
     for (let b = 0; b < B; b++) {
@@ -435,4 +634,18 @@ export class ImageGPT {
     this.kernels.destroy();
     this.disposed = true;
   }
+}
+
+/** Mean over the T tokens of each of B sequences: hidden [B, T, E] → [B, E] (the classifier's pooling). */
+function meanOverTokens(hidden: Float32Array, B: number, E: number): Float32Array {
+  const T = hidden.length / (B * E);
+  const pooled = new Float32Array(B * E);
+  for (let b = 0; b < B; b++) {
+    for (let e = 0; e < E; e++) {
+      let sum = 0;
+      for (let t = 0; t < T; t++) sum += hidden[(b * T + t) * E + e];
+      pooled[b * E + e] = sum / T;
+    }
+  }
+  return pooled;
 }
