@@ -61,6 +61,48 @@ def check(name: str, got: np.ndarray, want: np.ndarray, tol: float) -> bool:
     return ok
 
 
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
+
+
+def check_causal_loss(path: str, logits: np.ndarray) -> bool:
+    """loss.safetensors (make_loss_fixtures.py): HF's shifted cross-entropy, -100 ignored, from the numpy logits."""
+    loss_path = os.path.join(path, "loss.safetensors")
+    if not os.path.exists(loss_path):
+        return True
+    exp = load_file(loss_path)
+    ok = True
+    for suffix, labels in (("", exp["labels"].astype(np.int64)), ("_all", None)):
+        if labels is None:
+            labels = load_file(os.path.join(path, "expected.safetensors"))["input_ids"].astype(np.int64)
+        target = labels[:, 1:]
+        keep = target != -100
+        lp = log_softmax(logits[:, :-1])
+        token = np.where(keep, -np.take_along_axis(lp, np.where(keep, target, 0)[..., None], -1)[..., 0], 0.0)
+        ok &= check("token_loss" + suffix, exp["token_loss" + suffix], token, 1e-5)
+        ok &= check("loss" + suffix, exp["loss" + suffix], np.array([token[keep].mean()]), 1e-5)
+    return ok
+
+
+def check_classifier_loss(path: str, logits: np.ndarray, score: np.ndarray, pooled: np.ndarray) -> bool:
+    """loss.safetensors: cross-entropy, BCE with logits and MSE, written out from their definitions."""
+    loss_path = os.path.join(path, "loss.safetensors")
+    if not os.path.exists(loss_path):
+        return True
+    exp = load_file(loss_path)
+    single = exp["single_labels"].astype(np.int64)
+    y = exp["multi_labels"].astype(np.float64)
+    p = 1 / (1 + np.exp(-logits))
+    ok = check("single_loss", exp["single_loss"], np.array([-log_softmax(logits)[np.arange(len(single)), single].mean()]), 1e-5)
+    ok &= check("multi_loss", exp["multi_loss"], np.array([-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()]), 1e-5)
+    r = exp["regression_labels"].astype(np.float64)
+    ok &= check("regression_loss", exp["regression_loss"], np.array([((logits - r) ** 2).mean()]), 1e-5)
+    r1 = exp["regression1_labels"].astype(np.float64)
+    ok &= check("regression1_loss", exp["regression1_loss"], np.array([((pooled @ score[0] - r1) ** 2).mean()]), 1e-5)
+    return ok
+
+
 def main() -> int:
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "test", "fixtures")
     ok = True
@@ -76,10 +118,13 @@ def main() -> int:
         for i, hs in enumerate(hidden):
             ok &= check(f"hidden_states.{i}", exp[f"hidden_states.{i}"], hs, 1e-5)
         if "score.weight" in w:
-            ok &= check("classification logits", exp["logits"], h.mean(1) @ w["score.weight"].astype(np.float64).T, 1e-5)
+            cls_logits = h.mean(1) @ w["score.weight"].astype(np.float64).T
+            ok &= check("classification logits", exp["logits"], cls_logits, 1e-5)
+            ok &= check_classifier_loss(path, cls_logits, w["score.weight"].astype(np.float64), h.mean(1))
             continue
         logits = h @ w["lm_head.weight"].astype(np.float64).T
         ok &= check("logits", exp["logits"], logits, 1e-5)
+        ok &= check_causal_loss(path, logits)
 
         # KV cache: token-by-token decoding must equal the full pass.
         model = ImageGPTForCausalImageModeling(ImageGPTConfig.from_hf_dict(cfg)).double().eval()
