@@ -103,8 +103,15 @@ const SAMPLING = { temperature: [0, 0.5, 1, 2], topK: [0, 1, 40, 512], topP: [0.
 function generateInput(rng: Rng): ApiInput {
   const method = rng.pick(METHODS);
   switch (method) {
-    case 'forward':
-      return { method, args: [tokenRows(rng), options(rng, { outputHiddenStates: [true, false] })] };
+    case 'forward': {
+      const ids = tokenRows(rng);
+      // Labels: the ids themselves with some ignored (-100), or another set of rows (mostly the wrong shape).
+      const sameShape = Array.isArray(ids) && ids.every((r) => Array.isArray(r))
+        ? (ids as unknown[][]).map((r) => r.map((t) => (rng.chance(0.2) ? -100 : t)))
+        : ids;
+      const labels = [sameShape, tokenRows(rng)];
+      return { method, args: [ids, options(rng, { outputHiddenStates: [true, false], outputLogits: [true, false], labels })] };
+    }
     case 'generate':
       return {
         method,
