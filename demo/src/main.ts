@@ -3,6 +3,7 @@
 import shippedModels from 'virtual:shipped-models';
 import { ModelClient } from './client';
 import { FeaturesView } from './features-view';
+import { LikelihoodView, type LikelihoodSubject } from './likelihood-view';
 import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pixels';
 import { NETWORK_ERROR, type ModelInfo, type ModelSource, type Pixels, type Progress } from './protocol';
@@ -80,6 +81,9 @@ const state = {
   busy: false,
   runningId: null as number | null,
   results: [] as Pixels[],
+  /** The finished run's tokens [samples × width·height], and the prompt it completed (null: from scratch). */
+  resultTokens: new Int32Array(0) as Int32Array,
+  resultsFrom: null as Prompt | null,
   lastSeed: 0,
   /** The load in flight (its request id, for Cancel). */
   loadingId: null as number | null,
@@ -97,6 +101,7 @@ const state = {
 };
 
 let features: FeaturesView | null = null;
+let likelihood: LikelihoodView | null = null;
 
 // ---- controls -------------------------------------------------------------------------------
 
@@ -120,6 +125,7 @@ function setBusy(busy: boolean): void {
   ui.clearCache.disabled = busy;
   ui.saveAll.disabled = busy || state.results.length === 0;
   features?.setEnabled(ready);
+  likelihood?.setEnabled(ready);
 }
 
 function seedForRun(): number {
@@ -315,6 +321,7 @@ async function loadModel(choice: Choice): Promise<void> {
     state.results = [];
     ui.sampleGrid.replaceChildren();
     if (state.picked) await usePixels(state.picked);
+    else updateLikelihood();
   } catch (e) {
     // The worker keeps the model it had: so does the page.
     state.model = previous;
@@ -410,6 +417,7 @@ async function usePixels(image: Pixels): Promise<void> {
     state.prompt = null;
     ui.genText.textContent = `That image could not be used: ${message(e)}`;
   }
+  updateLikelihood();
   setBusy(state.busy);
 }
 
@@ -427,6 +435,22 @@ function buildGallery(items: GalleryItem[]): void {
       .then((response) => response.blob())
       .then(useBlob);
   });
+}
+
+/** The Likelihood view scores the quantized prompt and the finished run's samples (only those made from it, or from scratch). */
+function updateLikelihood(): void {
+  const subjects: LikelihoodSubject[] = [];
+  const prompt = state.prompt;
+  if (prompt) subjects.push({ label: 'Original (quantized)', image: prompt.quantized, tokens: prompt.tokens });
+  const fromScratch = state.resultsFrom === null;
+  if (fromScratch || state.resultsFrom === prompt) {
+    const n = state.resultTokens.length / Math.max(state.results.length, 1);
+    state.results.forEach((image, b) => {
+      const label = fromScratch ? `Sample from scratch #${b + 1}` : `Completion #${b + 1}`;
+      subjects.push({ label, image, tokens: state.resultTokens.subarray(b * n, (b + 1) * n) });
+    });
+  }
+  likelihood?.setSubjects(subjects);
 }
 
 // ---- generation -----------------------------------------------------------------------------
@@ -521,6 +545,8 @@ async function generate(conditional: boolean): Promise<void> {
       document.body.dataset.run = 'stopped';
     } else {
       state.results = result.images;
+      state.resultTokens = result.tokens;
+      state.resultsFrom = prompt;
       ui.genProgress.value = 1;
       ui.genText.textContent = `Done in ${seconds} s · ${Math.round(result.tokensPerSecond)} tokens/s · seed ${seed}`;
       for (const b of ui.sampleGrid.querySelectorAll<HTMLButtonElement>('button')) b.disabled = false;
@@ -531,6 +557,7 @@ async function generate(conditional: boolean): Promise<void> {
     document.body.dataset.run = 'error';
   } finally {
     if (state.runningId === id) state.runningId = null;
+    updateLikelihood(); // once per run, at its end
     setBusy(false);
     if (ui.varySeed.checked) ui.seed.value = String((seed + 1) >>> 0);
   }
@@ -625,7 +652,9 @@ function wireControls(): void {
     const { deleted } = await state.client.request({ type: 'clear-cache' });
     ui.loadText.textContent = deleted ? 'Cached model files deleted.' : 'No model files were cached.';
   });
-  setupTabs(document.querySelector<HTMLElement>('.views')!);
+  setupTabs(document.querySelector<HTMLElement>('.views')!, (panel) => {
+    if (panel === 'view-likelihood') likelihood?.refresh();
+  });
   setupTabs(document.querySelector<HTMLElement>('.sources')!);
   setupDrawing($<HTMLCanvasElement>('draw-canvas'), {
     color: $<HTMLInputElement>('draw-color'),
@@ -665,6 +694,7 @@ async function start(): Promise<void> {
   }
   state.client = new ModelClient();
   features = new FeaturesView(state.client, galleryItems, setBusy);
+  likelihood = new LikelihoodView(state.client, setBusy);
   const first = ui.gallery.querySelector<HTMLButtonElement>('button');
   if (first) first.click();
   const preferred = shippedModels.find((m) => m.id === 'emoji-16') ?? shippedModels[0];

@@ -53,15 +53,19 @@ export type Request =
     }
   | { type: 'stop'; id: number; /** The generate or load request to stop. */ target: number }
   | { type: 'features'; id: number; images: Pixels[]; labels: number[]; numClasses: number }
+  /** Bits per token and per-pixel surprise of whole images, each given as its width×height tokens. */
+  | { type: 'likelihood'; id: number; images: Int32Array[] }
   | { type: 'clear-cache'; id: number };
 
 /** What each request's 'done' carries. */
 export interface Results {
   load: ModelInfo;
   encode: { tokens: Int32Array; quantized: Pixels };
-  generate: { images: Pixels[]; tokensPerSecond: number; stopped: boolean };
+  /** `tokens`: each sample's width×height tokens (prompt and new), [samples × width·height]; empty when stopped. */
+  generate: { images: Pixels[]; tokens: Int32Array; tokensPerSecond: number; stopped: boolean };
   stop: null;
   features: FeatureResults;
+  likelihood: LikelihoodResults;
   'clear-cache': { deleted: boolean };
 }
 
@@ -75,6 +79,15 @@ export interface FeatureResults {
   pixelAccuracy: number;
   /** Share of the most common class: what always guessing it scores. */
   majorityRate: number;
+}
+
+export interface LikelihoodResults {
+  /** [N]: mean bits per token of each image. */
+  bitsPerToken: Float32Array;
+  /** [N, height, width]: bits of surprise of each pixel, -log2 p(token | the tokens before it). */
+  surprise: Float32Array;
+  width: number;
+  height: number;
 }
 
 export type Progress =

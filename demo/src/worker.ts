@@ -2,7 +2,7 @@
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
-import { NETWORK_ERROR, type FeatureResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
+import { NETWORK_ERROR, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
@@ -154,8 +154,9 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
   const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
   let stopped = false;
+  let tokens: Int32Array = new Int32Array(0);
   try {
-    await m.generate({
+    tokens = await m.generate({
       ...(kept.length ? { prompt: images.map(() => kept.slice()) } : { batchSize: r.samples }),
       width,
       temperature: r.sampling.temperature,
@@ -175,7 +176,7 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   } finally {
     running.delete(id);
   }
-  return { images: snapshot(), tokensPerSecond: rate(), stopped };
+  return { images: snapshot(), tokens, tokensPerSecond: rate(), stopped };
 }
 
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
@@ -253,10 +254,25 @@ async function features(id: number, r: Extract<Request, { type: 'features' }>): 
   };
 }
 
+/** Images per GPU batch when scoring: the original and up to 8 samples fit in two. */
+const LIKELIHOOD_BATCH = 8;
+
+async function likelihood(r: Extract<Request, { type: 'likelihood' }>): Promise<LikelihoodResults> {
+  const { model: m, processor: p } = loaded();
+  const { width, height } = p.size;
+  if (r.images.length === 0) throw new Error('likelihood: no images were given');
+  r.images.forEach((tokens, i) => {
+    if (tokens.length !== width * height) throw new Error(`likelihood: image ${i} has ${tokens.length} tokens, the model expects ${width}×${height}`);
+  });
+  const out = await m.bitsPerToken(r.images.map((t) => Array.from(t)), { width, batchSize: LIKELIHOOD_BATCH });
+  return { bitsPerToken: out.bitsPerToken, surprise: out.surprise, width: out.width, height: out.height };
+}
+
 function transferables(result: Results[keyof Results]): Transferable[] {
   if (!result || typeof result !== 'object') return [];
   if ('quantized' in result) return [result.tokens.buffer, result.quantized.data.buffer];
-  if ('images' in result) return result.images.map((i) => i.data.buffer);
+  if ('images' in result) return [...result.images.map((i) => i.data.buffer), result.tokens.buffer];
+  if ('surprise' in result) return [result.bitsPerToken.buffer, result.surprise.buffer];
   if ('layers' in result) return [...result.layers, ...result.predictions].map((a) => a.buffer);
   return [];
 }
@@ -272,13 +288,15 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
       return { deleted: await clearModelCache() };
     case 'load':
     case 'generate':
-    case 'features': {
+    case 'features':
+    case 'likelihood': {
       // One GPU job at a time: the page disables its buttons, this guards the rest.
       if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
       busy = true;
       try {
         if (r.type === 'load') return await load(r.id, r.source);
         if (r.type === 'generate') return await generate(r.id, r);
+        if (r.type === 'likelihood') return await likelihood(r);
         return await features(r.id, r);
       } finally {
         busy = false;
