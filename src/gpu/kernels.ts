@@ -11,6 +11,7 @@ import embedWgsl from '../../shaders/embed.wgsl?raw';
 import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
 import meanPoolWgsl from '../../shaders/mean_pool.wgsl?raw';
 import crossEntropyWgsl from '../../shaders/cross-entropy.wgsl?raw';
 
@@ -366,6 +367,39 @@ export class Kernels {
     });
     if (split) this.attentionScratch.add(split.scratch);
     return op;
+  }
+
+  /**
+   * The attention weights (HF output_attentions) of this step's queries: out[r, h, j] = softmax over the visible
+   * keys of q·kᵀ·scale (the same scale as `attention`), 0 for j past query r's last key, j < maxPositions.
+   * Reads qkv and the K cache after this step's kvAppend; out is f32 [rows, nHead, maxPositions].
+   */
+  attentionWeights(o: {
+    step: GPUBuffer;
+    qkv: GPUBuffer;
+    kCache: GPUBuffer;
+    out: GPUBuffer;
+    nHead: number;
+    dim: number;
+    maxPositions: number;
+    scale: number;
+  }): Op {
+    const label = `attentionWeights[${o.dim}/${o.nHead}]`;
+    const a = this.attentionSetup(label, { ...o, vCache: o.kCache });
+    if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+    checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });
+    const bindingLimit = this.device.limits.maxStorageBufferBindingSize;
+    if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
+    const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
+    const threads = this.tuning.attentionThreads;
+    const pipeline = this.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads });
+    const params = this.attentionParams(o.scale);
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, params]);
+    return new KernelOp(label, (pass, step) => {
+      const rows = a.checkStep(step);
+      if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
+      run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / threads), 1);
+    });
   }
 
   /** The split-K path's two pipelines and its scratch (sized once for this Op's largest split step),

@@ -31,6 +31,13 @@ export interface EncodeOptions {
   poolHidden?: readonly number[];
   /** Called with the buffer holding hidden state k, between passes, so the caller can copy it out. */
   onHidden?: (k: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
+  /**
+   * Per layer i, right after its attention: that layer's attention weights for this step's queries are written
+   * to `attentionOut` (f32 [rows, n_head, maxLength], 0 past each query's last key), then onAttention(i, …) is
+   * called between passes so the caller can copy them out. Without onAttention no weights are computed.
+   */
+  onAttention?: (layer: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
+  attentionOut?: GPUBuffer;
   /** Ops recorded after the head in the same pass (the sampler). */
   extra?: Op[];
 }
@@ -52,13 +59,16 @@ export class ForwardPlan {
   private readonly lnF: Op;
   private readonly head: Op | null;
   private readonly poolOps: Map<number, Op> = new Map();
+  private readonly scales: number[] = [];
+  /** The attention-weight ops of the last output buffer asked for (made on first use: nothing otherwise). */
+  private weightOps: { out: GPUBuffer; ops: Op[] } | null = null;
 
   constructor(
     private readonly kernels: Kernels,
     private readonly config: ImageGPTConfig,
     weights: ModelWeights,
     private readonly buf: ActivationBuffers,
-    maxLength: number,
+    private readonly maxLength: number,
   ) {
     const { n_embd: E, n_head: H, layer_norm_epsilon: eps } = config;
     const D = E / H;
@@ -74,6 +84,7 @@ export class ForwardPlan {
       this.blocks = weights.layers.map((w, i) => {
         let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
         if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+        this.scales.push(scale);
         const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
         return {
           ln1: keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })),
@@ -107,6 +118,18 @@ export class ForwardPlan {
     return op;
   }
 
+  /** Layer i's attention-weight op writing into `out` (the same scale and cache as its attention). */
+  private weightOp(i: number, out: GPUBuffer): Op {
+    if (this.weightOps?.out !== out) {
+      const { n_embd: E, n_head: H } = this.config;
+      const ops = this.scales.map((scale, layer) =>
+        this.kernels.attentionWeights({ step: this.buf.step, qkv: this.buf.qkv, kCache: this.buf.kCache[layer], out, nHead: H, dim: E, maxPositions: this.maxLength, scale }),
+      );
+      this.weightOps = { out, ops };
+    }
+    return this.weightOps.ops[i];
+  }
+
   /** Every op of a full step with the head, in order (the benchmark times them one by one). */
   allOps(): Op[] {
     const ops = [this.embed];
@@ -131,6 +154,7 @@ export class ForwardPlan {
     const stopAt = opts.stopAt ?? L;
     if (opts.head && stopAt !== L) throw new Error('ForwardPlan: the head needs the full forward');
     if (opts.head && !this.head) throw new Error('This checkpoint has no lm_head.weight (a classification checkpoint?): no logits');
+    if (opts.onAttention && !opts.attentionOut) throw new Error('ForwardPlan: onAttention needs attentionOut, the buffer the weights go to');
     let pass = encoder.beginComputePass();
     // Hidden state k is ready: pool it and/or hand it out (which needs the pass closed for copies).
     const reached = (k: number) => {
@@ -150,6 +174,12 @@ export class ForwardPlan {
       b.qkv.encode(pass, step);
       b.kvAppend.encode(pass, step);
       b.attention.encode(pass, step);
+      if (opts.onAttention) {
+        this.weightOp(i, opts.attentionOut!).encode(pass, step);
+        pass.end();
+        opts.onAttention(i, opts.attentionOut!, encoder);
+        pass = encoder.beginComputePass();
+      }
       b.attnProj.encode(pass, step);
       b.ln2.encode(pass, step);
       b.fc.encode(pass, step);

@@ -30,6 +30,11 @@ export interface ForwardOptions {
   labels?: number[][] | number[];
   /** Return the logits (default true). With false and labels, only the [B, T-1] losses are read back. */
   outputLogits?: boolean;
+  /**
+   * Also return each layer's attention weights (HF output_attentions): n_layer arrays [B, n_head, T, T]. Computed
+   * on the GPU only when asked; for one query position of one image, attentionRow reads far less.
+   */
+  outputAttentions?: boolean;
 }
 
 export interface ForwardOutput {
@@ -44,6 +49,11 @@ export interface ForwardOutput {
   tokenLoss?: Float32Array;
   /** Present with outputHiddenStates: n_layer + 1 arrays, each [B, T, n_embd]. */
   hiddenStates?: Float32Array[];
+  /**
+   * Present with outputAttentions: n_layer arrays, each [B, n_head, T, T]; [b, h, t, s] is how much query t attends
+   * to key s: softmax(q·kᵀ · scale) after the causal mask (0 for s > t), each row summing to 1.
+   */
+  attentions?: Float32Array[];
 }
 
 /** forward's result: logits are typed as present unless outputLogits may be false. */
@@ -116,7 +126,7 @@ export interface MultiFeatureOptions {
   processor?: Pick<CompletionProcessor, 'encode'>;
 }
 
-const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits'];
+const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits', 'outputAttentions'];
 const BITS_OPTIONS = ['processor', 'width', 'batchSize'];
 const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
 const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
@@ -240,7 +250,7 @@ export class ImageGPT {
   private async runForward(inputIds: number[][], options: ForwardOptions): Promise<Partial<ForwardOutput>> {
     this.checkUsable();
     checkOptionKeys('forward', options, FORWARD_OPTIONS);
-    for (const key of ['outputHiddenStates', 'outputLogits'] as const) {
+    for (const key of ['outputHiddenStates', 'outputLogits', 'outputAttentions'] as const) {
       if (options[key] !== undefined && typeof options[key] !== 'boolean') {
         throw new Error(`forward: ${key} must be true or false, got ${describeValue(options[key])}`);
       }
@@ -254,7 +264,8 @@ export class ImageGPT {
     const wantLogits = options.outputLogits ?? true;
     const targets = options.labels !== undefined ? causalTargets(options.labels, B, T, this.config) : null;
     const nHidden = options.outputHiddenStates ? this.config.n_layer + 1 : 0;
-    const run = await this.runRows('forward', inputIds, { logits: wantLogits, hidden: nHidden, targets });
+    const attentions = options.outputAttentions ?? false;
+    const run = await this.runRows('forward', inputIds, { logits: wantLogits, hidden: nHidden, targets, attentions });
     const out: Partial<ForwardOutput> = {};
     if (run.logits) out.logits = run.logits;
     if (targets && run.nats) {
@@ -264,6 +275,7 @@ export class ImageGPT {
       out.tokenLoss = tokenLoss;
     }
     if (run.hiddenStates) out.hiddenStates = run.hiddenStates;
+    if (run.attentions) out.attentions = run.attentions;
     return out;
   }
 
@@ -277,10 +289,12 @@ export class ImageGPT {
     if (problem) classifierLoss(new Float32Array(B * C), B, C, options.labels, problem);
     const out: Partial<ForwardOutput> = {};
     let logits: Float32Array;
-    if (options.outputHiddenStates) {
-      const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null });
-      out.hiddenStates = run.hiddenStates!;
-      logits = this.score(meanOverTokens(out.hiddenStates[this.config.n_layer], B, this.config.n_embd));
+    if (options.outputHiddenStates || options.outputAttentions) {
+      const attentions = options.outputAttentions ?? false;
+      const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null, attentions });
+      if (options.outputHiddenStates) out.hiddenStates = run.hiddenStates!;
+      if (run.attentions) out.attentions = run.attentions;
+      logits = this.score(meanOverTokens(run.hiddenStates![this.config.n_layer], B, this.config.n_embd));
     } else {
       logits = await this.classify(inputIds);
     }
@@ -297,14 +311,17 @@ export class ImageGPT {
   private async runRows(
     what: string,
     inputIds: ArrayLike<number>[],
-    want: { logits: boolean; hidden: number; targets: Int32Array | null },
-  ): Promise<{ logits?: Float32Array; hiddenStates?: Float32Array[]; nats?: Float32Array }> {
+    want: { logits: boolean; hidden: number; targets: Int32Array | null; attentions?: boolean },
+  ): Promise<{ logits?: Float32Array; hiddenStates?: Float32Array[]; nats?: Float32Array; attentions?: Float32Array[] }> {
     const B = inputIds.length;
     const T = inputIds[0].length;
-    const { n_embd: E } = this.config;
+    const { n_embd: E, n_head: H, n_layer: L } = this.config;
     const V1 = logitsWidth(this.config);
     const nHidden = want.hidden;
-    const perRow = (want.logits ? V1 : 0) + nHidden * E + (want.targets ? 1 : 0);
+    // Attention weights: per row, n_layer × [H, T] floats (keys up to the session's maxLength, T).
+    const nAttention = want.attentions ? L : 0;
+    const attentionRow = H * T;
+    const perRow = (want.logits ? V1 : 0) + nHidden * E + (want.targets ? 1 : 0) + nAttention * attentionRow;
     if (perRow === 0) return {};
     checkHostBytes(what, B * T * perRow * 4);
     // One chunk's readback (every output of its rows) must fit one buffer: fewer rows per chunk if not.
@@ -313,11 +330,20 @@ export class ImageGPT {
     if (stagingRows < B) {
       throw new Error(`${what}: reading back one token of ${B} rows needs ${B * rowBytes} bytes, more than the device's maxBufferSize ${this.device.limits.maxBufferSize}; use fewer rows per call`);
     }
-    const maxRows = Math.min(resolveMaxRows(B, T, undefined), stagingRows);
+    let maxRows = Math.min(resolveMaxRows(B, T, undefined), stagingRows);
+    if (nAttention) {
+      // One layer's weights of a chunk live in one storage binding: fewer rows per chunk if they would not fit.
+      const bindingRows = Math.floor(this.device.limits.maxStorageBufferBindingSize / (attentionRow * 4));
+      if (bindingRows < B) {
+        throw new Error(`${what}: the attention weights of one token of ${B} rows need ${B * attentionRow * 4} bytes, more than the device's maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize}; use fewer rows per call`);
+      }
+      maxRows = Math.min(maxRows, bindingRows);
+    }
     this.checkBatchFits(what, B, T, maxRows);
     const logits = want.logits ? new Float32Array(B * T * V1) : undefined;
     const hiddenStates = nHidden ? Array.from({ length: nHidden }, () => new Float32Array(B * T * E)) : undefined;
     const nats = want.targets ? new Float32Array(B * T) : undefined;
+    const attentions = nAttention ? Array.from({ length: nAttention }, () => new Float32Array(B * H * T * T)) : undefined;
     const session = this.createSession(B, { maxLength: T, maxRows });
     const scratch: GPUBuffer[] = [];
     try {
@@ -325,6 +351,13 @@ export class ImageGPT {
       // Staging layout per chunk (floats): logits [rows, V1], then each hidden state [rows, E], then nats [rows].
       const hiddenAt = want.logits ? rowsMax * V1 : 0;
       const natsAt = hiddenAt + nHidden * rowsMax * E;
+      // Then each layer's attention weights [rows, H, T].
+      const attentionAt = natsAt + (want.targets ? rowsMax : 0);
+      let attentionOut: GPUBuffer | undefined;
+      if (nAttention) {
+        attentionOut = this.device.createBuffer({ label: 'attention weights', size: rowsMax * attentionRow * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+        scratch.push(attentionOut);
+      }
       const staging = session.stagingBuffer(rowsMax * rowBytes);
       let lossOp: Op | null = null;
       let chunkTargets: GPUBuffer | null = null;
@@ -345,6 +378,10 @@ export class ImageGPT {
             ? (k, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, (hiddenAt + k * rowsMax * E) * 4, step.batch * step.seq * E * 4)
             : undefined,
           extra: lossOp ? [lossOp] : undefined,
+          attentionOut,
+          onAttention: nAttention
+            ? (layer, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, (attentionAt + layer * rowsMax * attentionRow) * 4, step.batch * step.seq * attentionRow * 4)
+            : undefined,
         }),
         (encoder, step, from) => {
           const rows = step.batch * step.seq;
@@ -368,6 +405,12 @@ export class ImageGPT {
                 hiddenStates![k].set(data.subarray(o + r * E, o + (r + 1) * E), (b * T + t) * E);
               }
               if (nats) nats[b * T + t] = data[natsAt + r];
+              for (let k = 0; k < nAttention; k++) {
+                for (let h = 0; h < H; h++) {
+                  const o = attentionAt + k * rowsMax * attentionRow + (r * H + h) * T;
+                  attentions![k].set(data.subarray(o, o + T), ((b * H + h) * T + t) * T);
+                }
+              }
             }
           }
         },
@@ -376,7 +419,55 @@ export class ImageGPT {
       for (const b of scratch) b.destroy();
       session.dispose();
     }
-    return { logits, hiddenStates, nats };
+    return { logits, hiddenStates, nats, attentions };
+  }
+
+  /**
+   * One query position's attention weights in every layer and head, for one image: Float32Array
+   * [n_layer, n_head, position + 1], where [l, h, s] is how much token `position` attends to token s (each
+   * [l, h] row sums to 1). Only inputIds[0..position] are run (causal), and only that row is computed and read
+   * back: far less than forward's outputAttentions ([T, T] per layer and head) when one position is wanted.
+   */
+  attentionRow(inputIds: number[], position: number): Promise<Float32Array> {
+    return this.guarded('attentionRow', () => this.runAttentionRow(inputIds, position));
+  }
+
+  private async runAttentionRow(inputIds: number[], position: number): Promise<Float32Array> {
+    this.checkUsable();
+    if (!Array.isArray(inputIds)) throw new Error(`attentionRow: inputIds must be one image's token ids (number[]), got ${describeValue(inputIds)}`);
+    checkTokenRows([inputIds], this.config, 'attentionRow');
+    this.checkLength([inputIds], 'attentionRow');
+    const T = inputIds.length;
+    if (typeof position !== 'number' || !Number.isInteger(position) || position < 0 || position >= T) {
+      throw new Error(`attentionRow: position must be an integer in 0..${T - 1} (a token of inputIds), got ${describeValue(position)}`);
+    }
+    const { n_head: H, n_layer: L } = this.config;
+    const W = position + 1;
+    this.checkBatchFits('attentionRow', 1, W);
+    const rowBytes = H * W * 4;
+    const session = this.createSession(1, { maxLength: W });
+    const out = this.device.createBuffer({ label: 'attention row', size: rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    try {
+      const staging = session.stagingBuffer(L * rowBytes);
+      // The tokens before `position` only fill the cache; the query at `position` is a step of its own.
+      if (position > 0) await session.run([inputIds.slice(0, position)], () => ({}));
+      let result: Float32Array | null = null;
+      await session.run(
+        [inputIds.slice(position, W)],
+        () => ({
+          attentionOut: out,
+          onAttention: (layer, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, layer * rowBytes, rowBytes),
+        }),
+        undefined,
+        async () => {
+          result = new Float32Array(await session.readStaging(L * rowBytes));
+        },
+      );
+      return result!;
+    } finally {
+      out.destroy();
+      session.dispose();
+    }
   }
 
   /**

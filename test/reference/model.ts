@@ -38,6 +38,8 @@ export interface ReferenceOutput {
   logits: Float64Array;
   /** n_layer + 1 tensors, each [B, T, E]; [L] is after ln_f. */
   hiddenStates: Float64Array[];
+  /** n_layer tensors, each [B, H, T, T]: the softmax weights after the causal mask (0 above the diagonal). */
+  attentions: Float64Array[];
 }
 
 /** The full forward of B sequences of T ids (no cache). */
@@ -51,6 +53,7 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
   const wpe = w(weights, 'transformer.wpe.weight');
   const hiddenStates = Array.from({ length: L + 1 }, () => new Float64Array(B * T * E));
   const logits = new Float64Array(B * T * V1);
+  const attentions = Array.from({ length: L }, () => new Float64Array(B * H * T * T));
 
   for (let b = 0; b < B; b++) {
     let h: Float64Array[] = ids[b].map((id, t) => {
@@ -82,6 +85,7 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
           for (let s = 0; s <= t; s++) sum += (scores[s] = Math.exp(scores[s] - max));
           for (let s = 0; s <= t; s++) {
             const a = scores[s] / sum;
+            attentions[i][((b * H + head) * T + t) * T + s] = a;
             for (let d = 0; d < D; d++) merged[t][o + d] += a * qkv[s][2 * E + o + d];
           }
         }
@@ -106,7 +110,7 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
       }
     });
   }
-  return { logits, hiddenStates };
+  return { logits, hiddenStates, attentions };
 }
 
 /** Random weights with HF names, for tests that need a model of any shape. */

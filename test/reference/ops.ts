@@ -92,6 +92,41 @@ export function attention(
   return out;
 }
 
+/**
+ * The attention weights of this step's queries (HF output_attentions): [rows, H, maxPositions], softmax of
+ * q·kᵀ·scale over positions 0 … past+i, 0 after. Same inputs as `attention`.
+ */
+export function attentionWeights(
+  qkv: Float32Array,
+  kCache: Float32Array,
+  o: { nHead: number; dim: number; maxPositions: number; scale: number },
+  s: Shape,
+): Float64Array {
+  const E = o.dim;
+  const D = E / o.nHead;
+  const P = o.maxPositions;
+  const rows = s.batch * s.seq;
+  const out = new Float64Array(rows * o.nHead * P);
+  for (let r = 0; r < rows; r++) {
+    const b = Math.floor(r / s.seq);
+    const keys = s.past + (r % s.seq) + 1;
+    for (let h = 0; h < o.nHead; h++) {
+      const base = (b * o.nHead + h) * P * D;
+      const scores = new Float64Array(keys);
+      for (let j = 0; j < keys; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
+        scores[j] = dot * o.scale;
+      }
+      const max = Math.max(...scores);
+      let total = 0;
+      for (let j = 0; j < keys; j++) total += (scores[j] = Math.exp(scores[j] - max));
+      for (let j = 0; j < keys; j++) out[(r * o.nHead + h) * P + j] = scores[j] / total;
+    }
+  }
+  return out;
+}
+
 /** Writes k and v of each row into caches [batch, H, maxPositions, D] (in place). */
 export function kvAppend(
   qkv: Float32Array,
