@@ -9,6 +9,9 @@
 // - attentionSplit + attentionCombine: split-K for steps of few queries over a long cache (decode):
 //   a thread per (head, query, chunk of keys), then a pass that merges the chunks (see below).
 // Prepended: step.wgsl. Channels are read four at a time (vec4).
+// With the pipeline constant MASKED (HF attention_mask), key j of sequence b takes part only where
+// keyMask[b, j] ≠ 0; a query none of whose visible keys is allowed is then left to attentionMaskedRows,
+// which writes HF's result for it. Without MASKED the mask is never read (the branches fold away).
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
@@ -18,6 +21,7 @@ override WG_POW2: u32;            // the smallest power of two ≥ WG, for the t
 override D4: u32 = D / 4u;
 override E4: u32 = H * D4;
 override WG: u32 = GROUPS * D4;
+override MASKED: bool = false;
 
 struct AttentionParams {
   scale: f32,                     // 1/sqrt(D), maybe also /(layer + 1)
@@ -28,6 +32,22 @@ struct AttentionParams {
 @group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;    // [rows, E / 4]
 @group(0) @binding(5) var<uniform> params: AttentionParams;
+@group(0) @binding(7) var<storage, read> keyMask: array<u32>;            // [batch, MAX_POSITIONS]: 1 attend, 0 masked
+
+fn keyAllowed(b: u32, j: u32) -> bool {
+  if (!MASKED) {
+    return true;
+  }
+  return keyMask[b * MAX_POSITIONS + j] != 0u;
+}
+
+// keyAllowed of keys j0 … j0+3, clamped to lastKey like scores4 (the caller masks those past the end).
+fn keysAllowed4(b: u32, j0: u32, lastKey: u32) -> vec4<bool> {
+  if (!MASKED) {
+    return vec4(true);
+  }
+  return vec4(keyAllowed(b, j0), keyAllowed(b, min(j0 + 1u, lastKey)), keyAllowed(b, min(j0 + 2u, lastKey)), keyAllowed(b, min(j0 + 3u, lastKey)));
+}
 
 var<workgroup> query: array<vec4<f32>, D4>;
 var<workgroup> weights: array<f32, MAX_POSITIONS>;   // scores, then exp(score - max)
@@ -72,6 +92,9 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
       score += dot(query[c], kCache[k + c]);
     }
     score *= params.scale;
+    if (!keyAllowed(b, j)) {
+      score = -3.402823e38; // exp(· - max) = 0 unless every key is masked (attentionMaskedRows)
+    }
     weights[j] = score;
     localMax = max(localMax, score);
   }
@@ -128,8 +151,8 @@ struct Keys4 {
   vRows: vec4<u32>,
 }
 
-fn softmax4(qBase: u32, cacheBase: u32, j0: u32, end: u32, lastKey: u32, runningMax: f32) -> Keys4 {
-  let visible = vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u) < vec4<u32>(end);
+fn softmax4(b: u32, qBase: u32, cacheBase: u32, j0: u32, end: u32, lastKey: u32, runningMax: f32) -> Keys4 {
+  let visible = (vec4<u32>(j0, j0 + 1u, j0 + 2u, j0 + 3u) < vec4<u32>(end)) & keysAllowed4(b, j0, lastKey);
   let s = select(vec4(-3.402823e38), scores4(qBase, cacheBase, j0, lastKey), visible);
   let newMax = max(runningMax, max(max(s.x, s.y), max(s.z, s.w)));
   let rows = cacheBase + vec4<u32>(j0, min(j0 + 1u, lastKey), min(j0 + 2u, lastKey), min(j0 + 3u, lastKey)) * D4;
@@ -165,7 +188,7 @@ fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
   var runningMax = -3.402823e38;
   var total = 0.0;
   for (var j0 = 0u; j0 < keys; j0 += 4u) {
-    let w = softmax4(qBase, cacheBase, j0, keys, lastKey, runningMax);
+    let w = softmax4(b, qBase, cacheBase, j0, keys, lastKey, runningMax);
     total = total * w.rescale + dot(w.p, vec4(1.0));
     runningMax = w.runningMax;
     for (var c = 0u; c < D4; c++) {
@@ -220,7 +243,7 @@ fn attentionSplit(@builtin(global_invocation_id) gid: vec3<u32>) {
   var runningMax = -3.402823e38;
   var total = 0.0;
   for (var j0 = first; j0 < end; j0 += 4u) {
-    let w = softmax4(qBase, cacheBase, j0, end, lastKey, runningMax);
+    let w = softmax4(b, qBase, cacheBase, j0, end, lastKey, runningMax);
     total = total * w.rescale + dot(w.p, vec4(1.0));
     runningMax = w.runningMax;
     for (var c = 0u; c < D4; c++) {
@@ -259,4 +282,38 @@ fn attentionCombine(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = unit / H;
   let head = unit % H;
   out[row * E4 + head * D4 + c] = sum / total;
+}
+
+// ---- HF's result for a query whose visible keys are all masked (MASKED only; after the kernels above, a
+// thread per row, head and channel quad). HF adds finfo(f32).min to the masked scores after the causal
+// mask: in f32 each visible key then scores exactly finfo.min, as does each unmasked key after the query
+// within this step (causal finfo.min + 0), while a masked later key scores -inf (finfo.min + finfo.min).
+// The softmax is uniform over the first two sets: the mean of their V rows.
+@compute @workgroup_size(PT_THREADS)
+fn attentionMaskedRows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let units = step.rows * H;
+  let unit = gid.x / D4;
+  let c = gid.x % D4;
+  if (unit >= units) {
+    return;
+  }
+  let row = unit / H;
+  let head = unit % H;
+  let b = row / step.seq;
+  let query = step.past + row % step.seq;
+  for (var j = 0u; j <= query; j++) {
+    if (keyAllowed(b, j)) {
+      return; // an ordinary row, already written
+    }
+  }
+  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  var sum = vec4<f32>(0.0);
+  var count = 0.0;
+  for (var j = 0u; j < step.past + step.seq; j++) {
+    if (j <= query || keyAllowed(b, j)) {
+      sum += vCache[cacheBase + j * D4 + c];
+      count += 1.0;
+    }
+  }
+  out[row * E4 + head * D4 + c] = sum / count;
 }

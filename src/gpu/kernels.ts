@@ -203,9 +203,13 @@ export class Kernels {
     this.device.queue.writeBuffer(stepBuffer, 0, s);
   }
 
-  /** out[r] = wte[ids[r]] + wpe[past + i]. An id outside [0, V) yields a NaN row (the GPU cannot throw). */
-  embed(o: { step: GPUBuffer; ids: GPUBuffer; wte: GpuMatrix; wpe: GpuMatrix; out: GPUBuffer }): Op {
-    const label = 'embed';
+  /**
+   * out[r] = wte[ids[r]] + wpe[past + i], or wpe[positions[r]] with `positions` (u32 [rows], HF position_ids; a
+   * separate pipeline, so the default reads nothing more). An id or position out of range yields a NaN row (the
+   * GPU cannot throw: callers check on the host).
+   */
+  embed(o: { step: GPUBuffer; ids: GPUBuffer; wte: GpuMatrix; wpe: GpuMatrix; out: GPUBuffer; positions?: GPUBuffer }): Op {
+    const label = o.positions ? 'embed (position ids)' : 'embed';
     const E = o.wte.cols;
     checkMatrix(label, 'wte', o.wte);
     checkMatrix(label, 'wpe', o.wpe);
@@ -213,17 +217,20 @@ export class Kernels {
     if (o.wpe.dtype !== o.wte.dtype) {
       throw new Error(`${label}: wte is ${o.wte.dtype} but wpe is ${o.wpe.dtype}; expected one weight dtype`);
     }
-    const maxRows = Math.min(rowCapacity(label, 'ids', o.ids, 4), rowCapacity(label, 'out', o.out, E * 4));
+    let maxRows = Math.min(rowCapacity(label, 'ids', o.ids, 4), rowCapacity(label, 'out', o.out, E * 4));
+    if (o.positions) maxRows = Math.min(maxRows, rowCapacity(label, 'positions', o.positions, 4));
     const pipeline = this.pipeline('embed.wgsl', embedWgsl, o.wte.dtype, 'embed', {
       E,
       VOCAB: o.wte.rows,
       POSITIONS: o.wpe.rows,
+      HAS_POSITIONS: o.positions ? 1 : 0,
     });
-    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.ids, o.wte.buffer, o.wpe.buffer, o.out]);
+    // The positions binding is declared either way; without positions it gets a placeholder that is never read.
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.ids, o.wte.buffer, o.wpe.buffer, o.out, o.positions ?? this.dummyBias()]);
     const groupsX = Math.ceil(E / 2 / 64);
     return new KernelOp(label, (pass, step) => {
       const rows = checkRows(label, step, maxRows);
-      if (step.past + step.seq > o.wpe.rows) {
+      if (!o.positions && step.past + step.seq > o.wpe.rows) {
         throw new Error(`${label}: positions up to ${step.past + step.seq} but wpe has ${o.wpe.rows} rows`);
       }
       run(pass, label, pipeline, bindGroup, groupsX, rows);
@@ -334,32 +341,49 @@ export class Kernels {
     dim: number;
     maxPositions: number;
     scale: number;
+    /**
+     * u32 [batch, maxPositions]: key j of sequence b is attended only where keyMask[b, j] ≠ 0 (HF attention_mask,
+     * with HF's result for a query whose keys are all masked). Separate pipelines: without it nothing changes.
+     */
+    keyMask?: GPUBuffer;
   }): Op {
-    const label = `attention[${o.dim}/${o.nHead}]`;
+    const label = `attention[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
     const a = this.attentionSetup(label, o);
     if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
     const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
+    if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
+    const keyMask = o.keyMask ?? this.dummyBias(); // declared either way; read only by the MASKED pipelines
+    const constants: PipelineConstants = { ...a.constants, MASKED: o.keyMask ? 1 : 0 };
     const D = a.headDim;
     const pipeline =
       this.tuning.attention === 'thread'
         ? this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionPerThread', {
-            ...a.constants,
+            ...constants,
             PT_THREADS: this.tuning.attentionThreads,
           })
-        : this.attentionWorkgroupPipeline(label, a.constants, D, o.maxPositions);
+        : this.attentionWorkgroupPipeline(label, constants, D, o.maxPositions);
     const params = this.attentionParams(o.scale);
-    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params]);
-    const split = this.attentionSplit(label, o, a, params);
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
+    const split = this.attentionSplit(label, o, { ...a, constants }, params, keyMask);
+    let maskedRows: Dispatch | null = null;
+    if (o.keyMask) {
+      const threads = this.tuning.attentionThreads;
+      const fixPipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
+      const fixBindGroup = this.bindGroup(`${label} masked rows`, fixPipeline, [o.step, null, null, o.vCache, o.out, null, null, o.keyMask]);
+      maskedRows = (pass, step) => run(pass, label, fixPipeline, fixBindGroup, Math.ceil((step.batch * step.seq * o.nHead * (D / 4)) / threads), 1);
+    }
     const op = new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
-      if (split?.encode(pass, step, rows)) return;
-      if (this.tuning.attention === 'thread') {
-        run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / this.tuning.attentionThreads), 1);
-      } else {
-        run(pass, label, pipeline, bindGroup, o.nHead, rows);
+      if (!split?.encode(pass, step, rows)) {
+        if (this.tuning.attention === 'thread') {
+          run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / this.tuning.attentionThreads), 1);
+        } else {
+          run(pass, label, pipeline, bindGroup, o.nHead, rows);
+        }
       }
+      maskedRows?.(pass, step);
     }, () => {
       if (!split) return;
       split.scratch.destroy();
@@ -383,8 +407,10 @@ export class Kernels {
     dim: number;
     maxPositions: number;
     scale: number;
+    /** As attention's keyMask (HF attention_mask); a separate pipeline. */
+    keyMask?: GPUBuffer;
   }): Op {
-    const label = `attentionWeights[${o.dim}/${o.nHead}]`;
+    const label = `attentionWeights[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
     const a = this.attentionSetup(label, { ...o, vCache: o.kCache });
     if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });
@@ -392,9 +418,10 @@ export class Kernels {
     if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
     const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
     const threads = this.tuning.attentionThreads;
-    const pipeline = this.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads });
+    if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
+    const pipeline = this.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads, MASKED: o.keyMask ? 1 : 0 });
     const params = this.attentionParams(o.scale);
-    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, params]);
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, params, o.keyMask ?? this.dummyBias()]);
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
@@ -410,6 +437,7 @@ export class Kernels {
     o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHead: number; maxPositions: number },
     a: { headDim: number; constants: PipelineConstants; maxRows: number; cacheBatch: number },
     params: GPUBuffer,
+    keyMask: GPUBuffer,
   ) {
     const t = this.tuning;
     const splitCount = (positions: number) => Math.min(Math.ceil(positions / t.attentionSplitKeys), t.attentionMaxSplits);
@@ -428,7 +456,7 @@ export class Kernels {
     };
     const partialPipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionSplit', constants);
     const combinePipeline = this.pipeline('attention.wgsl', attentionWgsl, null, 'attentionCombine', constants);
-    const partialBindGroup = this.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch]);
+    const partialBindGroup = this.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch, keyMask]);
     const combineBindGroup = this.bindGroup(`${label} combine`, combinePipeline, [o.step, null, null, null, o.out, null, scratch]);
     return {
       scratch,
@@ -585,6 +613,7 @@ export class Kernels {
     return params;
   }
 
+  /** A small storage buffer bound where a kernel declares a binding this pipeline never reads (no bias, no mask). */
   private dummyBias(): GPUBuffer {
     this.noBias ??= this.device.createBuffer({ label: 'no bias', size: 16, usage: GPUBufferUsage.STORAGE });
     return this.noBias;

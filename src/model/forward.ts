@@ -38,6 +38,13 @@ export interface EncodeOptions {
    */
   onAttention?: (layer: number, buffer: GPUBuffer, encoder: GPUCommandEncoder) => void;
   attentionOut?: GPUBuffer;
+  /**
+   * HF attention_mask: u32 [batch, maxLength], key j of sequence b attended only where keyMask[b, j] ≠ 0 (the
+   * caller has written this step's keys' bits). Masked attention ops are made on first use: none otherwise.
+   */
+  keyMask?: GPUBuffer;
+  /** HF position_ids: u32 [rows] of this step, the wpe row of each token (default past + i). */
+  positions?: GPUBuffer;
   /** Ops recorded after the head in the same pass (the sampler). */
   extra?: Op[];
 }
@@ -61,7 +68,11 @@ export class ForwardPlan {
   private readonly poolOps: Map<number, Op> = new Map();
   private readonly scales: number[] = [];
   /** The attention-weight ops of the last output buffer asked for (made on first use: nothing otherwise). */
-  private weightOps: { out: GPUBuffer; ops: Op[] } | null = null;
+  private weightOps: { out: GPUBuffer; keyMask: GPUBuffer | undefined; ops: Op[] } | null = null;
+  /** Per layer, attention reading a key mask; and embed reading position ids (made on first use). */
+  private maskedOps: { keyMask: GPUBuffer; ops: Op[] } | null = null;
+  private positionedEmbed: { positions: GPUBuffer; op: Op } | null = null;
+  private readonly weights: ModelWeights;
 
   constructor(
     private readonly kernels: Kernels,
@@ -73,6 +84,7 @@ export class ForwardPlan {
     const { n_embd: E, n_head: H, layer_norm_epsilon: eps } = config;
     const D = E / H;
     const step = buf.step;
+    this.weights = weights;
     // An Op may own GPU memory (attention scratch): if a later one fails, free those made so far.
     const made: Op[] = [];
     const keep = <T extends Op>(op: T): T => {
@@ -118,16 +130,48 @@ export class ForwardPlan {
     return op;
   }
 
-  /** Layer i's attention-weight op writing into `out` (the same scale and cache as its attention). */
-  private weightOp(i: number, out: GPUBuffer): Op {
-    if (this.weightOps?.out !== out) {
+  /** Layer i's attention-weight op writing into `out` (the same scale, cache and key mask as its attention). */
+  private weightOp(i: number, out: GPUBuffer, keyMask: GPUBuffer | undefined): Op {
+    if (this.weightOps?.out !== out || this.weightOps.keyMask !== keyMask) {
       const { n_embd: E, n_head: H } = this.config;
       const ops = this.scales.map((scale, layer) =>
-        this.kernels.attentionWeights({ step: this.buf.step, qkv: this.buf.qkv, kCache: this.buf.kCache[layer], out, nHead: H, dim: E, maxPositions: this.maxLength, scale }),
+        this.kernels.attentionWeights({ step: this.buf.step, qkv: this.buf.qkv, kCache: this.buf.kCache[layer], out, nHead: H, dim: E, maxPositions: this.maxLength, scale, keyMask }),
       );
-      this.weightOps = { out, ops };
+      this.weightOps = { out, keyMask, ops };
     }
     return this.weightOps.ops[i];
+  }
+
+  /** Layer i's attention: the plain op, or the one reading `keyMask`. */
+  private attentionOp(i: number, keyMask: GPUBuffer | undefined): Op {
+    if (!keyMask) return this.blocks[i].attention;
+    if (this.maskedOps?.keyMask !== keyMask) {
+      for (const op of this.maskedOps?.ops ?? []) op.destroy?.();
+      this.maskedOps = null;
+      const { n_embd: E, n_head: H } = this.config;
+      const ops: Op[] = [];
+      try {
+        this.scales.forEach((scale, layer) => {
+          const cache = { kCache: this.buf.kCache[layer], vCache: this.buf.vCache[layer], nHead: H, dim: E, maxPositions: this.maxLength };
+          ops.push(this.kernels.attention({ step: this.buf.step, qkv: this.buf.qkv, out: this.buf.attnOut, scale, keyMask, ...cache }));
+        });
+      } catch (e) {
+        for (const op of ops) op.destroy?.();
+        throw e;
+      }
+      this.maskedOps = { keyMask, ops };
+    }
+    return this.maskedOps.ops[i];
+  }
+
+  private embedOp(positions: GPUBuffer | undefined): Op {
+    if (!positions) return this.embed;
+    if (this.positionedEmbed?.positions !== positions) {
+      const w = this.weights;
+      const op = this.kernels.embed({ step: this.buf.step, ids: this.buf.ids, wte: w.wte, wpe: w.wpe, out: this.buf.hidden, positions });
+      this.positionedEmbed = { positions, op };
+    }
+    return this.positionedEmbed.op;
   }
 
   /** Every op of a full step with the head, in order (the benchmark times them one by one). */
@@ -141,7 +185,7 @@ export class ForwardPlan {
 
   /** Frees what the ops own (attention scratch); the plan is unusable afterwards. */
   destroy(): void {
-    for (const op of [...this.allOps(), ...this.poolOps.values()]) op.destroy?.();
+    for (const op of [...this.allOps(), ...this.poolOps.values(), ...(this.maskedOps?.ops ?? [])]) op.destroy?.();
   }
 
   get hasHead(): boolean {
@@ -166,16 +210,16 @@ export class ForwardPlan {
       }
     };
 
-    this.embed.encode(pass, step);
+    this.embedOp(opts.positions).encode(pass, step);
     reached(0);
     for (let i = 0; i < L && i < stopAt; i++) {
       const b = this.blocks[i];
       b.ln1.encode(pass, step);
       b.qkv.encode(pass, step);
       b.kvAppend.encode(pass, step);
-      b.attention.encode(pass, step);
+      this.attentionOp(i, opts.keyMask).encode(pass, step);
       if (opts.onAttention) {
-        this.weightOp(i, opts.attentionOut!).encode(pass, step);
+        this.weightOp(i, opts.attentionOut!, opts.keyMask).encode(pass, step);
         pass.end();
         opts.onAttention(i, opts.attentionOut!, encoder);
         pass = encoder.beginComputePass();

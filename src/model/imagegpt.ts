@@ -4,7 +4,17 @@ import type { WeightDType } from '../gpu/types';
 import { logitsWidth, sosToken, type ImageGPTConfig } from './config';
 import { causalTargets, classifierLoss, meanLoss, resolveProblemType } from './loss';
 import type { Op } from '../gpu/types';
-import { DeviceWatch, ImageGPTSession, checkOptionKeys, checkTokenRows, type SessionContext, type SessionOptions } from './session';
+import {
+  DeviceWatch,
+  ImageGPTSession,
+  ROW_INPUT_OPTIONS,
+  checkOptionKeys,
+  checkRowInputs,
+  checkTokenRows,
+  type RowInputs,
+  type SessionContext,
+  type SessionOptions,
+} from './session';
 import { DEFAULT_BATCH_SIZE, checkHostBytes, checkSessionFits, largestBatchThatFits, resolveMaxRows } from './limits';
 import type { ModelWeights } from './weights';
 import { loadPretrained, type LoadOptions } from '../loading/index';
@@ -35,6 +45,18 @@ export interface ForwardOptions {
    * on the GPU only when asked; for one query position of one image, attentionRow reads far less.
    */
   outputAttentions?: boolean;
+  /**
+   * HF attention_mask [B, T] shaped like inputIds: 1 = attend, 0 = padding (e.g. left padding). Masked keys get
+   * finfo(f32).min added to their scores, so a query whose keys are all masked stays finite (HF's result: uniform
+   * over its earlier keys and the unmasked later ones). Positions are not derived from it: see positionIds.
+   */
+  attentionMask?: number[][];
+  /**
+   * HF position_ids [B, T]: the position embedding row of each token, integers in 0..n_positions-1; default
+   * 0..T-1. For a left-padded row, HF generate's rule gives each row the positions it would have alone:
+   * cumsum(mask) - 1, with masked positions set to 1.
+   */
+  positionIds?: number[][];
 }
 
 export interface ForwardOutput {
@@ -126,7 +148,7 @@ export interface MultiFeatureOptions {
   processor?: Pick<CompletionProcessor, 'encode'>;
 }
 
-const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits', 'outputAttentions'];
+const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits', 'outputAttentions', ...ROW_INPUT_OPTIONS];
 const BITS_OPTIONS = ['processor', 'width', 'batchSize'];
 const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
 const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
@@ -257,7 +279,8 @@ export class ImageGPT {
     }
     checkTokenRows(inputIds, this.config);
     this.checkLength(inputIds, 'forward');
-    if (this.weights.score && !this.weights.lmHead) return this.runClassifierForward(inputIds, options);
+    const inputs = checkRowInputs('forward', options, inputIds.length, inputIds[0].length, this.config);
+    if (this.weights.score && !this.weights.lmHead) return this.runClassifierForward(inputIds, options, inputs);
     if (!this.weights.lmHead) throw new Error('forward: this checkpoint has no lm_head.weight (nor score.weight): use features()');
     const B = inputIds.length;
     const T = inputIds[0].length;
@@ -265,7 +288,7 @@ export class ImageGPT {
     const targets = options.labels !== undefined ? causalTargets(options.labels, B, T, this.config) : null;
     const nHidden = options.outputHiddenStates ? this.config.n_layer + 1 : 0;
     const attentions = options.outputAttentions ?? false;
-    const run = await this.runRows('forward', inputIds, { logits: wantLogits, hidden: nHidden, targets, attentions });
+    const run = await this.runRows('forward', inputIds, { logits: wantLogits, hidden: nHidden, targets, attentions }, inputs);
     const out: Partial<ForwardOutput> = {};
     if (run.logits) out.logits = run.logits;
     if (targets && run.nats) {
@@ -280,7 +303,7 @@ export class ImageGPT {
   }
 
   /** ImageGPTForImageClassification's forward: score(mean over T of the last hidden state), and its loss. */
-  private async runClassifierForward(inputIds: number[][], options: ForwardOptions): Promise<Partial<ForwardOutput>> {
+  private async runClassifierForward(inputIds: number[][], options: ForwardOptions, inputs: RowInputs): Promise<Partial<ForwardOutput>> {
     const score = this.weights.score!;
     const B = inputIds.length;
     const C = score.numLabels;
@@ -289,9 +312,9 @@ export class ImageGPT {
     if (problem) classifierLoss(new Float32Array(B * C), B, C, options.labels, problem);
     const out: Partial<ForwardOutput> = {};
     let logits: Float32Array;
-    if (options.outputHiddenStates || options.outputAttentions) {
+    if (options.outputHiddenStates || options.outputAttentions || inputs.attentionMask || inputs.positionIds) {
       const attentions = options.outputAttentions ?? false;
-      const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null, attentions });
+      const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null, attentions }, inputs);
       if (options.outputHiddenStates) out.hiddenStates = run.hiddenStates!;
       if (run.attentions) out.attentions = run.attentions;
       logits = this.score(meanOverTokens(run.hiddenStates![this.config.n_layer], B, this.config.n_embd));
@@ -312,6 +335,7 @@ export class ImageGPT {
     what: string,
     inputIds: ArrayLike<number>[],
     want: { logits: boolean; hidden: number; targets: Int32Array | null; attentions?: boolean },
+    inputs: RowInputs = {},
   ): Promise<{ logits?: Float32Array; hiddenStates?: Float32Array[]; nats?: Float32Array; attentions?: Float32Array[] }> {
     const B = inputIds.length;
     const T = inputIds[0].length;
@@ -414,6 +438,7 @@ export class ImageGPT {
             }
           }
         },
+        inputs,
       );
     } finally {
       for (const b of scratch) b.destroy();

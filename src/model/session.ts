@@ -84,6 +84,51 @@ function lostError(info: GPUDeviceLostInfo): Error {
 
 const SESSION_OPTIONS = ['maxLength', 'maxRows'];
 
+/** prefill / forward inputs beside the ids (HF attention_mask, position_ids), each shaped like the ids [B, T]. */
+export interface RowInputs {
+  /** 1 = attend, 0 = padding. The session's cache keeps each row's mask: later steps never attend masked keys. */
+  attentionMask?: number[][];
+  /** The wpe row of each token, 0..n_positions-1; default: the cache length + 0..T-1. */
+  positionIds?: number[][];
+}
+
+/** step's inputs: one value per sequence, like its tokens. */
+export interface StepInputs {
+  attentionMask?: number[];
+  positionIds?: number[];
+}
+
+export const ROW_INPUT_OPTIONS: readonly string[] = ['attentionMask', 'positionIds'];
+
+/**
+ * Checks attentionMask (0/1) and positionIds (integers in 0..n_positions-1) have the ids' shape [B, T]; before any
+ * GPU work. Returns them (undefined where not given).
+ */
+export function checkRowInputs(what: string, o: RowInputs, B: number, T: number, config: ImageGPTConfig): RowInputs {
+  const check = (key: 'attentionMask' | 'positionIds', ok: (v: unknown) => boolean, expected: string): number[][] | undefined => {
+    const rows: unknown = o[key];
+    if (rows === undefined) return undefined;
+    const shape = `the shape of the ids [${B}, ${T}]`;
+    if (!Array.isArray(rows) || rows.length !== B) {
+      throw new Error(`${what}: ${key} must be ${B} rows (${shape}), got ${Array.isArray(rows) ? `${rows.length} rows` : describeValue(rows)}`);
+    }
+    rows.forEach((row: unknown, b) => {
+      if (!Array.isArray(row) || row.length !== T) {
+        throw new Error(`${what}: ${key}[${b}] must be ${T} values (${shape}), got ${Array.isArray(row) ? `${row.length} values` : describeValue(row)}`);
+      }
+      row.forEach((v: unknown, t) => {
+        if (!ok(v)) throw new Error(`${what}: ${key}[${b}][${t}] = ${describeValue(v)}; expected ${expected}`);
+      });
+    });
+    return rows as number[][];
+  };
+  const P = config.n_positions;
+  return {
+    attentionMask: check('attentionMask', (v) => v === 0 || v === 1, '0 (padding) or 1 (attend)'),
+    positionIds: check('positionIds', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < P, `an integer position in 0..${P - 1} (n_positions - 1)`),
+  };
+}
+
 /** Options must be an object of known keys: a misspelt key would otherwise be silently ignored. */
 function checkSessionOptions(opts: unknown): void {
   checkOptionKeys('createSession', opts, SESSION_OPTIONS);
@@ -133,6 +178,14 @@ export class ImageGPTSession {
   private readonly idsScratch: Int32Array;
   private ownedBytes = 0;
   private readonly validated: Promise<void>;
+  /** The cache's key mask (u32 [B, maxLength], made when a mask is first given) and its host copy. */
+  private keyMask: GPUBuffer | null = null;
+  private keyMaskHost: Uint32Array<ArrayBuffer> | null = null;
+  /** Whether any mask bit since the last reset is 0: then every step attends through the key mask. */
+  private masked = false;
+  /** Position ids of one chunk, u32 [maxRows] (made on first use). */
+  private positions: GPUBuffer | null = null;
+  private positionsScratch: Uint32Array<ArrayBuffer> | null = null;
 
   constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}) {
     const { config, device } = ctx;
@@ -211,9 +264,57 @@ export class ImageGPTSession {
     return this.ownedBytes;
   }
 
-  /** Drops the cached tokens; the buffers stay for reuse. */
+  /** Drops the cached tokens (and their mask); the buffers stay for reuse. */
   reset(): void {
     this.past = 0;
+    this.masked = false;
+    this.keyMaskHost?.fill(1);
+  }
+
+  /** A GPU buffer this session owns (freed by dispose, counted in gpuBytes). */
+  private makeBuffer(label: string, bytes: number): GPUBuffer {
+    const size = Math.ceil(bytes / 16) * 16;
+    const b = this.ctx.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    this.owned.push(b);
+    this.ownedBytes += size;
+    this.ctx.track(size);
+    return b;
+  }
+
+  /**
+   * Records the mask bits of the next T tokens of each row (positions past … past+T-1) in the cache's key mask
+   * and uploads it. A mask of all ones on an unmasked cache changes nothing (the plain kernels keep running).
+   */
+  writeKeyMask(mask: ArrayLike<number>[], T: number): void {
+    this.checkUsable();
+    const B = this.batchSize;
+    if (!this.masked && mask.every((row) => Array.prototype.every.call(row, (v: number) => v === 1))) return;
+    if (!this.keyMaskHost) this.keyMaskHost = new Uint32Array(B * this.maxLength).fill(1);
+    if (this.past + T > this.maxLength) {
+      throw new Error(`session: ${this.past} cached + ${T} new tokens exceeds the session's maxLength ${this.maxLength}`);
+    }
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) this.keyMaskHost[b * this.maxLength + this.past + t] = mask[b][t];
+    this.keyMask ??= this.makeBuffer('keyMask', B * this.maxLength * 4);
+    this.ctx.device.queue.writeBuffer(this.keyMask, 0, this.keyMaskHost);
+    this.masked = true;
+  }
+
+  /** Writes the position ids of one chunk (row b*seq + i = rows[b][from + i]); the caller passes `positions: true` to encode. */
+  writePositions(rows: ArrayLike<number>[], from: number, seq: number): void {
+    this.checkUsable();
+    const B = this.batchSize;
+    this.positions ??= this.makeBuffer('positionIds', this.maxRows * 4);
+    this.positionsScratch ??= new Uint32Array(this.maxRows);
+    for (let b = 0; b < B; b++) for (let i = 0; i < seq; i++) this.positionsScratch[b * seq + i] = rows[b][from + i];
+    this.ctx.device.queue.writeBuffer(this.positions, 0, this.positionsScratch, 0, B * seq);
+  }
+
+  /** The key mask and position buffers for ForwardPlan.encode: the mask once any bit was 0, positions when written for this step. */
+  inputBuffers(withPositions: boolean): Pick<EncodeOptions, 'keyMask' | 'positions'> {
+    return {
+      keyMask: this.masked ? this.keyMask! : undefined,
+      positions: withPositions ? this.positions! : undefined,
+    };
   }
 
   /** Internal buffers, for generation and features built on top of a session. */
@@ -297,15 +398,17 @@ export class ImageGPTSession {
   /**
    * Runs `tokens` (B rows of equal length) through the model on top of the cache, in chunks.
    * `perChunk` records extra work after each chunk's forward (copies out) and is told the chunk's shape.
+   * `inputs` (checked by the caller, shaped like `tokens`): the tokens' mask bits and position ids.
    */
   async run(
     tokens: ArrayLike<number>[],
     encodeOptions: (step: StepShape, isLast: boolean) => EncodeOptions,
     perChunk?: (encoder: GPUCommandEncoder, step: StepShape, from: number, isLast: boolean) => void,
     afterSubmit?: (step: StepShape, from: number, isLast: boolean) => Promise<void>,
+    inputs: RowInputs = {},
   ): Promise<void> {
     try {
-      await this.runChunks(tokens, encodeOptions, perChunk, afterSubmit);
+      await this.runChunks(tokens, encodeOptions, perChunk, afterSubmit, inputs);
     } catch (e) {
       throw this.ctx.watch ? await this.ctx.watch.explain('session', e) : e;
     }
@@ -316,6 +419,7 @@ export class ImageGPTSession {
     encodeOptions: (step: StepShape, isLast: boolean) => EncodeOptions,
     perChunk?: (encoder: GPUCommandEncoder, step: StepShape, from: number, isLast: boolean) => void,
     afterSubmit?: (step: StepShape, from: number, isLast: boolean) => Promise<void>,
+    inputs: RowInputs = {},
   ): Promise<void> {
     this.checkUsable();
     await this.validated;
@@ -324,13 +428,15 @@ export class ImageGPTSession {
     if (this.past + T > this.maxLength) {
       throw new Error(`session: ${this.past} cached + ${T} new tokens exceeds the session's maxLength ${this.maxLength}`);
     }
+    if (inputs.attentionMask) this.writeKeyMask(inputs.attentionMask, T);
     const chunk = this.chunkLength;
     for (let from = 0; from < T; from += chunk) {
       const seq = Math.min(chunk, T - from);
       const isLast = from + seq === T;
       const step = this.writeChunk(tokens, from, seq);
+      if (inputs.positionIds) this.writePositions(inputs.positionIds, from, seq);
       const encoder = this.ctx.device.createCommandEncoder();
-      this.plan.encode(encoder, step, encodeOptions(step, isLast));
+      this.plan.encode(encoder, step, { ...encodeOptions(step, isLast), ...this.inputBuffers(inputs.positionIds !== undefined) });
       perChunk?.(encoder, step, from, isLast);
       this.ctx.device.queue.submit([encoder.finish()]);
       this.advance(seq);
@@ -338,24 +444,43 @@ export class ImageGPTSession {
     }
   }
 
-  /** Logits at the last prefix position for each row: Float32Array [B, vocab_size-1]. */
-  async prefill(prefix: number[][]): Promise<Float32Array> {
+  /**
+   * Logits at the last prefix position for each row: Float32Array [B, vocab_size-1]. `attentionMask` and
+   * `positionIds` are shaped like `prefix` (HF semantics; the mask is kept with the cache for later steps).
+   */
+  async prefill(prefix: number[][], options: RowInputs = {}): Promise<Float32Array> {
     this.checkUsable();
+    checkOptionKeys('prefill', options, ROW_INPUT_OPTIONS);
     checkTokenRows(prefix, this.ctx.config, 'prefill');
-    return this.lastLogits(prefix);
+    if (prefix.length !== this.batchSize) throw new Error(`prefill: expected ${this.batchSize} rows (the session's batch size), got ${prefix.length}`);
+    const inputs = checkRowInputs('prefill', options, prefix.length, prefix[0].length, this.ctx.config);
+    return this.lastLogits(prefix, inputs);
   }
 
-  /** One token per sequence; logits for the next position: Float32Array [B, vocab_size-1]. */
-  async step(tokens: number[]): Promise<Float32Array> {
+  /**
+   * One token per sequence; logits for the next position: Float32Array [B, vocab_size-1]. `attentionMask` and
+   * `positionIds` hold one value per sequence, like `tokens`.
+   */
+  async step(tokens: number[], options: StepInputs = {}): Promise<Float32Array> {
     this.checkUsable();
+    checkOptionKeys('step', options, ROW_INPUT_OPTIONS);
     if (!Array.isArray(tokens) || tokens.length !== this.batchSize) {
       throw new Error(`step: expected ${this.batchSize} tokens (one per sequence), got ${Array.isArray(tokens) ? tokens.length : typeof tokens}`);
     }
     checkTokenRows(tokens.map((t) => [t]), this.ctx.config, 'step');
-    return this.lastLogits(tokens.map((t) => [t]));
+    const column = (key: keyof StepInputs): number[][] | undefined => {
+      const v: unknown = options[key];
+      if (v === undefined) return undefined;
+      if (!Array.isArray(v) || v.length !== this.batchSize) {
+        throw new Error(`step: ${key} must hold ${this.batchSize} values (one per sequence, like the tokens), got ${Array.isArray(v) ? `${v.length} values` : describeValue(v)}`);
+      }
+      return v.map((x: unknown) => [x as number]);
+    };
+    const inputs = checkRowInputs('step', { attentionMask: column('attentionMask'), positionIds: column('positionIds') }, this.batchSize, 1, this.ctx.config);
+    return this.lastLogits(tokens.map((t) => [t]), inputs);
   }
 
-  private async lastLogits(rows: number[][]): Promise<Float32Array> {
+  private async lastLogits(rows: number[][], inputs: RowInputs): Promise<Float32Array> {
     const B = this.batchSize;
     const V1 = logitsWidth(this.ctx.config);
     const rowBytes = V1 * 4;
@@ -373,6 +498,7 @@ export class ImageGPTSession {
       async (_step, _from, isLast) => {
         if (isLast) result = new Float32Array(await this.readStaging(B * rowBytes));
       },
+      inputs,
     );
     return result!;
   }

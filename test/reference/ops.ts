@@ -174,3 +174,54 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, vocab: n
   }
   return out;
 }
+
+/**
+ * attention with HF's attention_mask over the cache: keyMask [batch, maxPositions] (1 attend, 0 masked). A query with
+ * an allowed visible key: softmax over its allowed visible keys. A query whose visible keys are all masked: HF's f32
+ * arithmetic (finfo.min added after the causal finfo.min) makes it uniform over its visible keys and this step's
+ * allowed later keys (positions < past + seq).
+ */
+export function maskedAttention(
+  qkv: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  o: { nHead: number; dim: number; maxPositions: number; scale: number },
+  s: Shape,
+  keyMask: Uint32Array,
+): Float64Array {
+  const E = o.dim;
+  const D = E / o.nHead;
+  const rows = s.batch * s.seq;
+  const out = new Float64Array(rows * E);
+  for (let r = 0; r < rows; r++) {
+    const b = Math.floor(r / s.seq);
+    const keys = s.past + (r % s.seq) + 1;
+    const allowed = (j: number) => keyMask[b * o.maxPositions + j] !== 0;
+    const fullyMasked = !Array.from({ length: keys }, (_, j) => allowed(j)).some(Boolean);
+    for (let h = 0; h < o.nHead; h++) {
+      const base = (b * o.nHead + h) * o.maxPositions * D;
+      const end = fullyMasked ? s.past + s.seq : keys;
+      const w = new Float64Array(end);
+      if (fullyMasked) {
+        for (let j = 0; j < end; j++) w[j] = j < keys || allowed(j) ? 1 : 0;
+      } else {
+        let max = -Infinity;
+        for (let j = 0; j < keys; j++) {
+          if (!allowed(j)) continue;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
+          w[j] = dot * o.scale;
+          max = Math.max(max, w[j]);
+        }
+        for (let j = 0; j < keys; j++) w[j] = allowed(j) ? Math.exp(w[j] - max) : 0;
+      }
+      const total = w.reduce((a, x) => a + x, 0);
+      for (let d = 0; d < D; d++) {
+        let v = 0;
+        for (let j = 0; j < end; j++) v += w[j] * vCache[base + j * D + d];
+        out[r * E + h * D + d] = v / total;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,182 @@
+// HF attention_mask and position_ids: the masked attention kernels (per query, per thread, split over keys) against
+// the CPU reference; forward / sessions on a left-padded batch against PyTorch (weights-tools/make_mask_fixtures.py:
+// HF's finfo.min arithmetic in f32, so a fully masked row is checked too); each row equal to the row alone; bad input.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImageGPT } from '../../src/model/imagegpt';
+import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
+import type { StepShape } from '../../src/gpu/types';
+import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
+import { getTestDevice } from '../helpers/gpu';
+import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
+import * as ref from '../reference/ops';
+import { random, randomArray, storageBuffer, readF32, runStep, relativeError } from '../gpu/harness';
+
+const tiny = loadModelFixture('tiny');
+const V1 = 512;
+
+function intRows(t: { data: Uint8Array; shape: number[] }): number[][] {
+  const flat = Array.from(new Int32Array(t.data.slice().buffer));
+  const [B, T] = t.shape;
+  return Array.from({ length: B }, (_, b) => flat.slice(b * T, (b + 1) * T));
+}
+
+const file = parseSafetensors(new Uint8Array(readFileSync(join(FIXTURES, 'tiny', 'masked.safetensors'))));
+const tensor = (name: string) => file.tensors.get(name)!;
+const fx = {
+  ids: intRows(tensor('input_ids')),
+  mask: intRows(tensor('attention_mask')),
+  positions: intRows(tensor('position_ids')),
+  logits: tensorToFloat32(tensor('logits')),
+  defaultPositions: tensorToFloat32(tensor('logits_default_positions')),
+  alone: tensorToFloat32(tensor('alone_logits')),
+  attentions: [0, 1].map((l) => tensorToFloat32(tensor(`attentions.${l}`))),
+};
+const [B, T] = [fx.ids.length, fx.ids[0].length];
+const PAD = fx.mask[1].indexOf(1);
+
+/** Logits of row b, positions from … to-1: [to - from, V1]. */
+function rowLogits(logits: Float32Array, b: number, from: number, to: number, width = T): Float32Array {
+  return logits.subarray((b * width + from) * V1, (b * width + to) * V1);
+}
+
+describe('masked attention kernels against the reference', () => {
+  let device: GPUDevice;
+  beforeAll(async () => {
+    device = await getTestDevice();
+  });
+
+  const TUNINGS: Partial<KernelTuning>[] = [
+    { attention: 'thread', attentionThreads: 64, attentionMaxSplits: 1 },
+    { attention: 'workgroup', attentionThreads: 64, attentionMaxSplits: 1 },
+    { attention: 'thread', attentionThreads: 32, attentionSplitKeys: 8, attentionMaxSplits: 16, attentionSplitMaxSeq: 4 },
+  ];
+  for (const tuning of TUNINGS) {
+    it(`${tuning.attention}${tuning.attentionMaxSplits === 1 ? '' : ' + split'}: padding, fully masked queries, masked keys in later steps`, async () => {
+      const [E, H, P, batch] = [48, 3, 60, 3];
+      const kernels = new Kernels(device, tuning);
+      const step = kernels.createStepBuffer();
+      const seqs = [13, 1, 2, 3, 1, 9, 1];
+      const maxRows = batch * 13;
+      const cacheFloats = batch * P * E;
+      const kCache = storageBuffer(device, cacheFloats * 4);
+      const vCache = storageBuffer(device, cacheFloats * 4);
+      const qkv = storageBuffer(device, maxRows * 3 * E * 4);
+      const out = storageBuffer(device, maxRows * E * 4);
+      // Row 0: left padding of 5; row 1: every key of the first step masked, then a masked key now and then;
+      // row 2: no padding, one masked key.
+      const mask = new Uint32Array(batch * P).fill(1);
+      for (let j = 0; j < 5; j++) mask[j] = 0;
+      for (let j = 0; j < 13; j++) mask[P + j] = 0;
+      for (const j of [14, 17, 20]) mask[P + j] = 0;
+      mask[2 * P + 7] = 0;
+      const keyMask = storageBuffer(device, new Int32Array(mask.buffer));
+      const o = { nHead: H, dim: E, maxPositions: P };
+      const scale = 1 / Math.sqrt(E / H);
+      const append = kernels.kvAppend({ step, qkv, kCache, vCache, ...o });
+      const attend = kernels.attention({ step, qkv, kCache, vCache, out, ...o, scale, keyMask });
+      await kernels.ready();
+      const rand = random(7);
+      const kRef = new Float32Array(cacheFloats);
+      const vRef = new Float32Array(cacheFloats);
+      let past = 0;
+      for (const seq of seqs) {
+        const s: StepShape = { batch, seq, past };
+        const x = randomArray(rand, batch * seq * 3 * E, 2);
+        device.queue.writeBuffer(qkv, 0, x);
+        await runStep(device, kernels, step, s, [append, attend]);
+        ref.kvAppend(x, kRef, vRef, o, s);
+        const want = ref.maskedAttention(x, kRef, vRef, { ...o, scale }, s, mask);
+        const got = await readF32(device, out, batch * seq * E);
+        expect(relativeError(got, want), JSON.stringify(s)).toBeLessThan(2e-5);
+        past += seq;
+      }
+      kernels.destroy();
+    });
+  }
+});
+
+describe.each(['f32', 'f16'] as const)('attention mask and position ids, %s weights', (dtype) => {
+  const tol = dtype === 'f32' ? 1e-4 : 2e-2;
+  let model: ImageGPT;
+  beforeAll(async () => {
+    model = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device: await getTestDevice(), dtype });
+  });
+  afterAll(() => model?.dispose());
+
+  it('a left-padded batch with HF generate positions equals PyTorch everywhere, padding and the fully masked row included', async () => {
+    const { logits } = await model.forward(fx.ids, { attentionMask: fx.mask, positionIds: fx.positions });
+    expect(logits.every(Number.isFinite)).toBe(true);
+    expect(relError(logits, fx.logits)).toBeLessThan(tol);
+    // The fully masked row on its own: uniform attention, finite, as HF.
+    expect(relError(rowLogits(logits, 2, 0, T), rowLogits(fx.logits, 2, 0, T))).toBeLessThan(tol);
+  });
+
+  it('the padded row at its real positions equals the row alone (PyTorch and ours)', async () => {
+    const { logits } = await model.forward(fx.ids, { attentionMask: fx.mask, positionIds: fx.positions });
+    expect(relError(rowLogits(logits, 1, PAD, T), fx.alone)).toBeLessThan(tol);
+    const alone = await model.forward([fx.ids[1].slice(PAD)]);
+    expect(relError(rowLogits(logits, 1, PAD, T), alone.logits)).toBeLessThan(dtype === 'f32' ? 1e-5 : 1e-3);
+  });
+
+  it('a mask with the default positions (0..T-1) equals PyTorch; all-ones mask and default positions change nothing', async () => {
+    const { logits } = await model.forward(fx.ids, { attentionMask: fx.mask });
+    expect(relError(logits, fx.defaultPositions)).toBeLessThan(tol);
+    const ids = tiny.inputIds.map((r) => r.slice(0, 20));
+    const plain = await model.forward(ids);
+    const ones = ids.map((r) => r.map(() => 1));
+    const positions = ids.map((r) => r.map((_, t) => t));
+    const explicit = await model.forward(ids, { attentionMask: ones, positionIds: positions });
+    expect(relError(explicit.logits, plain.logits)).toBe(0);
+  });
+
+  it('outputAttentions follows the mask (HF weights, the fully masked rows uniform)', async () => {
+    const { attentions } = await model.forward(fx.ids, { attentionMask: fx.mask, positionIds: fx.positions, outputAttentions: true });
+    for (let l = 0; l < 2; l++) expect(relError(attentions![l], fx.attentions[l]), `layer ${l}`).toBeLessThan(dtype === 'f32' ? 1e-5 : 2e-2);
+  });
+
+  it('sessions: prefill with the mask then steps with positions give the fixture logits; the cache keeps the mask', async () => {
+    const session = model.createSession(B);
+    try {
+      const split = 18;
+      const first = await session.prefill(fx.ids.map((r) => r.slice(0, split)), {
+        attentionMask: fx.mask.map((r) => r.slice(0, split)),
+        positionIds: fx.positions.map((r) => r.slice(0, split)),
+      });
+      for (let b = 0; b < B; b++) expect(relError(first.subarray(b * V1, (b + 1) * V1), rowLogits(fx.logits, b, split - 1, split))).toBeLessThan(tol);
+      for (let t = split; t < T; t++) {
+        // Later tokens are all attended (mask 1): the padding stays masked through the cache.
+        const next = await session.step(fx.ids.map((r) => r[t]), { positionIds: fx.positions.map((r) => r[t]) });
+        for (let b = 0; b < 2; b++) expect(relError(next.subarray(b * V1, (b + 1) * V1), rowLogits(fx.logits, b, t, t + 1)), `b ${b} t ${t}`).toBeLessThan(tol);
+      }
+    } finally {
+      session.dispose();
+    }
+  });
+
+  it('refuses masks and position ids of the wrong shape or values, naming them', async () => {
+    const ids = fx.ids;
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ attentionMask: fx.mask.slice(1) }, /forward: attentionMask must be 3 rows \(the shape of the ids \[3, 24\]\), got 2 rows/],
+      [{ attentionMask: fx.mask.map((r, b) => (b === 1 ? r.slice(1) : r)) }, /attentionMask\[1\] must be 24 values/],
+      [{ attentionMask: fx.mask.map((r, b) => (b === 0 ? [2, ...r.slice(1)] : r)) }, /attentionMask\[0\]\[0\] = 2; expected 0 \(padding\) or 1/],
+      [{ attentionMask: fx.mask.map((r, b) => (b === 0 ? [true, ...r.slice(1)] : r)) }, /attentionMask\[0\]\[0\] = true/],
+      [{ attentionMask: 'ones' }, /attentionMask must be 3 rows .* got "ones"/],
+      [{ positionIds: fx.positions.map((r, b) => (b === 2 ? [...r.slice(0, 23), 64] : r)) }, /positionIds\[2\]\[23\] = 64; expected an integer position in 0\.\.63/],
+      [{ positionIds: fx.positions.map((r, b) => (b === 2 ? [-1, ...r.slice(1)] : r)) }, /positionIds\[2\]\[0\] = -1/],
+      [{ positionIds: fx.positions.map((r) => r.slice(0, 5)) }, /positionIds\[0\] must be 24 values/],
+      [{ attentionMasks: fx.mask }, /unknown option "attentionMasks"/],
+    ];
+    for (const [options, message] of bad) await expect(model.forward(ids, options as object)).rejects.toThrow(message);
+    const session = model.createSession(B);
+    try {
+      await expect(session.prefill(ids, { attentionMask: [[1]] })).rejects.toThrow(/prefill: attentionMask must be 3 rows/);
+      await expect(session.step([1, 2, 3], { attentionMask: [1, 1] })).rejects.toThrow(/step: attentionMask must hold 3 values/);
+      await expect(session.step([1, 2, 3], { positionIds: [1, 2, 99] })).rejects.toThrow(/step: positionIds\[2\]\[0\] = 99/);
+      await expect(session.step([1, 2, 3], { mask: [1, 1, 1] } as object)).rejects.toThrow(/step: unknown option "mask"/);
+    } finally {
+      session.dispose();
+    }
+  });
+});
