@@ -4,6 +4,7 @@ import shippedModels from 'virtual:shipped-models';
 import { ModelClient } from './client';
 import { FeaturesView } from './features-view';
 import { LikelihoodView, type LikelihoodSubject } from './likelihood-view';
+import { AttentionView } from './attention-view';
 import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pixels';
 import { NETWORK_ERROR, type ModelInfo, type ModelSource, type Pixels, type Progress } from './protocol';
@@ -102,6 +103,7 @@ const state = {
 
 let features: FeaturesView | null = null;
 let likelihood: LikelihoodView | null = null;
+let attention: AttentionView | null = null;
 
 // ---- controls -------------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ function setBusy(busy: boolean): void {
   ui.saveAll.disabled = busy || state.results.length === 0;
   features?.setEnabled(ready);
   likelihood?.setEnabled(ready);
+  attention?.setEnabled(ready);
 }
 
 function seedForRun(): number {
@@ -318,6 +321,7 @@ async function loadModel(choice: Choice): Promise<void> {
     showValues();
     document.body.dataset.model = 'ready';
     features?.modelChanged(info);
+    attention?.modelChanged(info);
     state.results = [];
     ui.sampleGrid.replaceChildren();
     if (state.picked) await usePixels(state.picked);
@@ -451,6 +455,7 @@ function updateLikelihood(): void {
     });
   }
   likelihood?.setSubjects(subjects);
+  attention?.setImage(prompt?.quantized ?? null, prompt?.tokens ?? null);
 }
 
 // ---- generation -----------------------------------------------------------------------------
@@ -654,6 +659,7 @@ function wireControls(): void {
   });
   setupTabs(document.querySelector<HTMLElement>('.views')!, (panel) => {
     if (panel === 'view-likelihood') likelihood?.refresh();
+    if (panel === 'view-attention') attention?.refresh();
   });
   setupTabs(document.querySelector<HTMLElement>('.sources')!);
   setupDrawing($<HTMLCanvasElement>('draw-canvas'), {
@@ -695,6 +701,7 @@ async function start(): Promise<void> {
   state.client = new ModelClient();
   features = new FeaturesView(state.client, galleryItems, setBusy);
   likelihood = new LikelihoodView(state.client, setBusy);
+  attention = new AttentionView(state.client, setBusy);
   const first = ui.gallery.querySelector<HTMLButtonElement>('button');
   if (first) first.click();
   const preferred = shippedModels.find((m) => m.id === 'emoji-16') ?? shippedModels[0];

@@ -55,6 +55,8 @@ export type Request =
   | { type: 'features'; id: number; images: Pixels[]; labels: number[]; numClasses: number }
   /** Bits per token and per-pixel surprise of whole images, each given as its width×height tokens. */
   | { type: 'likelihood'; id: number; images: Int32Array[] }
+  /** One image's attention for the query that predicts pixel `pixel`, every layer and head (SOS fed first). */
+  | { type: 'attention'; id: number; tokens: Int32Array; pixel: number }
   | { type: 'clear-cache'; id: number };
 
 /** What each request's 'done' carries. */
@@ -66,6 +68,7 @@ export interface Results {
   stop: null;
   features: FeatureResults;
   likelihood: LikelihoodResults;
+  attention: AttentionResults;
   'clear-cache': { deleted: boolean };
 }
 
@@ -88,6 +91,14 @@ export interface LikelihoodResults {
   surprise: Float32Array;
   width: number;
   height: number;
+}
+
+export interface AttentionResults {
+  /** [nLayer, nHead, pixel + 1]: softmax weights of the query predicting `pixel`; key 0 = SOS, key 1 + p = pixel p. */
+  weights: Float32Array;
+  nLayer: number;
+  nHead: number;
+  pixel: number;
 }
 
 export type Progress =

@@ -1,8 +1,8 @@
 // The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe } from '../../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
-import { NETWORK_ERROR, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
+import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /** Emoji were composited onto white for training; uploads with transparency get the same. */
@@ -268,11 +268,28 @@ async function likelihood(r: Extract<Request, { type: 'likelihood' }>): Promise<
   return { bitsPerToken: out.bitsPerToken, surprise: out.surprise, width: out.width, height: out.height };
 }
 
+/**
+ * The attention of the query that predicts pixel `pixel`. As in training (and bitsPerToken) the model is fed
+ * SOS + the image's tokens, so that query sits at position `pixel` and its keys are SOS and pixels 0..pixel-1.
+ */
+async function attention(r: Extract<Request, { type: 'attention' }>): Promise<AttentionResults> {
+  const { model: m, processor: p } = loaded();
+  const { width, height } = p.size;
+  const count = width * height;
+  if (r.tokens.length !== count) throw new Error(`attention: the image has ${r.tokens.length} tokens, the model expects ${width}×${height}`);
+  if (!Number.isInteger(r.pixel) || r.pixel < 0 || r.pixel >= count) throw new Error(`attention: pixel must be an integer in 0..${count - 1}, got ${r.pixel}`);
+  // Only positions 0..pixel are run; the last pixel is never an input.
+  const ids = [sosToken(m.config), ...Array.from(r.tokens.subarray(0, r.pixel))];
+  const weights = await m.attentionRow(ids, r.pixel);
+  return { weights, nLayer: m.config.n_layer, nHead: m.config.n_head, pixel: r.pixel };
+}
+
 function transferables(result: Results[keyof Results]): Transferable[] {
   if (!result || typeof result !== 'object') return [];
   if ('quantized' in result) return [result.tokens.buffer, result.quantized.data.buffer];
   if ('images' in result) return [...result.images.map((i) => i.data.buffer), result.tokens.buffer];
   if ('surprise' in result) return [result.bitsPerToken.buffer, result.surprise.buffer];
+  if ('weights' in result) return [result.weights.buffer];
   if ('layers' in result) return [...result.layers, ...result.predictions].map((a) => a.buffer);
   return [];
 }
@@ -289,7 +306,8 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
     case 'load':
     case 'generate':
     case 'features':
-    case 'likelihood': {
+    case 'likelihood':
+    case 'attention': {
       // One GPU job at a time: the page disables its buttons, this guards the rest.
       if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
       busy = true;
@@ -297,6 +315,7 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
         if (r.type === 'load') return await load(r.id, r.source);
         if (r.type === 'generate') return await generate(r.id, r);
         if (r.type === 'likelihood') return await likelihood(r);
+        if (r.type === 'attention') return await attention(r);
         return await features(r.id, r);
       } finally {
         busy = false;
