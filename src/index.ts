@@ -2,7 +2,7 @@
 export { ImageGPT } from './model/imagegpt';
 export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOptions, MemoryReport } from './model/imagegpt';
 export { ImageGPTSession } from './model/session';
-export type { SessionOptions } from './model/session';
+export type { SessionOptions, RowInputs, StepInputs } from './model/session';
 export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
 export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
 export type { PretrainedSource, LocalFiles, FileOptions, LoadProgress, ModelCache } from './loading/types';
@@ -12,6 +12,7 @@ export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './saf
 export { LinearProbe } from './probe/index';
 export type * from './probe/index';
 export type { GenerateOptions, GenerateStats } from './model/generate';
+export { PROMPT_PAD } from './model/generate';
 export type { CompleteOptions, Completion, CompletionProcessor, MultiFeatureOptions } from './model/imagegpt';
 export type { ForwardResult, BitsPerToken, BitsPerTokenOptions } from './model/imagegpt';
 export type { ProblemType } from './model/config';

@@ -7,14 +7,19 @@ import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
 import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
-import { AbortedError, checkOptionKeys, checkTokenRows } from './session';
+import { AbortedError, checkOptionKeys } from './session';
 import { checkHostBytes } from './limits';
 import { describeValue } from '../json';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Number of samples; inferred from `prompt` when given. Default 1. */
   batchSize?: number;
-  /** Given image tokens per sample (HF-style: no SOS), e.g. the kept rows of an image. */
+  /**
+   * Given image tokens per sample (HF-style: no SOS), e.g. the kept rows of an image. Rows may differ in length:
+   * they are left-padded inside with HF generate's rule (attention mask 0 on the padding, position ids
+   * cumsum(mask) - 1), so each row's tokens are those it would get alone; the result's rows are then left-padded
+   * with PROMPT_PAD. onRow needs rows of one length.
+   */
   prompt?: number[][];
   /**
    * Feed SOS before the prompt, as the original ImageGPT (and HF's completion example) does. Default true.
@@ -41,6 +46,12 @@ export interface GenerateStats {
   readbacks: number;
   steps: number;
 }
+
+/** What generate's result holds before a shorter prompt row (rows are left-padded to the longest prompt). */
+export const PROMPT_PAD = -1;
+
+/** The token fed (and masked out) where a shorter prompt row is padded: any valid id would do. */
+const PAD_TOKEN = 0;
 
 /** Staging buffers for row readbacks. */
 const RING = 3;
@@ -102,7 +113,10 @@ interface Readback {
 interface Plan {
   B: number;
   prompt: number[][];
+  /** The longest prompt row's length; shorter rows are left-padded to it. */
   promptLen: number;
+  /** Padding before each row (promptLen − its length); all 0 for a prompt of one length. */
+  pads: number[];
   maxNew: number;
   useSos: boolean;
   width: number;
@@ -128,14 +142,25 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
     if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
       throw new Error(`generate: batchSize ${describeValue(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
     }
-    promptLen = Array.isArray(prompt[0]) ? prompt[0].length : -1;
-    if (prompt.some((r) => !Array.isArray(r) || r.length !== promptLen)) throw new Error('generate: prompt rows must be arrays of the same length (ragged prompt)');
+    prompt.forEach((r: unknown, b) => {
+      if (!Array.isArray(r)) throw new Error(`generate: prompt[${b}] must be an array of image tokens, got ${describeValue(r)}`);
+    });
+    promptLen = (prompt as unknown[][]).reduce((m, r) => Math.max(m, r.length), 0);
     B = prompt.length;
   } else {
     B = o.batchSize ?? 1;
     if (typeof B !== 'number' || !Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${describeValue(B)}`);
   }
-  if (!useSos && promptLen === 0) throw new Error('generate: with sos: false the prompt must hold at least one token');
+  // Without a prompt every row is empty (B is not checked yet: nothing of its size is made here).
+  const lengths = o.prompt !== undefined ? o.prompt.map((r) => r.length) : null;
+  const shortest = lengths ? lengths.reduce((m, n) => Math.min(m, n), promptLen) : 0;
+  if (!useSos && shortest === 0) {
+    const empty = lengths ? lengths.indexOf(0) : 0;
+    throw new Error(`generate: with sos: false every prompt row must hold at least one token (row ${empty} is empty)`);
+  }
+  if (shortest < promptLen && o.onRow !== undefined) {
+    throw new Error(`generate: onRow needs prompt rows of one length (these are ${shortest} to ${promptLen} tokens, so their image rows complete at different steps); use onTokens`);
+  }
   if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
   const maxNew = o.maxNewTokens ?? P - promptLen;
   if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 0) {
@@ -152,14 +177,22 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
   let prompt: number[][];
   if (o.prompt !== undefined) {
     prompt = o.prompt;
-    if (promptLen > 0) checkTokenRows(prompt, config, 'generate: prompt');
+    // Rows of any lengths (checkTokenRows wants one length): the same message per bad id.
+    prompt.forEach((row, b) =>
+      row.forEach((id, t) => {
+        if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
+          throw new Error(`generate: prompt[${b}][${t}] = ${describeValue(id)}: token ids must be integers in 0..${config.vocab_size - 1}`);
+        }
+      }),
+    );
     if (useSos && prompt.some((r) => r.includes(sos))) {
       throw new Error(`generate: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
     }
   } else {
     prompt = Array.from({ length: B }, () => []);
   }
-  return { B, prompt, promptLen, maxNew, useSos, width };
+  const pads = lengths ? lengths.map((n) => promptLen - n) : new Array<number>(B).fill(0);
+  return { B, prompt, promptLen, pads, maxNew, useSos, width };
 }
 
 /** Checks generate's options without running anything (clear errors before any GPU work). */
@@ -184,19 +217,26 @@ export async function generateOnGpu(
   checkBatch?: BatchCheck,
 ): Promise<Int32Array> {
   const stats = options.stats;
-  const { B, prompt, promptLen, maxNew, useSos, width } = plan(config, options, checkBatch);
+  const { B, prompt, promptLen, pads, maxNew, useSos, width } = plan(config, options, checkBatch);
   const sampling = resolveSampling(options);
   const total = promptLen + maxNew;
   const out = new Int32Array(B * total);
-  for (let b = 0; b < B; b++) out.set(prompt[b], b * total);
+  for (let b = 0; b < B; b++) {
+    out.fill(PROMPT_PAD, b * total, b * total + pads[b]);
+    out.set(prompt[b], b * total + pads[b]);
+  }
   if (maxNew === 0) return out;
   const signal = options.signal;
   if (signal?.aborted) throw abortError();
 
   // Image token j sits at position j + offset (offset 1 with SOS first). The last new token is never fed.
   const offset = useSos ? 1 : 0;
-  const fed = prompt.map((r) => (useSos ? [sosToken(config), ...r] : r));
+  const fed = prompt.map((r, b) => [...new Array<number>(pads[b]).fill(PAD_TOKEN), ...(useSos ? [sosToken(config), ...r] : r)]);
   const fedLen = fed[0].length;
+  // Rows of different lengths: HF generate's mask and position ids (cumsum(mask) - 1, padding at 1).
+  const padded = pads.some((p) => p > 0);
+  const mask = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 0 : 1)));
+  const positions = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 1 : t - pads[b])));
   const session = makeSession(B, fedLen + maxNew - 1);
   await session.ready().catch((e: unknown) => {
     session.dispose();
@@ -296,13 +336,15 @@ export async function generateOnGpu(
     };
 
     // Prefill (SOS + prompt) in chunks; the last chunk's last position gives the first new token.
+    if (padded) session.writeKeyMask(mask, fedLen);
     const chunk = session.chunkLength;
     for (let from = 0; from < fedLen; from += chunk) {
       const seq = Math.min(chunk, fedLen - from);
       const isLast = from + seq === fedLen;
       const step = session.writeChunk(fed, from, seq);
+      if (padded) session.writePositions(positions, from, seq);
       const encoder = device.createCommandEncoder();
-      session.forwardPlan.encode(encoder, step, { head: isLast, extra: isLast ? [sample] : [] });
+      session.forwardPlan.encode(encoder, step, { head: isLast, extra: isLast ? [sample] : [], ...session.inputBuffers(padded) });
       if (isLast) {
         count('steps');
         await submitStep(encoder, seq);
@@ -316,8 +358,10 @@ export async function generateOnGpu(
     while (generated < maxNew) {
       if (signal?.aborted) throw abortError();
       const step = session.writeStepOnly(1);
+      // A padded row's position is its cache position less its padding.
+      if (padded) session.writePositions(pads.map((p) => [step.past - p]), 0, 1);
       const encoder = device.createCommandEncoder();
-      session.forwardPlan.encode(encoder, step, { head: true, extra: [sample] });
+      session.forwardPlan.encode(encoder, step, { head: true, extra: [sample], ...session.inputBuffers(padded) });
       count('steps');
       await submitStep(encoder, 1);
     }

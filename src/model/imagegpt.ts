@@ -119,9 +119,13 @@ export interface CompletionProcessor {
 }
 
 export interface CompleteOptions extends Omit<GenerateOptions, 'prompt' | 'batchSize' | 'maxNewTokens'> {
-  /** Image rows (of tokens) kept from the input; the rest is generated. */
-  keepRows: number;
-  /** Completions to make, as one batch. Default 1. */
+  /**
+   * Image rows (of tokens) kept from the input; the rest is generated. An array gives each sample its own count
+   * (samples defaults to its length); samples that keep the same rows share a batch. With counts that differ,
+   * onRow and onTokens are refused (the samples complete in separate batches).
+   */
+  keepRows: number | number[];
+  /** Completions to make, as one batch (per distinct keepRows). Default 1, or keepRows' length. */
   samples?: number;
   /** Turns the input image into tokens and the completions back into pixels. */
   processor: CompletionProcessor;
@@ -689,8 +693,8 @@ export class ImageGPT {
   }
 
   /**
-   * Completes the lower rows of an image: keeps its first `keepRows` token rows and samples the rest,
-   * `samples` times in one batch. The input is an image (through `processor`) or its tokens.
+   * Completes the lower rows of an image: keeps its first `keepRows` token rows (one count, or one per sample) and
+   * samples the rest, `samples` times, one batch per distinct count. The input is an image (through `processor`) or its tokens.
    */
   complete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
     return this.guarded('complete', () => this.runComplete(input, options));
@@ -700,7 +704,8 @@ export class ImageGPT {
     this.checkUsable();
     if (typeof options !== 'object' || options === null) throw new Error('complete: options { keepRows, processor, … } are required');
     checkOptionKeys('complete', options, COMPLETE_OPTIONS);
-    const { keepRows, samples = 1, processor, ...sampling } = options;
+    const { keepRows: keepOption, samples: samplesOption, processor, ...sampling } = options;
+    const samples = samplesOption ?? (Array.isArray(keepOption) ? keepOption.length : 1);
     if (typeof processor?.encode !== 'function' || typeof processor?.decode !== 'function') {
       throw new Error('complete: options.processor (an ImageGPTImageProcessor, with encode and decode) is required');
     }
@@ -710,14 +715,28 @@ export class ImageGPT {
       throw new Error(`complete: width must be an integer that divides n_positions (${P}), got ${describeValue(width)}`);
     }
     const height = P / width;
-    if (typeof keepRows !== 'number' || !Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
-      throw new Error(`complete: keepRows must be an integer in 0..${height}, got ${describeValue(keepRows)}`);
-    }
     if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 1) {
       throw new Error(`complete: samples must be a positive integer, got ${describeValue(samples)}`);
     }
+    const keepList: unknown[] = Array.isArray(keepOption) ? keepOption : [keepOption];
+    if (Array.isArray(keepOption) && keepList.length !== samples) {
+      throw new Error(`complete: keepRows holds ${keepList.length} counts but samples is ${samples}; give one count per sample`);
+    }
+    keepList.forEach((k, i) => {
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > height) {
+        const which = Array.isArray(keepOption) ? `keepRows[${i}]` : 'keepRows';
+        throw new Error(`complete: ${which} must be an integer in 0..${height}, got ${describeValue(k)}`);
+      }
+    });
+    // Samples per distinct count, in first-seen order.
+    const counts = new Map<number, number>();
+    if (Array.isArray(keepOption)) for (const k of keepOption) counts.set(k, (counts.get(k) ?? 0) + 1);
+    else counts.set(keepOption, samples);
+    if (counts.size > 1 && (options.onRow !== undefined || options.onTokens !== undefined)) {
+      throw new Error('complete: onRow and onTokens need one keepRows for every sample (samples keeping different rows complete in separate batches)');
+    }
     // Sizes first: the prompt rows below are made per sample.
-    if (keepRows < height) this.checkBatchFits('complete', samples, P);
+    for (const [k, n] of counts) if (k < height) this.checkBatchFits('complete', n, P);
     checkHostBytes('complete', samples * P * 4 * 2);
     let tokens: ArrayLike<number>;
     if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
@@ -726,10 +745,18 @@ export class ImageGPT {
     if (tokens.length !== width * height) {
       throw new Error(`complete: the image has ${describeValue(tokens.length)} tokens, the model expects ${width}×${height} = ${width * height}`);
     }
-    const kept = Array.from(tokens).slice(0, keepRows * width);
-    const out = await this.generate({ ...sampling, width, prompt: Array.from({ length: samples }, () => kept.slice()) });
-    return Array.from({ length: samples }, (_, b) => {
-      const t = out.slice(b * P, (b + 1) * P);
+    const all = Array.from(tokens);
+    const completed: Int32Array[] = new Array<Int32Array>(samples);
+    // One batch per distinct keepRows: a batch of prompts of different lengths would need more positions than the
+    // image has for its shortest prompt to fill the image.
+    const keepRows = Array.isArray(keepOption) ? keepOption : new Array<number>(samples).fill(keepOption);
+    for (const k of counts.keys()) {
+      const members = keepRows.flatMap((x, i) => (x === k ? [i] : []));
+      const kept = all.slice(0, k * width);
+      const out = await this.generate({ ...sampling, width, prompt: members.map(() => kept.slice()) });
+      members.forEach((i, b) => (completed[i] = out.slice(b * P, (b + 1) * P)));
+    }
+    return completed.map((t) => {
       const img = processor.decode(t, { height, width });
       return { data: img.data, width: img.width, height: img.height, tokens: t };
     });

@@ -120,7 +120,7 @@ describe('generate on the GPU (tiny model)', () => {
     await expect(model.generate({ temperature: NaN })).rejects.toThrow(/temperature/);
     await expect(model.generate({ batchSize: 0 })).rejects.toThrow(/batchSize/);
     await expect(model.generate({ prompt: [new Array(65).fill(1)] })).rejects.toThrow(/n_positions/);
-    await expect(model.generate({ prompt: [[1, 2], [3]] })).rejects.toThrow(/ragged/);
+    await expect(model.generate({ prompt: [[1, 2], 3 as unknown as number[]] })).rejects.toThrow(/prompt\[1\] must be an array/);
     await expect(model.generate({ prompt: [[1, 600]] })).rejects.toThrow(/600/);
     await expect(model.generate({ prompt: [[1, 2]], maxNewTokens: 63 })).rejects.toThrow(/exceeds n_positions/);
     await expect(model.generate({ batchSize: 2, prompt: [[1]] })).rejects.toThrow(/does not match/);

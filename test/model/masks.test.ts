@@ -5,6 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageGPT } from '../../src/model/imagegpt';
+import { PROMPT_PAD } from '../../src/model/generate';
+import { ImageGPTImageProcessor } from '../../src/processor/processor';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
@@ -178,5 +180,62 @@ describe.each(['f32', 'f16'] as const)('attention mask and position ids, %s weig
     } finally {
       session.dispose();
     }
+  });
+});
+
+describe('generate with prompts of different lengths (tiny, f32)', () => {
+  let model: ImageGPT;
+  beforeAll(async () => {
+    model = await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device: await getTestDevice(), dtype: 'f32' });
+  });
+  afterAll(() => model?.dispose());
+
+  const long = tiny.inputIds[0].slice(1, 25).map((t) => t % 512);
+  const short = tiny.inputIds[1].slice(1, 17).map((t) => t % 512);
+
+  for (const sos of [true, false]) {
+    it(`greedy on prompts of 24 and 16 tokens equals each alone${sos ? '' : ' (sos: false)'}; shorter rows left-padded with PROMPT_PAD`, async () => {
+      const maxNewTokens = 40;
+      const out = await model.generate({ prompt: [long, short], temperature: 0, maxNewTokens, sos });
+      const total = 24 + maxNewTokens;
+      expect(out.length).toBe(2 * total);
+      const row = (b: number) => Array.from(out.subarray(b * total, (b + 1) * total));
+      expect(row(0).slice(0, 24)).toEqual(long);
+      expect(row(1).slice(0, 8)).toEqual(new Array(8).fill(PROMPT_PAD));
+      expect(row(1).slice(8, 24)).toEqual(short);
+      const alone = await Promise.all([long, short].map((p) => model.generate({ prompt: [p], temperature: 0, maxNewTokens, sos })));
+      expect(row(0).slice(24)).toEqual(Array.from(alone[0].subarray(24)));
+      expect(row(1).slice(24)).toEqual(Array.from(alone[1].subarray(16)));
+    });
+  }
+
+  it('an empty prompt row beside a full one (SOS only), and onTokens sees every step', async () => {
+    const steps: number[] = [];
+    const out = await model.generate({ prompt: [short, []], temperature: 0, maxNewTokens: 6, onTokens: ({ step }) => steps.push(step) });
+    const alone = await model.generate({ prompt: [[]], temperature: 0, maxNewTokens: 6 });
+    expect(Array.from(out.subarray(22, 44))).toEqual([...new Array(16).fill(PROMPT_PAD), ...Array.from(alone)]);
+    expect(steps).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('refuses onRow with rows of different lengths, and bad prompt rows, naming them', async () => {
+    await expect(model.generate({ prompt: [long, short], onRow: () => {} })).rejects.toThrow(/onRow needs prompt rows of one length/);
+    await expect(model.generate({ prompt: [long, [1, 600]] })).rejects.toThrow(/prompt\[1\]\[1\] = 600/);
+    await expect(model.generate({ prompt: [long, []], sos: false })).rejects.toThrow(/row 1 is empty/);
+    await expect(model.generate({ prompt: [new Array(30).fill(1), [1]], maxNewTokens: 35 })).rejects.toThrow(/exceeds n_positions/);
+  });
+
+  it('complete with keepRows per sample equals completing each count alone', async () => {
+    const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
+    const image = tiny.inputIds[0].slice(1).concat([7]).map((t) => t % 512);
+    const mixed = await model.complete(image, { keepRows: [3, 5, 3], processor, temperature: 0 });
+    expect(mixed.length).toBe(3);
+    for (const [i, k] of [3, 5, 3].entries()) {
+      const [alone] = await model.complete(image, { keepRows: k, processor, temperature: 0 });
+      expect(Array.from(mixed[i].tokens)).toEqual(Array.from(alone.tokens));
+      expect(Array.from(mixed[i].tokens.subarray(0, k * 8))).toEqual(image.slice(0, k * 8));
+    }
+    await expect(model.complete(image, { keepRows: [3, 5], samples: 3, processor })).rejects.toThrow(/keepRows holds 2 counts but samples is 3/);
+    await expect(model.complete(image, { keepRows: [3, 9], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.8, got 9/);
+    await expect(model.complete(image, { keepRows: [3, 5], processor, onRow: () => {} })).rejects.toThrow(/onRow and onTokens need one keepRows/);
   });
 });
