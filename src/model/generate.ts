@@ -18,7 +18,7 @@ export interface GenerateOptions extends SamplingOptions {
    * Given image tokens per sample (HF-style: no SOS), e.g. the kept rows of an image. Rows may differ in length:
    * they are left-padded inside with HF generate's rule (attention mask 0 on the padding, position ids
    * cumsum(mask) - 1), so each row's tokens are those it would get alone; the result's rows are then left-padded
-   * with PROMPT_PAD. onRow needs rows of one length.
+   * with PROMPT_PAD. onRow needs rows of one length. Without maxNewTokens every row fills its image (see maxNewTokens).
    */
   prompt?: number[][];
   /**
@@ -26,7 +26,12 @@ export interface GenerateOptions extends SamplingOptions {
    * With false the prompt is fed exactly as given (it must then be non-empty).
    */
   sos?: boolean;
-  /** Default: fill the image (n_positions − prompt length). */
+  /**
+   * Default: fill the image (n_positions − prompt length). With prompt rows of different lengths the default fills
+   * every row's image in one batch: the result is [B, longest + n_positions − shortest], row b holding its image
+   * (n_positions tokens) after longest − its length PROMPT_PADs and PROMPT_PAD after it. A given maxNewTokens is the
+   * same for every row (longest + maxNewTokens ≤ n_positions).
+   */
   maxNewTokens?: number;
   /** Image width in tokens, for onRow; default √n_positions (ImageGPT images are square). */
   width?: number;
@@ -162,11 +167,12 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
     throw new Error(`generate: onRow needs prompt rows of one length (these are ${shortest} to ${promptLen} tokens, so their image rows complete at different steps); use onTokens`);
   }
   if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
-  const maxNew = o.maxNewTokens ?? P - promptLen;
+  // Ragged rows by default fill each row's image: the shortest row decides the number of steps.
+  const maxNew = o.maxNewTokens ?? P - shortest;
   if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 0) {
     throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${describeValue(maxNew)}`);
   }
-  if (promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
+  if (o.maxNewTokens !== undefined && promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
   const width = o.width ?? Math.round(Math.sqrt(P));
   if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || width > P) {
     throw new Error(`generate: width must be an integer in 1..${P} (n_positions), got ${describeValue(width)}`);
@@ -236,7 +242,13 @@ export async function generateOnGpu(
   // Rows of different lengths: HF generate's mask and position ids (cumsum(mask) - 1, padding at 1).
   const padded = pads.some((p) => p > 0);
   const mask = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 0 : 1)));
-  const positions = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 1 : t - pads[b])));
+  // A row whose image is full before the last step keeps computing (its tokens are discarded, its KV cache is its
+  // own), at a position clamped to the last wpe row: only rows still filling their image read what they make.
+  const P = config.n_positions;
+  const position = (p: number) => Math.min(p, P - 1);
+  const positions = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 1 : position(t - pads[b]))));
+  // Column where row b's image ends in the result (past it: PROMPT_PAD); ≥ total unless rows fill their images.
+  const imageEnd = pads.map((p) => p + P);
   const session = makeSession(B, fedLen + maxNew - 1);
   await session.ready().catch((e: unknown) => {
     session.dispose();
@@ -302,7 +314,11 @@ export async function generateOnGpu(
       r.done = staging.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
         const tokens = new Int32Array(staging.getMappedRange(0, bytes).slice(0));
         staging.unmap();
-        for (let b = 0; b < B; b++) out.set(tokens.subarray(b * r.count, (b + 1) * r.count), b * total + promptLen + r.from);
+        for (let b = 0; b < B; b++) {
+          out.set(tokens.subarray(b * r.count, (b + 1) * r.count), b * total + promptLen + r.from);
+          const from = Math.max(imageEnd[b], promptLen + r.from);
+          if (from < promptLen + r.from + r.count) out.fill(PROMPT_PAD, b * total + from, b * total + promptLen + r.from + r.count);
+        }
         deliver(r.from + r.count);
       });
       // Awaited later; a rejection meanwhile (device lost, a throwing callback) must not go unhandled.
@@ -359,7 +375,7 @@ export async function generateOnGpu(
       if (signal?.aborted) throw abortError();
       const step = session.writeStepOnly(1);
       // A padded row's position is its cache position less its padding.
-      if (padded) session.writePositions(pads.map((p) => [step.past - p]), 0, 1);
+      if (padded) session.writePositions(pads.map((p) => [position(step.past - p)]), 0, 1);
       const encoder = device.createCommandEncoder();
       session.forwardPlan.encode(encoder, step, { head: true, extra: [sample], ...session.inputBuffers(padded) });
       count('steps');

@@ -121,11 +121,11 @@ export interface CompletionProcessor {
 export interface CompleteOptions extends Omit<GenerateOptions, 'prompt' | 'batchSize' | 'maxNewTokens'> {
   /**
    * Image rows (of tokens) kept from the input; the rest is generated. An array gives each sample its own count
-   * (samples defaults to its length); samples that keep the same rows share a batch. With counts that differ,
-   * onRow and onTokens are refused (the samples complete in separate batches).
+   * (samples defaults to its length); all samples complete in one batch, each equal to completing it alone (greedy).
+   * With counts that differ, onRow and onTokens are refused (the samples' rows complete at different steps).
    */
   keepRows: number | number[];
-  /** Completions to make, as one batch (per distinct keepRows). Default 1, or keepRows' length. */
+  /** Completions to make, as one batch. Default 1, or keepRows' length. */
   samples?: number;
   /** Turns the input image into tokens and the completions back into pixels. */
   processor: CompletionProcessor;
@@ -233,8 +233,13 @@ export class ImageGPT {
 
   /** A KV-cache session for `batchSize` sequences decoded in lockstep. Dispose it when done. */
   createSession(batchSize: number, options: SessionOptions = {}): ImageGPTSession {
+    return this.openSession(batchSize, options, this.config.n_positions);
+  }
+
+  /** createSession with a cache of up to `longestCache` tokens (generate's ragged prompts keep their padding in it). */
+  private openSession(batchSize: number, options: SessionOptions, longestCache: number): ImageGPTSession {
     this.checkUsable();
-    const s = new ImageGPTSession(this.context(), batchSize, options);
+    const s = new ImageGPTSession(this.context(), batchSize, options, longestCache);
     this.sessions.add(s);
     const dispose = s.dispose.bind(s);
     s.dispose = () => {
@@ -687,14 +692,15 @@ export class ImageGPT {
       checkGenerateOptions(this.config, options, checkBatch);
       const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
       this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
-      const makeSession = (batch: number, maxLength: number) => this.createSession(batch, { maxLength });
+      // Prompts of different lengths fill their images in one batch: padding + image is under 2 × n_positions.
+      const makeSession = (batch: number, maxLength: number) => this.openSession(batch, { maxLength }, 2 * this.config.n_positions);
       return generateOnGpu(this.config, this.device, this.sampler, makeSession, options, this.resources, checkBatch);
     });
   }
 
   /**
    * Completes the lower rows of an image: keeps its first `keepRows` token rows (one count, or one per sample) and
-   * samples the rest, `samples` times, one batch per distinct count. The input is an image (through `processor`) or its tokens.
+   * samples the rest, `samples` times, in one batch. The input is an image (through `processor`) or its tokens.
    */
   complete(input: unknown, options: CompleteOptions): Promise<Completion[]> {
     return this.guarded('complete', () => this.runComplete(input, options));
@@ -733,10 +739,13 @@ export class ImageGPT {
     if (Array.isArray(keepOption)) for (const k of keepOption) counts.set(k, (counts.get(k) ?? 0) + 1);
     else counts.set(keepOption, samples);
     if (counts.size > 1 && (options.onRow !== undefined || options.onTokens !== undefined)) {
-      throw new Error('complete: onRow and onTokens need one keepRows for every sample (samples keeping different rows complete in separate batches)');
+      throw new Error('complete: onRow and onTokens need one keepRows for every sample (samples keeping different rows complete their image rows at different steps)');
     }
-    // Sizes first: the prompt rows below are made per sample.
-    for (const [k, n] of counts) if (k < height) this.checkBatchFits('complete', n, P);
+    // Sizes first: the prompt rows below are made per sample. The cache holds SOS, the padding before shorter
+    // prompts and each image but its last token: P + (most − fewest kept rows) × width.
+    const kept = [...counts.keys()];
+    const [most, fewest] = [Math.max(...kept), Math.min(...kept)];
+    if (fewest < height) this.checkBatchFits('complete', samples, P + (most - fewest) * width);
     checkHostBytes('complete', samples * P * 4 * 2);
     let tokens: ArrayLike<number>;
     if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
@@ -747,15 +756,14 @@ export class ImageGPT {
     }
     const all = Array.from(tokens);
     const completed: Int32Array[] = new Array<Int32Array>(samples);
-    // One batch per distinct keepRows: a batch of prompts of different lengths would need more positions than the
-    // image has for its shortest prompt to fill the image.
+    // One batch: generate fills each row's image; row i's image starts after (most − its kept rows) × width pads.
     const keepRows = Array.isArray(keepOption) ? keepOption : new Array<number>(samples).fill(keepOption);
-    for (const k of counts.keys()) {
-      const members = keepRows.flatMap((x, i) => (x === k ? [i] : []));
-      const kept = all.slice(0, k * width);
-      const out = await this.generate({ ...sampling, width, prompt: members.map(() => kept.slice()) });
-      members.forEach((i, b) => (completed[i] = out.slice(b * P, (b + 1) * P)));
-    }
+    const out = await this.generate({ ...sampling, width, prompt: keepRows.map((k) => all.slice(0, k * width)) });
+    const total = out.length / samples;
+    keepRows.forEach((k, i) => {
+      const start = i * total + (most - k) * width;
+      completed[i] = out.slice(start, start + P);
+    });
     return completed.map((t) => {
       const img = processor.decode(t, { height, width });
       return { data: img.data, width: img.width, height: img.height, tokens: t };

@@ -187,15 +187,20 @@ export class ImageGPTSession {
   private positions: GPUBuffer | null = null;
   private positionsScratch: Uint32Array<ArrayBuffer> | null = null;
 
-  constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}) {
+  /**
+   * `longestCache` is for the library only: generate's batch of prompts of different lengths keeps their padding in
+   * the cache too, so its cache is longer than n_positions (each row's position ids stay below n_positions).
+   */
+  constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}, longestCache = ctx.config.n_positions) {
     const { config, device } = ctx;
     checkSessionOptions(opts);
     if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
       throw new Error(`createSession: batchSize must be a positive integer, got ${describeValue(batchSize)}`);
     }
     const maxLength = opts.maxLength ?? config.n_positions;
-    if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1 || maxLength > config.n_positions) {
-      throw new Error(`createSession: maxLength must be an integer in 1..${config.n_positions} (n_positions), got ${describeValue(maxLength)}`);
+    if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1 || maxLength > longestCache) {
+      const limit = longestCache === config.n_positions ? `${config.n_positions} (n_positions)` : `${longestCache}`;
+      throw new Error(`createSession: maxLength must be an integer in 1..${limit}, got ${describeValue(maxLength)}`);
     }
     const maxRows = resolveMaxRows(batchSize, maxLength, opts.maxRows);
     const use = { batchSize, maxLength, maxRows, dtype: ctx.weights.dtype, tuning: ctx.kernels.tuning };

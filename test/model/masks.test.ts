@@ -1,10 +1,11 @@
 // HF attention_mask and position_ids: the masked attention kernels (per query, per thread, split over keys) against
 // the CPU reference; forward / sessions on a left-padded batch against PyTorch (weights-tools/make_mask_fixtures.py:
 // HF's finfo.min arithmetic in f32, so a fully masked row is checked too); each row equal to the row alone; bad input.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageGPT } from '../../src/model/imagegpt';
+import { ImageGPTSession } from '../../src/model/session';
 import { PROMPT_PAD } from '../../src/model/generate';
 import { ImageGPTImageProcessor } from '../../src/processor/processor';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
@@ -237,5 +238,51 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
     await expect(model.complete(image, { keepRows: [3, 5], samples: 3, processor })).rejects.toThrow(/keepRows holds 2 counts but samples is 3/);
     await expect(model.complete(image, { keepRows: [3, 9], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.8, got 9/);
     await expect(model.complete(image, { keepRows: [3, 5], processor, onRow: () => {} })).rejects.toThrow(/onRow and onTokens need one keepRows/);
+  });
+
+  it('complete with keepRows [2, 5, 7] runs one batch (one session) and equals each alone; seeded sampling repeats', async () => {
+    const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
+    const image = tiny.inputIds[1].slice(1).concat([3]).map((t) => t % 512);
+    const keepRows = [2, 5, 7];
+    const sessions = vi.spyOn(ImageGPTSession.prototype, 'ready');
+    const stats = { submits: 0, readbacks: 0, steps: 0 };
+    let mixed;
+    try {
+      mixed = await model.complete(image, { keepRows, processor, temperature: 0, stats });
+      expect(sessions).toHaveBeenCalledTimes(1);
+    } finally {
+      sessions.mockRestore();
+    }
+    // One step per token of the sample keeping the fewest rows (64 − 2 × 8).
+    expect(stats.steps).toBe(64 - 16);
+    for (const [i, k] of keepRows.entries()) {
+      const [alone] = await model.complete(image, { keepRows: k, processor, temperature: 0 });
+      expect(mixed[i].tokens.length).toBe(64);
+      expect(Array.from(mixed[i].tokens)).toEqual(Array.from(alone.tokens));
+      expect(Array.from(mixed[i].tokens.subarray(0, k * 8))).toEqual(image.slice(0, k * 8));
+    }
+    const seeded = () => model.complete(image, { keepRows: [6, 1, 4], processor, seed: 11, topK: 20 });
+    const [a, b] = [await seeded(), await seeded()];
+    expect(a.map((c) => Array.from(c.tokens))).toEqual(b.map((c) => Array.from(c.tokens)));
+    a.forEach((c, i) => expect(Array.from(c.tokens.subarray(0, [6, 1, 4][i] * 8))).toEqual(image.slice(0, [6, 1, 4][i] * 8)));
+    // A full image (nothing to generate) beside an empty prompt: the full row's positions stay in the image.
+    const edge = await model.complete(image, { keepRows: [8, 0], processor, temperature: 0 });
+    const [empty] = await model.complete(image, { keepRows: 0, processor, temperature: 0 });
+    expect(Array.from(edge[0].tokens)).toEqual(image);
+    expect(Array.from(edge[1].tokens)).toEqual(Array.from(empty.tokens));
+  });
+
+  it('generate on ragged prompts without maxNewTokens fills every row: [B, longest + 64 − shortest], PROMPT_PAD around each image', async () => {
+    const out = await model.generate({ prompt: [long, short], temperature: 0 });
+    const total = 24 + 64 - 16;
+    expect(out.length).toBe(2 * total);
+    const row = (b: number) => Array.from(out.subarray(b * total, (b + 1) * total));
+    const alone = await Promise.all([long, short].map((p) => model.generate({ prompt: [p], temperature: 0 })));
+    expect(row(0).slice(0, 64)).toEqual(Array.from(alone[0]));
+    expect(row(0).slice(64)).toEqual(new Array(total - 64).fill(PROMPT_PAD));
+    expect(row(1).slice(0, 8)).toEqual(new Array(8).fill(PROMPT_PAD));
+    expect(row(1).slice(8)).toEqual(Array.from(alone[1]));
+    // Users' sessions still stop at n_positions.
+    expect(() => model.createSession(1, { maxLength: 65 })).toThrow(/maxLength must be an integer in 1\.\.64 \(n_positions\), got 65/);
   });
 });
