@@ -56,6 +56,7 @@ const ui = {
   topKValue: $<HTMLOutputElement>('top-k-value'),
   seed: $<HTMLInputElement>('seed'),
   varySeed: $<HTMLInputElement>('vary-seed'),
+  varyKept: $<HTMLInputElement>('vary-kept'),
   complete: $<HTMLButtonElement>('complete'),
   unconditional: $<HTMLButtonElement>('unconditional'),
   stop: $<HTMLButtonElement>('stop'),
@@ -460,7 +461,7 @@ function updateLikelihood(): void {
 
 // ---- generation -----------------------------------------------------------------------------
 
-function makeSampleSlots(count: number, size: number): HTMLCanvasElement[] {
+function makeSampleSlots(count: number, size: number, keptRows?: number[]): HTMLCanvasElement[] {
   const canvases: HTMLCanvasElement[] = [];
   const figures = Array.from({ length: count }, (_, b) => {
     const figure = document.createElement('figure');
@@ -481,7 +482,7 @@ function makeSampleSlots(count: number, size: number): HTMLCanvasElement[] {
       if (image) void savePng([image], SAVE_SCALE, `imagegpt-${state.model?.name ?? 'model'}-seed${state.lastSeed}-${b + 1}.png`);
     });
     const caption = document.createElement('figcaption');
-    caption.append(`#${b + 1}`, save);
+    caption.append(keptRows ? `#${b + 1} · ${keptRows[b]} rows kept` : `#${b + 1}`, save);
     figure.append(canvas, caption);
     canvases.push(canvas);
     return figure;
@@ -506,14 +507,20 @@ async function generate(conditional: boolean): Promise<void> {
   const keepRows = prompt ? Number(ui.keepRows.value) : 0;
   const samples = Number(ui.samples.value);
   const size = model.imageSize;
-  const canvases = makeSampleSlots(samples, size);
+  // Varied: sample i keeps max(0, keepRows − i) rows, all completed in one batch.
+  const varied = prompt !== null && ui.varyKept.checked;
+  const keptRows = Array.from({ length: samples }, (_, i) => (varied ? Math.max(0, keepRows - i) : keepRows));
+  const canvases = makeSampleSlots(samples, size, varied ? keptRows : undefined);
   state.results = [];
   if (prompt) {
-    const kept = new Uint8ClampedArray(prompt.quantized.data);
-    kept.fill(0, keepRows * size * 4);
-    for (const c of canvases) drawPixels(c, { data: kept, width: size, height: size });
+    canvases.forEach((c, i) => {
+      const kept = new Uint8ClampedArray(prompt.quantized.data);
+      kept.fill(0, keptRows[i] * size * 4);
+      drawPixels(c, { data: kept, width: size, height: size });
+    });
   }
-  const toMake = size - keepRows;
+  const fewest = keptRows[samples - 1];
+  const toMake = size - fewest;
   ui.genProgress.value = 0;
   ui.genText.textContent = toMake ? `Generating ${samples} × ${toMake} rows…` : 'Nothing to generate: every row is kept.';
   document.body.dataset.run = 'running';
@@ -525,6 +532,7 @@ async function generate(conditional: boolean): Promise<void> {
         type: 'generate',
         tokens: prompt ? prompt.tokens : null,
         keepRows,
+        varyKeptRows: varied,
         samples,
         sampling: { temperature: Number(ui.temperature.value), topK: Number(ui.topK.value), seed },
       },
@@ -537,7 +545,7 @@ async function generate(conditional: boolean): Promise<void> {
         onProgress: (p) => {
           if (p.phase !== 'row') return;
           p.images.forEach((image, b) => drawPixels(canvases[b], image));
-          const done = p.row + 1 - keepRows;
+          const done = p.row + 1 - fewest;
           ui.genProgress.value = toMake ? done / toMake : 1;
           ui.genText.textContent = `Row ${p.row + 1} of ${p.rows} · ${Math.round(p.tokensPerSecond)} tokens/s`;
         },

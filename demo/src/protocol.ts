@@ -48,6 +48,8 @@ export type Request =
       /** The image's tokens, of which the first keepRows rows are kept; null: unconditional. */
       tokens: Int32Array | null;
       keepRows: number;
+      /** Sample i keeps max(0, keepRows − i) rows; all samples still complete in one batch. */
+      varyKeptRows?: boolean;
       samples: number;
       sampling: SamplingSettings;
     }

@@ -146,6 +146,7 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   const keepRows = r.tokens ? r.keepRows : 0;
   const kept = r.tokens ? Array.from(r.tokens.subarray(0, keepRows * width)) : [];
   const images = Array.from({ length: r.samples }, () => new Uint8ClampedArray(width * height * 4));
+  if (r.tokens && r.varyKeptRows) return generateVaried(id, r, r.tokens, images);
   for (const image of images) paintRows(p, image, kept, 0, width);
   const controller = new AbortController();
   running.set(id, controller);
@@ -170,6 +171,63 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
         progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
       },
     });
+  } catch (e) {
+    if (!(e instanceof Error && e.name === 'AbortError')) throw e;
+    stopped = true;
+  } finally {
+    running.delete(id);
+  }
+  return { images: snapshot(), tokens, tokensPerSecond: rate(), stopped };
+}
+
+/**
+ * Sample i keeps max(0, keepRows − i) rows; one generate call on prompts of different lengths completes them all in
+ * one batch. Its result row b is left-padded by (most − kept_b) × width PROMPT_PADs; each step's tokens are painted
+ * where they fall in each sample's image.
+ */
+async function generateVaried(id: number, r: Extract<Request, { type: 'generate' }>, all: Int32Array, images: Uint8ClampedArray[]): Promise<Results['generate']> {
+  const { model: m, processor: p } = loaded();
+  const { width, height } = p.size;
+  const P = width * height;
+  const keptRows = images.map((_, i) => Math.max(0, r.keepRows - i));
+  const most = keptRows[0];
+  const fewest = keptRows[keptRows.length - 1];
+  images.forEach((image, i) => paintRows(p, image, all.subarray(0, keptRows[i] * width), 0, width));
+  const controller = new AbortController();
+  running.set(id, controller);
+  const started = performance.now();
+  let made = 0;
+  const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
+  const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
+  let stopped = false;
+  let tokens = new Int32Array(0);
+  try {
+    const out = await m.generate({
+      prompt: keptRows.map((k) => Array.from(all.subarray(0, k * width))),
+      width,
+      temperature: r.sampling.temperature,
+      topK: r.sampling.topK,
+      seed: r.sampling.seed,
+      signal: controller.signal,
+      onTokens: ({ step, tokens: t }) => {
+        keptRows.forEach((k, b) => {
+          const index = k * width + step; // this step's token in sample b's image (past its end: padding)
+          if (index < P) {
+            images[b].set(p.decode([t[b]], { height: 1, width: 1 }).data, index * 4);
+            made++;
+          }
+        });
+        if ((step + 1) % width === 0) {
+          const row = fewest + (step + 1) / width - 1;
+          const shots = snapshot();
+          progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
+        }
+      },
+    });
+    const total = out.length / images.length;
+    tokens = new Int32Array(images.length * P);
+    keptRows.forEach((k, b) => tokens.set(out.subarray(b * total + (most - k) * width, b * total + (most - k) * width + P), b * P));
+    images.forEach((image, b) => image.set(p.decode(tokens.subarray(b * P, (b + 1) * P), { height, width }).data));
   } catch (e) {
     if (!(e instanceof Error && e.name === 'AbortError')) throw e;
     stopped = true;
