@@ -133,6 +133,53 @@ function paintRows(p: ImageGPTImageProcessor, target: Uint8ClampedArray, tokens:
   target.set(p.decode(tokens, { height: rows, width }).data, firstRow * width * 4);
 }
 
+/** What a generation run reports through: its signal, a row-progress message, and the count of tokens made. */
+interface RunContext {
+  signal: AbortSignal;
+  /** Counts `n` more tokens made (for tokens/s). */
+  made(n: number): void;
+  /** Sends the images as they are now, with image row `row` just finished. */
+  row(row: number): void;
+}
+
+/**
+ * The bookkeeping every generation shares: an AbortController the page's Stop reaches, tokens/s, snapshots of the
+ * images for progress, and a Stop (AbortError) turned into `stopped` with the images as far as they got.
+ */
+async function trackRun(
+  id: number,
+  images: Uint8ClampedArray[],
+  run: (ctx: RunContext) => Promise<Int32Array>,
+): Promise<Results['generate']> {
+  const { width, height } = loaded().processor.size;
+  const controller = new AbortController();
+  running.set(id, controller);
+  const started = performance.now();
+  let made = 0;
+  const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
+  const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
+  let stopped = false;
+  let tokens: Int32Array = new Int32Array(0);
+  try {
+    tokens = await run({
+      signal: controller.signal,
+      made: (n) => {
+        made += n;
+      },
+      row: (row) => {
+        const shots = snapshot();
+        progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof Error && e.name === 'AbortError')) throw e;
+    stopped = true;
+  } finally {
+    running.delete(id);
+  }
+  return { images: snapshot(), tokens, tokensPerSecond: rate(), stopped };
+}
+
 async function generate(id: number, r: Extract<Request, { type: 'generate' }>): Promise<Results['generate']> {
   const { model: m, processor: p } = loaded();
   const { width, height } = p.size;
@@ -148,36 +195,21 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   const images = Array.from({ length: r.samples }, () => new Uint8ClampedArray(width * height * 4));
   if (r.tokens && r.varyKeptRows) return generateVaried(id, r, r.tokens, images);
   for (const image of images) paintRows(p, image, kept, 0, width);
-  const controller = new AbortController();
-  running.set(id, controller);
-  const started = performance.now();
-  let made = 0;
-  const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
-  const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
-  let stopped = false;
-  let tokens: Int32Array = new Int32Array(0);
-  try {
-    tokens = await m.generate({
+  return trackRun(id, images, (run) =>
+    m.generate({
       ...(kept.length ? { prompt: images.map(() => kept.slice()) } : { batchSize: r.samples }),
       width,
       temperature: r.sampling.temperature,
       topK: r.sampling.topK,
       seed: r.sampling.seed,
-      signal: controller.signal,
+      signal: run.signal,
       onRow: ({ row, tokens }) => {
         images.forEach((image, b) => paintRows(p, image, tokens.subarray(b * width, (b + 1) * width), row, width));
-        made += tokens.length;
-        const shots = snapshot();
-        progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
+        run.made(tokens.length);
+        run.row(row);
       },
-    });
-  } catch (e) {
-    if (!(e instanceof Error && e.name === 'AbortError')) throw e;
-    stopped = true;
-  } finally {
-    running.delete(id);
-  }
-  return { images: snapshot(), tokens, tokensPerSecond: rate(), stopped };
+    }),
+  );
 }
 
 /**
@@ -193,48 +225,31 @@ async function generateVaried(id: number, r: Extract<Request, { type: 'generate'
   const most = keptRows[0];
   const fewest = keptRows[keptRows.length - 1];
   images.forEach((image, i) => paintRows(p, image, all.subarray(0, keptRows[i] * width), 0, width));
-  const controller = new AbortController();
-  running.set(id, controller);
-  const started = performance.now();
-  let made = 0;
-  const rate = () => made / Math.max((performance.now() - started) / 1000, 1e-3);
-  const snapshot = (): Pixels[] => images.map((data) => ({ data: data.slice(), width, height }));
-  let stopped = false;
-  let tokens = new Int32Array(0);
-  try {
+  return trackRun(id, images, async (run) => {
     const out = await m.generate({
       prompt: keptRows.map((k) => Array.from(all.subarray(0, k * width))),
       width,
       temperature: r.sampling.temperature,
       topK: r.sampling.topK,
       seed: r.sampling.seed,
-      signal: controller.signal,
+      signal: run.signal,
       onTokens: ({ step, tokens: t }) => {
         keptRows.forEach((k, b) => {
           const index = k * width + step; // this step's token in sample b's image (past its end: padding)
           if (index < P) {
             images[b].set(p.decode([t[b]], { height: 1, width: 1 }).data, index * 4);
-            made++;
+            run.made(1);
           }
         });
-        if ((step + 1) % width === 0) {
-          const row = fewest + (step + 1) / width - 1;
-          const shots = snapshot();
-          progress(id, { phase: 'row', row, rows: height, images: shots, tokensPerSecond: rate() }, shots.map((s) => s.data.buffer));
-        }
+        if ((step + 1) % width === 0) run.row(fewest + (step + 1) / width - 1);
       },
     });
     const total = out.length / images.length;
-    tokens = new Int32Array(images.length * P);
+    const tokens = new Int32Array(images.length * P);
     keptRows.forEach((k, b) => tokens.set(out.subarray(b * total + (most - k) * width, b * total + (most - k) * width + P), b * P));
     images.forEach((image, b) => image.set(p.decode(tokens.subarray(b * P, (b + 1) * P), { height, width }).data));
-  } catch (e) {
-    if (!(e instanceof Error && e.name === 'AbortError')) throw e;
-    stopped = true;
-  } finally {
-    running.delete(id);
-  }
-  return { images: snapshot(), tokens, tokensPerSecond: rate(), stopped };
+    return tokens;
+  });
 }
 
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
