@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { ImageGPT, type LoadOptions } from '../src/model/imagegpt';
 import type { LoadProgress } from '../src/loading/types';
 import { createNodeDevice } from '../test/helpers/gpu';
+import { relError } from '../test/helpers/rel-error';
 import { startHubServer, type HubRequest } from '../test/helpers/hub-server.mjs';
 
 type Json = Record<string, unknown>;
@@ -33,18 +34,6 @@ const PEAK_GOAL = 0.25;
 // A few tokens for the sanity forward: SOS then image tokens.
 const SANITY_IDS = [512, 0, 511, 17, 300, 42, 256, 99];
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
-
-/** max |a − b| over the scale of b (as the model tests measure logits). */
-function relError(a: readonly number[], b: readonly number[]): number {
-  if (a.length !== b.length) throw new Error(`logits of ${a.length} vs ${b.length} values; expected the same length`);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / (scale || 1);
-}
 
 /** What the parent tells a child process to load. */
 interface RunSpec {

@@ -41,14 +41,4 @@ export function loadModelFixture(name: string): ModelFixture {
   return { configJson, config: parseImageGPTConfig(configJson), weightBytes, weights, expected, inputIds };
 }
 
-/** max |a - b| / max |b|: error relative to the scale of the expected values. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / (scale || 1);
-}
+export { relError } from './rel-error';
