@@ -348,13 +348,10 @@ export class Kernels {
     keyMask?: GPUBuffer;
   }): Op {
     const label = `attention[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
-    const a = this.attentionSetup(label, o);
-    if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+    const a = this.scoredAttentionSetup(label, o);
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
     const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
-    if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
-    const keyMask = o.keyMask ?? this.dummyBias(); // declared either way; read only by the MASKED pipelines
-    const constants: PipelineConstants = { ...a.constants, MASKED: o.keyMask ? 1 : 0 };
+    const { constants, keyMask, params } = a;
     const D = a.headDim;
     const pipeline =
       this.tuning.attention === 'thread'
@@ -363,9 +360,8 @@ export class Kernels {
             PT_THREADS: this.tuning.attentionThreads,
           })
         : this.attentionWorkgroupPipeline(label, constants, D, o.maxPositions);
-    const params = this.attentionParams(o.scale);
     const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
-    const split = this.attentionSplit(label, o, { ...a, constants }, params, keyMask);
+    const split = this.attentionSplit(label, o, a, params, keyMask);
     let maskedRows: Dispatch | null = null;
     if (o.keyMask) {
       const threads = this.tuning.attentionThreads;
@@ -411,17 +407,14 @@ export class Kernels {
     keyMask?: GPUBuffer;
   }): Op {
     const label = `attentionWeights[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
-    const a = this.attentionSetup(label, { ...o, vCache: o.kCache });
-    if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+    const a = this.scoredAttentionSetup(label, { ...o, vCache: o.kCache });
     checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });
     const bindingLimit = this.device.limits.maxStorageBufferBindingSize;
     if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
     const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
     const threads = this.tuning.attentionThreads;
-    if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
-    const pipeline = this.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads, MASKED: o.keyMask ? 1 : 0 });
-    const params = this.attentionParams(o.scale);
-    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, params, o.keyMask ?? this.dummyBias()]);
+    const pipeline = this.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads });
+    const bindGroup = this.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, a.params, a.keyMask]);
     return new KernelOp(label, (pass, step) => {
       const rows = a.checkStep(step);
       if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
@@ -576,6 +569,25 @@ export class Kernels {
       checkStep: checkStepFits,
       maxRows: qkvRows,
       cacheBatch,
+    };
+  }
+
+  /**
+   * attentionSetup plus what attention and attentionWeights share: the scale's uniform and the optional key mask
+   * (MASKED in the constants; a placeholder buffer without one, since the binding is declared either way).
+   */
+  private scoredAttentionSetup(
+    label: string,
+    o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number; scale: number; keyMask?: GPUBuffer },
+  ) {
+    const a = this.attentionSetup(label, o);
+    if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+    if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
+    return {
+      ...a,
+      constants: { ...a.constants, MASKED: o.keyMask ? 1 : 0 } as PipelineConstants,
+      params: this.attentionParams(o.scale),
+      keyMask: o.keyMask ?? this.dummyBias(),
     };
   }
 
