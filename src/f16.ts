@@ -71,14 +71,17 @@ export function bfloat16BitsToFloat32(h: number): number {
 
 let f16Table: Float32Array | null = null;
 
-/** Decodes a whole array of float16 bits (through a 64 K-entry table: tensors are large). */
-export function float16ArrayToFloat32(bits: Uint16Array): Float32Array {
+/**
+ * Decodes a whole array of float16 bits (through a 64 K-entry table: tensors are large), into `out` when
+ * given (a reused scratch, at least as long).
+ */
+export function float16ArrayToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  if (out.length < bits.length) throw new Error(`float16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToFloat32(h);
   }
   const table = f16Table;
-  const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
   return out;
 }
@@ -91,10 +94,10 @@ export function float32ArrayToFloat16(values: Float32Array, out: Uint16Array = n
   return out;
 }
 
-/** Decodes a whole array of bfloat16 bits. */
-export function bfloat16ArrayToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const outBits = new Uint32Array(out.buffer);
+/** Decodes a whole array of bfloat16 bits, into `out` when given (a reused scratch, at least as long). */
+export function bfloat16ArrayToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  if (out.length < bits.length) throw new Error(`bfloat16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, bits.length);
   for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
   return out;
 }

@@ -345,35 +345,49 @@ export function tensorToFloat32(t: SafetensorsTensor): Float32Array {
   if (t.data.byteLength !== expected) {
     failTensor(t.name, `data has ${t.data.byteLength} bytes, but ${t.dtype} ${describeValue(t.shape)} needs ${expected}`);
   }
-  const size = SAFETENSORS_DTYPE_BYTES[t.dtype];
-  const count = t.data.byteLength / size;
-  switch (t.dtype) {
+  const values = decodeFloat32(t.name, t.dtype, t.data);
+  // F32 decodes to a view on the file's bytes: the caller gets its own copy.
+  return t.dtype === 'F32' ? values.slice() : values;
+}
+
+/**
+ * Whole little-endian elements of a float dtype (`SAFETENSORS_FLOAT_DTYPES`) → float32 values. F32 gives a
+ * view on `bytes` when aligned (use it at once, or copy it); the others are decoded into `out` when given
+ * (a reused scratch, at least as long; the result is then its first elements), else into a new array.
+ */
+export function decodeFloat32(name: string, dtype: SafetensorsDType, bytes: Uint8Array, out?: Float32Array): Float32Array {
+  if (!SAFETENSORS_FLOAT_DTYPES.has(dtype)) {
+    failTensor(name, `dtype ${dtype} cannot be read as float32 (expected ${[...SAFETENSORS_FLOAT_DTYPES].join(', ')})`);
+  }
+  const count = bytes.byteLength / SAFETENSORS_DTYPE_BYTES[dtype];
+  if (out !== undefined && out.length < count) failTensor(name, `a scratch of ${out.length} values cannot hold ${count}`);
+  const into = dtype === 'F32' ? undefined : (out?.subarray(0, count) ?? new Float32Array(count));
+  switch (dtype) {
     case 'F32': {
-      const b = aligned(t.data, 4);
-      return new Float32Array(b.buffer, b.byteOffset, count).slice();
+      const b = aligned(bytes, 4);
+      return new Float32Array(b.buffer, b.byteOffset, count);
     }
     case 'F64': {
-      const b = aligned(t.data, 8);
-      return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count));
+      const b = aligned(bytes, 8);
+      into!.set(new Float64Array(b.buffer, b.byteOffset, count));
+      return into!;
     }
     case 'F16': {
-      const b = aligned(t.data, 2);
-      return float16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
+      const b = aligned(bytes, 2);
+      return float16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count), into);
     }
     case 'BF16': {
-      const b = aligned(t.data, 2);
-      return bfloat16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
+      const b = aligned(bytes, 2);
+      return bfloat16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count), into);
     }
-    case 'F8_E4M3': {
-      const table = float8E4M3Table();
-      return Float32Array.from(t.data, (bits) => table[bits]);
-    }
+    case 'F8_E4M3':
     case 'F8_E5M2': {
-      const table = float8E5M2Table();
-      return Float32Array.from(t.data, (bits) => table[bits]);
+      const table = dtype === 'F8_E4M3' ? float8E4M3Table() : float8E5M2Table();
+      for (let i = 0; i < count; i++) into![i] = table[bytes[i]];
+      return into!;
     }
     default:
-      failTensor(t.name, `dtype ${t.dtype} cannot be read as float32 (expected ${[...SAFETENSORS_FLOAT_DTYPES].join(', ')})`);
+      failTensor(name, `dtype ${dtype} has no float32 decoder`);
   }
 }
 

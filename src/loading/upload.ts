@@ -2,9 +2,9 @@
 // and writes the bytes as they arrive (converted in bounded chunks to f32, or to f16 packed two per u32
 // for matrices). lm_head.weight is gathered whole (it is transposed) and score.weight stays on the CPU.
 // Every buffer is tracked: destroy() frees them all, so a load that fails half-way keeps nothing.
-import { float16ArrayToFloat32, bfloat16ArrayToFloat32, float32ArrayToFloat16 } from '../f16';
+import { float32ArrayToFloat16 } from '../f16';
 import type { SafetensorsDType } from '../safetensors';
-import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
+import { SAFETENSORS_DTYPE_BYTES, decodeFloat32 } from '../safetensors';
 import type { GpuMatrix, WeightDType } from '../gpu/types';
 import type { ImageGPTConfig } from '../model/config';
 import { expectedTensorShapes, NON_WEIGHT, type LayerWeights, type ModelWeights } from '../model/weights';
@@ -56,6 +56,7 @@ export class GpuUploader implements TensorSink {
   private readonly expected: Map<string, number[]>;
   private lastFile = false;
   private scratch: Uint16Array | null = null;
+  private decoded: Float32Array | null = null;
   private destroyed = false;
 
   constructor(
@@ -198,7 +199,10 @@ export class GpuUploader implements TensorSink {
 
   /** Decodes whole elements starting at element `index` and puts them where they go. */
   private convert(t: Target, bytes: Uint8Array, index: number): void {
-    const values = decode(t.info.dtype, bytes);
+    // One scratch for every chunk's decoded values (F32 needs none: it is read in place).
+    this.decoded ??= new Float32Array(CONVERT_BYTES / 2);
+    const count = bytes.length / t.inBytes;
+    const values = decodeFloat32(t.info.name, t.info.dtype, bytes, this.decoded.length >= count ? this.decoded : undefined);
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
         const raw = t.info.dtype === 'F64' ? readF64(bytes, i) : values[i];
@@ -327,23 +331,4 @@ export class GpuUploader implements TensorSink {
 
 function readF64(bytes: Uint8Array, i: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + i * 8, 8).getFloat64(0, true);
-}
-
-/** Whole little-endian elements → float32: for F32 a view on `bytes` when aligned (used at once, never kept). */
-function decode(dtype: SafetensorsDType, bytes: Uint8Array): Float32Array {
-  const size = SAFETENSORS_DTYPE_BYTES[dtype];
-  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
-  const count = b.length / size;
-  switch (dtype) {
-    case 'F32':
-      return new Float32Array(b.buffer, b.byteOffset, count);
-    case 'F64':
-      return Float32Array.from(new Float64Array(b.buffer, b.byteOffset, count));
-    case 'F16':
-      return float16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
-    case 'BF16':
-      return bfloat16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, count));
-    default:
-      throw new Error(`dtype ${dtype} cannot be read as float32 (expected F64, F32, F16 or BF16)`);
-  }
 }
