@@ -1,15 +1,22 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { RangeCursor } from '../src/loading/cursor';
 
-/** Exactly `length` bytes at `position`; a file that ends first gets `short(endOfFile)` thrown. */
-export async function readAt(file: FileHandle, position: number, length: number, short: (endOfFile: number) => Error): Promise<Uint8Array> {
+/** Up to `length` bytes at `position`: fewer only where the file ends. */
+async function readUpTo(file: FileHandle, position: number, length: number): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await file.read(out, done, length - done, position + done);
-    if (bytesRead === 0) throw short(position + done);
+    if (bytesRead === 0) return out.subarray(0, done);
     done += bytesRead;
   }
+  return out;
+}
+
+/** Exactly `length` bytes at `position`; a file that ends first gets `short(endOfFile)` thrown. */
+export async function readAt(file: FileHandle, position: number, length: number, short: (endOfFile: number) => Error): Promise<Uint8Array> {
+  const out = await readUpTo(file, position, length);
+  if (out.length < length) throw short(position + out.length);
   return out;
 }
 
@@ -18,17 +25,8 @@ export async function openFileCursor(path: string): Promise<RangeCursor> {
   const file = await open(path, 'r');
   try {
     const size = (await file.stat()).size;
-    const fetchRange = async (start: number, end: number) => {
-      const out = new Uint8Array(end - start);
-      let done = 0;
-      while (done < out.length) {
-        const { bytesRead } = await file.read(out, done, out.length - done, start + done);
-        if (bytesRead === 0) break; // the cursor reports the short read
-        done += bytesRead;
-      }
-      return out.subarray(0, done);
-    };
-    return new RangeCursor(path, size, fetchRange, undefined, () => file.close());
+    // A short read is the cursor's to report.
+    return new RangeCursor(path, size, (start, end) => readUpTo(file, start, end - start), undefined, () => file.close());
   } catch (e) {
     await file.close();
     throw e;
