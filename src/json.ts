@@ -20,8 +20,13 @@ export function parseJsonText(text: string, fileName: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${fileName} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${fileName} is not valid JSON: ${errorMessage(e)}`);
   }
+}
+
+/** The message of anything thrown (an Error's message, else the value as a string), for wrapping it in another. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** A JSON object (not an array, not null). */

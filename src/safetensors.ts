@@ -4,7 +4,7 @@
 // little-endian and row-major. No GPU here: the model loader and weights-tools both use this.
 
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from './f16';
-import { describeValue, isJsonObject } from './json';
+import { describeValue, errorMessage, isJsonObject } from './json';
 
 /**
  * Every dtype of the format (the reference implementation's list). All parse; `tensorToFloat32` reads the
@@ -213,7 +213,7 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
   try {
     parsed = JSON.parse(json);
   } catch (e) {
-    fail(`header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    fail(`header is not valid JSON (${errorMessage(e)})`);
   }
   if (!isJsonObject(parsed)) fail('header must be a JSON object of tensor name → {dtype, shape, data_offsets}');
 

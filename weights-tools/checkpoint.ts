@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { readSafetensorsHeader, safetensorsHeaderBytes, type SafetensorsDType } from '../src/safetensors';
 import { openTorchCheckpoint } from '../src/loading/torch';
 import { openFileCursor, readAt } from './read-at';
+import { errorMessage } from '../src/json';
 
 export interface CheckpointTensor {
   name: string;
@@ -34,7 +35,7 @@ export async function openSafetensorsCheckpoint(path: string): Promise<Checkpoin
     try {
       header = readSafetensorsHeader(await read(0, safetensorsHeaderBytes(prefix, fileBytes)), fileBytes);
     } catch (e) {
-      throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(`${path}: ${errorMessage(e)}`);
     }
     const start = header.headerBytes;
     const tensors = header.tensors.map((t) => ({

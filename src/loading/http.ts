@@ -3,6 +3,7 @@
 // jumps) or, when the server ignores Range, as the very response's stream (never downloaded twice).
 import { checkLength, endedEarly, streamCursor } from './cursor';
 import type { ByteCursor } from './types';
+import { errorMessage } from '../json';
 
 /** Who is asked and how; `hub` names the repository in errors about it. */
 export interface HttpContext {
@@ -30,10 +31,6 @@ function hostOf(url: string): string {
   }
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Content-Length when it is the file's length (not a compressed transfer's); undefined when unknown. */
 export function contentLength(res: Response): number | undefined {
   if (res.headers.get('content-encoding')) return undefined;
@@ -53,7 +50,7 @@ export async function httpGet(url: string, ctx: HttpContext, headers?: Record<st
     res = await ctx.fetch(url, { signal: ctx.signal, headers });
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    throw new Error(`${url}: could not reach ${hostOf(url)} (${message(e)})`, { cause: e });
+    throw new Error(`${url}: could not reach ${hostOf(url)} (${errorMessage(e)})`, { cause: e });
   }
   if (res.status === 200 || res.status === 206) return res;
   await res.body?.cancel().catch(() => {});
@@ -168,7 +165,7 @@ class HttpRangeCursor implements ByteCursor {
 
   private broke(e: unknown): Error {
     if (this.ctx.signal?.aborted) return abortError();
-    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${message(e)})`, { cause: e });
+    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${errorMessage(e)})`, { cause: e });
   }
 
   /** A new request for the bytes from `start` on. */

@@ -4,7 +4,7 @@ import { blobCursor, memoryCursor, streamCursor } from './cursor';
 import { isMissing, missingResponse, resolveCache, teeIntoCache, type CacheTee } from './cache';
 import { abortError, contentLength, httpGet, openHttpFile, throwIfAborted, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
-import { describeValue, parseJsonText } from '../json';
+import { describeValue, errorMessage, parseJsonText } from '../json';
 
 export const DEFAULT_HOST = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -149,7 +149,7 @@ class HttpFiles implements FileProvider {
       text = await res.text();
     } catch (e) {
       throwIfAborted(this.ctx.signal);
-      throw new Error(`${file}: the download from ${url} failed or broke off (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+      throw new Error(`${file}: the download from ${url} failed or broke off (${errorMessage(e)})`, { cause: e });
     }
     const value = parseJson(text, file, url);
     if (this.cache) await this.cache.put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => {});

@@ -10,6 +10,7 @@
 // Hostile archives: every length, offset and count is checked against the bytes that exist before use.
 import { Inflate } from 'fflate';
 import type { ByteCursor } from './types';
+import { errorMessage } from '../json';
 
 export interface ZipEntry {
   name: string;
@@ -351,7 +352,7 @@ export class ZipReader {
         try {
           inflate.push(chunk, final);
         } catch (e) {
-          throw this.error(`entry "${entry.name}" is not valid deflate data (${e instanceof Error ? e.message : String(e)})`);
+          throw this.error(`entry "${entry.name}" is not valid deflate data (${errorMessage(e)})`);
         }
         if (failure) throw failure;
       };

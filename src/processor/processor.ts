@@ -4,7 +4,7 @@
 import { checkBackground, checkSize, colorChannels, readImage, type ImageInput, type Rgb } from './image';
 import { ColorQuantizer } from './quantize';
 import { packRgb, resizeBilinear } from './resize';
-import { describeValue, isJsonObject } from '../json';
+import { describeValue, errorMessage, isJsonObject } from '../json';
 import { loadPreprocessorConfig } from '../loading/sources';
 import type { FileOptions, PretrainedSource } from '../loading/types';
 
@@ -216,7 +216,7 @@ export class ImageGPTImageProcessor {
       return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize });
     } catch (e) {
       // The constructor's messages name the value; say which file it came from.
-      throw new Error(`${origin}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(`${origin}: ${errorMessage(e)}`);
     }
   }
 
