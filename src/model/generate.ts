@@ -7,7 +7,7 @@ import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
 import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
-import { AbortedError, checkOptionKeys } from './session';
+import { AbortedError, checkOptionKeys, checkPositiveInteger, checkTokenIds } from './session';
 import { checkHostBytes } from './limits';
 import { describeValue } from '../json';
 
@@ -154,7 +154,7 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
     B = prompt.length;
   } else {
     B = o.batchSize ?? 1;
-    if (typeof B !== 'number' || !Number.isInteger(B) || B < 1) throw new Error(`generate: batchSize must be a positive integer, got ${describeValue(B)}`);
+    checkPositiveInteger('generate', 'batchSize', B);
   }
   // Without a prompt every row is empty (B is not checked yet: nothing of its size is made here).
   const lengths = o.prompt !== undefined ? o.prompt.map((r) => r.length) : null;
@@ -184,13 +184,7 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
   if (o.prompt !== undefined) {
     prompt = o.prompt;
     // Rows of any lengths (checkTokenRows wants one length): the same message per bad id.
-    prompt.forEach((row, b) =>
-      row.forEach((id, t) => {
-        if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
-          throw new Error(`generate: prompt[${b}][${t}] = ${describeValue(id)}: token ids must be integers in 0..${config.vocab_size - 1}`);
-        }
-      }),
-    );
+    prompt.forEach((row, b) => checkTokenIds('generate: prompt', row, b, config));
     if (useSos && prompt.some((r) => r.includes(sos))) {
       throw new Error(`generate: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
     }

@@ -9,6 +9,7 @@ import {
   ImageGPTSession,
   ROW_INPUT_OPTIONS,
   checkOptionKeys,
+  checkPositiveInteger,
   checkRowInputs,
   checkTokenRows,
   type RowInputs,
@@ -533,9 +534,7 @@ export class ImageGPT {
       throw new Error(`bitsPerToken: width must be an integer that divides the ${T} tokens per image, got ${describeValue(width)}`);
     }
     const batchSize = options.batchSize;
-    if (batchSize !== undefined && (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1)) {
-      throw new Error(`bitsPerToken: batchSize must be a positive integer, got ${describeValue(batchSize)}`);
-    }
+    if (batchSize !== undefined) checkPositiveInteger('bitsPerToken', 'batchSize', batchSize);
     const sos = sosToken(this.config);
     // Every token is a target: SOS is fed first, so the image's last token is never an input.
     const targets = new Int32Array(N * T);
@@ -595,9 +594,7 @@ export class ImageGPT {
     const o = options as MultiFeatureOptions;
     if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${describeValue(o.pool)}`);
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`features: onProgress must be a function, got ${typeof o.onProgress}`);
-    if (o.batchSize !== undefined && (typeof o.batchSize !== 'number' || !Number.isInteger(o.batchSize) || o.batchSize < 1)) {
-      throw new Error(`features: batchSize must be a positive integer, got ${describeValue(o.batchSize)}`);
-    }
+    if (o.batchSize !== undefined) checkPositiveInteger('features', 'batchSize', o.batchSize);
     let ids: number[][];
     if (o.processor !== undefined) {
       if (typeof o.processor?.encode !== 'function') throw new Error('features: processor must have an encode(images) method (an ImageGPTImageProcessor)');
@@ -721,9 +718,7 @@ export class ImageGPT {
       throw new Error(`complete: width must be an integer that divides n_positions (${P}), got ${describeValue(width)}`);
     }
     const height = P / width;
-    if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 1) {
-      throw new Error(`complete: samples must be a positive integer, got ${describeValue(samples)}`);
-    }
+    checkPositiveInteger('complete', 'samples', samples);
     const keepList: unknown[] = Array.isArray(keepOption) ? keepOption : [keepOption];
     if (Array.isArray(keepOption) && keepList.length !== samples) {
       throw new Error(`complete: keepRows holds ${keepList.length} counts but samples is ${samples}; give one count per sample`);

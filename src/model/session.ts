@@ -145,6 +145,21 @@ export function checkOptionKeys(what: string, opts: unknown, known: readonly str
   }
 }
 
+/** Throws unless `v` is a positive integer ("<what>: <name> must be a positive integer, got …"). */
+export function checkPositiveInteger(what: string, name: string, v: unknown): asserts v is number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${what}: ${name} must be a positive integer, got ${describeValue(v)}`);
+}
+
+/** Checks row b's ids are integers in 0..vocab_size-1, naming the first bad one as what[b][t]. */
+export function checkTokenIds(what: string, row: ArrayLike<number>, b: number, config: ImageGPTConfig): void {
+  for (let t = 0; t < row.length; t++) {
+    const id = row[t];
+    if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
+      throw new Error(`${what}[${b}][${t}] = ${describeValue(id)}: token ids must be integers in 0..${config.vocab_size - 1}`);
+    }
+  }
+}
+
 /** Validates a batch of token rows: equal lengths, integer ids in range. Before any GPU work. */
 export function checkTokenRows(rows: unknown, config: ImageGPTConfig, what = 'inputIds'): number[][] {
   if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a non-empty array of token rows (number[][])`);
@@ -153,12 +168,7 @@ export function checkTokenRows(rows: unknown, config: ImageGPTConfig, what = 'in
     if (!Array.isArray(row) && !ArrayBuffer.isView(row)) throw new Error(`${what}[${b}]: expected an array of token ids`);
     const r = row as ArrayLike<number>;
     if (r.length !== T) throw new Error(`${what}: ragged rows — row 0 has ${T} tokens, row ${b} has ${r.length}; all rows must have the same length`);
-    for (let t = 0; t < r.length; t++) {
-      const id = r[t];
-      if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
-        throw new Error(`${what}[${b}][${t}] = ${describeValue(id)}: token ids must be integers in 0..${config.vocab_size - 1}`);
-      }
-    }
+    checkTokenIds(what, r, b, config);
   });
   if (T === 0) throw new Error(`${what}: rows are empty; at least one token per row is needed`);
   return rows as number[][];
@@ -194,9 +204,7 @@ export class ImageGPTSession {
   constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}, longestCache = ctx.config.n_positions) {
     const { config, device } = ctx;
     checkSessionOptions(opts);
-    if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
-      throw new Error(`createSession: batchSize must be a positive integer, got ${describeValue(batchSize)}`);
-    }
+    checkPositiveInteger('createSession', 'batchSize', batchSize);
     const maxLength = opts.maxLength ?? config.n_positions;
     if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1 || maxLength > longestCache) {
       const limit = longestCache === config.n_positions ? `${config.n_positions} (n_positions)` : `${longestCache}`;
