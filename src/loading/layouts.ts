@@ -6,7 +6,7 @@ import { readTorchCheckpoint } from './torch';
 import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
 import type { FileProvider, OpenedFile } from './sources';
 import type { ByteCursor, CheckpointReader, LoadProgress, TensorSink } from './types';
-import { describeValue } from '../json';
+import { describeValue, isJsonObject } from '../json';
 
 export const LAYOUT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
@@ -24,15 +24,11 @@ export interface ShardIndex {
   shards: string[];
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Checks an index file: weight_map name → shard file (a plain file name), optional metadata.total_size. */
 export function parseShardIndex(json: unknown, file: string, format: 'safetensors' | 'bin'): ShardIndex {
-  if (!isPlainObject(json)) throw new Error(`${file}: expected a JSON object with "weight_map"`);
+  if (!isJsonObject(json)) throw new Error(`${file}: expected a JSON object with "weight_map"`);
   const map = json.weight_map;
-  if (!isPlainObject(map)) throw new Error(`${file}: "weight_map" must be an object of tensor name → shard file name`);
+  if (!isJsonObject(map)) throw new Error(`${file}: "weight_map" must be an object of tensor name → shard file name`);
   const shards = new Set<string>();
   for (const [name, shard] of Object.entries(map)) {
     if (typeof shard !== 'string') throw new Error(`${file}: weight_map["${name}"] must be a file name, got ${describeValue(shard)}`);
@@ -46,7 +42,7 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
   if (shards.size === 0) throw new Error(`${file}: "weight_map" is empty`);
   let totalSize: number | undefined;
   if (json.metadata !== undefined) {
-    if (!isPlainObject(json.metadata)) throw new Error(`${file}: "metadata" must be an object`);
+    if (!isJsonObject(json.metadata)) throw new Error(`${file}: "metadata" must be an object`);
     const t = json.metadata.total_size;
     if (t !== undefined) {
       if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new Error(`${file}: metadata.total_size must be a non-negative integer, got ${describeValue(t)}`);
