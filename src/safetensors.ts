@@ -232,8 +232,7 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileBytes?: number): Sa
     }
     if (!isJsonObject(entry)) failTensor(name, `entry must be an object {dtype, shape, data_offsets}, got ${describeValue(entry)}`);
     const dtype = checkDType(name, entry.dtype);
-    if (!Array.isArray(entry.shape)) failTensor(name, `shape must be an array of integers, got ${describeValue(entry.shape)}`);
-    const shape = entry.shape as number[];
+    const shape = entry.shape as number[]; // checked by safetensorsByteLength
     const expected = safetensorsByteLength(name, dtype, shape);
     const [begin, end] = checkOffsets(name, entry.data_offsets);
     if (end - begin !== expected) {
