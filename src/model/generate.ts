@@ -364,14 +364,20 @@ export async function generateOnGpu(
         session.advance(seq);
       }
     }
-    // Decode: the sampler already wrote each sequence's newest token into the ids buffer.
+    // Decode: the sampler already wrote each sequence's newest token into the ids buffer. The same encode
+    // options and position rows every step (nothing made per token).
+    const decodeOptions = { head: true, extra: [sample], ...session.inputBuffers(padded) };
+    const decodePositions = pads.map(() => [0]);
     while (generated < maxNew) {
       if (signal?.aborted) throw abortError();
       const step = session.writeStepOnly(1);
-      // A padded row's position is its cache position less its padding.
-      if (padded) session.writePositions(pads.map((p) => [position(step.past - p)]), 0, 1);
+      if (padded) {
+        // A padded row's position is its cache position less its padding.
+        pads.forEach((p, b) => (decodePositions[b][0] = position(step.past - p)));
+        session.writePositions(decodePositions, 0, 1);
+      }
       const encoder = device.createCommandEncoder();
-      session.forwardPlan.encode(encoder, step, { head: true, extra: [sample], ...session.inputBuffers(padded) });
+      session.forwardPlan.encode(encoder, step, decodeOptions);
       count('steps');
       await submitStep(encoder, 1);
     }
