@@ -345,8 +345,8 @@ export function tensorToFloat32(t: SafetensorsTensor): Float32Array {
     failTensor(t.name, `data has ${t.data.byteLength} bytes, but ${t.dtype} ${describeValue(t.shape)} needs ${expected}`);
   }
   const values = decodeFloat32(t.name, t.dtype, t.data);
-  // F32 decodes to a view on the file's bytes: the caller gets its own copy.
-  return t.dtype === 'F32' ? values.slice() : values;
+  // F32 decodes to a view on the file's bytes (unless misaligned ones were copied): the caller gets its own copy.
+  return t.dtype === 'F32' && values.buffer === t.data.buffer ? values.slice() : values;
 }
 
 /**
