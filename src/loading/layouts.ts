@@ -31,12 +31,12 @@ export function parseShardIndex(json: unknown, file: string, format: 'safetensor
   if (!isJsonObject(map)) throw new Error(`${file}: "weight_map" must be an object of tensor name → shard file name`);
   const shards = new Set<string>();
   for (const [name, shard] of Object.entries(map)) {
-    if (typeof shard !== 'string') throw new Error(`${file}: weight_map["${name}"] must be a file name, got ${describeValue(shard)}`);
+    if (typeof shard !== 'string') throw new Error(`${file}: weight_map[${describeValue(name)}] must be a file name, got ${describeValue(shard)}`);
     if (shard.length === 0 || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..' || shard.includes('..')) {
-      throw new Error(`${file}: weight_map["${name}"] is ${JSON.stringify(shard)}; expected a plain file name beside the index (no '/', '\\' or '..')`);
+      throw new Error(`${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a plain file name beside the index (no '/', '\\' or '..')`);
     }
     const ext = format === 'safetensors' ? '.safetensors' : '.bin';
-    if (!shard.endsWith(ext)) throw new Error(`${file}: weight_map["${name}"] is ${JSON.stringify(shard)}; expected a ${ext} file`);
+    if (!shard.endsWith(ext)) throw new Error(`${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a ${ext} file`);
     shards.add(shard);
   }
   if (shards.size === 0) throw new Error(`${file}: "weight_map" is empty`);
