@@ -8,7 +8,7 @@ import { logitsWidth, sosToken } from './config';
 import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
 import { AbortedError, checkOptionKeys, checkPositiveInteger, checkTokenIds } from './session';
-import { checkHostBytes } from './limits';
+import { bufferBytes, checkHostBytes } from './limits';
 import { describeValue } from '../json';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -260,13 +260,13 @@ export async function generateOnGpu(
     if (stats) stats[k]++;
   };
   try {
-    const history = own(device.createBuffer({ label: 'history', size: Math.ceil((B * historyLength * 4) / 16) * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
+    const history = own(device.createBuffer({ label: 'history', size: bufferBytes(B * historyLength * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
     const params = own(sampler.createParamsBuffer());
     sampler.writeParams(params, sampling);
     const buf = session.buffers;
     const sample = own(sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength }));
     const ring = Array.from({ length: RING }, (_, i) =>
-      own(device.createBuffer({ label: `tokens.ring.${i}`, size: Math.ceil((B * width * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })),
+      own(device.createBuffer({ label: `tokens.ring.${i}`, size: bufferBytes(B * width * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })),
     );
     const readbacks: (Readback | null)[] = new Array(RING).fill(null);
     let nextSlot = 0;

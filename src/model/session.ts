@@ -7,7 +7,7 @@ import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
 import { describeValue } from '../json';
 import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
-import { checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
+import { bufferBytes, checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
 
 export interface SessionOptions {
@@ -286,7 +286,7 @@ export class ImageGPTSession {
 
   /** A GPU buffer this session owns (freed by dispose, counted in gpuBytes). */
   private makeBuffer(label: string, bytes: number): GPUBuffer {
-    const size = Math.ceil(bytes / 16) * 16;
+    const size = bufferBytes(bytes);
     const b = this.ctx.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.owned.push(b);
     this.ownedBytes += size;
@@ -352,7 +352,7 @@ export class ImageGPTSession {
   /** A MAP_READ buffer of at least `bytes`, reused across calls. */
   stagingBuffer(bytes: number): GPUBuffer {
     this.checkUsable();
-    const size = Math.ceil(bytes / 16) * 16;
+    const size = bufferBytes(bytes);
     const limit = this.ctx.device.limits.maxBufferSize;
     if (size > limit) {
       throw new Error(`session: a readback of ${size} bytes exceeds the device's maxBufferSize ${limit}; read fewer rows or layers at once`);
