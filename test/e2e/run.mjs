@@ -724,6 +724,13 @@ test('the static build (npm run build:demo) serves the page, its worker and the 
 
 // ---- run ----------------------------------------------------------------------------------------
 
+// Cases kept in their own files (one per demo feature): each exports `register(test, context)`.
+const context = { shared, assert, waitForState, setRange, setSampling, canvasPixels, openDemo, collectErrors, RESULTS, MODEL };
+for (const file of readdirSync(new URL('./cases/', import.meta.url)).filter((f) => f.endsWith('.mjs')).sort()) {
+  const mod = await import(new URL(`./cases/${file}`, import.meta.url).href);
+  mod.register(test, context);
+}
+
 async function main() {
   const started = Date.now();
   if (!existsSync(join(MODELS_DIR, MODEL, 'model.safetensors'))) {
