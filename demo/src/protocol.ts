@@ -23,6 +23,8 @@ export type ModelSource =
   | { kind: 'files'; files: File[] };
 
 export interface ModelInfo {
+  /** What the model is called: the shipped folder's name, the hub id, or the opened folder's name (saved probes name it). */
+  name: string;
   imageSize: number;
   nLayer: number;
   nEmbd: number;
@@ -55,6 +57,8 @@ export type Request =
     }
   | { type: 'stop'; id: number; /** The generate or load request to stop. */ target: number }
   | { type: 'features'; id: number; images: Pixels[]; labels: number[]; numClasses: number }
+  /** Mean-pooled features of one hidden state (0..n_layer) for each image ("teach it your own classes"). */
+  | { type: 'image-features'; id: number; images: Pixels[]; layer: number }
   /** Bits per token and per-pixel surprise of whole images, each given as its width×height tokens. */
   | { type: 'likelihood'; id: number; images: Int32Array[] }
   /** One image's attention for the query that predicts pixel `pixel`, every layer and head (SOS fed first). */
@@ -69,6 +73,8 @@ export interface Results {
   generate: { images: Pixels[]; tokens: Int32Array; tokensPerSecond: number; stopped: boolean };
   stop: null;
   features: FeatureResults;
+  /** `features`: [images.length, numFeatures] row-major. */
+  'image-features': { features: Float32Array; numFeatures: number; layer: number };
   likelihood: LikelihoodResults;
   attention: AttentionResults;
   'clear-cache': { deleted: boolean };

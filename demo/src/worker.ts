@@ -104,6 +104,7 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
   const c = next.config;
   const info = next.device.adapterInfo;
   return {
+    name: modelName(source),
     imageSize: width,
     nLayer: c.n_layer,
     nEmbd: c.n_embd,
@@ -113,6 +114,14 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     // Local files also report 'cached' (read from disk): only a URL or hub load can come from the cache.
     fromCache: source.kind !== 'files' && phases.has('cached') && !phases.has('download'),
   };
+}
+
+/** The shipped folder's last path segment, the hub id, or the top folder of the picked files. */
+function modelName(source: ModelSource): string {
+  if (source.kind === 'hub') return source.id;
+  if (source.kind === 'url') return source.base.split('/').filter(Boolean).pop() ?? source.base;
+  const top = source.files.map((f) => f.webkitRelativePath.split('/')[0]).find(Boolean);
+  return top ?? 'local files';
 }
 
 function countParams(E: number, L: number, P: number, V: number, inner: number): number {
@@ -327,6 +336,21 @@ async function features(id: number, r: Extract<Request, { type: 'features' }>): 
   };
 }
 
+/** One hidden state's pooled features of the page's own images (the Features view's own classes). */
+async function imageFeatures(id: number, r: Extract<Request, { type: 'image-features' }>): Promise<Results['image-features']> {
+  const { model: m, processor: p } = loaded();
+  const L = m.config.n_layer;
+  if (r.images.length === 0) throw new Error('image-features: no images were given');
+  if (!Number.isInteger(r.layer) || r.layer < 0 || r.layer > L) throw new Error(`image-features: layer must be an integer in 0..${L}, got ${r.layer}`);
+  const ids = p.encode(r.images, { background: WHITE }).inputIds;
+  const pooled = await m.features(ids, {
+    layers: [r.layer],
+    batchSize: FEATURE_BATCH,
+    onProgress: ({ done, total }) => progress(id, { phase: 'features', done, total }),
+  });
+  return { features: pooled.get(r.layer)!, numFeatures: m.config.n_embd, layer: r.layer };
+}
+
 /** Images per GPU batch when scoring: the original and up to 8 samples fit in two. */
 const LIKELIHOOD_BATCH = 8;
 
@@ -364,6 +388,7 @@ function transferables(result: Results[keyof Results]): Transferable[] {
   if ('surprise' in result) return [result.bitsPerToken.buffer, result.surprise.buffer];
   if ('weights' in result) return [result.weights.buffer];
   if ('layers' in result) return [...result.layers, ...result.predictions].map((a) => a.buffer);
+  if ('numFeatures' in result) return [result.features.buffer];
   return [];
 }
 
@@ -380,7 +405,8 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
     case 'generate':
     case 'features':
     case 'likelihood':
-    case 'attention': {
+    case 'attention':
+    case 'image-features': {
       // One GPU job at a time: the page disables its buttons, this guards the rest.
       if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
       busy = true;
@@ -389,6 +415,7 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
         if (r.type === 'generate') return await generate(r.id, r);
         if (r.type === 'likelihood') return await likelihood(r);
         if (r.type === 'attention') return await attention(r);
+        if (r.type === 'image-features') return await imageFeatures(r.id, r);
         return await features(r.id, r);
       } finally {
         busy = false;
