@@ -2,7 +2,7 @@
 import type { ImageGPT } from '../src/model/imagegpt';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
 import { writeSafetensors } from '../src/safetensors';
-import { randomWeights } from '../test/reference/model';
+import { randomWeights } from '../scripts/random';
 
 /** Tensor shapes in the checkpoint's layout ([in, out] for Conv1D weights). */
 export function shapeOf(c: ImageGPTConfig, name: string): number[] {

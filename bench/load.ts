@@ -1,6 +1,6 @@
 // `npm run bench -- --load`: seconds, MB/s and peak JS memory of ImageGPT.fromPretrained on a checkpoint of
 // imagegpt-large's width (weights-tools/make_bench_checkpoint.py, made on first use), served by the local
-// hub-shaped server (test/helpers/hub-server.mjs), for each layout × weight dtype × (HTTP Range honoured or not).
+// hub-shaped server (scripts/hub-server.mjs), for each layout × weight dtype × (HTTP Range honoured or not).
 // Writes bench/load.json.
 //   --layers N   layers of the large-width checkpoint (default 2)
 //   --only S     only the cases whose label contains S (e.g. `bin-sharded`, ` f16 `); bench/load.json is then
@@ -20,9 +20,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageGPT, type LoadOptions } from '../src/model/imagegpt';
 import type { LoadProgress } from '../src/loading/types';
-import { createNodeDevice } from '../test/helpers/gpu';
-import { relError } from '../test/helpers/rel-error';
-import { startHubServer, type HubRequest } from '../test/helpers/hub-server.mjs';
+import { createNodeDevice } from '../scripts/node-webgpu';
+import { relError } from '../scripts/rel-error';
+import { startHubServer, type HubRequest } from '../scripts/hub-server.mjs';
 
 type Json = Record<string, unknown>;
 type Layout = 'safetensors' | 'safetensors-sharded' | 'bin' | 'bin-sharded';
@@ -292,7 +292,7 @@ function printTable(rows: Json[]): void {
 const METHOD =
   'each load in a fresh node --expose-gc process; peak = max(heapUsed + arrayBuffers) during fromPretrained (hub id, host, cache: false) ' +
   'minus the value after a full GC just before it; sampled every 1 ms, in onProgress, around fetch and around queue.writeBuffer; ' +
-  'MB/s = weight file bytes (10^6) / seconds; test/helpers/hub-server.mjs on 127.0.0.1 in the parent process, one per load';
+  'MB/s = weight file bytes (10^6) / seconds; scripts/hub-server.mjs on 127.0.0.1 in the parent process, one per load';
 
 function readResults(file: string): Json {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Json) : {};

@@ -22,7 +22,7 @@ import { create, globals } from 'webgpu';
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { FitResult, ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
-import { seededRandom } from '../test/helpers/random';
+import { seededRandom } from '../scripts/random';
 
 /** Candidate L2 penalties (standardized features, mean cross-entropy): half-decades from 1e-4 to 1. */
 export const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];

@@ -10,7 +10,7 @@ import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampl
 import type { GenerateStats } from '../src/model/generate';
 import type { StepShape } from '../src/gpu/types';
 import { decodeStepMs, randomCheckpoint } from './common';
-import { createNodeDevice } from '../test/helpers/gpu';
+import { createNodeDevice } from '../scripts/node-webgpu';
 
 type Json = Record<string, unknown>;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

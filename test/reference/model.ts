@@ -113,39 +113,5 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
   return { logits, hiddenStates, attentions };
 }
 
-/** Random weights with HF names, for tests that need a model of any shape. */
-export function randomWeights(config: ImageGPTConfig, seed: number, std = 0.08): WeightMap {
-  let s = seed >>> 0 || 1;
-  const rand = () => {
-    // xorshift32 → uniform in (-1, 1), scaled to roughly the given std
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-  const { n_embd: E, n_inner: I, n_positions: P, vocab_size: V, n_layer: L } = config;
-  const m: WeightMap = new Map();
-  const add = (name: string, n: number, gen: () => number) => m.set(name, Float32Array.from({ length: n }, gen));
-  const g = () => rand() * std * 1.7;
-  const ln = () => 1 + rand() * 0.2;
-  add('transformer.wte.weight', V * E, g);
-  add('transformer.wpe.weight', P * E, g);
-  for (let i = 0; i < L; i++) {
-    const p = `transformer.h.${i}.`;
-    add(p + 'ln_1.weight', E, ln);
-    add(p + 'attn.c_attn.weight', E * 3 * E, g);
-    add(p + 'attn.c_attn.bias', 3 * E, g);
-    add(p + 'attn.c_proj.weight', E * E, g);
-    add(p + 'attn.c_proj.bias', E, g);
-    add(p + 'ln_2.weight', E, ln);
-    add(p + 'mlp.c_fc.weight', E * I, g);
-    add(p + 'mlp.c_fc.bias', I, g);
-    add(p + 'mlp.c_proj.weight', I * E, g);
-    add(p + 'mlp.c_proj.bias', E, g);
-  }
-  add('transformer.ln_f.weight', E, ln);
-  add('lm_head.weight', (V - 1) * E, g);
-  return m;
-}
+// Random weights with HF names, for tests that need a model of any shape (shared with the benchmarks).
+export { randomWeights } from '../../scripts/random';
