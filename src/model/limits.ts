@@ -1,7 +1,8 @@
 // What the model's buffers need of a device's limits, computed from the config alone: the one source
 // of the sizes a session allocates (session.ts makes its buffers from sessionSizes), of the limits
 // fromPretrained requests, and of the "largest batch that fits" in errors.
-import { DEFAULT_TUNINGS, splitAttentionScratchBytes, type KernelTuning } from '../gpu/kernels';
+import { DEFAULT_TUNINGS, type KernelTuning } from '../gpu/tuning';
+import { splitAttentionScratchBytes } from '../gpu/attention';
 import type { WeightDType } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';

@@ -1,0 +1,249 @@
+// Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself in its
+// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), and the attention weights
+// HF output_attentions reads (shaders/attention-weights.wgsl).
+import type { Op, StepShape } from './types';
+import type { PipelineConstants } from './pipelines';
+import type { KernelTuning } from './tuning';
+import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type Dispatch, type KernelContext } from './context';
+import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
+import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
+
+/** attention.wgsl's MAX_SPLIT_D4: the split kernel keeps a head's V sum in registers (head size ≤ 128). */
+const SPLIT_MAX_D4 = 32;
+
+/**
+ * Bytes of the split-K attention scratch an attention Op makes for buffers of `maxRows` rows, a cache of
+ * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made).
+ */
+export function splitAttentionScratchBytes(
+  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'>,
+  s: { maxRows: number; batch: number; maxPositions: number; nHead: number; headDim: number },
+): number {
+  const maxSplits = Math.min(Math.ceil(s.maxPositions / t.attentionSplitKeys), t.attentionMaxSplits);
+  const D4 = s.headDim / 4;
+  if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return 0;
+  const rows = Math.min(s.maxRows, s.batch * t.attentionSplitMaxSeq);
+  return maxSplits * rows * s.nHead * (D4 + 1) * 16;
+}
+
+/** cache[b, h, past + i, :] = k / v of row b * seq + i. Cache layout [batch, H, maxPositions, D]. */
+export function kvAppendOp(ctx: KernelContext, o: {
+  step: GPUBuffer;
+  qkv: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  nHead: number;
+  dim: number;
+  maxPositions: number;
+}): Op {
+  const label = `kvAppend[${o.dim}/${o.nHead}]`;
+  const a = attentionSetup(label, o);
+  const pipeline = ctx.pipeline('kv_append.wgsl', kvAppendWgsl, null, 'kvAppend', a.constants);
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache]);
+  const groupsX = Math.ceil(o.dim / 4 / 64);
+  return new KernelOp(label, (pass, step) => {
+    const rows = a.checkStep(step);
+    run(pass, label, pipeline, bindGroup, groupsX, rows);
+  });
+}
+
+/** Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. */
+export function attentionOp(ctx: KernelContext, o: {
+  step: GPUBuffer;
+  qkv: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  out: GPUBuffer;
+  nHead: number;
+  dim: number;
+  maxPositions: number;
+  scale: number;
+  /**
+   * u32 [batch, maxPositions]: key j of sequence b is attended only where keyMask[b, j] ≠ 0 (HF attention_mask,
+   * with HF's result for a query whose keys are all masked). Separate pipelines: without it nothing changes.
+   */
+  keyMask?: GPUBuffer;
+}): Op {
+  const label = `attention[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
+  const a = scoredAttentionSetup(ctx, label, o);
+  checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
+  const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
+  const { constants, keyMask, params } = a;
+  const D = a.headDim;
+  const pipeline =
+    ctx.tuning.attention === 'thread'
+      ? ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionPerThread', {
+          ...constants,
+          PT_THREADS: ctx.tuning.attentionThreads,
+        })
+      : attentionWorkgroupPipeline(ctx, label, constants, D, o.maxPositions);
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
+  const split = attentionSplit(ctx, label, o, a, params, keyMask);
+  let maskedRows: Dispatch | null = null;
+  if (o.keyMask) {
+    const threads = ctx.tuning.attentionThreads;
+    const fixPipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
+    const fixBindGroup = ctx.bindGroup(`${label} masked rows`, fixPipeline, [o.step, null, null, o.vCache, o.out, null, null, o.keyMask]);
+    maskedRows = (pass, step) => run(pass, label, fixPipeline, fixBindGroup, Math.ceil((step.batch * step.seq * o.nHead * (D / 4)) / threads), 1);
+  }
+  const op = new KernelOp(label, (pass, step) => {
+    const rows = a.checkStep(step);
+    if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
+    if (!split?.encode(pass, step, rows)) {
+      if (ctx.tuning.attention === 'thread') {
+        run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / ctx.tuning.attentionThreads), 1);
+      } else {
+        run(pass, label, pipeline, bindGroup, o.nHead, rows);
+      }
+    }
+    maskedRows?.(pass, step);
+  }, () => {
+    if (!split) return;
+    split.scratch.destroy();
+    ctx.scratch.delete(split.scratch);
+  });
+  if (split) ctx.scratch.add(split.scratch);
+  return op;
+}
+
+/**
+ * The attention weights (HF output_attentions) of this step's queries: out[r, h, j] = softmax over the visible
+ * keys of q·kᵀ·scale (the same scale as `attention`), 0 for j past query r's last key, j < maxPositions.
+ * Reads qkv and the K cache after this step's kvAppend; out is f32 [rows, nHead, maxPositions].
+ */
+export function attentionWeightsOp(ctx: KernelContext, o: {
+  step: GPUBuffer;
+  qkv: GPUBuffer;
+  kCache: GPUBuffer;
+  out: GPUBuffer;
+  nHead: number;
+  dim: number;
+  maxPositions: number;
+  scale: number;
+  /** As attention's keyMask (HF attention_mask); a separate pipeline. */
+  keyMask?: GPUBuffer;
+}): Op {
+  const label = `attentionWeights[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
+  const a = scoredAttentionSetup(ctx, label, { ...o, vCache: o.kCache });
+  checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });
+  const bindingLimit = ctx.device.limits.maxStorageBufferBindingSize;
+  if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
+  const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
+  const threads = ctx.tuning.attentionThreads;
+  const pipeline = ctx.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads });
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, a.params, a.keyMask]);
+  return new KernelOp(label, (pass, step) => {
+    const rows = a.checkStep(step);
+    if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
+    run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / threads), 1);
+  });
+}
+
+/** The split-K path's two pipelines and its scratch (sized once for this Op's largest split step),
+ *  or null where no step of this Op would split. encode() returns false for steps it leaves to the
+ *  per-query kernels (too many new tokens, or one chunk). */
+function attentionSplit(ctx: KernelContext, 
+  label: string,
+  o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHead: number; maxPositions: number },
+  a: { headDim: number; constants: PipelineConstants; maxRows: number; cacheBatch: number },
+  params: GPUBuffer,
+  keyMask: GPUBuffer,
+) {
+  const t = ctx.tuning;
+  const splitCount = (positions: number) => Math.min(Math.ceil(positions / t.attentionSplitKeys), t.attentionMaxSplits);
+  const D4 = a.headDim / 4;
+  const bytes = splitAttentionScratchBytes(t, { maxRows: a.maxRows, batch: a.cacheBatch, maxPositions: o.maxPositions, nHead: o.nHead, headDim: a.headDim });
+  if (bytes === 0) return null;
+  if (bytes > ctx.device.limits.maxStorageBufferBindingSize) {
+    throw new Error(`${label}: split attention needs ${bytes} bytes of scratch, the device allows ${ctx.device.limits.maxStorageBufferBindingSize} per binding`);
+  }
+  const scratch = ctx.device.createBuffer({ label: `${label} split partials`, size: bytes, usage: GPUBufferUsage.STORAGE });
+  const constants = {
+    ...a.constants,
+    PT_THREADS: t.attentionThreads,
+    SPLIT_KEYS: t.attentionSplitKeys,
+    MAX_SPLITS: t.attentionMaxSplits,
+  };
+  const partialPipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionSplit', constants);
+  const combinePipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionCombine', constants);
+  const partialBindGroup = ctx.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch, keyMask]);
+  const combineBindGroup = ctx.bindGroup(`${label} combine`, combinePipeline, [o.step, null, null, null, o.out, null, scratch]);
+  return {
+    scratch,
+    encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean {
+      const splits = splitCount(step.past + step.seq);
+      if (step.seq > t.attentionSplitMaxSeq || splits < 2) return false;
+      const units = rows * o.nHead;
+      run(pass, label, partialPipeline, partialBindGroup, Math.ceil(units / t.attentionThreads), splits);
+      run(pass, label, combinePipeline, combineBindGroup, Math.ceil((units * D4) / t.attentionThreads), 1);
+      return true;
+    },
+  };
+}
+
+function attentionWorkgroupPipeline(ctx: KernelContext, label: string, constants: PipelineConstants, D: number, maxPositions: number): GPUComputePipeline {
+  const maxThreads = ctx.device.limits.maxComputeInvocationsPerWorkgroup;
+  const quads = D / 4; // threads per group: each reads four channels
+  if (quads > maxThreads) throw new Error(`${label}: head size ${D} needs ${quads} threads, the device allows ${maxThreads}`);
+  const groups = Math.max(1, Math.min(Math.floor(ctx.tuning.attentionThreads / quads), Math.floor(maxThreads / quads)));
+  const threads = groups * quads;
+  const threadsPow2 = 2 ** Math.ceil(Math.log2(threads));
+  const sharedBytes = 4 * (maxPositions + D + threadsPow2 + 4 * threads);
+  const sharedLimit = ctx.device.limits.maxComputeWorkgroupStorageSize;
+  if (sharedBytes > sharedLimit) {
+    throw new Error(
+      `${label}: maxPositions ${maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
+    );
+  }
+  return ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attention', { ...constants, GROUPS: groups, WG_POW2: threadsPow2 });
+}
+
+function attentionSetup(
+  label: string,
+  o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number },
+) {
+  checkPositiveInt(label, 'nHead', o.nHead);
+  checkPositiveInt(label, 'dim', o.dim);
+  checkPositiveInt(label, 'maxPositions', o.maxPositions);
+  if (o.dim % o.nHead !== 0) throw new Error(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
+  const headDim = o.dim / o.nHead;
+  if (headDim % 4 !== 0) throw new Error(`${label}: head size ${headDim} (dim / nHead) must be a multiple of 4: the kernels read vec4`);
+  const qkvRows = rowCapacity(label, 'qkv', o.qkv, 3 * o.dim * 4);
+  const sequenceBytes = o.maxPositions * o.dim * 4;
+  const cacheBatch = Math.min(rowCapacity(label, 'kCache', o.kCache, sequenceBytes), rowCapacity(label, 'vCache', o.vCache, sequenceBytes));
+  const checkStepFits = (step: StepShape): number => {
+    const rows = checkRows(label, step, qkvRows);
+    if (step.past + step.seq > o.maxPositions) {
+      throw new Error(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${o.maxPositions}`);
+    }
+    if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
+    return rows;
+  };
+  return {
+    headDim,
+    constants: { H: o.nHead, D: headDim, MAX_POSITIONS: o.maxPositions } as PipelineConstants,
+    checkStep: checkStepFits,
+    maxRows: qkvRows,
+    cacheBatch,
+  };
+}
+
+/**
+ * attentionSetup plus what attention and attentionWeights share: the scale's uniform and the optional key mask
+ * (MASKED in the constants; a placeholder buffer without one, since the binding is declared either way).
+ */
+function scoredAttentionSetup(ctx: KernelContext, 
+  label: string,
+  o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number; scale: number; keyMask?: GPUBuffer },
+) {
+  const a = attentionSetup(label, o);
+  if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+  if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
+  return {
+    ...a,
+    constants: { ...a.constants, MASKED: o.keyMask ? 1 : 0 } as PipelineConstants,
+    params: ctx.attentionParams(o.scale),
+    keyMask: o.keyMask ?? ctx.dummyBuffer(),
+  };
+}

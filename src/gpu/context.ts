@@ -1,0 +1,160 @@
+// What every kernel family shares: the device, its tuning, the device's one pipeline cache, bind-group
+// creation checked like pipelines, and the few small buffers Ops share (no-bias placeholder, attention
+// scales, split-attention scratch of live Ops). Plus the Op wrapper and the argument checks.
+import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
+import { PipelineCache, type PipelineConstants } from './pipelines';
+import { checkTuning, tuningFor, type KernelTuning } from './tuning';
+import stepWgsl from '../../shaders/step.wgsl?raw';
+import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
+import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
+
+const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+
+export type Dispatch = (pass: GPUComputePassEncoder, step: StepShape) => void;
+
+export class KernelOp implements Op {
+  constructor(
+    readonly label: string,
+    private readonly record: Dispatch,
+    private readonly release: () => void = () => {},
+  ) {}
+
+  encode(pass: GPUComputePassEncoder, step: StepShape): void {
+    this.record(pass, step);
+  }
+
+  destroy(): void {
+    this.release();
+  }
+}
+
+export class KernelContext {
+  readonly tuning: KernelTuning;
+  private readonly pipelines: PipelineCache;
+  private noBias: GPUBuffer | null = null;
+  private readonly scaleBuffers = new Map<number, GPUBuffer>();
+  /** Scratch buffers of live Ops (split attention), freed by destroy(). */
+  readonly scratch = new Set<GPUBuffer>();
+
+  constructor(
+    readonly device: GPUDevice,
+    tuning?: Partial<KernelTuning>,
+  ) {
+    this.tuning = { ...tuningFor(device.adapterInfo), ...tuning };
+    this.pipelines = PipelineCache.forDevice(device);
+    checkTuning(this.tuning, device.limits);
+  }
+
+  ready(): Promise<void> {
+    return this.pipelines.ready();
+  }
+
+  destroy(): void {
+    this.noBias?.destroy();
+    this.noBias = null;
+    for (const params of this.scaleBuffers.values()) params.destroy();
+    this.scaleBuffers.clear();
+    for (const scratch of this.scratch) scratch.destroy();
+    this.scratch.clear();
+  }
+
+  /** The pipeline of `entryPoint` in `source` (a file of shaders/), with step.wgsl and, for a weight dtype, its
+   *  weight-reading snippet prepended. */
+  pipeline(file: string, source: string, dtype: WeightDType | null, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
+    const kernel = dtype ? `${file}/${dtype}` : file;
+    const snippets = dtype === null ? '' : dtype === 'f16' ? weightsF16Wgsl : weightsF32Wgsl;
+    return this.pipelines.get(kernel, `${stepWgsl}\n${snippets}\n${source}`, entryPoint, constants);
+  }
+
+  /** Buffer i at binding i; null for a binding the entry point does not use. */
+  bindGroup(label: string, pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[]): GPUBindGroup {
+    return this.pipelines.checked(`the bind group of ${label}`, () =>
+      this.device.createBindGroup({
+        label,
+        layout: pipeline.getBindGroupLayout(0),
+        entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
+      }),
+    );
+  }
+
+  /** One small uniform per distinct scale (at most one per layer), shared by every session's Ops. */
+  attentionParams(scale: number): GPUBuffer {
+    let params = this.scaleBuffers.get(scale);
+    if (!params) {
+      params = this.device.createBuffer({ label: `attention scale ${scale}`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.device.queue.writeBuffer(params, 0, new Float32Array([scale, 0, 0, 0]));
+      this.scaleBuffers.set(scale, params);
+    }
+    return params;
+  }
+
+  /** A small storage buffer bound where a kernel declares a binding this pipeline never reads (no bias, no mask). */
+  dummyBuffer(): GPUBuffer {
+    this.noBias ??= this.device.createBuffer({ label: 'no bias', size: 16, usage: GPUBufferUsage.STORAGE });
+    return this.noBias;
+  }
+}
+
+export function run(
+  pass: GPUComputePassEncoder,
+  label: string,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  x: number,
+  y: number,
+): void {
+  if (x === 0 || y === 0) return;
+  if (x > MAX_WORKGROUPS_PER_DIMENSION || y > MAX_WORKGROUPS_PER_DIMENSION) {
+    throw new Error(`${label}: ${x}×${y} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
+  }
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(x, y);
+}
+
+export function checkStep(step: StepShape): void {
+  const ok = (v: number, min: number) => Number.isInteger(v) && v >= min && v < 2 ** 31;
+  if (!ok(step.batch, 1) || !ok(step.seq, 1) || !ok(step.past, 0)) {
+    throw new Error(
+      `step: batch ${step.batch}, seq ${step.seq}, past ${step.past}; expected integers batch ≥ 1, seq ≥ 1, past ≥ 0`,
+    );
+  }
+}
+
+export function checkRows(label: string, step: StepShape, maxRows: number): number {
+  const rows = step.batch * step.seq;
+  if (rows > maxRows) throw new Error(`${label}: step has ${rows} rows (batch ${step.batch} × seq ${step.seq}) but its buffers hold ${maxRows}`);
+  return rows;
+}
+
+export function checkPositiveInt(label: string, what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${label}: ${what} must be a positive integer, got ${v}`);
+}
+
+export function checkSize(label: string, what: string, buffer: GPUBuffer, bytes: number): void {
+  if (buffer.size < bytes) throw new Error(`${label}: ${what} holds ${buffer.size} bytes, expected at least ${bytes}`);
+}
+
+/** How many rows of `rowBytes` the buffer holds (at least one, or an Error). */
+export function rowCapacity(label: string, what: string, buffer: GPUBuffer, rowBytes: number): number {
+  checkSize(label, what, buffer, rowBytes);
+  return Math.floor(buffer.size / rowBytes);
+}
+
+export function checkMatrix(label: string, what: string, m: GpuMatrix): void {
+  checkPositiveInt(label, `${what}.rows`, m.rows);
+  checkPositiveInt(label, `${what}.cols`, m.cols);
+  if (m.cols % 2 !== 0) throw new Error(`${label}: ${what} has ${m.cols} columns; kernels read weight columns in pairs, expected an even count`);
+  if (m.dtype !== 'f32' && m.dtype !== 'f16') throw new Error(`${label}: ${what} dtype '${String(m.dtype)}', expected 'f32' or 'f16'`);
+  checkSize(label, `${what} [${m.rows}, ${m.cols}] ${m.dtype}`, m.buffer, m.rows * m.cols * (m.dtype === 'f16' ? 2 : 4));
+}
+
+/** WebGPU forbids binding one buffer both writable and readable in a dispatch. */
+export function checkDistinct(label: string, buffers: Record<string, GPUBuffer>): void {
+  const names = Object.keys(buffers);
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      if (buffers[names[i]] === buffers[names[j]]) throw new Error(`${label}: ${names[i]} and ${names[j]} must be different buffers`);
+    }
+  }
+}

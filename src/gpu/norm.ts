@@ -1,0 +1,25 @@
+// ImageGPT's layer norm without mean-centering or bias (shaders/rms_norm.wgsl).
+import type { Op } from './types';
+import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
+import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
+
+/** out = x / sqrt(mean(x²) + eps) * weight, per row: no mean-centering, no bias. */
+export function rmsNormOp(ctx: KernelContext, o: { step: GPUBuffer; x: GPUBuffer; weight: GPUBuffer; out: GPUBuffer; dim: number; eps: number }): Op {
+  const label = `rmsNorm[${o.dim}]`;
+  checkPositiveInt(label, 'dim', o.dim);
+  if (!(o.eps > 0) || !Number.isFinite(o.eps)) throw new Error(`${label}: eps must be a positive number, got ${o.eps}`);
+  checkDistinct(label, { x: o.x, out: o.out });
+  checkSize(label, 'weight', o.weight, o.dim * 4);
+  const maxRows = Math.min(rowCapacity(label, 'x', o.x, o.dim * 4), rowCapacity(label, 'out', o.out, o.dim * 4));
+  const perThread = ctx.tuning.norm === 'thread';
+  const pipeline = ctx.pipeline('rms_norm.wgsl', rmsNormWgsl, null, perThread ? 'rmsNormPerThread' : 'rmsNorm', {
+    DIM: o.dim,
+    EPS: o.eps,
+    WG: ctx.tuning.normThreads,
+  });
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.x, o.weight, o.out]);
+  return new KernelOp(label, (pass, step) => {
+    const rows = checkRows(label, step, maxRows);
+    run(pass, label, pipeline, bindGroup, perThread ? Math.ceil(rows / ctx.tuning.normThreads) : rows, 1);
+  });
+}

@@ -1,0 +1,118 @@
+// Launch shapes per adapter: the one table of tuning choices. The kernels read it; they never pick it.
+// Defaults come from `tuningFor(adapter info)`; callers override fields through the `tuning` load option.
+
+export interface KernelTuning {
+  /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
+   *  or 'shared' (workgroup-memory tiles; best on GPUs). */
+  prefill: 'registers' | 'shared';
+  /** 'registers': threads per workgroup [x, y]; each thread computes 4 rows × 4 columns. */
+  registerThreads: readonly [number, number];
+  /** 'shared': threads [x, y] (a tile of 4y rows × 4x columns) and the K depth staged at a time. */
+  sharedThreads: readonly [number, number];
+  sharedDepth: number;
+  /** matmul uses the matrix-vector kernel when rows ≤ this (decode), the tiled one above it. */
+  decodeMaxRows: number;
+  /** Matrix-vector kernel: threads along the columns (8 columns each) and threads splitting K
+   *  (summed in workgroup memory) per workgroup; one row per workgroup. */
+  matvecThreads: number;
+  matvecSplitK: number;
+  /** rmsNorm: 'workgroup' (a workgroup of normThreads per row: GPUs) or 'thread' (a thread per row:
+   *  SwiftShader). normThreads: a power of two, threads per workgroup either way. */
+  norm: 'workgroup' | 'thread';
+  normThreads: number;
+  /** attention: 'workgroup' (a workgroup per head and query: GPUs) or 'thread' (a thread per head and
+   *  query, online softmax, no workgroup memory: SwiftShader, where workgroup memory is costly). */
+  attention: 'workgroup' | 'thread';
+  /** attention 'workgroup': about this many threads per workgroup (rounded down to a multiple of D/4);
+   *  'thread': threads per workgroup. */
+  attentionThreads: number;
+  /** Split-K attention for steps of at most attentionSplitMaxSeq new tokens: each query's keys are cut
+   *  into chunks of about attentionSplitKeys (at most attentionMaxSplits chunks), each chunk a thread, then
+   *  a combine pass. attentionMaxSplits 1 turns it off (the per-query kernel above serves every step). */
+  attentionSplitKeys: number;
+  attentionMaxSplits: number;
+  attentionSplitMaxSeq: number;
+}
+
+export const SWIFTSHADER_TUNING: KernelTuning = {
+  prefill: 'registers',
+  registerThreads: [8, 8],
+  sharedThreads: [8, 8],
+  sharedDepth: 16,
+  // Measured here (CPU time, 512→2048): at 1 row the matvec takes half the 4×4 tile's time (which
+  // computes 4 rows to keep 1), at 2 rows they tie, at 8 rows the tile is 3× faster.
+  decodeMaxRows: 2,
+  matvecThreads: 32,
+  matvecSplitK: 1,
+  norm: 'thread',
+  normThreads: 64,
+  attention: 'thread',
+  attentionThreads: 64,
+  // A decode step has only batch × heads queries: one chunk per thread spreads them over both cores.
+  attentionSplitKeys: 64,
+  attentionMaxSplits: 32,
+  attentionSplitMaxSeq: 4,
+};
+
+export const GPU_TUNING: KernelTuning = {
+  prefill: 'shared',
+  registerThreads: [16, 16],
+  sharedThreads: [16, 16],
+  sharedDepth: 16,
+  // Not measured yet (no GPU here). Decode is bandwidth-bound: 8 column threads × 32 K slices per
+  // workgroup keep 128-byte row segments per warp and still give a 512-column matrix 8 workgroups.
+  decodeMaxRows: 16,
+  matvecThreads: 8,
+  matvecSplitK: 32,
+  norm: 'workgroup',
+  normThreads: 128,
+  attention: 'workgroup',
+  attentionThreads: 128,
+  // Not measured yet (no GPU here): smaller chunks, more threads for a decode step's few queries.
+  attentionSplitKeys: 32,
+  attentionMaxSplits: 64,
+  attentionSplitMaxSeq: 4,
+};
+
+/** The tunings picked by default (SwiftShader's, then GPUs'), for sizing before a device exists. */
+export const DEFAULT_TUNINGS: readonly Readonly<KernelTuning>[] = [{ ...SWIFTSHADER_TUNING }, { ...GPU_TUNING }];
+
+/** SwiftShader (a CPU) wants register blocking and no workgroup memory; GPUs want shared-memory tiles.
+ *  Without adapter info (older browsers have no `device.adapterInfo`) the portable choice is SwiftShader's. */
+export function tuningFor(info: GPUAdapterInfo | undefined): KernelTuning {
+  const swiftShader = info !== undefined && (info.architecture === 'swiftshader' || info.vendor === 'google');
+  return { ...(swiftShader || info === undefined ? SWIFTSHADER_TUNING : GPU_TUNING) };
+}
+
+/** Throws naming the field where a tuning cannot run on a device with these limits. */
+export function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
+  const maxThreads = limits.maxComputeInvocationsPerWorkgroup;
+  const threads: [string, number][] = [
+    ['registerThreads', t.registerThreads[0] * t.registerThreads[1]],
+    ['sharedThreads', t.sharedThreads[0] * t.sharedThreads[1]],
+    ['matvecThreads × matvecSplitK', t.matvecThreads * t.matvecSplitK],
+    ['normThreads', t.normThreads],
+    ['attentionThreads', t.attentionThreads],
+  ];
+  for (const [what, n] of threads) {
+    if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new Error(`tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);
+  }
+  if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
+  const shared = Math.max(
+    4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
+    32 * t.matvecThreads * t.matvecSplitK,
+  );
+  if (shared > limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
+  }
+  for (const [what, n] of [
+    ['attentionSplitKeys', t.attentionSplitKeys],
+    ['attentionMaxSplits', t.attentionMaxSplits],
+  ] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`tuning: ${what} must be a positive integer, got ${n}`);
+  }
+  if (!Number.isInteger(t.attentionSplitMaxSeq) || t.attentionSplitMaxSeq < 0) {
+    throw new Error(`tuning: attentionSplitMaxSeq must be an integer ≥ 0, got ${t.attentionSplitMaxSeq}`);
+  }
+  if (!(t.decodeMaxRows >= 0)) throw new Error(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
+}
