@@ -33,6 +33,9 @@ export class KernelContext {
   private readonly pipelines: PipelineCache;
   private noBias: GPUBuffer | null = null;
   private readonly scaleBuffers = new Map<number, GPUBuffer>();
+  /** The optional device features a kernel may use: asked for by the tuning and offered by the device. */
+  readonly useShaderF16: boolean;
+  readonly useSubgroups: boolean;
   /** Scratch buffers of live Ops (split attention), freed by destroy(). */
   readonly scratch = new Set<GPUBuffer>();
 
@@ -43,6 +46,8 @@ export class KernelContext {
     this.tuning = { ...tuningFor(device.adapterInfo), ...tuning };
     this.pipelines = PipelineCache.forDevice(device);
     checkTuning(this.tuning, device.limits);
+    this.useShaderF16 = this.tuning.shaderF16 && device.features.has('shader-f16');
+    this.useSubgroups = this.tuning.subgroups && device.features.has('subgroups');
   }
 
   ready(): Promise<void> {

@@ -32,6 +32,13 @@ export interface KernelTuning {
   attentionSplitKeys: number;
   attentionMaxSplits: number;
   attentionSplitMaxSeq: number;
+  /** Fused decode/prefill (the norm inside the matmul that reads it, the K/V append in the qkv matmul's epilogue,
+   *  single-dispatch decode attention): true by default; false keeps the separate kernels, for comparison. */
+  fuse: boolean;
+  /** Read f16 weights as native f16 (`shader-f16`) where the device has the feature; false: unpack2x16float. */
+  shaderF16: boolean;
+  /** Use subgroup operations (`subgroups`) in reductions where the device has the feature. */
+  subgroups: boolean;
 }
 
 export const SWIFTSHADER_TUNING: KernelTuning = {
@@ -52,6 +59,9 @@ export const SWIFTSHADER_TUNING: KernelTuning = {
   attentionSplitKeys: 64,
   attentionMaxSplits: 32,
   attentionSplitMaxSeq: 4,
+  fuse: true,
+  shaderF16: true,
+  subgroups: true,
 };
 
 export const GPU_TUNING: KernelTuning = {
@@ -72,6 +82,9 @@ export const GPU_TUNING: KernelTuning = {
   attentionSplitKeys: 32,
   attentionMaxSplits: 64,
   attentionSplitMaxSeq: 4,
+  fuse: true,
+  shaderF16: true,
+  subgroups: true,
 };
 
 /** The tunings picked by default (SwiftShader's, then GPUs'), for sizing before a device exists. */
