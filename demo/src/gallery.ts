@@ -1,5 +1,5 @@
 // The gallery of held-out emoji (demo/public/gallery, made by weights-tools/prepare_data.py):
-// thumbnails as toggle buttons, used by the Complete and the Features views.
+// thumbnails in a single-select listbox, used by the Complete and the Features views.
 
 /** One entry of gallery.json. */
 export interface GalleryItem {
@@ -22,18 +22,74 @@ export function galleryImage(item: GalleryItem, size: number): HTMLImageElement 
   return img;
 }
 
-/** Fills `container` with one toggle button per item; a click presses it (only it) and calls onPick. */
-export function buildGalleryGrid(container: HTMLElement, items: GalleryItem[], size: number, onPick: (item: GalleryItem, index: number) => void): void {
+/** Thumbnails per row as laid out now (those sharing the first one's top edge); at least 1. */
+function columnsOf(buttons: HTMLElement[]): number {
+  const top = buttons[0]?.offsetTop;
+  let n = 0;
+  while (n < buttons.length && buttons[n].offsetTop === top) n++;
+  return Math.max(n, 1);
+}
+
+/** Where a navigation key moves from `index` in a grid of `count` items, `columns` wide; null: not a navigation key. */
+export function gridStep(key: string, index: number, count: number, columns: number): number | null {
+  const last = count - 1;
+  switch (key) {
+    case 'ArrowRight':
+      return Math.min(index + 1, last);
+    case 'ArrowLeft':
+      return Math.max(index - 1, 0);
+    case 'ArrowDown':
+      return index + columns <= last ? index + columns : index;
+    case 'ArrowUp':
+      return index - columns >= 0 ? index - columns : index;
+    case 'Home':
+      return 0;
+    case 'End':
+      return last;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Fills `container` with one option per item, as a listbox that is a single Tab stop: the arrow keys move
+ * (and pick, as selection follows focus), Home/End jump to the ends; a click or Enter picks too. Picking
+ * selects only that option and calls onPick. `label` names the listbox for screen readers.
+ */
+export function buildGalleryGrid(
+  container: HTMLElement,
+  items: GalleryItem[],
+  size: number,
+  onPick: (item: GalleryItem, index: number) => void,
+  label = 'Gallery images',
+): void {
+  container.setAttribute('role', 'listbox');
+  container.setAttribute('aria-label', label);
+  container.setAttribute('aria-orientation', 'horizontal');
   const buttons = items.map((item, index) => {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'thumb';
     button.title = `${item.name.replaceAll('_', ' ')} (${item.category})`;
-    button.setAttribute('aria-pressed', 'false');
+    button.setAttribute('role', 'option');
+    button.setAttribute('aria-selected', 'false');
+    button.tabIndex = index === 0 ? 0 : -1;
     button.append(galleryImage(item, size));
     button.addEventListener('click', () => {
-      for (const b of buttons) b.setAttribute('aria-pressed', String(b === button));
+      for (const b of buttons) {
+        b.setAttribute('aria-selected', String(b === button));
+        b.tabIndex = b === button ? 0 : -1;
+      }
       onPick(item, index);
+    });
+    button.addEventListener('keydown', (e) => {
+      const next = gridStep(e.key, index, buttons.length, columnsOf(buttons));
+      if (next === null) return;
+      e.preventDefault();
+      if (next === index) return;
+      const target = buttons[next];
+      target.focus();
+      if (!target.disabled) target.click();
     });
     return button;
   });

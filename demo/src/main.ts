@@ -10,6 +10,8 @@ import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pix
 import { NETWORK_ERROR, type ModelInfo, type ModelSource, type Pixels, type Progress } from './protocol';
 import { CONFIRM_ABOVE_BYTES, HUB_MODELS, formatDownload, hubSettings, type HubModel } from './hub-models';
 import { setupDrawing } from './drawing';
+import { plainImageError, plainLoadError, type PlainError } from './errors';
+import { HISTORY_LIMIT, RunHistory, historyCard, keptLabel, pngName, temperatureLabel, topKLabel, type RunRecord, type RunSettings } from './history';
 import { setupTabs } from './tabs';
 import { checkWebGpu } from './webgpu-check';
 
@@ -35,6 +37,11 @@ const ui = {
   hubError: $<HTMLDivElement>('hub-error'),
   hubErrorDetail: $<HTMLSpanElement>('hub-error-detail'),
   hubRetry: $<HTMLButtonElement>('hub-retry'),
+  modelError: $<HTMLDivElement>('model-error'),
+  modelErrorTitle: $<HTMLElement>('model-error-title'),
+  modelErrorAdvice: $<HTMLElement>('model-error-advice'),
+  modelErrorMore: $<HTMLDetailsElement>('model-error-more'),
+  modelErrorDetail: $<HTMLElement>('model-error-detail'),
   noWebGpu: $<HTMLDivElement>('no-webgpu'),
   settingsNotice: $<HTMLDivElement>('settings-notice'),
   loadStatus: $<HTMLDivElement>('load-status'),
@@ -43,6 +50,11 @@ const ui = {
   loadText: $<HTMLSpanElement>('load-text'),
   gallery: $<HTMLDivElement>('gallery'),
   fileInput: $<HTMLInputElement>('file-input'),
+  uploadError: $<HTMLParagraphElement>('upload-error'),
+  photoModel: $<HTMLSpanElement>('photo-model'),
+  srcTabUpload: $<HTMLButtonElement>('src-tab-upload'),
+  drawUse: $<HTMLButtonElement>('draw-use'),
+  drawCanvas: $<HTMLCanvasElement>('draw-canvas'),
   original: $<HTMLCanvasElement>('original'),
   quantized: $<HTMLCanvasElement>('quantized'),
   quantizedCaption: $<HTMLElement>('quantized-caption'),
@@ -56,6 +68,9 @@ const ui = {
   topKValue: $<HTMLOutputElement>('top-k-value'),
   seed: $<HTMLInputElement>('seed'),
   varySeed: $<HTMLInputElement>('vary-seed'),
+  lastSeed: $<HTMLOutputElement>('last-seed'),
+  seedError: $<HTMLParagraphElement>('seed-error'),
+  lockNote: $<HTMLParagraphElement>('lock-note'),
   varyKept: $<HTMLInputElement>('vary-kept'),
   complete: $<HTMLButtonElement>('complete'),
   unconditional: $<HTMLButtonElement>('unconditional'),
@@ -64,6 +79,10 @@ const ui = {
   genProgress: $<HTMLProgressElement>('gen-progress'),
   genText: $<HTMLSpanElement>('gen-text'),
   sampleGrid: $<HTMLDivElement>('samples'),
+  runSummary: $<HTMLParagraphElement>('run-summary'),
+  history: $<HTMLOListElement>('history'),
+  historyClear: $<HTMLButtonElement>('history-clear'),
+  historyNote: $<HTMLParagraphElement>('history-note'),
 };
 
 type LoadProgressMessage = Extract<Progress, { phase: 'download' | 'cached' | 'upload' }>;
@@ -86,7 +105,11 @@ const state = {
   /** The finished run's tokens [samples × width·height], and the prompt it completed (null: from scratch). */
   resultTokens: new Int32Array(0) as Int32Array,
   resultsFrom: null as Prompt | null,
-  lastSeed: 0,
+  /** The run on show in Samples (finished or stopped): what its Save buttons save. */
+  shown: null as RunRecord | null,
+  /** A generation is going: the prompt and its settings are locked. */
+  generating: false,
+  runs: 0,
   /** The load in flight (its request id, for Cancel). */
   loadingId: null as number | null,
   loadingLocal: false,
@@ -102,6 +125,7 @@ const state = {
   local: null as Choice | null,
 };
 
+const history = new RunHistory(HISTORY_LIMIT);
 let features: FeaturesView | null = null;
 let likelihood: LikelihoodView | null = null;
 let attention: AttentionView | null = null;
@@ -126,19 +150,56 @@ function setBusy(busy: boolean): void {
   ui.hubRetry.disabled = busy;
   ui.downloadYes.disabled = busy;
   ui.clearCache.disabled = busy;
-  ui.saveAll.disabled = busy || state.results.length === 0;
+  ui.saveAll.disabled = busy || !state.shown;
   features?.setEnabled(ready);
   likelihood?.setEnabled(ready);
   attention?.setEnabled(ready);
 }
 
 function seedForRun(): number {
-  const seed = Number(ui.seed.value);
+  const seed = ui.seed.value.trim() === '' ? NaN : Number(ui.seed.value);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new Error(`the seed must be an integer from 0 to ${0xffffffff}, got "${ui.seed.value}"`);
+    throw new Error(`The seed must be a whole number from 0 to ${0xffffffff}; it is "${ui.seed.value}". Type one, or tick "new seed each run".`);
   }
-  state.lastSeed = seed;
   return seed;
+}
+
+/** The prompt's controls do nothing while a run goes (its results are labelled with what it started from). */
+function lockPrompt(locked: boolean): void {
+  state.generating = locked;
+  const controls: (HTMLInputElement | HTMLButtonElement)[] = [
+    ui.keepRows, ui.samples, ui.varyKept, ui.temperature, ui.topK, ui.seed, ui.varySeed, ui.fileInput, ui.drawUse,
+    ...ui.gallery.querySelectorAll<HTMLButtonElement>('button'),
+  ];
+  for (const c of controls) c.disabled = locked;
+  ui.lockNote.hidden = !locked;
+  ui.drawCanvas.setAttribute('aria-disabled', String(locked));
+  document.body.classList.toggle('locked', locked);
+}
+
+// ---- errors beside their controls ------------------------------------------------------------
+
+function showFieldError(element: HTMLElement, text: string): void {
+  element.textContent = text;
+  element.hidden = false;
+}
+
+function clearFieldError(element: HTMLElement): void {
+  element.hidden = true;
+  element.textContent = '';
+}
+
+function showModelError(e: PlainError): void {
+  ui.modelErrorTitle.textContent = e.title;
+  ui.modelErrorAdvice.textContent = e.advice;
+  ui.modelErrorDetail.textContent = e.detail;
+  ui.modelErrorMore.hidden = !e.detail;
+  ui.modelError.hidden = false;
+}
+
+function clearModelErrors(): void {
+  ui.modelError.hidden = true;
+  ui.hubError.hidden = true;
 }
 
 // ---- model ----------------------------------------------------------------------------------
@@ -256,7 +317,9 @@ function cancelConfirm(): void {
 }
 
 function showHubError(source: Extract<ModelSource, { kind: 'hub' }>, still: string): void {
-  ui.hubErrorDetail.textContent = `${source.id} could not be downloaded${source.host ? ` from ${source.host}` : ''}${still ? `; ${still}` : ''}.`;
+  ui.hubErrorDetail.textContent =
+    `${source.id} could not be downloaded${source.host ? ` from ${source.host}` : ''}${still ? `; ${still}` : ''}. ` +
+    'When you are back online, press Retry.';
   ui.hubError.hidden = false;
 }
 
@@ -293,7 +356,7 @@ async function loadModel(choice: Choice): Promise<void> {
   if (!client || state.busy) return;
   const { name, source } = choice;
   state.lastChoice = choice;
-  ui.hubError.hidden = true;
+  clearModelErrors();
   ui.modelSelect.value = choice.value;
   setBusy(true);
   ui.loadProgress.hidden = false;
@@ -320,11 +383,15 @@ async function loadModel(choice: Choice): Promise<void> {
     ui.keepRows.max = String(info.imageSize);
     ui.keepRows.value = String(Math.floor(info.imageSize / 2));
     showValues();
+    showPhotoAdvice(name, choice.source.kind);
     document.body.dataset.model = 'ready';
     features?.modelChanged(info);
     attention?.modelChanged(info);
+    // The samples on show were made by the other model: they stay in the history, labelled with it.
     state.results = [];
+    state.shown = null;
     ui.sampleGrid.replaceChildren();
+    ui.runSummary.hidden = true;
     if (state.picked) await usePixels(state.picked);
     else updateLikelihood();
   } catch (e) {
@@ -338,10 +405,11 @@ async function loadModel(choice: Choice): Promise<void> {
       document.body.dataset.model = 'cancelled';
     } else if (error.name === NETWORK_ERROR && source.kind === 'hub') {
       showHubError(source, previous ? `still using ${previous.name}` : '');
-      ui.loadText.textContent = `Could not load ${name}: ${error.message}${still}`;
+      ui.loadText.textContent = `Could not load ${name}: the hub could not be reached${still}.`;
       document.body.dataset.model = 'offline';
     } else {
-      ui.loadText.textContent = `Could not load ${name}: ${error.message}${still}`;
+      showModelError(plainLoadError(name, error.message, previous?.name ?? ''));
+      ui.loadText.textContent = `Could not load ${name}${still}: see the message above.`;
       document.body.dataset.model = 'error';
     }
   } finally {
@@ -354,11 +422,11 @@ async function loadModel(choice: Choice): Promise<void> {
 /** A model folder goes to the library as it is: it finds the config, the processor and the weights. */
 function loadFolder(files: File[], folder: string): void {
   if (state.busy) {
-    ui.loadText.textContent = 'A model is loading or running: wait for it (or stop it), then open the folder again.';
+    showModelError({ title: `The folder ${folder} was not opened: the page is busy.`, advice: 'A model is loading or running: wait for it (or stop it), then open the folder again.', detail: '' });
     return;
   }
   if (files.length === 0) {
-    ui.loadText.textContent = `The folder ${folder} holds no files: a model folder has config.json, preprocessor_config.json and the weights.`;
+    showModelError({ title: `The folder ${folder} holds no files.`, advice: 'A model folder has config.json, preprocessor_config.json and the weights (model.safetensors or pytorch_model.bin).', detail: '' });
     return;
   }
   const name = `local: ${folder}`;
@@ -388,14 +456,22 @@ async function useDrop(entries: FileSystemEntry[], files: File[]): Promise<void>
   try {
     if (dir) return loadFolder(await filesOf(dir), dir.name);
   } catch (e) {
-    ui.loadText.textContent = `The dropped folder ${dir?.name} could not be read: ${message(e)}`;
+    showModelError({ title: `The dropped folder ${dir?.name} could not be read.`, advice: 'Open it with "Open a model folder…" instead.', detail: message(e) });
     return;
   }
   if (files.some((f) => f.name === 'config.json')) return loadFolder(files, 'dropped files');
-  if (files[0]) await useBlob(files[0]);
+  if (files[0]) await useFile(files[0]);
 }
 
 // ---- the image ------------------------------------------------------------------------------
+
+/** The quantized image with the rows after the first `keep` left see-through. */
+function maskedPrompt(prompt: Prompt, keep: number): Pixels {
+  const { width, height } = prompt.quantized;
+  const masked = new Uint8ClampedArray(prompt.quantized.data);
+  masked.fill(0, keep * width * 4);
+  return { data: masked, width, height };
+}
 
 /** Shows the quantized image with the rows that will be generated left see-through. */
 function showPrompt(): void {
@@ -403,13 +479,36 @@ function showPrompt(): void {
   if (!prompt) return;
   const keep = Number(ui.keepRows.value);
   const { width, height } = prompt.quantized;
-  const masked = new Uint8ClampedArray(prompt.quantized.data);
-  masked.fill(0, keep * width * 4);
-  drawPixels(ui.quantized, { data: masked, width, height });
+  drawPixels(ui.quantized, maskedPrompt(prompt, keep));
   ui.quantizedCaption.textContent = `Quantized to ${width}×${height}: the top ${keep} rows are kept`;
 }
 
+/** No image to complete (the last one could not be used): nothing stale is shown as the prompt. */
+function clearPrompt(reason: string): void {
+  state.picked = null;
+  state.prompt = null;
+  for (const canvas of [ui.original, ui.quantized]) {
+    canvas.width = 1;
+    canvas.height = 1;
+  }
+  ui.quantizedCaption.textContent = reason;
+  for (const b of ui.gallery.querySelectorAll('button')) b.setAttribute('aria-selected', 'false');
+  updateLikelihood();
+  setBusy(state.busy);
+}
+
+/** Refused while a run goes: its results must stay tied to the prompt it started from. */
+function refuseWhileRunning(): boolean {
+  if (!state.generating) return false;
+  ui.lockNote.hidden = false;
+  ui.lockNote.classList.add('flash');
+  setTimeout(() => ui.lockNote.classList.remove('flash'), 1200);
+  return true;
+}
+
+/** Makes `image` the prompt; false when it could not be encoded (the message is shown by the caller). */
 async function usePixels(image: Pixels): Promise<void> {
+  if (refuseWhileRunning()) return;
   state.picked = image;
   drawPixels(ui.original, image);
   const client = state.client;
@@ -419,27 +518,52 @@ async function usePixels(image: Pixels): Promise<void> {
     state.prompt = { original: image, tokens, quantized };
     showPrompt();
   } catch (e) {
-    state.prompt = null;
-    ui.genText.textContent = `That image could not be used: ${message(e)}`;
+    clearPrompt(`That image could not be used: ${message(e)}`);
   }
   updateLikelihood();
   setBusy(state.busy);
 }
 
-async function useBlob(blob: Blob): Promise<void> {
+/** An uploaded or dropped file: a failure is said beside the upload control, naming the file. */
+async function useFile(file: File): Promise<void> {
+  if (refuseWhileRunning()) return;
+  let pixels: Pixels;
   try {
-    await usePixels(await decodeImage(blob));
+    pixels = await decodeImage(file);
   } catch (e) {
-    ui.genText.textContent = message(e);
+    const plain = plainImageError(file.name, file.type, message(e));
+    showFieldError(ui.uploadError, `${plain.title} ${plain.advice}`);
+    ui.srcTabUpload.click(); // the message sits beside the upload control
+    clearPrompt(`No image: "${file.name}" could not be read.`);
+    return;
+  }
+  clearFieldError(ui.uploadError);
+  for (const b of ui.gallery.querySelectorAll('button')) b.setAttribute('aria-selected', 'false');
+  await usePixels(pixels);
+}
+
+async function useGalleryItem(item: GalleryItem): Promise<void> {
+  try {
+    const response = await fetch(galleryUrl(item));
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    await usePixels(await decodeImage(await response.blob()));
+  } catch (e) {
+    ui.genText.textContent = `The gallery image ${item.file} could not be read (${message(e)}); pick another.`;
   }
 }
 
 function buildGallery(items: GalleryItem[]): void {
-  buildGalleryGrid(ui.gallery, items, 48, (item) => {
-    void fetch(galleryUrl(item))
-      .then((response) => response.blob())
-      .then(useBlob);
-  });
+  buildGalleryGrid(ui.gallery, items, 48, (item) => void useGalleryItem(item), 'Gallery: pick an image');
+}
+
+/** The Upload tab says whether the model in use suits photos. */
+function showPhotoAdvice(name: string, kind: ModelSource['kind']): void {
+  const photo = /imagegpt-(small|medium|large)/.test(name);
+  ui.photoModel.textContent = photo
+    ? `In use: ${name}, a photo model.`
+    : kind === 'url'
+      ? `In use: ${name}, an emoji model: pick a hub model above for photos.`
+      : `In use: ${name}.`;
 }
 
 /** The Likelihood view scores the quantized prompt and the finished run's samples (only those made from it, or from scratch). */
@@ -461,6 +585,11 @@ function updateLikelihood(): void {
 
 // ---- generation -----------------------------------------------------------------------------
 
+function saveRun(r: RunRecord, sample?: number): void {
+  const images = sample === undefined ? r.images : [r.images[sample]];
+  if (images.length && images[0]) void savePng(images, SAVE_SCALE, pngName(r, sample));
+}
+
 function makeSampleSlots(count: number, size: number, keptRows?: number[]): HTMLCanvasElement[] {
   const canvases: HTMLCanvasElement[] = [];
   const figures = Array.from({ length: count }, (_, b) => {
@@ -478,8 +607,7 @@ function makeSampleSlots(count: number, size: number, keptRows?: number[]): HTML
     save.disabled = true;
     save.setAttribute('aria-label', `Save sample ${b + 1} as PNG`);
     save.addEventListener('click', () => {
-      const image = state.results[b];
-      if (image) void savePng([image], SAVE_SCALE, `imagegpt-${state.model?.name ?? 'model'}-seed${state.lastSeed}-${b + 1}.png`);
+      if (state.shown) saveRun(state.shown, b);
     });
     const caption = document.createElement('figcaption');
     caption.append(keptRows ? `#${b + 1} · ${keptRows[b]} rows kept` : `#${b + 1}`, save);
@@ -489,6 +617,41 @@ function makeSampleSlots(count: number, size: number, keptRows?: number[]): HTML
   });
   ui.sampleGrid.replaceChildren(...figures);
   return canvases;
+}
+
+/** The run's settings in one line, above its samples. */
+function summaryOf(r: RunRecord): string {
+  const s = r.settings;
+  return `Run ${r.number}: ${s.model} · rows kept ${keptLabel(s)} · ${s.samples} sample${s.samples === 1 ? '' : 's'} · temperature ${temperatureLabel(s.temperature)} · top-k ${topKLabel(s.topK)} · seed ${s.seed}` +
+    (r.outcome === 'stopped' ? ' · stopped: partial samples' : '');
+}
+
+function renderHistory(): void {
+  ui.history.replaceChildren(...history.all.map((r) => historyCard(r, (run) => saveRun(run))));
+  ui.historyClear.disabled = history.all.length === 0;
+  ui.history.dataset.count = String(history.all.length);
+}
+
+/** Reads the prompt and every setting once: the run and its history card use only this. */
+function snapshot(conditional: boolean, model: ModelInfo & { name: string }, seed: number): RunSettings | null {
+  const prompt = conditional ? state.prompt : null;
+  if (conditional && !prompt) return null;
+  const keepRows = prompt ? Number(ui.keepRows.value) : 0;
+  const samples = Number(ui.samples.value);
+  // Varied: sample i keeps max(0, keepRows − i) rows, all completed in one batch.
+  const varied = prompt !== null && ui.varyKept.checked;
+  return {
+    model: model.name,
+    imageSize: model.imageSize,
+    prompt: prompt ? maskedPrompt(prompt, keepRows) : null,
+    keepRows,
+    keptRows: Array.from({ length: samples }, (_, i) => (varied ? Math.max(0, keepRows - i) : keepRows)),
+    varied,
+    samples,
+    temperature: Number(ui.temperature.value),
+    topK: Number(ui.topK.value),
+    seed,
+  };
 }
 
 async function generate(conditional: boolean): Promise<void> {
@@ -501,30 +664,34 @@ async function generate(conditional: boolean): Promise<void> {
   try {
     seed = seedForRun();
   } catch (e) {
-    ui.genText.textContent = message(e);
+    showFieldError(ui.seedError, message(e));
+    ui.seed.focus();
     return;
   }
-  const keepRows = prompt ? Number(ui.keepRows.value) : 0;
-  const samples = Number(ui.samples.value);
+  clearFieldError(ui.seedError);
+  const settings = snapshot(conditional, model, seed);
+  if (!settings) return;
+  const { keepRows, samples, keptRows, varied } = settings;
+  const started = conditional ? ui.complete : ui.unconditional;
   const size = model.imageSize;
-  // Varied: sample i keeps max(0, keepRows − i) rows, all completed in one batch.
-  const varied = prompt !== null && ui.varyKept.checked;
-  const keptRows = Array.from({ length: samples }, (_, i) => (varied ? Math.max(0, keepRows - i) : keepRows));
   const canvases = makeSampleSlots(samples, size, varied ? keptRows : undefined);
   state.results = [];
+  state.shown = null;
+  const number = ++state.runs;
   if (prompt) {
-    canvases.forEach((c, i) => {
-      const kept = new Uint8ClampedArray(prompt.quantized.data);
-      kept.fill(0, keptRows[i] * size * 4);
-      drawPixels(c, { data: kept, width: size, height: size });
-    });
+    canvases.forEach((c, i) => drawPixels(c, maskedPrompt(prompt, keptRows[i])));
   }
   const fewest = keptRows[samples - 1];
   const toMake = size - fewest;
   ui.genProgress.value = 0;
   ui.genText.textContent = toMake ? `Generating ${samples} × ${toMake} rows…` : 'Nothing to generate: every row is kept.';
+  ui.genText.parentElement?.removeAttribute('data-state');
+  const pending: RunRecord = { number, settings, images: [], outcome: 'stopped', seconds: 0 };
+  ui.runSummary.textContent = summaryOf({ ...pending, outcome: 'done' }).replace(/^Run (\d+):/, 'Run $1 (running):');
+  ui.runSummary.hidden = false;
   document.body.dataset.run = 'running';
-  const started = performance.now();
+  lockPrompt(true);
+  const t0 = performance.now();
   let id = 0;
   try {
     const result = await client.request(
@@ -534,13 +701,14 @@ async function generate(conditional: boolean): Promise<void> {
         keepRows,
         varyKeptRows: varied,
         samples,
-        sampling: { temperature: Number(ui.temperature.value), topK: Number(ui.topK.value), seed },
+        sampling: { temperature: settings.temperature, topK: settings.topK, seed },
       },
       {
         onStart: (requestId) => {
           id = requestId;
           state.runningId = requestId;
           setBusy(true);
+          ui.stop.focus(); // the one thing to do now; Escape stops too
         },
         onProgress: (p) => {
           if (p.phase !== 'row') return;
@@ -552,27 +720,42 @@ async function generate(conditional: boolean): Promise<void> {
       },
     );
     result.images.forEach((image, b) => drawPixels(canvases[b], image));
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const seconds = (performance.now() - t0) / 1000;
+    const record: RunRecord = { number, settings, images: result.images, outcome: result.stopped ? 'stopped' : 'done', seconds };
     if (result.stopped) {
-      ui.genText.textContent = `Stopped after ${seconds} s. Partial samples are kept.`;
+      ui.genText.textContent = `Stopped after ${seconds.toFixed(1)} s. The partial samples (the rows made so far) can be saved.`;
       document.body.dataset.run = 'stopped';
     } else {
       state.results = result.images;
       state.resultTokens = result.tokens;
       state.resultsFrom = prompt;
       ui.genProgress.value = 1;
-      ui.genText.textContent = `Done in ${seconds} s · ${Math.round(result.tokensPerSecond)} tokens/s · seed ${seed}`;
-      for (const b of ui.sampleGrid.querySelectorAll<HTMLButtonElement>('button')) b.disabled = false;
+      ui.genText.textContent = `Done in ${seconds.toFixed(1)} s · ${Math.round(result.tokensPerSecond)} tokens/s · seed ${seed}`;
       document.body.dataset.run = 'done';
     }
+    state.shown = record;
+    for (const b of ui.sampleGrid.querySelectorAll<HTMLButtonElement>('button')) {
+      b.disabled = false;
+      if (result.stopped) b.textContent = 'Save partial PNG';
+    }
+    ui.runSummary.textContent = summaryOf(record);
+    ui.lastSeed.value = `last run used ${seed}`;
+    history.add(record);
+    renderHistory();
   } catch (e) {
     ui.genText.textContent = `Generation failed: ${message(e)}`;
+    ui.genText.parentElement?.setAttribute('data-state', 'error');
+    ui.runSummary.hidden = true;
     document.body.dataset.run = 'error';
   } finally {
     if (state.runningId === id) state.runningId = null;
+    lockPrompt(false);
     updateLikelihood(); // once per run, at its end
     setBusy(false);
     if (ui.varySeed.checked) ui.seed.value = String((seed + 1) >>> 0);
+    // Focus was on Stop (now disabled, so on the page body): back to the button that started the run.
+    const active = document.activeElement;
+    if (!active || active === document.body || active === ui.stop) (started.disabled ? ui.unconditional : started).focus();
   }
 }
 
@@ -607,11 +790,25 @@ function wireControls(): void {
   ui.unconditional.addEventListener('click', () => void generate(false));
   ui.stop.addEventListener('click', stop);
   ui.saveAll.addEventListener('click', () => {
-    if (state.results.length) void savePng(state.results, SAVE_SCALE, `imagegpt-${state.model?.name ?? 'model'}-seed${state.lastSeed}.png`);
+    if (state.shown) saveRun(state.shown);
   });
   ui.fileInput.addEventListener('change', () => {
     const file = ui.fileInput.files?.[0];
-    if (file) void useBlob(file);
+    if (file) void useFile(file);
+    ui.fileInput.value = ''; // the same file can be chosen again
+  });
+  ui.seed.addEventListener('input', () => clearFieldError(ui.seedError));
+  ui.historyClear.addEventListener('click', () => {
+    history.clear();
+    renderHistory();
+    ui.historyNote.focus();
+  });
+  // Escape stops a run from anywhere on the page (a dialog-like panel handles its own Escape first).
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.generating && state.runningId !== null && !e.defaultPrevented) {
+      e.preventDefault();
+      stop();
+    }
   });
   // Drop anywhere on the page.
   document.addEventListener('dragover', (e) => {
@@ -670,12 +867,17 @@ function wireControls(): void {
     if (panel === 'view-attention') attention?.refresh();
   });
   setupTabs(document.querySelector<HTMLElement>('.sources')!);
-  setupDrawing($<HTMLCanvasElement>('draw-canvas'), {
+  setupDrawing(ui.drawCanvas, {
     color: $<HTMLInputElement>('draw-color'),
     size: $<HTMLInputElement>('draw-size'),
     clear: $<HTMLButtonElement>('draw-clear'),
-    use: $<HTMLButtonElement>('draw-use'),
-    onUse: (canvas) => void usePixels(readCanvas(canvas)),
+    use: ui.drawUse,
+    cursor: $<HTMLElement>('draw-cursor'),
+    status: $<HTMLElement>('draw-status'),
+    onUse: (canvas) => {
+      for (const b of ui.gallery.querySelectorAll('button')) b.setAttribute('aria-selected', 'false');
+      void usePixels(readCanvas(canvas));
+    },
   });
 }
 
@@ -712,6 +914,7 @@ async function start(): Promise<void> {
   attention = new AttentionView(state.client, setBusy);
   const first = ui.gallery.querySelector<HTMLButtonElement>('button');
   if (first) first.click();
+  renderHistory();
   const preferred = shippedModels.find((m) => m.id === 'emoji-16') ?? shippedModels[0];
   if (preferred) {
     await loadModel(choiceFor(`shipped:${preferred.id}`));
