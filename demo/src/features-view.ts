@@ -1,10 +1,13 @@
 // The "Features" view: mean-pooled hidden states of the gallery images (computed in the worker),
-// a leave-one-out probe accuracy per layer as a chart, the chosen layer's confusion matrix, and
-// nearest neighbours by cosine similarity.
+// a leave-one-out probe accuracy per layer as a chart (opened on the best layer, with a sentence on how to read it
+// and one on what the best layer's number means), the chosen layer's confusion matrix, nearest neighbours by
+// cosine similarity, a glossary of the terms, and "teach it your own classes" (own-classes.ts).
 import type { ModelClient } from './client';
 import { decodeImage } from './pixels';
 import type { FeatureResults, ModelInfo, Pixels } from './protocol';
 import { buildGalleryGrid, galleryImage, galleryUrl, type GalleryItem } from './gallery';
+import { OwnClasses } from './own-classes';
+import { layerName } from './probe-file';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const NEIGHBOURS = 8;
@@ -58,6 +61,60 @@ export function nearest(unitRows: Float32Array, rows: number, query: number, cou
   return scored.sort((a, b) => b.similarity - a.similarity || a.index - b.index).slice(0, count);
 }
 
+/** The hidden state with the highest accuracy; the earliest of equals (the cheapest to compute). */
+export function bestLayer(accuracy: readonly number[]): number {
+  if (accuracy.length === 0) throw new Error('bestLayer: no accuracies were given');
+  let best = 0;
+  accuracy.forEach((a, k) => {
+    if (a > accuracy[best]) best = k;
+  });
+  return best;
+}
+
+/** One plain sentence on how to read the accuracy chart. */
+export function chartReading(majorityRate: number): string {
+  return (
+    'Each point is how often a simple classifier, trained on that layer’s features of the other gallery pictures, ' +
+    `names the category of a picture it has not seen: higher is better. Always guessing the most common category scores ${percent(majorityRate)}, ` +
+    'so only points above that line mean the layer knows something about the categories.'
+  );
+}
+
+/** What the best layer's accuracy means beside raw pixels and guessing, from the numbers themselves. */
+export function bestLayerVerdict(r: Pick<FeatureResults, 'accuracy' | 'pixelAccuracy' | 'majorityRate'>, nLayer: number): string {
+  const best = bestLayer(r.accuracy);
+  const a = r.accuracy[best];
+  const name = `The best layer, ${layerName(best, nLayer)} (${percent(a)})`;
+  if (a <= r.majorityRate) {
+    return `${name}, does no better than always guessing the most common category (${percent(r.majorityRate)}): on these pictures the model's features do not tell the categories apart.`;
+  }
+  if (a < r.pixelAccuracy) {
+    return (
+      `${name}, is below raw pixels (${percent(r.pixelAccuracy)}): on this small set the same classifier does better with the pictures' plain colors ` +
+      'than with this model’s features, so what the model learned says less about these categories than color does. ' +
+      'Small models like this one learn weak features; larger ones (the ImageGPT models on the Hugging Face hub) are the ones known to beat pixels.'
+    );
+  }
+  if (a === r.pixelAccuracy) {
+    return `${name}, ties with raw pixels (${percent(r.pixelAccuracy)}): the model's features tell these categories apart as well as the plain colors do, not better.`;
+  }
+  const points = Math.round((a - r.pixelAccuracy) * 100);
+  return `${name}, beats raw pixels (${percent(r.pixelAccuracy)}) by ${points} point${points === 1 ? '' : 's'}: the model's features tell these categories apart better than the plain colors do.`;
+}
+
+/** Plain words for the view's terms: [term, meaning]. */
+export const GLOSSARY: readonly (readonly [string, string])[] = [
+  ['Layer (hidden state)', 'The model works in steps. Layer 0 is the picture’s colors and positions turned into numbers; each later layer reworks the numbers of the one before.'],
+  ['Features', 'The numbers one layer computes for a picture, averaged over all its pixels: one list of numbers per picture.'],
+  ['Linear probe', 'The simplest classifier: for each category a weighted sum of the features; the biggest sum wins. If it does well, the layer holds the categories in a plain, readable form.'],
+  ['Standardized', 'Each feature shifted and scaled to average 0 with a spread of 1 over the training pictures, so no feature counts more just because its numbers are bigger.'],
+  ['L2 penalty', 'A cost on large weights that stops the classifier from memorizing a handful of pictures; the bigger it is, the simpler the classifier stays.'],
+  ['Leave-one-out', 'Each picture is classified by a probe trained on all the other pictures, never on itself, so the score is about pictures the probe has not seen.'],
+  ['Raw pixels', 'The same classifier on the picture’s colors at the model’s size, with no model at all: the line the model’s features should beat.'],
+  ['Most common category', 'What always answering the biggest category scores: the chance level.'],
+  ['Confusion matrix', 'Rows are the true categories, columns what the probe answered; the diagonal counts the right answers.'],
+];
+
 export class FeaturesView {
   private readonly extractButton = $<HTMLButtonElement>('extract');
   private readonly progress = $<HTMLProgressElement>('features-progress');
@@ -73,6 +130,9 @@ export class FeaturesView {
   private unitRows: Float32Array | null = null;
   private query: number | null = null;
   private info: ModelInfo | null = null;
+  private readonly reading = document.createElement('p');
+  private readonly verdict = document.createElement('p');
+  private readonly own: OwnClasses;
 
   constructor(
     private readonly client: ModelClient,
@@ -84,14 +144,60 @@ export class FeaturesView {
     this.extractButton.addEventListener('click', () => void this.extract());
     this.layerSelect.addEventListener('change', () => this.showLayer());
     this.buildNeighbourGallery();
+    this.buildExplanations();
+    this.own = new OwnClasses(client, gallery, setBusy);
+    // After the gallery card, before the nearest neighbours: the own classes build on the same idea.
+    const card = $<HTMLElement>('features-title').closest('section');
+    if (!card) throw new Error('the Features title is not inside its card');
+    card.after(this.own.element);
+  }
+
+  /** The sentence on reading the chart, its verdict, and the glossary, above the chart. */
+  private buildExplanations(): void {
+    const explain = document.createElement('div');
+    explain.className = 'features-explain';
+    this.reading.id = 'features-reading';
+    this.verdict.id = 'features-verdict';
+    this.verdict.hidden = true;
+    this.reading.textContent = chartReading(this.majorityRate());
+    explain.append(this.reading, this.verdict);
+    const glossary = document.createElement('details');
+    glossary.className = 'features-glossary';
+    glossary.id = 'features-glossary';
+    const summary = document.createElement('summary');
+    summary.textContent = 'Plain words for the terms';
+    const list = document.createElement('dl');
+    for (const [term, meaning] of GLOSSARY) {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = meaning;
+      list.append(dt, dd);
+    }
+    glossary.append(summary, list);
+    const method = $<HTMLParagraphElement>('features-method');
+    method.after(glossary);
+    const grid = this.chart.closest('.feature-grid') ?? this.chart;
+    grid.before(explain);
+  }
+
+  /** The gallery's most common category's share (what guessing it scores), before any extraction. */
+  private majorityRate(): number {
+    if (this.labels.length === 0) return 0;
+    const counts = new Array<number>(this.classes.length).fill(0);
+    for (const l of this.labels) counts[l]++;
+    return Math.max(...counts) / this.labels.length;
   }
 
   setEnabled(ready: boolean): void {
     this.extractButton.disabled = !ready || this.gallery.length < 3;
+    this.own.setEnabled(ready);
   }
 
   modelChanged(info: ModelInfo): void {
     this.info = info;
+    this.own.modelChanged(info);
+    this.verdict.hidden = true;
     this.results = null;
     this.unitRows = null;
     this.layerSelect.replaceChildren(
@@ -131,12 +237,18 @@ export class FeaturesView {
       );
       this.unitRows = null;
       this.progress.value = 1;
-      const best = this.results.accuracy.indexOf(Math.max(...this.results.accuracy));
+      const best = bestLayer(this.results.accuracy);
       this.text.textContent =
         `Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Best layer: ${layerName(best, info.nLayer)} ` +
         `(${percent(this.results.accuracy[best])}); raw pixels ${percent(this.results.pixelAccuracy)}, ` +
         `always guessing the most common category ${percent(this.results.majorityRate)}.`;
       this.layerSelect.disabled = false;
+      // Opens on the best layer; the own-classes panel starts from it too.
+      this.layerSelect.value = String(best);
+      this.reading.textContent = chartReading(this.results.majorityRate);
+      this.verdict.textContent = bestLayerVerdict(this.results, info.nLayer);
+      this.verdict.hidden = false;
+      this.own.suggestLayer(best);
       this.showLayer();
       document.body.dataset.features = 'done';
     } catch (e) {
@@ -263,12 +375,6 @@ export class FeaturesView {
     }
     this.nnResults.replaceChildren(heading, row);
   }
-}
-
-function layerName(k: number, nLayer: number): string {
-  if (k === 0) return 'layer 0 (embeddings)';
-  if (k === nLayer) return `layer ${k} (after ln_f)`;
-  return `layer ${k}`;
 }
 
 function shortName(category: string): string {
