@@ -13,8 +13,8 @@ export interface PlainError {
 
 const CONFIG_FIELD = /^ImageGPT config \(([^)]*)\): "([^"]+)" (.*)$/s;
 const CONFIG_OTHER = /^ImageGPT config \(([^)]*)\): (.*)$/s;
-const NOT_JSON = /(?:^|\s|\/)([\w.-]+\.json) is not valid JSON/;
-const NOT_FOUND = /([\w.-]+\.(?:json|safetensors|bin)) was not found/;
+const NOT_JSON = /([\w.-]+\.json)(?: \([^)]*\))? is not valid JSON/;
+const NOT_FOUND = /([\w.-]+\.(?:json|safetensors|bin))(?: \([^)]*\))? was not found/;
 
 /** The file part of a path or URL ('…/resolve/main/config.json' → 'config.json'). */
 function baseName(source: string): string {

@@ -5,7 +5,7 @@
 // server (test/helpers/hub-server.mjs) and completes with it, asks before a large download, says when the
 // hub is unreachable and retries, loads local folders, says plainly when WebGPU is missing; then the
 // package test (pack.mjs). Prints one line per case and "N passed, N failed".
-// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME[,NAME…]] [--no-pack]   (the screenshot option rewrites docs/demo.png)
+// usage: node test/e2e/run.mjs [--docs-screenshot] [--only NAME[,NAME…]] [--no-pack]   (the screenshot option rewrites docs/demo.png and docs/demo-phone.png)
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,7 +209,7 @@ test('keyboard: arrow keys switch tabs, Enter picks a gallery image; a drawing b
   assert(await page.isVisible('#view-complete'), 'ArrowLeft did not come back to Complete');
   await page.focus('#gallery button:nth-child(5)');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => document.querySelector('#gallery button:nth-child(5)').getAttribute('aria-pressed') === 'true', null, { timeout: 5_000 });
+  await page.waitForFunction(() => document.querySelector('#gallery button:nth-child(5)').getAttribute('aria-selected') === 'true', null, { timeout: 5_000 });
   await page.focus('#src-tab-gallery');
   await page.keyboard.press('End');
   assert(await page.isVisible('#draw-canvas'), 'End did not open the Draw tab');
@@ -378,6 +378,10 @@ test('Stop ends a generation mid-way, and the next one runs to the end', async (
   const lastRowAlpha = partial[0].data.slice(15 * 16 * 4).filter((_, i) => i % 4 === 3);
   assert(lastRowAlpha.every((a) => a === 0), 'the stopped run filled the last row: it was not stopped mid-way');
   assert(!(await page.isDisabled('#complete')), 'Complete stays disabled after Stop');
+  // The partial samples save like finished ones, named as partial.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#samples figure:first-child button')]);
+  const png = readFileSync(await download.path());
+  assert(png.subarray(1, 4).toString() === 'PNG' && /-partial\.png$/.test(download.suggestedFilename()), `the partial sample saved as ${download.suggestedFilename()}`);
   await setSampling(page, { samples: 2, keepRows: 14 });
   await page.click('#complete');
   const again = await waitForState(page, 'run', ['done', 'error', 'stopped'], 90_000);
@@ -557,6 +561,11 @@ test('a large hub download asks first (Escape or Cancel keeps the model; Downloa
     const panel = (await page.textContent('#hub-error')).replace(/\s+/g, ' ');
     assert(state === 'offline' && (await page.isVisible('#hub-error')), `unreachable hub: ${state}: ${await page.textContent('#load-text')}`);
     assert(/Can't reach the Hugging Face hub — check your connection/.test(panel) && (await page.isVisible('#hub-retry')), `the message: ${panel}`);
+    // Beside the picker (just under it), announced as an alert.
+    const picker = await page.locator('#model-select').boundingBox();
+    const errorBox = await page.locator('#hub-error').boundingBox();
+    assert(errorBox.y >= picker.y && errorBox.y - (picker.y + picker.height) < 120 && (await page.getAttribute('#hub-error', 'role')) === 'alert',
+      `the hub error is ${Math.round(errorBox.y - picker.y - picker.height)} px below the model picker (role ${await page.getAttribute('#hub-error', 'role')})`);
     assert(!(await page.isDisabled('#unconditional')), 'after the failed load the previous model is not usable');
     await page.screenshot({ path: join(RESULTS, 'hub-unreachable.png') });
 
@@ -608,20 +617,22 @@ test('local model folders load through the folder input (safetensors, pytorch_mo
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', incomplete);
   const lacking = await waitForState(page, 'model', ['ready', 'error'], 30_000);
-  const lackingText = await page.textContent('#load-text');
-  assert(lacking === 'error' && /preprocessor_config\.json/.test(lackingText) && /still using/.test(lackingText), `a folder with only config.json: ${lacking}: ${lackingText}`);
+  const lackingText = await page.textContent('#model-error');
+  assert(lacking === 'error' && (await page.isVisible('#model-error')) && /preprocessor_config\.json/.test(lackingText) && /keeps using/.test(lackingText), `a folder with only config.json: ${lacking}: ${lackingText}`);
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', truncated);
   const broken = await waitForState(page, 'model', ['ready', 'error'], 60_000);
   rmSync(tmp, { recursive: true, force: true }); // the page reads the files lazily: only now
-  const brokenText = await page.textContent('#load-text');
-  assert(broken === 'error' && /Could not load/.test(brokenText) && /still using/.test(brokenText), `a truncated model.safetensors: ${broken}: ${brokenText}`);
+  const brokenText = await page.textContent('#model-error');
+  assert(broken === 'error' && /could not be loaded|cannot be used|damaged|missing/.test(brokenText) && /keeps using/.test(brokenText), `a truncated model.safetensors: ${broken}: ${brokenText}`);
+  assert(/Could not load/.test(await page.textContent('#load-text')), `the load line after a failed load: ${await page.textContent('#load-text')}`);
   assert(!(await page.isDisabled('#unconditional')), 'after a failed load the previous model is not usable');
   // A folder holding pytorch_model.bin (the hub fixture) through the folder input...
   await page.evaluate(() => (document.body.dataset.model = 'stale'));
   await page.setInputFiles('#folder-input', join(HUB_FIXTURES, 'bin'));
   const bin = await waitForState(page, 'model', ['ready', 'error'], 60_000);
   const binText = await page.textContent('#load-text');
+  assert(await page.isHidden('#model-error'), 'the error of the broken folder stays after a good folder loaded');
   assert(bin === 'ready' && binText.includes('local: bin') && binText.includes('4×4'), `a local folder with pytorch_model.bin: ${bin}: ${binText}`);
   // ...and the sharded one dropped on the page as files (a test cannot make a dropped directory entry).
   const sharded = join(HUB_FIXTURES, 'bin-sharded');
@@ -725,7 +736,10 @@ test('the static build (npm run build:demo) serves the page, its worker and the 
 // ---- run ----------------------------------------------------------------------------------------
 
 // Cases kept in their own files (one per demo feature): each exports `register(test, context)`.
-const context = { shared, assert, waitForState, setRange, setSampling, canvasPixels, openDemo, collectErrors, RESULTS, MODEL };
+const context = {
+  shared, assert, waitForState, setRange, setSampling, canvasPixels, openDemo, collectErrors, rowsOf, same, encodePng,
+  RESULTS, MODEL, MODELS_DIR, HUB_FIXTURES, docsScreenshot, repoRoot,
+};
 for (const file of readdirSync(new URL('./cases/', import.meta.url)).filter((f) => f.endsWith('.mjs')).sort()) {
   const mod = await import(new URL(`./cases/${file}`, import.meta.url).href);
   mod.register(test, context);
