@@ -32,6 +32,9 @@ export interface KernelTuning {
   attentionSplitKeys: number;
   attentionMaxSplits: number;
   attentionSplitMaxSeq: number;
+  /** fuse: threads of the one-dispatch decode attention (steps of ≤ attentionSplitMaxSeq new tokens): a workgroup
+   *  per query and head whose threads split the keys, then merge once. SwiftShader: one subgroup (4), no barrier. */
+  attentionDecodeThreads: number;
   /** Fused decode/prefill (the norm inside the matmul that reads it, the K/V append in the qkv matmul's epilogue,
    *  single-dispatch decode attention): true by default; false keeps the separate kernels, for comparison. */
   fuse: boolean;
@@ -59,6 +62,7 @@ export const SWIFTSHADER_TUNING: KernelTuning = {
   attentionSplitKeys: 64,
   attentionMaxSplits: 32,
   attentionSplitMaxSeq: 4,
+  attentionDecodeThreads: 4,
   fuse: true,
   shaderF16: true,
   subgroups: true,
@@ -82,6 +86,7 @@ export const GPU_TUNING: KernelTuning = {
   attentionSplitKeys: 32,
   attentionMaxSplits: 64,
   attentionSplitMaxSeq: 4,
+  attentionDecodeThreads: 64,
   fuse: true,
   shaderF16: true,
   subgroups: true,
@@ -106,6 +111,7 @@ export function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
     ['matvecThreads × matvecSplitK', t.matvecThreads * t.matvecSplitK],
     ['normThreads', t.normThreads],
     ['attentionThreads', t.attentionThreads],
+    ['attentionDecodeThreads', t.attentionDecodeThreads],
   ];
   for (const [what, n] of threads) {
     if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new Error(`tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);
