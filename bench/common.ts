@@ -2,7 +2,9 @@
 import type { ImageGPT } from '../src/model/imagegpt';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
 import { writeSafetensors } from '../src/safetensors';
-import { randomWeights } from '../scripts/random';
+import { randomWeights, seededRandom } from '../scripts/random';
+import { float32ArrayToFloat16 } from '../src/f16';
+import { decodeStepWallMs } from './gpu-profile';
 
 /** Tensor shapes in the checkpoint's layout ([in, out] for Conv1D weights). */
 export function shapeOf(c: ImageGPTConfig, name: string): number[] {
@@ -29,6 +31,41 @@ export function randomCheckpoint(configJson: Record<string, unknown>): { config:
 }
 
 /**
+ * A random checkpoint stored in F16, made fast enough for imagegpt-small's 76 M weights: each tensor is cut
+ * from a pool of 2^20 seeded draws (std 0.02; norm weights 1 ± 0.1) at seeded offsets. Timing needs the
+ * shapes and plausible magnitudes, not independent values.
+ */
+export function randomF16Checkpoint(configJson: Record<string, unknown>, seed = 1234): { config: ImageGPTConfig; weights: Uint8Array } {
+  const config = parseImageGPTConfig(configJson);
+  const rand = seededRandom(seed);
+  const pool = (n: number, gen: () => number) => float32ArrayToFloat16(Float32Array.from({ length: n }, gen));
+  const weightPool = pool(1 << 20, () => (rand() * 2 - 1) * 0.035);
+  const normPool = pool(1 << 12, () => 1 + (rand() * 2 - 1) * 0.1);
+  const fill = (n: number, from: Uint16Array): Uint16Array => {
+    const out = new Uint16Array(n);
+    for (let at = 0; at < n; ) {
+      const start = Math.floor(rand() * from.length);
+      const len = Math.min(n - at, from.length - start);
+      out.set(from.subarray(start, start + len), at);
+      at += len;
+    }
+    return out;
+  };
+  const names = ['transformer.wte.weight', 'transformer.wpe.weight'];
+  for (let i = 0; i < config.n_layer; i++) {
+    const p = `transformer.h.${i}.`;
+    for (const n of ['ln_1.weight', 'attn.c_attn.weight', 'attn.c_attn.bias', 'attn.c_proj.weight', 'attn.c_proj.bias', 'ln_2.weight', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias']) names.push(p + n);
+  }
+  names.push('transformer.ln_f.weight', 'lm_head.weight');
+  const tensors = names.map((name) => {
+    const shape = shapeOf(config, name);
+    const n = shape.reduce((a, b) => a * b, 1);
+    return { name, dtype: 'F16' as const, shape, data: fill(n, /ln_\d|ln_f/.test(name) ? normPool : weightPool) };
+  });
+  return { config, weights: writeSafetensors(tensors) };
+}
+
+/**
  * Milliseconds per decode step (forward of one token per sequence + head), each step its own submit, as
  * generation runs. The cache's contents do not change the cost, so it starts at `position` without a prefill.
  */
@@ -36,22 +73,8 @@ export async function decodeStepMs(model: ImageGPT, batch: number, position: num
   const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 2) });
   try {
     session.advance(position);
-    const runSteps = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const step = session.writeStepOnly(1);
-        const enc = model.device.createCommandEncoder();
-        session.forwardPlan.encode(enc, step, { head: true });
-        model.device.queue.submit([enc.finish()]);
-        session.advance(1);
-      }
-      await model.device.queue.onSubmittedWorkDone();
-    };
-    await runSteps(2); // warm-up
-    const t0 = performance.now();
-    await runSteps(steps);
-    return (performance.now() - t0) / steps;
+    return await decodeStepWallMs(model.device, session, steps);
   } finally {
     session.dispose();
   }
 }
-

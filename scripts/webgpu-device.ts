@@ -1,0 +1,43 @@
+// A device with the adapter's largest limits and the optional features it offers, from any `GPU`
+// (Dawn's in Node, navigator.gpu in a browser): the tests' and the benchmarks' device. No Node imports.
+
+export interface BenchDeviceOptions {
+  /** Features to request where the adapter offers them (the others are left out, not an error). */
+  optionalFeatures?: GPUFeatureName[];
+}
+
+export interface BenchDevice {
+  device: GPUDevice;
+  info: GPUAdapterInfo;
+  /** Every feature the adapter offers. */
+  adapterFeatures: string[];
+  /** The optional features asked for that the device got. */
+  features: GPUFeatureName[];
+}
+
+/** True for SwiftShader (Google's CPU Vulkan), which is what Dawn and Chromium find on a machine without a GPU. */
+export function isSwiftShader(info: GPUAdapterInfo): boolean {
+  return info.architecture === 'swiftshader' || /swiftshader/i.test(info.description ?? '');
+}
+
+export async function requestLargestDevice(gpu: GPU, options: BenchDeviceOptions = {}, noAdapter = 'No WebGPU adapter'): Promise<BenchDevice> {
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(noAdapter);
+  const l = adapter.limits;
+  const features = (options.optionalFeatures ?? []).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({
+    requiredFeatures: features,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    },
+  });
+  device.addEventListener('uncapturederror', (e) => {
+    console.error('WebGPU uncaptured error:', (e as GPUUncapturedErrorEvent).error.message);
+  });
+  return { device, info: adapter.info, adapterFeatures: [...adapter.features].map(String).sort(), features };
+}
