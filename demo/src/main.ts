@@ -506,7 +506,7 @@ function refuseWhileRunning(): boolean {
   return true;
 }
 
-/** Makes `image` the prompt; false when it could not be encoded (the message is shown by the caller). */
+/** Makes `image` the prompt (refused while a run goes); one that cannot be encoded leaves no prompt, and says why. */
 async function usePixels(image: Pixels): Promise<void> {
   if (refuseWhileRunning()) return;
   state.picked = image;
@@ -709,6 +709,8 @@ async function generate(conditional: boolean): Promise<void> {
           state.runningId = requestId;
           setBusy(true);
           ui.stop.focus(); // the one thing to do now; Escape stops too
+          // One column (phones): the samples are far below the run bar; bring them into view.
+          if (matchMedia('(max-width: 820px)').matches) ui.sampleGrid.closest('section')?.scrollIntoView({ block: 'start' });
         },
         onProgress: (p) => {
           if (p.phase !== 'row') return;

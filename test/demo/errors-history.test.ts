@@ -1,0 +1,85 @@
+// The demo's plain-words errors and the run history's bookkeeping (no DOM).
+import { describe, expect, it } from 'vitest';
+import { plainImageError, plainLoadError } from '../../demo/src/errors';
+import { RunHistory, keptLabel, pngName, settingsRows, type RunRecord, type RunSettings } from '../../demo/src/history';
+
+describe('plainLoadError', () => {
+  it('names the bad config field and what it must be, without the library prefix', () => {
+    const e = plainLoadError('local: x', 'ImageGPT config (config.json): "n_head" must be an integer in 1..65536, got "four"', 'emoji-16');
+    expect(e.title).toBe('local: x: its config.json has a bad value in the field "n_head".');
+    expect(e.advice).toBe('"n_head" must be an integer in 1..65536, got "four". Fix that field in config.json (or pick another model). The page keeps using emoji-16.');
+    expect(e.detail).toContain('ImageGPT config');
+  });
+
+  it('says a config that is not JSON is damaged, keeping the parser text only as a detail', () => {
+    const raw = 'config.json (the local files) is not valid JSON: Unterminated string in JSON at position 40';
+    const e = plainLoadError('m', raw, '');
+    expect(e.title).toBe('m: its config.json is damaged.');
+    expect(e.advice).not.toMatch(/Unterminated|position/);
+    expect(e.advice).not.toMatch(/keeps using/);
+    expect(e.detail).toBe(raw);
+  });
+
+  it('names a missing file, from a hub URL too', () => {
+    const e = plainLoadError('org/m', 'preprocessor_config.json was not found in org/m (https://hub/org/m/resolve/main/preprocessor_config.json)', 'a');
+    expect(e.title).toBe('org/m: preprocessor_config.json is missing.');
+    expect(e.advice).toMatch(/The page keeps using a\.$/);
+  });
+
+  it('passes any other message through as a sentence', () => {
+    const e = plainLoadError('m', 'the processor has 16 colors, the model 512 image tokens', 'b');
+    expect(e.title).toBe('m could not be loaded.');
+    expect(e.advice).toBe('The processor has 16 colors, the model 512 image tokens. The page keeps using b.');
+    expect(e.detail).toBe('');
+  });
+});
+
+describe('plainImageError', () => {
+  it('names the file and its type and says what to pick', () => {
+    const e = plainImageError('notes.txt', 'text/plain', 'this file (text/plain) is not an image the browser can read');
+    expect(e.title).toBe('"notes.txt" (text/plain) could not be used as the image.');
+    expect(e.advice).toMatch(/PNG, JPEG/);
+    expect(e.advice).toMatch(/no image to complete/);
+  });
+});
+
+const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
+  model: 'openai/imagegpt-small',
+  imageSize: 16,
+  prompt: { data: new Uint8ClampedArray(16 * 16 * 4), width: 16, height: 16 },
+  keepRows: 8,
+  keptRows: [8, 8],
+  varied: false,
+  samples: 2,
+  temperature: 0,
+  topK: 0,
+  seed: 42,
+  ...over,
+});
+
+describe('run history', () => {
+  it('keeps the newest first and at most its limit', () => {
+    const h = new RunHistory(3);
+    for (let n = 1; n <= 5; n++) h.add({ number: n, settings: settings(), images: [], outcome: 'done', seconds: 1 });
+    expect(h.all.map((r) => r.number)).toEqual([5, 4, 3]);
+    h.clear();
+    expect(h.all).toEqual([]);
+    expect(() => new RunHistory(0)).toThrow(/positive integer/);
+  });
+
+  it('labels kept rows, greedy temperature and top-k off', () => {
+    expect(keptLabel(settings())).toBe('8 of 16');
+    expect(keptLabel(settings({ varied: true, keptRows: [8, 7, 6] }))).toBe('8 → 6 of 16 (varied)');
+    expect(keptLabel(settings({ prompt: null, keepRows: 0 }))).toBe('none (from scratch)');
+    expect(settingsRows(settings())).toEqual([
+      ['Model', 'openai/imagegpt-small'], ['Rows kept', '8 of 16'], ['Samples', '2'],
+      ['Temperature', '0.00 (greedy)'], ['Top-k', 'off'], ['Seed', '42'],
+    ]);
+  });
+
+  it('names saved files by model, seed, run and sample, partial after Stop', () => {
+    const r: RunRecord = { number: 3, settings: settings(), images: [], outcome: 'stopped', seconds: 1 };
+    expect(pngName(r)).toBe('imagegpt-openai_imagegpt-small-seed42-run3-partial.png');
+    expect(pngName({ ...r, outcome: 'done' }, 1)).toBe('imagegpt-openai_imagegpt-small-seed42-run3-2.png');
+  });
+});
