@@ -166,8 +166,9 @@ test('completes a gallery image: kept rows exact, new rows filled, samples diffe
   await page.screenshot({ path: join(RESULTS, 'complete.png'), fullPage: true });
   if (docsScreenshot) {
     mkdirSync(join(repoRoot, 'docs'), { recursive: true });
-    const box = await page.locator('#samples').boundingBox();
-    await page.screenshot({ path: join(repoRoot, 'docs/demo.png'), fullPage: true, clip: { x: 0, y: 0, width: 1180, height: Math.ceil(box.y + box.height + 24) } });
+    // In page coordinates: saving a sample above may have scrolled the page.
+    const bottom = await page.evaluate(() => document.querySelector('#samples').getBoundingClientRect().bottom + window.scrollY);
+    await page.screenshot({ path: join(repoRoot, 'docs/demo.png'), fullPage: true, clip: { x: 0, y: 0, width: 1180, height: Math.ceil(bottom + 24) } });
   }
 });
 
