@@ -1,20 +1,37 @@
 // out = act(x @ W + bias), or out += … (the fused residual add). Conv1D layout: W is [K, N].
-// Prepended: step.wgsl and weights_{f32,f16}.wgsl (WeightPair, unpackPair).
-// Entry points: matvec / matvecSplitK (decode: one row per thread), matmulRegisters (prefill, register-blocked, no
-// workgroup memory: best on SwiftShader), matmulShared (prefill, workgroup-memory tiles: best on
-// GPUs), matmulNaive (one thread per output: the benchmark's baseline).
+// Prepended: step.wgsl, weights_{f32,f16,f16_native}.wgsl (WeightPair / WeightQuad and their unpacking), a prologue
+// (matmul_norm.wgsl: the RMS norm folded in, or matmul_no_norm.wgsl) and an epilogue (matmul_kv.wgsl: the K/V
+// append of the qkv product, or matmul_no_kv.wgsl).
+// Entry points: matvecQuads / matvecQuadsSplitK (decode, N % 4 = 0: a thread computes four columns of one row from
+// one vec4 of weights per k), matvec / matvecSplitK (decode, any even N: eight columns from four pairs), matmulRegisters
+// (prefill, register-blocked, no workgroup memory: best on SwiftShader), matmulShared (prefill, workgroup-memory
+// tiles: best on GPUs), matmulNaive (one thread per output: the benchmark's baseline).
+//
+// With the norm: every kernel sums x² over the K it reads anyway, multiplies the weights (or x) by normWeight[k], and
+// scales each row's finished sums by inverseRms before bias, activation and the residual add.
 
 override K: u32;                    // inner dimension
 override N: u32;                    // output columns (even)
 override PAIRS: u32 = N / 2u;       // weights are read two columns at a time
+override QUADS: u32 = N / 4u;       // … or four (matvecQuads: N % 4 = 0)
 override HAS_BIAS: bool = false;
 override ACTIVATION: u32 = 0u;      // 0: none, 1: quick_gelu
 override ACCUMULATE: bool = false;
+override NORM_EPS: f32 = 0.0;       // the norm's epsilon (HAS_NORM)
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;          // [rows, K]
-@group(0) @binding(2) var<storage, read> w: array<WeightPair>;   // [K, N / 2]
-@group(0) @binding(3) var<storage, read> bias: array<f32>;       // [N] (a dummy when !HAS_BIAS)
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // [rows, N]
+@group(0) @binding(1) var<storage, read> x: array<f32>;            // [rows, K]
+@group(0) @binding(2) var<storage, read> w: array<WeightPair>;     // [K, N / 2]
+@group(0) @binding(2) var<storage, read> wQuads: array<WeightQuad>; // the same W as [K, N / 4] (matvecQuads only)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;         // [N] (a dummy when !HAS_BIAS)
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;    // [rows, N]
+
+// 1 / RMS of a row whose squares add up to sumSquares, as rms_norm.wgsl computes it; 1 without the norm.
+fn inverseRms(sumSquares: f32) -> f32 {
+  if (!HAS_NORM) {
+    return 1.0;
+  }
+  return inverseSqrt(sumSquares / f32(K) + NORM_EPS);
+}
 
 fn storeOut(row: u32, n: u32, sum: f32) {
   var v = sum;
@@ -29,6 +46,7 @@ fn storeOut(row: u32, n: u32, sum: f32) {
     v += out[i];
   }
   out[i] = v;
+  kvStore(row, n, v);
 }
 
 // Four rows × four columns of accumulators. A struct of named vectors, not an array: SwiftShader
@@ -45,9 +63,17 @@ fn tileFma(t: Tile, a: vec4<f32>, b: vec4<f32>) -> Tile {
   return Tile(fma(vec4(a.x), b, t.r0), fma(vec4(a.y), b, t.r1), fma(vec4(a.z), b, t.r2), fma(vec4(a.w), b, t.r3));
 }
 
-// Weights (k, 2·pair0 … 2·pair0+3); pair1 is pair0 + 1 clamped to the last pair.
+// Each row of t times its inverseRms (sumSquares: one row's Σx² per component).
+fn scaleTile(t: Tile, sumSquares: vec4<f32>) -> Tile {
+  if (!HAS_NORM) {
+    return t;
+  }
+  return Tile(t.r0 * inverseRms(sumSquares.x), t.r1 * inverseRms(sumSquares.y), t.r2 * inverseRms(sumSquares.z), t.r3 * inverseRms(sumSquares.w));
+}
+
+// Weights (k, 2·pair0 … 2·pair0+3) times the norm's gain of k; pair1 is pair0 + 1 clamped to the last pair.
 fn loadW4(k: u32, pair0: u32, pair1: u32) -> vec4<f32> {
-  return vec4<f32>(unpackPair(w[k * PAIRS + pair0]), unpackPair(w[k * PAIRS + pair1]));
+  return vec4<f32>(unpackPair(w[k * PAIRS + pair0]), unpackPair(w[k * PAIRS + pair1])) * normGain(k);
 }
 
 // Stores four adjacent columns starting at the even column 2 · pair0 (the second pair may not exist).
@@ -70,18 +96,96 @@ fn storeTile(row0: u32, pair0: u32, t: Tile) {
   storeQuad(row0 + 3u, pair0, t.r3);
 }
 
-// ---- decode: a thread computes eight columns of one row, reading W row by row (adjacent threads
-// read adjacent words: coalesced). matvecSplitK also shares K among MV_SPLIT threads, added up
-// through workgroup memory (GPUs: more readers per column); matvec has no workgroup memory at all
-// (SwiftShader zero-fills it for every workgroup, which costs more than this kernel's math).
+// ---- decode: a thread computes the columns of one row, reading W row by row (adjacent threads read adjacent
+// words: coalesced). The *SplitK kernels also share K among MV_SPLIT threads, added up through workgroup memory
+// (GPUs: more readers per column); matvec and matvecQuads have no workgroup memory at all (SwiftShader zero-fills
+// it for every workgroup, which costs more than this kernel's math).
 override MV_THREADS: u32 = 32u;
 override MV_SPLIT: u32 = 1u;
 var<workgroup> mvPartial: array<vec4<f32>, 2u * MV_THREADS * MV_SPLIT>;
+var<workgroup> mvQuadPartial: array<vec4<f32>, MV_THREADS * MV_SPLIT>;
+var<workgroup> mvSquares: array<f32, MV_SPLIT>;   // per K slice: its Σx² (the same for every column)
 
-// Columns 2·pair0 … 2·pair0+7 of one row.
+// Four columns 4·quad … 4·quad+3 of one row, and the row's Σx² over the k read (with the norm).
+struct QuadSum {
+  v: vec4<f32>,
+  sumSquares: f32,
+}
+
+// The sum over k = kFirst, kFirst + kStride, … < K of x[row, k] · W[k, 4·quad … 4·quad+3]: one vec4 per k.
+fn matvecQuadsPartial(row: u32, quad: u32, kFirst: u32, kStride: u32) -> QuadSum {
+  let xRow = row * K;
+  // Two chains of adds, so each FMA need not wait for the one before.
+  var even = vec4<f32>(0.0);
+  var odd = vec4<f32>(0.0);
+  var sumSquares = 0.0;
+  var k = kFirst;
+  for (; k + kStride < K; k += 2u * kStride) {
+    let k1 = k + kStride;
+    let x0 = x[xRow + k];
+    let x1 = x[xRow + k1];
+    if (HAS_NORM) {
+      sumSquares = fma(x1, x1, fma(x0, x0, sumSquares));
+    }
+    even = fma(vec4(x0 * normGain(k)), unpackQuad(wQuads[k * QUADS + quad]), even);
+    odd = fma(vec4(x1 * normGain(k1)), unpackQuad(wQuads[k1 * QUADS + quad]), odd);
+  }
+  if (k < K) {
+    let x0 = x[xRow + k];
+    if (HAS_NORM) {
+      sumSquares = fma(x0, x0, sumSquares);
+    }
+    even = fma(vec4(x0 * normGain(k)), unpackQuad(wQuads[k * QUADS + quad]), even);
+  }
+  return QuadSum(even + odd, sumSquares);
+}
+
+fn storeQuadSum(row: u32, quad: u32, s: QuadSum) {
+  let v = s.v * inverseRms(s.sumSquares);
+  let n = 4u * quad;
+  storeOut(row, n, v.x);
+  storeOut(row, n + 1u, v.y);
+  storeOut(row, n + 2u, v.z);
+  storeOut(row, n + 3u, v.w);
+}
+
+@compute @workgroup_size(MV_THREADS)
+fn matvecQuads(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let quad = gid.x;
+  let row = gid.y;
+  if (quad < QUADS && row < step.rows) {
+    storeQuadSum(row, quad, matvecQuadsPartial(row, quad, 0u, 1u));
+  }
+}
+
+@compute @workgroup_size(MV_THREADS, MV_SPLIT)
+fn matvecQuadsSplitK(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let quad = wid.x * MV_THREADS + lid.x;
+  let row = wid.y;
+  // Threads past the last quad still reach the barrier (reading a valid quad); they store nothing.
+  var s = matvecQuadsPartial(row, min(quad, QUADS - 1u), lid.y, MV_SPLIT);
+  mvQuadPartial[lid.y * MV_THREADS + lid.x] = s.v;
+  if (HAS_NORM && lid.x == 0u) {
+    mvSquares[lid.y] = s.sumSquares;
+  }
+  workgroupBarrier();
+  if (lid.y != 0u || quad >= QUADS || row >= step.rows) {
+    return;
+  }
+  for (var slice = 1u; slice < MV_SPLIT; slice++) {
+    s.v += mvQuadPartial[slice * MV_THREADS + lid.x];
+    if (HAS_NORM) {
+      s.sumSquares += mvSquares[slice];
+    }
+  }
+  storeQuadSum(row, quad, s);
+}
+
+// Columns 2·pair0 … 2·pair0+7 of one row, and the row's Σx² over the k read (with the norm).
 struct Octet {
   lo: vec4<f32>,
   hi: vec4<f32>,
+  sumSquares: f32,
 }
 
 // The sum over k = kFirst, kFirst + kStride, … < K of x[row, k] · W[k, columns of pair0 … pair0+3].
@@ -94,29 +198,39 @@ fn matvecPartial(row: u32, pair0: u32, kFirst: u32, kStride: u32) -> Octet {
   let xRow = row * K;
   var lo = vec4<f32>(0.0);
   var hi = vec4<f32>(0.0);
+  var sumSquares = 0.0;
   var k = kFirst;
   for (; k + 3u * kStride < K; k += 4u * kStride) {
     for (var u = 0u; u < 4u; u++) {
       let ku = k + u * kStride;
-      let xk = vec4(x[xRow + ku]);
-      lo = fma(xk, loadW4(ku, p0, p1), lo);
-      hi = fma(xk, loadW4(ku, p2, p3), hi);
+      let xv = x[xRow + ku];
+      if (HAS_NORM) {
+        sumSquares = fma(xv, xv, sumSquares);
+      }
+      let xk = vec4(xv * normGain(ku));
+      lo = fma(xk, vec4<f32>(unpackPair(w[ku * PAIRS + p0]), unpackPair(w[ku * PAIRS + p1])), lo);
+      hi = fma(xk, vec4<f32>(unpackPair(w[ku * PAIRS + p2]), unpackPair(w[ku * PAIRS + p3])), hi);
     }
   }
   for (; k < K; k += kStride) {
-    let xk = vec4(x[xRow + k]);
-    lo = fma(xk, loadW4(k, p0, p1), lo);
-    hi = fma(xk, loadW4(k, p2, p3), hi);
+    let xv = x[xRow + k];
+    if (HAS_NORM) {
+      sumSquares = fma(xv, xv, sumSquares);
+    }
+    let xk = vec4(xv * normGain(k));
+    lo = fma(xk, vec4<f32>(unpackPair(w[k * PAIRS + p0]), unpackPair(w[k * PAIRS + p1])), lo);
+    hi = fma(xk, vec4<f32>(unpackPair(w[k * PAIRS + p2]), unpackPair(w[k * PAIRS + p3])), hi);
   }
-  return Octet(lo, hi);
+  return Octet(lo, hi, sumSquares);
 }
 
 fn storeOctet(row: u32, pair0: u32, o: Octet) {
+  let s = inverseRms(o.sumSquares);
   if (pair0 < PAIRS) {
-    storeQuad(row, pair0, o.lo);
+    storeQuad(row, pair0, o.lo * s);
   }
   if (pair0 + 2u < PAIRS) {
-    storeQuad(row, pair0 + 2u, o.hi);
+    storeQuad(row, pair0 + 2u, o.hi * s);
   }
 }
 
@@ -137,6 +251,9 @@ fn matvecSplitK(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
   let slot = 2u * (lid.y * MV_THREADS + lid.x);
   mvPartial[slot] = o.lo;
   mvPartial[slot + 1u] = o.hi;
+  if (HAS_NORM && lid.x == 0u) {
+    mvSquares[lid.y] = o.sumSquares;
+  }
   workgroupBarrier();
   if (lid.y != 0u) {
     return;
@@ -144,6 +261,9 @@ fn matvecSplitK(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
   for (var s = 1u; s < MV_SPLIT; s++) {
     o.lo += mvPartial[2u * (s * MV_THREADS + lid.x)];
     o.hi += mvPartial[2u * (s * MV_THREADS + lid.x) + 1u];
+    if (HAS_NORM) {
+      o.sumSquares += mvSquares[s];
+    }
   }
   storeOctet(row, pair0, o);
 }
@@ -173,25 +293,33 @@ fn matmulRegisters(@builtin(global_invocation_id) gid: vec3<u32>) {
   let x2 = min(row0 + 2u, last) * K;
   let x3 = min(row0 + 3u, last) * K;
   var t = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+  var sumSquares = vec4<f32>(0.0);   // per row (with the norm)
   var k = 0u;
   for (; k + 4u <= K; k += 4u) {
     let a0 = loadX4(x0 + k);
     let a1 = loadX4(x1 + k);
     let a2 = loadX4(x2 + k);
     let a3 = loadX4(x3 + k);
+    if (HAS_NORM) {
+      sumSquares += vec4(dot(a0, a0), dot(a1, a1), dot(a2, a2), dot(a3, a3));
+    }
     t = tileFma(t, vec4(a0.x, a1.x, a2.x, a3.x), loadW4(k, pair0, pair1));
     t = tileFma(t, vec4(a0.y, a1.y, a2.y, a3.y), loadW4(k + 1u, pair0, pair1));
     t = tileFma(t, vec4(a0.z, a1.z, a2.z, a3.z), loadW4(k + 2u, pair0, pair1));
     t = tileFma(t, vec4(a0.w, a1.w, a2.w, a3.w), loadW4(k + 3u, pair0, pair1));
   }
   for (; k < K; k++) {
-    t = tileFma(t, vec4(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]), loadW4(k, pair0, pair1));
+    let a = vec4(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
+    if (HAS_NORM) {
+      sumSquares = fma(a, a, sumSquares);
+    }
+    t = tileFma(t, a, loadW4(k, pair0, pair1));
   }
-  storeTile(row0, pair0, t);
+  storeTile(row0, pair0, scaleTile(t, sumSquares));
 }
 
 // ---- prefill, workgroup-memory tiles: a workgroup computes (4·SH_Y) rows × (4·SH_X) columns,
-// staging SH_K-deep slices of x and W in workgroup memory.
+// staging SH_K-deep slices of x and W (times the norm's gain) in workgroup memory.
 override SH_X: u32 = 16u;
 override SH_Y: u32 = 16u;
 override SH_K: u32 = 16u;
@@ -207,6 +335,7 @@ fn matmulShared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
   let rowBase = wid.y * SH_ROWS;
   let pairBase = wid.x * SH_PAIRS;
   var t = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+  var sumSquares = vec4<f32>(0.0);   // this thread's 4 rows (with the norm): x is staged as it is
   for (var k0 = 0u; k0 < K; k0 += SH_K) {
     for (var i = thread; i < SH_K * SH_ROWS; i += threads) {
       let m = i / SH_K;
@@ -217,21 +346,25 @@ fn matmulShared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     }
     for (var i = thread; i < SH_K * SH_PAIRS; i += threads) {
       let kk = i / SH_PAIRS;
-      let gk = k0 + kk;
+      let gk = min(k0 + kk, K - 1u);
       let gp = min(pairBase + i % SH_PAIRS, PAIRS - 1u);
-      wTile[i] = select(vec2<f32>(0.0), unpackPair(w[min(gk, K - 1u) * PAIRS + gp]), gk < K);
+      wTile[i] = select(vec2<f32>(0.0), unpackPair(w[gk * PAIRS + gp]) * normGain(gk), k0 + kk < K);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < SH_K; kk++) {
       let b = vec4<f32>(wTile[kk * SH_PAIRS + 2u * lid.x], wTile[kk * SH_PAIRS + 2u * lid.x + 1u]);
       let m = kk * SH_ROWS + 4u * lid.y;
-      t = tileFma(t, vec4(xTile[m], xTile[m + 1u], xTile[m + 2u], xTile[m + 3u]), b);
+      let a = vec4(xTile[m], xTile[m + 1u], xTile[m + 2u], xTile[m + 3u]);
+      if (HAS_NORM) {
+        sumSquares = fma(a, a, sumSquares);
+      }
+      t = tileFma(t, a, b);
     }
     workgroupBarrier();
   }
   let pair0 = pairBase + 2u * lid.x;
   if (pair0 < PAIRS) {
-    storeTile(rowBase + 4u * lid.y, pair0, t);
+    storeTile(rowBase + 4u * lid.y, pair0, scaleTile(t, sumSquares));
   }
 }
 
@@ -244,8 +377,13 @@ fn matmulNaive(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   var sum = 0.0;
+  var sumSquares = 0.0;
   for (var k = 0u; k < K; k++) {
-    sum += x[row * K + k] * unpackPair(w[k * PAIRS + n / 2u])[n % 2u];
+    let xv = x[row * K + k];
+    if (HAS_NORM) {
+      sumSquares = fma(xv, xv, sumSquares);
+    }
+    sum += xv * normGain(k) * unpackPair(w[k * PAIRS + n / 2u])[n % 2u];
   }
-  storeOut(row, n, sum);
+  storeOut(row, n, sum * inverseRms(sumSquares));
 }

@@ -1,13 +1,22 @@
-// Matrix products with fused bias, quick-GELU and residual add (shaders/matmul.wgsl): the matrix-vector
-// kernel for decode, tiled kernels for prefill, a naive baseline.
-import type { GpuMatrix, Op } from './types';
-import type { PipelineConstants } from './pipelines';
-import { KernelOp, checkDistinct, checkMatrix, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
+// Matrix products with fused bias, quick-GELU and residual add (shaders/matmul.wgsl), optionally with the RMS norm
+// folded into the prologue and the K/V cache append into the epilogue: the matrix-vector kernels for decode, tiled
+// kernels for prefill, a naive baseline.
+import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
+import { PipelineCache, type PipelineConstants } from './pipelines';
+import { KernelOp, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
+import stepWgsl from '../../shaders/step.wgsl?raw';
+import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
+import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
+import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
+import normWgsl from '../../shaders/matmul_norm.wgsl?raw';
+import noNormWgsl from '../../shaders/matmul_no_norm.wgsl?raw';
+import kvWgsl from '../../shaders/matmul_kv.wgsl?raw';
+import noKvWgsl from '../../shaders/matmul_no_kv.wgsl?raw';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 
 export interface MatmulArgs {
   step: GPUBuffer;
-  /** f32 [rows, K] */
+  /** f32 [rows, K] (with `norm`: the raw residual stream) */
   x: GPUBuffer;
   /** [K, N], N even */
   w: GpuMatrix;
@@ -18,40 +27,66 @@ export interface MatmulArgs {
   activation?: 'none' | 'quick_gelu';
   /** out += act(x @ w + bias): the fused residual add, in place. */
   accumulate?: boolean;
+  /** The RMS norm folded in: the product reads x / sqrt(mean(x²) + eps) · weight per row (weight f32 [K]). */
+  norm?: { weight: GPUBuffer; eps: number };
+  /**
+   * The qkv product's K/V append (N = 3E): columns [E, 2E) also go to kCache[b, h, past + i, :] and [2E, 3E) to
+   * vCache (layout [batch, nHead, maxPositions, E / nHead], row = b · seq + i), as kvAppend does; `out` still gets
+   * every column. Needs no activation and no accumulate.
+   */
+  kvAppend?: { kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; maxPositions: number };
+}
+
+/** Weights as the kernels read them: f32, f16 unpacked from u32 words, or f16 read natively (`shader-f16`). */
+export type WeightReading = 'f32' | 'f16' | 'f16-native';
+
+/** How `ctx` reads weights of `dtype`: natively as f16 only where the device has `shader-f16` and the tuning allows it. */
+export function weightReading(ctx: KernelContext, dtype: WeightDType): WeightReading {
+  return dtype === 'f16' && ctx.useShaderF16 ? 'f16-native' : dtype;
+}
+
+const WEIGHT_SNIPPETS: Record<WeightReading, string> = { f32: weightsF32Wgsl, f16: weightsF16Wgsl, 'f16-native': weightsF16NativeWgsl };
+
+/** The WGSL source of matmul.wgsl for one weight reading, with or without the norm prologue and the K/V epilogue. */
+export function matmulSource(reading: WeightReading, norm: boolean, kv: boolean): string {
+  // `enable` must precede every declaration, so it leads the source.
+  const enable = reading === 'f16-native' ? 'enable f16;\n' : '';
+  return [enable + stepWgsl, WEIGHT_SNIPPETS[reading], norm ? normWgsl : noNormWgsl, kv ? kvWgsl : noKvWgsl, matmulWgsl].join('\n');
+}
+
+function matmulPipeline(ctx: KernelContext, m: MatmulSetup, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
+  const kernel = `matmul.wgsl/${m.reading}${m.norm ? '+norm' : ''}${m.kv ? '+kv' : ''}`;
+  // The device's one cache (the one ctx.pipeline uses: ctx.ready() reports these too); the source is composed here
+  // because the snippets and `enable` differ per variant.
+  return PipelineCache.forDevice(ctx.device).get(kernel, matmulSource(m.reading, m.norm, m.kv), entryPoint, { ...m.constants, ...constants });
 }
 
 /** out = act(x @ w + bias) (or out += …), choosing the matrix-vector kernel for few rows. */
 export function matmulOp(ctx: KernelContext, o: MatmulArgs): Op {
   const m = matmulSetup(ctx, 'matmul', o);
   const t = ctx.tuning;
-  const decode = ctx.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, t.matvecSplitK > 1 ? 'matvecSplitK' : 'matvec', {
-    ...m.constants,
+  const N = o.w.cols;
+  // Four columns per thread from one vec4 of weights where N allows; else four pairs (eight columns) per thread.
+  const quads = N % 4 === 0;
+  const splitK = t.matvecSplitK > 1;
+  const decode = matmulPipeline(ctx, m, `${quads ? 'matvecQuads' : 'matvec'}${splitK ? 'SplitK' : ''}`, {
     MV_THREADS: t.matvecThreads,
-    ...(t.matvecSplitK > 1 ? { MV_SPLIT: t.matvecSplitK } : {}),
+    ...(splitK ? { MV_SPLIT: t.matvecSplitK } : {}),
   });
   const prefill =
     t.prefill === 'registers'
-      ? ctx.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulRegisters', {
-          ...m.constants,
-          TILE_X: t.registerThreads[0],
-          TILE_Y: t.registerThreads[1],
-        })
-      : ctx.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulShared', {
-          ...m.constants,
-          SH_X: t.sharedThreads[0],
-          SH_Y: t.sharedThreads[1],
-          SH_K: t.sharedDepth,
-        });
+      ? matmulPipeline(ctx, m, 'matmulRegisters', { TILE_X: t.registerThreads[0], TILE_Y: t.registerThreads[1] })
+      : matmulPipeline(ctx, m, 'matmulShared', { SH_X: t.sharedThreads[0], SH_Y: t.sharedThreads[1], SH_K: t.sharedDepth });
   const decodeBindGroup = ctx.bindGroup(m.label, decode, m.bindings);
   const prefillBindGroup = ctx.bindGroup(m.label, prefill, m.bindings);
-  const pairs = o.w.cols / 2;
-  const decodeGroupsX = Math.ceil(pairs / (4 * t.matvecThreads));
+  const pairs = N / 2;
+  const decodeGroupsX = quads ? Math.ceil(N / 4 / t.matvecThreads) : Math.ceil(pairs / (4 * t.matvecThreads));
   // Either prefill kernel covers 4 rows × 4 columns (2 pairs) per thread.
   const [threadsX, threadsY] = t.prefill === 'registers' ? t.registerThreads : t.sharedThreads;
   const prefillGroupsX = Math.ceil(pairs / (2 * threadsX));
   const prefillRowsPerGroup = 4 * threadsY;
   return new KernelOp(m.label, (pass, step) => {
-    const rows = checkRows(m.label, step, m.maxRows);
+    const rows = m.checkStep(step);
     if (rows <= t.decodeMaxRows) {
       run(pass, m.label, decode, decodeBindGroup, decodeGroupsX, rows);
     } else {
@@ -63,32 +98,81 @@ export function matmulOp(ctx: KernelContext, o: MatmulArgs): Op {
 /** The same product with one thread per output and no tiling: the benchmark's baseline. */
 export function naiveMatmulOp(ctx: KernelContext, o: MatmulArgs): Op {
   const m = matmulSetup(ctx, 'naiveMatmul', o);
-  const pipeline = ctx.pipeline('matmul.wgsl', matmulWgsl, o.w.dtype, 'matmulNaive', m.constants);
+  const pipeline = matmulPipeline(ctx, m, 'matmulNaive', {});
   const bindGroup = ctx.bindGroup(m.label, pipeline, m.bindings);
   const groupsX = Math.ceil(o.w.cols / 64);
   return new KernelOp(m.label, (pass, step) => {
-    run(pass, m.label, pipeline, bindGroup, groupsX, checkRows(m.label, step, m.maxRows));
+    run(pass, m.label, pipeline, bindGroup, groupsX, m.checkStep(step));
   });
 }
 
-function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs) {
+interface MatmulSetup {
+  label: string;
+  reading: WeightReading;
+  norm: boolean;
+  kv: boolean;
+  constants: PipelineConstants;
+  /** Bindings 0…7: step, x, w, bias, out, norm weight, K cache, V cache (null where the variant has none). */
+  bindings: (GPUBuffer | null)[];
+  /** The step's rows, once checked against the buffers (and the cache's positions and batch). */
+  checkStep: (step: StepShape) => number;
+}
+
+function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSetup {
   const K = o.w.rows;
   const N = o.w.cols;
-  const label = `${kind}[${K}x${N} ${o.w.dtype}${o.activation === 'quick_gelu' ? ' gelu' : ''}${o.accumulate ? ' +=' : ''}]`;
+  const extras = `${o.norm ? ' norm' : ''}${o.activation === 'quick_gelu' ? ' gelu' : ''}${o.accumulate ? ' +=' : ''}${o.kvAppend ? ' kv' : ''}`;
+  const label = `${kind}[${K}x${N} ${o.w.dtype}${extras}]`;
   checkMatrix(label, 'w', o.w);
   checkDistinct(label, { x: o.x, out: o.out });
   if (o.bias) checkSize(label, 'bias', o.bias, N * 4);
   if (o.activation !== undefined && o.activation !== 'none' && o.activation !== 'quick_gelu') {
     throw new Error(`${label}: unknown activation '${String(o.activation)}', expected 'none' or 'quick_gelu'`);
   }
+  if (o.norm) {
+    if (!(o.norm.eps > 0) || !Number.isFinite(o.norm.eps)) throw new Error(`${label}: norm.eps must be a positive number, got ${o.norm.eps}`);
+    // The norm runs over the product's inner dimension: its weight has K entries.
+    checkSize(label, `norm.weight (dim = K = ${K})`, o.norm.weight, K * 4);
+    checkDistinct(label, { 'norm.weight': o.norm.weight, out: o.out });
+  }
   const maxRows = Math.min(rowCapacity(label, 'x', o.x, K * 4), rowCapacity(label, 'out', o.out, N * 4));
+  let checkStep = (step: StepShape): number => checkRows(label, step, maxRows);
   const constants: PipelineConstants = {
     K,
     N,
     HAS_BIAS: o.bias ? 1 : 0,
     ACTIVATION: o.activation === 'quick_gelu' ? 1 : 0,
     ACCUMULATE: o.accumulate ? 1 : 0,
+    ...(o.norm ? { NORM_EPS: o.norm.eps } : {}),
   };
-  const bindings = [o.step, o.x, o.w.buffer, o.bias ?? ctx.dummyBuffer(), o.out];
-  return { label, constants, bindings, maxRows };
+  const bindings: (GPUBuffer | null)[] = [o.step, o.x, o.w.buffer, o.bias ?? ctx.dummyBuffer(), o.out, o.norm?.weight ?? null, null, null];
+  const kv = o.kvAppend;
+  if (kv) {
+    if ((o.activation ?? 'none') !== 'none' || o.accumulate) throw new Error(`${label}: kvAppend stores the plain product: expected no activation and no accumulate`);
+    checkPositiveInt(label, 'kvAppend.nHead', kv.nHead);
+    checkPositiveInt(label, 'kvAppend.maxPositions', kv.maxPositions);
+    if (N % 3 !== 0) throw new Error(`${label}: kvAppend needs N = 3E (q | k | v), got N = ${N}`);
+    const E = N / 3;
+    if (E % kv.nHead !== 0) throw new Error(`${label}: kvAppend: E = ${E} is not a multiple of nHead ${kv.nHead}`);
+    checkDistinct(label, { x: o.x, out: o.out, 'kvAppend.kCache': kv.kCache, 'kvAppend.vCache': kv.vCache });
+    const sequenceBytes = kv.maxPositions * E * 4;
+    const cacheBatch = Math.min(
+      rowCapacity(label, 'kvAppend.kCache', kv.kCache, sequenceBytes),
+      rowCapacity(label, 'kvAppend.vCache', kv.vCache, sequenceBytes),
+    );
+    const checkRowsOnly = checkStep;
+    checkStep = (step) => {
+      const rows = checkRowsOnly(step);
+      if (step.past + step.seq > kv.maxPositions) {
+        throw new Error(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${kv.maxPositions}`);
+      }
+      if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
+      return rows;
+    };
+    constants.KV_HEADS = kv.nHead;
+    constants.KV_MAX_POSITIONS = kv.maxPositions;
+    bindings[6] = kv.kCache;
+    bindings[7] = kv.vCache;
+  }
+  return { label, reading: weightReading(ctx, o.w.dtype), norm: o.norm !== undefined, kv: kv !== undefined, constants, bindings, checkStep };
 }

@@ -1,0 +1,201 @@
+// The matmul's fused prologue (RMS norm) and epilogue (K/V cache append) in every kernel path, against the CPU
+// reference (norm then product) and against the separate kvAppend kernel (bit for bit).
+import { describe, it, expect, beforeAll } from 'vitest';
+import { getTestDevice } from '../helpers/gpu';
+import { Kernels, type KernelTuning, type MatmulArgs } from '../../src/gpu/kernels';
+import type { StepShape, WeightDType } from '../../src/gpu/types';
+import * as ref from '../reference/ops';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
+
+// Ragged on purpose: K and N are not multiples of any tile; N % 4 = 0 takes the vec4 matvec, N % 4 = 2 the pair one.
+const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick_gelu'; accumulate: boolean }[] = [
+  { K: 37, N: 18, bias: true, activation: 'none', accumulate: false },
+  { K: 45, N: 100, bias: true, activation: 'quick_gelu', accumulate: false },
+  { K: 70, N: 36, bias: false, activation: 'none', accumulate: true },
+];
+const ROWS = [1, 2, 3, 7, 33];
+const MAX_ROWS = Math.max(...ROWS);
+const EPS = 1e-5;
+
+const VARIANTS: [string, Partial<KernelTuning> | 'naive'][] = [
+  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecThreads: 16 }],
+  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecThreads: 8 }],
+  ['registers', { decodeMaxRows: 0, prefill: 'registers', registerThreads: [8, 8] }],
+  ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
+  ['naive', 'naive'],
+];
+
+describe('matmul with the RMS norm folded in', () => {
+  let device: GPUDevice;
+  beforeAll(async () => {
+    device = await getTestDevice();
+  });
+
+  for (const [variant, tuning] of VARIANTS) {
+    for (const dtype of ['f32', 'f16'] as WeightDType[]) {
+      it(`${variant}, ${dtype}: equals rmsNorm then matmul on the CPU`, async () => {
+        const kernels = new Kernels(device, tuning === 'naive' ? {} : tuning);
+        const step = kernels.createStepBuffer();
+        const rand = random(101 + (dtype === 'f16' ? 1 : 0));
+        for (const s of SHAPES) {
+          // An offset and a spread, so a wrong scale (or a centred norm) shows.
+          const x = randomArray(rand, MAX_ROWS * s.K).map((v) => 3 * v + 0.7);
+          const gain = randomArray(rand, s.K, 2);
+          const w = weightMatrix(device, randomArray(rand, s.K * s.N, 1 / Math.sqrt(s.K)), s.K, s.N, dtype);
+          const bias = s.bias ? randomArray(rand, s.N, 0.5) : undefined;
+          const start = randomArray(rand, MAX_ROWS * s.N);
+          const out = storageBuffer(device, start);
+          const args: MatmulArgs = {
+            step,
+            x: storageBuffer(device, x),
+            w: w.matrix,
+            bias: bias && storageBuffer(device, bias),
+            out,
+            activation: s.activation,
+            accumulate: s.accumulate,
+            norm: { weight: storageBuffer(device, gain), eps: EPS },
+          };
+          const op = tuning === 'naive' ? kernels.naiveMatmul(args) : kernels.matmul(args);
+          await kernels.ready();
+          for (const rows of ROWS) {
+            device.queue.writeBuffer(out, 0, start);
+            await runStep(device, kernels, step, { batch: 1, seq: rows, past: 0 }, [op]);
+            const normed = Float32Array.from(ref.rmsNorm(x.subarray(0, rows * s.K), gain, s.K, EPS));
+            const want = ref.matmul(normed, w.seen, s.K, s.N, { bias, activation: s.activation, accumulateInto: s.accumulate ? start : undefined });
+            const err = relativeError(await readF32(device, out, rows * s.N), want);
+            expect(err, `${variant} ${dtype} K=${s.K} N=${s.N} rows=${rows}`).toBeLessThan(2e-5);
+          }
+        }
+      });
+    }
+  }
+
+  it('gives the numbers of the separate rmsNorm + matmul ops (f32 within 1e-5, every decode and prefill row count)', async () => {
+    const kernels = new Kernels(device);
+    const step = kernels.createStepBuffer();
+    const rand = random(7);
+    const [K, N] = [96, 288];
+    const x = storageBuffer(device, randomArray(rand, MAX_ROWS * K).map((v) => 2 * v - 0.3));
+    const gain = storageBuffer(device, randomArray(rand, K, 1.5));
+    const w = weightMatrix(device, randomArray(rand, K * N, 0.1), K, N, 'f32');
+    const bias = storageBuffer(device, randomArray(rand, N));
+    const normed = storageBuffer(device, MAX_ROWS * K * 4);
+    const [separate, fused] = [storageBuffer(device, MAX_ROWS * N * 4), storageBuffer(device, MAX_ROWS * N * 4)];
+    const ops = [
+      kernels.rmsNorm({ step, x, weight: gain, out: normed, dim: K, eps: EPS }),
+      kernels.matmul({ step, x: normed, w: w.matrix, bias, out: separate }),
+      kernels.matmul({ step, x, w: w.matrix, bias, out: fused, norm: { weight: gain, eps: EPS } }),
+    ];
+    await kernels.ready();
+    for (const rows of ROWS) {
+      await runStep(device, kernels, step, { batch: rows, seq: 1, past: 0 }, ops);
+      const err = relativeError(await readF32(device, fused, rows * N), await readF32(device, separate, rows * N));
+      expect(err, `rows ${rows}`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('rejects a norm weight shorter than K and a bad eps', () => {
+    const kernels = new Kernels(device);
+    const step = kernels.createStepBuffer();
+    const x = storageBuffer(device, 4 * 16 * 4);
+    const out = storageBuffer(device, 4 * 8 * 4);
+    const w = { buffer: storageBuffer(device, 16 * 8 * 4), dtype: 'f32' as const, rows: 16, cols: 8 };
+    expect(() => kernels.matmul({ step, x, w, out, norm: { weight: storageBuffer(device, 8 * 4), eps: 1e-5 } })).toThrow(/norm\.weight \(dim = K = 16\) holds 32 bytes, expected at least 64/);
+    expect(() => kernels.matmul({ step, x, w, out, norm: { weight: storageBuffer(device, 16 * 4), eps: 0 } })).toThrow(/norm\.eps must be a positive number/);
+  });
+});
+
+describe('qkv matmul with the K/V append in its epilogue', () => {
+  let device: GPUDevice;
+  beforeAll(async () => {
+    device = await getTestDevice();
+  });
+
+  const [E, H, maxPositions, cacheBatch] = [24, 3, 12, 3];
+  const cacheFloats = cacheBatch * maxPositions * E;
+  const steps: StepShape[] = [
+    { batch: 1, seq: 1, past: 0 },
+    { batch: 3, seq: 1, past: 7 },
+    { batch: 2, seq: 5, past: 2 },
+    { batch: 3, seq: 4, past: 8 },
+  ];
+
+  for (const [variant, tuning] of VARIANTS.filter(([, t]) => t !== 'naive') as [string, Partial<KernelTuning>][]) {
+    for (const dtype of ['f32', 'f16'] as WeightDType[]) {
+      it(`${variant}, ${dtype}: writes exactly what kvAppend copies, and every column to out`, async () => {
+        const kernels = new Kernels(device, tuning);
+        const step = kernels.createStepBuffer();
+        const rand = random(55 + (dtype === 'f16' ? 1 : 0));
+        const maxRows = 12;
+        const x = randomArray(rand, maxRows * E).map((v) => v + 0.2);
+        const gain = randomArray(rand, E, 1.2);
+        const w = weightMatrix(device, randomArray(rand, E * 3 * E, 0.3), E, 3 * E, dtype);
+        const bias = randomArray(rand, 3 * E, 0.3);
+        // Caches start full of sentinels: what the step does not own must stay as it was.
+        const sentinel = randomArray(rand, cacheFloats, 9);
+        const qkv = storageBuffer(device, maxRows * 3 * E * 4);
+        const [kFused, vFused, kSeparate, vSeparate] = [0, 1, 2, 3].map(() => storageBuffer(device, sentinel));
+        const fused = kernels.matmul({
+          step,
+          x: storageBuffer(device, x),
+          w: w.matrix,
+          bias: storageBuffer(device, bias),
+          out: qkv,
+          norm: { weight: storageBuffer(device, gain), eps: EPS },
+          kvAppend: { kCache: kFused, vCache: vFused, nHead: H, maxPositions },
+        });
+        const append = kernels.kvAppend({ step, qkv, kCache: kSeparate, vCache: vSeparate, nHead: H, dim: E, maxPositions });
+        await kernels.ready();
+        for (const s of steps) {
+          const rows = s.batch * s.seq;
+          await runStep(device, kernels, step, s, [fused, append]);
+          const got = await readF32(device, qkv, rows * 3 * E);
+          const normed = Float32Array.from(ref.rmsNorm(x.subarray(0, rows * E), gain, E, EPS));
+          expect(relativeError(got, ref.matmul(normed, w.seen, E, 3 * E, { bias })), JSON.stringify(s)).toBeLessThan(2e-5);
+          expect(await readF32(device, kFused, cacheFloats), `K ${JSON.stringify(s)}`).toEqual(await readF32(device, kSeparate, cacheFloats));
+          expect(await readF32(device, vFused, cacheFloats), `V ${JSON.stringify(s)}`).toEqual(await readF32(device, vSeparate, cacheFloats));
+        }
+        // And the separate kernel did what the CPU reference does (so the comparison above has a yardstick).
+        const wantK = sentinel.slice();
+        const wantV = sentinel.slice();
+        const last = steps[steps.length - 1];
+        const lastQkv = await readF32(device, qkv, last.batch * last.seq * 3 * E);
+        ref.kvAppend(lastQkv, wantK, wantV, { nHead: H, dim: E, maxPositions }, last);
+        const gotK = await readF32(device, kFused, cacheFloats);
+        const gotV = await readF32(device, vFused, cacheFloats);
+        for (const b of [0, 1, 2]) {
+          for (const p of [8, 9, 10, 11]) {
+            for (const h of [0, 1, 2]) {
+              const slot = ((b * H + h) * maxPositions + p) * (E / H);
+              expect(gotK.subarray(slot, slot + E / H)).toEqual(wantK.subarray(slot, slot + E / H));
+              expect(gotV.subarray(slot, slot + E / H)).toEqual(wantV.subarray(slot, slot + E / H));
+            }
+          }
+        }
+      });
+    }
+  }
+
+  it('checks the cache like kvAppend does: N = 3E, heads, positions, batch, no activation', () => {
+    const kernels = new Kernels(device);
+    const step = kernels.createStepBuffer();
+    const x = storageBuffer(device, 4 * E * 4);
+    const out = storageBuffer(device, 4 * 3 * E * 4);
+    const w = { buffer: storageBuffer(device, E * 3 * E * 4), dtype: 'f32' as const, rows: E, cols: 3 * E };
+    const kCache = storageBuffer(device, 2 * maxPositions * E * 4);
+    const vCache = storageBuffer(device, 2 * maxPositions * E * 4);
+    const kv = { kCache, vCache, nHead: H, maxPositions };
+    expect(() => kernels.matmul({ step, x, w, out, kvAppend: kv, activation: 'quick_gelu' })).toThrow(/no activation and no accumulate/);
+    expect(() => kernels.matmul({ step, x, w, out, kvAppend: { ...kv, nHead: 5 } })).toThrow(/E = 24 is not a multiple of nHead 5/);
+    const w2 = { buffer: storageBuffer(device, E * 50 * 4), dtype: 'f32' as const, rows: E, cols: 50 };
+    expect(() => kernels.matmul({ step, x, w: w2, out, kvAppend: kv })).toThrow(/needs N = 3E \(q \| k \| v\), got N = 50/);
+    expect(() => kernels.matmul({ step, x, w, out, kvAppend: { ...kv, kCache: storageBuffer(device, 16) } })).toThrow(/kvAppend\.kCache holds 16 bytes/);
+    const op = kernels.matmul({ step, x, w, out, kvAppend: kv });
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    expect(() => op.encode(pass, { batch: 1, seq: 2, past: maxPositions - 1 })).toThrow(/positions up to 13 exceed the cache's maxPositions 12/);
+    expect(() => op.encode(pass, { batch: 3, seq: 1, past: 0 })).toThrow(/batch 3 but the cache holds 2 sequences/);
+    pass.end();
+    encoder.finish();
+  });
+});
