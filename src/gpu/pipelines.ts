@@ -12,7 +12,8 @@ export class PipelineCache {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private pendingChecks: Promise<string | null>[] = [];
 
-  constructor(private readonly device: GPUDevice) {}
+  /** Only through forDevice: a second cache on a device would compile every kernel again. */
+  private constructor(private readonly device: GPUDevice) {}
 
   /** The device's shared cache (made on first use). */
   static forDevice(device: GPUDevice): PipelineCache {

@@ -2,7 +2,6 @@
 // the draw for every sequence of the batch, writing each token where the next step reads it.
 import type { Op, StepShape } from './types';
 import { PipelineCache } from './pipelines';
-import { resolveSampling, type SamplingOptions } from '../model/sampling';
 import { describeValue } from '../json';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
 
@@ -19,8 +18,18 @@ const SHAPE_BYTES = 16;
 export interface SamplerOptions {
   /** Threads per sequence, a power of two in [1, 128]; default 64 (see samplerWorkgroupSizeFor). */
   workgroupSize?: number;
-  /** Where the pipeline is made and checked; default: one cache per device, shared by all Samplers. */
-  pipelines?: PipelineCache;
+}
+
+/**
+ * The kernel's parameters, resolved (the model fills in defaults and checks the user's options:
+ * resolveSampling in model/sampling.ts). Temperature 0 = greedy, topK 0 = off, topP 1 = off.
+ */
+export interface SampleParams {
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** u32 key of the counter-based RNG. */
+  seed: number;
 }
 
 /**
@@ -63,9 +72,6 @@ function checkSize(what: string, buffer: GPUBuffer, bytes: number, s: StepShape)
   }
 }
 
-// Compiling is slow on SwiftShader: by default every Sampler of a device shares one cache.
-const sharedCaches = new WeakMap<GPUDevice, PipelineCache>();
-
 export class Sampler {
   private readonly workgroupSize: number;
   private readonly pipelines: PipelineCache;
@@ -82,9 +88,8 @@ export class Sampler {
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     if (wg > limit) throw new Error(`sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);
     this.workgroupSize = wg;
-    let cache = options.pipelines ?? sharedCaches.get(device);
-    if (!cache) sharedCaches.set(device, (cache = new PipelineCache(device)));
-    this.pipelines = cache;
+    // The device's one cache: the kernels' pipelines and every Sampler's are made and checked there.
+    this.pipelines = PipelineCache.forDevice(device);
   }
 
   /** Resolves once the kernel is known to compile and its pipeline is valid; rejects naming it otherwise. */
@@ -101,8 +106,18 @@ export class Sampler {
     });
   }
 
-  writeParams(params: GPUBuffer, o: Required<SamplingOptions>): void {
-    const r = resolveSampling(o);
+  /** Writes resolved parameters; a value the kernel cannot hold (not a u32 topK or seed, a NaN) is an Error. */
+  writeParams(params: GPUBuffer, r: SampleParams): void {
+    const u32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+    const checks: [keyof SampleParams, boolean][] = [
+      ['temperature', Number.isFinite(r.temperature) && r.temperature >= 0],
+      ['topK', u32(r.topK)],
+      ['topP', r.topP > 0 && r.topP <= 1],
+      ['seed', u32(r.seed)],
+    ];
+    for (const [name, ok] of checks) {
+      if (!ok) throw new Error(`sampler: ${name} ${describeValue(r[name])} is not a resolved value (see resolveSampling)`);
+    }
     if (params.size < PARAMS_BYTES) throw new Error(`sampler: params buffer holds ${params.size} bytes, needs ${PARAMS_BYTES}`);
     const v = this.paramsData;
     v.setFloat32(0, r.temperature, true);
@@ -128,18 +143,20 @@ export class Sampler {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     this.device.queue.writeBuffer(shape, 0, Uint32Array.of(a.vocab, a.historyLength, 0, 0));
-    const bindGroup = this.device.createBindGroup({
-      label: 'sample',
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: a.step } },
-        { binding: 1, resource: { buffer: a.params } },
-        { binding: 2, resource: { buffer: shape } },
-        { binding: 3, resource: { buffer: a.logits } },
-        { binding: 4, resource: { buffer: a.nextIds } },
-        { binding: 5, resource: { buffer: a.history } },
-      ],
-    });
+    const bindGroup = this.pipelines.checked('the bind group of sample', () =>
+      this.device.createBindGroup({
+        label: 'sample',
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: a.step } },
+          { binding: 1, resource: { buffer: a.params } },
+          { binding: 2, resource: { buffer: shape } },
+          { binding: 3, resource: { buffer: a.logits } },
+          { binding: 4, resource: { buffer: a.nextIds } },
+          { binding: 5, resource: { buffer: a.history } },
+        ],
+      }),
+    );
     const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
     return {
       label: 'sample',

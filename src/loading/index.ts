@@ -2,6 +2,8 @@
 // Whatever fails or is aborted half-way, every GPU buffer made (and a device made here) is freed.
 import { AdapterLimitError, requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
+import { checkTuning, tuningFor, type KernelTuning } from '../gpu/tuning';
+import { checkOptionKeys } from '../model/session';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../model/config';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
 import type { ModelWeights } from '../model/weights';
@@ -20,13 +22,96 @@ export type LoadOptions = FileOptions & {
   device?: GPUDevice;
   /** How weights are stored on the GPU: 'f32', or 'f16' (half the memory; packed in u32, no shader-f16 needed). Default 'f16'. */
   dtype?: WeightDType;
+  /**
+   * Kernel launch choices over the adapter's defaults (`model.tuning` shows the result), e.g. `{ subgroups: false }`
+   * to keep the portable path. Checked before anything is fetched (field names and types), and against the device's
+   * limits before the weights are uploaded. `shaderF16` / `subgroups` false also keep a device requested here from
+   * asking for that feature.
+   */
+  tuning?: Partial<KernelTuning>;
 };
+
+/** Every LoadOptions key (the type makes this list complete): any other key is refused. */
+const LOAD_OPTION_KEYS: { [K in keyof Required<LoadOptions>]: true } = {
+  host: true,
+  revision: true,
+  cache: true,
+  fetch: true,
+  signal: true,
+  onProgress: true,
+  device: true,
+  dtype: true,
+  tuning: true,
+};
+
+/** Says what a tuning field holds when `v` is wrong, or null when it is right. */
+type FieldCheck = (v: unknown) => string | null;
+const isInt = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
+const integer = (min: number): FieldCheck => (v) => (isInt(v, min) ? null : `an integer ≥ ${min}`);
+const oneOf = (...values: string[]): FieldCheck => (v) => (values.includes(v as string) ? null : `one of ${values.map((x) => `'${x}'`).join(', ')}`);
+const threads: FieldCheck = (v) => (Array.isArray(v) && v.length === 2 && v.every((x) => isInt(x, 1)) ? null : 'a pair [x, y] of positive integers');
+const flag: FieldCheck = (v) => (typeof v === 'boolean' ? null : 'true or false');
+
+/** The type of each KernelTuning field (the mapped type keeps it complete); the device's limits are checkTuning's. */
+const TUNING_FIELDS: { [K in keyof KernelTuning]-?: FieldCheck } = {
+  prefill: oneOf('registers', 'shared'),
+  registerThreads: threads,
+  sharedThreads: threads,
+  sharedDepth: integer(1),
+  decodeMaxRows: integer(0),
+  matvecThreads: integer(1),
+  matvecSplitK: integer(1),
+  norm: oneOf('workgroup', 'thread'),
+  normThreads: integer(1),
+  attention: oneOf('workgroup', 'thread'),
+  attentionThreads: integer(1),
+  attentionSplitKeys: integer(1),
+  attentionMaxSplits: integer(1),
+  attentionSplitMaxSeq: integer(0),
+  attentionDecodeThreads: integer(1),
+  fuse: flag,
+  shaderF16: flag,
+  subgroups: flag,
+};
+
+/** Checks the `tuning` option's field names and types (not yet the device's limits); returns it. */
+export function checkTuningOption(what: string, tuning: unknown): Partial<KernelTuning> | undefined {
+  if (tuning === undefined) return undefined;
+  if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
+    throw new Error(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
+  }
+  const known = Object.keys(TUNING_FIELDS);
+  for (const [key, value] of Object.entries(tuning)) {
+    const check = (TUNING_FIELDS as Record<string, FieldCheck>)[key];
+    if (!check) throw new Error(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
+    if (value === undefined) continue;
+    const expected = check(value);
+    if (expected) throw new Error(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
+  }
+  return tuning as Partial<KernelTuning>;
+}
+
+/** The tuning a model on `device` runs with: the adapter's defaults, then `tuning`, checked against the device's limits. */
+export function resolveTuning(what: string, device: GPUDevice, adapterInfo: GPUAdapterInfo | undefined, tuning: Partial<KernelTuning> | undefined): KernelTuning {
+  // Browsers without device.adapterInfo still get the adapter's tuning when the device was requested here.
+  const info = adapterInfo ?? (device.adapterInfo as GPUAdapterInfo | undefined);
+  const resolved: KernelTuning = { ...tuningFor(info) };
+  for (const [key, value] of Object.entries(tuning ?? {})) if (value !== undefined) Object.assign(resolved, { [key]: value });
+  try {
+    checkTuning(resolved, device.limits);
+  } catch (e) {
+    throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
+  }
+  return resolved;
+}
 
 export interface LoadedModel {
   config: ImageGPTConfig;
   device: GPUDevice;
   /** Present when the device was requested here (its tuning is chosen from it). */
   adapterInfo?: GPUAdapterInfo;
+  /** The kernels' tuning: the adapter's defaults with the `tuning` option over them, checked against the device. */
+  tuning: KernelTuning;
   weights: ModelWeights;
   /** Which layout the checkpoint had, and its weight files. */
   layout: string;
@@ -35,7 +120,7 @@ export interface LoadedModel {
 
 const WHO = 'ImageGPT.fromPretrained';
 
-async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
+async function requestDevice(config: ImageGPTConfig, dtype: WeightDType, tuning: Partial<KernelTuning> | undefined): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
   const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
   if (!gpu) {
     throw new Error(
@@ -50,7 +135,11 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promis
     return await requestImageGptDevice(
       gpu,
       { maxBufferBytes: wanted.maxBufferSize, maxBindingBytes: wanted.maxStorageBufferBindingSize },
-      { minimum: { maxBufferBytes: minimum.maxBufferSize, maxBindingBytes: minimum.maxStorageBufferBindingSize } },
+      {
+        minimum: { maxBufferBytes: minimum.maxBufferSize, maxBindingBytes: minimum.maxStorageBufferBindingSize },
+        // Optional features as the tuning asks (default: the adapter's own tuning), where the adapter offers them.
+        features: { shaderF16: tuning?.shaderF16, subgroups: tuning?.subgroups },
+      },
     );
   } catch (e) {
     if (!(e instanceof AdapterLimitError)) throw e; // no adapter, or the device request itself failed: as it is
@@ -60,8 +149,10 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType): Promis
 
 /** Loads config and weights from any source onto a device (given, or requested with the limits the model needs). */
 export async function loadPretrained(source: PretrainedSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  checkOptionKeys(WHO, options, Object.keys(LOAD_OPTION_KEYS));
   const dtype = options.dtype ?? 'f16';
   if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${WHO}: dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
+  const tuningOption = checkTuningOption(WHO, options.tuning);
   const { signal } = options;
   throwIfAborted(signal);
   const files = await openSource(source, options);
@@ -78,10 +169,11 @@ export async function loadPretrained(source: PretrainedSource, options: LoadOpti
     if (options.device) {
       device = options.device;
     } else {
-      ({ device, info: adapterInfo } = await requestDevice(config, dtype));
+      ({ device, info: adapterInfo } = await requestDevice(config, dtype, tuningOption));
       ownDevice = device;
     }
     throwIfAborted(signal);
+    const tuning = resolveTuning(WHO, device, adapterInfo, tuningOption);
 
     uploader = new GpuUploader(device, config, dtype, { signal });
     const found = await readCheckpoint(files, uploader, options.onProgress);
@@ -94,7 +186,7 @@ export async function loadPretrained(source: PretrainedSource, options: LoadOpti
       for (const b of weights.buffers) b.destroy();
       throw e;
     }
-    return { config, device, adapterInfo, weights, layout: found.layout, files: found.files };
+    return { config, device, adapterInfo, tuning, weights, layout: found.layout, files: found.files };
   } catch (e) {
     uploader?.destroy();
     files.fail(e);

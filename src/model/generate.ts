@@ -1,8 +1,9 @@
 // Generation with the loop on the GPU: each step records the forward of the newest token and the
 // sampler, which writes the sampled token where the next step's embedding reads it. The CPU only
-// records commands (one submit per token) and reads tokens back once per image row, through a small
+// records commands (one submit per token) and reads tokens back once per image row, through a Readback
 // ring of staging buffers so the GPU never waits on mapAsync.
 import type { Sampler } from '../gpu/sampler';
+import { Readback, type StagedRead } from '../gpu/readback';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
 import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
@@ -108,8 +109,8 @@ function checkOptionTypes(o: GenerateOptions, what: string): void {
   }
 }
 
-interface Readback {
-  slot: number;
+interface RowRead {
+  staged: StagedRead;
   from: number; // first generated token (index among the new tokens)
   count: number; // tokens per sample
   done: Promise<void>;
@@ -265,11 +266,10 @@ export async function generateOnGpu(
     sampler.writeParams(params, sampling);
     const buf = session.buffers;
     const sample = own(sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength }));
-    const ring = Array.from({ length: RING }, (_, i) =>
-      own(device.createBuffer({ label: `tokens.ring.${i}`, size: bufferBytes(B * width * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })),
-    );
-    const readbacks: (Readback | null)[] = new Array(RING).fill(null);
-    let nextSlot = 0;
+    // Made now at a row's size: nothing is made per step (the last read may be shorter, never longer).
+    const ring = own(new Readback(device, { label: 'tokens', slots: RING, bytes: B * width * 4 }));
+    /** Row reads in flight, oldest first: at most RING (one per staging buffer). */
+    const readbacks: RowRead[] = [];
     let delivered = 0;
 
     const deliver = (upTo: number) => {
@@ -290,24 +290,19 @@ export async function generateOnGpu(
       delivered = Math.max(delivered, upTo);
     };
 
-    // Copies new tokens [from, from + n) of every sample to a ring slot, in the step's encoder.
-    const recordReadback = async (encoder: GPUCommandEncoder, from: number, n: number): Promise<Readback> => {
-      const slot = nextSlot;
-      nextSlot = (nextSlot + 1) % RING;
-      const prev = readbacks[slot];
-      if (prev) await prev.done; // its tokens are delivered and the buffer unmapped
-      for (let b = 0; b < B; b++) {
-        encoder.copyBufferToBuffer(history, (b * historyLength + promptLen + from + offset) * 4, ring[slot], b * n * 4, n * 4);
-      }
-      return { slot, from, count: n, done: Promise.resolve() };
+    // Copies new tokens [from, from + n) of every sample to the ring's next staging buffer, in the step's encoder.
+    const recordReadback = async (encoder: GPUCommandEncoder, from: number, n: number): Promise<RowRead> => {
+      // The oldest read holds the buffer staged next: wait until its tokens are delivered (and it is unmapped).
+      if (readbacks.length === RING) await readbacks.shift()!.done;
+      const staged = ring.stage(B * n * 4);
+      for (let b = 0; b < B; b++) staged.copy(encoder, history, (b * historyLength + promptLen + from + offset) * 4, b * n * 4, n * 4);
+      return { staged, from, count: n, done: Promise.resolve() };
     };
-    const startMap = (r: Readback) => {
-      const staging = ring[r.slot];
+    const startMap = (r: RowRead) => {
       const bytes = B * r.count * 4;
       count('readbacks');
-      r.done = staging.mapAsync(GPUMapMode.READ, 0, bytes).then(() => {
-        const tokens = new Int32Array(staging.getMappedRange(0, bytes).slice(0));
-        staging.unmap();
+      r.done = r.staged.map(bytes).then((data) => {
+        const tokens = new Int32Array(data);
         for (let b = 0; b < B; b++) {
           out.set(tokens.subarray(b * r.count, (b + 1) * r.count), b * total + promptLen + r.from);
           const from = Math.max(imageEnd[b], promptLen + r.from);
@@ -317,7 +312,7 @@ export async function generateOnGpu(
       });
       // Awaited later; a rejection meanwhile (device lost, a throwing callback) must not go unhandled.
       r.done.catch(() => {});
-      readbacks[r.slot] = r;
+      readbacks.push(r);
       readbacksInFlight.push(r.done);
     };
 
@@ -328,7 +323,7 @@ export async function generateOnGpu(
       generated++;
       unread++;
       const index = promptLen + generated - 1;
-      let r: Readback | null = null;
+      let r: RowRead | null = null;
       if ((index + 1) % width === 0 || generated === maxNew) {
         r = await recordReadback(encoder, generated - unread, unread);
         unread = 0;
@@ -381,7 +376,7 @@ export async function generateOnGpu(
       count('steps');
       await submitStep(encoder, 1);
     }
-    await Promise.all(readbacks.map((r) => r?.done));
+    await Promise.all(readbacks.map((r) => r.done));
     if (signal?.aborted) throw abortError();
     return out;
   } finally {

@@ -1,5 +1,5 @@
 // ImageGPT on WebGPU: loading, the full forward, KV-cache sessions and pooled features.
-import { Kernels } from '../gpu/kernels';
+import { Kernels, type KernelTuning } from '../gpu/kernels';
 import type { WeightDType } from '../gpu/types';
 import { logitsWidth, sosToken, type ImageGPTConfig } from './config';
 import { causalTargets, classifierLoss, meanLoss, resolveProblemType } from './loss';
@@ -158,6 +158,17 @@ const BITS_OPTIONS = ['processor', 'width', 'batchSize'];
 const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
 const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
 
+/**
+ * The optional GPU features the model's kernels use: each is true where the device has the feature and the tuning
+ * allows it (`tuning.shaderF16`, `tuning.subgroups`); false means the portable path.
+ */
+export interface DeviceFeatures {
+  /** `shader-f16`: f16 weights read as native f16 (arithmetic stays f32). */
+  shaderF16: boolean;
+  /** `subgroups`: subgroup operations in matvec and reductions. */
+  subgroups: boolean;
+}
+
 /** GPU memory the model has allocated, beside what its weights take. */
 export interface MemoryReport {
   weightBytes: number;
@@ -188,6 +199,18 @@ export class ImageGPT {
     this.watch = new DeviceWatch(device);
   }
 
+  /** The kernels' launch choices: the adapter's defaults with the `tuning` load option over them. */
+  get tuning(): Readonly<KernelTuning> {
+    return this.kernels.tuning;
+  }
+
+  /** Which optional GPU features the kernels use on this device (see DeviceFeatures). */
+  get deviceFeatures(): DeviceFeatures {
+    const t = this.kernels.tuning;
+    const has = (f: GPUFeatureName) => this.device.features.has(f);
+    return { shaderF16: t.shaderF16 && has('shader-f16'), subgroups: t.subgroups && has('subgroups') };
+  }
+
   /** Resolves when the model's device is lost; the model is unusable then (make a new one on a new device). */
   get lost(): Promise<GPUDeviceLostInfo> {
     return this.watch.lost;
@@ -203,10 +226,10 @@ export class ImageGPT {
    * then the weights (model.safetensors, sharded safetensors, pytorch_model.bin or sharded .bin) streamed to the GPU.
    */
   static async fromPretrained(source: ModelSource, options: LoadOptions = {}): Promise<ImageGPT> {
-    const { config, device, adapterInfo, weights } = await loadPretrained(source, options);
+    const { config, device, tuning, weights } = await loadPretrained(source, options);
     try {
-      // Tile shapes per adapter; browsers without device.adapterInfo still get the right ones this way.
-      const kernels = new Kernels(device, adapterInfo ? Kernels.tuningFor(adapterInfo) : undefined);
+      // The tuning is resolved and checked by the loader (the adapter's defaults, then options.tuning).
+      const kernels = new Kernels(device, tuning);
       return new ImageGPT(config, device, weights, kernels);
     } catch (e) {
       for (const b of weights.buffers) b.destroy();
@@ -392,7 +415,7 @@ export class ImageGPT {
         attentionOut = this.device.createBuffer({ label: 'attention weights', size: rowsMax * attentionRow * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
         scratch.push(attentionOut);
       }
-      const staging = session.stagingBuffer(rowsMax * rowBytes);
+      const staged = session.stage(rowsMax * rowBytes);
       let lossOp: Op | null = null;
       let chunkTargets: GPUBuffer | null = null;
       let chunkNats: GPUBuffer | null = null;
@@ -409,26 +432,26 @@ export class ImageGPT {
         (step) => ({
           head: want.logits || lossOp !== null,
           onHidden: nHidden
-            ? (k, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, (hiddenAt + k * rowsMax * E) * 4, step.batch * step.seq * E * 4)
+            ? (k, buffer, encoder) => staged.copy(encoder, buffer, 0, (hiddenAt + k * rowsMax * E) * 4, step.batch * step.seq * E * 4)
             : undefined,
           extra: lossOp ? [lossOp] : undefined,
           attentionOut,
           onAttention: nAttention
-            ? (layer, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, (attentionAt + layer * rowsMax * attentionRow) * 4, step.batch * step.seq * attentionRow * 4)
+            ? (layer, buffer, encoder) => staged.copy(encoder, buffer, 0, (attentionAt + layer * rowsMax * attentionRow) * 4, step.batch * step.seq * attentionRow * 4)
             : undefined,
         }),
         (encoder, step, from) => {
           const rows = step.batch * step.seq;
-          if (want.logits) encoder.copyBufferToBuffer(session.buffers.logits, 0, staging, 0, rows * V1 * 4);
+          if (want.logits) staged.copy(encoder, session.buffers.logits, 0, 0, rows * V1 * 4);
           if (want.targets && chunkTargets && chunkNats) {
             // Written before this chunk's submit (queue order), read by the loss op recorded above.
             for (let b = 0; b < B; b++) for (let i = 0; i < step.seq; i++) chunkScratch[b * step.seq + i] = want.targets[b * T + from + i];
             this.device.queue.writeBuffer(chunkTargets, 0, chunkScratch, 0, rows);
-            encoder.copyBufferToBuffer(chunkNats, 0, staging, natsAt * 4, rows * 4);
+            staged.copy(encoder, chunkNats, 0, natsAt * 4, rows * 4);
           }
         },
         async (step, from) => {
-          const data = new Float32Array(await session.readStaging(rowsMax * rowBytes));
+          const data = new Float32Array(await staged.map(rowsMax * rowBytes));
           for (let b = 0; b < B; b++) {
             for (let i = 0; i < step.seq; i++) {
               const r = b * step.seq + i;
@@ -483,7 +506,7 @@ export class ImageGPT {
     const session = this.createSession(1, { maxLength: W });
     const out = this.device.createBuffer({ label: 'attention row', size: rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     try {
-      const staging = session.stagingBuffer(L * rowBytes);
+      const staged = session.stage(L * rowBytes);
       // The tokens before `position` only fill the cache; the query at `position` is a step of its own.
       if (position > 0) await session.run([inputIds.slice(0, position)], () => ({}));
       let result: Float32Array | null = null;
@@ -491,11 +514,11 @@ export class ImageGPT {
         [inputIds.slice(position, W)],
         () => ({
           attentionOut: out,
-          onAttention: (layer, buffer, encoder) => encoder.copyBufferToBuffer(buffer, 0, staging, layer * rowBytes, rowBytes),
+          onAttention: (layer, buffer, encoder) => staged.copy(encoder, buffer, 0, layer * rowBytes, rowBytes),
         }),
         undefined,
         async () => {
-          result = new Float32Array(await session.readStaging(L * rowBytes));
+          result = new Float32Array(await staged.map(L * rowBytes));
         },
       );
       return result!;
@@ -619,7 +642,7 @@ export class ImageGPT {
     try {
       const zeros = new Float32Array(batch * E);
       const bytes = batch * E * 4;
-      const staging = session.stagingBuffer(bytes * layers.length);
+      const staged = session.stage(bytes * layers.length);
       for (let start = 0; start < N; start += batch) {
         const count = Math.min(batch, N - start);
         // A short last batch is padded by repeating its last row; those outputs are dropped.
@@ -630,11 +653,11 @@ export class ImageGPT {
           rows,
           () => ({ stopAt: deepest, poolHidden: layers }),
           (encoder, _step, _from, isLast) => {
-            if (isLast) layers.forEach((l, i) => encoder.copyBufferToBuffer(session.buffers.pooled[l], 0, staging, i * bytes, bytes));
+            if (isLast) layers.forEach((l, i) => staged.copy(encoder, session.buffers.pooled[l], 0, i * bytes, bytes));
           },
           async (_step, _from, isLast) => {
             if (!isLast) return;
-            const data = new Float32Array(await session.readStaging(bytes * layers.length));
+            const data = new Float32Array(await staged.map(bytes * layers.length));
             layers.forEach((l, i) => {
               const dst = result.get(l)!;
               for (let j = 0; j < count * E; j++) dst[start * E + j] = data[i * batch * E + j] / T;

@@ -9,6 +9,7 @@ import { describeValue } from '../json';
 import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
 import { bufferBytes, checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
+import { Readback, type StagedRead } from '../gpu/readback';
 
 export interface SessionOptions {
   /** Longest sequence this session will hold (KV cache length); default n_positions. */
@@ -184,7 +185,8 @@ export class ImageGPTSession {
   private readonly buf: ActivationBuffers;
   private readonly plan: ForwardPlan;
   private readonly owned: GPUBuffer[] = [];
-  private staging: GPUBuffer | null = null;
+  /** The session's one staging buffer for reading results back (made on first use, grown as needed). */
+  private readonly readback: Readback;
   private readonly idsScratch: Int32Array;
   private ownedBytes = 0;
   private readonly validated: Promise<void>;
@@ -265,6 +267,13 @@ export class ImageGPTSession {
     });
     this.validated.catch(() => {}); // reported by run(), not as an unhandled rejection
     ctx.track(this.ownedBytes);
+    this.readback = new Readback(device, {
+      label: 'session',
+      onAllocate: (delta) => {
+        this.ownedBytes += delta;
+        this.ctx.track(delta);
+      },
+    });
   }
 
   /** Tokens already in the KV cache (per sequence). */
@@ -349,34 +358,13 @@ export class ImageGPTSession {
     return this.validated;
   }
 
-  /** A MAP_READ buffer of at least `bytes`, reused across calls. */
-  stagingBuffer(bytes: number): GPUBuffer {
+  /**
+   * The session's staging buffer, at least `bytes` large (reused across calls): record copies into it in a step's
+   * encoder (`perChunk`, `onHidden`, …) and map() it after that submit (`afterSubmit`).
+   */
+  stage(bytes: number): StagedRead {
     this.checkUsable();
-    const size = bufferBytes(bytes);
-    const limit = this.ctx.device.limits.maxBufferSize;
-    if (size > limit) {
-      throw new Error(`session: a readback of ${size} bytes exceeds the device's maxBufferSize ${limit}; read fewer rows or layers at once`);
-    }
-    if (!this.staging || this.staging.size < size) {
-      if (this.staging) {
-        this.ctx.track(-this.staging.size);
-        this.ownedBytes -= this.staging.size;
-        this.staging.destroy();
-      }
-      this.staging = this.ctx.device.createBuffer({ label: 'staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      this.ctx.track(size);
-      this.ownedBytes += size;
-    }
-    return this.staging;
-  }
-
-  /** Copies `bytes` of the staging buffer out (after the submit that filled it). */
-  async readStaging(bytes: number): Promise<ArrayBuffer> {
-    const s = this.staging!;
-    await s.mapAsync(GPUMapMode.READ, 0, Math.ceil(bytes / 4) * 4);
-    const out = s.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
-    s.unmap();
-    return out;
+    return this.readback.stage(bytes);
   }
 
   /** Writes the ids of one chunk (row b*seq + i) and the step shape at the current position. */
@@ -497,7 +485,7 @@ export class ImageGPTSession {
     const B = this.batchSize;
     const V1 = logitsWidth(this.ctx.config);
     const rowBytes = V1 * 4;
-    const staging = this.stagingBuffer(B * rowBytes);
+    const staged = this.stage(B * rowBytes);
     let result: Float32Array | null = null;
     await this.run(
       rows,
@@ -505,11 +493,11 @@ export class ImageGPTSession {
       (encoder, step, _from, isLast) => {
         if (!isLast) return;
         for (let b = 0; b < B; b++) {
-          encoder.copyBufferToBuffer(this.buf.logits, (b * step.seq + step.seq - 1) * rowBytes, staging, b * rowBytes, rowBytes);
+          staged.copy(encoder, this.buf.logits, (b * step.seq + step.seq - 1) * rowBytes, b * rowBytes, rowBytes);
         }
       },
       async (_step, _from, isLast) => {
-        if (isLast) result = new Float32Array(await this.readStaging(B * rowBytes));
+        if (isLast) result = new Float32Array(await staged.map(B * rowBytes));
       },
       inputs,
     );
@@ -520,8 +508,8 @@ export class ImageGPTSession {
     if (this.disposed) return;
     this.disposed = true;
     this.plan.destroy();
+    this.readback.destroy(); // reports its bytes to ownedBytes and track first
     for (const b of this.owned) b.destroy();
-    if (this.staging) this.staging.destroy();
     this.ctx.track(-this.ownedBytes);
     this.owned.length = 0;
   }
