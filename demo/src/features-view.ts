@@ -98,8 +98,10 @@ export function bestLayerVerdict(r: Pick<FeatureResults, 'accuracy' | 'pixelAccu
   if (a === r.pixelAccuracy) {
     return `${name}, ties with raw pixels (${percent(r.pixelAccuracy)}): the model's features tell these categories apart as well as the plain colors do, not better.`;
   }
-  const points = Math.round((a - r.pixelAccuracy) * 100);
-  return `${name}, beats raw pixels (${percent(r.pixelAccuracy)}) by ${points} point${points === 1 ? '' : 's'}: the model's features tell these categories apart better than the plain colors do.`;
+  // The difference of the percentages as shown, so that the sentence adds up for the reader.
+  const points = Math.round(a * 100) - Math.round(r.pixelAccuracy * 100);
+  const by = points < 1 ? 'by less than a point' : `by ${points} point${points === 1 ? '' : 's'}`;
+  return `${name}, beats raw pixels (${percent(r.pixelAccuracy)}) ${by}: the model's features tell these categories apart better than the plain colors do.`;
 }
 
 /** Plain words for the view's terms: [term, meaning]. */

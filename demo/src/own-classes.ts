@@ -417,6 +417,7 @@ export class OwnClasses {
 
   /** Pooled features of `images` at `layer` from the worker, in one request with progress. */
   private async extract(images: Pixels[], layer: number, what: string): Promise<Float32Array> {
+    this.setStatus(`${what}: on the GPU (the first time also prepares its programs, which takes a while)…`);
     const result = await this.client.request(
       { type: 'image-features', images, layer },
       {

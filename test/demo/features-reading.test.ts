@@ -33,6 +33,10 @@ describe('bestLayerVerdict', () => {
     const text = bestLayerVerdict({ accuracy: [0.3, 0.55, 0.6, 0.5, 0.45], pixelAccuracy: 0.4, majorityRate: 0.1 }, nLayer);
     expect(text).toBe("The best layer, layer 2 (60 %), beats raw pixels (40 %) by 20 points: the model's features tell these categories apart better than the plain colors do.");
   });
+  it('counts the points between the percentages as shown (7/12 vs 5/12: 58 % and 42 %, 16 points)', () => {
+    expect(bestLayerVerdict({ accuracy: [7 / 12, 0.5], pixelAccuracy: 5 / 12, majorityRate: 1 / 3 }, 1)).toMatch(/\(58 %\), beats raw pixels \(42 %\) by 16 points/);
+    expect(bestLayerVerdict({ accuracy: [0.4204], pixelAccuracy: 0.4196, majorityRate: 0.1 }, 1)).toMatch(/beats raw pixels \(42 %\) by less than a point/);
+  });
   it('says a tie is a tie', () => {
     expect(bestLayerVerdict({ accuracy: [0.4, 0.4], pixelAccuracy: 0.4, majorityRate: 0.1 }, 1)).toMatch(/^The best layer, layer 0 \(embeddings\) \(40 %\), ties with raw pixels/);
   });
