@@ -8,10 +8,13 @@
 //   workgroup's zero-initialised workgroup memory and each barrier cost more than the math.
 // - attentionSplit + attentionCombine: split-K for steps of few queries over a long cache (decode):
 //   a thread per (head, query, chunk of keys), then a pass that merges the chunks (see below).
+// - attentionDecode (attention-decode.wgsl, which appends to this file): the fused path's split-K in one
+//   dispatch, a workgroup per (head, query) whose threads split the keys.
 // Prepended: step.wgsl. Channels are read four at a time (vec4).
 // With the pipeline constant MASKED (HF attention_mask), key j of sequence b takes part only where
-// keyMask[b, j] ≠ 0; a query none of whose visible keys is allowed is then left to attentionMaskedRows,
-// which writes HF's result for it. Without MASKED the mask is never read (the branches fold away).
+// keyMask[b, j] ≠ 0; a query none of whose visible keys is allowed then gets HF's result (fullyMaskedMean):
+// from attentionMaskedRows after these kernels, or, with INLINE_MASKED (the fused path), from the kernel itself.
+// Without MASKED the mask is never read (the branches fold away).
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
@@ -22,6 +25,7 @@ override D4: u32 = D / 4u;
 override E4: u32 = H * D4;
 override WG: u32 = GROUPS * D4;
 override MASKED: bool = false;
+override INLINE_MASKED: bool = false;
 
 struct AttentionParams {
   scale: f32,                     // 1/sqrt(D), maybe also /(layer + 1)
@@ -117,6 +121,10 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   partialOut[t] = acc;
   workgroupBarrier();
   if (t < D4) {
+    if (MASKED && INLINE_MASKED && maxScore == -3.402823e38) { // every visible key masked
+      out[row * E4 + head * D4 + t] = fullyMaskedMean(b, keys - 1u, cacheBase, t);
+      return;
+    }
     var sum = vec4<f32>(0.0);
     for (var g = 0u; g < GROUPS; g++) {
       sum += partialOut[g * D4 + t];
@@ -194,6 +202,12 @@ fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var c = 0u; c < D4; c++) {
       out[o + c] = weightedV4(out[o + c], w, c);
     }
+  }
+  if (MASKED && INLINE_MASKED && total == 0.0) {
+    for (var c = 0u; c < D4; c++) {
+      out[o + c] = fullyMaskedMean(b, lastKey, cacheBase, c);
+    }
+    return;
   }
   for (var c = 0u; c < D4; c++) {
     out[o + c] = out[o + c] / total;
@@ -289,6 +303,18 @@ fn attentionCombine(@builtin(global_invocation_id) gid: vec3<u32>) {
 // mask: in f32 each visible key then scores exactly finfo.min, as does each unmasked key after the query
 // within this step (causal finfo.min + 0), while a masked later key scores -inf (finfo.min + finfo.min).
 // The softmax is uniform over the first two sets: the mean of their V rows.
+fn fullyMaskedMean(b: u32, query: u32, cacheBase: u32, c: u32) -> vec4<f32> {
+  var sum = vec4<f32>(0.0);
+  var count = 0.0;
+  for (var j = 0u; j < step.past + step.seq; j++) {
+    if (j <= query || keyAllowed(b, j)) {
+      sum += vCache[cacheBase + j * D4 + c];
+      count += 1.0;
+    }
+  }
+  return sum / count;
+}
+
 @compute @workgroup_size(PT_THREADS)
 fn attentionMaskedRows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let units = step.rows * H;
@@ -306,14 +332,5 @@ fn attentionMaskedRows(@builtin(global_invocation_id) gid: vec3<u32>) {
       return; // an ordinary row, already written
     }
   }
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
-  var sum = vec4<f32>(0.0);
-  var count = 0.0;
-  for (var j = 0u; j < step.past + step.seq; j++) {
-    if (j <= query || keyAllowed(b, j)) {
-      sum += vCache[cacheBase + j * D4 + c];
-      count += 1.0;
-    }
-  }
-  out[row * E4 + head * D4 + c] = sum / count;
+  out[row * E4 + head * D4 + c] = fullyMaskedMean(b, query, (b * H + head) * MAX_POSITIONS * D4, c);
 }

@@ -1,25 +1,34 @@
 // Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself in its
-// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), and the attention weights
-// HF output_attentions reads (shaders/attention-weights.wgsl).
+// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), the fused path's one-dispatch
+// decode attention (shaders/attention-decode.wgsl with one of the attention-merge*.wgsl bodies), and the
+// attention weights HF output_attentions reads (shaders/attention-weights.wgsl).
 import type { Op, StepShape } from './types';
 import type { PipelineConstants } from './pipelines';
 import type { KernelTuning } from './tuning';
+import { PipelineCache } from './pipelines';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type Dispatch, type KernelContext } from './context';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
+import attentionDecodeWgsl from '../../shaders/attention-decode.wgsl?raw';
+import attentionMergeWgsl from '../../shaders/attention-merge.wgsl?raw';
+import attentionMergeSubgroupsWgsl from '../../shaders/attention-merge-subgroups.wgsl?raw';
+import stepWgsl from '../../shaders/step.wgsl?raw';
 
-/** attention.wgsl's MAX_SPLIT_D4: the split kernel keeps a head's V sum in registers (head size ≤ 128). */
+/** attention.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
+ *  a head's V sum in registers (head size ≤ 128). */
 const SPLIT_MAX_D4 = 32;
 
 /**
  * Bytes of the split-K attention scratch an attention Op makes for buffers of `maxRows` rows, a cache of
- * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made).
+ * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made), and 0 for the
+ * fused path (its decode attention is one dispatch without scratch). Without `fuse`, sized as unfused.
  */
 export function splitAttentionScratchBytes(
-  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'>,
+  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'> & Partial<Pick<KernelTuning, 'fuse'>>,
   s: { maxRows: number; batch: number; maxPositions: number; nHead: number; headDim: number },
 ): number {
+  if (t.fuse === true) return 0;
   const maxSplits = Math.min(Math.ceil(s.maxPositions / t.attentionSplitKeys), t.attentionMaxSplits);
   const D4 = s.headDim / 4;
   if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return 0;
@@ -48,7 +57,12 @@ export function kvAppendOp(ctx: KernelContext, o: {
   });
 }
 
-/** Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. */
+/**
+ * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With tuning.fuse every
+ * step is one dispatch: steps of ≤ attentionSplitMaxSeq new tokens the decode kernel (unless attentionMaxSplits
+ * is 1 or the head is larger than 128), longer ones the per-query kernel; a key mask's fully masked queries are
+ * handled inside them. Without fuse: split-K (two dispatches) and a third for a key mask, as before.
+ */
 export function attentionOp(ctx: KernelContext, o: {
   step: GPUBuffer;
   qkv: GPUBuffer;
@@ -69,7 +83,10 @@ export function attentionOp(ctx: KernelContext, o: {
   const a = scoredAttentionSetup(ctx, label, o);
   checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
   const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
-  const { constants, keyMask, params } = a;
+  const { keyMask, params } = a;
+  const fuse = ctx.tuning.fuse;
+  // Fused: the per-query kernels write HF's result for fully masked queries themselves.
+  const constants: PipelineConstants = fuse && o.keyMask ? { ...a.constants, INLINE_MASKED: 1 } : a.constants;
   const D = a.headDim;
   const pipeline =
     ctx.tuning.attention === 'thread'
@@ -79,9 +96,9 @@ export function attentionOp(ctx: KernelContext, o: {
         })
       : attentionWorkgroupPipeline(ctx, label, constants, D, o.maxPositions);
   const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
-  const split = attentionSplit(ctx, label, o, a, params, keyMask);
+  const split = fuse ? attentionDecode(ctx, label, o, a, params, keyMask) : attentionSplit(ctx, label, o, a, params, keyMask);
   let maskedRows: Dispatch | null = null;
-  if (o.keyMask) {
+  if (o.keyMask && !fuse) {
     const threads = ctx.tuning.attentionThreads;
     const fixPipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
     const fixBindGroup = ctx.bindGroup(`${label} masked rows`, fixPipeline, [o.step, null, null, o.vCache, o.out, null, null, o.keyMask]);
@@ -99,11 +116,11 @@ export function attentionOp(ctx: KernelContext, o: {
     }
     maskedRows?.(pass, step);
   }, () => {
-    if (!split) return;
+    if (!split?.scratch) return;
     split.scratch.destroy();
     ctx.scratch.delete(split.scratch);
   });
-  if (split) ctx.scratch.add(split.scratch);
+  if (split?.scratch) ctx.scratch.add(split.scratch);
   return op;
 }
 
@@ -177,6 +194,46 @@ function attentionSplit(ctx: KernelContext,
       const units = rows * o.nHead;
       run(pass, label, partialPipeline, partialBindGroup, Math.ceil(units / t.attentionThreads), splits);
       run(pass, label, combinePipeline, combineBindGroup, Math.ceil((units * D4) / t.attentionThreads), 1);
+      return true;
+    },
+  };
+}
+
+/**
+ * The fused path's decode attention: one dispatch, a workgroup per (head, query row) whose threads split the
+ * keys and merge once (attention-decode.wgsl), or null where the per-query kernel serves every step. The merge
+ * uses subgroup operations where the device has them and the workgroup fits in one subgroup, else workgroup
+ * memory (threads halved until it fits the device). encode() returns false for steps of too many new tokens.
+ */
+function attentionDecode(ctx: KernelContext,
+  label: string,
+  o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHead: number },
+  a: { headDim: number; constants: PipelineConstants },
+  params: GPUBuffer,
+  keyMask: GPUBuffer,
+): { scratch: null; encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean } | null {
+  const t = ctx.tuning;
+  const D4 = a.headDim / 4;
+  if (t.attentionSplitMaxSeq < 1 || t.attentionMaxSplits < 2 || D4 > SPLIT_MAX_D4) return null;
+  const limits = ctx.device.limits;
+  let threads = Math.min(t.attentionDecodeThreads, limits.maxComputeInvocationsPerWorkgroup);
+  const subgroupSize = ctx.device.adapterInfo?.subgroupMinSize ?? 0;
+  const subgroups = ctx.useSubgroups && threads <= subgroupSize;
+  if (!subgroups) {
+    while (threads > 1 && threads * (D4 + 1) * 16 > limits.maxComputeWorkgroupStorageSize) threads = Math.ceil(threads / 2);
+  }
+  const kernel = subgroups ? 'attention-decode.wgsl/subgroups' : 'attention-decode.wgsl/workgroup';
+  // `enable subgroups` must open the module, so the subgroup merge comes first (WGSL declarations are unordered).
+  const code = subgroups
+    ? `${attentionMergeSubgroupsWgsl}\n${stepWgsl}\n${attentionWgsl}\n${attentionDecodeWgsl}`
+    : `${stepWgsl}\n${attentionWgsl}\n${attentionDecodeWgsl}\n${attentionMergeWgsl}`;
+  const pipeline = PipelineCache.forDevice(ctx.device).get(kernel, code, 'attentionDecode', { ...a.constants, DT: threads });
+  const bindGroup = ctx.bindGroup(`${label} decode`, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
+  return {
+    scratch: null,
+    encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean {
+      if (step.seq > t.attentionSplitMaxSeq) return false;
+      run(pass, label, pipeline, bindGroup, o.nHead, rows);
       return true;
     },
   };
