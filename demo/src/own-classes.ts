@@ -5,7 +5,7 @@
 import { LinearProbe } from '../../src/index';
 import type { ModelClient } from './client';
 import { setupDrawing } from './drawing';
-import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
+import { galleryImage, galleryUrl, gridStep, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, readCanvas } from './pixels';
 import {
   classSetProblem,
@@ -234,8 +234,7 @@ export class OwnClasses {
     const padBox = el('div', { className: 'own-pad' }, padLabel, el('div', { className: 'draw-frame' }, this.pad, cursor), padTools, padHelp, padStatus);
 
     // Gallery picks: one grid; a click adds the emoji to the class chosen beside it.
-    const pickGrid = el('div', { className: 'gallery small own-gallery' });
-    buildGalleryGrid(pickGrid, this.gallery, 32, (item) => void this.addGalleryItem(item));
+    const pickGrid = this.buildPicks();
     const galleryBox = el(
       'details',
       { className: 'own-gallery-picks' },
@@ -299,6 +298,35 @@ export class OwnClasses {
       this.loadError,
     );
     return section;
+  }
+
+  /**
+   * The gallery as "add" buttons, one Tab stop: the arrow keys (Home/End) only move, a click or Enter adds the
+   * emoji to the class chosen above (unlike the Complete gallery, where moving picks).
+   */
+  private buildPicks(): HTMLElement {
+    const grid = el('div', { className: 'gallery small own-gallery' });
+    grid.setAttribute('role', 'group');
+    grid.setAttribute('aria-label', 'Gallery images to add');
+    const buttons = this.gallery.map((item, index) => {
+      const name = item.name.replaceAll('_', ' ');
+      const button = el('button', { type: 'button', className: 'thumb', title: `Add ${name} (${item.category})`, tabIndex: index === 0 ? 0 : -1 }, galleryImage(item, 32));
+      button.setAttribute('aria-label', `Add ${name} to the chosen class`);
+      button.addEventListener('click', () => void this.addGalleryItem(item));
+      button.addEventListener('keydown', (e) => {
+        const top = buttons[0].offsetTop;
+        const columns = Math.max(1, buttons.findIndex((b) => b.offsetTop !== top) === -1 ? buttons.length : buttons.findIndex((b) => b.offsetTop !== top));
+        const next = gridStep(e.key, index, buttons.length, columns);
+        if (next === null) return;
+        e.preventDefault();
+        button.tabIndex = -1;
+        buttons[next].tabIndex = 0;
+        buttons[next].focus();
+      });
+      return button;
+    });
+    grid.append(...buttons);
+    return grid;
   }
 
   private addClass(): OwnClass {
@@ -679,20 +707,20 @@ function addStyles(): void {
 #own-draw-canvas { width: 192px; height: 192px; max-width: 100%; border: 1px solid var(--line); border-radius: 8px; touch-action: none; cursor: crosshair; display: block; }
 .own-gallery-picks { flex: 1 1 220px; min-width: 0; }
 .own-gallery-picks summary { cursor: pointer; font-weight: 600; font-size: 0.9rem; }
-.own-gallery { max-height: 200px; overflow: auto; }
+.gallery.own-gallery { max-height: 200px; overflow: auto; }
 .own-train { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
 .own-predictions { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 260px), 1fr)); gap: 12px; margin-top: 10px; }
 .own-prediction { display: flex; gap: 10px; align-items: flex-start; border: 1px solid var(--line); border-radius: 10px; padding: 8px; min-width: 0; }
 .own-prediction .own-thumb { width: 64px; height: 64px; flex: none; }
 .own-prediction figcaption { display: block; margin: 0 0 6px; color: var(--ink); }
 .own-prediction-text { flex: 1; min-width: 0; }
-.own-bars { list-style: none; padding: 0; margin: 0; display: grid; gap: 3px; font-size: 0.8rem; }
-.own-bars li { display: grid; grid-template-columns: minmax(0, 6em) 1fr 3.2em; gap: 6px; align-items: center; }
-.own-bars li.best { font-weight: 600; }
+.own-bars { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: minmax(0, max-content) minmax(40px, 1fr) max-content; gap: 3px 6px; align-items: center; font-size: 0.8rem; }
+.own-bars li { display: contents; }
+.own-bars li.best > * { font-weight: 600; }
 .own-bar-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .own-bar { height: 10px; background: var(--line); border-radius: 5px; overflow: hidden; }
 .own-bar-fill { display: block; height: 100%; background: var(--accent); }
-.own-bar-value { text-align: right; font-variant-numeric: tabular-nums; }
+.own-bar-value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .own-files { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; }
 .features-explain p { margin: 0 0 8px; line-height: 1.45; font-size: 0.92rem; }
 .features-glossary { font-size: 0.88rem; margin: 0 0 12px; }

@@ -169,6 +169,17 @@ export function register(test, context) {
       const still = await classifyStroke(second, BLUE, vertical(0.3, 0.7, 3));
       assert(still.predicted === 'blue things', `after the refused files the drawing is ${still.predicted}`);
 
+      // Gallery picks by keyboard: the arrow keys only move; Enter adds that one emoji to the chosen class.
+      await second.click('.own-gallery-picks summary');
+      await second.selectOption('#own-gallery-target', '1');
+      await second.focus('.own-gallery button[tabindex="0"]');
+      await second.keyboard.press('ArrowRight');
+      await second.keyboard.press('ArrowRight');
+      await second.keyboard.press('Enter');
+      await second.waitForFunction(() => document.querySelectorAll('#own-classes .own-class:nth-child(2) .own-images canvas').length === 1, null, { timeout: 10_000 });
+      const picked = await second.$$eval('#own-classes .own-count', (els) => els.map((e) => e.textContent));
+      assert(picked.join() === '0 images,1 image', `after moving twice and Enter, the class counts are ${picked}`);
+
       // At phone width the panel fits its card.
       await second.setViewportSize({ width: 390, height: 844 });
       const fit = await second.evaluate(() => {
