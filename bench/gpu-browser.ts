@@ -1,4 +1,4 @@
-// bench:gpu in a page (bench/gpu.html, served by Vite for `npm run bench:gpu -- --browser`): the same
+// bench:gpu in a page (served with Vite by bench/gpu.ts for `npm run bench:gpu -- --browser`): the same
 // measurements as in Node, on navigator.gpu. Progress goes to the console, which the runner echoes.
 import { runGpuBench, type GpuBenchOptions, type GpuBenchResult } from './gpu-core';
 

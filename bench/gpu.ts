@@ -53,29 +53,47 @@ function parseArgs(args: string[]): { options: GpuBenchOptions; browser: boolean
   return { options, browser: args.includes('--browser'), out: value('--out') ?? null };
 }
 
-/** Runs the benchmark in Chromium: Vite serves bench/gpu.html (which loads gpu-browser.ts), Playwright drives it. */
+// The page: only a module script; Vite serves (and transforms) the TypeScript it loads.
+const PAGE = '<!doctype html><meta charset="utf-8"><title>bench:gpu</title><script type="module" src="/bench/gpu-browser.ts"></script>';
+
+/** Runs the benchmark in Chromium: a page loading bench/gpu-browser.ts through Vite, driven by Playwright. */
 async function inChromium(options: GpuBenchOptions): Promise<GpuBenchResult> {
   const executablePath = process.env.CHROMIUM_PATH;
   if (!executablePath) throw new Error('bench:gpu --browser: no Chromium found (install Debian\'s chromium or set CHROMIUM_PATH)');
   const { createServer: createVite } = await import('vite');
   const { chromium } = await import('playwright');
   const http = createServer();
-  const vite = await createVite({ configFile: false, logLevel: 'error', root: process.cwd(), server: { middlewareMode: true, hmr: false, ws: false } });
-  http.on('request', (req, res) => vite.middlewares(req, res));
+  const vite = await createVite({
+    configFile: false,
+    logLevel: 'error',
+    root: process.cwd(),
+    appType: 'custom',
+    server: { middlewareMode: true, hmr: false, ws: false },
+    optimizeDeps: { noDiscovery: true, include: [] },
+  });
+  http.on('request', (req, res) => {
+    if (req.url === '/' || req.url === '/favicon.ico') {
+      res.writeHead(req.url === '/' ? 200 : 204, { 'Content-Type': 'text/html' });
+      res.end(req.url === '/' ? PAGE : undefined);
+      return;
+    }
+    vite.middlewares(req, res);
+  });
   await new Promise<void>((done) => http.listen(0, '127.0.0.1', done));
   const address = http.address();
   if (!address || typeof address === 'string') throw new Error('bench:gpu --browser: the page server has no TCP address');
-  // A real GPU in headless Chromium needs its GPU process on the hardware, not the software fallback.
+  // A real GPU in headless Chromium needs its GPU process on the hardware, not the software fallback; the
+  // developer features give full-precision timestamps (100 µs quanta otherwise) and the adapter's description.
   const gpuArgs = options.requireRealGpu ? ['--ignore-gpu-blocklist', '--enable-features=Vulkan', '--use-angle=vulkan'] : [];
   const browser = await chromium.launch({
     executablePath,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpuArgs],
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-webgpu-developer-features', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpuArgs],
   });
   try {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`[page] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
-    await page.goto(`http://127.0.0.1:${address.port}/bench/gpu.html`);
+    await page.goto(`http://127.0.0.1:${address.port}/`);
     await page.waitForFunction(() => 'runImageGptGpuBench' in globalThis, null, { timeout: 120_000 });
     const { log: _log, ...plain } = options;
     void _log;

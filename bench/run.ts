@@ -2,6 +2,7 @@
 // ratios measured in one run on one device. Writes bench/results.json.
 //   --quick        fewer iterations and shapes
 //   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
+//   --decode       only the decode benchmark (fused vs unfused kernels, bench/decode.ts), quickly; writes bench/decode.json
 //   --load         only the checkpoint-loading benchmark instead (bench/load.ts: its own flags; bench/load.json)
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
@@ -10,7 +11,9 @@ import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampl
 import type { GenerateStats } from '../src/model/generate';
 import type { StepShape } from '../src/gpu/types';
 import { decodeStepMs, randomCheckpoint } from './common';
-import { createNodeDevice } from '../scripts/node-webgpu';
+import { createNodeDevice, isSwiftShader } from '../scripts/node-webgpu';
+import { stepCounts } from './gpu-profile';
+import { benchDecodeFusion } from './decode';
 
 type Json = Record<string, unknown>;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -96,6 +99,27 @@ async function stepVsKernels(model: ImageGPT, position: number, repeats: number)
   }
 }
 
+/** Dispatches and passes of a decode step (near and far in the cache) and of a prefill chunk, per layer and in all. */
+async function dispatchCounts(model: ImageGPT, near: number, far: number): Promise<Json> {
+  const out: Json = {};
+  const session = model.createSession(1);
+  try {
+    await session.ready();
+    const shapes: [string, StepShape][] = [
+      [`decodePos${near}`, { batch: 1, seq: 1, past: near }],
+      [`decodePos${far}`, { batch: 1, seq: 1, past: far }],
+      ['prefillChunk', { batch: 1, seq: Math.min(session.chunkLength, model.config.n_positions), past: 0 }],
+    ];
+    for (const [name, shape] of shapes) {
+      const c = stepCounts(model, session, shape);
+      out[name] = { tokens: shape.seq, dispatches: c.step.dispatches, dispatchesPerLayer: c.dispatchesPerLayer, outsideBlocks: c.dispatchesOutsideBlocks, passes: c.passes };
+    }
+  } finally {
+    session.dispose();
+  }
+  return out;
+}
+
 /** Naive generation: the full prefix through forward() every step, sampling on the CPU. */
 async function naiveGenerate(model: ImageGPT, batch: number, tokens: number): Promise<number> {
   const sampling = resolveSampling({ seed: 5, topK: 40 });
@@ -158,6 +182,7 @@ async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, bi
         decode[`batch${B}`] = { [`pos${near}_ms`]: round(a), [`pos${far}_ms`]: round(b), farOverNear: round(b / a) };
       }
       r.decodePerToken = decode;
+      r.dispatches = await dispatchCounts(model, near, far);
       r.stepVsKernels = await stepVsKernels(model, near, quick ? 10 : 30);
       const featImages = 4;
       r.featuresPerImage_ms = round(
@@ -210,19 +235,31 @@ export async function main(args: string[]): Promise<number> {
   // --load: only the checkpoint-loading benchmark (bench/load.ts), nothing else.
   if (args.includes('--load')) return (await import('./load')).main(args.filter((a) => a !== '--load'));
   const quick = args.includes('--quick');
+  const decodeOnly = args.includes('--decode');
   const li = args.indexOf('--layers');
-  const { device, info } = await createNodeDevice();
-  const swiftshader = info.architecture === 'swiftshader' || /swiftshader/i.test(info.description ?? '');
+  // The optional features the runtime may use, and timestamps for the per-kernel times.
+  const { device, info, features } = await createNodeDevice({ optionalFeatures: ['timestamp-query', 'shader-f16', 'subgroups'] });
+  const swiftshader = isSwiftShader(info);
   const layers = li >= 0 ? Number(args[li + 1]) : swiftshader ? 2 : 24;
+  if (!Number.isInteger(layers) || layers < 1) throw new Error(`bench: --layers must be a positive integer, got ${JSON.stringify(args[li + 1])}`);
+  const timestamps = features.includes('timestamp-query');
   const results: Json = {
     date: new Date().toISOString(),
-    device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
+    device: { vendor: info.vendor, architecture: info.architecture, description: info.description, features },
     runtime: `Node ${process.version}, Dawn (npm webgpu)`,
-    quick,
+    quick: quick || decodeOnly,
     notes: [] as string[],
   };
   const notes = results.notes as string[];
-  console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}`);
+  console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}; features: ${features.join(', ') || 'none'}`);
+  if (!timestamps) notes.push('no timestamp-query on this adapter: decode times are wall time only');
+  if (decodeOnly) {
+    results.decodeFusion = await benchDecodeFusion(device, { quick: true, layers, timestamps });
+    writeFileSync('bench/decode.json', JSON.stringify(results, null, 2) + '\n');
+    console.log('\nwrote bench/decode.json');
+    device.destroy();
+    return 0;
+  }
   if (existsSync('bench/kernels.ts')) {
     const { benchKernels } = (await import('./kernels')) as { benchKernels: (d: GPUDevice, o: { quick?: boolean }) => Promise<Json> };
     results.kernels = await benchKernels(device, { quick: quick || swiftshader });
@@ -243,6 +280,7 @@ export async function main(args: string[]): Promise<number> {
   );
   models.push(await benchModel(device, small, quick, true));
   results.models = models;
+  results.decodeFusion = await benchDecodeFusion(device, { quick, layers, timestamps });
   writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
   console.log('\nwrote bench/results.json');
   device.destroy();
