@@ -652,8 +652,8 @@ export class OwnClasses {
       this.refresh();
       await this.predictAll();
     } catch (e) {
+      // The probe in use (if any) stays.
       this.loadError.textContent = `${file.name} was not loaded: ${message(e)}`;
-      document.body.dataset.ownProbe = this.trained ? document.body.dataset.ownProbe : 'none';
       document.body.dataset.ownLoad = 'error';
       return;
     }
