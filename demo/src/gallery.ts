@@ -65,7 +65,6 @@ export function buildGalleryGrid(
 ): void {
   container.setAttribute('role', 'listbox');
   container.setAttribute('aria-label', label);
-  container.setAttribute('aria-orientation', 'horizontal');
   const buttons = items.map((item, index) => {
     const button = document.createElement('button');
     button.type = 'button';

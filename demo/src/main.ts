@@ -517,6 +517,7 @@ async function usePixels(image: Pixels): Promise<void> {
     const { tokens, quantized } = await client.request({ type: 'encode', image });
     state.prompt = { original: image, tokens, quantized };
     showPrompt();
+    clearFieldError(ui.uploadError); // a usable image, from any source, ends the upload's message
   } catch (e) {
     clearPrompt(`That image could not be used: ${message(e)}`);
   }

@@ -93,6 +93,7 @@ export function register(test, context) {
     await page.keyboard.press('Tab');
     assert((await page.evaluate(() => document.activeElement?.id)) === 'draw-canvas' && (await page.isVisible('#draw-cursor')), 'Tab from the Draw tab does not reach the canvas with a visible cursor');
     await page.click('#draw-clear');
+    await page.fill('#draw-color', '#f4b400');
     await page.focus('#draw-canvas');
     await page.keyboard.press('Space');
     for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowRight');
