@@ -7,6 +7,7 @@ import { testGpu } from '../helpers/gpu';
 import { loadModelFixture, relError } from '../helpers/fixtures';
 import { requestImageGptDevice } from '../../src/gpu/device';
 import { ImageGPT } from '../../src/model/imagegpt';
+import type { KernelTuning } from '../../src/gpu/tuning';
 
 const tiny = loadModelFixture('tiny');
 const source = { config: tiny.configJson, weights: tiny.weightBytes };
@@ -93,7 +94,8 @@ describe('the device fromPretrained requests', () => {
   it("asks for the adapter's optional features, or not where the tuning turns them off", async () => {
     vi.stubGlobal('navigator', { gpu: testGpu() });
     const adapter = (await testGpu().requestAdapter({ powerPreference: 'high-performance' }))!;
-    for (const tuning of [undefined, { subgroups: false }]) {
+    const tunings: (Partial<KernelTuning> | undefined)[] = [undefined, { subgroups: false }];
+    for (const tuning of tunings) {
       const model = await ImageGPT.fromPretrained(source, { dtype: 'f32', tuning });
       try {
         const f = model.device.features;

@@ -4,6 +4,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { Sampler } from '../../src/gpu/sampler';
 import { readBuffer } from '../../src/gpu/readback';
+import { PipelineCache } from '../../src/gpu/pipelines';
+import sampleWgsl from '../../shaders/sample.wgsl?raw';
 import { random, randomArray, storageBuffer } from './harness';
 import {
   counterUniform,
@@ -484,6 +486,34 @@ describe('sample kernel', () => {
     await expectCpuAgreement(resolveSampling({ temperature: 1.3, topK: 100, topP: 0.8, seed: 13 }), new Sampler(device));
   });
 
+  it("uses the device's one pipeline cache: another Sampler (or Op) of the same size compiles nothing", () => {
+    const calls = { modules: 0, pipelines: 0 };
+    const [createModule, createPipeline] = [device.createShaderModule, device.createComputePipeline];
+    device.createShaderModule = (d) => (calls.modules++, createModule.call(device, d));
+    device.createComputePipeline = (d) => (calls.pipelines++, createPipeline.call(device, d));
+    const s = GPUBufferUsage.STORAGE;
+    const made: GPUBuffer[] = [];
+    const buf = (size: number, usage = s) => (made.push(device.createBuffer({ size, usage })), made[made.length - 1]);
+    try {
+      const other = new Sampler(device, { workgroupSize: 16 });
+      const args = { step: buf(16, GPUBufferUsage.UNIFORM), params: other.createParamsBuffer(), logits: buf(4 * 8), vocab: 8, nextIds: buf(4), history: buf(8), historyLength: 2 };
+      made.push(args.params);
+      other.sample(args).destroy();
+      sampler.sample(args).destroy();
+      expect(calls).toEqual({ modules: 0, pipelines: 0 });
+      // The pipeline is the device's cache entry (where the kernels' pipelines are): no second cache.
+      PipelineCache.forDevice(device).get('sample.wgsl', sampleWgsl, 'main', { WG: 16 });
+      expect(calls).toEqual({ modules: 0, pipelines: 0 });
+      // A new size is a new pipeline of the same module, in the same cache.
+      new Sampler(device, { workgroupSize: 8 }).sample(args).destroy();
+      expect(calls).toEqual({ modules: 0, pipelines: 1 });
+    } finally {
+      device.createShaderModule = createModule;
+      device.createComputePipeline = createPipeline;
+      for (const b of made) b.destroy();
+    }
+  });
+
   it('rejects what it cannot sample, with clear errors', () => {
     const buf = (size: number, usage: number) => device.createBuffer({ size, usage });
     const s = GPUBufferUsage.STORAGE;
@@ -502,7 +532,11 @@ describe('sample kernel', () => {
     expect(() => op.encode(pass, { batch: 2, seq: 2, past: 0 })).toThrow(/logits/);
     expect(() => op.encode(pass, { batch: 3, seq: 1, past: 0 })).toThrow(/logits/);
     expect(() => op.encode(pass, { batch: 0, seq: 1, past: 0 })).toThrow(/batch/);
-    expect(() => sampler.writeParams(params, { temperature: -1, topK: 1, topP: 1, seed: 0 })).toThrow(/temperature/);
+    // The sampler takes resolved values (the model resolves the user's options): what the kernel cannot hold is refused.
+    expect(() => sampler.writeParams(params, { temperature: -1, topK: 1, topP: 1, seed: 0 })).toThrow('sampler: temperature -1 is not a resolved value');
+    expect(() => sampler.writeParams(params, { temperature: 1, topK: 2.5, topP: 1, seed: 0 })).toThrow('sampler: topK 2.5 is not a resolved value');
+    expect(() => sampler.writeParams(params, { temperature: 1, topK: 1, topP: NaN, seed: 0 })).toThrow('sampler: topP NaN is not a resolved value');
+    expect(() => sampler.writeParams(params, { temperature: 1, topK: 1, topP: 1, seed: 2 ** 32 })).toThrow('sampler: seed 4294967296 is not a resolved value');
     pass.end();
     enc.finish();
     for (const b of [step, params, args.logits, args.nextIds, args.history]) b.destroy();
