@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { getTestDevice } from '../helpers/gpu';
+import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { loadModelFixture } from '../helpers/fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
 import type { GenerateStats } from '../../src/model/generate';
@@ -38,6 +38,33 @@ describe('generate on the GPU (tiny model)', () => {
     expect(stats.steps).toBe(30);
     expect(stats.submits).toBe(30);
     expect(stats.readbacks).toBeLessThanOrEqual(Math.ceil(30 / 8) + 1);
+  });
+
+  it('nothing is made per step or per row: 5 tokens and 40 make the same buffers and bind groups, all freed after', async () => {
+    const device = model.device;
+    const made = async (maxNewTokens: number) => {
+      const tracker = trackBuffers(device);
+      const createBindGroup = device.createBindGroup;
+      let bindGroups = 0;
+      device.createBindGroup = (d) => (bindGroups++, createBindGroup.call(device, d));
+      const stats: GenerateStats = { submits: 0, readbacks: 0, steps: 0 };
+      try {
+        await model.generate({ batchSize: 2, temperature: 0, maxNewTokens, stats });
+        expect([...tracker.live].map((b) => `${b.label} ${b.size}`)).toEqual([]);
+        return { buffers: tracker.created(), bindGroups, readbacks: stats.readbacks, submits: stats.submits };
+      } finally {
+        tracker.restore();
+        device.createBindGroup = createBindGroup;
+      }
+    };
+    await model.generate({ batchSize: 2, temperature: 0, maxNewTokens: 1 }); // the model's own small shared buffers, made once
+    const few = await made(5);
+    const many = await made(40);
+    expect(many.buffers).toBe(few.buffers);
+    expect(many.bindGroups).toBe(few.bindGroups);
+    // One submit per token, one readback per image row touched (8 tokens a row: 40 tokens are 5 rows).
+    expect([few.submits, many.submits]).toEqual([5, 40]);
+    expect([few.readbacks, many.readbacks]).toEqual([1, 5]);
   });
 
   it('sos: false feeds the prompt as given', async () => {
