@@ -241,6 +241,7 @@ export function register(test, context) {
       const expected = top < shown.pixels ? 'is below raw pixels' : top > shown.pixels ? 'beats raw pixels' : 'ties with raw pixels';
       // Unless no layer beats guessing, which the verdict then says instead.
       assert(shown.verdict.includes(`layer ${best}`) && (shown.verdict.includes(expected) || shown.verdict.includes('no better than always guessing')), `best ${top} %, pixels ${shown.pixels} %: the verdict says "${shown.verdict}"`);
+      await page.screenshot({ path: join(RESULTS, 'features-best-layer.png'), fullPage: true });
       shared.notes.push(`best layer ${best} (${top} %), raw pixels ${shown.pixels} %: ${shown.verdict}`);
       assert(errors.length === 0, `console errors:\n${errors.join('\n')}`);
     } finally {
