@@ -2,6 +2,8 @@
 // embed, then per block ln_1 → qkv → attention (KV cache) → proj + residual → ln_2 → fc + quick-GELU
 // → proj + residual, then ln_f and the head. Every op (pipeline + bind group) is made once, here;
 // `encode` only records dispatches for one step's shape.
+// With `tuning.fuse` (the default) a block is five ops: ln_1 is folded into the qkv matmul, which also appends
+// this step's K/V to the cache; ln_2 into fc; ln_f into the head when nothing reads the normed last hidden state.
 import type { Kernels } from '../gpu/kernels';
 import type { Op, StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
@@ -49,22 +51,24 @@ export interface EncodeOptions {
   extra?: Op[];
 }
 
-interface BlockOps {
-  ln1: Op;
-  qkv: Op;
-  kvAppend: Op;
+/** One transformer block: its ops in order, and which of them is the attention (swapped for the masked variant and
+ *  followed by the attention weights when a step asks for them). */
+interface Block {
+  ops: Op[];
   attention: Op;
-  attnProj: Op;
-  ln2: Op;
-  fc: Op;
-  mlpProj: Op;
 }
 
 export class ForwardPlan {
   private readonly embed: Op;
-  private readonly blocks: BlockOps[];
+  private readonly blocks: Block[];
+  /** ln_f then the head: what the unfused path runs, and the fused one where the normed hidden state is read. */
   private readonly lnF: Op;
   private readonly head: Op | null;
+  /** The head reading the residual stream with ln_f folded in (fused path only). */
+  private readonly normedHead: Op | null = null;
+  private readonly fused: boolean;
+  /** Every op made here (destroy frees them). */
+  private readonly made: Op[] = [];
   private readonly poolOps: Map<number, Op> = new Map();
   private readonly scales: number[] = [];
   /** The attention-weight ops of the last output buffer asked for (made on first use: nothing otherwise). */
@@ -85,8 +89,9 @@ export class ForwardPlan {
     const D = E / H;
     const step = buf.step;
     this.weights = weights;
+    this.fused = kernels.tuning.fuse;
     // An Op may own GPU memory (attention scratch): if a later one fails, free those made so far.
-    const made: Op[] = [];
+    const made = this.made;
     const keep = <T extends Op>(op: T): T => {
       made.push(op);
       return op;
@@ -98,19 +103,39 @@ export class ForwardPlan {
         if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
         this.scales.push(scale);
         const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
+        const attnProj = { step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true };
+        const mlpProj = { step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true };
+        if (this.fused) {
+          const qkv = keep(kernels.matmul({
+            step, x: buf.hidden, w: w.attnW, bias: w.attnB, out: buf.qkv,
+            norm: { weight: w.ln1, eps },
+            kvAppend: { kCache: cache.kCache, vCache: cache.vCache, nHead: H, maxPositions: maxLength },
+          }));
+          const attention = keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }));
+          const fc = keep(kernels.matmul({ step, x: buf.hidden, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu', norm: { weight: w.ln2, eps } }));
+          return { ops: [qkv, attention, keep(kernels.matmul(attnProj)), fc, keep(kernels.matmul(mlpProj))], attention };
+        }
+        const attention = keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }));
         return {
-          ln1: keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })),
-          qkv: keep(kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv })),
-          kvAppend: keep(kernels.kvAppend({ step, qkv: buf.qkv, ...cache })),
-          attention: keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache })),
-          attnProj: keep(kernels.matmul({ step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true })),
-          ln2: keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps })),
-          fc: keep(kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' })),
-          mlpProj: keep(kernels.matmul({ step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true })),
+          ops: [
+            keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })),
+            keep(kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv })),
+            keep(kernels.kvAppend({ step, qkv: buf.qkv, ...cache })),
+            attention,
+            keep(kernels.matmul(attnProj)),
+            keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps })),
+            keep(kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' })),
+            keep(kernels.matmul(mlpProj)),
+          ],
+          attention,
         };
       });
       this.lnF = keep(kernels.rmsNorm({ step, x: buf.hidden, weight: weights.lnF, out: buf.normed, dim: E, eps }));
-      this.head = weights.lmHead ? keep(kernels.matmul({ step, x: buf.normed, w: weights.lmHead, out: buf.logits })) : null;
+      const lmHead = weights.lmHead;
+      this.head = lmHead ? keep(kernels.matmul({ step, x: buf.normed, w: lmHead, out: buf.logits })) : null;
+      if (this.fused && lmHead) {
+        this.normedHead = keep(kernels.matmul({ step, x: buf.hidden, w: lmHead, out: buf.logits, norm: { weight: weights.lnF, eps } }));
+      }
     } catch (e) {
       for (const op of made) op.destroy?.();
       throw e;
@@ -174,18 +199,21 @@ export class ForwardPlan {
     return this.positionedEmbed.op;
   }
 
-  /** Every op of a full step with the head, in order (the benchmark times them one by one). */
+  /** Every op of a full step with the head (of this path: fused or not), in order (the benchmark times and counts them). */
   allOps(): Op[] {
     const ops = [this.embed];
-    for (const b of this.blocks) ops.push(b.ln1, b.qkv, b.kvAppend, b.attention, b.attnProj, b.ln2, b.fc, b.mlpProj);
-    ops.push(this.lnF);
-    if (this.head) ops.push(this.head);
+    for (const b of this.blocks) ops.push(...b.ops);
+    if (this.normedHead) ops.push(this.normedHead);
+    else {
+      ops.push(this.lnF);
+      if (this.head) ops.push(this.head);
+    }
     return ops;
   }
 
   /** Frees what the ops own (attention scratch); the plan is unusable afterwards. */
   destroy(): void {
-    for (const op of [...this.allOps(), ...this.poolOps.values(), ...(this.maskedOps?.ops ?? [])]) op.destroy?.();
+    for (const op of [...this.made, ...this.poolOps.values(), ...(this.maskedOps?.ops ?? [])]) op.destroy?.();
   }
 
   get hasHead(): boolean {
@@ -214,26 +242,31 @@ export class ForwardPlan {
     reached(0);
     for (let i = 0; i < L && i < stopAt; i++) {
       const b = this.blocks[i];
-      b.ln1.encode(pass, step);
-      b.qkv.encode(pass, step);
-      b.kvAppend.encode(pass, step);
-      this.attentionOp(i, opts.keyMask).encode(pass, step);
-      if (opts.onAttention) {
-        this.weightOp(i, opts.attentionOut!, opts.keyMask).encode(pass, step);
-        pass.end();
-        opts.onAttention(i, opts.attentionOut!, encoder);
-        pass = encoder.beginComputePass();
+      for (const op of b.ops) {
+        if (op !== b.attention) {
+          op.encode(pass, step);
+          continue;
+        }
+        this.attentionOp(i, opts.keyMask).encode(pass, step);
+        if (opts.onAttention) {
+          this.weightOp(i, opts.attentionOut!, opts.keyMask).encode(pass, step);
+          pass.end();
+          opts.onAttention(i, opts.attentionOut!, encoder);
+          pass = encoder.beginComputePass();
+        }
       }
-      b.attnProj.encode(pass, step);
-      b.ln2.encode(pass, step);
-      b.fc.encode(pass, step);
-      b.mlpProj.encode(pass, step);
       if (i + 1 < L) reached(i + 1);
     }
     if (stopAt === L) {
-      this.lnF.encode(pass, step);
-      reached(L);
-      if (opts.head) this.head!.encode(pass, step);
+      // The fused head reads the residual stream itself, unless someone reads the normed hidden state (hidden state L).
+      const normedRead = opts.onHidden !== undefined || (opts.poolHidden?.includes(L) ?? false) || !opts.head;
+      if (opts.head && this.normedHead && !normedRead) {
+        this.normedHead.encode(pass, step);
+      } else {
+        this.lnF.encode(pass, step);
+        reached(L);
+        if (opts.head) this.head!.encode(pass, step);
+      }
     }
     for (const op of opts.extra ?? []) op.encode(pass, step);
     pass.end();
