@@ -2,23 +2,20 @@
 // (E 512, 8 heads, 2 layers, random weights) near the start of the cache vs near position 1000,
 // batch 1 and 8, with the split-K attention on and off, alternated in the same run.
 // Run: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/attention-decode.ts [--layers N] [--rounds N]
-import { create, globals } from 'webgpu';
 import { ImageGPT } from '../src/model/imagegpt';
-import { Kernels, type KernelTuning } from '../src/gpu/kernels';
+import type { KernelTuning } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
+import { nodeGpu } from '../scripts/node-webgpu';
 import { decodeStepMs, randomCheckpoint } from './common';
+import { loadWithTuning } from './gpu-profile';
 
 export async function main(args: string[]): Promise<number> {
   const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
   const layers = option('--layers', 2);
   const rounds = option('--rounds', 1);
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as unknown as GPU;
-  const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 256 << 20, maxBindingBytes: 256 << 20 });
+  const { device } = await requestImageGptDevice(nodeGpu(), { maxBufferBytes: 256 << 20, maxBindingBytes: 256 << 20 });
   const configJson = { model_type: 'imagegpt', n_embd: 512, n_head: 8, n_layer: layers, n_positions: 1024, vocab_size: 513 };
   const { weights } = randomCheckpoint(configJson);
-  // The model takes its tuning from Kernels.tuningFor: swap it per variant.
-  const adapterTuning = Kernels.tuningFor.bind(Kernels);
   const variants: [string, Partial<KernelTuning>][] = [
     ['per query (no split)', { attentionMaxSplits: 1 }],
     ['split-K', {}],
@@ -26,8 +23,7 @@ export async function main(args: string[]): Promise<number> {
   const best = new Map<string, number>();
   for (let round = 0; round < rounds; round++) {
     for (const [name, tuning] of variants) {
-      Kernels.tuningFor = (info) => ({ ...adapterTuning(info), ...tuning });
-      const model = await ImageGPT.fromPretrained({ config: configJson, weights }, { device, dtype: 'f32' });
+      const model = await loadWithTuning((src, o) => ImageGPT.fromPretrained(src, o), { config: configJson, weights }, { device, dtype: 'f32', tuning });
       try {
         for (const batch of [1, 8]) {
           for (const position of [10, 1000]) {
@@ -40,7 +36,6 @@ export async function main(args: string[]): Promise<number> {
       }
     }
   }
-  Kernels.tuningFor = adapterTuning;
   for (const batch of [1, 8]) {
     for (const [name] of variants) {
       const near = best.get(`${batch}/10/${name}`) ?? NaN;
