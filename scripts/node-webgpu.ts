@@ -12,7 +12,9 @@ let gpuInstance: GPU | null = null;
 /** Dawn's `navigator.gpu` equivalent (made once; also puts GPUBufferUsage & co. on globalThis). */
 export function nodeGpu(): GPU {
   Object.assign(globalThis, globals);
-  gpuInstance ??= create([]) as unknown as GPU;
+  // Dawn rounds timestamps down to 65.536 µs by default (a browser's timing-attack guard): useless for
+  // kernels of a few µs. Chromium's --enable-webgpu-developer-features does the same as this flag.
+  gpuInstance ??= create(['disable-dawn-features=timestamp_quantization']) as unknown as GPU;
   return gpuInstance;
 }
 
