@@ -180,7 +180,7 @@ describe('one-dispatch decode attention', () => {
       const op = kernels.attention(args);
       const created = tracked.created();
       tracked.restore();
-      op.destroy();
+      op.destroy?.();
       kernels.destroy();
       return created;
     };

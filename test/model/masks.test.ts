@@ -11,7 +11,7 @@ import { ImageGPTImageProcessor } from '../../src/processor/processor';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
-import { getTestDevice } from '../helpers/gpu';
+import { createNodeDevice, getTestDevice } from '../helpers/gpu';
 import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
 import * as ref from '../reference/ops';
 import { random, randomArray, storageBuffer, readF32, runStep, relativeError } from '../gpu/harness';
@@ -45,19 +45,29 @@ function rowLogits(logits: Float32Array, b: number, from: number, to: number, wi
 }
 
 describe('masked attention kernels against the reference', () => {
-  let device: GPUDevice;
+  let plainDevice: GPUDevice;
+  let subgroupDevice: GPUDevice;
   beforeAll(async () => {
-    device = await getTestDevice();
+    plainDevice = await getTestDevice();
+    subgroupDevice = (await createNodeDevice({ optionalFeatures: ['subgroups'] })).device;
   });
 
-  const TUNINGS: Partial<KernelTuning>[] = [
-    { attention: 'thread', attentionThreads: 64, attentionMaxSplits: 1 },
-    { attention: 'workgroup', attentionThreads: 64, attentionMaxSplits: 1 },
-    { attention: 'thread', attentionThreads: 32, attentionSplitKeys: 8, attentionMaxSplits: 16, attentionSplitMaxSeq: 4 },
+  // fuse false: today's kernels, fully masked queries written by a pass of their own; fuse true: by the per-query
+  // kernels and the one-dispatch decode kernel themselves (its merge through workgroup memory or subgroups).
+  const SPLIT = { attentionSplitKeys: 8, attentionMaxSplits: 16, attentionSplitMaxSeq: 4 };
+  const TUNINGS: [string, Partial<KernelTuning>, boolean][] = [
+    ['thread', { attention: 'thread', attentionThreads: 64, attentionMaxSplits: 1, fuse: false }, false],
+    ['workgroup', { attention: 'workgroup', attentionThreads: 64, attentionMaxSplits: 1, fuse: false }, false],
+    ['thread + split', { attention: 'thread', attentionThreads: 32, ...SPLIT, fuse: false }, false],
+    ['fused thread', { attention: 'thread', attentionThreads: 64, attentionMaxSplits: 1, fuse: true }, false],
+    ['fused workgroup', { attention: 'workgroup', attentionThreads: 64, attentionMaxSplits: 1, fuse: true }, false],
+    ['fused thread + one-dispatch decode (workgroup memory)', { attention: 'thread', attentionThreads: 32, ...SPLIT, fuse: true, attentionDecodeThreads: 8 }, false],
+    ['fused workgroup + one-dispatch decode (subgroups)', { attention: 'workgroup', attentionThreads: 64, ...SPLIT, fuse: true, attentionDecodeThreads: 4 }, true],
   ];
-  for (const tuning of TUNINGS) {
-    it(`${tuning.attention}${tuning.attentionMaxSplits === 1 ? '' : ' + split'}: padding, fully masked queries, masked keys in later steps`, async () => {
+  for (const [name, tuning, withSubgroups] of TUNINGS) {
+    it(`${name}: padding, fully masked queries, masked keys in later steps`, async () => {
       const [E, H, P, batch] = [48, 3, 60, 3];
+      const device = withSubgroups ? subgroupDevice : plainDevice;
       const kernels = new Kernels(device, tuning);
       const step = kernels.createStepBuffer();
       const seqs = [13, 1, 2, 3, 1, 9, 1];
