@@ -2,6 +2,7 @@
 // per storage binding and 256 MiB per buffer; larger models need more), and the optional features
 // the kernels can use where this adapter offers them.
 import { tuningFor } from './tuning';
+import { describeValue } from '../json';
 
 export interface DeviceNeeds {
   /** The largest single buffer (bytes). */
@@ -59,10 +60,10 @@ export class AdapterLimitError extends Error {
 export function featuresToRequest(adapter: Pick<GPUAdapter, 'features' | 'info'>, wanted: DeviceFeatureOptions = {}): GPUFeatureName[] {
   for (const key of Object.keys(wanted)) {
     if (!(DEVICE_FEATURE_OPTIONS as readonly string[]).includes(key)) {
-      throw new Error(`device features: unknown option '${key}'; known options: ${DEVICE_FEATURE_OPTIONS.join(', ')}`);
+      throw new Error(`device features: unknown option ${describeValue(key)}; known options: ${DEVICE_FEATURE_OPTIONS.join(', ')}`);
     }
     const v: unknown = wanted[key as keyof DeviceFeatureOptions];
-    if (v !== undefined && typeof v !== 'boolean') throw new Error(`device features: ${key} must be true or false, got ${typeof v}`);
+    if (v !== undefined && typeof v !== 'boolean') throw new Error(`device features: ${key} must be true or false, got ${describeValue(v)}`);
   }
   const tuning = tuningFor(adapter.info);
   const ask: Record<keyof DeviceFeatureOptions, boolean> = {

@@ -62,9 +62,9 @@ describe('device features', () => {
   it('refuses unknown feature options and values that are not booleans', () => {
     const adapter = { features: new Set(ALL), info: { vendor: 'google', architecture: 'swiftshader' } } as unknown as GPUAdapter;
     expect(() => featuresToRequest(adapter, { subgroup: true } as never)).toThrow(
-      "device features: unknown option 'subgroup'; known options: shaderF16, subgroups, timestampQuery",
+      'device features: unknown option "subgroup"; known options: shaderF16, subgroups, timestampQuery',
     );
-    expect(() => featuresToRequest(adapter, { shaderF16: 'yes' } as never)).toThrow('device features: shaderF16 must be true or false, got string');
+    expect(() => featuresToRequest(adapter, { shaderF16: 'yes' } as never)).toThrow('device features: shaderF16 must be true or false, got "yes"');
   });
 
   it('on Dawn: the device gets what the adapter offers of shader-f16 and subgroups (SwiftShader: subgroups, not shader-f16)', async () => {
