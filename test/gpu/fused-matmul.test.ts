@@ -3,7 +3,11 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { Kernels, type KernelTuning, type MatmulArgs } from '../../src/gpu/kernels';
-import type { StepShape, WeightDType } from '../../src/gpu/types';
+import type { Op, StepShape, WeightDType } from '../../src/gpu/types';
+import { KernelContext } from '../../src/gpu/context';
+import { matmulSource, weightReading } from '../../src/gpu/matmul';
+import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
+import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
 import * as ref from '../reference/ops';
 import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
 
@@ -199,3 +203,93 @@ describe('qkv matmul with the K/V append in its epilogue', () => {
     encoder.finish();
   });
 });
+
+describe('reading f16 weights: native (shader-f16) or unpacked', () => {
+  let device: GPUDevice;
+  beforeAll(async () => {
+    device = await getTestDevice();
+  });
+
+  it('falls back to unpack2x16float without the shader-f16 feature, and where the tuning turns it off', () => {
+    // Dawn on SwiftShader offers no shader-f16: asking for it must not pick the native variant.
+    expect(device.features.has('shader-f16')).toBe(false);
+    for (const shaderF16 of [true, false]) {
+      const ctx = new KernelContext(device, { shaderF16 });
+      expect(ctx.useShaderF16).toBe(false);
+      expect(weightReading(ctx, 'f16')).toBe('f16');
+      const kernels = new Kernels(device, { shaderF16, decodeMaxRows: 1 });
+      const w = { buffer: storageBuffer(device, 8 * 12 * 2), dtype: 'f16' as const, rows: 8, cols: 12 };
+      const op = kernels.matmul({ step: kernels.createStepBuffer(), x: storageBuffer(device, 4 * 8 * 4), w, out: storageBuffer(device, 4 * 12 * 4) });
+      expect(pipelinesOf(op, [{ batch: 1, seq: 1, past: 0 }, { batch: 4, seq: 1, past: 0 }])).toEqual([
+        expect.stringMatching(/^matmul\.wgsl\/f16 \(matvecQuads/),
+        expect.stringMatching(/^matmul\.wgsl\/f16 \(matmulRegisters/),
+      ]);
+    }
+    // Where the device has it and the tuning allows it, f16 weights are read natively; f32 weights never are.
+    const withFeature = { useShaderF16: true } as KernelContext;
+    expect(weightReading(withFeature, 'f16')).toBe('f16-native');
+    expect(weightReading(withFeature, 'f32')).toBe('f32');
+    expect(matmulSource('f16-native', true, false).startsWith('enable f16;\n')).toBe(true);
+    expect(matmulSource('f16', true, false)).not.toMatch(/enable f16/);
+  });
+
+  // SwiftShader cannot compile f16, so the native snippet is checked with its element type spelled f32: the same
+  // aliases, the same conversions, type-checked by Dawn and run in every entry point against the CPU.
+  it('the native snippet with f16 spelled f32 compiles and computes the product in every kernel', async () => {
+    const asF32 = weightsF16NativeWgsl.replaceAll('f16', 'f32');
+    expect(asF32).not.toBe(weightsF16NativeWgsl);
+    const source = matmulSource('f32', true, false).replace(weightsF32Wgsl, asF32);
+    expect(source).toContain(asF32);
+    const module = device.createShaderModule({ code: source });
+    const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+    expect(errors.map((m) => m.message)).toEqual([]);
+    const rand = random(77);
+    const [K, N, rows] = [37, 44, 5];
+    const x = randomArray(rand, rows * K);
+    const gain = randomArray(rand, K, 1.5);
+    const wValues = randomArray(rand, K * N, 0.3);
+    const buffers = [
+      device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+      storageBuffer(device, x),
+      storageBuffer(device, wValues),
+      storageBuffer(device, 16),
+      storageBuffer(device, rows * N * 4),
+      storageBuffer(device, gain),
+    ];
+    device.queue.writeBuffer(buffers[0], 0, new Uint32Array([1, rows, 0, rows]));
+    const want = ref.matmul(Float32Array.from(ref.rmsNorm(x, gain, K, EPS)), wValues, K, N);
+    const entries: [string, number][] = [['matvecQuads', Math.ceil(N / 4 / 16)], ['matvec', Math.ceil(N / 8 / 16)], ['matmulRegisters', Math.ceil(N / 4 / 16)], ['matmulNaive', Math.ceil(N / 64)]];
+    for (const [entryPoint, groupsX] of entries) {
+      device.pushErrorScope('validation');
+      const pipeline = device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint, constants: { K, N, NORM_EPS: EPS, MV_THREADS: 16, TILE_X: 16, TILE_Y: 2 } },
+      });
+      const bindGroup = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(groupsX, entryPoint.startsWith('matvec') || entryPoint === 'matmulNaive' ? rows : Math.ceil(rows / 8));
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      expect(await device.popErrorScope()).toBeNull();
+      expect(relativeError(await readF32(device, buffers[4], rows * N), want), entryPoint).toBeLessThan(2e-5);
+    }
+  });
+});
+
+/** The pipeline labels an op sets for these steps (a stand-in pass: nothing runs). */
+function pipelinesOf(op: Op, steps: StepShape[]): string[] {
+  const labels: string[] = [];
+  const pass = {
+    setPipeline: (p: GPUComputePipeline) => labels.push(p.label),
+    setBindGroup: () => {},
+    dispatchWorkgroups: () => {},
+  } as unknown as GPUComputePassEncoder;
+  for (const step of steps) op.encode(pass, step);
+  return labels;
+}
