@@ -53,7 +53,11 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
   const t0 = performance.now();
   const log = o.log ?? (() => {});
   const notes: string[] = [];
-  const { device, info, adapterFeatures, features } = await requestLargestDevice(gpu, { optionalFeatures: WANTED_FEATURES });
+  const noAdapter = o.requireRealGpu
+    ? 'bench:gpu: no WebGPU adapter. With IMAGEGPT_REAL_GPU=1 the GPU must come from its own Vulkan driver (check `vulkaninfo`; ' +
+      'in Chromium, the GPU flags); without the flag the run uses SwiftShader.'
+    : 'bench:gpu: no WebGPU adapter (run through `npm run bench:gpu`, which points Dawn at SwiftShader when there is no GPU)';
+  const { device, info, adapterFeatures, features } = await requestLargestDevice(gpu, { optionalFeatures: WANTED_FEATURES }, noAdapter);
   const swiftshader = isSwiftShader(info);
   try {
     if (o.requireRealGpu && swiftshader) {

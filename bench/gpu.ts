@@ -58,8 +58,8 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>bench:gpu</title><scri
 
 /** Runs the benchmark in Chromium: a page loading bench/gpu-browser.ts through Vite, driven by Playwright. */
 async function inChromium(options: GpuBenchOptions): Promise<GpuBenchResult> {
-  const executablePath = process.env.CHROMIUM_PATH;
-  if (!executablePath) throw new Error('bench:gpu --browser: no Chromium found (install Debian\'s chromium or set CHROMIUM_PATH)');
+  // CHROMIUM_PATH (set by scripts/webgpu-env.mjs when it finds one), else Playwright's own Chromium if installed.
+  const executablePath = process.env.CHROMIUM_PATH || undefined;
   const { createServer: createVite } = await import('vite');
   const { chromium } = await import('playwright');
   const http = createServer();
@@ -85,11 +85,16 @@ async function inChromium(options: GpuBenchOptions): Promise<GpuBenchResult> {
   // A real GPU in headless Chromium needs its GPU process on the hardware, not the software fallback; the
   // developer features give full-precision timestamps (100 µs quanta otherwise) and the adapter's description.
   const gpuArgs = options.requireRealGpu ? ['--ignore-gpu-blocklist', '--enable-features=Vulkan', '--use-angle=vulkan'] : [];
-  const browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-webgpu-developer-features', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpuArgs],
-  });
+  let browser: Awaited<ReturnType<typeof chromium.launch>> | null = null;
   try {
+    browser = await chromium
+      .launch({
+        executablePath,
+        args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-webgpu-developer-features', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpuArgs],
+      })
+      .catch((e: unknown) => {
+        throw new Error(`bench:gpu --browser: Chromium did not start (${executablePath ?? "Playwright's own"}); set CHROMIUM_PATH or install Debian's chromium`, { cause: e });
+      });
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`[page] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
@@ -102,7 +107,7 @@ async function inChromium(options: GpuBenchOptions): Promise<GpuBenchResult> {
       plain,
     )) as GpuBenchResult;
   } finally {
-    await browser.close();
+    await browser?.close();
     await vite.close();
     await new Promise<void>((done) => http.close(() => done()));
   }
