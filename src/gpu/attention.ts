@@ -59,8 +59,8 @@ export function kvAppendOp(ctx: KernelContext, o: {
 
 /**
  * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With tuning.fuse every
- * step is one dispatch: steps of ≤ attentionSplitMaxSeq new tokens the decode kernel (unless attentionMaxSplits
- * is 1 or the head is larger than 128), longer ones the per-query kernel; a key mask's fully masked queries are
+ * step is one dispatch: steps that split-K would split the decode kernel (unless the head is larger than 128),
+ * the others the per-query kernel; a key mask's fully masked queries are
  * handled inside them. Without fuse: split-K (two dispatches) and a third for a key mask, as before.
  */
 export function attentionOp(ctx: KernelContext, o: {
@@ -201,7 +201,8 @@ function attentionSplit(ctx: KernelContext,
 
 /**
  * The fused path's decode attention: one dispatch, a workgroup per (head, query row) whose threads split the
- * keys and merge once (attention-decode.wgsl), or null where the per-query kernel serves every step. The merge
+ * keys and merge once (attention-decode.wgsl), for steps that split-K would split (more than attentionSplitKeys
+ * positions, at most attentionSplitMaxSeq new tokens); null where the per-query kernel serves every step. The merge
  * uses subgroup operations where the device has them and the workgroup fits in one subgroup, else workgroup
  * memory (threads halved until it fits the device). encode() returns false for steps of too many new tokens.
  */
@@ -232,7 +233,8 @@ function attentionDecode(ctx: KernelContext,
   return {
     scratch: null,
     encode(pass: GPUComputePassEncoder, step: StepShape, rows: number): boolean {
-      if (step.seq > t.attentionSplitMaxSeq) return false;
+      // As split-K: up to attentionSplitKeys positions one thread per query is cheapest (fewer workgroups).
+      if (step.seq > t.attentionSplitMaxSeq || step.past + step.seq <= t.attentionSplitKeys) return false;
       run(pass, label, pipeline, bindGroup, o.nHead, rows);
       return true;
     },

@@ -63,7 +63,9 @@ describe('one-dispatch decode attention', () => {
 
   async function checkShapes(dev: GPUDevice, tuning: Partial<KernelTuning>, masked: boolean, expectMerge: 'subgroups' | 'workgroup'): Promise<void> {
     for (const { D, H, batch } of SHAPES) {
-      const kernels = new Kernels(dev, { fuse: true, attentionSplitMaxSeq: 4, attentionMaxSplits: 32, ...tuning });
+      // attentionSplitKeys 1: the decode kernel serves every step of ≤ 4 new tokens over more than one position
+      // (a single position goes to the per-query kernel; the step of 3 at position 3 has a query of one key).
+      const kernels = new Kernels(dev, { fuse: true, attentionSplitMaxSeq: 4, attentionSplitKeys: 1, attentionMaxSplits: 32, ...tuning });
       const E = D * H;
       const rand = random(D * 31 + H * 7 + batch);
       const o = { nHead: H, dim: E, maxPositions: MAX_POSITIONS };
@@ -81,7 +83,7 @@ describe('one-dispatch decode attention', () => {
       const attend = kernels.attention({ step, qkv, kCache, vCache, out, ...o, scale, keyMask: maskBuffer });
       await kernels.ready();
       const { pass, pipelines } = recordingPass();
-      attend.encode(pass, { batch, seq: 1, past: 0 });
+      attend.encode(pass, { batch, seq: 1, past: 4 });
       expect(pipelines).toEqual([expect.stringContaining(`attention-decode.wgsl/${expectMerge}`)]);
       for (const positions of POSITIONS) {
         for (const seq of positions >= 3 ? [1, 3] : [1]) {
@@ -142,8 +144,10 @@ describe('one-dispatch decode attention', () => {
     const units = batch * H;
     for (const masked of [false, true]) {
       const fused = make({ fuse: true }, masked);
-      for (const past of [0, 15, 16, 98]) expect(fused({ batch, seq: 1, past })).toEqual([[H, batch]]);
+      for (const past of [16, 40, 98]) expect(fused({ batch, seq: 1, past })).toEqual([[H, batch]]);
       expect(fused({ batch, seq: 3, past: 37 })).toEqual([[H, batch * 3]]);
+      // Up to attentionSplitKeys (16) positions: the per-query kernel, as split-K leaves them.
+      for (const past of [0, 15]) expect(fused({ batch, seq: 1, past })).toEqual([[Math.ceil(units / 32), 1]]);
       expect(fused({ batch, seq: 4, past: 60 })).toEqual([[Math.ceil((units * 4) / 32), 1]]);
       // Today's path: split-K's partials and combine, plus the fully-masked-rows pass with a mask.
       const unfused = make({ fuse: false }, masked);
