@@ -13,7 +13,7 @@ export interface GpuBenchOptions {
   batches?: number[];
   /** Cache positions of the near and far decode steps (default 10 and 1000). */
   positions?: [number, number];
-  /** Decode steps timed per shape (default 48 on a GPU, 6 on SwiftShader), and steps timed with timestamps (8; 2). */
+  /** Decode steps timed per shape (default 20 on a GPU, 6 on SwiftShader), and steps timed with timestamps (8; 2). */
   steps?: number;
   timedSteps?: number;
   /** Tokens generate() makes per batch (default 64 on a GPU, 12 on SwiftShader); 0 skips it. */
@@ -72,7 +72,7 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
     if (note) notes.push(note);
     const timestamps = features.includes('timestamp-query');
     if (!timestamps) notes.push('the adapter has no timestamp-query: wall time only, no per-kernel GPU time');
-    const steps = o.steps ?? (swiftshader ? 6 : 48);
+    const steps = o.steps ?? (swiftshader ? 6 : 20); // 1000 + 2 warm-up + 20 fit in 1024 positions
     const timedSteps = o.timedSteps ?? (swiftshader ? 2 : 8);
     const [near, far] = o.positions ?? [10, 1000];
     const batches = o.batches ?? [1, 8, 32];

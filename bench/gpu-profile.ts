@@ -244,10 +244,14 @@ export async function profileDecode(
   position: number,
   o: { steps: number; timedSteps: number; timestamps: boolean },
 ): Promise<DecodeProfile> {
-  const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + o.steps + 4) });
+  // The timed steps (and 2 warm-up steps) must fit in the cache: a far position too close to the end moves back.
+  const P = model.config.n_positions;
+  const start = Math.min(position, P - o.steps - 2);
+  if (start < 0) throw new Error(`profileDecode: ${o.steps} steps + 2 warm-up do not fit in ${P} positions`);
+  const session = model.createSession(batch, { maxLength: Math.min(P, start + o.steps + 2) });
   try {
     await session.ready();
-    session.advance(position);
+    session.advance(start);
     // Counts and kernel times at `position` first (neither advances the cache), then the timed steps.
     const shape = session.writeStepOnly(1);
     const counts = stepCounts(model, session, shape);
