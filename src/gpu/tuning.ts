@@ -86,7 +86,8 @@ export const GPU_TUNING: KernelTuning = {
   attentionSplitKeys: 32,
   attentionMaxSplits: 64,
   attentionSplitMaxSeq: 4,
-  attentionDecodeThreads: 64,
+  // Not measured yet (no GPU here): one subgroup of most GPUs per query and head (merged without barriers).
+  attentionDecodeThreads: 32,
   fuse: true,
   shaderF16: true,
   subgroups: true,
