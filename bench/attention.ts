@@ -2,10 +2,10 @@
 // 1024): milliseconds per attention call near the start of the cache vs near its end, batch 1 and 8,
 // with the split-K path on and off (attentionMaxSplits 1), in the same run.
 // Run: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/attention.ts [--repeats N] [--rounds N] [--split-keys 32,64,…]
-import { create, globals } from 'webgpu';
 import { Kernels, type KernelTuning } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { StepShape } from '../src/gpu/types';
+import { nodeGpu } from '../scripts/node-webgpu';
 
 const E = 512;
 const H = 8;
@@ -46,8 +46,7 @@ async function attentionMs(device: GPUDevice, tuning: Partial<KernelTuning>, bat
 }
 
 export async function main(args: string[]): Promise<number> {
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as unknown as GPU;
+  const gpu = nodeGpu();
   const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 64 << 20, maxBindingBytes: 64 << 20 });
   const at = args.indexOf('--repeats');
   const repeats = at >= 0 ? Number(args[at + 1]) : 10;

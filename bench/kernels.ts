@@ -3,10 +3,10 @@
 // Run alone: node scripts/with-webgpu.mjs node scripts/run-ts.mjs bench/kernels.ts [--quick] [--prefill-rows N] [--cpu-time]
 // --cpu-time (Node only) times by this process's CPU time instead of the wall clock: on a shared,
 // overloaded machine it is far steadier; it counts Dawn's busy wait too, so it understates speedups.
-import { create, globals } from 'webgpu';
 import { Kernels } from '../src/gpu/kernels';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { Op, StepShape, WeightDType } from '../src/gpu/types';
+import { nodeGpu } from '../scripts/node-webgpu';
 
 /** imagegpt-small (E = 512): attention in/out, MLP in/out, and the 512-wide head (no bias). */
 const SHAPES = [
@@ -154,8 +154,7 @@ function cpuClock(): () => number {
 const keepAlive: unknown[] = [];
 
 export async function main(args: string[]): Promise<number> {
-  Object.assign(globalThis, globals);
-  const gpu = create([]) as unknown as GPU;
+  const gpu = nodeGpu();
   keepAlive.push(gpu); // Dawn aborts if its instance is collected while the device lives
   const { device } = await requestImageGptDevice(gpu, { maxBufferBytes: 64 << 20, maxBindingBytes: 64 << 20 });
   const at = args.indexOf('--prefill-rows');

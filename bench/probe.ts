@@ -18,11 +18,11 @@ import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { create, globals } from 'webgpu';
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { FitResult, ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
 import { seededRandom } from '../scripts/random';
+import { nodeGpu } from '../scripts/node-webgpu';
 
 /** Candidate L2 penalties (standardized features, mean cross-entropy): half-decades from 1e-4 to 1. */
 export const L2_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
@@ -377,15 +377,12 @@ export function wilson95(k: number, n: number): [number, number] {
 // ---------------------------------------------------------------------------------------------
 // Running it
 
-let gpuInstance: GPU | null = null; // Dawn's instance must outlive its devices
-
 /** A device from Dawn with the library's own request (a model this small fits the browser default limits). */
 async function probeDevice(): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
-  Object.assign(globalThis, globals);
-  gpuInstance = create([]) as unknown as GPU;
+  const gpu = nodeGpu(); // one Dawn instance for the process: it must outlive its devices
   const limit = 128 * 1024 * 1024;
   try {
-    return await requestImageGptDevice(gpuInstance, { maxBufferBytes: limit, maxBindingBytes: limit });
+    return await requestImageGptDevice(gpu, { maxBufferBytes: limit, maxBindingBytes: limit });
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new Error(`${why}: run through \`npm run probe\` (it points Dawn at SwiftShader) or set VK_ICD_FILENAMES`);
