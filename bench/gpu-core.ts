@@ -36,6 +36,8 @@ export interface GpuBenchResult {
   adapterFeatures: string[];
   /** Of shader-f16, subgroups and timestamp-query: what the device was made with. */
   deviceFeatures: string[];
+  /** Whether the kernels use shader-f16 / subgroups: the device has it and the tuning does not turn it off (null: the tuning does not say). */
+  kernelFeatures: Record<string, boolean | null>;
   model: { n_layer: number; n_embd: number; n_head: number; n_positions: number; vocab_size: number; dtype: 'f16'; note?: string };
   tuning: Record<string, unknown>;
   loadMs: number;
@@ -129,13 +131,17 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
         });
         log(`generate batch ${batch}: ${((batch * genTokens) / sec).toFixed(1)} tokens/s`);
       }
+      const tuning = { ...(model.kernels.tuning as unknown as Record<string, unknown>) };
+      const uses = (feature: GPUFeatureName, field: string): boolean | null =>
+        typeof tuning[field] === 'boolean' ? features.includes(feature) && tuning[field] === true : null;
       return {
         date: new Date().toISOString(),
         adapter: { vendor: info.vendor, architecture: info.architecture, description: info.description, swiftshader },
         adapterFeatures,
         deviceFeatures: features,
+        kernelFeatures: { 'shader-f16': uses('shader-f16', 'shaderF16'), subgroups: uses('subgroups', 'subgroups') },
         model: { n_layer: layers, n_embd: 512, n_head: 8, n_positions: 1024, vocab_size: 513, dtype: 'f16', ...(note ? { note } : {}) },
-        tuning: { ...(model.kernels.tuning as unknown as Record<string, unknown>) },
+        tuning,
         loadMs,
         prefill,
         decode,
@@ -166,7 +172,13 @@ export function table(header: string[], rows: string[][]): string {
 export function formatGpuBench(r: GpuBenchResult): string {
   const out: string[] = [];
   out.push(`adapter: vendor ${r.adapter.vendor || '?'}, architecture ${r.adapter.architecture || '?'}, description ${r.adapter.description || '?'}${r.adapter.swiftshader ? ' (SwiftShader: a CPU)' : ''}`);
-  out.push(`features: ${WANTED_FEATURES.map((f) => `${f} ${r.deviceFeatures.includes(f) ? 'yes' : r.adapterFeatures.includes(f) ? 'offered, not used' : 'no'}`).join(', ')}`);
+  const used = (f: string): string => {
+    const k = r.kernelFeatures[f];
+    return k === undefined ? '' : k === null ? ' (kernels: not told)' : k ? ' (used by the kernels)' : ' (not used by the kernels)';
+  };
+  out.push(`features: ${WANTED_FEATURES.map((f) => `${f} ${r.deviceFeatures.includes(f) ? 'yes' : r.adapterFeatures.includes(f) ? 'offered, not requested' : 'no'}${used(f)}`).join(', ')}`);
+  const fuse = r.tuning.fuse;
+  if (typeof fuse === 'boolean') out.push(`kernels: ${fuse ? 'fused' : 'unfused'} path (tuning.fuse ${fuse})`);
   out.push(`model: imagegpt-small shape, ${r.model.n_layer} layers, E ${r.model.n_embd}, ${r.model.n_head} heads, ${r.model.n_positions} positions, vocab ${r.model.vocab_size}, random f16 weights (loaded in ${(r.loadMs / 1000).toFixed(1)} s)`);
   const pc = r.prefill.counts;
   out.push(`prefill (${r.prefill.tokensPerChunk} tokens per chunk): ${pc.step.dispatches} dispatches, ${fixed(pc.dispatchesPerLayer, 2)} per layer + ${fixed(pc.dispatchesOutsideBlocks, 0)} outside, ${pc.passes} passes`);
