@@ -218,11 +218,9 @@ function attentionDecode(ctx: KernelContext,
   if (t.attentionSplitMaxSeq < 1 || t.attentionMaxSplits < 2 || D4 > SPLIT_MAX_D4) return null;
   const limits = ctx.device.limits;
   let threads = Math.min(t.attentionDecodeThreads, limits.maxComputeInvocationsPerWorkgroup);
-  const subgroupSize = ctx.device.adapterInfo?.subgroupMinSize ?? 0;
-  const subgroups = ctx.useSubgroups && threads <= subgroupSize;
-  if (!subgroups) {
-    while (threads > 1 && threads * (D4 + 1) * 16 > limits.maxComputeWorkgroupStorageSize) threads = Math.ceil(threads / 2);
-  }
+  // The workgroup-memory merge holds D/4 + 1 vec4 per thread; the subgroup merge none.
+  while (threads > 1 && threads * (D4 + 1) * 16 > limits.maxComputeWorkgroupStorageSize) threads = Math.ceil(threads / 2);
+  const subgroups = ctx.useSubgroups && threads <= (ctx.device.adapterInfo?.subgroupMinSize ?? 0);
   const kernel = subgroups ? 'attention-decode.wgsl/subgroups' : 'attention-decode.wgsl/workgroup';
   // `enable subgroups` must open the module, so the subgroup merge comes first (WGSL declarations are unordered).
   const code = subgroups
