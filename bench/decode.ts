@@ -1,4 +1,4 @@
-// The decode benchmark of issue 13: one decode step with the fused kernels (the default tuning) vs today's
+// The decode benchmark of issue 13: one decode step with the fused kernels (tuning { fuse: true }, the default) vs today's
 // unfused path (tuning { fuse: false }), alternated in one run on one device, for emoji-16 (the shipped
 // model) and an imagegpt-small-shaped model: step time, dispatches and passes per token, per-kernel GPU time
 // (timestamp-query where the device has it) and the GPU memory of model + session. `npm run bench -- --decode`.
@@ -11,7 +11,7 @@ type Json = Record<string, unknown>;
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
 const VARIANTS: [string, TunedLoadOptions['tuning']][] = [
-  ['fused', {}],
+  ['fused', { fuse: true }],
   ['unfused', { fuse: false }],
 ];
 
@@ -136,7 +136,8 @@ export async function benchDecodeFusion(device: GPUDevice, o: DecodeBenchOptions
       const mf = (memory.fused as Json).totalBytes as number;
       const mu = (memory.unfused as Json).totalBytes as number;
       r.memory = { ...memory, fusedOverUnfused: round(mf / mu, 4) };
-      r.tuning = Object.fromEntries([...models].map(([name, m]) => [name, { ...(m.kernels.tuning as unknown as Json) }]));
+      r.tuning = Object.fromEntries([...models].map(([name, m]) => [name, { ...(m.tuning as unknown as Json) }]));
+      r.deviceFeatures = { ...first.deviceFeatures };
       out.push(r);
     } finally {
       for (const m of models.values()) m.dispose();
@@ -144,7 +145,7 @@ export async function benchDecodeFusion(device: GPUDevice, o: DecodeBenchOptions
   }
   return {
     method:
-      'fused = the default tuning, unfused = tuning { fuse: false }, both f16 weights on one device; step = one new token per sequence ' +
+      'fused = tuning { fuse: true } (the default), unfused = tuning { fuse: false }, both f16 weights on one device; step = one new token per sequence ' +
       '(forward + head, one submit), best of the alternated rounds; dispatches per layer from steps cut after 0 and n_layer − 1 blocks; ' +
       'per-kernel µs from timestamp-query (each Op in its own pass); memory = model.memory() with a full-length session open',
     models: out,

@@ -36,8 +36,8 @@ export interface GpuBenchResult {
   adapterFeatures: string[];
   /** Of shader-f16, subgroups and timestamp-query: what the device was made with. */
   deviceFeatures: string[];
-  /** Whether the kernels use shader-f16 / subgroups: the device has it and the tuning does not turn it off (null: the tuning does not say). */
-  kernelFeatures: Record<string, boolean | null>;
+  /** Whether the kernels use shader-f16 / subgroups (model.deviceFeatures: the device has it and the tuning allows it). */
+  kernelFeatures: Record<string, boolean>;
   model: { n_layer: number; n_embd: number; n_head: number; n_positions: number; vocab_size: number; dtype: 'f16'; note?: string };
   tuning: Record<string, unknown>;
   loadMs: number;
@@ -133,15 +133,14 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
         });
         log(`generate batch ${batch}: ${((batch * genTokens) / sec).toFixed(1)} tokens/s`);
       }
-      const tuning = { ...(model.kernels.tuning as unknown as Record<string, unknown>) };
-      const uses = (feature: GPUFeatureName, field: string): boolean | null =>
-        typeof tuning[field] === 'boolean' ? features.includes(feature) && tuning[field] === true : null;
+      const tuning = { ...(model.tuning as unknown as Record<string, unknown>) };
+      const uses = model.deviceFeatures;
       return {
         date: new Date().toISOString(),
         adapter: { vendor: info.vendor, architecture: info.architecture, description: info.description, swiftshader },
         adapterFeatures,
         deviceFeatures: features,
-        kernelFeatures: { 'shader-f16': uses('shader-f16', 'shaderF16'), subgroups: uses('subgroups', 'subgroups') },
+        kernelFeatures: { 'shader-f16': uses.shaderF16, subgroups: uses.subgroups },
         model: { n_layer: layers, n_embd: 512, n_head: 8, n_positions: 1024, vocab_size: 513, dtype: 'f16', ...(note ? { note } : {}) },
         tuning,
         loadMs,
@@ -176,7 +175,7 @@ export function formatGpuBench(r: GpuBenchResult): string {
   out.push(`adapter: vendor ${r.adapter.vendor || '?'}, architecture ${r.adapter.architecture || '?'}, description ${r.adapter.description || '?'}${r.adapter.swiftshader ? ' (SwiftShader: a CPU)' : ''}`);
   const used = (f: string): string => {
     const k = r.kernelFeatures[f];
-    return k === undefined ? '' : k === null ? ' (kernels: not told)' : k ? ' (used by the kernels)' : ' (not used by the kernels)';
+    return k === undefined ? '' : k ? ' (used by the kernels)' : ' (not used by the kernels)';
   };
   out.push(`features: ${WANTED_FEATURES.map((f) => `${f} ${r.deviceFeatures.includes(f) ? 'yes' : r.adapterFeatures.includes(f) ? 'offered, not requested' : 'no'}${used(f)}`).join(', ')}`);
   const fuse = r.tuning.fuse;

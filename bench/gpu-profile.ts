@@ -4,7 +4,7 @@
 import type { ImageGPT, LoadOptions, ModelSource } from '../src/model/imagegpt';
 import type { ImageGPTSession } from '../src/model/session';
 import type { ImageGPTConfig } from '../src/model/config';
-import { Kernels, type KernelTuning } from '../src/gpu/kernels';
+import type { KernelTuning } from '../src/gpu/tuning';
 import type { Op, StepShape } from '../src/gpu/types';
 
 export interface GpuCounts {
@@ -271,36 +271,25 @@ export async function profileDecode(
   }
 }
 
-/** Load options plus the kernel tuning (a load option of ImageGPT; see loadWithTuning). */
-export type TunedLoadOptions = LoadOptions & { tuning?: Partial<KernelTuning & { fuse: boolean }> };
-
-type TuningFor = (info: GPUAdapterInfo | undefined) => KernelTuning;
+/** Load options with the kernel tuning (KernelTuning fields over the adapter's defaults). */
+export type TunedLoadOptions = LoadOptions & { tuning?: Partial<KernelTuning> };
 
 /**
- * ImageGPT.fromPretrained with `tuning`. Where the loaded model's tuning does not show what was asked (a
- * runtime without the `tuning` load option), it loads again with the adapter's tuning overridden for this
- * one load, so the benchmark measures what it says it measures either way.
+ * ImageGPT.fromPretrained with `tuning`, checked: the loaded model's `tuning` must show every field asked for,
+ * so a comparison (fused vs unfused) never measures one path twice without saying so.
  */
 export async function loadWithTuning(
   fromPretrained: (source: ModelSource, options: LoadOptions) => Promise<ImageGPT>,
   source: ModelSource,
   options: TunedLoadOptions,
 ): Promise<ImageGPT> {
-  const { tuning, ...rest } = options;
-  const model = await fromPretrained(source, options as LoadOptions);
-  if (!tuning || tuningShows(model, tuning)) return model;
-  model.dispose();
-  const statics = Kernels as unknown as { tuningFor: TuningFor };
-  const adapterTuning = statics.tuningFor;
-  statics.tuningFor = (info) => ({ ...adapterTuning.call(Kernels, info), ...tuning }) as KernelTuning;
-  try {
-    return await fromPretrained(source, rest);
-  } finally {
-    statics.tuningFor = adapterTuning;
+  const model = await fromPretrained(source, options);
+  const have = model.tuning as unknown as Record<string, unknown>;
+  const differ = Object.entries(options.tuning ?? {}).filter(([k, v]) => JSON.stringify(have[k]) !== JSON.stringify(v));
+  if (differ.length > 0) {
+    model.dispose();
+    const list = differ.map(([k, v]) => `${k}: asked ${JSON.stringify(v)}, got ${JSON.stringify(have[k])}`).join('; ');
+    throw new Error(`bench: the model's tuning does not show the tuning load option (${list})`);
   }
-}
-
-function tuningShows(model: ImageGPT, tuning: Record<string, unknown>): boolean {
-  const have = model.kernels.tuning as unknown as Record<string, unknown>;
-  return Object.entries(tuning).every(([k, v]) => JSON.stringify(have[k]) === JSON.stringify(v));
+  return model;
 }
