@@ -293,7 +293,8 @@ fn matmulRegisters(@builtin(global_invocation_id) gid: vec3<u32>) {
   let x2 = min(row0 + 2u, last) * K;
   let x3 = min(row0 + 3u, last) * K;
   var t = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
-  var sumSquares = vec4<f32>(0.0);   // per row (with the norm)
+  // With the norm: per row, Σx² over k ≡ 0, 1, 2, 3 (mod 4), one FMA per x (added up once, at the end).
+  var squares = Tile(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
   var k = 0u;
   for (; k + 4u <= K; k += 4u) {
     let a0 = loadX4(x0 + k);
@@ -301,13 +302,15 @@ fn matmulRegisters(@builtin(global_invocation_id) gid: vec3<u32>) {
     let a2 = loadX4(x2 + k);
     let a3 = loadX4(x3 + k);
     if (HAS_NORM) {
-      sumSquares += vec4(dot(a0, a0), dot(a1, a1), dot(a2, a2), dot(a3, a3));
+      squares = Tile(fma(a0, a0, squares.r0), fma(a1, a1, squares.r1), fma(a2, a2, squares.r2), fma(a3, a3, squares.r3));
     }
     t = tileFma(t, vec4(a0.x, a1.x, a2.x, a3.x), loadW4(k, pair0, pair1));
     t = tileFma(t, vec4(a0.y, a1.y, a2.y, a3.y), loadW4(k + 1u, pair0, pair1));
     t = tileFma(t, vec4(a0.z, a1.z, a2.z, a3.z), loadW4(k + 2u, pair0, pair1));
     t = tileFma(t, vec4(a0.w, a1.w, a2.w, a3.w), loadW4(k + 3u, pair0, pair1));
   }
+  let ones = vec4<f32>(1.0);
+  var sumSquares = vec4(dot(squares.r0, ones), dot(squares.r1, ones), dot(squares.r2, ones), dot(squares.r3, ones));
   for (; k < K; k++) {
     let a = vec4(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
     if (HAS_NORM) {
