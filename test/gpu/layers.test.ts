@@ -1,7 +1,9 @@
 // embed, rmsNorm and meanPoolSum against the CPU reference.
-import { describe, it, expect, beforeAll } from 'vitest';
-import { getTestDevice } from '../helpers/gpu';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createNodeDevice, getTestDevice } from '../helpers/gpu';
 import { Kernels } from '../../src/gpu/kernels';
+import { KernelContext } from '../../src/gpu/context';
+import { rmsNormEntry } from '../../src/gpu/norm';
 import type { StepShape, WeightDType } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
 import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
@@ -92,4 +94,50 @@ describe('embed, rmsNorm, meanPoolSum', () => {
     }
     expect(relativeError(await readF32(device, out, batch * dim), want)).toBeLessThan(1e-6);
   });
+});
+
+describe('rmsNorm summing with subgroups', () => {
+  let device: GPUDevice;
+  beforeAll(async () => {
+    // Dawn on SwiftShader offers `subgroups`; the shared test device does not ask for it.
+    device = (await createNodeDevice({ optionalFeatures: ['subgroups' as GPUFeatureName] })).device;
+  });
+  afterAll(async () => {
+    await device.queue.onSubmittedWorkDone();
+    device.destroy();
+  });
+
+  it('is chosen only where the device has the feature, the tuning allows it and a workgroup sums a row', async () => {
+    expect(device.features.has('subgroups')).toBe(true);
+    expect(rmsNormEntry(new KernelContext(device, { norm: 'workgroup', subgroups: true }))).toBe('rmsNormSubgroups');
+    expect(rmsNormEntry(new KernelContext(device, { norm: 'workgroup', subgroups: false }))).toBe('rmsNorm');
+    expect(rmsNormEntry(new KernelContext(device, { norm: 'thread', subgroups: true }))).toBe('rmsNormPerThread');
+    const plain = await getTestDevice();
+    if (!plain.features.has('subgroups')) expect(rmsNormEntry(new KernelContext(plain, { norm: 'workgroup', subgroups: true }))).toBe('rmsNorm');
+  });
+
+  for (const [dim, threads] of [[37, 1], [37, 64], [600, 8], [600, 256], [96, 128]] as const) {
+    it(`gives the tree's numbers, dim ${dim}, ${threads} threads per row`, async () => {
+      const rand = random(dim + threads);
+      const rows = 9;
+      const x = randomArray(rand, rows * dim).map((v) => v * 3 + 1.5);
+      const weight = randomArray(rand, dim, 2);
+      const xBuffer = storageBuffer(device, x);
+      const weightBuffer = storageBuffer(device, weight);
+      const got: Float32Array[] = [];
+      for (const subgroups of [true, false]) {
+        const kernels = new Kernels(device, { norm: 'workgroup', normThreads: threads, subgroups });
+        const step = kernels.createStepBuffer();
+        const out = storageBuffer(device, rows * dim * 4);
+        const op = kernels.rmsNorm({ step, x: xBuffer, weight: weightBuffer, out, dim, eps: 1e-5 });
+        await kernels.ready();
+        await runStep(device, kernels, step, { batch: rows, seq: 1, past: 0 }, [op]);
+        got.push(await readF32(device, out, rows * dim));
+      }
+      const want = ref.rmsNorm(x, weight, dim, 1e-5);
+      expect(relativeError(got[0], want), 'subgroups').toBeLessThan(1e-5);
+      expect(relativeError(got[1], want), 'tree').toBeLessThan(1e-5);
+      expect(relativeError(got[0], got[1])).toBeLessThan(1e-6);
+    });
+  }
 });
