@@ -6,6 +6,7 @@ import { loadModelFixture, relError } from '../helpers/fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
 import type { ForwardPlan, EncodeOptions } from '../../src/model/forward';
 import type { StepShape } from '../../src/gpu/types';
+import { GPU_TUNING, type KernelTuning } from '../../src/gpu/tuning';
 
 const tiny = loadModelFixture('tiny');
 
@@ -24,7 +25,14 @@ function dispatches(plan: ForwardPlan, step: StepShape, opts: EncodeOptions): st
   return labels;
 }
 
-describe.each(['f32', 'f16'] as const)('fused vs separate kernels, %s weights', (dtype) => {
+// This adapter's tuning (SwiftShader: register tiles, matvec) and the one for GPUs (shared-memory tiles, K-split matvec).
+const CASES: [string, 'f32' | 'f16', Partial<KernelTuning>][] = [
+  ['f32 weights, this adapter', 'f32', {}],
+  ['f16 weights, this adapter', 'f16', {}],
+  ['f16 weights, the GPU tuning', 'f16', GPU_TUNING],
+];
+
+describe.each(CASES)('fused vs separate kernels, %s', (_, dtype, tuning) => {
   // The same weights either way: only f32 rounding differs.
   const tol = dtype === 'f32' ? 1e-5 : 1e-4;
   let fused: ImageGPT;
@@ -32,8 +40,8 @@ describe.each(['f32', 'f16'] as const)('fused vs separate kernels, %s weights', 
   beforeAll(async () => {
     const device = await getTestDevice();
     const source = { config: tiny.configJson, weights: tiny.weightBytes };
-    fused = await ImageGPT.fromPretrained(source, { device, dtype, tuning: { fuse: true } });
-    separate = await ImageGPT.fromPretrained(source, { device, dtype, tuning: { fuse: false } });
+    fused = await ImageGPT.fromPretrained(source, { device, dtype, tuning: { ...tuning, fuse: true } });
+    separate = await ImageGPT.fromPretrained(source, { device, dtype, tuning: { ...tuning, fuse: false } });
   });
   afterAll(() => {
     fused?.dispose();
