@@ -12,8 +12,8 @@ export interface KernelTuning {
   sharedDepth: number;
   /** matmul uses the matrix-vector kernel when rows ≤ this (decode), the tiled one above it. */
   decodeMaxRows: number;
-  /** Matrix-vector kernel: threads along the columns (8 columns each) and threads splitting K
-   *  (summed in workgroup memory) per workgroup; one row per workgroup. */
+  /** Matrix-vector kernel: threads along the columns (4 columns each from one vec4 of weights where N % 4 = 0,
+   *  else 8 from four pairs) and threads splitting K (summed in workgroup memory) per workgroup; one row per workgroup. */
   matvecThreads: number;
   matvecSplitK: number;
   /** rmsNorm: 'workgroup' (a workgroup of normThreads per row: GPUs) or 'thread' (a thread per row:
@@ -74,7 +74,7 @@ export const GPU_TUNING: KernelTuning = {
   sharedThreads: [16, 16],
   sharedDepth: 16,
   // Not measured yet (no GPU here). Decode is bandwidth-bound: 8 column threads × 32 K slices per
-  // workgroup keep 128-byte row segments per warp and still give a 512-column matrix 8 workgroups.
+  // workgroup keep 128-byte row segments (f32 vec4s) per warp and give a 512-column matrix 16 workgroups.
   decodeMaxRows: 16,
   matvecThreads: 8,
   matvecSplitK: 32,
@@ -120,7 +120,8 @@ export function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
   if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
   const shared = Math.max(
     4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
-    32 * t.matvecThreads * t.matvecSplitK,
+    // The pair matvec's two vec4s per thread, and each K slice's sum of squares (the fused norm).
+    32 * t.matvecThreads * t.matvecSplitK + 4 * t.matvecSplitK,
   );
   if (shared > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
