@@ -259,7 +259,7 @@ export class ForwardPlan {
     }
     if (stopAt === L) {
       // The fused head reads the residual stream itself, unless someone reads the normed hidden state (hidden state L).
-      const normedRead = opts.onHidden !== undefined || (opts.poolHidden?.includes(L) ?? false) || !opts.head;
+      const normedRead = opts.onHidden !== undefined || (opts.poolHidden?.includes(L) ?? false);
       if (opts.head && this.normedHead && !normedRead) {
         this.normedHead.encode(pass, step);
       } else {
