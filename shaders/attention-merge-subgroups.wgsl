@@ -1,5 +1,4 @@
-enable subgroups;
-// attentionDecode's merge with subgroup operations (prepended: `enable` comes first), for a workgroup that is
+// attentionDecode's merge with subgroup operations (its module enables `subgroups`), for a workgroup that is
 // one subgroup: the common max, each thread's weight exp(its max - common max), the weighted sums of the
 // channels; thread t writes channels t, t + DT, … (each thread holds every sum). No workgroup memory, no
 // barrier. Returns the common sum, the same in every thread.

@@ -5,7 +5,6 @@
 import type { Op, StepShape } from './types';
 import type { PipelineConstants } from './pipelines';
 import type { KernelTuning } from './tuning';
-import { PipelineCache } from './pipelines';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type Dispatch, type KernelContext } from './context';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
@@ -13,7 +12,6 @@ import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
 import attentionDecodeWgsl from '../../shaders/attention-decode.wgsl?raw';
 import attentionMergeWgsl from '../../shaders/attention-merge.wgsl?raw';
 import attentionMergeSubgroupsWgsl from '../../shaders/attention-merge-subgroups.wgsl?raw';
-import stepWgsl from '../../shaders/step.wgsl?raw';
 
 /** attention.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
  *  a head's V sum in registers (head size ≤ 128). */
@@ -222,11 +220,8 @@ function attentionDecode(ctx: KernelContext,
   while (threads > 1 && threads * (D4 + 1) * 16 > limits.maxComputeWorkgroupStorageSize) threads = Math.ceil(threads / 2);
   const subgroups = ctx.useSubgroups && threads <= (ctx.device.adapterInfo?.subgroupMinSize ?? 0);
   const kernel = subgroups ? 'attention-decode.wgsl/subgroups' : 'attention-decode.wgsl/workgroup';
-  // `enable subgroups` must open the module, so the subgroup merge comes first (WGSL declarations are unordered).
-  const code = subgroups
-    ? `${attentionMergeSubgroupsWgsl}\n${stepWgsl}\n${attentionWgsl}\n${attentionDecodeWgsl}`
-    : `${stepWgsl}\n${attentionWgsl}\n${attentionDecodeWgsl}\n${attentionMergeWgsl}`;
-  const pipeline = PipelineCache.forDevice(ctx.device).get(kernel, code, 'attentionDecode', { ...a.constants, DT: threads });
+  const merge = subgroups ? attentionMergeSubgroupsWgsl : attentionMergeWgsl;
+  const pipeline = ctx.composed(kernel, [attentionWgsl, attentionDecodeWgsl, merge], 'attentionDecode', { ...a.constants, DT: threads }, subgroups ? ['subgroups'] : []);
   const bindGroup = ctx.bindGroup(`${label} decode`, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
   return {
     scratch: null,

@@ -10,6 +10,15 @@ import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
 
 const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 
+/** WGSL extensions a kernel variant may enable (each needs the device feature of the same purpose). */
+export type WgslExtension = 'f16' | 'subgroups';
+
+/** A kernel's WGSL: its `enable` directives first (WGSL wants them before any declaration), then step.wgsl, then
+ *  the parts (snippets and the kernel file) in order. */
+export function kernelSource(parts: readonly string[], enables: readonly WgslExtension[] = []): string {
+  return [...enables.map((e) => `enable ${e};`), stepWgsl, ...parts].join('\n');
+}
+
 export type Dispatch = (pass: GPUComputePassEncoder, step: StepShape) => void;
 
 export class KernelOp implements Op {
@@ -67,8 +76,14 @@ export class KernelContext {
    *  weight-reading snippet prepended. */
   pipeline(file: string, source: string, dtype: WeightDType | null, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
     const kernel = dtype ? `${file}/${dtype}` : file;
-    const snippets = dtype === null ? '' : dtype === 'f16' ? weightsF16Wgsl : weightsF32Wgsl;
-    return this.pipelines.get(kernel, `${stepWgsl}\n${snippets}\n${source}`, entryPoint, constants);
+    const snippets = dtype === null ? [] : [dtype === 'f16' ? weightsF16Wgsl : weightsF32Wgsl];
+    return this.composed(kernel, [...snippets, source], entryPoint, constants);
+  }
+
+  /** The pipeline of `entryPoint` in kernelSource(parts, enables); `kernel` names this variant in the device's
+   *  one cache and in errors (e.g. `matmul.wgsl/f16-native+norm`). */
+  composed(kernel: string, parts: readonly string[], entryPoint: string, constants: PipelineConstants, enables: readonly WgslExtension[] = []): GPUComputePipeline {
+    return this.pipelines.get(kernel, kernelSource(parts, enables), entryPoint, constants);
   }
 
   /** Buffer i at binding i; null for a binding the entry point does not use. */

@@ -2,9 +2,8 @@
 // folded into the prologue and the K/V cache append into the epilogue: the matrix-vector kernels for decode, tiled
 // kernels for prefill, a naive baseline.
 import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
-import { PipelineCache, type PipelineConstants } from './pipelines';
-import { KernelOp, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
-import stepWgsl from '../../shaders/step.wgsl?raw';
+import type { PipelineConstants } from './pipelines';
+import { KernelOp, kernelSource, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
 import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
@@ -47,18 +46,22 @@ export function weightReading(ctx: KernelContext, dtype: WeightDType): WeightRea
 
 const WEIGHT_SNIPPETS: Record<WeightReading, string> = { f32: weightsF32Wgsl, f16: weightsF16Wgsl, 'f16-native': weightsF16NativeWgsl };
 
+const matmulParts = (reading: WeightReading, norm: boolean, kv: boolean): string[] => [
+  WEIGHT_SNIPPETS[reading],
+  norm ? normWgsl : noNormWgsl,
+  kv ? kvWgsl : noKvWgsl,
+  matmulWgsl,
+];
+
 /** The WGSL source of matmul.wgsl for one weight reading, with or without the norm prologue and the K/V epilogue. */
 export function matmulSource(reading: WeightReading, norm: boolean, kv: boolean): string {
-  // `enable` must precede every declaration, so it leads the source.
-  const enable = reading === 'f16-native' ? 'enable f16;\n' : '';
-  return [enable + stepWgsl, WEIGHT_SNIPPETS[reading], norm ? normWgsl : noNormWgsl, kv ? kvWgsl : noKvWgsl, matmulWgsl].join('\n');
+  return kernelSource(matmulParts(reading, norm, kv), reading === 'f16-native' ? ['f16'] : []);
 }
 
 function matmulPipeline(ctx: KernelContext, m: MatmulSetup, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
   const kernel = `matmul.wgsl/${m.reading}${m.norm ? '+norm' : ''}${m.kv ? '+kv' : ''}`;
-  // The device's one cache (the one ctx.pipeline uses: ctx.ready() reports these too); the source is composed here
-  // because the snippets and `enable` differ per variant.
-  return PipelineCache.forDevice(ctx.device).get(kernel, matmulSource(m.reading, m.norm, m.kv), entryPoint, { ...m.constants, ...constants });
+  const enables = m.reading === 'f16-native' ? (['f16'] as const) : [];
+  return ctx.composed(kernel, matmulParts(m.reading, m.norm, m.kv), entryPoint, { ...m.constants, ...constants }, enables);
 }
 
 /** out = act(x @ w + bias) (or out += …), choosing the matrix-vector kernel for few rows. */

@@ -1,9 +1,7 @@
 // ImageGPT's layer norm without mean-centering or bias (shaders/rms_norm.wgsl; with `subgroups`, the workgroup
 // layout's sum from shaders/rms_norm_subgroups.wgsl).
 import type { Op } from './types';
-import { PipelineCache } from './pipelines';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
-import stepWgsl from '../../shaders/step.wgsl?raw';
 import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import rmsNormSubgroupsWgsl from '../../shaders/rms_norm_subgroups.wgsl?raw';
 
@@ -26,13 +24,7 @@ export function rmsNormOp(ctx: KernelContext, o: { step: GPUBuffer; x: GPUBuffer
   const constants = { DIM: o.dim, EPS: o.eps, WG: ctx.tuning.normThreads };
   const pipeline =
     entry === 'rmsNormSubgroups'
-      ? // `enable` must lead the module, so this variant's source is composed here (the device's one pipeline cache).
-        PipelineCache.forDevice(ctx.device).get(
-          'rms_norm.wgsl+subgroups',
-          ['enable subgroups;', stepWgsl, rmsNormWgsl, rmsNormSubgroupsWgsl].join('\n'),
-          entry,
-          constants,
-        )
+      ? ctx.composed('rms_norm.wgsl+subgroups', [rmsNormWgsl, rmsNormSubgroupsWgsl], entry, constants, ['subgroups'])
       : ctx.pipeline('rms_norm.wgsl', rmsNormWgsl, null, entry, constants);
   const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.x, o.weight, o.out]);
   return new KernelOp(label, (pass, step) => {
