@@ -26,9 +26,10 @@ export interface KernelTuning {
   /** attention 'workgroup': about this many threads per workgroup (rounded down to a multiple of D/4);
    *  'thread': threads per workgroup. */
   attentionThreads: number;
-  /** Split-K attention for steps of at most attentionSplitMaxSeq new tokens: each query's keys are cut
-   *  into chunks of about attentionSplitKeys (at most attentionMaxSplits chunks), each chunk a thread, then
-   *  a combine pass. attentionMaxSplits 1 turns it off (the per-query kernel above serves every step). */
+  /** Decode attention for steps of at most attentionSplitMaxSeq new tokens over more than attentionSplitKeys
+   *  positions. fuse: the one-dispatch kernel (below). Unfused: split-K, each query's keys cut into chunks of about
+   *  attentionSplitKeys (at most attentionMaxSplits chunks), each chunk a thread, then a combine pass.
+   *  attentionMaxSplits 1 turns both off (the per-query kernel above serves every step). */
   attentionSplitKeys: number;
   attentionMaxSplits: number;
   attentionSplitMaxSeq: number;
