@@ -55,17 +55,13 @@ export function kvAppendOp(ctx: KernelContext, o: {
   });
 }
 
-/**
- * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With tuning.fuse every
- * step is one dispatch: steps that split-K would split the decode kernel (unless the head is larger than 128),
- * the others the per-query kernel; a key mask's fully masked queries are
- * handled inside them. Without fuse: split-K (two dispatches) and a third for a key mask, as before.
- */
-export function attentionOp(ctx: KernelContext, o: {
+/** What attention and attentionWeights read: this step's q (in qkv), the caches after this step's append, the scale. */
+export interface ScoredAttentionArgs {
   step: GPUBuffer;
+  /** f32 [rows, 3E]: q | k | v */
   qkv: GPUBuffer;
+  /** f32 [batch, nHead, maxPositions, E / nHead] */
   kCache: GPUBuffer;
-  vCache: GPUBuffer;
   out: GPUBuffer;
   nHead: number;
   dim: number;
@@ -76,7 +72,15 @@ export function attentionOp(ctx: KernelContext, o: {
    * with HF's result for a query whose keys are all masked). Separate pipelines: without it nothing changes.
    */
   keyMask?: GPUBuffer;
-}): Op {
+}
+
+/**
+ * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With tuning.fuse every
+ * step is one dispatch: steps that split-K would split the decode kernel (unless the head is larger than 128),
+ * the others the per-query kernel; a key mask's fully masked queries are
+ * handled inside them. Without fuse: split-K (two dispatches) and a third for a key mask, as before.
+ */
+export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCache: GPUBuffer }): Op {
   const label = `attention[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
   const a = scoredAttentionSetup(ctx, label, o);
   checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
@@ -127,18 +131,7 @@ export function attentionOp(ctx: KernelContext, o: {
  * keys of q·kᵀ·scale (the same scale as `attention`), 0 for j past query r's last key, j < maxPositions.
  * Reads qkv and the K cache after this step's kvAppend; out is f32 [rows, nHead, maxPositions].
  */
-export function attentionWeightsOp(ctx: KernelContext, o: {
-  step: GPUBuffer;
-  qkv: GPUBuffer;
-  kCache: GPUBuffer;
-  out: GPUBuffer;
-  nHead: number;
-  dim: number;
-  maxPositions: number;
-  scale: number;
-  /** As attention's keyMask (HF attention_mask); a separate pipeline. */
-  keyMask?: GPUBuffer;
-}): Op {
+export function attentionWeightsOp(ctx: KernelContext, o: ScoredAttentionArgs): Op {
   const label = `attentionWeights[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
   const a = scoredAttentionSetup(ctx, label, { ...o, vCache: o.kCache });
   checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });

@@ -9,7 +9,7 @@ import { matmulSource, weightReading } from '../../src/gpu/matmul';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS } from './harness';
 
 // Ragged on purpose: K and N are not multiples of any tile; N % 4 = 0 takes the vec4 matvec, N % 4 = 2 the pair one.
 const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick_gelu'; accumulate: boolean }[] = [
@@ -21,21 +21,13 @@ const ROWS = [1, 2, 3, 7, 33];
 const MAX_ROWS = Math.max(...ROWS);
 const EPS = 1e-5;
 
-const VARIANTS: [string, Partial<KernelTuning> | 'naive'][] = [
-  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecThreads: 16 }],
-  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecThreads: 8 }],
-  ['registers', { decodeMaxRows: 0, prefill: 'registers', registerThreads: [8, 8] }],
-  ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
-  ['naive', 'naive'],
-];
-
 describe('matmul with the RMS norm folded in', () => {
   let device: GPUDevice;
   beforeAll(async () => {
     device = await getTestDevice();
   });
 
-  for (const [variant, tuning] of VARIANTS) {
+  for (const [variant, tuning] of MATMUL_PATHS) {
     for (const dtype of ['f32', 'f16'] as WeightDType[]) {
       it(`${variant}, ${dtype}: equals rmsNorm then matmul on the CPU`, async () => {
         const kernels = new Kernels(device, tuning === 'naive' ? {} : tuning);
@@ -124,7 +116,7 @@ describe('qkv matmul with the K/V append in its epilogue', () => {
     { batch: 3, seq: 4, past: 8 },
   ];
 
-  for (const [variant, tuning] of VARIANTS.filter(([, t]) => t !== 'naive') as [string, Partial<KernelTuning>][]) {
+  for (const [variant, tuning] of MATMUL_PATHS.filter(([, t]) => t !== 'naive') as [string, Partial<KernelTuning>][]) {
     for (const dtype of ['f32', 'f16'] as WeightDType[]) {
       it(`${variant}, ${dtype}: writes exactly what kvAppend copies, and every column to out`, async () => {
         const kernels = new Kernels(device, tuning);

@@ -1,7 +1,7 @@
 // Small helpers for the kernel tests: buffers from arrays, one-step runs, and error measures.
 import { expect } from 'vitest';
 import type { GpuMatrix, Op, StepShape, WeightDType } from '../../src/gpu/types';
-import type { Kernels } from '../../src/gpu/kernels';
+import type { Kernels, KernelTuning } from '../../src/gpu/kernels';
 import { readBuffer } from '../../src/gpu/readback';
 import { float32ArrayToFloat16, float16ArrayToFloat32 } from '../../src/f16';
 
@@ -65,3 +65,12 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
   }
   return worst / scale;
 }
+
+/** Each matmul kernel path forced for every row count (decodeMaxRows 0: always tiled; 1000: always matvec). */
+export const MATMUL_PATHS: [string, Partial<KernelTuning> | 'naive'][] = [
+  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecThreads: 32 }],
+  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecThreads: 8 }],
+  ['registers', { decodeMaxRows: 0, prefill: 'registers', registerThreads: [8, 8] }],
+  ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
+  ['naive', 'naive'],
+];

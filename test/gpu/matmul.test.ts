@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
-import { Kernels, type KernelTuning, type MatmulArgs } from '../../src/gpu/kernels';
+import { Kernels, type MatmulArgs } from '../../src/gpu/kernels';
 import type { WeightDType } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError } from './harness';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS } from './harness';
 
 // Ragged on purpose: K, N and rows are not multiples of any tile.
 const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick_gelu'; accumulate: boolean }[] = [
@@ -16,22 +16,13 @@ const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick
 const ROWS = [1, 3, 8, 20, 37, 130];
 const MAX_ROWS = Math.max(...ROWS);
 
-// Each kernel path forced for every row count (decodeMaxRows 0: always tiled; 1000: always matvec).
-const VARIANTS: [string, Partial<KernelTuning> | 'naive'][] = [
-  ['matvec', { decodeMaxRows: 1000, matvecSplitK: 1, matvecThreads: 32 }],
-  ['matvec, K split', { decodeMaxRows: 1000, matvecSplitK: 4, matvecThreads: 8 }],
-  ['registers', { decodeMaxRows: 0, prefill: 'registers', registerThreads: [8, 8] }],
-  ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
-  ['naive', 'naive'],
-];
-
 describe('matmul', () => {
   let device: GPUDevice;
   beforeAll(async () => {
     device = await getTestDevice();
   });
 
-  for (const [variant, tuning] of VARIANTS) {
+  for (const [variant, tuning] of MATMUL_PATHS) {
     for (const dtype of ['f32', 'f16'] as WeightDType[]) {
       it(`${variant}, ${dtype} weights, matches the CPU on ragged shapes`, async () => {
         const kernels = new Kernels(device, tuning === 'naive' ? {} : tuning);
