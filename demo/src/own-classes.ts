@@ -141,7 +141,6 @@ export class OwnClasses {
     private readonly gallery: GalleryItem[],
     private readonly setBusy: (busy: boolean) => void,
   ) {
-    addStyles();
     this.element = this.build();
     for (let i = 0; i < MIN_CLASSES; i++) this.addClass();
     this.refresh();
@@ -676,59 +675,4 @@ function leaveOneOut(X: Float32Array, labels: number[], names: string[], F: numb
     if (probe.predict(X.subarray(i * F, (i + 1) * F))[0] === labels[i]) right++;
   }
   return right;
-}
-
-let styled = false;
-
-/** The panel's own rules (the page's style sheet stays with the rest of the page); nothing wider than its card. */
-function addStyles(): void {
-  if (styled) return;
-  styled = true;
-  const style = document.createElement('style');
-  style.textContent = `
-.own-classes h3 { font-size: 0.95rem; margin: 18px 0 8px; }
-.own-class-list { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 260px), 1fr)); gap: 12px; margin-bottom: 10px; }
-.own-class { border: 1px solid var(--line); border-radius: 10px; padding: 8px 10px 10px; min-width: 0; margin: 0; }
-.own-class legend { padding: 0 4px; font-size: 0.88rem; }
-.own-class-name { font: inherit; padding: 4px 6px; border: 1px solid var(--line); border-radius: 6px; width: 12em; max-width: 100%; }
-.own-class-tools { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 4px 0 8px; font-size: 0.85rem; }
-.own-count { color: var(--muted); margin-left: auto; }
-.own-images { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; min-height: 44px; }
-.own-images li { position: relative; }
-.own-thumb { width: 44px; height: 44px; border: 1px solid var(--line); border-radius: 6px; image-rendering: pixelated; display: block; background: #fff; }
-.own-remove-image { position: absolute; top: -6px; right: -6px; width: 20px; height: 20px; padding: 0; border-radius: 50%; font-size: 0.8rem; line-height: 1; }
-.own-file { display: inline-flex; flex-wrap: wrap; align-items: center; gap: 4px; font-weight: 600; font-size: 0.88rem; max-width: 100%; }
-.own-file input { max-width: 100%; font-size: 0.8rem; }
-.own-error { color: var(--danger); font-size: 0.85rem; margin: 6px 0 0; }
-.own-error:empty { display: none; }
-.own-sources { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; margin: 12px 0; }
-.own-pad { flex: 1 1 220px; min-width: 0; }
-.own-pad-label { font-weight: 600; font-size: 0.9rem; margin: 0 0 6px; }
-#own-draw-canvas { width: 192px; height: 192px; max-width: 100%; border: 1px solid var(--line); border-radius: 8px; touch-action: none; cursor: crosshair; display: block; }
-.own-gallery-picks { flex: 1 1 220px; min-width: 0; }
-.own-gallery-picks summary { cursor: pointer; font-weight: 600; font-size: 0.9rem; }
-.gallery.own-gallery { max-height: 200px; overflow: auto; }
-.own-train { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
-.own-predictions { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 260px), 1fr)); gap: 12px; margin-top: 10px; }
-.own-prediction { display: flex; gap: 10px; align-items: flex-start; border: 1px solid var(--line); border-radius: 10px; padding: 8px; min-width: 0; }
-.own-prediction .own-thumb { width: 64px; height: 64px; flex: none; }
-.own-prediction figcaption { display: block; margin: 0 0 6px; color: var(--ink); }
-.own-prediction-text { flex: 1; min-width: 0; }
-.own-bars { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: minmax(0, max-content) minmax(40px, 1fr) max-content; gap: 3px 6px; align-items: center; font-size: 0.8rem; }
-.own-bars li { display: contents; }
-.own-bars li.best > * { font-weight: 600; }
-.own-bar-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.own-bar { height: 10px; background: var(--line); border-radius: 5px; overflow: hidden; }
-.own-bar-fill { display: block; height: 100%; background: var(--accent); }
-.own-bar-value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.own-files { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; }
-.features-explain p { margin: 0 0 8px; line-height: 1.45; font-size: 0.92rem; }
-.features-glossary { font-size: 0.88rem; margin: 0 0 12px; }
-.features-glossary summary { cursor: pointer; color: var(--accent); font-weight: 600; }
-.features-glossary dl { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 4px 12px; margin: 8px 0 0; }
-.features-glossary dt { font-weight: 600; }
-.features-glossary dd { margin: 0; color: var(--muted); }
-@media (max-width: 480px) { .features-glossary dl { grid-template-columns: minmax(0, 1fr); } .features-glossary dd { margin-bottom: 6px; } }
-`;
-  document.head.append(style);
 }
