@@ -29,6 +29,11 @@ export class Kernels {
     this.tuning = this.ctx.tuning;
   }
 
+  /** Which optional device features the kernels use: offered by the device and allowed by the tuning. */
+  get features(): { shaderF16: boolean; subgroups: boolean } {
+    return { shaderF16: this.ctx.useShaderF16, subgroups: this.ctx.useSubgroups };
+  }
+
   /** The tuning a device of this adapter gets by default. */
   static tuningFor(info: GPUAdapterInfo | undefined): KernelTuning {
     return tuningFor(info);

@@ -1,5 +1,6 @@
 // Launch shapes per adapter: the one table of tuning choices. The kernels read it; they never pick it.
 // Defaults come from `tuningFor(adapter info)`; callers override fields through the `tuning` load option.
+import { describeValue } from '../json';
 
 export interface KernelTuning {
   /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
@@ -137,4 +138,51 @@ export function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
     throw new Error(`tuning: attentionSplitMaxSeq must be an integer ≥ 0, got ${t.attentionSplitMaxSeq}`);
   }
   if (!(t.decodeMaxRows >= 0)) throw new Error(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
+}
+
+/** Says what a tuning field holds when `v` is wrong, or null when it is right. */
+type FieldCheck = (v: unknown) => string | null;
+const isInt = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
+const integer = (min: number): FieldCheck => (v) => (isInt(v, min) ? null : `an integer ≥ ${min}`);
+const oneOf = (...values: string[]): FieldCheck => (v) => (values.includes(v as string) ? null : `one of ${values.map((x) => `'${x}'`).join(', ')}`);
+const threads: FieldCheck = (v) => (Array.isArray(v) && v.length === 2 && v.every((x) => isInt(x, 1)) ? null : 'a pair [x, y] of positive integers');
+const flag: FieldCheck = (v) => (typeof v === 'boolean' ? null : 'true or false');
+
+/** The type of each KernelTuning field (the mapped type keeps it complete); the device's limits are checkTuning's. */
+const TUNING_FIELDS: { [K in keyof KernelTuning]-?: FieldCheck } = {
+  prefill: oneOf('registers', 'shared'),
+  registerThreads: threads,
+  sharedThreads: threads,
+  sharedDepth: integer(1),
+  decodeMaxRows: integer(0),
+  matvecThreads: integer(1),
+  matvecSplitK: integer(1),
+  norm: oneOf('workgroup', 'thread'),
+  normThreads: integer(1),
+  attention: oneOf('workgroup', 'thread'),
+  attentionThreads: integer(1),
+  attentionSplitKeys: integer(1),
+  attentionMaxSplits: integer(1),
+  attentionSplitMaxSeq: integer(0),
+  attentionDecodeThreads: integer(1),
+  fuse: flag,
+  shaderF16: flag,
+  subgroups: flag,
+};
+
+/** Checks the `tuning` option's field names and types (not yet the device's limits); returns it. */
+export function checkTuningOption(what: string, tuning: unknown): Partial<KernelTuning> | undefined {
+  if (tuning === undefined) return undefined;
+  if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
+    throw new Error(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
+  }
+  const known = Object.keys(TUNING_FIELDS);
+  for (const [key, value] of Object.entries(tuning)) {
+    const check = (TUNING_FIELDS as Record<string, FieldCheck>)[key];
+    if (!check) throw new Error(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
+    if (value === undefined) continue;
+    const expected = check(value);
+    if (expected) throw new Error(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
+  }
+  return tuning as Partial<KernelTuning>;
 }

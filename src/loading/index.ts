@@ -2,7 +2,7 @@
 // Whatever fails or is aborted half-way, every GPU buffer made (and a device made here) is freed.
 import { AdapterLimitError, requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
-import { checkTuning, tuningFor, type KernelTuning } from '../gpu/tuning';
+import { checkTuning, checkTuningOption, tuningFor, type KernelTuning } from '../gpu/tuning';
 import { checkOptionKeys } from '../model/session';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../model/config';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
@@ -43,53 +43,6 @@ const LOAD_OPTION_KEYS: { [K in keyof Required<LoadOptions>]: true } = {
   dtype: true,
   tuning: true,
 };
-
-/** Says what a tuning field holds when `v` is wrong, or null when it is right. */
-type FieldCheck = (v: unknown) => string | null;
-const isInt = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
-const integer = (min: number): FieldCheck => (v) => (isInt(v, min) ? null : `an integer ≥ ${min}`);
-const oneOf = (...values: string[]): FieldCheck => (v) => (values.includes(v as string) ? null : `one of ${values.map((x) => `'${x}'`).join(', ')}`);
-const threads: FieldCheck = (v) => (Array.isArray(v) && v.length === 2 && v.every((x) => isInt(x, 1)) ? null : 'a pair [x, y] of positive integers');
-const flag: FieldCheck = (v) => (typeof v === 'boolean' ? null : 'true or false');
-
-/** The type of each KernelTuning field (the mapped type keeps it complete); the device's limits are checkTuning's. */
-const TUNING_FIELDS: { [K in keyof KernelTuning]-?: FieldCheck } = {
-  prefill: oneOf('registers', 'shared'),
-  registerThreads: threads,
-  sharedThreads: threads,
-  sharedDepth: integer(1),
-  decodeMaxRows: integer(0),
-  matvecThreads: integer(1),
-  matvecSplitK: integer(1),
-  norm: oneOf('workgroup', 'thread'),
-  normThreads: integer(1),
-  attention: oneOf('workgroup', 'thread'),
-  attentionThreads: integer(1),
-  attentionSplitKeys: integer(1),
-  attentionMaxSplits: integer(1),
-  attentionSplitMaxSeq: integer(0),
-  attentionDecodeThreads: integer(1),
-  fuse: flag,
-  shaderF16: flag,
-  subgroups: flag,
-};
-
-/** Checks the `tuning` option's field names and types (not yet the device's limits); returns it. */
-export function checkTuningOption(what: string, tuning: unknown): Partial<KernelTuning> | undefined {
-  if (tuning === undefined) return undefined;
-  if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
-    throw new Error(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
-  }
-  const known = Object.keys(TUNING_FIELDS);
-  for (const [key, value] of Object.entries(tuning)) {
-    const check = (TUNING_FIELDS as Record<string, FieldCheck>)[key];
-    if (!check) throw new Error(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
-    if (value === undefined) continue;
-    const expected = check(value);
-    if (expected) throw new Error(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
-  }
-  return tuning as Partial<KernelTuning>;
-}
 
 /** The tuning a model on `device` runs with: the adapter's defaults, then `tuning`, checked against the device's limits. */
 export function resolveTuning(what: string, device: GPUDevice, adapterInfo: GPUAdapterInfo | undefined, tuning: Partial<KernelTuning> | undefined): KernelTuning {

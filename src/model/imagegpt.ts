@@ -206,9 +206,7 @@ export class ImageGPT {
 
   /** Which optional GPU features the kernels use on this device (see DeviceFeatures). */
   get deviceFeatures(): DeviceFeatures {
-    const t = this.kernels.tuning;
-    const has = (f: GPUFeatureName) => this.device.features.has(f);
-    return { shaderF16: t.shaderF16 && has('shader-f16'), subgroups: t.subgroups && has('subgroups') };
+    return this.kernels.features;
   }
 
   /** Resolves when the model's device is lost; the model is unusable then (make a new one on a new device). */
