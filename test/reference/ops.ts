@@ -53,75 +53,66 @@ export function matmul(
   return out;
 }
 
+export interface AttentionDims {
+  nHead: number;
+  dim: number;
+  maxPositions: number;
+  scale: number;
+}
+
 /**
- * Causal attention of this step's queries over a cache that already holds positions 0 … past+seq-1.
- * qkv [rows, 3E]; caches [batch, H, maxPositions, D]; returns [rows, E].
+ * exp(q·k·scale - max) of row r, head h over keys 0 … keys-1 (0 where `allowed` says no), in an array of `length`
+ * (≥ keys; the tail stays 0): the unnormalised softmax that attention and attentionWeights share.
  */
-export function attention(
+function causalScores(
   qkv: Float32Array,
   kCache: Float32Array,
-  vCache: Float32Array,
-  o: { nHead: number; dim: number; maxPositions: number; scale: number },
+  o: AttentionDims,
   s: Shape,
+  r: number,
+  h: number,
+  length: number,
+  allowed: (j: number) => boolean,
 ): Float64Array {
   const E = o.dim;
   const D = E / o.nHead;
-  const rows = s.batch * s.seq;
-  const out = new Float64Array(rows * E);
-  for (let r = 0; r < rows; r++) {
-    const b = Math.floor(r / s.seq);
-    const keys = s.past + (r % s.seq) + 1;
-    for (let h = 0; h < o.nHead; h++) {
-      const base = (b * o.nHead + h) * o.maxPositions * D;
-      const scores = new Float64Array(keys);
-      for (let j = 0; j < keys; j++) {
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
-        scores[j] = dot * o.scale;
-      }
-      const max = Math.max(...scores);
-      let total = 0;
-      for (let j = 0; j < keys; j++) total += (scores[j] = Math.exp(scores[j] - max));
-      for (let d = 0; d < D; d++) {
-        let v = 0;
-        for (let j = 0; j < keys; j++) v += scores[j] * vCache[base + j * D + d];
-        out[r * E + h * D + d] = v / total;
-      }
-    }
+  const b = Math.floor(r / s.seq);
+  const keys = s.past + (r % s.seq) + 1;
+  const base = (b * o.nHead + h) * o.maxPositions * D;
+  const w = new Float64Array(length);
+  let max = -Infinity;
+  for (let j = 0; j < keys; j++) {
+    if (!allowed(j)) continue;
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
+    w[j] = dot * o.scale;
+    max = Math.max(max, w[j]);
   }
-  return out;
+  for (let j = 0; j < keys; j++) w[j] = allowed(j) ? Math.exp(w[j] - max) : 0;
+  return w;
+}
+
+/**
+ * Causal attention of this step's queries over a cache that already holds positions 0 … past+seq-1.
+ * qkv [rows, 3E]; caches [batch, H, maxPositions, D]; returns [rows, E]. maskedAttention with every key allowed.
+ */
+export function attention(qkv: Float32Array, kCache: Float32Array, vCache: Float32Array, o: AttentionDims, s: Shape): Float64Array {
+  return maskedAttention(qkv, kCache, vCache, o, s);
 }
 
 /**
  * The attention weights of this step's queries (HF output_attentions): [rows, H, maxPositions], softmax of
  * q·kᵀ·scale over positions 0 … past+i, 0 after. Same inputs as `attention`.
  */
-export function attentionWeights(
-  qkv: Float32Array,
-  kCache: Float32Array,
-  o: { nHead: number; dim: number; maxPositions: number; scale: number },
-  s: Shape,
-): Float64Array {
-  const E = o.dim;
-  const D = E / o.nHead;
+export function attentionWeights(qkv: Float32Array, kCache: Float32Array, o: AttentionDims, s: Shape): Float64Array {
   const P = o.maxPositions;
   const rows = s.batch * s.seq;
   const out = new Float64Array(rows * o.nHead * P);
   for (let r = 0; r < rows; r++) {
-    const b = Math.floor(r / s.seq);
-    const keys = s.past + (r % s.seq) + 1;
     for (let h = 0; h < o.nHead; h++) {
-      const base = (b * o.nHead + h) * P * D;
-      const scores = new Float64Array(keys);
-      for (let j = 0; j < keys; j++) {
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
-        scores[j] = dot * o.scale;
-      }
-      const max = Math.max(...scores);
-      let total = 0;
-      for (let j = 0; j < keys; j++) total += (scores[j] = Math.exp(scores[j] - max));
-      for (let j = 0; j < keys; j++) out[(r * o.nHead + h) * P + j] = scores[j] / total;
+      const w = causalScores(qkv, kCache, o, s, r, h, s.past + (r % s.seq) + 1, () => true);
+      const total = w.reduce((a, x) => a + x, 0);
+      for (let j = 0; j < w.length; j++) out[(r * o.nHead + h) * P + j] = w[j] / total;
     }
   }
   return out;
@@ -176,18 +167,18 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, vocab: n
 }
 
 /**
- * attention with HF's attention_mask over the cache: keyMask [batch, maxPositions] (1 attend, 0 masked). A query with
- * an allowed visible key: softmax over its allowed visible keys. A query whose visible keys are all masked: HF's f32
- * arithmetic (finfo.min added after the causal finfo.min) makes it uniform over its visible keys and this step's
- * allowed later keys (positions < past + seq).
+ * attention with HF's attention_mask over the cache: keyMask [batch, maxPositions] (1 attend, 0 masked; none: all
+ * attend). A query with an allowed visible key: softmax over its allowed visible keys. A query whose visible keys are
+ * all masked: HF's f32 arithmetic (finfo.min added after the causal finfo.min) makes it uniform over its visible keys
+ * and this step's allowed later keys (positions < past + seq).
  */
 export function maskedAttention(
   qkv: Float32Array,
   kCache: Float32Array,
   vCache: Float32Array,
-  o: { nHead: number; dim: number; maxPositions: number; scale: number },
+  o: AttentionDims,
   s: Shape,
-  keyMask: Uint32Array,
+  keyMask?: Uint32Array,
 ): Float64Array {
   const E = o.dim;
   const D = E / o.nHead;
@@ -196,25 +187,14 @@ export function maskedAttention(
   for (let r = 0; r < rows; r++) {
     const b = Math.floor(r / s.seq);
     const keys = s.past + (r % s.seq) + 1;
-    const allowed = (j: number) => keyMask[b * o.maxPositions + j] !== 0;
+    const allowed = (j: number) => keyMask === undefined || keyMask[b * o.maxPositions + j] !== 0;
     const fullyMasked = !Array.from({ length: keys }, (_, j) => allowed(j)).some(Boolean);
     for (let h = 0; h < o.nHead; h++) {
       const base = (b * o.nHead + h) * o.maxPositions * D;
       const end = fullyMasked ? s.past + s.seq : keys;
-      const w = new Float64Array(end);
-      if (fullyMasked) {
-        for (let j = 0; j < end; j++) w[j] = j < keys || allowed(j) ? 1 : 0;
-      } else {
-        let max = -Infinity;
-        for (let j = 0; j < keys; j++) {
-          if (!allowed(j)) continue;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += qkv[r * 3 * E + h * D + d] * kCache[base + j * D + d];
-          w[j] = dot * o.scale;
-          max = Math.max(max, w[j]);
-        }
-        for (let j = 0; j < keys; j++) w[j] = allowed(j) ? Math.exp(w[j] - max) : 0;
-      }
+      const w = fullyMasked
+        ? Float64Array.from({ length: end }, (_, j) => (j < keys || allowed(j) ? 1 : 0))
+        : causalScores(qkv, kCache, o, s, r, h, end, allowed);
       const total = w.reduce((a, x) => a + x, 0);
       for (let d = 0; d < D; d++) {
         let v = 0;
