@@ -2,17 +2,17 @@
 // reference (norm then product) and against the separate kvAppend kernel (bit for bit).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
-import { Kernels, type KernelTuning, type MatmulArgs } from '../../src/gpu/kernels';
+import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { Op, StepShape, WeightDType } from '../../src/gpu/types';
 import { KernelContext } from '../../src/gpu/context';
 import { matmulSource, weightReading } from '../../src/gpu/matmul';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS } from './harness';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS, matmulCase, type MatmulShape } from './harness';
 
 // Ragged on purpose: K and N are not multiples of any tile; N % 4 = 0 takes the vec4 matvec, N % 4 = 2 the pair one.
-const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick_gelu'; accumulate: boolean }[] = [
+const SHAPES: MatmulShape[] = [
   { K: 37, N: 18, bias: true, activation: 'none', accumulate: false },
   { K: 45, N: 100, bias: true, activation: 'quick_gelu', accumulate: false },
   { K: 70, N: 36, bias: false, activation: 'none', accumulate: true },
@@ -37,27 +37,14 @@ describe('matmul with the RMS norm folded in', () => {
           // An offset and a spread, so a wrong scale (or a centred norm) shows.
           const x = randomArray(rand, MAX_ROWS * s.K).map((v) => 3 * v + 0.7);
           const gain = randomArray(rand, s.K, 2);
-          const w = weightMatrix(device, randomArray(rand, s.K * s.N, 1 / Math.sqrt(s.K)), s.K, s.N, dtype);
-          const bias = s.bias ? randomArray(rand, s.N, 0.5) : undefined;
-          const start = randomArray(rand, MAX_ROWS * s.N);
-          const out = storageBuffer(device, start);
-          const args: MatmulArgs = {
-            step,
-            x: storageBuffer(device, x),
-            w: w.matrix,
-            bias: bias && storageBuffer(device, bias),
-            out,
-            activation: s.activation,
-            accumulate: s.accumulate,
-            norm: { weight: storageBuffer(device, gain), eps: EPS },
-          };
-          const op = tuning === 'naive' ? kernels.naiveMatmul(args) : kernels.matmul(args);
+          const norm = { weight: storageBuffer(device, gain), eps: EPS };
+          const { op, out, start, seen, bias } = matmulCase(device, kernels, step, tuning, rand, s, x, MAX_ROWS, dtype, norm);
           await kernels.ready();
           for (const rows of ROWS) {
             device.queue.writeBuffer(out, 0, start);
             await runStep(device, kernels, step, { batch: 1, seq: rows, past: 0 }, [op]);
             const normed = Float32Array.from(ref.rmsNorm(x.subarray(0, rows * s.K), gain, s.K, EPS));
-            const want = ref.matmul(normed, w.seen, s.K, s.N, { bias, activation: s.activation, accumulateInto: s.accumulate ? start : undefined });
+            const want = ref.matmul(normed, seen, s.K, s.N, { bias, activation: s.activation, accumulateInto: s.accumulate ? start : undefined });
             const err = relativeError(await readF32(device, out, rows * s.N), want);
             expect(err, `${variant} ${dtype} K=${s.K} N=${s.N} rows=${rows}`).toBeLessThan(2e-5);
           }

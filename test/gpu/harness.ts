@@ -1,7 +1,7 @@
 // Small helpers for the kernel tests: buffers from arrays, one-step runs, and error measures.
 import { expect } from 'vitest';
 import type { GpuMatrix, Op, StepShape, WeightDType } from '../../src/gpu/types';
-import type { Kernels, KernelTuning } from '../../src/gpu/kernels';
+import type { Kernels, KernelTuning, MatmulArgs } from '../../src/gpu/kernels';
 import { readBuffer } from '../../src/gpu/readback';
 import { float32ArrayToFloat16, float16ArrayToFloat32 } from '../../src/f16';
 
@@ -74,3 +74,46 @@ export const MATMUL_PATHS: [string, Partial<KernelTuning> | 'naive'][] = [
   ['shared', { decodeMaxRows: 0, prefill: 'shared', sharedThreads: [8, 4], sharedDepth: 8 }],
   ['naive', 'naive'],
 ];
+
+/** One ragged matmul case of the kernel-path tests. */
+export interface MatmulShape {
+  K: number;
+  N: number;
+  bias: boolean;
+  activation: 'none' | 'quick_gelu';
+  accumulate: boolean;
+}
+
+/**
+ * Draws weights [K, N] (as `dtype`), the bias if any and the output's start values [maxRows, N], in that order, and
+ * makes the matmul op of `path` (MATMUL_PATHS) over x (plus `norm`, when given). `start` is what `out` holds at first:
+ * rewrite it before each run when the case accumulates.
+ */
+export function matmulCase(
+  device: GPUDevice,
+  kernels: Kernels,
+  step: GPUBuffer,
+  path: Partial<KernelTuning> | 'naive',
+  rand: () => number,
+  s: MatmulShape,
+  x: Float32Array,
+  maxRows: number,
+  dtype: WeightDType,
+  norm?: MatmulArgs['norm'],
+): { op: Op; out: GPUBuffer; start: Float32Array<ArrayBuffer>; seen: Float32Array; bias: Float32Array | undefined } {
+  const w = weightMatrix(device, randomArray(rand, s.K * s.N, 1 / Math.sqrt(s.K)), s.K, s.N, dtype);
+  const bias = s.bias ? randomArray(rand, s.N, 0.5) : undefined;
+  const start = randomArray(rand, maxRows * s.N);
+  const out = storageBuffer(device, start);
+  const args: MatmulArgs = {
+    step,
+    x: storageBuffer(device, x),
+    w: w.matrix,
+    bias: bias && storageBuffer(device, bias),
+    out,
+    activation: s.activation,
+    accumulate: s.accumulate,
+    norm,
+  };
+  return { op: path === 'naive' ? kernels.naiveMatmul(args) : kernels.matmul(args), out, start, seen: w.seen, bias };
+}

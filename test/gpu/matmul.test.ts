@@ -1,12 +1,12 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
-import { Kernels, type MatmulArgs } from '../../src/gpu/kernels';
+import { Kernels } from '../../src/gpu/kernels';
 import type { WeightDType } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS } from './harness';
+import { random, randomArray, storageBuffer, weightMatrix, readF32, runStep, relativeError, MATMUL_PATHS, matmulCase, type MatmulShape } from './harness';
 
 // Ragged on purpose: K, N and rows are not multiples of any tile.
-const SHAPES: { K: number; N: number; bias: boolean; activation: 'none' | 'quick_gelu'; accumulate: boolean }[] = [
+const SHAPES: MatmulShape[] = [
   { K: 37, N: 18, bias: true, activation: 'none', accumulate: false },
   { K: 64, N: 130, bias: true, activation: 'quick_gelu', accumulate: false },
   { K: 97, N: 66, bias: false, activation: 'quick_gelu', accumulate: true },
@@ -30,26 +30,13 @@ describe('matmul', () => {
         const rand = random(SHAPES.length * 7 + (dtype === 'f16' ? 1 : 0));
         for (const s of SHAPES) {
           const x = randomArray(rand, MAX_ROWS * s.K);
-          const w = weightMatrix(device, randomArray(rand, s.K * s.N, 1 / Math.sqrt(s.K)), s.K, s.N, dtype);
-          const bias = s.bias ? randomArray(rand, s.N, 0.5) : undefined;
-          const start = randomArray(rand, MAX_ROWS * s.N);
-          const out = storageBuffer(device, start);
-          const args: MatmulArgs = {
-            step,
-            x: storageBuffer(device, x),
-            w: w.matrix,
-            bias: bias && storageBuffer(device, bias),
-            out,
-            activation: s.activation,
-            accumulate: s.accumulate,
-          };
-          const op = tuning === 'naive' ? kernels.naiveMatmul(args) : kernels.matmul(args);
+          const { op, out, start, seen, bias } = matmulCase(device, kernels, step, tuning, rand, s, x, MAX_ROWS, dtype);
           await kernels.ready();
           for (const rows of ROWS) {
             device.queue.writeBuffer(out, 0, start);
             await runStep(device, kernels, step, { batch: rows, seq: 1, past: 0 }, [op]);
             const got = await readF32(device, out, rows * s.N);
-            const want = ref.matmul(x.subarray(0, rows * s.K), w.seen, s.K, s.N, {
+            const want = ref.matmul(x.subarray(0, rows * s.K), seen, s.K, s.N, {
               bias,
               activation: s.activation,
               accumulateInto: s.accumulate ? start : undefined,
