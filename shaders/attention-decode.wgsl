@@ -7,8 +7,9 @@
 // - attention-merge-subgroups.wgsl: subgroupMax / subgroupAdd, no workgroup memory, no barrier (the host picks
 //   it only where the workgroup is one subgroup).
 // With MASKED, a query whose visible keys are all masked (its merged sum is 0) gets HF's result in a second
-// merge: the mean of V over its visible keys and this step's unmasked later keys (see attentionMaskedRows).
-// Prepended: step.wgsl, attention.wgsl (softmax4, weightedV4, keyAllowed and the bindings).
+// merge: the mean of V over its visible keys and this step's unmasked later keys (inFullyMaskedRow).
+// Prepended: step.wgsl, attention-mask.wgsl (keyAllowed, inFullyMaskedRow), attention.wgsl (softmax4, weightedV4
+// and the bindings).
 
 override DT: u32;                 // threads per workgroup
 const MAX_DECODE_D4: u32 = 32u;   // the private accumulator's size: head size ≤ 128
@@ -51,7 +52,7 @@ fn attentionDecode(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     var count = 0.0;
     if (merged == 0.0) {
       for (var j = t; j < step.past + step.seq; j += DT) {
-        if (j <= query || keyAllowed(b, j)) {
+        if (inFullyMaskedRow(b, query, j)) {
           for (var c = 0u; c < D4; c++) {
             acc[c] += vCache[cacheBase + j * D4 + c];
           }

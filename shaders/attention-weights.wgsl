@@ -5,8 +5,8 @@
 // forward's own kernels stay as they are. One thread per (row, head): scores go to `out` first, then
 // are exponentiated and normalised in place. The scale and the max-subtracted f32 softmax match attention.wgsl.
 // With MASKED (HF attention_mask), key j of sequence b takes part only where keyMask[b, j] ≠ 0, and a query
-// none of whose visible keys is allowed gets HF's uniform weights (see attention.wgsl, attentionMaskedRows).
-// Prepended: step.wgsl.
+// none of whose visible keys is allowed gets HF's uniform weights (the rule in attention-mask.wgsl).
+// Prepended: step.wgsl, attention-mask.wgsl (MASKED, keyMask and its rules).
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
@@ -14,7 +14,6 @@ override MAX_POSITIONS: u32;      // the cache's capacity per sequence, and out'
 override THREADS: u32 = 64u;
 override D4: u32 = D / 4u;
 override E4: u32 = H * D4;
-override MASKED: bool = false;
 
 struct AttentionParams {
   scale: f32,                     // 1/sqrt(D), maybe also /(layer + 1): the forward's own
@@ -23,15 +22,7 @@ struct AttentionParams {
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;          // [rows, 3E / 4]: q | k | v
 @group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;          // [rows, H, MAX_POSITIONS]
-@group(0) @binding(4) var<uniform> params: AttentionParams;
-@group(0) @binding(5) var<storage, read> keyMask: array<u32>;            // [batch, MAX_POSITIONS], MASKED only
-
-fn keyAllowed(b: u32, j: u32) -> bool {
-  if (!MASKED) {
-    return true;
-  }
-  return keyMask[b * MAX_POSITIONS + j] != 0u;
-}
+@group(0) @binding(5) var<uniform> params: AttentionParams;               // binding 7: keyMask (attention-mask.wgsl)
 
 @compute @workgroup_size(THREADS)
 fn attentionWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -45,23 +36,17 @@ fn attentionWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
   let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
   let qBase = row * 3u * E4 + head * D4;
   let o = (row * H + head) * MAX_POSITIONS;
-  if (MASKED) {
-    var anyAllowed = false;
-    for (var j = 0u; j < keys; j++) {
-      anyAllowed = anyAllowed || keyAllowed(b, j);
+  if (MASKED && !anyKeyAllowed(b, keys - 1u)) {
+    // Uniform over inFullyMaskedRow's keys (HF's finfo.min arithmetic).
+    let query = keys - 1u;
+    var count = 0.0;
+    for (var j = 0u; j < step.past + step.seq; j++) {
+      count += select(0.0, 1.0, inFullyMaskedRow(b, query, j));
     }
-    if (!anyAllowed) {
-      // Uniform over the visible keys and this step's unmasked later keys (HF's finfo.min arithmetic).
-      let end = step.past + step.seq;
-      var count = 0.0;
-      for (var j = 0u; j < end; j++) {
-        count += select(0.0, 1.0, j < keys || keyAllowed(b, j));
-      }
-      for (var j = 0u; j < MAX_POSITIONS; j++) {
-        out[o + j] = select(0.0, 1.0 / count, j < end && (j < keys || keyAllowed(b, j)));
-      }
-      return;
+    for (var j = 0u; j < MAX_POSITIONS; j++) {
+      out[o + j] = select(0.0, 1.0 / count, inFullyMaskedRow(b, query, j));
     }
+    return;
   }
   var maxScore = -3.402823e38;
   for (var j = 0u; j < keys; j++) {

@@ -10,11 +10,10 @@
 //   a thread per (head, query, chunk of keys), then a pass that merges the chunks (see below).
 // - attentionDecode (attention-decode.wgsl, which appends to this file): the fused path's split-K in one
 //   dispatch, a workgroup per (head, query) whose threads split the keys.
-// Prepended: step.wgsl. Channels are read four at a time (vec4).
-// With the pipeline constant MASKED (HF attention_mask), key j of sequence b takes part only where
-// keyMask[b, j] ≠ 0; a query none of whose visible keys is allowed then gets HF's result (fullyMaskedMean):
-// from attentionMaskedRows after these kernels, or, with INLINE_MASKED (the fused path), from the kernel itself.
-// Without MASKED the mask is never read (the branches fold away).
+// Prepended: step.wgsl, attention-mask.wgsl (MASKED, keyMask, keyAllowed, HF's rule for fully masked queries).
+// Channels are read four at a time (vec4).
+// With MASKED, a query none of whose visible keys is allowed gets HF's result (fullyMaskedMean): from
+// attentionMaskedRows after these kernels, or, with INLINE_MASKED (the fused path), from the kernel itself.
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
@@ -24,7 +23,6 @@ override WG_POW2: u32;            // the smallest power of two ≥ WG, for the t
 override D4: u32 = D / 4u;
 override E4: u32 = H * D4;
 override WG: u32 = GROUPS * D4;
-override MASKED: bool = false;
 override INLINE_MASKED: bool = false;
 
 struct AttentionParams {
@@ -36,14 +34,6 @@ struct AttentionParams {
 @group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;    // [rows, E / 4]
 @group(0) @binding(5) var<uniform> params: AttentionParams;
-@group(0) @binding(7) var<storage, read> keyMask: array<u32>;            // [batch, MAX_POSITIONS]: 1 attend, 0 masked
-
-fn keyAllowed(b: u32, j: u32) -> bool {
-  if (!MASKED) {
-    return true;
-  }
-  return keyMask[b * MAX_POSITIONS + j] != 0u;
-}
 
 // keyAllowed of keys j0 … j0+3, clamped to lastKey like scores4 (the caller masks those past the end).
 fn keysAllowed4(b: u32, j0: u32, lastKey: u32) -> vec4<bool> {
@@ -299,15 +289,13 @@ fn attentionCombine(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---- HF's result for a query whose visible keys are all masked (MASKED only; after the kernels above, a
-// thread per row, head and channel quad). HF adds finfo(f32).min to the masked scores after the causal
-// mask: in f32 each visible key then scores exactly finfo.min, as does each unmasked key after the query
-// within this step (causal finfo.min + 0), while a masked later key scores -inf (finfo.min + finfo.min).
-// The softmax is uniform over the first two sets: the mean of their V rows.
+// thread per row, head and channel quad): uniform weights over inFullyMaskedRow's keys (attention-mask.wgsl),
+// the mean of their V rows.
 fn fullyMaskedMean(b: u32, query: u32, cacheBase: u32, c: u32) -> vec4<f32> {
   var sum = vec4<f32>(0.0);
   var count = 0.0;
   for (var j = 0u; j < step.past + step.seq; j++) {
-    if (j <= query || keyAllowed(b, j)) {
+    if (inFullyMaskedRow(b, query, j)) {
       sum += vCache[cacheBase + j * D4 + c];
       count += 1.0;
     }
@@ -327,10 +315,8 @@ fn attentionMaskedRows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let head = unit % H;
   let b = row / step.seq;
   let query = step.past + row % step.seq;
-  for (var j = 0u; j <= query; j++) {
-    if (keyAllowed(b, j)) {
-      return; // an ordinary row, already written
-    }
+  if (anyKeyAllowed(b, query)) {
+    return; // an ordinary row, already written
   }
   out[row * E4 + head * D4 + c] = fullyMaskedMean(b, query, (b * H + head) * MAX_POSITIONS * D4, c);
 }

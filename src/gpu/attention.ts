@@ -1,12 +1,14 @@
 // Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself in its
 // per-adapter layouts and the split-K decode path (shaders/attention.wgsl), the fused path's one-dispatch
 // decode attention (shaders/attention-decode.wgsl with one of the attention-merge*.wgsl bodies), and the
-// attention weights HF output_attentions reads (shaders/attention-weights.wgsl).
+// attention weights HF output_attentions reads (shaders/attention-weights.wgsl); the last two and attention.wgsl
+// share the key mask's rules (shaders/attention-mask.wgsl, prepended).
 import type { Op, StepShape } from './types';
 import type { PipelineConstants } from './pipelines';
 import type { KernelTuning } from './tuning';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type Dispatch, type KernelContext } from './context';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
+import attentionMaskWgsl from '../../shaders/attention-mask.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
 import attentionDecodeWgsl from '../../shaders/attention-decode.wgsl?raw';
@@ -92,7 +94,7 @@ export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCach
   const D = a.headDim;
   const pipeline =
     ctx.tuning.attention === 'thread'
-      ? ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionPerThread', {
+      ? attentionPipeline(ctx, 'attentionPerThread', {
           ...constants,
           PT_THREADS: ctx.tuning.attentionThreads,
         })
@@ -102,7 +104,7 @@ export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCach
   let maskedRows: Dispatch | null = null;
   if (o.keyMask && !fuse) {
     const threads = ctx.tuning.attentionThreads;
-    const fixPipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
+    const fixPipeline = attentionPipeline(ctx, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
     const fixBindGroup = ctx.bindGroup(`${label} masked rows`, fixPipeline, [o.step, null, null, o.vCache, o.out, null, null, o.keyMask]);
     maskedRows = (pass, step) => run(pass, label, fixPipeline, fixBindGroup, Math.ceil((step.batch * step.seq * o.nHead * (D / 4)) / threads), 1);
   }
@@ -139,8 +141,11 @@ export function attentionWeightsOp(ctx: KernelContext, o: ScoredAttentionArgs): 
   if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
   const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
   const threads = ctx.tuning.attentionThreads;
-  const pipeline = ctx.pipeline('attention-weights.wgsl', attentionWeightsWgsl, null, 'attentionWeights', { ...a.constants, THREADS: threads });
-  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, a.params, a.keyMask]);
+  const pipeline = ctx.composed('attention-weights.wgsl', [attentionMaskWgsl, attentionWeightsWgsl], 'attentionWeights', {
+    ...a.constants,
+    THREADS: threads,
+  });
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, null, a.params, null, a.keyMask]);
   return new KernelOp(label, (pass, step) => {
     const rows = a.checkStep(step);
     if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
@@ -173,8 +178,8 @@ function attentionSplit(ctx: KernelContext,
     SPLIT_KEYS: t.attentionSplitKeys,
     MAX_SPLITS: t.attentionMaxSplits,
   };
-  const partialPipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionSplit', constants);
-  const combinePipeline = ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attentionCombine', constants);
+  const partialPipeline = attentionPipeline(ctx, 'attentionSplit', constants);
+  const combinePipeline = attentionPipeline(ctx, 'attentionCombine', constants);
   const partialBindGroup = ctx.bindGroup(`${label} split`, partialPipeline, [o.step, o.qkv, o.kCache, o.vCache, null, params, scratch, keyMask]);
   const combineBindGroup = ctx.bindGroup(`${label} combine`, combinePipeline, [o.step, null, null, null, o.out, null, scratch]);
   return {
@@ -214,7 +219,7 @@ function attentionDecode(ctx: KernelContext,
   const subgroups = ctx.useSubgroups && threads <= (ctx.device.adapterInfo?.subgroupMinSize ?? 0);
   const kernel = subgroups ? 'attention-decode.wgsl/subgroups' : 'attention-decode.wgsl/workgroup';
   const merge = subgroups ? attentionMergeSubgroupsWgsl : attentionMergeWgsl;
-  const pipeline = ctx.composed(kernel, [attentionWgsl, attentionDecodeWgsl, merge], 'attentionDecode', { ...a.constants, DT: threads }, subgroups ? ['subgroups'] : []);
+  const pipeline = ctx.composed(kernel, [attentionMaskWgsl, attentionWgsl, attentionDecodeWgsl, merge], 'attentionDecode', { ...a.constants, DT: threads }, subgroups ? ['subgroups'] : []);
   const bindGroup = ctx.bindGroup(`${label} decode`, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
   return {
     scratch: null,
@@ -241,7 +246,12 @@ function attentionWorkgroupPipeline(ctx: KernelContext, label: string, constants
       `${label}: maxPositions ${maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
     );
   }
-  return ctx.pipeline('attention.wgsl', attentionWgsl, null, 'attention', { ...constants, GROUPS: groups, WG_POW2: threadsPow2 });
+  return attentionPipeline(ctx, 'attention', { ...constants, GROUPS: groups, WG_POW2: threadsPow2 });
+}
+
+/** An entry point of attention.wgsl, with the key mask's rules (attention-mask.wgsl) before it. */
+function attentionPipeline(ctx: KernelContext, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
+  return ctx.composed('attention.wgsl', [attentionMaskWgsl, attentionWgsl], entryPoint, constants);
 }
 
 function attentionSetup(
