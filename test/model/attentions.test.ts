@@ -8,6 +8,7 @@ import { ImageGPT } from '../../src/model/imagegpt';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
 import { getTestDevice } from '../helpers/gpu';
 import { FIXTURES, loadModelFixture, type ModelFixture } from '../helpers/fixtures';
+import { failure } from '../helpers/failure';
 import { referenceForward } from '../reference/model';
 
 function attentionFixture(name: string): Float32Array[] {
@@ -25,15 +26,6 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
     worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
   }
   return worst;
-}
-
-async function failure(run: () => Promise<unknown>): Promise<Error> {
-  try {
-    await run();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a failure');
 }
 
 /** Every session the model makes gets this many rows per chunk (several prefill chunks, none aligned). */

@@ -7,6 +7,7 @@ import { ImageGPT } from '../../src/model/imagegpt';
 import { parseSafetensors, tensorToFloat32, writeSafetensors } from '../../src/safetensors';
 import { getTestDevice } from '../helpers/gpu';
 import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
+import { failure } from '../helpers/failure';
 
 const SOS = 512;
 const tiny = loadModelFixture('tiny');
@@ -28,15 +29,6 @@ const rows = (v: { values: Float32Array; shape: number[] }): number[][] =>
   Array.from({ length: v.shape[0] }, (_, b) => Array.from(v.values.subarray(b * v.shape[1], (b + 1) * v.shape[1])));
 const labels = rows(tinyLoss.get('labels')!);
 const scalar = (name: string, m = tinyLoss) => m.get(name)!.values[0];
-
-async function failure(run: () => Promise<unknown>): Promise<Error> {
-  try {
-    await run();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('forward({ labels }): causal LM loss on the GPU', () => {
   let model: ImageGPT;
