@@ -18,6 +18,22 @@ fn inverseRms(sumSquares: f32) -> f32 {
   return inverseSqrt(sumSquares / f32(DIM) + EPS);
 }
 
+// The workgroup layouts' share of a row (also rms_norm_subgroups.wgsl): thread t takes t, t + WG, t + 2·WG, …
+fn threadSumSquares(base: u32, t: u32) -> f32 {
+  var sum = 0.0;
+  for (var i = t; i < DIM; i += WG) {
+    let v = x[base + i];
+    sum += v * v;
+  }
+  return sum;
+}
+
+fn threadStoreScaled(base: u32, t: u32, scale: f32) {
+  for (var i = t; i < DIM; i += WG) {
+    out[base + i] = x[base + i] * scale * weight[i];
+  }
+}
+
 @compute @workgroup_size(WG)
 fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.x;
@@ -25,12 +41,7 @@ fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     return;
   }
   let base = row * DIM;
-  var sum = 0.0;
-  for (var i = lid.x; i < DIM; i += WG) {
-    let v = x[base + i];
-    sum += v * v;
-  }
-  partial[lid.x] = sum;
+  partial[lid.x] = threadSumSquares(base, lid.x);
   for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
     workgroupBarrier();
     if (lid.x < stride) {
@@ -38,10 +49,7 @@ fn rmsNorm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     }
   }
   workgroupBarrier();
-  let scale = inverseRms(partial[0]);
-  for (var i = lid.x; i < DIM; i += WG) {
-    out[base + i] = x[base + i] * scale * weight[i];
-  }
+  threadStoreScaled(base, lid.x, inverseRms(partial[0]));
 }
 
 @compute @workgroup_size(WG)

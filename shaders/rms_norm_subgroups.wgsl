@@ -1,7 +1,8 @@
-// rmsNorm with subgroup sums (appended to rms_norm.wgsl; the module starts with `enable subgroups;`): one workgroup
-// per row as rmsNorm, but the sum of squares takes one barrier instead of a log2(WG)-step tree. Nothing assumes
-// how invocations map to subgroups: each subgroup's total is kept once (by its elected lane), and every subgroup
-// then adds up all WG slots, lane i taking slots i, i + subgroup size, …
+// rmsNorm with subgroup sums (appended to rms_norm.wgsl, sharing its threadSumSquares and threadStoreScaled; the
+// module starts with `enable subgroups;`): one workgroup per row as rmsNorm, but the sum of squares takes one
+// barrier instead of a log2(WG)-step tree. Nothing assumes how invocations map to subgroups: each subgroup's
+// total is kept once (by its elected lane), and every subgroup then adds up all WG slots, lane i taking slots i,
+// i + subgroup size, …
 
 @compute @workgroup_size(WG)
 fn rmsNormSubgroups(
@@ -15,20 +16,12 @@ fn rmsNormSubgroups(
     return;
   }
   let base = row * DIM;
-  var sum = 0.0;
-  for (var i = lid.x; i < DIM; i += WG) {
-    let v = x[base + i];
-    sum += v * v;
-  }
-  let subgroupTotal = subgroupAdd(sum);
+  let subgroupTotal = subgroupAdd(threadSumSquares(base, lid.x));
   partial[lid.x] = select(0.0, subgroupTotal, subgroupElect());
   workgroupBarrier();
   var slots = 0.0;
   for (var i = lane; i < WG; i += lanes) {
     slots += partial[i];
   }
-  let scale = inverseRms(subgroupAdd(slots));
-  for (var i = lid.x; i < DIM; i += WG) {
-    out[base + i] = x[base + i] * scale * weight[i];
-  }
+  threadStoreScaled(base, lid.x, inverseRms(subgroupAdd(slots)));
 }
