@@ -9,7 +9,7 @@ import { splitAttentionScratchBytes } from '../../src/gpu/attention';
 import { GPU_TUNING, SWIFTSHADER_TUNING } from '../../src/gpu/tuning';
 import type { StepShape } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, readF32, runStep, relativeError } from './harness';
+import { random, randomArray, storageBuffer, readF32, runStep, relativeError, recordingPass, attentionDispatches } from './harness';
 
 const POSITIONS = [1, 3, 63, 64, 65, 1000];
 const SHAPES: { D: number; H: number; batch: number }[] = [
@@ -34,22 +34,6 @@ function keyMask(batch: number, rand: () => number): Uint32Array {
     }
   }
   return mask;
-}
-
-/** A pass that records the dispatches and the labels of the pipelines they run. */
-function recordingPass(): { pass: GPUComputePassEncoder; dispatches: [number, number][]; pipelines: string[] } {
-  const dispatches: [number, number][] = [];
-  const pipelines: string[] = [];
-  const pass = {
-    setPipeline(p: GPUComputePipeline) {
-      pipelines.push(p.label);
-    },
-    setBindGroup() {},
-    dispatchWorkgroups(x: number, y = 1) {
-      dispatches.push([x, y]);
-    },
-  } as unknown as GPUComputePassEncoder;
-  return { pass, dispatches, pipelines };
 }
 
 describe('one-dispatch decode attention', () => {
@@ -123,23 +107,7 @@ describe('one-dispatch decode attention', () => {
     const [E, H, P, batch] = [64, 4, 100, 2];
     const make = (tuning: Partial<KernelTuning>, masked: boolean) => {
       const kernels = new Kernels(device, { attention: 'thread', attentionThreads: 32, attentionSplitKeys: 16, attentionMaxSplits: 4, attentionSplitMaxSeq: 3, ...tuning });
-      const op = kernels.attention({
-        step: kernels.createStepBuffer(),
-        qkv: storageBuffer(device, batch * 8 * 3 * E * 4),
-        kCache: storageBuffer(device, batch * P * E * 4),
-        vCache: storageBuffer(device, batch * P * E * 4),
-        out: storageBuffer(device, batch * 8 * E * 4),
-        nHead: H,
-        dim: E,
-        maxPositions: P,
-        scale: 0.25,
-        keyMask: masked ? storageBuffer(device, batch * P * 4) : undefined,
-      });
-      return (step: StepShape) => {
-        const { pass, dispatches } = recordingPass();
-        op.encode(pass, step);
-        return dispatches;
-      };
+      return attentionDispatches(device, kernels, { E, H, P, batch }, masked);
     };
     const units = batch * H;
     for (const masked of [false, true]) {

@@ -7,7 +7,7 @@ import { getTestDevice } from '../helpers/gpu';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, readF32, runStep, relativeError } from './harness';
+import { random, randomArray, storageBuffer, readF32, runStep, relativeError, attentionDispatches } from './harness';
 
 const NO_SPLIT = { attentionMaxSplits: 1 };
 const CASES: { E: number; H: number; batch: number; maxPositions: number; tuning: Partial<KernelTuning> }[] = [
@@ -30,19 +30,6 @@ const SPLIT_CASES: { E: number; H: number; batch: number; maxPositions: number; 
 // Past 23, seq 2 (25 positions): the first query sees 24 keys, so with 12-key splits (chunk 12) or
 // 8-key splits (chunk 8) its last chunk is empty.
 const SPLIT_SEQS = [13, 1, 2, 3, 1, 3, 2, 27, 1, 3, 2, 1];
-
-/** A pass that records what is dispatched (the split path is two dispatches, its splits along y). */
-function recordingPass(): { pass: GPUComputePassEncoder; dispatches: [number, number][] } {
-  const dispatches: [number, number][] = [];
-  const pass = {
-    setPipeline() {},
-    setBindGroup() {},
-    dispatchWorkgroups(x: number, y = 1) {
-      dispatches.push([x, y]);
-    },
-  } as unknown as GPUComputePassEncoder;
-  return { pass, dispatches };
-}
 
 describe('kvAppend + attention', () => {
   let device: GPUDevice;
@@ -106,22 +93,7 @@ describe('kvAppend + attention', () => {
   it('splits a few-token step into ⌈positions / splitKeys⌉ chunks (capped), and leaves longer steps to the per-query kernel', () => {
     const [E, H, P, batch] = [64, 4, 100, 2];
     const kernels = new Kernels(device, { attention: 'thread', attentionThreads: 32, ...SPLIT(16, 4) });
-    const attend = kernels.attention({
-      step: kernels.createStepBuffer(),
-      qkv: storageBuffer(device, batch * 8 * 3 * E * 4),
-      kCache: storageBuffer(device, batch * P * E * 4),
-      vCache: storageBuffer(device, batch * P * E * 4),
-      out: storageBuffer(device, batch * 8 * E * 4),
-      nHead: H,
-      dim: E,
-      maxPositions: P,
-      scale: 0.25,
-    });
-    const dispatched = (step: StepShape) => {
-      const { pass, dispatches } = recordingPass();
-      attend.encode(pass, step);
-      return dispatches;
-    };
+    const dispatched = attentionDispatches(device, kernels, { E, H, P, batch });
     const units = batch * H;
     // 16 positions: one chunk, the per-query kernel.
     expect(dispatched({ batch, seq: 1, past: 15 })).toEqual([[Math.ceil(units / 32), 1]]);

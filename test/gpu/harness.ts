@@ -117,3 +117,48 @@ export function matmulCase(
   };
   return { op: path === 'naive' ? kernels.naiveMatmul(args) : kernels.matmul(args), out, start, seen: w.seen, bias };
 }
+
+/** A pass that records the dispatches and the labels of the pipelines they run, and runs nothing. */
+export function recordingPass(): { pass: GPUComputePassEncoder; dispatches: [number, number][]; pipelines: string[] } {
+  const dispatches: [number, number][] = [];
+  const pipelines: string[] = [];
+  const pass = {
+    setPipeline(p: GPUComputePipeline) {
+      pipelines.push(p.label);
+    },
+    setBindGroup() {},
+    dispatchWorkgroups(x: number, y = 1) {
+      dispatches.push([x, y]);
+    },
+  } as unknown as GPUComputePassEncoder;
+  return { pass, dispatches, pipelines };
+}
+
+/**
+ * An attention op (E wide, H heads, P cache positions, `batch` sequences of ≤ 8 rows, with a key mask or not) on
+ * unfilled buffers, and what it dispatches for a step: for the tests of dispatch counts, not numbers.
+ */
+export function attentionDispatches(
+  device: GPUDevice,
+  kernels: Kernels,
+  d: { E: number; H: number; P: number; batch: number },
+  masked = false,
+): (step: StepShape) => [number, number][] {
+  const op = kernels.attention({
+    step: kernels.createStepBuffer(),
+    qkv: storageBuffer(device, d.batch * 8 * 3 * d.E * 4),
+    kCache: storageBuffer(device, d.batch * d.P * d.E * 4),
+    vCache: storageBuffer(device, d.batch * d.P * d.E * 4),
+    out: storageBuffer(device, d.batch * 8 * d.E * 4),
+    nHead: d.H,
+    dim: d.E,
+    maxPositions: d.P,
+    scale: 0.25,
+    keyMask: masked ? storageBuffer(device, d.batch * d.P * 4) : undefined,
+  });
+  return (step) => {
+    const { pass, dispatches } = recordingPass();
+    op.encode(pass, step);
+    return dispatches;
+  };
+}
