@@ -6,7 +6,7 @@ import { getTestDevice } from '../helpers/gpu';
 import { Kernels } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, readF32, runStep } from './harness';
+import { random, storageBuffer, readF32, kvCacheRig } from './harness';
 
 const CASES = [
   { E: 64, H: 4, batch: 2, maxPositions: 80, threads: 64, seqs: [37, 1, 5, 1] },
@@ -28,27 +28,18 @@ describe('attentionWeights', () => {
       const o = { nHead: c.H, dim: c.E, maxPositions: c.maxPositions };
       const scale = 1 / Math.sqrt(c.E / c.H) / 3; // as with scale_attn_by_inverse_layer_idx at layer 2
       const maxRows = c.batch * Math.max(...c.seqs);
-      const cacheFloats = c.batch * c.maxPositions * c.E;
-      const kCache = storageBuffer(device, cacheFloats * 4);
-      const vCache = storageBuffer(device, cacheFloats * 4);
-      const qkv = storageBuffer(device, maxRows * 3 * c.E * 4);
+      const { qkv, kCache, kRef, run } = kvCacheRig(device, kernels, step, o, c.batch, maxRows);
       const width = c.H * c.maxPositions;
       const out = storageBuffer(device, maxRows * width * 4);
       // Stale values in `out` must be overwritten, zeros included.
       device.queue.writeBuffer(out, 0, new Float32Array(maxRows * width).fill(7));
-      const append = kernels.kvAppend({ step, qkv, kCache, vCache, ...o });
       const weights = kernels.attentionWeights({ step, qkv, kCache, out, ...o, scale });
       await kernels.ready();
-      const kRef = new Float32Array(cacheFloats);
-      const vRef = new Float32Array(cacheFloats);
       let past = 0;
       for (const seq of c.seqs) {
         const s: StepShape = { batch: c.batch, seq, past };
         const rows = c.batch * seq;
-        const x = randomArray(rand, rows * 3 * c.E, 2);
-        device.queue.writeBuffer(qkv, 0, x);
-        await runStep(device, kernels, step, s, [append, weights]);
-        ref.kvAppend(x, kRef, vRef, o, s);
+        const x = await run(s, rand, [weights]);
         const want = ref.attentionWeights(x, kRef, { ...o, scale }, s);
         const got = await readF32(device, out, rows * width);
         let worst = 0;

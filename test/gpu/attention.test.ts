@@ -7,7 +7,7 @@ import { getTestDevice } from '../helpers/gpu';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
 import * as ref from '../reference/ops';
-import { random, randomArray, storageBuffer, readF32, runStep, relativeError, attentionDispatches } from './harness';
+import { random, storageBuffer, readF32, relativeError, attentionDispatches, kvCacheRig } from './harness';
 
 const NO_SPLIT = { attentionMaxSplits: 1 };
 const CASES: { E: number; H: number; batch: number; maxPositions: number; tuning: Partial<KernelTuning> }[] = [
@@ -48,23 +48,15 @@ describe('kvAppend + attention', () => {
     const scale = 1 / Math.sqrt(c.E / c.H);
     const maxRows = c.batch * Math.max(...seqs);
     const cacheFloats = c.batch * c.maxPositions * c.E;
-    const kCache = storageBuffer(device, cacheFloats * 4);
-    const vCache = storageBuffer(device, cacheFloats * 4);
-    const qkv = storageBuffer(device, maxRows * 3 * c.E * 4);
+    const { qkv, kCache, vCache, kRef, vRef, run } = kvCacheRig(device, kernels, step, o, c.batch, maxRows);
     const out = storageBuffer(device, maxRows * c.E * 4);
-    const append = kernels.kvAppend({ step, qkv, kCache, vCache, ...o });
     const attend = kernels.attention({ step, qkv, kCache, vCache, out, ...o, scale });
     await kernels.ready();
-    const kRef = new Float32Array(cacheFloats);
-    const vRef = new Float32Array(cacheFloats);
     let past = 0;
     for (const seq of seqs) {
       const s: StepShape = { batch: c.batch, seq, past };
       const rows = c.batch * seq;
-      const x = randomArray(rand, rows * 3 * c.E, 2);
-      device.queue.writeBuffer(qkv, 0, x);
-      await runStep(device, kernels, step, s, [append, attend]);
-      ref.kvAppend(x, kRef, vRef, o, s);
+      const x = await run(s, rand, [attend]);
       const want = ref.attention(x, kRef, vRef, { ...o, scale }, s);
       const got = await readF32(device, out, rows * c.E);
       expect(relativeError(got, want), JSON.stringify(s)).toBeLessThan(2e-5);

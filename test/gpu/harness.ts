@@ -4,6 +4,7 @@ import type { GpuMatrix, Op, StepShape, WeightDType } from '../../src/gpu/types'
 import type { Kernels, KernelTuning, MatmulArgs } from '../../src/gpu/kernels';
 import { readBuffer } from '../../src/gpu/readback';
 import { float32ArrayToFloat16, float16ArrayToFloat32 } from '../../src/f16';
+import * as ref from '../reference/ops';
 
 /** A deterministic generator, so a failing shape can be rerun. */
 export { seededRandom as random } from '../helpers/random';
@@ -161,4 +162,41 @@ export function attentionDispatches(
     op.encode(pass, step);
     return dispatches;
   };
+}
+
+/**
+ * A KV cache [batch, H, maxPositions, D] on the GPU (with a qkv buffer of maxRows rows) and its CPU twin kRef/vRef.
+ * `run(s, rand, ops)` draws this step's qkv [rows, 3E] in [-2, 2), runs kvAppend then `ops`, appends the same rows
+ * to the twin, and returns the qkv it drew.
+ */
+export function kvCacheRig(
+  device: GPUDevice,
+  kernels: Kernels,
+  step: GPUBuffer,
+  o: { nHead: number; dim: number; maxPositions: number },
+  batch: number,
+  maxRows: number,
+): {
+  qkv: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  kRef: Float32Array;
+  vRef: Float32Array;
+  run: (s: StepShape, rand: () => number, ops: Op[]) => Promise<Float32Array>;
+} {
+  const cacheFloats = batch * o.maxPositions * o.dim;
+  const kCache = storageBuffer(device, cacheFloats * 4);
+  const vCache = storageBuffer(device, cacheFloats * 4);
+  const qkv = storageBuffer(device, maxRows * 3 * o.dim * 4);
+  const append = kernels.kvAppend({ step, qkv, kCache, vCache, ...o });
+  const kRef = new Float32Array(cacheFloats);
+  const vRef = new Float32Array(cacheFloats);
+  const run = async (s: StepShape, rand: () => number, ops: Op[]): Promise<Float32Array> => {
+    const x = randomArray(rand, s.batch * s.seq * 3 * o.dim, 2);
+    device.queue.writeBuffer(qkv, 0, x);
+    await runStep(device, kernels, step, s, [append, ...ops]);
+    ref.kvAppend(x, kRef, vRef, o, s);
+    return x;
+  };
+  return { qkv, kCache, vCache, kRef, vRef, run };
 }
