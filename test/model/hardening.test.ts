@@ -201,12 +201,21 @@ describe('the tiny model on the test device', () => {
   });
 });
 
+/** Runs `body` with unhandled rejections collected into the array it gets (the body checks it), not thrown. */
+async function watchingUnhandled(body: (unhandled: unknown[]) => Promise<void>): Promise<void> {
+  const unhandled: unknown[] = [];
+  const count = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', count);
+  try {
+    await body(unhandled);
+  } finally {
+    process.off('unhandledRejection', count);
+  }
+}
+
 describe('device loss (kind 9)', () => {
   it('a destroyed device fails every pending call with one clear Error, no unhandled rejection; the model says it is lost; a new model works', async () => {
-    const unhandled: unknown[] = [];
-    const count = (e: unknown) => unhandled.push(e);
-    process.on('unhandledRejection', count);
-    try {
+    await watchingUnhandled(async (unhandled) => {
       const { device } = await createNodeDevice();
       const model = await loadTiny(device);
       await model.generate({ batchSize: 4, maxNewTokens: 8, seed: 1 }); // pipelines compiled: the next run is all GPU work
@@ -237,16 +246,11 @@ describe('device loss (kind 9)', () => {
       expect(out.length).toBe(8);
       fresh.dispose();
       fresh.device.destroy();
-    } finally {
-      process.off('unhandledRejection', count);
-    }
+    });
   }, 120_000);
 
   it('a device destroyed from outside (a timer) while generate waits on the GPU: one clear Error, nothing unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const count = (e: unknown) => unhandled.push(e);
-    process.on('unhandledRejection', count);
-    try {
+    await watchingUnhandled(async (unhandled) => {
       const { device } = await createNodeDevice();
       const model = await loadTiny(device);
       await model.generate({ batchSize: 8, maxNewTokens: 8, seed: 1 });
@@ -258,8 +262,6 @@ describe('device loss (kind 9)', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(unhandled).toEqual([]);
       model.dispose();
-    } finally {
-      process.off('unhandledRejection', count);
-    }
+    });
   }, 120_000);
 });
