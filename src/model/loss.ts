@@ -10,7 +10,8 @@ export const IGNORE_INDEX = -100;
 /**
  * The per-position targets of a causal-LM loss, [B, T] flat: logits at position t predict labels[b][t + 1]
  * (HF shifts inside the model); the last position predicts nothing (-100). Labels must have inputIds' shape,
- * each an integer in 0..vocab_size-2 (the head never predicts SOS) or -100.
+ * each an integer in 0..vocab_size-2 (the head never predicts SOS) or -100. Column 0 is never a target (the shift
+ * drops it), so any integer is allowed there: HF's `labels = input_ids`, SOS first, works.
  */
 export function causalTargets(labels: unknown, B: number, T: number, config: ImageGPTConfig): Int32Array {
   const top = logitsWidth(config) - 1;
@@ -24,12 +25,16 @@ export function causalTargets(labels: unknown, B: number, T: number, config: Ima
       throw new Error(`forward: labels[${b}] must have ${T} labels (the shape of inputIds), got ${got}`);
     }
     const r = row as ArrayLike<number>;
-    for (let t = 0; t < T; t++) {
+    const first = r[0];
+    if (!Number.isInteger(first)) {
+      throw new Error(`forward: labels[${b}][0] = ${describeValue(first)}: labels must be integers (column 0 is never a target, so any integer is allowed there)`);
+    }
+    for (let t = 1; t < T; t++) {
       const v = r[t];
       if (!(Number.isInteger(v) && ((v >= 0 && v <= top) || v === IGNORE_INDEX))) {
         throw new Error(`forward: labels[${b}][${t}] = ${describeValue(v)}: labels must be integers in 0..${top} (image tokens; SOS is never a target) or ${IGNORE_INDEX} (ignored)`);
       }
-      if (t > 0) targets[b * T + t - 1] = v;
+      targets[b * T + t - 1] = v;
     }
   });
   return targets;

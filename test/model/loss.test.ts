@@ -77,6 +77,19 @@ describe('forward({ labels }): causal LM loss on the GPU', () => {
     expect(Number.isNaN(one.loss)).toBe(true);
   });
 
+  it("HF's labels = input_ids: column 0 (SOS) is shifted away, any integer there; loss 7.269909858703613 (HF v4.36.2)", async () => {
+    const ids = [[SOS, 1, 2, 3, 4, 5]];
+    const hf = 7.269909858703613; // ImageGPTForCausalImageModeling(tiny)(ids, labels=ids).loss
+    const out = await model.forward(ids, { labels: ids });
+    expect(Math.abs(out.loss! - hf) / hf).toBeLessThan(1e-5);
+    // Column 0 is never a target: any integer there gives the same loss; a non-integer is still refused.
+    for (const first of [0, -100, 9999, -7]) {
+      expect((await model.forward(ids, { labels: [[first, 1, 2, 3, 4, 5]], outputLogits: false })).loss).toBe(out.loss);
+    }
+    expect((await failure(() => model.forward(ids, { labels: [[0.5, 1, 2, 3, 4, 5]] }))).message).toMatch(/labels\[0\]\[0\] = 0\.5: labels must be integers/);
+    expect((await failure(() => model.forward(ids, { labels: [[SOS, 1, SOS, 3, 4, 5]] }))).message).toMatch(/labels\[0\]\[2\] = 512/);
+  });
+
   it('bad labels are Errors naming row, column and value, before any GPU work', async () => {
     const ids = [[SOS, 1, 2], [SOS, 3, 4]];
     const spy = vi.spyOn(model.kernels, 'crossEntropy');
