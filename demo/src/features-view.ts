@@ -254,6 +254,7 @@ export class FeaturesView {
       this.showLayer();
       document.body.dataset.features = 'done';
     } catch (e) {
+      this.progress.value = 0; // nothing was extracted: no part-filled bar
       this.text.textContent = `Feature extraction failed: ${e instanceof Error ? e.message : String(e)}`;
       document.body.dataset.features = 'error';
     } finally {

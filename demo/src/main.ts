@@ -7,6 +7,7 @@ import { LikelihoodView, type LikelihoodSubject } from './likelihood-view';
 import { AttentionView } from './attention-view';
 import { buildGalleryGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, formatBytes, readCanvas, savePng } from './pixels';
+import { loadView } from './load-progress';
 import { NETWORK_ERROR, type ModelInfo, type ModelSource, type Pixels, type Progress } from './protocol';
 import { CONFIRM_ABOVE_BYTES, HUB_MODELS, formatDownload, hubSettings, type HubModel } from './hub-models';
 import { setupDrawing } from './drawing';
@@ -323,11 +324,7 @@ function showHubError(source: Extract<ModelSource, { kind: 'hub' }>, still: stri
   ui.hubError.hidden = false;
 }
 
-function percent(loaded: number, total: number): string {
-  return total > 0 ? `${Math.floor((loaded / total) * 100)} %` : `${formatBytes(loaded)}`;
-}
-
-/** Bytes arrive and go to the GPU at the same time: one line shows both, the bar their mean. */
+/** Bytes arrive and go to the GPU at the same time: one line shows both, the bar their mean (indeterminate while a size is unknown). */
 function showLoadProgress(p: Progress): void {
   if (p.phase !== 'download' && p.phase !== 'cached' && p.phase !== 'upload') return;
   const view = state.loadView;
@@ -336,19 +333,15 @@ function showLoadProgress(p: Progress): void {
   const phases = new Set((ui.loadStatus.dataset.phases ?? '').split(' ').filter(Boolean));
   phases.add(p.phase);
   ui.loadStatus.dataset.phases = [...phases].sort().join(' ');
-  const fraction = (q: LoadProgressMessage | undefined): number => {
-    if (!q) return 0;
-    const { loaded, total } = q.overall.total > 0 ? q.overall : q;
-    return total > 0 ? loaded / total : 0;
-  };
-  ui.loadProgress.value = (fraction(view.fetch) + fraction(view.upload)) / 2;
-  const parts: string[] = [];
-  const f = view.fetch;
-  if (f?.phase === 'download') parts.push(`Downloading ${f.file}: ${formatBytes(f.loaded)}${f.total ? ` of ${formatBytes(f.total)} (${percent(f.loaded, f.total)})` : ''}`);
-  else if (f) parts.push(`Reading ${f.file}${state.loadingLocal ? '' : ' from the browser cache'}: ${percent(f.loaded, f.total)}`);
-  const u = view.upload;
-  if (u) parts.push(`${u.file} on the GPU: ${percent(u.loaded, u.total)}`);
-  ui.loadText.textContent = parts.join(' · ');
+  const { fraction, text } = loadView(view.fetch, view.upload, state.loadingLocal);
+  setBar(ui.loadProgress, fraction);
+  ui.loadText.textContent = text;
+}
+
+/** A bar's value; null makes it indeterminate (no value attribute: the browser shows it as busy). */
+function setBar(bar: HTMLProgressElement, fraction: number | null): void {
+  if (fraction === null) bar.removeAttribute('value');
+  else bar.value = fraction;
 }
 
 async function loadModel(choice: Choice): Promise<void> {
@@ -392,10 +385,16 @@ async function loadModel(choice: Choice): Promise<void> {
     state.shown = null;
     ui.sampleGrid.replaceChildren();
     ui.runSummary.hidden = true;
+    // ...and so does their status line: "Done in …" over an empty grid would describe the other model's run.
+    ui.genProgress.value = 0;
+    ui.genText.textContent = `Pick an image and press Complete (with ${name}).`;
+    ui.genText.parentElement?.removeAttribute('data-state');
     if (state.picked) await usePixels(state.picked);
     else updateLikelihood();
   } catch (e) {
-    // The worker keeps the model it had: so does the page.
+    // The worker keeps the model it had: so does the page. Nothing of the failed load is in: its bar goes.
+    setBar(ui.loadProgress, 0);
+    ui.loadProgress.hidden = true;
     state.model = previous;
     ui.modelSelect.value = previousOption ?? '';
     const still = previous ? ` (still using ${previous.name})` : '';
@@ -746,6 +745,7 @@ async function generate(conditional: boolean): Promise<void> {
     history.add(record);
     renderHistory();
   } catch (e) {
+    ui.genProgress.value = 0; // no samples came of it: a part-filled bar would say otherwise
     ui.genText.textContent = `Generation failed: ${message(e)}`;
     ui.genText.parentElement?.setAttribute('data-state', 'error');
     ui.runSummary.hidden = true;

@@ -513,6 +513,7 @@ export class OwnClasses {
       this.refresh();
       await this.predictAll();
     } catch (e) {
+      this.progress.value = 0; // no probe came of it: no part-filled bar
       this.trainError.textContent = `Training failed: ${message(e)}`;
       this.setStatus('');
       document.body.dataset.ownProbe = 'error';

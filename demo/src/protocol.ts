@@ -110,10 +110,15 @@ export interface AttentionResults {
 }
 
 export type Progress =
-  /** The library's load progress: 'download' from the network, 'cached' from the cache or local files, 'upload' to the GPU. */
-  | { phase: 'download' | 'cached' | 'upload'; file: string; loaded: number; total: number; overall: { loaded: number; total: number } }
+  /**
+   * The library's load progress: 'download' from the network, 'cached' from the cache or local files, 'upload' to the GPU.
+   * A total is undefined while the size is unknown (a server that gzips the weights); 0 meant the same in older versions.
+   */
+  | { phase: 'download' | 'cached' | 'upload'; file: string; loaded: number; total: number | undefined; overall: { loaded: number; total: number | undefined } }
   | { phase: 'row'; row: number; rows: number; images: Pixels[]; tokensPerSecond: number }
-  | { phase: 'features' | 'probe'; done: number; total: number };
+  | { phase: 'features' | 'probe'; done: number; total: number }
+  /** Likelihood: `done` of `total` images scored (the worker scores them a batch at a time). */
+  | { phase: 'likelihood'; done: number; total: number };
 
 /** The name of the error a load answers when fetch itself failed (host unreachable, offline), not when a server answered. */
 export const NETWORK_ERROR = 'NetworkError';

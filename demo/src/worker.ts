@@ -33,6 +33,7 @@ function loaded(): { model: ImageGPT; processor: ImageGPTImageProcessor } {
 
 /** Load progress reaches the page at most this often (the library reports every chunk). */
 const PROGRESS_INTERVAL_MS = 50;
+type LoadEvent = Extract<Progress, { phase: 'download' | 'cached' | 'upload' }>;
 
 async function load(id: number, source: ModelSource): Promise<ModelInfo> {
   const controller = new AbortController();
@@ -49,13 +50,27 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
   };
   const phases = new Set<Progress['phase']>();
   let last = { phase: '', file: '', at: 0 };
-  const onProgress = (p: Extract<Progress, { phase: 'download' | 'cached' | 'upload' }>): void => {
-    phases.add(p.phase);
-    const now = performance.now();
-    const finished = p.total > 0 && p.loaded === p.total;
-    if (p.phase === last.phase && p.file === last.file && !finished && now - last.at < PROGRESS_INTERVAL_MS) return;
-    last = { phase: p.phase, file: p.file, at: now };
+  // A throttled event is sent when the interval ends, so the page never keeps an older count than the library's last.
+  let held: LoadEvent | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const send = (p: LoadEvent): void => {
+    last = { phase: p.phase, file: p.file, at: performance.now() };
     progress(id, { phase: p.phase, file: p.file, loaded: p.loaded, total: p.total, overall: { ...p.overall } });
+  };
+  const onProgress = (p: LoadEvent): void => {
+    phases.add(p.phase);
+    const finished = p.total !== undefined && p.total > 0 && p.loaded >= p.total;
+    if (p.phase === last.phase && p.file === last.file && !finished && performance.now() - last.at < PROGRESS_INTERVAL_MS) {
+      held = p;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (held) send(held);
+        held = null;
+      }, PROGRESS_INTERVAL_MS);
+      return;
+    }
+    held = null;
+    send(p);
   };
   const files = { fetch: watchedFetch, signal: controller.signal };
   const from =
@@ -80,6 +95,7 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     throw e;
   } finally {
     running.delete(id);
+    clearTimeout(timer);
   }
   const { width, height } = nextProcessor.size;
   const positions = next.config.n_positions;
