@@ -286,7 +286,12 @@ export class ZipReader {
     await this.scanToDescriptor(entry, onChunk, scanLimit);
   }
 
+  /**
+   * A stored CRC of 0 means "not computed" (torch ≥ 2.6 with CRC computation off writes 0 for every entry, and
+   * torch.load reads it): accepted. Any other mismatch is corruption. (An empty entry's true CRC is 0 too.)
+   */
   checkCrc(entry: ZipEntry, crc: number, expected: number): void {
+    if (expected === 0) return;
     if (crc !== expected) {
       throw this.error(`entry "${entry.name}" fails its CRC-32 check (corrupt file: ${crc.toString(16)} ≠ ${expected.toString(16)})`);
     }

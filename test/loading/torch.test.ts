@@ -47,6 +47,62 @@ class RecordingSink implements TensorSink {
   }
 }
 
+/**
+ * A copy of a zip with each entry's stored CRC-32 replaced by `crc(entryName)` everywhere it is written: the
+ * central directory, the local header and (flag bit 3) the data descriptor after the data. Walks the archive
+ * independently of the reader under test (zip64 sizes and offsets included). Returns how many of each it set.
+ */
+function withCrcs(original: Uint8Array, crc: (entry: string) => number): { bytes: Uint8Array; zeroed: { central: number; local: number; descriptor: number } } {
+  const bytes = original.slice();
+  const view = new DataView(bytes.buffer);
+  const u16 = (at: number) => view.getUint16(at, true);
+  const u32 = (at: number) => view.getUint32(at, true);
+  const u64 = (at: number) => u32(at) + u32(at + 4) * 2 ** 32;
+  let eocd = bytes.length - 22;
+  while (eocd >= 0 && u32(eocd) !== 0x06054b50) eocd--;
+  expect(eocd).toBeGreaterThanOrEqual(0);
+  let count = u16(eocd + 10);
+  let p = u32(eocd + 16);
+  if (eocd >= 20 && u32(eocd - 20) === 0x07064b50) {
+    const record = u64(eocd - 20 + 8);
+    count = u64(record + 32);
+    p = u64(record + 48);
+  }
+  const zeroed = { central: 0, local: 0, descriptor: 0 };
+  for (let n = 0; n < count; n++) {
+    expect(u32(p)).toBe(0x02014b50);
+    const flags = u16(p + 8);
+    const nameLength = u16(p + 28);
+    const extraLength = u16(p + 30);
+    const name = new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLength));
+    let compressed = u32(p + 20);
+    let size = u32(p + 24);
+    let offset = u32(p + 42);
+    let zip64 = false;
+    for (let x = p + 46 + nameLength; x < p + 46 + nameLength + extraLength; x += 4 + u16(x + 2)) {
+      if (u16(x) !== 1) continue;
+      zip64 = true;
+      let q = x + 4;
+      if (size === 0xffffffff) (size = u64(q)), (q += 8);
+      if (compressed === 0xffffffff) (compressed = u64(q)), (q += 8);
+      if (offset === 0xffffffff) offset = u64(q);
+    }
+    const value = crc(name);
+    view.setUint32(p + 16, value, true);
+    zeroed.central++;
+    expect(u32(offset)).toBe(0x04034b50);
+    view.setUint32(offset + 14, value, true);
+    zeroed.local++;
+    if (flags & 8) {
+      const after = offset + 30 + u16(offset + 26) + u16(offset + 28) + compressed;
+      view.setUint32(u32(after) === 0x08074b50 ? after + 4 : after, value, true);
+      zeroed.descriptor++;
+    }
+    p += 46 + nameLength + extraLength + u16(p + 32);
+  }
+  return { bytes, zeroed };
+}
+
 type Mode = 'random' | 'stream';
 const cursorOf = (mode: Mode, name: string, bytes: Uint8Array, sizes = [1, 7, 4093]): ByteCursor =>
   mode === 'random' ? memoryCursor(name, bytes) : streamCursor(name, chunkedStream(bytes, sizes));
@@ -70,9 +126,10 @@ describe('readTorchCheckpoint', () => {
   const cases = ['tiny-f32', 'tiny-f16', 'tiny-bf16', 'tiny-views', 'tiny-deflated', 'tiny-zip64'].flatMap((n) =>
     (['random', 'stream'] as const).map((m) => [n, m] as const),
   );
-  it.each(cases)('%s.bin (%s) gives exactly the tensors torch dumped', async (name, mode) => {
+  /** Reads `bytes` (fixture `name`, or a copy of it) and checks it gives exactly the tensors torch dumped for it. */
+  async function expectDumped(name: string, mode: Mode, bytes: Uint8Array): Promise<void> {
     const expected = parseSafetensors(fixture(`${dumpedAs[name] ?? name}.expected.safetensors`)).tensors;
-    const sink = await read(mode, `${name}.bin`, fixture(`${name}.bin`));
+    const sink = await read(mode, `${name}.bin`, bytes);
     sink.complete();
     expect(sink.file).toBe(`${name}.bin`);
     // The state dict's order (the expected file was written in that order too).
@@ -91,6 +148,30 @@ describe('readTorchCheckpoint', () => {
     }
     // Old checkpoints' buffers are declared like any tensor (the uploader skips them by name).
     expect(sink.declared!.some((t) => t.name.endsWith('attn.bias'))).toBe(true);
+  }
+
+  it.each(cases)('%s.bin (%s) gives exactly the tensors torch dumped', (name, mode) => expectDumped(name, mode, fixture(`${name}.bin`)));
+
+  // torch ≥ 2.6 with torch.serialization.set_crc32_options(False) writes 0 for every CRC-32, and torch.load
+  // reads such files: a stored CRC of 0 means "not computed".
+  it.each(cases)('%s.bin with every CRC-32 zeroed (%s) gives the same tensors', async (name, mode) => {
+    const { bytes, zeroed } = withCrcs(fixture(`${name}.bin`), () => 0);
+    expect(zeroed.central).toBeGreaterThan(5);
+    expect(zeroed.local).toBe(zeroed.central);
+    // torch's own files defer each CRC to a data descriptor too (the re-zipped copies do not).
+    if (!(name in dumpedAs)) expect(zeroed.descriptor).toBe(zeroed.central);
+    await expectDumped(name, mode, bytes);
+  });
+
+  it('a wrong non-zero CRC-32 in a CRC-0 checkpoint is still refused', async () => {
+    for (const name of ['tiny-f32', 'tiny-deflated', 'tiny-zip64']) {
+      // Zero every CRC but the storage data/0's, which becomes 1 (not its CRC): that entry alone is corrupt.
+      const { bytes, zeroed } = withCrcs(fixture(`${name}.bin`), (entry) => (entry.endsWith('/data/0') ? 1 : 0));
+      expect(zeroed.central).toBeGreaterThan(5);
+      for (const mode of ['random', 'stream'] as const) {
+        await expect(read(mode, `${name}.bin`, bytes)).rejects.toThrow(new RegExp(`${name}\\.bin: entry "[^"]+/data/0" fails its CRC-32 check \\(corrupt file: [0-9a-f]+ ≠ 1\\)`));
+      }
+    }
   });
 
   it.each(['bin/pytorch_model.bin', 'classifier-bin/pytorch_model.bin', 'bin-sharded/pytorch_model-00001-of-00002.bin', 'bin-sharded/pytorch_model-00002-of-00002.bin'])(
