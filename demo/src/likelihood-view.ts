@@ -22,6 +22,7 @@ function $<T extends HTMLElement>(id: string): T {
 export class LikelihoodView {
   private readonly panel = $<HTMLElement>('view-likelihood');
   private readonly text = $<HTMLSpanElement>('likelihood-text');
+  private readonly progress = $<HTMLProgressElement>('likelihood-progress');
   private readonly list = $<HTMLDivElement>('likelihood-list');
   private readonly legend = $<HTMLCanvasElement>('likelihood-legend');
   private readonly legendMax = $<HTMLSpanElement>('likelihood-legend-max');
@@ -60,11 +61,13 @@ export class LikelihoodView {
     if (this.subjects.length === 0) {
       this.shown = this.version;
       this.list.replaceChildren();
+      this.progress.value = 0;
       this.text.textContent = 'Load a model and pick an image in Complete: its likelihood is shown here.';
       document.body.dataset.likelihood = 'empty';
       return;
     }
     if (!this.ready) {
+      this.progress.value = 0;
       this.text.textContent = 'Waiting for the model (it is busy)…';
       document.body.dataset.likelihood = 'waiting';
       return;
@@ -78,17 +81,31 @@ export class LikelihoodView {
     this.running = true;
     this.setBusy(true);
     document.body.dataset.likelihood = 'running';
-    this.text.textContent = `Scoring ${subjects.length} image${subjects.length > 1 ? 's' : ''} on the GPU…`;
+    const scoring = `Scoring ${subjects.length} image${subjects.length > 1 ? 's' : ''} on the GPU`;
+    this.text.textContent = `${scoring}…`;
+    this.progress.value = 0;
     const started = performance.now();
     try {
-      const result = await this.client.request({ type: 'likelihood', images: subjects.map((s) => s.tokens.slice()) });
+      const result = await this.client.request(
+        { type: 'likelihood', images: subjects.map((s) => s.tokens.slice()) },
+        {
+          // The worker scores a batch at a time and says after each how many are done.
+          onProgress: (p) => {
+            if (p.phase !== 'likelihood' || version !== this.version) return;
+            this.progress.value = p.done / p.total;
+            if (p.done > 0) this.text.textContent = `${scoring}: ${p.done} of ${p.total} done…`;
+          },
+        },
+      );
       if (version === this.version) {
+        this.progress.value = 1;
         this.draw(subjects, result);
         this.text.textContent = `Scored in ${((performance.now() - started) / 1000).toFixed(1)} s.`;
         document.body.dataset.likelihood = 'done';
       }
     } catch (e) {
       this.list.replaceChildren();
+      this.progress.value = 0; // nothing was scored: no part-filled bar
       this.text.textContent = `Scoring failed: ${e instanceof Error ? e.message : String(e)}`;
       document.body.dataset.likelihood = 'error';
     } finally {

@@ -118,3 +118,51 @@ export function describeSurprise(label: string, s: SurpriseSummary): string {
     `column ${s.column + 1} (${s.max.toFixed(1)} bits)`
   );
 }
+
+/** What one call of the library's bitsPerToken gives for a batch of images. */
+export interface ScoredBatch {
+  bitsPerToken: Float32Array;
+  surprise: Float32Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Scores `images` `batch` at a time with `score` (the library's bitsPerToken, which has no progress hook of its
+ * own) and reports `done` of `total` images after each batch, so a long scoring shows how far it got. The
+ * batches' results are joined in order, as one call on all the images would give them.
+ */
+export async function scoreInBatches<T>(
+  images: readonly T[],
+  batch: number,
+  score: (images: T[]) => Promise<ScoredBatch>,
+  onProgress: (p: { done: number; total: number }) => void,
+): Promise<ScoredBatch> {
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`scoreInBatches: batch must be an integer ≥ 1, got ${batch}`);
+  if (images.length === 0) throw new Error('scoreInBatches: no images were given');
+  const total = images.length;
+  const parts: ScoredBatch[] = [];
+  onProgress({ done: 0, total });
+  for (let start = 0; start < total; start += batch) {
+    const chunk = images.slice(start, start + batch);
+    const part = await score(chunk);
+    if (part.bitsPerToken.length !== chunk.length || part.surprise.length !== chunk.length * part.width * part.height) {
+      throw new Error(`scoreInBatches: images ${start}..${start + chunk.length - 1} came back as ${part.bitsPerToken.length} scores and ${part.surprise.length} surprise values, expected ${chunk.length} and ${chunk.length * part.width * part.height}`);
+    }
+    if (parts.length && (part.width !== parts[0].width || part.height !== parts[0].height)) {
+      throw new Error(`scoreInBatches: images ${start}.. are ${part.width}×${part.height}, the first ones ${parts[0].width}×${parts[0].height}`);
+    }
+    parts.push(part);
+    onProgress({ done: start + chunk.length, total });
+  }
+  const { width, height } = parts[0];
+  const bitsPerToken = new Float32Array(total);
+  const surprise = new Float32Array(total * width * height);
+  let at = 0;
+  for (const part of parts) {
+    bitsPerToken.set(part.bitsPerToken, at);
+    surprise.set(part.surprise, at * width * height);
+    at += part.bitsPerToken.length;
+  }
+  return { bitsPerToken, surprise, width, height };
+}

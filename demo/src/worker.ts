@@ -2,6 +2,7 @@
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
+import { scoreInBatches } from './likelihood';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -367,17 +368,26 @@ async function imageFeatures(id: number, r: Extract<Request, { type: 'image-feat
   return { features: pooled.get(r.layer)!, numFeatures: m.config.n_embd, layer: r.layer };
 }
 
-/** Images per GPU batch when scoring: the original and up to 8 samples fit in two. */
-const LIKELIHOOD_BATCH = 8;
+/**
+ * Images per bitsPerToken call when scoring. The library reports no progress inside a call, so the worker makes
+ * one call per batch and reports after each: 2 images per batch keep a 32×32 model's ~24 s for 9 images moving
+ * every few seconds, and 2 rows of 1024 tokens still fill the GPU.
+ */
+const LIKELIHOOD_BATCH = 2;
 
-async function likelihood(r: Extract<Request, { type: 'likelihood' }>): Promise<LikelihoodResults> {
+async function likelihood(id: number, r: Extract<Request, { type: 'likelihood' }>): Promise<LikelihoodResults> {
   const { model: m, processor: p } = loaded();
   const { width, height } = p.size;
   if (r.images.length === 0) throw new Error('likelihood: no images were given');
   r.images.forEach((tokens, i) => {
     if (tokens.length !== width * height) throw new Error(`likelihood: image ${i} has ${tokens.length} tokens, the model expects ${width}×${height}`);
   });
-  const out = await m.bitsPerToken(r.images.map((t) => Array.from(t)), { width, batchSize: LIKELIHOOD_BATCH });
+  const out = await scoreInBatches(
+    r.images,
+    LIKELIHOOD_BATCH,
+    (batch) => m.bitsPerToken(batch.map((t) => Array.from(t)), { width, batchSize: LIKELIHOOD_BATCH }),
+    ({ done, total }) => progress(id, { phase: 'likelihood', done, total }),
+  );
   return { bitsPerToken: out.bitsPerToken, surprise: out.surprise, width: out.width, height: out.height };
 }
 
@@ -429,7 +439,7 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
       try {
         if (r.type === 'load') return await load(r.id, r.source);
         if (r.type === 'generate') return await generate(r.id, r);
-        if (r.type === 'likelihood') return await likelihood(r);
+        if (r.type === 'likelihood') return await likelihood(r.id, r);
         if (r.type === 'attention') return await attention(r);
         if (r.type === 'image-features') return await imageFeatures(r.id, r);
         return await features(r.id, r);

@@ -28,6 +28,14 @@ async function openExample(browser, url) {
   // The examples have no favicon; the browser's request for one is not theirs.
   page.on('console', (m) => m.type() === 'error' && !m.location().url.endsWith('/favicon.ico') && errors.push(`${m.text()} ${m.location().url}`));
   page.on('pageerror', (e) => errors.push(e.message));
+  // Every status line the page shows while it loads: progress must never read Infinity, NaN or past 100 %.
+  await page.addInitScript(() => {
+    window.__statuses = [];
+    new MutationObserver(() => {
+      const text = document.getElementById('status')?.textContent;
+      if (text && window.__statuses.at(-1) !== text) window.__statuses.push(text);
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
   try {
     await page.goto(url);
     await page
@@ -44,6 +52,12 @@ async function openExample(browser, url) {
       return { width: c.width, height: c.height, opaque };
     }));
     if (!status.startsWith('Done')) throw new Error(`${url}: ${status}`);
+    const statuses = await page.evaluate(() => window.__statuses);
+    const absurd = statuses.filter((t) => /Infinity|NaN|undefined|\b(10[1-9]|1[1-9]\d|[2-9]\d\d|\d{4,}) %/.test(t));
+    if (absurd.length) throw new Error(`${url}: the progress said ${JSON.stringify(absurd.slice(0, 3))}`);
+    if (!statuses.some((t) => /^(download|cached|upload) model\.safetensors: \d+ %$/.test(t))) {
+      throw new Error(`${url}: no load progress was shown; the status lines: ${JSON.stringify(statuses.slice(0, 8))}`);
+    }
     if (canvases.length !== 4 || canvases.some((c) => c.width !== 16 || c.opaque !== 256)) {
       throw new Error(`${url}: expected 4 filled 16×16 completions, got ${JSON.stringify(canvases)}`);
     }
