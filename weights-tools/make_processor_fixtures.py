@@ -8,7 +8,10 @@ even for the 4000x3000 case. For each image and each target size the fixture hol
   - the bytes of PIL `Image.resize((w, h), Image.Resampling.BILINEAR)` (what HF's processor calls, with
     reducing_gap left unset);
   - the tokens of HF's `color_quantize` (numpy: float32 pixels, float64 clusters, expanded form, argmin);
-  - for RGBA images, also the resize after PIL `Image.alpha_composite` onto white (as the emoji data is made).
+  - for RGBA images, also the resize after PIL `Image.alpha_composite` onto white (as the emoji data is made);
+  - the tokens HF makes with do_normalize false: color_quantize on the uint8 pixels themselves.
+A second file, processor-filters.json, holds Pillow's other filters (NEAREST, BOX, HAMMING, BICUBIC, LANCZOS)
+on a subset of the images, the bytes of each resize.
 The clusters are synthetic too (no checkpoint can be downloaded here), with duplicated rows so that exact
 ties occur and the first index must win.
 """
@@ -134,8 +137,20 @@ def pil_on_white(rgba: np.ndarray) -> np.ndarray:
     return np.asarray(Image.alpha_composite(white, image).convert("RGB"))
 
 
-def pil_resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    return np.array(Image.fromarray(rgb, mode="RGB").resize((width, height), Image.Resampling.BILINEAR))
+def pil_resize(rgb: np.ndarray, height: int, width: int, resample: int = Image.Resampling.BILINEAR) -> np.ndarray:
+    return np.array(Image.fromarray(rgb, mode="RGB").resize((width, height), resample))
+
+
+# Pillow's other filters, by the name our processor gives them, and the images they are checked on.
+FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+FILTER_CASES = ["noise-32x32", "gradient-100x80", "texture-64x48", "noise-7x300", "noise-1x1", "checker-33x31",
+                "texture-640x427", "shapes-5x5", "noise-31x32", "gradient-32x90", "noise-40x7-rgba"]
 
 
 def make_clusters(seed: int = 20261126) -> np.ndarray:
@@ -215,6 +230,16 @@ def explicit_quantize(x: np.ndarray, clusters: np.ndarray, fused: bool = False) 
     return tokens
 
 
+def explicit_quantize_raw(rgb: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """do_normalize false written out as our TS code does it: |x|^2 = sum of (v^2 mod 256), x.C term by term."""
+    x = rgb.reshape(-1, 3).astype(np.int64)
+    a2 = ((x * x) & 255).sum(axis=1).astype(np.float64)
+    xd = x.astype(np.float64)
+    ab = (xd[:, 0:1] * clusters[None, :, 0] + xd[:, 1:2] * clusters[None, :, 1]) + xd[:, 2:3] * clusters[None, :, 2]
+    b2 = (clusters[:, 0] * clusters[:, 0] + clusters[:, 1] * clusters[:, 1]) + clusters[:, 2] * clusters[:, 2]
+    return np.argmin((a2[:, None] - 2 * ab) + b2[None, :], axis=1)
+
+
 def direct_quantize(x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     x = x.reshape(-1, 3).astype(np.float64)
     return np.argmin(((x[:, None, :] - clusters[None, :, :]) ** 2).sum(-1), axis=1)
@@ -248,6 +273,12 @@ def main(out_dir: str) -> int:
             }
             if on_white is not None:
                 output["rgbOnWhite"] = base64.b64encode(pil_resize(on_white, h, w).tobytes()).decode("ascii")
+            # do_normalize false: HF quantizes the uint8 array (np.square wraps in uint8, np.sum widens).
+            raw = hf_color_quantize(resized, clusters)
+            if not np.array_equal(raw, explicit_quantize_raw(resized, clusters)):
+                print(f"{name} {h}x{w}: raw quantization differs from the explicit form", file=sys.stderr)
+                return 1
+            output["tokensRaw"] = raw.astype(int).tolist()
             outputs.append(output)
         cases.append({"name": name, "kind": kind, "width": width, "height": height, "channels": channels,
                       "seed": seed, "outputs": outputs})
@@ -260,6 +291,7 @@ def main(out_dir: str) -> int:
     hashed = (channel_hash(99, 4096, 1, 3).reshape(-1, 3) & 255).astype(np.uint8)
     colors = np.concatenate([greys, corners, own, hashed])
     color_tokens = hf_color_quantize(normalize(colors), clusters)
+    color_tokens_raw = hf_color_quantize(colors, clusters)
     stats["colors_direct_differs"] = int((direct_quantize(normalize(colors), clusters) != color_tokens).sum())
     stats["colors_fma_differs"] = int((explicit_quantize(normalize(colors), clusters, fused=True) != color_tokens).sum())
 
@@ -280,6 +312,7 @@ def main(out_dir: str) -> int:
         "cases": cases,
         "colors": base64.b64encode(colors.tobytes()).decode("ascii"),
         "colorTokens": color_tokens.astype(int).tolist(),
+        "colorTokensRaw": color_tokens_raw.astype(int).tolist(),
         "nearTies": {
             "clusters": tie_clusters.tolist(),
             "colors": base64.b64encode(tie_colors.tobytes()).decode("ascii"),
@@ -292,6 +325,22 @@ def main(out_dir: str) -> int:
         json.dump(fixture, f, separators=(",", ":"))
     print(f"wrote {path} ({os.path.getsize(path)} bytes): {len(cases)} images x {len(SIZES)} sizes, "
           f"{len(colors)} colors; Pillow {PIL.__version__}, numpy {np.__version__}")
+    filter_cases = []
+    for name, kind, width, height, channels, seed in CASES:
+        if name not in FILTER_CASES:
+            continue
+        rgb = to_rgb(make_image(kind, width, height, channels, seed))
+        outputs = []
+        for h, w in SIZES:
+            resized = {f: base64.b64encode(pil_resize(rgb, h, w, v).tobytes()).decode("ascii") for f, v in FILTERS.items()}
+            outputs.append({"height": h, "width": w, "rgb": resized})
+        filter_cases.append({"name": name, "outputs": outputs})
+    filters_path = os.path.join(out_dir, "processor-filters.json")
+    with open(filters_path, "w") as f:
+        json.dump({"generator": "weights-tools/make_processor_fixtures.py", "pillow": PIL.__version__,
+                   "filters": {k: int(v) for k, v in FILTERS.items()}, "cases": filter_cases}, f, separators=(",", ":"))
+    print(f"wrote {filters_path} ({os.path.getsize(filters_path)} bytes): {len(filter_cases)} images x {len(SIZES)} sizes x "
+          f"{len(FILTERS)} filters")
     print(f"tokens differing from the direct float64 distance: {stats['direct_differs']} of {stats['pixels']}; "
           f"from an FMA dot product: {stats['fma_differs']}; colors: {stats['colors_direct_differs']} and "
           f"{stats['colors_fma_differs']} of {len(colors)}; near ties: {stats['ties_direct_differs']} and "

@@ -21,6 +21,9 @@ export interface FeatureTable {
  * labels, `cols` from the fitted probe) and that every value is finite.
  */
 export function readFeatures(features: FeatureMatrix, known: { rows?: number; cols?: number }): FeatureTable {
+  if (!Array.isArray(features) && !(features instanceof Float32Array)) {
+    throw new Error(`features is ${describeValue(features)}: expected a Float32Array [N, F] (row-major) or an array of Float32Array rows`);
+  }
   const table = Array.isArray(features) ? stackRows(features, known.cols) : flatTable(features as Float32Array, known);
   if (known.rows !== undefined && table.rows !== known.rows) {
     throw new Error(`features has ${table.rows} rows but labels has ${known.rows} entries: expected one label per row`);
@@ -63,15 +66,17 @@ function flatTable(features: Float32Array, known: { rows?: number; cols?: number
 function stackRows(rows: readonly Float32Array[], expectedCols: number | undefined): FeatureTable {
   if (rows.length === 0) throw new Error('features is empty: expected at least one row');
   const cols = expectedCols ?? rows[0]?.length;
-  rows.forEach((row, i) => {
-    if (!(row instanceof Float32Array)) throw new Error(`features row ${i} is not a Float32Array`);
+  // Indexed loops: forEach would skip the holes of a sparse array.
+  for (let i = 0; i < rows.length; i++) {
+    const row: unknown = rows[i];
+    if (!(row instanceof Float32Array)) throw new Error(`features row ${i} is ${describeValue(row)}, not a Float32Array`);
     if (row.length !== cols) {
       throw new Error(`features row ${i} has ${row.length} values, expected ${cols}`);
     }
-  });
+  }
   if (cols === 0) throw new Error('features rows are empty: expected at least one feature');
   const data = new Float32Array(rows.length * cols);
-  rows.forEach((row, i) => data.set(row, i * cols));
+  for (let i = 0; i < rows.length; i++) data.set(rows[i], i * cols);
   return { data, rows: rows.length, cols };
 }
 
@@ -88,6 +93,7 @@ export interface EncodedLabels {
  * Every class must have at least one example: an absent class has no finite optimum.
  */
 export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] | null): EncodedLabels {
+  checkLabelList(labels);
   if (labels.length === 0) throw new Error('labels is empty: expected one class label per feature row');
   let names = classes ? [...classes] : null;
   if (names === null && isStringLabels(labels)) {
@@ -124,6 +130,7 @@ export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] 
 
 /** Labels checked against a known class list (or count) and turned into ids. */
 export function encodeLabels(labels: ClassLabels, classes: readonly string[] | null, numClasses: number): Int32Array {
+  checkLabelList(labels);
   const ids = new Int32Array(labels.length);
   const index = classes ? new Map(classes.map((name, id) => [name, id])) : null;
   for (let i = 0; i < labels.length; i++) {
@@ -144,6 +151,12 @@ export function encodeLabels(labels: ClassLabels, classes: readonly string[] | n
   return ids;
 }
 
+/** Labels are an array or a typed array (not null, a string or a Set): anything else has no numbered entries. */
+function checkLabelList(labels: unknown): void {
+  const isList = Array.isArray(labels) || (ArrayBuffer.isView(labels) && !(labels instanceof DataView));
+  if (!isList) throw new Error(`labels is ${describeValue(labels)}: expected an array of class ids or names (or a typed array of ids)`);
+}
+
 function isStringLabels(labels: ClassLabels): labels is readonly string[] {
   return typeof labels[0] === 'string';
 }
@@ -154,11 +167,12 @@ export function checkClassNames(classes: readonly string[]): void {
     throw new Error(`classes must list at least 2 class names, got ${describeValue(classes)}`);
   }
   const seen = new Set<string>();
-  classes.forEach((name, i) => {
+  for (let i = 0; i < classes.length; i++) {
+    const name: unknown = classes[i];
     if (typeof name !== 'string' || name.length === 0) {
       throw new Error(`classes[${i}] is ${describeValue(name)}: expected a non-empty string`);
     }
     if (seen.has(name)) throw new Error(`classes[${i}] ${describeValue(name)} is listed twice: class names must be distinct`);
     seen.add(name);
-  });
+  }
 }

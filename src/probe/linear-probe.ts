@@ -7,6 +7,21 @@ import { logSumExp, rowScores, SoftmaxRegressionObjective } from './softmax-regr
 import { columnStatistics, identityStatistics, standardizeRow, standardizeTable } from './standardization';
 import type { ColumnStatistics } from './standardization';
 import { describeValue } from '../json';
+import { named } from '../processor/processor';
+
+const PROBE_OPTIONS = ['l2', 'standardize', 'classes'];
+const FIT_OPTIONS = ['maxIter', 'tol', 'onProgress', 'numFeatures'];
+
+/** Options must be undefined or a plain object of known keys (a misspelt key would be silently ignored). */
+function checkOptions(options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`options must be an object, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new Error(`unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
+  }
+}
 
 export interface LinearProbeOptions {
   /** L2 penalty (l2 / 2) · Σ W² on the weights, not the bias; default 1e-3. */
@@ -85,6 +100,14 @@ export class LinearProbe {
   private fitted: FittedProbe | null = null;
 
   constructor(options: LinearProbeOptions = {}) {
+    named('new LinearProbe', () => checkOptions(options, PROBE_OPTIONS));
+    const { l2, standardize, classes } = named('new LinearProbe', () => LinearProbe.checkSettings(options));
+    this.l2 = l2;
+    this.standardize = standardize;
+    this.classOption = classes;
+  }
+
+  private static checkSettings(options: LinearProbeOptions): { l2: number; standardize: boolean; classes: string[] | null } {
     const l2 = options.l2 ?? 1e-3;
     if (typeof l2 !== 'number' || !Number.isFinite(l2) || l2 < 0) {
       throw new Error(`l2 is ${describeValue(l2)}: expected a finite number ≥ 0`);
@@ -92,9 +115,7 @@ export class LinearProbe {
     const standardize = options.standardize ?? true;
     if (typeof standardize !== 'boolean') throw new Error(`standardize is ${describeValue(standardize)}: expected a boolean`);
     if (options.classes !== undefined) checkClassNames(options.classes);
-    this.l2 = l2;
-    this.standardize = standardize;
-    this.classOption = options.classes ? [...options.classes] : null;
+    return { l2, standardize, classes: options.classes ? [...options.classes] : null };
   }
 
   get isFitted(): boolean {
@@ -124,6 +145,14 @@ export class LinearProbe {
    * weights. Replaces an earlier fit only when this one succeeds.
    */
   fit(features: FeatureMatrix, labels: ClassLabels, options: FitOptions = {}): FitResult {
+    return named('LinearProbe.fit', () => this.runFit(features, labels, options));
+  }
+
+  private runFit(features: FeatureMatrix, labels: ClassLabels, options: FitOptions): FitResult {
+    checkOptions(options, FIT_OPTIONS);
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+      throw new Error(`onProgress must be a function, got ${describeValue(options.onProgress)}`);
+    }
     const maxIter = options.maxIter ?? 500;
     const tol = options.tol ?? 1e-6;
     if (!Number.isInteger(maxIter) || maxIter < 0) throw new Error(`maxIter is ${describeValue(maxIter)}: expected an integer ≥ 0`);
@@ -171,7 +200,7 @@ export class LinearProbe {
 
   /** Class probabilities, Float32Array [N, C] row-major. */
   predictProba(features: FeatureMatrix): Float32Array {
-    const { scores, numClasses } = this.scores(features, 'predictProba');
+    const { scores, numClasses } = named('LinearProbe.predictProba', () => this.scores(features, 'predictProba'));
     const probabilities = new Float32Array(scores.length);
     const row = new Float64Array(numClasses);
     for (let offset = 0; offset < scores.length; offset += numClasses) {
@@ -184,32 +213,41 @@ export class LinearProbe {
 
   /** The most probable class id of every row (the lowest id on a tie). */
   predict(features: FeatureMatrix): Int32Array {
-    const { scores, numClasses } = this.scores(features, 'predict');
+    const { scores, numClasses } = named('LinearProbe.predict', () => this.scores(features, 'predict'));
     return argmaxRows(scores, numClasses);
   }
 
   /** The most probable class name of every row; needs a probe with class names. */
   predictLabels(features: FeatureMatrix): string[] {
-    const names = this.requireFitted('predictLabels').classes;
-    if (!names) throw new Error('predictLabels: this probe was fit on bare class ids and has no names; use predict()');
-    return Array.from(this.predict(features), (id) => names[id]);
+    return named('LinearProbe.predictLabels', () => {
+      const names = this.requireFitted('predictLabels').classes;
+      if (!names) throw new Error('this probe was fit on bare class ids and has no names; use predict()');
+      const { scores, numClasses } = this.scores(features, 'predictLabels');
+      return Array.from(argmaxRows(scores, numClasses), (id) => names[id]);
+    });
   }
 
   /** Accuracy: the fraction of rows whose predicted class is the label. */
   score(features: FeatureMatrix, labels: ClassLabels): number {
-    const matrix = this.confusionMatrix(features, labels);
-    const C = this.numClasses;
-    let correct = 0;
-    for (let c = 0; c < C; c++) correct += matrix[c * C + c];
-    return correct / labels.length;
+    return named('LinearProbe.score', () => {
+      const matrix = this.countConfusion(features, labels, 'score');
+      const C = this.numClasses;
+      let correct = 0;
+      for (let c = 0; c < C; c++) correct += matrix[c * C + c];
+      return correct / labels.length;
+    });
   }
 
   /** Counts [C, C] row-major: entry (true class, predicted class). */
   confusionMatrix(features: FeatureMatrix, labels: ClassLabels): Int32Array {
-    const state = this.requireFitted('confusionMatrix');
+    return named('LinearProbe.confusionMatrix', () => this.countConfusion(features, labels, 'confusionMatrix'));
+  }
+
+  private countConfusion(features: FeatureMatrix, labels: ClassLabels, what: string): Int32Array {
+    const state = this.requireFitted(what);
     const C = state.numClasses;
     const ids = encodeLabels(labels, state.classes, C);
-    const { scores } = this.scores(features, 'confusionMatrix', ids.length);
+    const { scores } = this.scores(features, what, ids.length);
     const predicted = argmaxRows(scores, C);
     const matrix = new Int32Array(C * C);
     for (let i = 0; i < ids.length; i++) matrix[ids[i] * C + predicted[i]]++;
@@ -236,6 +274,10 @@ export class LinearProbe {
 
   /** A probe from `toJSON()` output (or its JSON.parse); checks every field. */
   static fromJSON(json: LinearProbeJSON): LinearProbe {
+    return named('LinearProbe.fromJSON', () => LinearProbe.readJSON(json));
+  }
+
+  private static readJSON(json: LinearProbeJSON): LinearProbe {
     if (typeof json !== 'object' || json === null) throw new Error('LinearProbe.fromJSON: expected an object');
     if (json.format !== JSON_FORMAT || json.version !== JSON_VERSION) {
       throw new Error(
@@ -315,11 +357,12 @@ function finiteVector(values: unknown, length: number, name: string): Float64Arr
     throw new Error(`LinearProbe.fromJSON: ${name} has ${got}, expected ${length} numbers`);
   }
   const out = new Float64Array(length);
-  values.forEach((v: unknown, k) => {
+  for (let k = 0; k < length; k++) {
+    const v: unknown = values[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       throw new Error(`LinearProbe.fromJSON: ${name}[${k}] is ${describeValue(v)}, expected a finite number`);
     }
     out[k] = v;
-  });
+  }
   return out;
 }

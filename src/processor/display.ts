@@ -64,5 +64,12 @@ export function maskRows(tokens: ArrayLike<number>, grid: ImageSize & { keepRows
   if (!Number.isInteger(keepRows) || keepRows < 0 || keepRows > height) {
     throw new Error(`keepRows is ${describe(keepRows)}: expected an integer 0..${height}`);
   }
-  return Array.from({ length: keepRows * width }, (_, i) => tokens[i]);
+  const kept = new Array<number>(keepRows * width);
+  for (let i = 0; i < kept.length; i++) {
+    const t: unknown = tokens[i];
+    // A hole or a non-number would otherwise travel on into the prompt.
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw new Error(`maskRows: tokens[${i}] is ${describe(t)}; expected a token id (an integer ≥ 0)`);
+    kept[i] = t;
+  }
+  return kept;
 }

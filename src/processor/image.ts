@@ -97,17 +97,29 @@ function readBrowserSource(source: BrowserImageSource): CheckedImage {
 }
 
 /** Reads any accepted input as checked 8-bit pixels (no copy for pixel objects). */
-export function readImage(input: ImageInput): CheckedImage {
+export function readImage(input: ImageInput, what = 'the image'): CheckedImage {
   if (isPixelImage(input)) return checkPixels(input);
   if (typeof input !== 'object' || input === null || !('width' in input)) {
-    throw new Error('expected an image: { data, width, height, channels? }, ImageData, a canvas, ImageBitmap or HTMLImageElement');
+    throw new Error(
+      `${what} is ${describeValue(input)}: expected an image: { data, width, height, channels? }, ImageData, a canvas, ImageBitmap or HTMLImageElement`,
+    );
   }
   return readBrowserSource(input);
 }
 
+/** An array of `length` integers 0..255. Indexed, not every(): every() skips the holes of a sparse array. */
+export function isByteList(value: unknown, length: number): boolean {
+  if (!Array.isArray(value) || value.length !== length) return false;
+  for (let i = 0; i < length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) return false;
+  }
+  return true;
+}
+
 /** Checks a background color given by the caller. */
-export function checkBackground(background: Rgb): void {
-  if (!Array.isArray(background) || background.length !== 3 || !background.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) {
+export function checkBackground(background: unknown): asserts background is Rgb {
+  if (!isByteList(background, 3)) {
     throw new Error(`background must be [r, g, b] with integers 0..255, got ${describeValue(background)}`);
   }
 }

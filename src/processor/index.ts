@@ -10,4 +10,5 @@ export {
   type RgbaImage,
 } from './processor';
 export type { ImageInput, PixelImage, BrowserImageSource, Rgb } from './image';
+export type { ResampleFilter } from './resize';
 export { upscaleNearest, maskRows } from './display';

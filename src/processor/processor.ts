@@ -1,9 +1,10 @@
 // ImageGPTImageProcessor: images to color-cluster tokens and back, token for token what Hugging Face's
-// ImageGPTImageProcessor gives (resize with Pillow's BILINEAR, normalize x/127.5 − 1, nearest cluster).
+// ImageGPTImageProcessor gives (resize with Pillow's filter, BILINEAR by default; normalize x/127.5 − 1;
+// nearest cluster).
 
-import { checkBackground, checkSize, colorChannels, readImage, type ImageInput, type Rgb } from './image';
+import { checkBackground, checkSize, colorChannels, isByteList, readImage, type ImageInput, type Rgb } from './image';
 import { ColorQuantizer } from './quantize';
-import { packRgb, resizeBilinear } from './resize';
+import { packRgb, resizeRgb, RESAMPLE_FILTERS, type ResampleFilter } from './resize';
 import { describeValue, errorMessage, isJsonObject } from '../json';
 import { loadPreprocessorConfig } from '../loading/sources';
 import type { FileOptions, PretrainedSource } from '../loading/types';
@@ -37,8 +38,13 @@ export interface ImageGPTImageProcessorOptions {
   size?: ImageSize;
   /** Resize to `size` (default true). When false, images are quantized at their own size. */
   doResize?: boolean;
-  /** Composite RGBA images onto this color first. Default: alpha is dropped, as Hugging Face does. */
-  background?: Rgb;
+  /** Composite RGBA images onto this color first. Default (or `null`): alpha is dropped, as Hugging Face does. */
+  background?: Rgb | null;
+  /** Normalize pixels to x/127.5 − 1 before quantizing (HF's do_normalize). Default true; false quantizes
+   * the 0..255 values against the clusters, as HF does then. */
+  normalize?: boolean;
+  /** Pillow's resampling filter for the resize (HF's `resample`). Default 'bilinear', what ImageGPT configs use. */
+  resample?: ResampleFilter;
   /** OpenAI's original convention: SOS (= number of clusters) first and the last token dropped. Default false
    * (Hugging Face feeds the tokens without SOS). */
   prependSos?: boolean;
@@ -64,7 +70,11 @@ export interface PreprocessorConfig {
   do_resize?: boolean;
   do_normalize?: boolean;
   do_color_quantize?: boolean;
+  /** Pillow's filter number: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming. */
   resample?: number;
+  /** Our extension (Hugging Face ignores it): the [r, g, b] that RGBA images are composited onto by default,
+   * the color the model's training images were composited onto. Absent: alpha is dropped, as HF does. */
+  background_color?: [number, number, number];
   [field: string]: unknown;
 }
 
@@ -75,8 +85,8 @@ function isParsedConfig(s: unknown): s is PreprocessorConfig {
   return !('weights' in s);
 }
 
-/** PIL's Image.BILINEAR, the only filter HF's ImageGPT configs use. */
-const PIL_BILINEAR = 2;
+/** Pillow's filter numbers (a config's `resample`) by name. */
+const FILTER_BY_NUMBER = new Map<unknown, ResampleFilter>(Object.entries(RESAMPLE_FILTERS).map(([name, n]) => [n, name as ResampleFilter]));
 
 /** At most this many clusters: tokens and SOS must fit the model's vocabulary (ImageGPT: 512). */
 const MAX_CLUSTERS = 65535;
@@ -95,16 +105,19 @@ function toClusterArray(clusters: ImageGPTImageProcessorOptions['clusters']): Fl
     }
     if (clusters.length > MAX_CLUSTERS) throw new Error(`clusters has ${clusters.length} rows; at most ${MAX_CLUSTERS} are supported`);
     flat = new Float64Array(clusters.length * 3);
-    clusters.forEach((row: unknown, i) => {
+    // Indexed loops: forEach would skip the holes of a sparse array and leave zeros there.
+    for (let i = 0; i < clusters.length; i++) {
+      const row: unknown = clusters[i];
       if (!Array.isArray(row) || row.length !== 3) {
         throw new Error(`clusters must be N×3: row ${i} has ${Array.isArray(row) ? `${row.length} values` : `no values (${describeValue(row)})`}`);
       }
-      row.forEach((v: unknown, c) => {
+      for (let c = 0; c < 3; c++) {
+        const v: unknown = row[c];
         // Numbers only: a "0.2" or a true would otherwise be coerced by Float64Array.
         if (typeof v !== 'number') throw new Error(`cluster ${i} has ${describeValue(v)} at position ${c}; expected a number`);
         flat[3 * i + c] = v;
-      });
-    });
+      }
+    }
   }
   flat.forEach((v, i) => {
     if (!Number.isFinite(v)) throw new Error(`cluster ${Math.floor(i / 3)} has a non-finite value (${v})`);
@@ -150,42 +163,72 @@ export class ImageGPTImageProcessor {
   readonly sosToken: number;
   readonly size: ImageSize;
   readonly doResize: boolean;
+  /** The default background RGBA images are composited onto; undefined: alpha is dropped. */
   readonly background: Rgb | undefined;
   readonly prependSos: boolean;
+  /** False: pixels are quantized as 0..255 (HF's do_normalize false). */
+  readonly normalize: boolean;
+  readonly resample: ResampleFilter;
   /** Each cluster's 8-bit color, rint(127.5·(c + 1)), N×3: what `decode` paints. */
   readonly palette: Uint8Array;
   private readonly quantizer: ColorQuantizer;
 
   constructor(options: ImageGPTImageProcessorOptions) {
-    this.clusters = toClusterArray(options.clusters);
+    named('new ImageGPTImageProcessor', () => {
+      if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+        throw new Error(`expected options { clusters, size?, … }, got ${describeValue(options)}`);
+      }
+      checkCallOptions('options', options, CONSTRUCTOR_OPTIONS);
+      for (const key of ['doResize', 'prependSos', 'normalize'] as const) {
+        if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new Error(`${key} must be true or false, got ${describeValue(options[key])}`);
+      }
+      if (options.background !== undefined && options.background !== null) checkBackground(options.background);
+      if (options.resample !== undefined && !Object.prototype.hasOwnProperty.call(RESAMPLE_FILTERS, options.resample)) {
+        throw new Error(`resample must be one of ${Object.keys(RESAMPLE_FILTERS).join(', ')}; got ${describeValue(options.resample)}`);
+      }
+    });
+    this.clusters = named('new ImageGPTImageProcessor', () => toClusterArray(options.clusters));
     this.numClusters = this.clusters.length / 3;
     this.sosToken = this.numClusters;
-    this.size = checkTargetSize(options.size ?? { height: 32, width: 32 });
+    this.size = named('new ImageGPTImageProcessor', () => checkTargetSize(options.size ?? { height: 32, width: 32 }));
     this.doResize = options.doResize ?? true;
-    if (options.background) checkBackground(options.background);
-    this.background = options.background;
+    this.background = options.background ?? undefined;
     this.prependSos = options.prependSos ?? false;
+    this.normalize = options.normalize ?? true;
+    this.resample = options.resample ?? 'bilinear';
     this.palette = Uint8Array.from(this.clusters, (c) => roundHalfEven(127.5 * (c + 1)));
-    this.quantizer = new ColorQuantizer(this.clusters);
+    this.quantizer = new ColorQuantizer(this.clusters, this.normalize);
   }
 
   /**
    * From a model's preprocessor_config.json: any source ImageGPT.fromPretrained takes (hub id, base URL, local
    * files, or `{ config, weights, preprocessor }`) with the same options, or the parsed config itself.
-   * Reads clusters, size, do_resize; do_normalize and do_color_quantize must be true and resample bilinear (2),
-   * since tokens are what this processor makes.
+   * Reads clusters, size, do_resize, do_normalize, resample and our `background_color`; do_color_quantize must
+   * be true, since tokens are what this processor makes. `background` overrides the config's (`null`: drop alpha).
    */
   static async fromPretrained(
     source: PretrainedSource | PreprocessorConfig | { config: unknown; weights: ArrayBuffer | Uint8Array; preprocessor?: unknown },
-    options: FileOptions = {},
+    options: FileOptions & { background?: Rgb | null } = {},
   ): Promise<ImageGPTImageProcessor> {
-    if (isParsedConfig(source)) return ImageGPTImageProcessor.fromConfig(source);
-    const { config, origin } = await loadPreprocessorConfig(source as PretrainedSource, options);
-    return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, origin);
+    const background = options?.background;
+    if (background !== undefined && background !== null) named('ImageGPTImageProcessor.fromPretrained', () => checkBackground(background));
+    const override = background === undefined ? {} : { background };
+    if (isParsedConfig(source)) return ImageGPTImageProcessor.fromConfig(source, undefined, override);
+    const fileOptions = { ...options };
+    delete fileOptions.background;
+    const { config, origin } = await loadPreprocessorConfig(source as PretrainedSource, fileOptions);
+    return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, origin, override);
   }
 
-  /** From the parsed contents of a preprocessor_config.json; `origin` names it in errors. */
-  static fromConfig(config: PreprocessorConfig, origin = 'preprocessor config'): ImageGPTImageProcessor {
+  /**
+   * From the parsed contents of a preprocessor_config.json; `origin` names it in errors. `overrides` replace
+   * what the config says (`background: null` drops alpha whatever its background_color).
+   */
+  static fromConfig(
+    config: PreprocessorConfig,
+    origin = 'preprocessor config',
+    overrides: { background?: Rgb | null } = {},
+  ): ImageGPTImageProcessor {
     if (!isJsonObject(config)) throw new Error(`${origin} is not a JSON object: got ${describeValue(config)}`);
     const fail = (problem: string): never => {
       throw new Error(`${origin}: ${problem}`);
@@ -197,13 +240,20 @@ export class ImageGPTImageProcessor {
       if (v !== undefined && typeof v !== 'boolean') fail(`"${key}" must be true or false, got ${describeValue(v)}`);
       return v as boolean | undefined;
     };
-    if (flag('do_normalize') === false) fail('do_normalize false is not supported (clusters live in normalized space)');
+    const normalize = flag('do_normalize') ?? true;
+    // Without quantization HF returns pixel values, not tokens: nothing a token model can be fed.
     if (flag('do_color_quantize') === false) fail('do_color_quantize false is not supported (this processor makes tokens)');
     const doResize = flag('do_resize') ?? true;
-    const resample = get('resample');
-    if (resample !== undefined && resample !== PIL_BILINEAR) {
-      fail(`resample ${describeValue(resample)} is not supported; only bilinear (2) is`);
+    const resampleNumber = get('resample');
+    const resample = resampleNumber === undefined ? 'bilinear' : FILTER_BY_NUMBER.get(resampleNumber);
+    if (resample === undefined) {
+      fail(`resample ${describeValue(resampleNumber)} is not one of Pillow's filters: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming`);
     }
+    const configBackground = get('background_color');
+    if (configBackground !== undefined && configBackground !== null && !isByteList(configBackground, 3)) {
+      fail(`"background_color" must be [r, g, b] with integers 0..255 (or null), got ${describeValue(configBackground)}`);
+    }
+    const background = overrides.background !== undefined ? overrides.background : ((configBackground ?? null) as Rgb | null);
     const clusters = get('clusters');
     if (clusters === undefined) throw new Error(`${origin} has no "clusters"`);
     if (!Array.isArray(clusters)) fail(`"clusters" must be an N×3 array of numbers, got ${describeValue(clusters)}`);
@@ -213,36 +263,49 @@ export class ImageGPTImageProcessor {
     else if (isJsonObject(size) && 'height' in size && 'width' in size) target = size as unknown as ImageSize;
     else fail(`"size" must be a number or { height, width }, got ${describeValue(size)}`);
     try {
-      return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize });
+      return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize, normalize, resample, background });
     } catch (e) {
-      // The constructor's messages name the value; say which file it came from.
-      throw new Error(`${origin}: ${errorMessage(e)}`);
+      // The constructor's messages name the value; say which file it came from instead of the constructor.
+      throw new Error(`${origin}: ${errorMessage(e).replace(/^new ImageGPTImageProcessor: /, '')}`);
     }
   }
 
 
   /** Resizes the color channels of an image (alpha dropped, grey repeated) as Pillow's BILINEAR does. */
   resize(image: ImageInput, size: ImageSize = this.size, options: { background?: Rgb | null } = {}): RgbImage {
-    checkCallOptions('resize', options, ['background']);
-    const { width, height } = checkTargetSize(size);
-    const background = this.pickBackground(options.background);
-    const data = resizeBilinear(colorChannels(readImage(image), background), width, height);
-    return { data, width, height, channels: 3 };
+    return named('resize', () => {
+      checkCallOptions('options', options, ['background']);
+      const { width, height } = checkTargetSize(size);
+      const background = this.pickBackground(options.background);
+      const data = resizeRgb(colorChannels(readImage(image), background), width, height, this.resample);
+      return { data, width, height, channels: 3 };
+    });
   }
 
   /** Tokens, one row of height×width (row-major) per image; with prependSos, SOS first and the last dropped. */
   encode(images: ImageInput | readonly ImageInput[], options: EncodeOptions = {}): { inputIds: number[][] } {
-    checkCallOptions('encode', options, ['background', 'prependSos']);
+    return named('encode', () => this.encodeImages(images, options));
+  }
+
+  private encodeImages(images: ImageInput | readonly ImageInput[], options: EncodeOptions): { inputIds: number[][] } {
+    checkCallOptions('options', options, ['background', 'prependSos']);
     if (options.prependSos !== undefined && typeof options.prependSos !== 'boolean') {
-      throw new Error(`encode: prependSos must be true or false, got ${describeValue(options.prependSos)}`);
+      throw new Error(`prependSos must be true or false, got ${describeValue(options.prependSos)}`);
     }
-    if (images === undefined || images === null) throw new Error(`encode: expected an image or an array of images, got ${describeValue(images)}`);
+    if (images === undefined || images === null) throw new Error(`expected an image or an array of images, got ${describeValue(images)}`);
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     const background = this.pickBackground(options.background);
     const prependSos = options.prependSos ?? this.prependSos;
-    const inputIds = list.map((image) => {
-      const source = colorChannels(readImage(image), background);
-      const rgb = this.doResize ? resizeBilinear(source, this.size.width, this.size.height) : packRgb(source);
+    // Index by index, not map(): map skips the holes of a sparse array and would return holes.
+    const inputIds: number[][] = [];
+    for (let i = 0; i < list.length; i++) inputIds.push(this.encodeOne(list[i], background, prependSos, Array.isArray(images) ? `images[${i}]` : 'the image'));
+    return { inputIds };
+  }
+
+  private encodeOne(image: ImageInput, background: Rgb | undefined, prependSos: boolean, what: string): number[] {
+    {
+      const source = colorChannels(readImage(image, what), background);
+      const rgb = this.doResize ? resizeRgb(source, this.size.width, this.size.height, this.resample) : packRgb(source);
       const count = rgb.length / 3;
       const tokens = new Array<number>(count);
       this.quantizer.quantize(rgb, tokens);
@@ -251,25 +314,28 @@ export class ImageGPTImageProcessor {
         tokens.unshift(this.sosToken);
       }
       return tokens;
-    });
-    return { inputIds };
+    }
   }
 
   /** Token ids to RGBA pixels with the clusters' colors. Size defaults to the processor's. */
   decode(tokens: ArrayLike<number>, options: DecodeOptions = {}): RgbaImage {
+    return named('decode', () => this.decodeTokens(tokens, options));
+  }
+
+  private decodeTokens(tokens: ArrayLike<number>, options: DecodeOptions): RgbaImage {
     if (!Array.isArray(tokens) && !(ArrayBuffer.isView(tokens) && !(tokens instanceof DataView))) {
-      throw new Error(`decode: tokens must be an array or typed array of token ids, got ${tokens === null ? 'null' : typeof tokens}`);
+      throw new Error(`tokens must be an array or typed array of token ids, got ${describeValue(tokens)}`);
     }
-    checkCallOptions('decode', options, ['height', 'width', 'fill']);
-    if (options.fill !== undefined && !Array.isArray(options.fill)) throw new Error(`decode: fill must be [r, g, b, a], got ${typeof options.fill}`);
+    checkCallOptions('options', options, ['height', 'width', 'fill']);
+    if (options.fill !== undefined && !Array.isArray(options.fill)) throw new Error(`fill must be [r, g, b, a], got ${describeValue(options.fill)}`);
     const { width, height } = checkTargetSize({ height: options.height ?? this.size.height, width: options.width ?? this.size.width });
     const pixels = width * height;
     const { fill } = options;
     if (tokens.length > pixels || (tokens.length < pixels && !fill)) {
-      throw new Error(`decode got ${tokens.length} tokens for a ${height}×${width} image; expected ${pixels}` +
+      throw new Error(`got ${tokens.length} tokens for a ${height}×${width} image; expected ${pixels}` +
         (tokens.length < pixels ? ' (pass `fill` to show a partial image)' : ''));
     }
-    if (fill && (fill.length !== 4 || !fill.every((v) => Number.isInteger(v) && v >= 0 && v <= 255))) {
+    if (fill && !isByteList(fill, 4)) {
       throw new Error(`fill must be [r, g, b, a] with integers 0..255, got ${describeValue(fill)}`);
     }
     const data = new Uint8ClampedArray(pixels * 4);
@@ -296,13 +362,28 @@ export class ImageGPTImageProcessor {
   }
 }
 
+const CONSTRUCTOR_OPTIONS = ['clusters', 'size', 'doResize', 'background', 'prependSos', 'normalize', 'resample'];
+
 /** A call's options: undefined or an object of known keys (a misspelt key would be silently ignored). */
 function checkCallOptions(what: string, options: unknown, known: readonly string[]): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new Error(`${what}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+    throw new Error(`${what} must be an object, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`${what}: unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
+    if (!known.includes(key)) throw new Error(`unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
+  }
+}
+
+/**
+ * Runs one public method's work; an Error it throws gets the method's name in front (the helpers below
+ * it are shared, so only the entry point knows which call the caller made).
+ */
+export function named<T>(method: string, work: () => T): T {
+  try {
+    return work();
+  } catch (e) {
+    if (e instanceof Error && !e.message.startsWith(`${method}: `)) e.message = `${method}: ${e.message}`;
+    throw e;
   }
 }

@@ -2,6 +2,9 @@
 //   x = float32(float64(v) * (1 / 127.5)) - 1         (float32; v the 8-bit value)
 //   d = (|x|² - 2·x·C) + |C|²                          (|x|² summed in float32, the rest in float64)
 //   token = first index of the smallest d
+// Without normalization (a config's do_normalize false) HF quantizes the uint8 pixels themselves:
+//   x = v; |x|² = Σ (v² mod 256)  (numpy squares uint8 in uint8, wrapping, then sums as an integer),
+// the same constant for every cluster of one pixel, so only its float64 rounding of d is affected; we repeat it.
 // Pixels are 8-bit, so x takes 256 values per channel. The search is exact but not exhaustive: the color
 // cube is cut into 8×8×8 cells, and each cell lists (on first use) the clusters that can be nearest to some
 // color inside it; only those are evaluated, in index order, with the expanded form above.
@@ -10,6 +13,9 @@
 export const NORMALIZED: Float32Array = Float32Array.from({ length: 256 }, (_, v) =>
   Math.fround(Math.fround(v * (1 / 127.5)) - 1),
 );
+
+/** Un-normalized pixel values (do_normalize false): the 8-bit value itself. */
+const RAW: Float64Array = Float64Array.from({ length: 256 }, (_, v) => v);
 
 const CELL_BITS = 5; // 32 levels per cell side
 const CELLS_PER_AXIS = 256 >> CELL_BITS;
@@ -28,9 +34,15 @@ export class ColorQuantizer {
   /** Per cell of the color cube, the clusters that can win there (ascending), built on first use. */
   private readonly cells: (Uint16Array | undefined)[];
   private readonly everyCluster: Uint16Array;
+  /** x per 8-bit value: HF's normalized float32 value, or the value itself. */
+  private readonly levels: Float32Array | Float64Array;
+  private readonly normalize: boolean;
 
-  /** `clusters`: count×3 values, row-major, already checked to be finite. */
-  constructor(clusters: Float64Array) {
+  /** `clusters`: count×3 values, row-major, already checked to be finite. `normalize` false: HF's
+   * do_normalize false, pixels quantized as 0..255. */
+  constructor(clusters: Float64Array, normalize = true) {
+    this.normalize = normalize;
+    this.levels = normalize ? NORMALIZED : RAW;
     this.count = clusters.length / 3;
     this.clusters = clusters;
     this.norms = new Float64Array(this.count);
@@ -48,12 +60,12 @@ export class ColorQuantizer {
   nearest(r: number, g: number, b: number): number {
     const cell = ((r >> CELL_BITS) * CELLS_PER_AXIS + (g >> CELL_BITS)) * CELLS_PER_AXIS + (b >> CELL_BITS);
     const candidates = this.cells[cell] ?? (this.cells[cell] = this.cellCandidates(cell));
-    return this.argminExpanded(NORMALIZED[r], NORMALIZED[g], NORMALIZED[b], candidates);
+    return this.argminExpanded(r, g, b, candidates);
   }
 
   /** The same token by evaluating every cluster (the reference the cell search must agree with). */
   nearestExhaustive(r: number, g: number, b: number): number {
-    return this.argminExpanded(NORMALIZED[r], NORMALIZED[g], NORMALIZED[b], this.everyCluster);
+    return this.argminExpanded(r, g, b, this.everyCluster);
   }
 
   /** Tokens of packed RGB pixels, one per pixel, into `out`. */
@@ -62,9 +74,13 @@ export class ColorQuantizer {
   }
 
   /** HF's expanded-form argmin over `candidates` (ascending indices, so `<` keeps the first on ties). */
-  private argminExpanded(x0: number, x1: number, x2: number, candidates: Uint16Array): number {
-    // |x|² in float32, term by term, as numpy sums a float32 row.
-    const xx = Math.fround(Math.fround(Math.fround(x0 * x0) + Math.fround(x1 * x1)) + Math.fround(x2 * x2));
+  private argminExpanded(r: number, g: number, b: number, candidates: Uint16Array): number {
+    const levels = this.levels;
+    const [x0, x1, x2] = [levels[r], levels[g], levels[b]];
+    // |x|² as numpy computes it: normalized, in float32 term by term; raw uint8, each square wrapped to 8 bits.
+    const xx = this.normalize
+      ? Math.fround(Math.fround(Math.fround(x0 * x0) + Math.fround(x1 * x1)) + Math.fround(x2 * x2))
+      : ((r * r) & 255) + ((g * g) & 255) + ((b * b) & 255);
     const c = this.clusters;
     const norms = this.norms;
     let best = -1;
@@ -86,12 +102,13 @@ export class ColorQuantizer {
   private cellCandidates(k: number): Uint16Array {
     const side = 1 << CELL_BITS;
     const [r, g, b] = [k >> (2 * (8 - CELL_BITS)), (k >> (8 - CELL_BITS)) % CELLS_PER_AXIS, k % CELLS_PER_AXIS];
-    const lo0 = NORMALIZED[r * side];
-    const hi0 = NORMALIZED[r * side + side - 1];
-    const lo1 = NORMALIZED[g * side];
-    const hi1 = NORMALIZED[g * side + side - 1];
-    const lo2 = NORMALIZED[b * side];
-    const hi2 = NORMALIZED[b * side + side - 1];
+    const levels = this.levels;
+    const lo0 = levels[r * side];
+    const hi0 = levels[r * side + side - 1];
+    const lo1 = levels[g * side];
+    const hi1 = levels[g * side + side - 1];
+    const lo2 = levels[b * side];
+    const hi2 = levels[b * side + side - 1];
     const c = this.clusters;
     const near = new Float64Array(this.count);
     let bound = Infinity;

@@ -294,6 +294,32 @@ describe('LinearProbe: bad input gets a clear error', () => {
     expect(() => new LinearProbe().fit(new Float32Array(0), [])).toThrow(/labels is empty/);
   });
 
+  // Issue 18 item 9: wrong argument types are Errors naming the method and what was expected, not engine
+  // TypeErrors; sparse arrays are refused rather than read as zeros.
+  it('wrong argument types name the method', () => {
+    const Probe = LinearProbe as unknown as new (o?: unknown) => LinearProbe;
+    expect(() => new Probe(null)).toThrow(/^new LinearProbe: options must be an object, got null$/);
+    expect(() => new Probe({ l2: '1' })).toThrow(/^new LinearProbe: l2 is "1": expected a finite number ≥ 0$/);
+    expect(() => new Probe({ L2: 1 })).toThrow(/^new LinearProbe: unknown option "L2"; known options: l2, standardize, classes$/);
+    expect(() => new Probe({ classes: new Array(3) })).toThrow(/^new LinearProbe: classes\[0\] is undefined: expected a non-empty string$/);
+    const probe = new LinearProbe();
+    expect(() => probe.fit(data.features, null as never)).toThrow(/^LinearProbe.fit: labels is null: expected an array of class ids or names/);
+    expect(() => probe.fit(null as never, data.labels)).toThrow(/^LinearProbe.fit: features is null: expected a Float32Array \[N, F\]/);
+    expect(() => probe.fit(new Array(30) as never, data.labels)).toThrow(/^LinearProbe.fit: features row 0 is undefined, not a Float32Array$/);
+    expect(() => probe.fit(data.features, data.labels, null as never)).toThrow(/^LinearProbe.fit: options must be an object, got null$/);
+    expect(() => probe.fit(data.features, data.labels, { maxIters: 5 } as never)).toThrow(/^LinearProbe.fit: unknown option "maxIters"/);
+    expect(() => probe.fit(data.features, data.labels, { onProgress: 1 } as never)).toThrow(/^LinearProbe.fit: onProgress must be a function, got 1$/);
+    expect(() => fitted.predict(undefined as never)).toThrow(/^LinearProbe.predict: features is undefined/);
+    expect(() => fitted.predictProba('x' as never)).toThrow(/^LinearProbe.predictProba: features is "x"/);
+    expect(() => fitted.score(data.features, undefined as never)).toThrow(/^LinearProbe.score: labels is undefined/);
+    expect(() => fitted.confusionMatrix(data.features, new Array(30))).toThrow(/^LinearProbe.confusionMatrix: labels\[0\] is undefined/);
+    expect(() => fitted.predictLabels(data.features)).toThrow(/^LinearProbe.predictLabels: this probe was fit on bare class ids/);
+    expect(() => LinearProbe.fromJSON({ ...fitted.toJSON(), bias: new Array(fitted.numClasses) })).toThrow(
+      /^LinearProbe.fromJSON: bias\[0\] is undefined, expected a finite number$/,
+    );
+    expect(() => LinearProbe.fromJSON({ ...fitted.toJSON(), l2: -1 })).toThrow(/^LinearProbe.fromJSON: new LinearProbe: l2 is -1/);
+  });
+
   it('a failed fit leaves the earlier fit in place', () => {
     const before = fitted.toJSON();
     expect(() => fitted.fit(data.features, [0, 1, 2, 0, 1, 2, 0])).toThrow(/do not split into 7 rows/);

@@ -76,6 +76,42 @@ describe('encode gives the tokens of HF color_quantize (numpy, float32 pixels, f
   });
 });
 
+// Issue 18 item 18: with do_normalize false HF quantizes the 0..255 pixels against the clusters (numpy squares
+// the uint8 pixels in uint8, wrapping); the fixture's tokens are that expression run by numpy.
+describe('do_normalize false: tokens of the raw 0..255 pixels, as HF makes them', () => {
+  const raw = ImageGPTImageProcessor.fromConfig({ clusters: fixture.clusters, size: 32, do_normalize: false, do_resize: false });
+
+  it('reads do_normalize false from a config', () => {
+    expect(raw.normalize).toBe(false);
+    expect(ImageGPTImageProcessor.fromConfig({ clusters: fixture.clusters, size: 32 }).normalize).toBe(true);
+  });
+
+  it('colors straight to tokens', () => {
+    const colors = bytes(fixture.colors);
+    expect(raw.encode({ data: colors, width: colors.length / 3, height: 1 }).inputIds[0]).toEqual(fixture.colorTokensRaw);
+    // Not the normalized answer: the fixture would not test anything if they agreed.
+    expect(fixture.colorTokensRaw.filter((t, i) => t !== fixture.colorTokens[i]).length).toBeGreaterThan(1000);
+  });
+
+  it('every image and size, resize included', () => {
+    for (const c of fixture.cases.filter((k) => k.width * k.height <= 1024 * 1024)) {
+      const image = makeImage(c.kind, c.width, c.height, c.channels, c.seed);
+      for (const out of c.outputs) {
+        const p = new ImageGPTImageProcessor({ clusters: fixture.clusters, size: { height: out.height, width: out.width }, normalize: false });
+        expect(p.encode(image).inputIds[0], `${c.name} ${out.height}×${out.width}`).toEqual(out.tokensRaw);
+      }
+    }
+  });
+
+  it('the cell search agrees with evaluating every cluster', () => {
+    const q = new ColorQuantizer(Float64Array.from(fixture.clusters.flat()), false);
+    for (let v = 0; v < 4096; v++) {
+      const [r, g, b] = [(v * 37) & 255, (v * 101) & 255, (v * 7 + (v >> 8)) & 255];
+      expect(q.nearest(r, g, b)).toBe(q.nearestExhaustive(r, g, b));
+    }
+  });
+});
+
 describe('encode options', () => {
   const image = makeImage('texture', 40, 30, 3, 21);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ImageGPTImageProcessor, type ImageInput, type PreprocessorConfig } from '../../src/processor';
+import { ImageGPTImageProcessor, maskRows, type ImageInput, type PreprocessorConfig } from '../../src/processor';
 import { parseJsonText } from '../../src/json';
 import { fixture } from './fixture';
 
@@ -57,8 +57,13 @@ describe('bad clusters are clear errors', () => {
   it('unusable preprocessor configs', () => {
     const clusters = fixture.clusters;
     expect(() => ImageGPTImageProcessor.fromConfig({ size: 32 })).toThrow(/no "clusters"/);
-    expect(() => ImageGPTImageProcessor.fromConfig({ clusters, size: 32, resample: 3 })).toThrow(/resample 3/);
-    expect(() => ImageGPTImageProcessor.fromConfig({ clusters, size: 32, do_normalize: false })).toThrow(/do_normalize/);
+    // Pillow has filters 0..5 only (HF hands the number to Pillow, which refuses others too).
+    expect(() => ImageGPTImageProcessor.fromConfig({ clusters, size: 32, resample: 6 })).toThrow(
+      /^preprocessor config: resample 6 is not one of Pillow's filters: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming$/,
+    );
+    expect(() => ImageGPTImageProcessor.fromConfig({ clusters, size: 32, background_color: [255, 255] as never })).toThrow(
+      /"background_color" must be \[r, g, b\] with integers 0\.\.255 \(or null\), got \[255, 255\]/,
+    );
     expect(() => ImageGPTImageProcessor.fromConfig({ clusters, size: 32, do_color_quantize: false })).toThrow(/do_color_quantize/);
     expect(() => ImageGPTImageProcessor.fromConfig({ clusters })).toThrow(/"size" must be/);
   });
@@ -130,7 +135,7 @@ describe('preprocessor configs from untrusted JSON', () => {
     expect(() => ImageGPTImageProcessor.fromConfig(config({ do_normalize: 0 }))).toThrow(/"do_normalize" must be true or false, got 0/);
     expect(() => ImageGPTImageProcessor.fromConfig(config({ do_color_quantize: null }))).toThrow(/"do_color_quantize" must be true or false, got null/);
     expect(ImageGPTImageProcessor.fromConfig(config({ do_resize: false })).doResize).toBe(false);
-    expect(() => ImageGPTImageProcessor.fromConfig(config({ resample: '2' }))).toThrow(/resample "2" is not supported/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config({ resample: '2' }))).toThrow(/resample "2" is not one of Pillow's filters/);
   });
 
   it('not an object', () => {
@@ -159,5 +164,44 @@ describe('preprocessor configs from untrusted JSON', () => {
     expect(() => ImageGPTImageProcessor.fromConfig(inCluster)).toThrow(/cluster 0 has \[\[\[\[…1 item\]\]\]\] at position 2/);
     const inSize = parseJsonText(`{"clusters": [[0, 0, 0]], "size": {"height": ${deep}, "width": 2}}`, 'p.json') as PreprocessorConfig;
     expect(() => ImageGPTImageProcessor.fromConfig(inSize)).toThrow(/got height \[\[\[\[…1 item\]\]\]\], width 2/);
+  });
+});
+
+// Issue 18 item 9: every public entry checks its arguments' types and names the method and what was expected,
+// instead of an engine TypeError (or, for sparse arrays, holes in the answer).
+describe('wrong argument types name the method', () => {
+  const image = { data: pixels(4, 4, 3), width: 4, height: 4 };
+
+  it('constructor without options, with null or with unknown or mistyped options', () => {
+    const New = ImageGPTImageProcessor as unknown as new (o?: unknown) => ImageGPTImageProcessor;
+    expect(() => new New()).toThrow(/^new ImageGPTImageProcessor: expected options \{ clusters, size\?, … \}, got undefined$/);
+    expect(() => new New(null)).toThrow(/^new ImageGPTImageProcessor: expected options .*got null$/);
+    expect(() => new New({ clusters: fixture.clusters, doResise: false })).toThrow(/^new ImageGPTImageProcessor: unknown option "doResise"; known options: clusters, size/);
+    expect(() => new New({ clusters: fixture.clusters, doResize: 'no' })).toThrow(/^new ImageGPTImageProcessor: doResize must be true or false, got "no"$/);
+    expect(() => new New({ clusters: null })).toThrow(/^new ImageGPTImageProcessor: clusters must be a non-empty N×3 array of numbers, got null$/);
+    expect(() => new New({ clusters: fixture.clusters, background: 0 })).toThrow(/^new ImageGPTImageProcessor: background must be \[r, g, b\]/);
+  });
+
+  it('sparse arrays are refused, not read as holes or zeros', () => {
+    expect(() => processor.encode(new Array(3) as ImageInput[])).toThrow(/^encode: images\[0\] is undefined: expected an image/);
+    expect(() => processor.encode([image, , image] as ImageInput[])).toThrow(/^encode: images\[1\] is undefined/);
+    expect(() => new ImageGPTImageProcessor({ clusters: [[0, 0, 0], new Array(3)] })).toThrow(/cluster 1 has undefined at position 0; expected a number/);
+    expect(() => processor.encode(image, { background: new Array(3) as unknown as [number, number, number] })).toThrow(/^encode: background must be/);
+    expect(() => processor.decode([1], { height: 1, width: 2, fill: new Array(4) as unknown as [number, number, number, number] })).toThrow(/^decode: fill must be/);
+  });
+
+  it('encode, resize and decode name themselves', () => {
+    expect(() => processor.encode(null as unknown as ImageInput)).toThrow(/^encode: expected an image or an array of images, got null$/);
+    expect(() => processor.encode(image, null as never)).toThrow(/^encode: options must be an object, got null$/);
+    expect(() => processor.encode(image, { prependSOS: true } as never)).toThrow(/^encode: unknown option "prependSOS"/);
+    expect(() => processor.resize(undefined as unknown as ImageInput)).toThrow(/^resize: the image is undefined: expected an image/);
+    expect(() => processor.resize(image, null as never)).toThrow(/^resize: size must be \{ height, width \}, got null$/);
+    expect(() => processor.decode(null as never)).toThrow(/^decode: tokens must be an array or typed array of token ids, got null$/);
+    expect(() => processor.decode([1, 2, 3])).toThrow(/^decode: got 3 tokens for a 32×32 image; expected 1024/);
+  });
+
+  it('maskRows refuses holes in the rows it keeps', () => {
+    expect(() => maskRows(new Array(4), { height: 2, width: 2, keepRows: 1 })).toThrow(/^maskRows: tokens\[0\] is undefined; expected a token id/);
+    expect(maskRows([1, 2, 3, 4], { height: 2, width: 2, keepRows: 1 })).toEqual([1, 2]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImageGPTImageProcessor } from '../../src/processor';
-import { bytes, fixture } from './fixture';
+import { ImageGPTImageProcessor, type ResampleFilter } from '../../src/processor';
+import { bytes, filterFixture, fixture } from './fixture';
 import { makeImage } from './synthetic';
 
 const processor = new ImageGPTImageProcessor({ clusters: fixture.clusters });
@@ -37,5 +37,42 @@ describe('resize is byte-exact with Pillow BILINEAR', () => {
     expect(shapes.some(([x, y]) => x !== 1 && y === 1)).toBe(true);
     expect(fixture.cases.some((c) => c.width === 1) && fixture.cases.some((c) => c.height === 1)).toBe(true);
     expect(fixture.cases.filter((c) => c.outputs.some((o) => o.rgbOnWhite)).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+// Issue 18 item 18: HF passes the config's `resample` to Pillow; each of Pillow's filters is byte-exact too.
+describe('the other Pillow filters are byte-exact (NEAREST, BOX, HAMMING, BICUBIC, LANCZOS)', () => {
+  const byName = new Map(fixture.cases.map((c) => [c.name, c]));
+  for (const [filter, number] of Object.entries(filterFixture.filters)) {
+    it(`${filter} (Pillow ${number}) on ${filterFixture.cases.length} images × 3 sizes`, () => {
+      const p = new ImageGPTImageProcessor({ clusters: fixture.clusters, resample: filter as ResampleFilter });
+      for (const c of filterFixture.cases) {
+        const source = byName.get(c.name)!;
+        const image = makeImage(source.kind, source.width, source.height, source.channels, source.seed);
+        for (const out of c.outputs) {
+          const ours = p.resize(image, { height: out.height, width: out.width });
+          expect(firstDifference(ours.data, bytes(out.rgb[filter])), `${c.name} → ${out.height}×${out.width}`).toBe('none');
+        }
+      }
+    });
+  }
+
+  it('the fixture covers every filter, with shrinking and enlarging', () => {
+    expect(Object.keys(filterFixture.filters).sort()).toEqual(['bicubic', 'box', 'hamming', 'lanczos', 'nearest']);
+    const names = filterFixture.cases.map((c) => c.name);
+    expect(names).toContain('texture-640x427');
+    expect(names).toContain('noise-1x1');
+  });
+
+  it('a config picks the filter by its Pillow number, and encode uses it', () => {
+    const image = makeImage('texture', 64, 48, 3, 3);
+    for (const [filter, number] of Object.entries(filterFixture.filters)) {
+      const p = ImageGPTImageProcessor.fromConfig({ clusters: fixture.clusters, size: 32, resample: number });
+      expect(p.resample).toBe(filter);
+      const expected = new ImageGPTImageProcessor({ clusters: fixture.clusters, doResize: false })
+        .encode({ data: bytes(filterFixture.cases[2].outputs[0].rgb[filter]), width: 32, height: 32 }).inputIds;
+      expect(filterFixture.cases[2].name).toBe('texture-64x48');
+      expect(p.encode(image).inputIds).toEqual(expected);
+    }
   });
 });
