@@ -12,6 +12,36 @@ const MAX_STRING = 40;
 /** Default bound on the whole excerpt. */
 const DEFAULT_MAX_CHARS = 120;
 
+/** At most this many characters of an untrusted name (a zip entry, a tensor or key, a URL) go into a message. */
+export const MAX_NAME_CHARS = 120;
+
+/**
+ * `text` cut to at most `maxChars` characters for an error message: a longer one keeps its start and its end
+ * (where a file or tensor name says most) around a note of its full length. Untrusted names can be any length
+ * (a zip entry name of 60,000 characters), and a message must stay readable and small.
+ */
+export function clip(text: string, maxChars = MAX_NAME_CHARS): string {
+  const s = String(text);
+  if (s.length <= maxChars) return s;
+  const note = `…(${s.length} characters)…`;
+  const keep = Math.max(2, maxChars - note.length);
+  const head = Math.ceil((keep * 2) / 3);
+  return s.slice(0, head) + note + s.slice(s.length - (keep - head));
+}
+
+/** An untrusted name in double quotes, clipped (see `clip`) and JSON-escaped, so control characters cannot
+ * break a message's lines: the result has at most 6 × `maxChars` + 2 characters, and usually `maxChars` + 2. */
+export function quote(text: string, maxChars = MAX_NAME_CHARS): string {
+  return JSON.stringify(clip(text, maxChars));
+}
+
+/** Names for a message, each quoted (see `quote`), at most `maxItems` of them and then how many more. */
+export function quoteList(names: readonly string[], maxItems = 4): string {
+  const shown = names.slice(0, maxItems).map((n) => quote(n));
+  if (names.length > maxItems) shown.push(`and ${names.length - maxItems} more`);
+  return shown.join(', ');
+}
+
 /** Parses `text` as JSON; a failure is an Error naming `fileName` (the URL or file the text came from). */
 export function parseJsonText(text: string, fileName: string): unknown {
   if (typeof text !== 'string') {

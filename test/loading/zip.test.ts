@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZipReader, crc32 } from '../../src/loading/zip';
 import { memoryCursor, streamCursor } from '../../src/loading/cursor';
+import { zipSync } from 'fflate';
 import { chunkedStream } from './chunked';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'torch');
@@ -168,6 +169,48 @@ describe('zip reader', () => {
     const c = layout(cut);
     c.v.setUint32(c.central[1] + 20, c.v.getUint32(c.central[1] + 20, true) - 100, true);
     await expect(readAll(cut, 'random', 'cut.bin')).rejects.toThrow(/cut\.bin: entry "tiny-f16\/data\/0" (is not valid deflate data|: its deflate data ends early|has \d+ bytes, its header says)/);
+  });
+
+  describe('a hostile entry name is quoted in a bounded excerpt, never whole', () => {
+    // The field report's archive: a 60,135-character entry name made a 60,135+-character message.
+    const long = (c: string) => c.repeat(60_126) + '/data.pkl';
+    const data = new TextEncoder().encode('payload bytes');
+    const archive = () => zipSync({ [long('a')]: [data, { level: 0 }], [long('b')]: [data, { level: 0 }] });
+    /** Every message: names the problem, shows the name's start and end and its length, and stays short. */
+    const bounded = (message: string, problem: RegExp) => {
+      expect(message).toMatch(problem);
+      expect(message).toMatch(/"a{20,}…\(60135 characters\)…a+\/data\.pkl"/);
+      expect(message.length).toBeLessThan(400);
+    };
+    const failure = async (bytes: Uint8Array, mode: 'random' | 'stream') =>
+      readAll(bytes, mode, 'long.bin').then(
+        () => { throw new Error('expected a refusal'); },
+        (e: unknown) => (e as Error).message,
+      );
+
+    it('a wrong CRC, in both modes', async () => {
+      const bytes = archive();
+      expect(long('a').length).toBe(60_135);
+      bytes[bytes.indexOf(data[0], 30 + 60_135)] ^= 1; // the first entry's first data byte
+      for (const mode of ['random', 'stream'] as const) bounded(await failure(bytes, mode), /^long\.bin: entry ".*" fails its CRC-32 check/);
+    });
+
+    it('an entry larger than allowed, an entry listed twice, a local header naming another entry', async () => {
+      const zip = await ZipReader.open(memoryCursor('long.bin', archive()));
+      const first = zip.directory![0];
+      bounded(await zip.read(first, 4).then(() => '', (e: unknown) => (e as Error).message), /^long\.bin: entry ".*" has 13 bytes, more than the 4 expected of it$/);
+
+      const twice = archive();
+      const { central } = layout(twice);
+      twice.set(new TextEncoder().encode(long('a')), central[1] + 46); // the second name becomes the first
+      bounded(await ZipReader.open(memoryCursor('long.bin', twice)).then(() => '', (e: unknown) => (e as Error).message), /^long\.bin: the archive lists entry ".*" twice/);
+
+      const renamed = archive();
+      renamed[30] = 'c'.charCodeAt(0); // the first local header's name
+      const message = await readAll(renamed, 'random', 'long.bin').then(() => '', (e: unknown) => (e as Error).message);
+      expect(message).toMatch(/^long\.bin: the local header at byte 0 names "ca+…\(60135 characters\)…a+\/data\.pkl", /);
+      bounded(message, /the central directory ".*" \(corrupt zip\)$/);
+    });
   });
 
   describe('front-to-back reads', () => {
