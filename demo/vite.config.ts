@@ -6,6 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { shippedModels } from './models-plugin.ts';
 
+/**
+ * `npm run demo` opens the page in the default browser, as the README says. Not under CI (no one to look at
+ * it), and `BROWSER=none` stops it too (Vite's own switch); on a machine without a browser Vite only logs that
+ * it could not open one and serves on. The tests start this server with `open: false`.
+ */
+export function opensBrowser(env: Record<string, string | undefined>): boolean {
+  return !env.CI || env.CI === 'false' || env.CI === '0';
+}
+
 const demoRoot = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = resolve(demoRoot, '..');
 
@@ -19,6 +28,6 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
   },
-  server: { fs: { allow: [repoRoot] } },
+  server: { fs: { allow: [repoRoot] }, open: opensBrowser(process.env) },
   optimizeDeps: { noDiscovery: true, include: [] },
 });

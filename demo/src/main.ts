@@ -709,8 +709,11 @@ async function generate(conditional: boolean): Promise<void> {
           state.runningId = requestId;
           setBusy(true);
           ui.stop.focus(); // the one thing to do now; Escape stops too
-          // One column (phones): the samples are far below the run bar; bring them into view.
-          if (matchMedia('(max-width: 820px)').matches) ui.sampleGrid.closest('section')?.scrollIntoView({ block: 'start' });
+          // Bring the samples into view: in one column (phones) they are far below the run bar; on a desktop
+          // (two columns, 1280×900) they start below the fold. There the smallest scroll that shows them whole
+          // keeps Stop on screen too; nothing moves when they are in view already.
+          const phone = matchMedia('(max-width: 820px)').matches;
+          ui.sampleGrid.closest('section')?.scrollIntoView({ block: phone ? 'start' : 'nearest' });
         },
         onProgress: (p) => {
           if (p.phase !== 'row') return;

@@ -49,7 +49,7 @@ export async function startDemoServer() {
   const server = await createServer({
     configFile: resolve(repoRoot, 'demo/vite.config.ts'),
     logLevel: 'error',
-    server: { port, strictPort: true, host: '127.0.0.1', hmr: false },
+    server: { port, strictPort: true, host: '127.0.0.1', hmr: false, open: false },
   });
   await server.listen();
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };

@@ -716,7 +716,7 @@ test('the static build (npm run build:demo) serves the page, its worker and the 
       assert(existsSync(join(outDir, f)), `the static build lacks ${f}`);
     }
     const port = await freePort();
-    const server = await preview({ configFile, logLevel: 'error', build: { outDir }, preview: { port, strictPort: true, host: '127.0.0.1' } });
+    const server = await preview({ configFile, logLevel: 'error', build: { outDir }, preview: { port, strictPort: true, host: '127.0.0.1', open: false } });
     const page = await shared.page.context().newPage();
     const errors = collectErrors(page);
     try {
