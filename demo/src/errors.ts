@@ -16,6 +16,14 @@ const CONFIG_OTHER = /^ImageGPT config \(([^)]*)\): (.*)$/s;
 const NOT_JSON = /([\w.-]+\.json)(?: \([^)]*\))? is not valid JSON/;
 const NOT_FOUND = /([\w.-]+\.(?:json|safetensors|bin))(?: \([^)]*\))? was not found/;
 
+/**
+ * The message as a sentence: a plain first word gets a capital; a file name, field or URL that starts it
+ * ("pytorch_model.bin: …", "n_head …") is left as it is spelled.
+ */
+function sentence(message: string): string {
+  return /^[a-z]+(?![\w.\/:-])/.test(message) ? `${message.charAt(0).toUpperCase()}${message.slice(1)}` : message;
+}
+
 /** The file part of a path or URL ('…/resolve/main/config.json' → 'config.json'). */
 function baseName(source: string): string {
   const clean = source.split(/[?#]/)[0];
@@ -38,7 +46,7 @@ export function plainLoadError(model: string, message: string, still: string): P
   if (other) {
     return {
       title: `${model}: its ${baseName(other[1])} cannot be used.`,
-      advice: `${other[2].charAt(0).toUpperCase()}${other[2].slice(1)}. Fix ${baseName(other[1])} (or pick another model).${keep}`,
+      advice: `${sentence(other[2])}. Fix ${baseName(other[1])} (or pick another model).${keep}`,
       detail: message,
     };
   }
@@ -58,7 +66,7 @@ export function plainLoadError(model: string, message: string, still: string): P
       detail: message,
     };
   }
-  return { title: `${model} could not be loaded.`, advice: `${message.charAt(0).toUpperCase()}${message.slice(1)}${/[.!?]$/.test(message) ? '' : '.'}${keep}`, detail: '' };
+  return { title: `${model} could not be loaded.`, advice: `${sentence(message)}${/[.!?]$/.test(message) ? '' : '.'}${keep}`, detail: '' };
 }
 
 /** An image file the page could not use: names the file and says why, and what to pick instead. */
@@ -69,7 +77,7 @@ export function plainImageError(fileName: string, type: string, message: string)
     title: `"${fileName}"${kind} could not be used as the image.`,
     advice: unreadable
       ? 'The browser cannot read it as a picture: it is not an image, or it is damaged. Choose a PNG, JPEG, GIF, WebP or BMP file. There is no image to complete until you pick one.'
-      : `${message.charAt(0).toUpperCase()}${message.slice(1)}. Try another image. There is no image to complete until you pick one.`,
+      : `${sentence(message)}. Try another image. There is no image to complete until you pick one.`,
     detail: unreadable ? '' : message,
   };
 }

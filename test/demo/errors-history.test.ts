@@ -32,6 +32,13 @@ describe('plainLoadError', () => {
     expect(e.advice).toBe('The processor has 16 colors, the model 512 image tokens. The page keeps using b.');
     expect(e.detail).toBe('');
   });
+
+  it('keeps a file name or field that starts the message as it is spelled (no "Pytorch_model.bin")', () => {
+    const dropped = 'pytorch_model.bin: the download from http://127.0.0.1:37401/test-org/tiny-bin/resolve/main/pytorch_model.bin failed or broke off (network error)';
+    expect(plainLoadError('test-org/tiny-bin', dropped, 'emoji-16').advice).toBe(`${dropped}. The page keeps using emoji-16.`);
+    expect(plainLoadError('m', 'n_head must divide n_embd', '').advice).toBe('n_head must divide n_embd.');
+    expect(plainImageError('a.png', 'image/png', 'https://x/a.png could not be fetched').advice).toMatch(/^https:\/\/x\/a\.png could not be fetched\. Try another image\./);
+  });
 });
 
 describe('plainImageError', () => {
