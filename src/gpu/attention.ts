@@ -14,6 +14,7 @@ import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
 import attentionDecodeWgsl from '../../shaders/attention-decode.wgsl?raw';
 import attentionMergeWgsl from '../../shaders/attention-merge.wgsl?raw';
 import attentionMergeSubgroupsWgsl from '../../shaders/attention-merge-subgroups.wgsl?raw';
+import headScaleWgsl from '../../shaders/head_scale.wgsl?raw';
 
 /** attention.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
  *  a head's V sum in registers (head size ≤ 128). */
@@ -150,6 +151,38 @@ export function attentionWeightsOp(ctx: KernelContext, o: ScoredAttentionArgs): 
     const rows = a.checkStep(step);
     if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
     run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / threads), 1);
+  });
+}
+
+/**
+ * Bytes between two layers' rows of a head-mask table (f32 [n_layer, stride / 4]): each row starts at a multiple
+ * of the device's storage offset alignment, so one layer's row is bound by offset.
+ */
+export function headMaskStride(limits: Pick<GPUSupportedLimits, 'minStorageBufferOffsetAlignment'>, nHead: number): number {
+  const align = limits.minStorageBufferOffsetAlignment;
+  return Math.ceil((nHead * 4) / align) * align;
+}
+
+/**
+ * HF head_mask for one layer: x[r, h, w] *= mask[layer, h] for this step's rows, x f32 [rows, nHead, width] (the
+ * attention output with width = head size, or the attention weights with width = the cache length). `mask` is a
+ * table laid out by headMaskStride. One small dispatch, made only where a head mask is given.
+ */
+export function headScaleOp(ctx: KernelContext, o: { step: GPUBuffer; x: GPUBuffer; mask: GPUBuffer; layer: number; nHead: number; width: number }): Op {
+  const label = `headScale[layer ${o.layer}, ${o.nHead}×${o.width}]`;
+  checkPositiveInt(label, 'nHead', o.nHead);
+  checkPositiveInt(label, 'width', o.width);
+  if (!Number.isInteger(o.layer) || o.layer < 0) throw new Error(`${label}: layer must be an integer ≥ 0, got ${o.layer}`);
+  checkDistinct(label, { x: o.x, mask: o.mask });
+  const stride = headMaskStride(ctx.device.limits, o.nHead);
+  checkSize(label, 'mask', o.mask, o.layer * stride + o.nHead * 4);
+  const maxRows = rowCapacity(label, 'x', o.x, o.nHead * o.width * 4);
+  const pipeline = ctx.pipeline('head_scale.wgsl', headScaleWgsl, null, 'headScale', { H: o.nHead, W: o.width });
+  const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.x, { buffer: o.mask, offset: o.layer * stride, size: o.nHead * 4 }]);
+  const groupsX = Math.ceil((o.nHead * o.width) / 64);
+  return new KernelOp(label, (pass, step) => {
+    const rows = checkRows(label, step, maxRows);
+    run(pass, label, pipeline, bindGroup, groupsX, rows);
   });
 }
 

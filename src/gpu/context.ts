@@ -86,13 +86,14 @@ export class KernelContext {
     return this.pipelines.get(kernel, kernelSource(parts, enables), entryPoint, constants);
   }
 
-  /** Buffer i at binding i; null for a binding the entry point does not use. */
-  bindGroup(label: string, pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[]): GPUBindGroup {
+  /** Buffer i at binding i (or a range of one: a per-layer row of a table); null for a binding the entry point
+   *  does not use. */
+  bindGroup(label: string, pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding | null)[]): GPUBindGroup {
     return this.pipelines.checked(`the bind group of ${label}`, () =>
       this.device.createBindGroup({
         label,
         layout: pipeline.getBindGroupLayout(0),
-        entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
+        entries: buffers.flatMap((b, binding) => (b ? [{ binding, resource: 'buffer' in b ? b : { buffer: b } }] : [])),
       }),
     );
   }

@@ -8,7 +8,7 @@ import { tuningFor, type KernelTuning } from './tuning';
 import { embedOp } from './embed';
 import { rmsNormOp } from './norm';
 import { matmulOp, naiveMatmulOp, type MatmulArgs } from './matmul';
-import { attentionOp, attentionWeightsOp, kvAppendOp } from './attention';
+import { attentionOp, attentionWeightsOp, headScaleOp, kvAppendOp } from './attention';
 import { crossEntropyOp, meanPoolSumOp } from './reductions';
 
 export type { KernelTuning } from './tuning';
@@ -91,6 +91,10 @@ export class Kernels {
 
   attentionWeights(o: Args<typeof attentionWeightsOp>): Op {
     return attentionWeightsOp(this.ctx, o);
+  }
+
+  headScale(o: Args<typeof headScaleOp>): Op {
+    return headScaleOp(this.ctx, o);
   }
 
   meanPoolSum(o: Args<typeof meanPoolSumOp>): Op {

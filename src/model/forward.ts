@@ -47,6 +47,20 @@ export interface EncodeOptions {
   keyMask?: GPUBuffer;
   /** HF position_ids: u32 [rows] of this step, the wpe row of each token (default past + i). */
   positions?: GPUBuffer;
+  /** HF token_type_ids: i32 [rows] of this step; wte[tokenTypes[r]] is added to the embedding. */
+  tokenTypes?: GPUBuffer;
+  /** HF inputs_embeds: f32 [rows, E] of this step, used instead of wte[ids] (ids are not read). */
+  inputsEmbeds?: GPUBuffer;
+  /**
+   * HF head_mask: f32 table [n_layer, headMaskStride / 4] (src/gpu/attention.ts); layer i's attention output (and
+   * its attention weights, where asked) are scaled per head by row i. One more small dispatch per layer, only then.
+   */
+  headMask?: GPUBuffer;
+  /**
+   * poolHidden pools ImageGPT's layer norm of hidden state k < n_layer with block k's ln_1 gains (what block k's
+   * attention reads) instead of the raw state; hidden state n_layer is already ln_f's output and is pooled as is.
+   */
+  poolNormed?: boolean;
   /** Ops recorded after the head in the same pass (the sampler). */
   extra?: Op[];
 }
@@ -75,7 +89,14 @@ export class ForwardPlan {
   private weightOps: { out: GPUBuffer; keyMask: GPUBuffer | undefined; ops: Op[] } | null = null;
   /** Per layer, attention reading a key mask; and embed reading position ids (made on first use). */
   private maskedOps: { keyMask: GPUBuffer; ops: Op[] } | null = null;
-  private positionedEmbed: { positions: GPUBuffer; op: Op } | null = null;
+  /** The embed of the last optional inputs asked for (position ids, token types, inputs embeds), made on first use. */
+  private inputEmbed: { key: (GPUBuffer | undefined)[]; op: Op } | null = null;
+  /** Per layer, the head-mask scaling of the attention output, and of the attention weights (made on first use). */
+  private headScaleOps: { mask: GPUBuffer; ops: Op[] } | null = null;
+  private weightScaleOps: { mask: GPUBuffer; out: GPUBuffer; ops: Op[] } | null = null;
+  /** Per hidden state k < n_layer: block k's ln_1 into `normed` (poolNormed), made on first use. */
+  private readonly featureNormOps = new Map<number, Op>();
+  private readonly normedPoolOps = new Map<number, Op>();
   private readonly weights: ModelWeights;
 
   constructor(
@@ -189,14 +210,45 @@ export class ForwardPlan {
     return this.maskedOps.ops[i];
   }
 
-  private embedOp(positions: GPUBuffer | undefined): Op {
-    if (!positions) return this.embed;
-    if (this.positionedEmbed?.positions !== positions) {
+  private embedOp(o: Pick<EncodeOptions, 'positions' | 'tokenTypes' | 'inputsEmbeds'>): Op {
+    const key = [o.positions, o.tokenTypes, o.inputsEmbeds];
+    if (key.every((b) => b === undefined)) return this.embed;
+    if (!this.inputEmbed || this.inputEmbed.key.some((b, i) => b !== key[i])) {
       const w = this.weights;
-      const op = this.kernels.embed({ step: this.buf.step, ids: this.buf.ids, wte: w.wte, wpe: w.wpe, out: this.buf.hidden, positions });
-      this.positionedEmbed = { positions, op };
+      const op = this.kernels.embed({ step: this.buf.step, ids: this.buf.ids, wte: w.wte, wpe: w.wpe, out: this.buf.hidden, ...o });
+      this.inputEmbed = { key, op };
     }
-    return this.positionedEmbed.op;
+    return this.inputEmbed.op;
+  }
+
+  /** Layer i's head-mask scaling of its attention output (x = attnOut) or of its attention weights (x = out). */
+  private headScaleOp(i: number, mask: GPUBuffer, weightsOut?: GPUBuffer): Op {
+    const { n_head: H, n_embd: E } = this.config;
+    const make = (x: GPUBuffer, width: number) =>
+      this.weights.layers.map((_, layer) => this.kernels.headScale({ step: this.buf.step, x, mask, layer, nHead: H, width }));
+    if (weightsOut) {
+      if (this.weightScaleOps?.mask !== mask || this.weightScaleOps.out !== weightsOut) {
+        this.weightScaleOps = { mask, out: weightsOut, ops: make(weightsOut, this.maxLength) };
+      }
+      return this.weightScaleOps.ops[i];
+    }
+    if (this.headScaleOps?.mask !== mask) this.headScaleOps = { mask, ops: make(this.buf.attnOut, E / H) };
+    return this.headScaleOps.ops[i];
+  }
+
+  /** Σ over this step's tokens of ln_1[k](hidden state k) into pooled[k] (k < n_layer): the norm, then the pool. */
+  private normedPool(k: number): Op[] {
+    let norm = this.featureNormOps.get(k);
+    let pool = this.normedPoolOps.get(k);
+    if (!norm || !pool) {
+      const { n_embd: E, layer_norm_epsilon: eps } = this.config;
+      const { step, hidden, normed } = this.buf;
+      norm = this.kernels.rmsNorm({ step, x: hidden, weight: this.weights.layers[k].ln1, out: normed, dim: E, eps });
+      pool = this.kernels.meanPoolSum({ step, x: normed, out: this.buf.pooled[k], dim: E });
+      this.featureNormOps.set(k, norm);
+      this.normedPoolOps.set(k, pool);
+    }
+    return [norm, pool];
   }
 
   /** Every op of a full step with the head (of this path: fused or not), in order (the benchmark times and counts them). */
@@ -230,7 +282,9 @@ export class ForwardPlan {
     let pass = encoder.beginComputePass();
     // Hidden state k is ready: pool it and/or hand it out (which needs the pass closed for copies).
     const reached = (k: number) => {
-      if (opts.poolHidden?.includes(k)) this.pool(k).encode(pass, step);
+      if (opts.poolHidden?.includes(k)) {
+        for (const op of opts.poolNormed && k < L ? this.normedPool(k) : [this.pool(k)]) op.encode(pass, step);
+      }
       if (opts.onHidden) {
         pass.end();
         opts.onHidden(k, this.hiddenBuffer(k), encoder);
@@ -238,7 +292,7 @@ export class ForwardPlan {
       }
     };
 
-    this.embedOp(opts.positions).encode(pass, step);
+    this.embedOp(opts).encode(pass, step);
     reached(0);
     for (let i = 0; i < L && i < stopAt; i++) {
       const b = this.blocks[i];
@@ -248,8 +302,10 @@ export class ForwardPlan {
           continue;
         }
         this.attentionOp(i, opts.keyMask).encode(pass, step);
+        if (opts.headMask) this.headScaleOp(i, opts.headMask).encode(pass, step);
         if (opts.onAttention) {
           this.weightOp(i, opts.attentionOut!, opts.keyMask).encode(pass, step);
+          if (opts.headMask) this.headScaleOp(i, opts.headMask, opts.attentionOut!).encode(pass, step);
           pass.end();
           opts.onAttention(i, opts.attentionOut!, encoder);
           pass = encoder.beginComputePass();

@@ -42,13 +42,24 @@ export interface ReferenceOutput {
   attentions: Float64Array[];
 }
 
+/** HF ImageGPTModel's optional inputs, with its semantics. */
+export interface ReferenceInputs {
+  /** head_mask [n_layer][n_head]: multiplies each head's softmax weights (before V; the returned weights too). */
+  headMask?: number[][];
+  /** token_type_ids [B, T]: wte rows added after the position rows. */
+  tokenTypeIds?: number[][];
+  /** inputs_embeds [B, T, E]: used instead of wte[ids] (ids may then be null). */
+  inputsEmbeds?: number[][][];
+}
+
 /** The full forward of B sequences of T ids (no cache). */
-export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids: number[][]): ReferenceOutput {
+export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids: number[][] | null, inputs: ReferenceInputs = {}): ReferenceOutput {
   const { n_embd: E, n_head: H, n_layer: L, n_inner: I, layer_norm_epsilon: eps } = config;
   const V1 = config.vocab_size - 1;
   const D = E / H;
-  const B = ids.length;
-  const T = ids[0].length;
+  const rows = ids ?? inputs.inputsEmbeds!;
+  const B = rows.length;
+  const T = rows[0].length;
   const wte = w(weights, 'transformer.wte.weight');
   const wpe = w(weights, 'transformer.wpe.weight');
   const hiddenStates = Array.from({ length: L + 1 }, () => new Float64Array(B * T * E));
@@ -56,9 +67,12 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
   const attentions = Array.from({ length: L }, () => new Float64Array(B * H * T * T));
 
   for (let b = 0; b < B; b++) {
-    let h: Float64Array[] = ids[b].map((id, t) => {
+    let h: Float64Array[] = Array.from({ length: T }, (_, t) => {
       const v = new Float64Array(E);
-      for (let e = 0; e < E; e++) v[e] = wte[id * E + e] + wpe[t * E + e];
+      for (let e = 0; e < E; e++) {
+        v[e] = (inputs.inputsEmbeds ? inputs.inputsEmbeds[b][t][e] : wte[ids![b][t] * E + e]) + wpe[t * E + e];
+        if (inputs.tokenTypeIds) v[e] += wte[inputs.tokenTypeIds[b][t] * E + e];
+      }
       return v;
     });
     const record = (k: number, rows: Float64Array[]) => rows.forEach((r, t) => hiddenStates[k].set(r, (b * T + t) * E));
@@ -84,7 +98,7 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
           let sum = 0;
           for (let s = 0; s <= t; s++) sum += (scores[s] = Math.exp(scores[s] - max));
           for (let s = 0; s <= t; s++) {
-            const a = scores[s] / sum;
+            const a = (scores[s] / sum) * (inputs.headMask?.[i][head] ?? 1);
             attentions[i][((b * H + head) * T + t) * T + s] = a;
             for (let d = 0; d < D; d++) merged[t][o + d] += a * qkv[s][2 * E + o + d];
           }
@@ -115,3 +129,25 @@ export function referenceForward(config: ImageGPTConfig, weights: WeightMap, ids
 
 // Random weights with HF names, for tests that need a model of any shape (shared with the benchmarks).
 export { randomWeights } from '../../scripts/random';
+
+/**
+ * Features as `features(…, { normalize })` defines them: [B, E], the mean over T of hidden state `layer`, or with
+ * normalize of ImageGPT's norm of it with block `layer`'s ln_1 gains (hidden state n_layer, already ln_f's output,
+ * as it is).
+ */
+export function referenceFeatures(config: ImageGPTConfig, weights: WeightMap, ids: number[][], layer: number, normalize: boolean): Float64Array {
+  const E = config.n_embd;
+  const B = ids.length;
+  const T = ids[0].length;
+  const hidden = referenceForward(config, weights, ids).hiddenStates[layer];
+  const gains = normalize && layer < config.n_layer ? w(weights, `transformer.h.${layer}.ln_1.weight`) : null;
+  const out = new Float64Array(B * E);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const x = hidden.subarray((b * T + t) * E, (b * T + t + 1) * E);
+      const v = gains ? rmsNorm(x, gains, config.layer_norm_epsilon) : x;
+      for (let e = 0; e < E; e++) out[b * E + e] += v[e] / T;
+    }
+  }
+  return out;
+}
