@@ -29,10 +29,20 @@ export function clip(text: string, maxChars = MAX_NAME_CHARS): string {
   return s.slice(0, head) + note + s.slice(s.length - (keep - head));
 }
 
-/** An untrusted name in double quotes, clipped (see `clip`) and JSON-escaped, so control characters cannot
- * break a message's lines: the result has at most 6 × `maxChars` + 2 characters, and usually `maxChars` + 2. */
+/**
+ * An untrusted name in double quotes, clipped (see `clip`) and JSON-escaped so control characters cannot break
+ * a message's lines. Escapes take up to 6 characters each, so the name is clipped shorter until the quoted
+ * result fits: at most `maxChars` + 2 characters (for `maxChars` ≥ 40), whatever the name holds.
+ */
 export function quote(text: string, maxChars = MAX_NAME_CHARS): string {
-  return JSON.stringify(clip(text, maxChars));
+  const s = String(text);
+  let keep = maxChars;
+  let out = JSON.stringify(clip(s, keep));
+  while (out.length > maxChars + 2 && keep > 1) {
+    keep = Math.floor(keep / 2);
+    out = JSON.stringify(clip(s, keep));
+  }
+  return out;
 }
 
 /** Names for a message, each quoted (see `quote`), at most `maxItems` of them and then how many more. */

@@ -2,7 +2,8 @@
 // targets run longer with `npm run fuzz -- --n N --seed S`. A failure prints seed, index and an excerpt of the
 // input; `npm run fuzz -- --target T --seed S --index I` reruns it alone.
 import { describe, expect, it } from 'vitest';
-import { badException, formatFailure, runTarget, type FuzzTarget } from './harness';
+import { MAX_MESSAGE_CHARS, badException, formatFailure, runTarget, type FuzzTarget } from './harness';
+import { clip, quote, quoteList } from '../../src/json';
 import { configTarget, processorConfigTarget, safetensorsTarget, torchTarget } from './parsers';
 import { apiTarget } from './api';
 
@@ -25,6 +26,31 @@ describe('fuzz (fixed seed, short)', () => {
   it('public API options on the tiny model (GPU)', () => expectClean(apiTarget, 40));
 });
 
+describe('bounded excerpts of untrusted names (src/json.ts)', () => {
+  it('clip keeps a long name\'s start and end and says how long it was', () => {
+    const name = 'a'.repeat(60_126) + '/data.pkl';
+    const clipped = clip(name);
+    expect(clipped.length).toBeLessThanOrEqual(120);
+    expect(clipped).toMatch(/^a+…\(60135 characters\)…a*\/data\.pkl$/);
+    expect(clip('transformer.h.0.attn.c_attn.weight')).toBe('transformer.h.0.attn.c_attn.weight');
+  });
+
+  it('quote escapes control characters and stays within its bound whatever the name holds', () => {
+    expect(quote('archive/data/0')).toBe('"archive/data/0"');
+    for (const name of ['\u0001'.repeat(119), '\n"\\'.repeat(50_000), 'é€\u202e'.repeat(30_000), '\ud800'.repeat(500)]) {
+      const q = quote(name);
+      expect(q.length).toBeLessThanOrEqual(122);
+      expect(q).not.toMatch(/[\u0000-\u001f]/);
+      expect(JSON.parse(q)).toEqual(expect.any(String));
+    }
+  });
+
+  it('quoteList shows a few names and counts the rest', () => {
+    expect(quoteList(['a', 'b'])).toBe('"a", "b"');
+    expect(quoteList(Array.from({ length: 10_000 }, (_, i) => `t${i}`))).toBe('"t0", "t1", "t2", "t3", and 9996 more');
+  });
+});
+
 describe('the harness catches what it must', () => {
   it('engine errors and non-Errors are failures; named Errors are not', () => {
     expect(badException(new Error('config.json: "n_embd" must be an integer'))).toBeNull();
@@ -32,6 +58,10 @@ describe('the harness catches what it must', () => {
     expect(badException(new TypeError("Cannot read properties of undefined (reading 'length')"))).toMatch(/engine message leaked/);
     expect(badException(new Error('Offset is outside the bounds of the DataView'))).toMatch(/engine message leaked/);
     expect(badException(new Error('x'.repeat(5000)))).toMatch(/5000 characters/);
+    expect(badException(new Error('x'.repeat(MAX_MESSAGE_CHARS)))).toBeNull();
+    expect(badException(new Error('x'.repeat(MAX_MESSAGE_CHARS + 1)))).toMatch(/1001 characters/);
+    // A wrapper with a short message but a whole-quoted cause is caught too.
+    expect(badException(new Error('model.bin: load failed', { cause: new Error('y'.repeat(3939)) }))).toMatch(/its cause \(depth 1\) has a message of 3939 characters/);
     expect(badException('a string')).toMatch(/non-Error/);
     expect(badException(new Error(''))).toMatch(/without a message/);
   });

@@ -76,6 +76,8 @@ export interface FuzzReport {
   failures: FuzzFailure[];
   ms: number;
   slowestMs: number;
+  /** The longest message of an Error an input was refused with (to see how close the bound is). */
+  longestMessage: number;
 }
 
 /** Messages of errors that escaped from the engine rather than being raised on purpose by a parser. */
@@ -101,8 +103,28 @@ const ENGINE_MESSAGES = [
   /\[object Object\]/,
 ];
 
-/** Why an exception does not meet the rules, or null when it does. */
+/**
+ * The longest message an Error may have. Untrusted names and values are quoted as excerpts of ~120 characters
+ * (src/json.ts), so a message naming a few of them stays far below this; a longer one quotes something whole.
+ */
+export const MAX_MESSAGE_CHARS = 1000;
+
+/** Why an exception does not meet the rules, or null when it does. Its causes (shown by consoles) too. */
 export function badException(e: unknown): string | null {
+  const bad = badError(e);
+  if (bad) return bad;
+  // An error's cause chain (a wrapped network or parser error) is printed along with it: it is bounded too.
+  let cause = (e as Error).cause;
+  for (let depth = 1; depth <= 4 && cause !== undefined; depth++) {
+    if (cause instanceof Error && cause.message.length > MAX_MESSAGE_CHARS) {
+      return `its cause (depth ${depth}) has a message of ${cause.message.length} characters (excerpts must be bounded): ${JSON.stringify(cause.message.slice(0, 120))}…`;
+    }
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return null;
+}
+
+function badError(e: unknown): string | null {
   if (!(e instanceof Error)) return `threw a non-Error: ${typeof e} ${String(e).slice(0, 80)}`;
   if (e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError) {
     return `threw an engine ${e.name}: ${e.message.slice(0, 200)}`;
@@ -111,7 +133,7 @@ export function badException(e: unknown): string | null {
   if (message.trim().length === 0) return `threw an ${e.name} without a message`;
   const engine = ENGINE_MESSAGES.find((p) => p.test(message));
   if (engine) return `engine message leaked (${e.name}): ${message.slice(0, 200)}`;
-  if (message.length > 2000) return `message of ${message.length} characters (excerpts must be bounded): ${message.slice(0, 120)}…`;
+  if (message.length > MAX_MESSAGE_CHARS) return `message of ${message.length} characters (excerpts must be bounded): ${JSON.stringify(message.slice(0, 120))}…`;
   return null;
 }
 
@@ -143,7 +165,7 @@ function timeout(ms: number): { promise: Promise<'timeout'>; cancel: () => void 
 
 export async function runTarget<I>(target: FuzzTarget<I>, options: RunOptions): Promise<FuzzReport> {
   const runner = await target.setup();
-  const report: FuzzReport = { target: target.name, inputs: 0, refused: 0, accepted: 0, failures: [], ms: 0, slowestMs: 0 };
+  const report: FuzzReport = { target: target.name, inputs: 0, refused: 0, accepted: 0, failures: [], ms: 0, slowestMs: 0, longestMessage: 0 };
   const start = performance.now();
   let lastProgress = start;
   const indices = options.index !== undefined ? [options.index] : Array.from({ length: options.n }, (_, i) => i);
@@ -179,6 +201,7 @@ export async function runTarget<I>(target: FuzzTarget<I>, options: RunOptions): 
       let limitMs = target.limitMs;
       if ('error' in outcome) {
         report.refused++;
+        if (outcome.error instanceof Error) report.longestMessage = Math.max(report.longestMessage, outcome.error.message.length);
         const bad = badException(outcome.error);
         if (bad) fail(bad);
       } else {

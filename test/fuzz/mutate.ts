@@ -7,6 +7,17 @@ export function deepJson(depth: number, open = '[', close = ']'): string {
   return open.repeat(depth) + close.repeat(depth);
 }
 
+/**
+ * A long name (a key, a tensor or zip entry name, a pickle string): hundreds to ~70,000 characters, sometimes
+ * with quotes, newlines, control characters and non-ASCII, the class of input that once made a message of
+ * 60,135 characters by quoting a zip entry name whole (fuzz seed 914).
+ */
+export function longName(rng: Rng): string {
+  const length = rng.pick([300, 3000, 70_000]);
+  const alphabet = rng.pick(['x', 'transformer.h.0.', 'a"b\\c\n\u0001', 'é€\u202e', '/data/0 ']);
+  return alphabet.repeat(Math.ceil(length / alphabet.length)).slice(0, length);
+}
+
 /** Values that break naive parsers: wrong types, edge numbers, deep and long things. As JSON text. */
 export function hostileJson(rng: Rng): string {
   switch (rng.int(12)) {
@@ -85,6 +96,11 @@ export function mutateJsonDocument(rng: Rng, doc: unknown): string {
       const name = rng.pick(['__proto__', 'constructor', 'toString', 'extra', 'n_inner', 'size', 'clusters', 'dtype']);
       Object.defineProperty(parent, name, { value: JSON.parse(PLACEHOLDER), enumerable: true, writable: true, configurable: true });
       splices.push(hostileJson(rng));
+    } else if (action === 4 && !Array.isArray(parent) && rng.chance(0.5)) {
+      // A key renamed to a long one, its value kept (a tensor, a config field, a metadata key).
+      const value = parent[key];
+      delete parent[key];
+      Object.defineProperty(parent, longName(rng), { value, enumerable: true, writable: true, configurable: true });
     } else if (action === 2 && Array.isArray(parent)) {
       parent.length = rng.int(parent.length + 1);
     } else if (action === 3 && Array.isArray(parent)) {

@@ -18,7 +18,7 @@ import { readSafetensorsCheckpoint } from '../../src/loading/safetensors-stream'
 import { parseTorchStateDict, readTorchCheckpoint } from '../../src/loading/torch';
 import type { ByteCursor, TensorInfo, TensorSink } from '../../src/loading/types';
 import { hexExcerpt, type FuzzTarget, type Rng } from './harness';
-import { damageText, mutateBytes, mutateJsonDocument } from './mutate';
+import { damageText, longName, mutateBytes, mutateJsonDocument } from './mutate';
 
 // import.meta.url, not __dirname: this also runs as an ES module through scripts/run-ts.mjs.
 const fixturePath = (path: string) => new URL(`../fixtures/${path}`, import.meta.url);
@@ -264,18 +264,42 @@ export const torchTarget: FuzzTarget<TorchInput> = {
         // not a zip (legacy.bin): byte mutations only
       }
     }
+    const chunk = (rng: Rng) => rng.pick([0, 0, 1024, 16384]);
+    const rezip = (entries: [string, Uint8Array][]) => zipSync(Object.fromEntries(entries.map(([name, data]) => [name, [data, { level: 0 }]])));
     return {
       generate(rng) {
-        const kind = rng.int(10);
+        const kind = rng.int(12);
         if (kind < 4) {
-          return { kind: 'file', bytes: mutateBytes(rng, rng.pick(files)), chunk: rng.pick([0, 0, 1024, 16384]) };
+          return { kind: 'file', bytes: mutateBytes(rng, rng.pick(files)), chunk: chunk(rng) };
         }
         const archive = rng.pick(archives);
         const pkl = archive.entries.find(([name]) => name === archive.pkl)![1];
+        if (kind === 10) {
+          // Long names inside the pickle: a tensor name, storage key or dtype string, or a global's module/name.
+          const long = lengthenPickleName(rng, pkl);
+          if (rng.chance(0.4)) return { kind: 'pickle', bytes: long, chunk: 0 };
+          return { kind: 'file', bytes: rezip(archive.entries.map(([name, data]) => [name, name === archive.pkl ? long : data])), chunk: chunk(rng) };
+        }
+        if (kind === 11) {
+          // Long zip entry names: the archive's root folder, one storage, or the pickle; sometimes a storage byte
+          // flipped too, so that the error is about a long-named entry.
+          let long = longName(rng);
+          // A zip name holds at most 65,535 bytes (UTF-8).
+          while (new TextEncoder().encode(long).length > 60_000) long = long.slice(0, Math.floor(long.length * 0.8));
+          const which = rng.int(3);
+          const renamed = archive.entries.map(([name, data], i): [string, Uint8Array] => {
+            if (which === 0) return [name.replace(/^[^/]*\//, `${long}/`), data];
+            if (which === 1 && i === archive.entries.length - 1) return [`${name}${long}`, data];
+            if (which === 2 && name === archive.pkl) return [`${long}/data.pkl`, data];
+            return [name, data];
+          });
+          let bytes = rezip(renamed);
+          if (rng.chance(0.5)) bytes = mutateBytes(rng, bytes, { start: Math.max(0, bytes.length - 4096), end: bytes.length });
+          return { kind: 'file', bytes, chunk: chunk(rng) };
+        }
         const damaged = mutateBytes(rng, pkl);
         if (kind < 7) return { kind: 'pickle', bytes: damaged, chunk: 0 };
-        const zipped = zipSync(Object.fromEntries(archive.entries.map(([name, data]) => [name, [name === archive.pkl ? damaged : data, { level: 0 }]])));
-        return { kind: 'file', bytes: zipped, chunk: rng.pick([0, 0, 1024, 16384]) };
+        return { kind: 'file', bytes: rezip(archive.entries.map(([name, data]) => [name, name === archive.pkl ? damaged : data])), chunk: chunk(rng) };
       },
       async run({ kind, bytes, chunk }) {
         if (kind === 'pickle') {
@@ -291,5 +315,35 @@ export const torchTarget: FuzzTarget<TorchInput> = {
     };
   },
 };
+
+/**
+ * A copy of a pickle with one of its names made long: a BINUNICODE string ('X', u32 length, UTF-8) or a
+ * GLOBAL's module or name line ('c', module\n, name\n). Found by a scan that may also match inside other
+ * data; a wrong match only makes another broken pickle, which is fine for a fuzzer.
+ */
+function lengthenPickleName(rng: Rng, pkl: Uint8Array): Uint8Array {
+  const view = new DataView(pkl.buffer, pkl.byteOffset, pkl.byteLength);
+  const spots: { start: number; end: number; binunicode: boolean }[] = [];
+  for (let i = 0; i + 5 <= pkl.length; i++) {
+    if (pkl[i] === 0x58) {
+      const n = view.getUint32(i + 1, true);
+      if (n > 0 && n < 256 && i + 5 + n <= pkl.length) spots.push({ start: i + 5, end: i + 5 + n, binunicode: true });
+    } else if (pkl[i] === 0x63) {
+      const nl = pkl.indexOf(0x0a, i + 1);
+      if (nl > i + 1 && nl - i < 64) spots.push({ start: i + 1, end: nl, binunicode: false });
+    }
+  }
+  if (spots.length === 0) return mutateBytes(rng, pkl);
+  const spot = rng.pick(spots);
+  let name = longName(rng);
+  if (!spot.binunicode) name = name.replace(/\n/g, ' '); // a GLOBAL's line ends at the newline
+  const text = new TextEncoder().encode(name);
+  const out = new Uint8Array(pkl.length - (spot.end - spot.start) + text.length);
+  out.set(pkl.subarray(0, spot.start));
+  out.set(text, spot.start);
+  out.set(pkl.subarray(spot.end), spot.start + text.length);
+  if (spot.binunicode) new DataView(out.buffer).setUint32(spot.start - 4, text.length, true);
+  return out;
+}
 
 export const PARSER_TARGETS = [safetensorsTarget, configTarget, processorConfigTarget, torchTarget] as const;

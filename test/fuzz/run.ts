@@ -48,7 +48,7 @@ function parseArgs(argv: string[]): Args {
 export function summary(r: FuzzReport): string {
   return (
     `${r.target}: ${r.inputs} inputs (${r.refused} refused, ${r.accepted} accepted), ${r.failures.length} failures, ` +
-    `${(r.ms / 1000).toFixed(1)} s, slowest input ${r.slowestMs.toFixed(0)} ms`
+    `${(r.ms / 1000).toFixed(1)} s, slowest input ${r.slowestMs.toFixed(0)} ms, longest message ${r.longestMessage} characters`
   );
 }
 
