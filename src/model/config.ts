@@ -21,6 +21,12 @@ export interface ImageGPTConfigJSON {
   model_type?: string;
   id2label?: Record<string, string>;
   problem_type?: ProblemType | null;
+  /** Training-only fields: type-checked, not used at inference. */
+  resid_pdrop?: number;
+  embd_pdrop?: number;
+  attn_pdrop?: number;
+  initializer_range?: number;
+  use_cache?: boolean;
   [key: string]: unknown;
 }
 
@@ -157,6 +163,7 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
   if (booleanField(j, 'add_cross_attention', false, fail)) {
     fail('"add_cross_attention" is true: cross-attention layers are not supported');
   }
+  checkIgnoredFields(j, fail);
 
   let id2label: Record<number, string> | undefined;
   const labels = field(j, 'id2label');
@@ -191,12 +198,54 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
   };
 }
 
+/**
+ * Fields HF's ImageGPTConfig (and PretrainedConfig, as hub configs carry them) defines that inference does not use:
+ * dropout, initialisation, cache and bookkeeping. They are ignored, but a value of the wrong type is still an error
+ * (a config with `"resid_pdrop": "3"` is broken, whatever reads it).
+ */
+function checkIgnoredFields(j: Record<string, unknown>, fail: Fail): void {
+  const probability = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+  const nullableInteger = (v: unknown) => v === null || (typeof v === 'number' && Number.isInteger(v) && v >= 0);
+  const nullableString = (v: unknown) => v === null || typeof v === 'string';
+  const checks: [string, (v: unknown) => boolean, string][] = [
+    ['resid_pdrop', probability, 'a dropout probability in 0..1'],
+    ['embd_pdrop', probability, 'a dropout probability in 0..1'],
+    ['attn_pdrop', probability, 'a dropout probability in 0..1'],
+    ['initializer_range', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a finite number ≥ 0'],
+    ['use_cache', (v) => typeof v === 'boolean', 'true or false'],
+    ['architectures', (v) => v === null || (Array.isArray(v) && v.every((a) => typeof a === 'string')), 'an array of class names (strings) or null'],
+    ['torch_dtype', nullableString, 'a string (e.g. "float32") or null'],
+    ['transformers_version', (v) => typeof v === 'string', 'a version string'],
+    ['bos_token_id', nullableInteger, 'a token id (an integer ≥ 0) or null'],
+    ['eos_token_id', nullableInteger, 'a token id (an integer ≥ 0) or null'],
+    ['pad_token_id', nullableInteger, 'a token id (an integer ≥ 0) or null'],
+    [
+      'label2id',
+      (v) => v === null || (isJsonObject(v) && Object.values(v).every((i) => typeof i === 'number' && Number.isInteger(i) && i >= 0)),
+      'an object of label → class index or null',
+    ],
+  ];
+  for (const [key, ok, expected] of checks) {
+    const v = field(j, key);
+    if (v !== undefined && !ok(v)) fail(`"${key}" must be ${expected}, got ${describeValue(v)}`);
+  }
+}
+
+/** Helpers take a parsed config (model.config): anything else is an Error naming the helper, not a TypeError. */
+function checkConfigArgument(what: string, config: unknown): ImageGPTConfig {
+  const vocab = isJsonObject(config) ? (config as { vocab_size?: unknown }).vocab_size : undefined;
+  if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < 2) {
+    throw new Error(`${what}: expected an ImageGPTConfig (model.config, or parseImageGPTConfig's result) with an integer vocab_size ≥ 2, got ${describeValue(config)}`);
+  }
+  return config as ImageGPTConfig;
+}
+
 /** Width of the logits: the head never predicts SOS (the last id). */
 export function logitsWidth(config: ImageGPTConfig): number {
-  return config.vocab_size - 1;
+  return checkConfigArgument('logitsWidth', config).vocab_size - 1;
 }
 
 /** The start-of-sequence token: the last id of the vocabulary (512 for ImageGPT). */
 export function sosToken(config: ImageGPTConfig): number {
-  return config.vocab_size - 1;
+  return checkConfigArgument('sosToken', config).vocab_size - 1;
 }

@@ -2,7 +2,8 @@
 // refused at parse time with its reason, deep nesting and bad JSON as clear Errors naming the file.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_CONFIG_DIMENSION, parseImageGPTConfig } from '../../src/model/config';
+import { MAX_CONFIG_DIMENSION, logitsWidth, parseImageGPTConfig, sosToken } from '../../src/model/config';
+import { resolveSampling } from '../../src/model/sampling';
 import { describeValue, parseJsonText } from '../../src/json';
 
 const tiny = JSON.parse(readFileSync('test/fixtures/tiny/config.json', 'utf8')) as Record<string, unknown>;
@@ -136,6 +137,29 @@ describe('every field\'s type is checked and the field named (kind 2)', () => {
     }
   });
 
+  it('fields the runtime ignores (dropout, initializer, cache, bookkeeping) still have their types checked', () => {
+    const bad: [string, unknown, RegExp][] = [
+      ['resid_pdrop', '3', /"resid_pdrop" must be a dropout probability in 0\.\.1, got "3"/],
+      ['resid_pdrop', 3, /"resid_pdrop" must be a dropout probability in 0\.\.1, got 3/],
+      ['embd_pdrop', null, /"embd_pdrop" must be a dropout probability in 0\.\.1, got null/],
+      ['attn_pdrop', -0.1, /"attn_pdrop" must be a dropout probability/],
+      ['initializer_range', '0.02', /"initializer_range" must be a finite number ≥ 0, got "0\.02"/],
+      ['use_cache', 'true', /"use_cache" must be true or false, got "true"/],
+      ['architectures', 'ImageGPTForCausalImageModeling', /"architectures" must be an array of class names/],
+      ['architectures', [1], /"architectures" must be an array of class names/],
+      ['torch_dtype', 32, /"torch_dtype" must be a string/],
+      ['transformers_version', 4.36, /"transformers_version" must be a version string, got 4\.36/],
+      ['bos_token_id', '512', /"bos_token_id" must be a token id/],
+      ['eos_token_id', 1.5, /"eos_token_id" must be a token id/],
+      ['pad_token_id', -1, /"pad_token_id" must be a token id/],
+      ['label2id', { cat: '0' }, /"label2id" must be an object of label → class index/],
+    ];
+    for (const [key, value, message] of bad) expect(() => parseImageGPTConfig(withField(key, value)), `${key} = ${describeValue(value)}`).toThrow(message);
+    // HF's own values pass: the fixture's nulls and the hub configs' use_cache, and the dropout range's ends.
+    const good = { ...tiny, resid_pdrop: 1, embd_pdrop: 0, use_cache: false, label2id: { cat: 0 }, transformers_version: '4.36.2', pad_token_id: null };
+    expect(parseImageGPTConfig(good).n_embd).toBe(64);
+  });
+
   it('strings given as other types', () => {
     expect(() => parseImageGPTConfig(withField('activation_function', 1))).toThrow(/"activation_function" 1 is not supported/);
     expect(() => parseImageGPTConfig(withField('model_type', ['imagegpt']))).toThrow(/"model_type" is \["imagegpt"\]/);
@@ -153,6 +177,23 @@ describe('every field\'s type is checked and the field named (kind 2)', () => {
     expect(() => parseImageGPTConfig([1, 2])).toThrow(/ImageGPT config \(config\.json\): expected a JSON object, got \[1, 2\]/);
     expect(() => parseImageGPTConfig(null, 'https://host/m/config.json')).toThrow(/ImageGPT config \(https:\/\/host\/m\/config\.json\): expected a JSON object, got null/);
     expect(() => parseImageGPTConfig('{}')).toThrow(/expected a JSON object, got "\{\}"/);
+  });
+});
+
+describe('exported helpers given no config or bad options: plain Errors naming the helper, not TypeErrors', () => {
+  it('logitsWidth, sosToken, resolveSampling', () => {
+    const config = parseImageGPTConfig(tiny);
+    expect([logitsWidth(config), sosToken(config)]).toEqual([512, 512]);
+    for (const bad of [undefined, null, 5, {}, { vocab_size: '513' }]) {
+      expect(messageOf(() => logitsWidth(bad as never))).toMatch(/^logitsWidth: expected an ImageGPTConfig \(model\.config.*got /);
+      expect(messageOf(() => sosToken(bad as never))).toMatch(/^sosToken: expected an ImageGPTConfig/);
+    }
+    for (const bad of [null, 7, 'greedy', [0.5]]) {
+      expect(messageOf(() => resolveSampling(bad as never))).toMatch(/^resolveSampling: sampling options must be an object \{ temperature\?, topK\?, topP\?, seed\? \}, got /);
+    }
+    expect(messageOf(() => resolveSampling({ topP: -0.5 }))).toMatch(/^resolveSampling: topP must be in \[0, 1\]/);
+    // topP 0 is HF's: it keeps the most likely token.
+    expect(resolveSampling({ topP: 0, seed: 1 })).toEqual({ temperature: 1, topK: 40, topP: 0, seed: 1 });
   });
 });
 
