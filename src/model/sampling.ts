@@ -9,7 +9,8 @@ export interface SamplingOptions {
   topK?: number;
   /**
    * Nucleus, as HF's TopPLogitsWarper: keep the shortest prefix, by decreasing probability, whose mass
-   * reaches topP; among equal logits the lower token id comes first. (0, 1], default 1 = off.
+   * reaches topP; among equal logits the lower token id comes first. [0, 1], default 1 = off; 0 keeps only the
+   * most likely token (HF keeps at least one), which is greedy decoding.
    */
   topP?: number;
   /** u32 key of the counter-based RNG; default: a random one. */
@@ -29,25 +30,39 @@ function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
 }
 
-/** Fills in the defaults and rejects values the kernel cannot honour, with an Error naming the option. */
-export function resolveSampling(o: SamplingOptions = {}): Required<SamplingOptions> {
+/**
+ * Fills in the defaults and rejects values the kernel cannot honour, with an Error naming the option and `what`
+ * (the public call the options were given to).
+ */
+export function resolveSampling(o: SamplingOptions = {}, what = 'resolveSampling'): Required<SamplingOptions> {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+    throw new Error(`${what}: sampling options must be an object { temperature?, topK?, topP?, seed? }, got ${describeValue(o)}`);
+  }
   const temperature = o.temperature ?? 1;
   const topK = o.topK ?? DEFAULT_TOP_K;
   const topP = o.topP ?? 1;
   const seed = o.seed ?? randomSeed();
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
-    throw new Error(`sampling: temperature must be a finite number ≥ 0 (0 = greedy), got ${describeValue(temperature)}`);
+    throw new Error(`${what}: temperature must be a finite number ≥ 0 (0 = greedy), got ${describeValue(temperature)}`);
   }
   if (typeof topK !== 'number' || !isU32(topK)) {
-    throw new Error(`sampling: topK must be an integer ≥ 0 (0 = off), got ${describeValue(topK)}`);
+    throw new Error(`${what}: topK must be an integer ≥ 0 (0 = off), got ${describeValue(topK)}`);
   }
-  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
-    throw new Error(`sampling: topP must be in (0, 1] (1 = off), got ${describeValue(topP)}`);
+  if (typeof topP !== 'number' || !(topP >= 0 && topP <= 1)) {
+    throw new Error(`${what}: topP must be in [0, 1] (1 = off, 0 = only the most likely token), got ${describeValue(topP)}`);
   }
   if (typeof seed !== 'number' || !isU32(seed)) {
-    throw new Error(`sampling: seed must be an integer in [0, 2^32 - 1], got ${describeValue(seed)}`);
+    throw new Error(`${what}: seed must be an integer in [0, 2^32 - 1], got ${describeValue(seed)}`);
   }
   return { temperature, topK, topP, seed };
+}
+
+/**
+ * What the GPU sampler is given: topP 0 keeps only the most likely token (HF's TopPLogitsWarper keeps at least
+ * one), which is greedy decoding, so it runs as temperature 0.
+ */
+export function kernelSampling(o: Required<SamplingOptions>): Required<SamplingOptions> {
+  return o.topP === 0 ? { ...o, temperature: 0, topP: 1 } : o;
 }
 
 // PCG's output permutation as a 32-bit hash: the same integer ops as pcg_hash in the shader.
@@ -94,6 +109,7 @@ export function samplingDistribution(
   o: Required<SamplingOptions>,
 ): TokenDistribution {
   checkRow(logits, vocab);
+  o = kernelSampling(o);
   const t = Math.fround(o.temperature);
   const keys = new Float32Array(vocab);
   for (let i = 0; i < vocab; i++) keys[i] = t === 0 || t === 1 ? logits[i] : logits[i] / t;
