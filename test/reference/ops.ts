@@ -17,6 +17,35 @@ export function embed(ids: Int32Array, wte: Float32Array, wpe: Float32Array, E: 
   return out;
 }
 
+/**
+ * embed with HF's optional inputs: inputsEmbeds [rows, E] replaces wte[ids[r]]; wte[tokenTypes[r]] is added after the
+ * position row (HF: (inputs_embeds + position_embeds) + token_type_embeds).
+ */
+export function embedInputs(
+  ids: Int32Array,
+  wte: Float32Array,
+  wpe: Float32Array,
+  E: number,
+  s: Shape,
+  o: { tokenTypes?: Int32Array; inputsEmbeds?: Float32Array },
+): Float64Array {
+  const out = new Float64Array(ids.length * E);
+  for (let r = 0; r < ids.length; r++) {
+    const position = s.past + (r % s.seq);
+    for (let e = 0; e < E; e++) {
+      let v = (o.inputsEmbeds ? o.inputsEmbeds[r * E + e] : wte[ids[r] * E + e]) + wpe[position * E + e];
+      if (o.tokenTypes) v += wte[o.tokenTypes[r] * E + e];
+      out[r * E + e] = v;
+    }
+  }
+  return out;
+}
+
+/** HF head_mask on x [rows, H, W]: x[r, h, w] · mask[h]. */
+export function headScale(x: Float32Array, mask: ArrayLike<number>, H: number, W: number): Float64Array {
+  return Float64Array.from(x, (v, i) => v * mask[Math.floor(i / W) % H]);
+}
+
 /** x / sqrt(mean(x²) + eps) * weight, per row of `dim`. */
 export function rmsNorm(x: Float32Array, weight: Float32Array, dim: number, eps: number): Float64Array {
   const out = new Float64Array(x.length);
