@@ -683,7 +683,8 @@ async function generate(conditional: boolean): Promise<void> {
   }
   const fewest = keptRows[samples - 1];
   const toMake = size - fewest;
-  ui.genProgress.value = 0;
+  // Busy (indeterminate) until the first row: preparing the GPU programs and reading the prompt take a while.
+  setBar(ui.genProgress, toMake ? null : 0);
   ui.genText.textContent = toMake ? `Generating ${samples} × ${toMake} rows…` : 'Nothing to generate: every row is kept.';
   ui.genText.parentElement?.removeAttribute('data-state');
   const pending: RunRecord = { number, settings, images: [], outcome: 'stopped', seconds: 0 };
@@ -728,6 +729,7 @@ async function generate(conditional: boolean): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const record: RunRecord = { number, settings, images: result.images, outcome: result.stopped ? 'stopped' : 'done', seconds };
     if (result.stopped) {
+      if (!ui.genProgress.hasAttribute('value')) ui.genProgress.value = 0; // stopped before its first row
       ui.genText.textContent = `Stopped after ${seconds.toFixed(1)} s. The partial samples (the rows made so far) can be saved.`;
       document.body.dataset.run = 'stopped';
     } else {
@@ -748,7 +750,9 @@ async function generate(conditional: boolean): Promise<void> {
     history.add(record);
     renderHistory();
   } catch (e) {
-    ui.genProgress.value = 0; // no samples came of it: a part-filled bar would say otherwise
+    // No samples came of it: neither a part-filled bar nor slots holding only the prompt say otherwise.
+    ui.genProgress.value = 0;
+    ui.sampleGrid.replaceChildren();
     ui.genText.textContent = `Generation failed: ${message(e)}`;
     ui.genText.parentElement?.setAttribute('data-state', 'error');
     ui.runSummary.hidden = true;

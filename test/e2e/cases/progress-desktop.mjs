@@ -107,6 +107,11 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
       const before = await layout(p);
       // The empty card starts near the fold; with 4 sample slots in it, it would end below.
       assert(before.scrollY === 0 && before.top > before.height / 2, `before the run the Samples card starts at ${before.top} px (scrolled ${before.scrollY} px): the case tests nothing`);
+      await p.evaluate(() => {
+        const bar = document.querySelector('#gen-progress');
+        window.__gen = [];
+        new MutationObserver(() => window.__gen.push(bar.getAttribute('value'))).observe(bar, { attributes: true, attributeFilter: ['value'] });
+      });
       await p.click('#complete');
       await p.waitForFunction(() => document.body.dataset.run === 'running', null, { timeout: 10_000 });
       const running = await layout(p);
@@ -114,6 +119,10 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
       assert(running.top >= 0 && running.bottom <= running.height, `at 1280×900 the running samples are at ${running.top}..${running.bottom} px of a ${running.height} px viewport`);
       assert(running.stopTop >= 0 && running.stopBottom <= running.height, `at 1280×900 Stop scrolled away (${running.stopTop} px)`);
       assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 90_000)) === 'done', `the run: ${await p.textContent('#gen-text')}`);
+      // The bar is busy (no value) until the first row, then rises to full.
+      const gen = await p.evaluate(() => window.__gen);
+      const numbers = gen.slice(1).map(Number);
+      assert(gen[0] === null && gen.at(-1) === '1' && numbers.every((v, i) => v >= 0 && v <= 1 && (i === 0 || v >= numbers[i - 1])), `the generation bar went ${JSON.stringify(gen)}`);
 
       // Likelihood of the original and the 4 samples: 2 images per batch, so 2, 4 and 5 of 5 are said on the way.
       await p.evaluate(() => {
@@ -144,6 +153,47 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
       await p.screenshot({ path: join(RESULTS, 'run-390.png') });
       assert(phone.top >= 0 && phone.top < phone.height / 2, `at 390×844 the running samples' card starts at ${phone.top} px`);
       assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 90_000)) === 'done', `the phone run: ${await p.textContent('#gen-text')}`);
+      assert(errors.length === 0, `console errors:\n${errors.join('\n')}`);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a run that fails leaves an empty bar and no sample slots; a new model clears the last run\'s samples and status line', async () => {
+    const { page: p, errors, close } = await page({ width: 1280, height: 900 });
+    try {
+      await p.waitForFunction(() => document.querySelector('#quantized').width === 16, null, { timeout: 10_000 });
+      await setSampling(p, { keepRows: 15, samples: 1, seed: 4 });
+      await p.click('#complete');
+      assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 60_000)) === 'done', `the first run: ${await p.textContent('#gen-text')}`);
+      // 20 rows kept of 16: the worker refuses the run after the page has made its slots.
+      await p.$eval('#keep-rows', (el) => {
+        el.max = '99';
+        el.value = '20';
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      await p.click('#complete');
+      assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 30_000)) === 'error', `the refused run: ${await p.textContent('#gen-text')}`);
+      const failed = await p.evaluate(() => ({
+        text: document.querySelector('#gen-text').textContent,
+        value: document.querySelector('#gen-progress').getAttribute('value'),
+        slots: document.querySelectorAll('#samples canvas').length,
+      }));
+      await p.screenshot({ path: join(RESULTS, 'error-run.png') });
+      assert(/^Generation failed: keepRows must be an integer in 0\.\.16, got 20/.test(failed.text), `the failed run says: ${failed.text}`);
+      assert(failed.value === '0' && failed.slots === 0, `after the failed run the bar is at ${failed.value} with ${failed.slots} sample slots`);
+      // A good run, then another model: its samples and "Done in …" go with the model that made them.
+      await setSampling(p, { keepRows: 15 });
+      await p.click('#complete');
+      assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 60_000)) === 'done', `the run after the failure: ${await p.textContent('#gen-text')}`);
+      await p.selectOption('#model-select', 'shipped:emoji-32');
+      assert((await waitForState(p, 'model', ['ready', 'error'], 90_000)) === 'ready', `emoji-32: ${await p.textContent('#load-text')}`);
+      const switched = await p.evaluate(() => ({
+        text: document.querySelector('#gen-text').textContent,
+        value: document.querySelector('#gen-progress').value,
+        slots: document.querySelectorAll('#samples canvas').length,
+      }));
+      assert(switched.text === 'Pick an image and press Complete (with emoji-32).' && switched.value === 0 && switched.slots === 0, `after the model change: ${JSON.stringify(switched)}`);
       assert(errors.length === 0, `console errors:\n${errors.join('\n')}`);
     } finally {
       await close();
