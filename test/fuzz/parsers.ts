@@ -293,7 +293,7 @@ export const torchTarget: FuzzTarget<TorchInput> = {
             if (which === 2 && name === archive.pkl) return [`${long}/data.pkl`, data];
             return [name, data];
           });
-          let bytes = rezip(renamed);
+          let bytes: Uint8Array = rezip(renamed);
           if (rng.chance(0.5)) bytes = mutateBytes(rng, bytes, { start: Math.max(0, bytes.length - 4096), end: bytes.length });
           return { kind: 'file', bytes, chunk: chunk(rng) };
         }
