@@ -6,7 +6,7 @@ import type { Sampler } from '../gpu/sampler';
 import { Readback, type StagedRead } from '../gpu/readback';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
-import { resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
+import { kernelSampling, resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
 import { AbortedError, checkOptionKeys, checkPositiveInteger, checkTokenIds } from './session';
 import { bufferBytes, checkHostBytes } from './limits';
@@ -83,10 +83,6 @@ export const GENERATE_OPTIONS: readonly string[] = [
   'stats',
 ];
 
-function abortError(): Error {
-  return new AbortedError('generate');
-}
-
 /** Types of the options that are not numbers (those are checked where they are used). */
 function checkOptionTypes(o: GenerateOptions, what: string): void {
   if (o.sos !== undefined && typeof o.sos !== 'boolean') throw new Error(`${what}: sos must be true or false, got ${describeValue(o.sos)}`);
@@ -134,9 +130,9 @@ interface Plan {
  */
 export type BatchCheck = (batchSize: number, maxLength: number) => void;
 
-function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchCheck): Plan {
-  checkOptionKeys('generate', o, GENERATE_OPTIONS);
-  checkOptionTypes(o, 'generate');
+function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch: BatchCheck | undefined, what: string): Plan {
+  checkOptionKeys(what, o, GENERATE_OPTIONS);
+  checkOptionTypes(o, what);
   const useSos = o.sos ?? true;
   const P = config.n_positions;
   const sos = sosToken(config);
@@ -144,50 +140,54 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
   let promptLen = 0;
   if (o.prompt !== undefined) {
     const prompt: unknown = o.prompt;
-    if (!Array.isArray(prompt) || prompt.length === 0) throw new Error('generate: prompt must be a non-empty array of token rows');
+    if (!Array.isArray(prompt) || prompt.length === 0) throw new Error(`${what}: prompt must be a non-empty array of token rows`);
     if (o.batchSize !== undefined && o.batchSize !== prompt.length) {
-      throw new Error(`generate: batchSize ${describeValue(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
+      throw new Error(`${what}: batchSize ${describeValue(o.batchSize)} does not match the prompt's ${prompt.length} rows`);
     }
     prompt.forEach((r: unknown, b) => {
-      if (!Array.isArray(r)) throw new Error(`generate: prompt[${b}] must be an array of image tokens, got ${describeValue(r)}`);
+      if (!Array.isArray(r)) throw new Error(`${what}: prompt[${b}] must be an array of image tokens, got ${describeValue(r)}`);
     });
     promptLen = (prompt as unknown[][]).reduce((m, r) => Math.max(m, r.length), 0);
     B = prompt.length;
   } else {
     B = o.batchSize ?? 1;
-    checkPositiveInteger('generate', 'batchSize', B);
+    checkPositiveInteger(what, 'batchSize', B);
   }
   // Without a prompt every row is empty (B is not checked yet: nothing of its size is made here).
   const lengths = o.prompt !== undefined ? o.prompt.map((r) => r.length) : null;
   const shortest = lengths ? lengths.reduce((m, n) => Math.min(m, n), promptLen) : 0;
   if (!useSos && shortest === 0) {
     const empty = lengths ? lengths.indexOf(0) : 0;
-    throw new Error(`generate: with sos: false every prompt row must hold at least one token (row ${empty} is empty)`);
+    throw new Error(`${what}: with sos: false every prompt row must hold at least one token (row ${empty} is empty)`);
   }
   if (shortest < promptLen && o.onRow !== undefined) {
-    throw new Error(`generate: onRow needs prompt rows of one length (these are ${shortest} to ${promptLen} tokens, so their image rows complete at different steps); use onTokens`);
+    throw new Error(`${what}: onRow needs prompt rows of one length (these are ${shortest} to ${promptLen} tokens, so their image rows complete at different steps); use onTokens`);
   }
-  if (promptLen > P) throw new Error(`generate: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
+  if (promptLen > P) throw new Error(`${what}: prompt of ${promptLen} tokens is longer than n_positions (${P})`);
   // Ragged rows by default fill each row's image: the shortest row decides the number of steps.
   const maxNew = o.maxNewTokens ?? P - shortest;
-  if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 0) {
-    throw new Error(`generate: maxNewTokens must be an integer ≥ 0, got ${describeValue(maxNew)}`);
+  // Nothing to generate is refused rather than answered with the prompt alone (a silent no-op).
+  if (typeof maxNew !== 'number' || !Number.isInteger(maxNew) || maxNew < 1) {
+    if (o.maxNewTokens === undefined) {
+      throw new Error(`${what}: every prompt row already holds n_positions (${P}) tokens, so there is nothing left to generate; give a shorter prompt`);
+    }
+    throw new Error(`${what}: maxNewTokens must be an integer ≥ 1 (the tokens to generate), got ${describeValue(maxNew)}`);
   }
-  if (o.maxNewTokens !== undefined && promptLen + maxNew > P) throw new Error(`generate: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
+  if (o.maxNewTokens !== undefined && promptLen + maxNew > P) throw new Error(`${what}: prompt (${promptLen}) + maxNewTokens (${maxNew}) exceeds n_positions (${P})`);
   const width = o.width ?? Math.round(Math.sqrt(P));
   if (typeof width !== 'number' || !Number.isInteger(width) || width < 1 || width > P) {
-    throw new Error(`generate: width must be an integer in 1..${P} (n_positions), got ${describeValue(width)}`);
+    throw new Error(`${what}: width must be an integer in 1..${P} (n_positions), got ${describeValue(width)}`);
   }
   // Sizes before anything of their size is made (the rows below, the result, the GPU session).
   if (maxNew > 0) checkBatch?.(B, (useSos ? 1 : 0) + promptLen + maxNew - 1);
-  checkHostBytes('generate', B * (promptLen + maxNew) * 4);
+  checkHostBytes(what, B * (promptLen + maxNew) * 4);
   let prompt: number[][];
   if (o.prompt !== undefined) {
     prompt = o.prompt;
     // Rows of any lengths (checkTokenRows wants one length): the same message per bad id.
-    prompt.forEach((row, b) => checkTokenIds('generate: prompt', row, b, config));
+    prompt.forEach((row, b) => checkTokenIds(`${what}: prompt`, row, b, config));
     if (useSos && prompt.some((r) => r.includes(sos))) {
-      throw new Error(`generate: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
+      throw new Error(`${what}: the prompt must hold image tokens 0..${sos - 1}; SOS (${sos}) is fed by generate itself (option sos)`);
     }
   } else {
     prompt = Array.from({ length: B }, () => []);
@@ -196,11 +196,14 @@ function plan(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchChec
   return { B, prompt, promptLen, pads, maxNew, useSos, width };
 }
 
-/** Checks generate's options without running anything (clear errors before any GPU work). */
-export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchCheck): void {
-  if (typeof o !== 'object' || o === null) throw new Error(`generate: options must be an object, got ${o === null ? 'null' : typeof o}`);
-  plan(config, o, checkBatch);
-  resolveSampling(o);
+/**
+ * Checks generate's options without running anything (clear errors before any GPU work). `what` is the public
+ * call they were given to (complete passes its own name), and starts every message.
+ */
+export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions, checkBatch?: BatchCheck, what = 'generate'): void {
+  if (typeof o !== 'object' || o === null) throw new Error(`${what}: options must be an object, got ${o === null ? 'null' : typeof o}`);
+  plan(config, o, checkBatch, what);
+  resolveSampling(o, what);
 }
 
 /**
@@ -216,18 +219,19 @@ export async function generateOnGpu(
   /** The model's set of live GPU resources: what this run makes is in it until freed (model.dispose frees it too). */
   resources?: Set<{ destroy(): void }>,
   checkBatch?: BatchCheck,
+  what = 'generate',
 ): Promise<Int32Array> {
   const stats = options.stats;
-  const { B, prompt, promptLen, pads, maxNew, useSos, width } = plan(config, options, checkBatch);
-  const sampling = resolveSampling(options);
+  const { B, prompt, promptLen, pads, maxNew, useSos, width } = plan(config, options, checkBatch, what);
+  const sampling = kernelSampling(resolveSampling(options, what));
   const total = promptLen + maxNew;
   const out = new Int32Array(B * total);
   for (let b = 0; b < B; b++) {
     out.fill(PROMPT_PAD, b * total, b * total + pads[b]);
     out.set(prompt[b], b * total + pads[b]);
   }
-  if (maxNew === 0) return out;
   const signal = options.signal;
+  const abortError = () => new AbortedError(what);
   if (signal?.aborted) throw abortError();
 
   // Image token j sits at position j + offset (offset 1 with SOS first). The last new token is never fed.

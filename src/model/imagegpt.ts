@@ -23,6 +23,8 @@ import type { PretrainedSource } from '../loading/types';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { GENERATE_OPTIONS, checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 import { describeValue } from '../json';
+import { idsOrPlaceholders, type HeadMask } from './hf-inputs';
+import { isByteList, type Rgb } from '../processor/image';
 
 /** Where a model comes from (see PretrainedSource); kept under its old name. */
 export type ModelSource = PretrainedSource;
@@ -58,6 +60,15 @@ export interface ForwardOptions {
    * cumsum(mask) - 1, with masked positions set to 1.
    */
   positionIds?: number[][];
+  /** HF token_type_ids [B, T]: ids 0..vocab_size-1 embedded through wte and added to the input embeddings. */
+  tokenTypeIds?: number[][];
+  /**
+   * HF head_mask: [n_head] (every layer) or [n_layer][n_head] finite factors multiplying each head's attention
+   * weights after the softmax (0 silences a head); `attentions` are the scaled weights, as HF returns them.
+   */
+  headMask?: HeadMask;
+  /** HF inputs_embeds [B, T, n_embd] (nested arrays), used instead of wte[ids]: then inputIds is null. */
+  inputsEmbeds?: number[][][];
 }
 
 export interface ForwardOutput {
@@ -89,6 +100,9 @@ export type ForwardResult<O extends ForwardOptions> = 'outputLogits' extends key
 export interface BitsPerTokenOptions {
   /** Turns image inputs into tokens (ImageGPTImageProcessor); without it inputs are token rows (no SOS). */
   processor?: Pick<CompletionProcessor, 'encode'>;
+  /** With `processor`: the [r, g, b] RGBA images are composited onto; `null` drops alpha. Default: the
+   * processor's (white for the shipped models, from their preprocessor_config.json). */
+  background?: Rgb | null;
   /** Image width in tokens, for the surprise map; default round(√tokens), which must divide the token count. */
   width?: number;
   /** Inputs per GPU batch (default: the largest that fits, up to 32). */
@@ -111,12 +125,18 @@ export interface BitsPerToken {
 export interface FeatureOptions {
   /** Which hidden state to pool: 0 (embeddings) … n_layer (after ln_f). Default: the middle, floor(n_layer / 2). */
   layer?: number;
+  /**
+   * Pool the layer-normed hidden state, as the iGPT paper's linear probes do, instead of the raw one (HF's docs,
+   * the default false): for layer l < n_layer, ImageGPT's norm (no centering) with block l's ln_1 gains — exactly
+   * what that block's attention reads; layer n_layer is already ln_f's output and is pooled as it is.
+   */
+  normalize?: boolean;
 }
 
 /** What `complete` needs of an image processor (ImageGPTImageProcessor fits). */
 export interface CompletionProcessor {
-  encode(images: never): { inputIds: number[][] };
-  decode(tokens: ArrayLike<number>, size: { height: number; width: number }): { data: Uint8ClampedArray; width: number; height: number };
+  encode(images: never, options?: { background?: Rgb | null }): { inputIds: number[][] };
+  decode(tokens: ArrayLike<number>, size: { height: number; width: number }): { data: Uint8ClampedArray<ArrayBuffer>; width: number; height: number };
 }
 
 export interface CompleteOptions extends Omit<GenerateOptions, 'prompt' | 'batchSize' | 'maxNewTokens'> {
@@ -130,11 +150,15 @@ export interface CompleteOptions extends Omit<GenerateOptions, 'prompt' | 'batch
   samples?: number;
   /** Turns the input image into tokens and the completions back into pixels. */
   processor: CompletionProcessor;
+  /** The [r, g, b] an RGBA input is composited onto; `null` drops alpha. Default: the processor's (white for the
+   * shipped models, from their preprocessor_config.json). */
+  background?: Rgb | null;
 }
 
 /** One completed image: RGBA pixels (usable as ImageData) and its tokens. */
 export interface Completion {
-  data: Uint8ClampedArray;
+  /** Its own ArrayBuffer, so `new ImageData(c.data, c.width, c.height)` type-checks (TypeScript ≥ 5.7). */
+  data: Uint8ClampedArray<ArrayBuffer>;
   width: number;
   height: number;
   tokens: Int32Array;
@@ -145,18 +169,26 @@ export interface MultiFeatureOptions {
   layers: number[];
   /** Pooling over the sequence: only 'mean'. */
   pool?: 'mean';
+  /**
+   * Pool the layer-normed hidden state, as the iGPT paper's linear probes do, instead of the raw one (HF's docs,
+   * the default false): for layer l < n_layer, ImageGPT's norm (no centering) with block l's ln_1 gains — exactly
+   * what that block's attention reads; layer n_layer is already ln_f's output and is pooled as it is.
+   */
+  normalize?: boolean;
   /** Inputs per GPU batch (default 32). */
   batchSize?: number;
   /** Called after each batch. */
   onProgress?: (p: { done: number; total: number }) => void;
   /** Turns image inputs into tokens (ImageGPTImageProcessor); without it inputs are token rows. */
   processor?: Pick<CompletionProcessor, 'encode'>;
+  /** With `processor`: the [r, g, b] RGBA images are composited onto; `null` drops alpha. Default: the processor's. */
+  background?: Rgb | null;
 }
 
 const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits', 'outputAttentions', ...ROW_INPUT_OPTIONS];
-const BITS_OPTIONS = ['processor', 'width', 'batchSize'];
-const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'batchSize', 'onProgress', 'processor'];
-const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
+const BITS_OPTIONS = ['processor', 'background', 'width', 'batchSize'];
+const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'normalize', 'batchSize', 'onProgress', 'processor', 'background'];
+const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', 'background', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
 
 /**
  * The optional GPU features the model's kernels use: each is true where the device has the feature and the tuning
@@ -189,13 +221,18 @@ export class ImageGPT {
   private readonly resources = new Set<{ destroy(): void }>();
   private sampler: Sampler | null = null;
   private readonly watch: DeviceWatch;
+  /** Public calls in flight (and sessions' prefill/step): dispose() frees the GPU memory once they have settled. */
+  private readonly pending = new Set<Promise<unknown>>();
+  /** The device was requested by fromPretrained (not given by the caller): dispose() destroys it. */
+  private readonly ownsDevice: boolean;
 
-  private constructor(config: ImageGPTConfig, device: GPUDevice, weights: ModelWeights, kernels: Kernels) {
+  private constructor(config: ImageGPTConfig, device: GPUDevice, weights: ModelWeights, kernels: Kernels, ownsDevice: boolean) {
     this.config = config;
     this.device = device;
     this.weights = weights;
     this.dtype = weights.dtype;
     this.kernels = kernels;
+    this.ownsDevice = ownsDevice;
     this.watch = new DeviceWatch(device);
   }
 
@@ -224,13 +261,16 @@ export class ImageGPT {
    * then the weights (model.safetensors, sharded safetensors, pytorch_model.bin or sharded .bin) streamed to the GPU.
    */
   static async fromPretrained(source: ModelSource, options: LoadOptions = {}): Promise<ImageGPT> {
-    const { config, device, tuning, weights } = await loadPretrained(source, options);
+    const { config, device, adapterInfo, tuning, weights } = await loadPretrained(source, options);
+    // The loader gives adapterInfo only for a device it requested itself.
+    const ownsDevice = options.device === undefined && adapterInfo !== undefined;
     try {
       // The tuning is resolved and checked by the loader (the adapter's defaults, then options.tuning).
       const kernels = new Kernels(device, tuning);
-      return new ImageGPT(config, device, weights, kernels);
+      return new ImageGPT(config, device, weights, kernels, ownsDevice);
     } catch (e) {
       for (const b of weights.buffers) b.destroy();
+      if (ownsDevice) device.destroy();
       throw e;
     }
   }
@@ -245,7 +285,19 @@ export class ImageGPT {
         this.sessionBytes += bytes;
       },
       watch: this.watch,
+      closed: () => this.disposed,
+      hold: (call) => this.hold(call),
     };
+  }
+
+  /** Keeps `call` in `pending` until it settles. */
+  private hold(call: Promise<unknown>): void {
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
   }
 
   private checkUsable(): void {
@@ -283,24 +335,38 @@ export class ImageGPT {
     checkSessionFits(this.config, this.device.limits, use, what);
   }
 
-  /** Runs a public call; a failure caused by a lost device becomes one Error that says so. */
-  private async guarded<T>(what: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (e) {
-      throw await this.watch.explain(what, e);
-    }
+  /**
+   * Runs a public call; a failure caused by a lost device becomes one Error that says so. A call that dispose()
+   * overtakes rejects with "disposed during <call>()" (what it got from the GPU, if anything, is the cause), and the
+   * model's GPU memory is freed only once every such call has settled.
+   */
+  private guarded<T>(what: string, run: () => Promise<T>): Promise<T> {
+    const startedDisposed = this.disposed;
+    const overtaken = (e?: unknown) => new Error(`ImageGPT: disposed during ${what}()`, e === undefined ? undefined : { cause: e });
+    const call = (async () => {
+      let value: T;
+      try {
+        value = await run();
+      } catch (e) {
+        if (this.disposed && !startedDisposed) throw overtaken(e);
+        throw await this.watch.explain(what, e);
+      }
+      if (this.disposed) throw overtaken();
+      return value;
+    })();
+    this.hold(call);
+    return call;
   }
 
   /**
    * The full forward (no cache kept): logits [B, T, V-1] (a classifier: [B, num_labels]), and as asked the hidden
    * states, and with labels the loss (and for the causal LM the per-token loss, computed on the GPU).
    */
-  forward<O extends ForwardOptions = Record<never, never>>(inputIds: number[][], options?: O): Promise<ForwardResult<O>> {
+  forward<O extends ForwardOptions = Record<never, never>>(inputIds: number[][] | null, options?: O): Promise<ForwardResult<O>> {
     return this.guarded('forward', () => this.runForward(inputIds, options === undefined ? {} : options)) as Promise<ForwardResult<O>>;
   }
 
-  private async runForward(inputIds: number[][], options: ForwardOptions): Promise<Partial<ForwardOutput>> {
+  private async runForward(inputIds: number[][] | null, options: ForwardOptions): Promise<Partial<ForwardOutput>> {
     this.checkUsable();
     checkOptionKeys('forward', options, FORWARD_OPTIONS);
     for (const key of ['outputHiddenStates', 'outputLogits', 'outputAttentions'] as const) {
@@ -308,6 +374,11 @@ export class ImageGPT {
         throw new Error(`forward: ${key} must be true or false, got ${describeValue(options[key])}`);
       }
     }
+    if (options.outputLogits === false && options.labels === undefined && !options.outputHiddenStates && !options.outputAttentions) {
+      throw new Error('forward: outputLogits: false with no labels, outputHiddenStates or outputAttentions asks for nothing; ask for at least one output');
+    }
+    // With inputsEmbeds (HF: exactly one of the two) the ids are placeholders the embedding does not read.
+    inputIds = idsOrPlaceholders('forward', inputIds, options.inputsEmbeds, this.config);
     checkTokenRows(inputIds, this.config);
     this.checkLength(inputIds, 'forward');
     const inputs = checkRowInputs('forward', options, inputIds.length, inputIds[0].length, this.config);
@@ -343,7 +414,7 @@ export class ImageGPT {
     if (problem) classifierLoss(new Float32Array(B * C), B, C, options.labels, problem);
     const out: Partial<ForwardOutput> = {};
     let logits: Float32Array;
-    if (options.outputHiddenStates || options.outputAttentions || inputs.attentionMask || inputs.positionIds) {
+    if (options.outputHiddenStates || options.outputAttentions || Object.values(inputs).some((v) => v !== undefined)) {
       const attentions = options.outputAttentions ?? false;
       const run = await this.runRows('forward', inputIds, { logits: false, hidden: this.config.n_layer + 1, targets: null, attentions }, inputs);
       if (options.outputHiddenStates) out.hiddenStates = run.hiddenStates!;
@@ -542,7 +613,7 @@ export class ImageGPT {
     if (options.processor !== undefined) {
       if (typeof options.processor?.encode !== 'function') throw new Error('bitsPerToken: processor must have an encode(images) method (an ImageGPTImageProcessor)');
       if (!Array.isArray(inputs) || inputs.length === 0) throw new Error('bitsPerToken: expected a non-empty array of images');
-      ids = options.processor.encode(inputs as never).inputIds;
+      ids = encodeWith(options.processor, inputs, options.background, 'bitsPerToken');
     } else {
       ids = inputs as number[][];
     }
@@ -614,13 +685,15 @@ export class ImageGPT {
     if (new Set(layers).size !== layers.length) throw new Error(`features: layers ${describeValue(layers)} repeat a layer`);
     const o = options as MultiFeatureOptions;
     if (o.pool !== undefined && o.pool !== 'mean') throw new Error(`features: pool must be 'mean', got ${describeValue(o.pool)}`);
+    const normalize: unknown = options.normalize ?? false;
+    if (typeof normalize !== 'boolean') throw new Error(`features: normalize must be true or false, got ${describeValue(normalize)}`);
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new Error(`features: onProgress must be a function, got ${typeof o.onProgress}`);
     if (o.batchSize !== undefined) checkPositiveInteger('features', 'batchSize', o.batchSize);
     let ids: number[][];
     if (o.processor !== undefined) {
       if (typeof o.processor?.encode !== 'function') throw new Error('features: processor must have an encode(images) method (an ImageGPTImageProcessor)');
       if (!Array.isArray(inputs)) throw new Error('features: expected an array of images');
-      ids = inputs.length === 0 ? [] : o.processor.encode(inputs as never).inputIds;
+      ids = inputs.length === 0 ? [] : encodeWith(o.processor, inputs, o.background, 'features');
     } else {
       ids = inputs as number[][];
     }
@@ -649,7 +722,7 @@ export class ImageGPT {
         for (const l of layers) this.device.queue.writeBuffer(session.buffers.pooled[l], 0, zeros);
         await session.run(
           rows,
-          () => ({ stopAt: deepest, poolHidden: layers }),
+          () => ({ stopAt: deepest, poolHidden: layers, poolNormed: normalize }),
           (encoder, _step, _from, isLast) => {
             if (isLast) layers.forEach((l, i) => staged.copy(encoder, session.buffers.pooled[l], 0, i * bytes, bytes));
           },
@@ -674,11 +747,16 @@ export class ImageGPT {
    * ImageGPTForImageClassification: score(mean over T of hiddenStates[n_layer]) for a checkpoint with
    * `score.weight`. Returns logits [B, num_labels]; labels are in `config.id2label`.
    */
-  async classify(inputIds: number[][]): Promise<Float32Array> {
-    this.checkUsable();
-    const score = this.weights.score;
-    if (!score) throw new Error('classify: this checkpoint has no score.weight (not an ImageGPTForImageClassification checkpoint)');
-    return this.score(await this.features(inputIds, { layer: this.config.n_layer }));
+  classify(inputIds: number[][]): Promise<Float32Array> {
+    return this.guarded('classify', async () => {
+      this.checkUsable();
+      const score = this.weights.score;
+      if (!score) throw new Error('classify: this checkpoint has no score.weight (not an ImageGPTForImageClassification checkpoint)');
+      // The inputs are checked here so that errors name classify, not the features call below.
+      checkTokenRows(inputIds, this.config, 'classify');
+      this.checkLength(inputIds, 'classify');
+      return this.score(await this.features(inputIds, { layer: this.config.n_layer }));
+    });
   }
 
   /** score(pooled): pooled [B, n_embd] → logits [B, num_labels]. */
@@ -703,17 +781,20 @@ export class ImageGPT {
    * Starts from SOS, then the prompt's tokens (HF-style, no SOS) if given.
    */
   generate(options: GenerateOptions = {}): Promise<Int32Array> {
-    return this.guarded('generate', async () => {
-      this.checkUsable();
-      if (!this.weights.lmHead) throw new Error('generate: this checkpoint has no lm_head.weight (a classification checkpoint)');
-      const checkBatch = (batch: number, maxLength: number) => this.checkBatchFits('generate', batch, maxLength);
-      checkGenerateOptions(this.config, options, checkBatch);
-      const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
-      this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
-      // Prompts of different lengths fill their images in one batch: padding + image is under 2 × n_positions.
-      const makeSession = (batch: number, maxLength: number) => this.openSession(batch, { maxLength }, 2 * this.config.n_positions);
-      return generateOnGpu(this.config, this.device, this.sampler, makeSession, options, this.resources, checkBatch);
-    });
+    return this.guarded('generate', () => this.runGenerate(options, 'generate'));
+  }
+
+  /** generate's work; `what` is the public call (generate or complete) that errors name. */
+  private async runGenerate(options: GenerateOptions, what: string): Promise<Int32Array> {
+    this.checkUsable();
+    if (!this.weights.lmHead) throw new Error(`${what}: this checkpoint has no lm_head.weight (a classification checkpoint)`);
+    const checkBatch = (batch: number, maxLength: number) => this.checkBatchFits(what, batch, maxLength);
+    checkGenerateOptions(this.config, options, checkBatch, what);
+    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+    this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
+    // Prompts of different lengths fill their images in one batch: padding + image is under 2 × n_positions.
+    const makeSession = (batch: number, maxLength: number) => this.openSession(batch, { maxLength }, 2 * this.config.n_positions);
+    return generateOnGpu(this.config, this.device, this.sampler, makeSession, options, this.resources, checkBatch, what);
   }
 
   /**
@@ -728,7 +809,7 @@ export class ImageGPT {
     this.checkUsable();
     if (typeof options !== 'object' || options === null) throw new Error('complete: options { keepRows, processor, … } are required');
     checkOptionKeys('complete', options, COMPLETE_OPTIONS);
-    const { keepRows: keepOption, samples: samplesOption, processor, ...sampling } = options;
+    const { keepRows: keepOption, samples: samplesOption, processor, background, ...sampling } = options;
     const samples = samplesOption ?? (Array.isArray(keepOption) ? keepOption.length : 1);
     if (typeof processor?.encode !== 'function' || typeof processor?.decode !== 'function') {
       throw new Error('complete: options.processor (an ImageGPTImageProcessor, with encode and decode) is required');
@@ -745,9 +826,10 @@ export class ImageGPT {
       throw new Error(`complete: keepRows holds ${keepList.length} counts but samples is ${samples}; give one count per sample`);
     }
     keepList.forEach((k, i) => {
-      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > height) {
+      // Keeping all `height` rows would generate nothing: refused rather than a silent no-op.
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= height) {
         const which = Array.isArray(keepOption) ? `keepRows[${i}]` : 'keepRows';
-        throw new Error(`complete: ${which} must be an integer in 0..${height}, got ${describeValue(k)}`);
+        throw new Error(`complete: ${which} must be an integer in 0..${height - 1} (the image is ${height} token rows high; at least one row is generated), got ${describeValue(k)}`);
       }
     });
     // Samples per distinct count, in first-seen order.
@@ -761,12 +843,12 @@ export class ImageGPT {
     // prompts and each image but its last token: P + (most − fewest kept rows) × width.
     const kept = [...counts.keys()];
     const [most, fewest] = [Math.max(...kept), Math.min(...kept)];
-    if (fewest < height) this.checkBatchFits('complete', samples, P + (most - fewest) * width);
+    this.checkBatchFits('complete', samples, P + (most - fewest) * width);
     checkHostBytes('complete', samples * P * 4 * 2);
     let tokens: ArrayLike<number>;
     if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
     else if (input instanceof Int32Array) tokens = input;
-    else tokens = processor.encode(input as never).inputIds[0];
+    else tokens = encodeWith(processor, input, background, 'complete')[0];
     if (tokens.length !== width * height) {
       throw new Error(`complete: the image has ${describeValue(tokens.length)} tokens, the model expects ${width}×${height} = ${width * height}`);
     }
@@ -774,7 +856,7 @@ export class ImageGPT {
     const completed: Int32Array[] = new Array<Int32Array>(samples);
     // One batch: generate fills each row's image; row i's image starts after (most − its kept rows) × width pads.
     const keepRows = Array.isArray(keepOption) ? keepOption : new Array<number>(samples).fill(keepOption);
-    const out = await this.generate({ ...sampling, width, prompt: keepRows.map((k) => all.slice(0, k * width)) });
+    const out = await this.runGenerate({ ...sampling, width, prompt: keepRows.map((k) => all.slice(0, k * width)) }, 'complete');
     const total = out.length / samples;
     keepRows.forEach((k, i) => {
       const start = i * total + (most - k) * width;
@@ -791,16 +873,39 @@ export class ImageGPT {
     return { weightBytes: this.weights.gpuBytes, sessionBytes: this.sessionBytes, totalBytes: this.weights.gpuBytes + this.sessionBytes };
   }
 
-  /** Frees every GPU buffer the model and its sessions made. The device stays (it may be the caller's). */
+  /**
+   * Frees every GPU buffer the model and its sessions made, and destroys the device if fromPretrained requested it
+   * (a device the caller passed stays theirs, with nothing of the model left on it). Calls in flight reject with
+   * "disposed during <call>()"; the memory is freed once they have settled, so no GPU work runs on freed buffers.
+   */
   dispose(): void {
     if (this.disposed) return;
+    this.disposed = true;
+    // Sessions (the caller's and those of calls in flight) see `closed` and stop; they are freed in release().
+    if (this.pending.size === 0) this.release();
+    else void Promise.all([...this.pending]).then(() => this.release());
+  }
+
+  private release(): void {
     for (const s of [...this.sessions]) s.dispose();
     for (const r of this.resources) r.destroy();
     this.resources.clear();
     for (const b of this.weights.buffers) b.destroy();
     this.kernels.destroy();
-    this.disposed = true;
+    this.sampler = null;
+    if (this.ownsDevice) this.device.destroy();
   }
+}
+
+/**
+ * Images to token rows through the caller's processor; `background` is passed only when given, so the
+ * processor's own default applies otherwise.
+ */
+function encodeWith(processor: Pick<CompletionProcessor, 'encode'>, images: unknown, background: Rgb | null | undefined, method: string): number[][] {
+  if (background !== undefined && background !== null && !isByteList(background, 3)) {
+    throw new Error(`${method}: background must be [r, g, b] with integers 0..255, or null; got ${describeValue(background)}`);
+  }
+  return (background === undefined ? processor.encode(images as never) : processor.encode(images as never, { background })).inputIds;
 }
 
 /** Mean over the T tokens of each of B sequences: hidden [B, T, E] → [B, E] (the classifier's pooling). */

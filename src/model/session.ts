@@ -10,6 +10,7 @@ import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forwa
 import { bufferBytes, checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
 import { Readback, type StagedRead } from '../gpu/readback';
+import { HF_INPUT_OPTIONS, HfInputBuffers, checkHeadMask, checkInputsEmbeds, idsOrPlaceholders, type HeadMask } from './hf-inputs';
 
 export interface SessionOptions {
   /** Longest sequence this session will hold (KV cache length); default n_positions. */
@@ -28,6 +29,10 @@ export interface SessionContext {
   track: (bytes: number) => void;
   /** The model's watch on its device: calls after a loss throw, GPU failures are explained. */
   watch?: DeviceWatch;
+  /** True once the model is disposed: the session starts no more GPU work. */
+  closed?: () => boolean;
+  /** Told of each public call in flight, so the model frees its weights only after the call has settled. */
+  hold?: (call: Promise<unknown>) => void;
 }
 
 /** The caller's signal stopped the work (generate's AbortError, told apart from the GPU's own aborts). */
@@ -38,25 +43,58 @@ export class AbortedError extends Error {
   }
 }
 
+/** What is known of one device's loss: one handler on `device.lost` per device, whatever number of models use it. */
+interface DeviceLossState {
+  info: GPUDeviceLostInfo | null;
+  lost: Promise<GPUDeviceLostInfo>;
+  /** Calls waiting briefly for a loss to be reported (explain); each removes itself when its wait ends. */
+  waiters: Set<() => void>;
+}
+
+const lossStates = new WeakMap<GPUDevice, DeviceLossState>();
+
+/**
+ * The device's loss state, made on first use. A promise reaction cannot be removed, so a handler per model would
+ * stay on the caller's device after dispose(); this one is shared and holds no model.
+ */
+function lossState(device: GPUDevice): DeviceLossState {
+  let state = lossStates.get(device);
+  if (!state) {
+    const made: DeviceLossState = { info: null, lost: null as unknown as Promise<GPUDeviceLostInfo>, waiters: new Set() };
+    made.lost = device.lost.then((info) => {
+      made.info = info;
+      for (const wake of made.waiters) wake();
+      made.waiters.clear();
+      return info;
+    });
+    lossStates.set(device, made);
+    state = made;
+  }
+  return state;
+}
+
 /**
  * Watches a device for loss. A lost device fails pending GPU promises with bare errors (Dawn: an
  * AbortError with an empty message); explain() turns those into one Error saying what happened.
  */
 export class DeviceWatch {
-  private info: GPUDeviceLostInfo | null = null;
-  readonly lost: Promise<GPUDeviceLostInfo>;
+  private readonly state: DeviceLossState;
 
   constructor(device: GPUDevice) {
-    this.lost = device.lost.then((info) => (this.info = info));
+    this.state = lossState(device);
+  }
+
+  get lost(): Promise<GPUDeviceLostInfo> {
+    return this.state.lost;
   }
 
   get isLost(): boolean {
-    return this.info !== null;
+    return this.state.info !== null;
   }
 
   /** Throws the loss Error once the device is lost. */
   check(): void {
-    if (this.info) throw lostError(this.info);
+    if (this.state.info) throw lostError(this.state.info);
   }
 
   /**
@@ -64,12 +102,22 @@ export class DeviceWatch {
    * briefly for the loss to be reported, since the pending promises may reject before `device.lost` resolves.
    */
   async explain(what: string, e: unknown): Promise<Error> {
-    if (this.info) return lostError(this.info);
+    const state = this.state;
+    if (state.info) return lostError(state.info);
     if (e instanceof AbortedError) return e;
     const ours = e instanceof Error && e.name === 'Error' && e.message !== '';
     if (ours) return e;
-    await Promise.race([this.lost, new Promise((resolve) => setTimeout(resolve, LOSS_GRACE_MS))]);
-    if (this.info) return lostError(this.info);
+    // Not Promise.race on `lost`: a reaction on a pending promise would stay until the device is lost.
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        state.waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, LOSS_GRACE_MS);
+      state.waiters.add(wake);
+    });
+    if (state.info) return lostError(state.info);
     if (e instanceof Error) return e;
     return new Error(`${what}: failed with a non-Error value: ${describeValue(e)}`);
   }
@@ -91,22 +139,31 @@ export interface RowInputs {
   attentionMask?: number[][];
   /** The wpe row of each token, 0..n_positions-1; default: the cache length + 0..T-1. */
   positionIds?: number[][];
+  /** HF token_type_ids: ids 0..vocab_size-1 embedded through wte and added to the input embeddings. */
+  tokenTypeIds?: number[][];
+  /** HF head_mask: [n_head] (every layer) or [n_layer][n_head] factors multiplying each head's attention weights. */
+  headMask?: HeadMask;
+  /** HF inputs_embeds [B, T, n_embd], used instead of wte[ids] (forward and prefill then take null for the ids). */
+  inputsEmbeds?: number[][][];
 }
 
 /** step's inputs: one value per sequence, like its tokens. */
 export interface StepInputs {
   attentionMask?: number[];
   positionIds?: number[];
+  tokenTypeIds?: number[];
+  /** As prefill's: not per token. */
+  headMask?: HeadMask;
 }
 
-export const ROW_INPUT_OPTIONS: readonly string[] = ['attentionMask', 'positionIds'];
+export const ROW_INPUT_OPTIONS: readonly string[] = ['attentionMask', 'positionIds', ...HF_INPUT_OPTIONS];
 
 /**
  * Checks attentionMask (0/1) and positionIds (integers in 0..n_positions-1) have the ids' shape [B, T]; before any
  * GPU work. Returns them (undefined where not given).
  */
 export function checkRowInputs(what: string, o: RowInputs, B: number, T: number, config: ImageGPTConfig): RowInputs {
-  const check = (key: 'attentionMask' | 'positionIds', ok: (v: unknown) => boolean, expected: string): number[][] | undefined => {
+  const check = (key: 'attentionMask' | 'positionIds' | 'tokenTypeIds', ok: (v: unknown) => boolean, expected: string): number[][] | undefined => {
     const rows: unknown = o[key];
     if (rows === undefined) return undefined;
     const shape = `the shape of the ids [${B}, ${T}]`;
@@ -124,9 +181,15 @@ export function checkRowInputs(what: string, o: RowInputs, B: number, T: number,
     return rows as number[][];
   };
   const P = config.n_positions;
+  const V = config.vocab_size;
+  if (o.headMask !== undefined) checkHeadMask(what, o.headMask, config);
+  if (o.inputsEmbeds !== undefined) checkInputsEmbeds(what, o.inputsEmbeds, config, B, T);
   return {
     attentionMask: check('attentionMask', (v) => v === 0 || v === 1, '0 (padding) or 1 (attend)'),
     positionIds: check('positionIds', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < P, `an integer position in 0..${P - 1} (n_positions - 1)`),
+    tokenTypeIds: check('tokenTypeIds', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < V, `a token id in 0..${V - 1} (embedded through wte)`),
+    headMask: o.headMask,
+    inputsEmbeds: o.inputsEmbeds,
   };
 }
 
@@ -190,6 +253,10 @@ export class ImageGPTSession {
   private readonly idsScratch: Int32Array;
   private ownedBytes = 0;
   private readonly validated: Promise<void>;
+  /** Public calls queued or running (serial), the tail of their queue, and whether the buffers are freed. */
+  private running = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private released = false;
   /** The cache's key mask (u32 [B, maxLength], made when a mask is first given) and its host copy. */
   private keyMask: GPUBuffer | null = null;
   private keyMaskHost: Uint32Array<ArrayBuffer> | null = null;
@@ -198,6 +265,8 @@ export class ImageGPTSession {
   /** Position ids of one chunk, u32 [maxRows] (made on first use). */
   private positions: GPUBuffer | null = null;
   private positionsScratch: Uint32Array<ArrayBuffer> | null = null;
+  /** Token types, inputs embeds and head mask on the GPU (made when first given). */
+  private hf: HfInputBuffers | null = null;
 
   /**
    * `longestCache` is for the library only: generate's batch of prompts of different lengths keeps their padding in
@@ -351,6 +420,40 @@ export class ImageGPTSession {
   private checkUsable(): void {
     this.ctx.watch?.check();
     if (this.disposed) throw new Error('ImageGPTSession: used after dispose()');
+    if (this.ctx.closed?.()) throw new Error('ImageGPTSession: used after its model was disposed');
+  }
+
+  /**
+   * Runs the public calls (prefill, step) one after another: two at once would share the cache position and the
+   * staging buffer. A call that dispose() overtakes rejects with "disposed during <call>()"; the buffers are freed
+   * once it has settled, never under its GPU work.
+   */
+  private serial<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const overtaken = (e?: unknown) => new Error(`ImageGPTSession: disposed during ${what}()`, e === undefined ? undefined : { cause: e });
+    this.running++;
+    const result = this.queue.then(async () => {
+      let value: T;
+      try {
+        this.checkUsable(); // the call before it may have failed the device, or dispose() come meanwhile
+        value = await call();
+      } catch (e) {
+        if (this.disposed || this.ctx.closed?.()) throw overtaken(e);
+        throw e;
+      }
+      if (this.disposed || this.ctx.closed?.()) throw overtaken();
+      return value;
+    });
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queue = settled;
+    this.ctx.hold?.(settled);
+    void settled.then(() => {
+      this.running--;
+      if (this.disposed && this.running === 0) this.release();
+    });
+    return result;
   }
 
   /** Resolves once the session's pipelines and bind groups are known good; rejects naming the problem. */
@@ -436,8 +539,11 @@ export class ImageGPTSession {
       const isLast = from + seq === T;
       const step = this.writeChunk(tokens, from, seq);
       if (inputs.positionIds) this.writePositions(inputs.positionIds, from, seq);
+      const hfGiven = inputs.tokenTypeIds || inputs.inputsEmbeds || inputs.headMask;
+      this.hf ??= hfGiven ? new HfInputBuffers(this.ctx.device, this.ctx.config, this.batchSize, this.maxRows, (l, b) => this.makeBuffer(l, b)) : null;
+      const hf = hfGiven ? this.hf!.writeChunk(inputs, from, seq) : {};
       const encoder = this.ctx.device.createCommandEncoder();
-      this.plan.encode(encoder, step, { ...encodeOptions(step, isLast), ...this.inputBuffers(inputs.positionIds !== undefined) });
+      this.plan.encode(encoder, step, { ...encodeOptions(step, isLast), ...this.inputBuffers(inputs.positionIds !== undefined), ...hf });
       perChunk?.(encoder, step, from, isLast);
       this.ctx.device.queue.submit([encoder.finish()]);
       this.advance(seq);
@@ -446,12 +552,15 @@ export class ImageGPTSession {
   }
 
   /**
-   * Logits at the last prefix position for each row: Float32Array [B, vocab_size-1]. `attentionMask` and
-   * `positionIds` are shaped like `prefix` (HF semantics; the mask is kept with the cache for later steps).
+   * Logits at the last prefix position for each row: Float32Array [B, vocab_size-1]. `attentionMask`,
+   * `positionIds` and `tokenTypeIds` are shaped like `prefix` (HF semantics; the mask is kept with the cache for
+   * later steps); `headMask` scales this call's heads; with `inputsEmbeds` ([B, T, n_embd]) prefix is null.
    */
-  async prefill(prefix: number[][], options: RowInputs = {}): Promise<Float32Array> {
+  async prefill(prefix: number[][] | null, options: RowInputs = {}): Promise<Float32Array> {
     this.checkUsable();
     checkOptionKeys('prefill', options, ROW_INPUT_OPTIONS);
+    // With inputsEmbeds (and no ids) the session runs placeholder ids that the embedding does not read.
+    prefix = idsOrPlaceholders('prefill', prefix, options.inputsEmbeds, this.ctx.config);
     checkTokenRows(prefix, this.ctx.config, 'prefill');
     if (prefix.length !== this.batchSize) throw new Error(`prefill: expected ${this.batchSize} rows (the session's batch size), got ${prefix.length}`);
     const inputs = checkRowInputs('prefill', options, prefix.length, prefix[0].length, this.ctx.config);
@@ -459,12 +568,12 @@ export class ImageGPTSession {
   }
 
   /**
-   * One token per sequence; logits for the next position: Float32Array [B, vocab_size-1]. `attentionMask` and
-   * `positionIds` hold one value per sequence, like `tokens`.
+   * One token per sequence; logits for the next position: Float32Array [B, vocab_size-1]. `attentionMask`,
+   * `positionIds` and `tokenTypeIds` hold one value per sequence, like `tokens`; `headMask` is as prefill's.
    */
   async step(tokens: number[], options: StepInputs = {}): Promise<Float32Array> {
     this.checkUsable();
-    checkOptionKeys('step', options, ROW_INPUT_OPTIONS);
+    checkOptionKeys('step', options, ROW_INPUT_OPTIONS.filter((k) => k !== 'inputsEmbeds'));
     if (!Array.isArray(tokens) || tokens.length !== this.batchSize) {
       throw new Error(`step: expected ${this.batchSize} tokens (one per sequence), got ${Array.isArray(tokens) ? tokens.length : typeof tokens}`);
     }
@@ -477,11 +586,16 @@ export class ImageGPTSession {
       }
       return v.map((x: unknown) => [x as number]);
     };
-    const inputs = checkRowInputs('step', { attentionMask: column('attentionMask'), positionIds: column('positionIds') }, this.batchSize, 1, this.ctx.config);
-    return this.lastLogits(tokens.map((t) => [t]), inputs);
+    const stepInputs = { attentionMask: column('attentionMask'), positionIds: column('positionIds'), tokenTypeIds: column('tokenTypeIds'), headMask: options.headMask };
+    const inputs = checkRowInputs('step', stepInputs, this.batchSize, 1, this.ctx.config);
+    return this.lastLogits(tokens.map((t) => [t]), inputs, 'step');
   }
 
-  private async lastLogits(rows: number[][], inputs: RowInputs): Promise<Float32Array> {
+  private lastLogits(rows: number[][], inputs: RowInputs, what = 'prefill'): Promise<Float32Array> {
+    return this.serial(what, () => this.readLastLogits(rows, inputs));
+  }
+
+  private async readLastLogits(rows: number[][], inputs: RowInputs): Promise<Float32Array> {
     const B = this.batchSize;
     const V1 = logitsWidth(this.ctx.config);
     const rowBytes = V1 * 4;
@@ -504,9 +618,16 @@ export class ImageGPTSession {
     return result!;
   }
 
+  /** Frees the session's GPU buffers; a prefill or step in flight rejects, and the buffers go once it has settled. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.running === 0) this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
     this.plan.destroy();
     this.readback.destroy(); // reports its bytes to ownedBytes and track first
     for (const b of this.owned) b.destroy();

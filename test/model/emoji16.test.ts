@@ -39,6 +39,10 @@ describe('models/emoji-16 end to end', () => {
 
       const out = await model.generate({ prompt: inputIds.map((r) => r.slice(0, greedyFrom)), temperature: 0 });
       expect(Array.from(out)).toEqual(Array.from(greedy));
+      // The README's keepRows: 16 keeps every row of this 16×16 model: an error naming the height, not a no-op.
+      await expect(model.complete(inputIds[0], { processor, keepRows: 16 })).rejects.toThrow(
+        /^complete: keepRows must be an integer in 0\.\.15 \(the image is 16 token rows high; at least one row is generated\), got 16$/,
+      );
     } finally {
       model.dispose();
     }

@@ -141,6 +141,27 @@ describe('generate on the GPU (tiny model)', () => {
     expect(model.memory().sessionBytes).toBe(0);
   });
 
+  it("topP: 0 is HF's TopPLogitsWarper at 0 (it keeps at least one token): the argmax, as greedy and as topK 1", async () => {
+    const prompt = [tiny.inputIds[0].slice(1, 9), tiny.inputIds[1].slice(1, 9)];
+    const greedy = await model.generate({ prompt, temperature: 0 });
+    for (const options of [{ topP: 0, seed: 1 }, { topP: 0, seed: 2, temperature: 1.5, topK: 0 }, { topK: 1, seed: 3 }]) {
+      expect(Array.from(await model.generate({ prompt, ...options })), JSON.stringify(options)).toEqual(Array.from(greedy));
+    }
+    // The same tokens as the argmax of the full forward at the first new position.
+    const { logits } = await model.forward([[SOS, ...prompt[0]]]);
+    expect(greedy[8]).toBe(argmaxRows(logits, 9, 0, 8));
+  });
+
+  it('nothing to generate is an error, not the prompt given back', async () => {
+    await expect(model.generate({ maxNewTokens: 0 })).rejects.toThrow(/^generate: maxNewTokens must be an integer ≥ 1 \(the tokens to generate\), got 0$/);
+    await expect(model.generate({ prompt: [new Array(64).fill(1)] })).rejects.toThrow(
+      /^generate: every prompt row already holds n_positions \(64\) tokens, so there is nothing left to generate/,
+    );
+    // A prompt row that fills its image beside a shorter one is fine: the shorter row still has tokens to make.
+    const out = await model.generate({ prompt: [new Array(64).fill(1), new Array(63).fill(2)], temperature: 0 });
+    expect(out.length).toBe(2 * 65);
+  });
+
   it('bad options get clear errors before any GPU work', async () => {
     await expect(model.generate({ topK: -1 })).rejects.toThrow(/topK/);
     await expect(model.generate({ temperature: -0.5 })).rejects.toThrow(/temperature/);

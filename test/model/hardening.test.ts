@@ -124,7 +124,7 @@ describe('the tiny model on the test device', () => {
     // dispose() during a run frees its buffers; the run fails with a plain Error.
     const other = await loadTiny(await getTestDevice());
     const run = other.generate({ batchSize: 2, seed: 2, onRow: ({ row }) => { if (row === 1) other.dispose(); } });
-    expect((await failure(() => run)).message).toMatch(/after dispose/);
+    expect((await failure(() => run)).message).toBe('ImageGPT: disposed during generate()');
     expect(other.memory().sessionBytes).toBe(0);
   });
 
@@ -160,6 +160,26 @@ describe('the tiny model on the test device', () => {
     expect(model.memory().sessionBytes).toBe(0);
   });
 
+  it('issue 18 item 9: every option error names the public call (complete, not the generate it runs on); keepRows ≥ height is an error', async () => {
+    const image = new Array(64).fill(1);
+    const cases: [RegExp, () => Promise<unknown>][] = [
+      [/^complete: topK must be an integer ≥ 0/, () => model.complete(image, { processor, keepRows: 2, topK: -1 })],
+      [/^complete: temperature must be a finite number/, () => model.complete(image, { processor, keepRows: 2, temperature: 'hot' } as never)],
+      [/^complete: seed must be an integer/, () => model.complete(image, { processor, keepRows: 2, seed: 1.5 })],
+      [/^complete: onRow must be a function/, () => model.complete(image, { processor, keepRows: 2, onRow: 3 } as never)],
+      [/^complete: signal must be an AbortSignal/, () => model.complete(image, { processor, keepRows: 2, signal: {} } as never)],
+      [/^complete: batch 100000000 exceeds/, () => model.complete(image, { processor, keepRows: 2, samples: 1e8 })],
+      // Keeping every row of the 8-row image would generate nothing.
+      [/^complete: keepRows must be an integer in 0\.\.7 \(the image is 8 token rows high; at least one row is generated\), got 8$/, () => model.complete(image, { processor, keepRows: 8 })],
+      [/^complete: keepRows\[1\] must be an integer in 0\.\.7 .*got 9$/, () => model.complete(image, { processor, keepRows: [2, 9] })],
+      [/^classify: this checkpoint has no score\.weight/, () => model.classify([[SOS, 1]])],
+    ];
+    for (const [expected, call] of cases) expect((await failure(call)).message).toMatch(expected);
+    await expect(model.complete(image, { processor, keepRows: 2, signal: AbortSignal.abort() })).rejects.toThrow(/^complete: aborted$/);
+    const [one] = await model.complete(image, { processor, keepRows: 7, temperature: 0 });
+    expect(Array.from(one.tokens.subarray(0, 56))).toEqual(image.slice(0, 56));
+  });
+
   it('kind 12: out-of-range sizes are refused, not clamped', async () => {
     for (const maxRows of [0, -5, 1.5, Number.NaN, '8']) {
       expect((await failure(() => model.createSession(1, { maxRows } as never))).message).toMatch(/createSession: maxRows must be an integer in 1\.\.65535/);
@@ -183,10 +203,11 @@ describe('the tiny model on the test device', () => {
       const calls: [RegExp, () => unknown][] = [
         [/createSession: batchSize must be a positive integer, got /, () => model.createSession(bad as never)],
         [/createSession: maxRows must be an integer in 1\.\.65535 .*, got /, () => model.createSession(1, { maxRows: bad } as never)],
-        [/sampling: topK must be an integer ≥ 0 \(0 = off\), got /, () => model.generate({ topK: bad } as never)],
+        [/^generate: topK must be an integer ≥ 0 \(0 = off\), got /, () => model.generate({ topK: bad } as never)],
         [/encode: prependSos must be true or false, got /, () => processor.encode([], { prependSos: bad } as never)],
-        [/^l2 is .*: expected a finite number ≥ 0$/, () => new LinearProbe({ l2: bad } as never)],
-        [/^tol is .*: expected a finite number > 0$/, () => new LinearProbe().fit(new Float32Array(4), [0, 1], { tol: bad } as never)],
+        // The probe's messages may start with the call that was made (new LinearProbe: …).
+        [/^(new LinearProbe: )?l2 is .*: expected a finite number ≥ 0$/, () => new LinearProbe({ l2: bad } as never)],
+        [/^(LinearProbe.fit: )?tol is .*: expected a finite number > 0$/, () => new LinearProbe().fit(new Float32Array(4), [0, 1], { tol: bad } as never)],
       ];
       for (const [expected, call] of calls) {
         const { message } = await failure(call);

@@ -55,7 +55,8 @@ describe('forward({ labels }): causal LM loss on the GPU', () => {
     expect(out.hiddenStates).toHaveLength(3);
     expect(relError(out.hiddenStates![2], tiny.expected.get('hidden_states.2')!)).toBeLessThan(1e-4);
     expect(Math.abs(out.loss! - scalar('loss')) / scalar('loss')).toBeLessThan(1e-5);
-    expect(await model.forward(tiny.inputIds, { outputLogits: false })).toEqual({});
+    // Asking for no output at all is refused, not answered with {} (a silent no-op).
+    expect((await failure(() => model.forward(tiny.inputIds, { outputLogits: false }))).message).toMatch(/^forward: outputLogits: false with no labels, outputHiddenStates or outputAttentions asks for nothing/);
   });
 
   it('several prefill chunks (17 rows × 64 tokens > 1024 rows per chunk) give each row its own targets', async () => {
