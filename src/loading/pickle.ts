@@ -6,6 +6,8 @@
 // that cannot be represented are refused, the memo, the stack and the nesting of containers are bounded,
 // and the work is linear in the input. Nothing here recurses over values (they may be deep or cyclic).
 
+import { clip, quote } from '../json';
+
 /** A reference to a Python global (`module.name`), as named by GLOBAL / STACK_GLOBAL. Never called here. */
 export class PickleGlobal {
   constructor(
@@ -53,7 +55,11 @@ export function describePickle(v: unknown, depth = 2): string {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'bigint') return `${v}`.length > 24 ? 'a very large integer' : `${v}`;
   if (v instanceof Uint8Array) return `bytes(${v.length})`;
-  if (v instanceof PickleGlobal) return v.toString();
+  if (v instanceof PickleGlobal) {
+    // Module and name come from the file: any length, any characters. Plain ones print bare (torch.FloatStorage).
+    const text = v.toString();
+    return /^[\x21-\x7e]*$/.test(text) ? clip(text) : quote(text);
+  }
   if (Array.isArray(v)) {
     if (depth <= 0) return `(… ${v.length} items)`;
     const items = v.slice(0, 4).map((x) => describePickle(x, depth - 1));
@@ -79,7 +85,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
   let opPos = 0;
 
   const fail = (problem: string): never => {
-    throw new Error(`${what}: ${problem} (at byte ${opPos})`);
+    throw new Error(`${clip(what)}: ${problem} (at byte ${opPos})`);
   };
   const need = (n: number) => {
     if (n > data.length - pos) fail(`truncated: needs ${n} more bytes, ${data.length - pos} left`);

@@ -4,6 +4,7 @@
 // that view it as they arrive. Contiguous views pass through chunk by chunk; a strided view (a transpose, a
 // column slice) holds just its span of the storage and is gathered into row-major order when complete.
 import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDType } from '../safetensors';
+import { clip, quote, quoteList } from '../json';
 import { PickleDict, PickleGlobal, describePickle, unpickle, type PickleValue } from './pickle';
 import { ZipReader, type ZipEntry } from './zip';
 import type { ByteCursor, CheckpointReader, TensorInfo, TensorSink } from './types';
@@ -159,7 +160,7 @@ function elements(shape: readonly number[], what: string): number {
 
 function tensorView(name: string, t: TorchTensorRecord, where: string): View {
   const { storage, offset, shape, stride } = t;
-  const what = `${where}: tensor "${name}"`;
+  const what = `${where}: tensor ${quote(name)}`;
   const elementBytes = SAFETENSORS_DTYPE_BYTES[storage.dtype];
   const count = elements(shape, what);
   // The last element the view touches; the view must lie inside its storage.
@@ -192,14 +193,14 @@ function tensorView(name: string, t: TorchTensorRecord, where: string): View {
 
 /** Parses data.pkl into the tensors it declares and the storages they view. `where` names the file. */
 export function parseTorchStateDict(pkl: Uint8Array, root: string, where: string): TorchStateDict {
-  const what = `${where}: ${root}data.pkl`;
+  const what = `${where}: ${clip(`${root}data.pkl`)}`;
   const state = unpickle(pkl, stateDictHooks(what), what);
   if (!(state instanceof PickleDict)) throw new Error(`${where}: the pickle holds ${describePickle(state)}, expected a state dict (name → tensor)`);
   const tensors: TensorInfo[] = [];
   const storages = new Map<string, StorageUse>();
   for (const [name, value] of state.map) {
     if (typeof name !== 'string') throw new Error(`${where}: state dict key ${describePickle(name)} is not a string`);
-    if (!isRecord(value, 'tensor')) throw new Error(`${where}: state dict entry "${name}" is ${describePickle(value)}, not a tensor`);
+    if (!isRecord(value, 'tensor')) throw new Error(`${where}: state dict entry ${quote(name)} is ${describePickle(value)}, not a tensor`);
     const record = value as TorchTensorRecord;
     const { key, dtype, numel } = record.storage;
     const view = tensorView(name, record, where);
@@ -208,7 +209,7 @@ export function parseTorchStateDict(pkl: Uint8Array, root: string, where: string
     if (!use) {
       storages.set(key, { key, dtype, bytes: numel * SAFETENSORS_DTYPE_BYTES[dtype], views: [view] });
     } else if (use.dtype !== dtype || use.bytes !== numel * SAFETENSORS_DTYPE_BYTES[dtype]) {
-      throw new Error(`${where}: storage "${key}" is recorded twice with different types or sizes (${use.dtype}, ${dtype})`);
+      throw new Error(`${where}: storage ${quote(key)} is recorded twice with different types or sizes (${use.dtype}, ${dtype})`);
     } else {
       use.views.push(view);
     }
@@ -282,7 +283,7 @@ class StorageRouter {
     for (const v of this.views) {
       if (v.contiguous || v.byteLength === 0) continue;
       const span = this.spans.get(v);
-      if (!span) throw new Error(`tensor "${v.name}": its storage ended before its bytes`);
+      if (!span) throw new Error(`tensor ${quote(v.name)}: its storage ended before its bytes`);
       this.spans.delete(v);
       this.sink.data(v.name, 0, gather(span, v));
     }
@@ -296,10 +297,10 @@ function notZip(name: string): (head: Uint8Array) => Error {
     // The legacy (torch < 1.6) format is a bare pickle stream: say so rather than "not a zip".
     head.length >= 2 && head[0] === 0x80 && head[1] <= 5
       ? new Error(
-          `${name}: this is torch's legacy (pre-1.6) checkpoint format, which is not supported; ` +
+          `${clip(name)}: this is torch's legacy (pre-1.6) checkpoint format, which is not supported; ` +
             're-save it with a newer torch (torch.save(torch.load(f), f2))',
         )
-      : new Error(`${name}: not a torch.save checkpoint (a zip archive) — its first bytes are not a zip header`);
+      : new Error(`${clip(name)}: not a torch.save checkpoint (a zip archive) — its first bytes are not a zip header`);
 }
 
 function checkByteorder(bytes: Uint8Array, where: string): void {
@@ -314,7 +315,7 @@ function checkByteorder(bytes: Uint8Array, where: string): void {
  * as torch writes it). `attn.bias`-style buffers are declared like any tensor.
  */
 export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, sink: TensorSink): Promise<void> => {
-  const where = cursor.name;
+  const where = clip(cursor.name);
   const zip = await ZipReader.open(cursor, notZip(where));
   let state: TorchStateDict | undefined;
   if (zip.directory) {
@@ -337,7 +338,7 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
       if (m) state = parseTorchStateDict(await zip.read(entry, PICKLE_MAX_BYTES), m[1], where);
       else if (/\/data\/[^/]+$/.test(entry.name)) {
         throw new Error(
-          `${where}: storage "${entry.name}" comes before data.pkl, which a front-to-back read needs first ` +
+          `${where}: storage ${quote(entry.name)} comes before data.pkl, which a front-to-back read needs first ` +
             '(re-saved by another zip tool?); load it from a file or a server with Range support',
         );
       }
@@ -351,7 +352,7 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
     const key = entry.name.slice(state.root.length + 'data/'.length);
     const use = state.storages.get(key);
     if (!use) continue; // a storage no tensor views
-    if (done.has(key)) throw new Error(`${where}: storage "${entry.name}" appears twice in the archive (corrupt zip)`);
+    if (done.has(key)) throw new Error(`${where}: storage ${quote(entry.name)} appears twice in the archive (corrupt zip)`);
     declare(state);
     await pipeStorage(zip, entry, use, sink, where);
     done.add(key);
@@ -361,15 +362,15 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
   for (const use of state.storages.values()) {
     if (done.has(use.key) || use.views.every((v) => v.byteLength === 0)) continue;
     throw new Error(
-      `${where}: storage "${state.root}data/${use.key}" of tensor${use.views.length > 1 ? 's' : ''} ` +
-        `${use.views.map((v) => `"${v.name}"`).join(', ')} is missing from the archive (truncated or corrupt file)`,
+      `${where}: storage ${quote(`${state.root}data/${use.key}`)} of tensor${use.views.length > 1 ? 's' : ''} ` +
+        `${quoteList(use.views.map((v) => v.name))} is missing from the archive (truncated or corrupt file)`,
     );
   }
 };
 
 async function pipeStorage(zip: ZipReader, entry: ZipEntry, use: StorageUse, sink: Pick<TensorSink, 'data'>, where: string): Promise<void> {
   if (entry.size !== undefined && entry.size !== use.bytes) {
-    throw new Error(`${where}: storage entry "${entry.name}" has ${entry.size} bytes, data.pkl says ${use.bytes} (${use.dtype}; corrupt file)`);
+    throw new Error(`${where}: storage entry ${quote(entry.name)} has ${entry.size} bytes, data.pkl says ${use.bytes} (${use.dtype}; corrupt file)`);
   }
   const router = new StorageRouter(use.views, sink);
   await zip.pipe(entry, router.chunk, use.bytes);
@@ -384,7 +385,7 @@ export interface TorchTensor extends TensorInfo {
 
 /** Random access to a torch.save checkpoint (Node tools): the declared tensors, each read on demand. */
 export async function openTorchCheckpoint(cursor: ByteCursor): Promise<TorchTensor[]> {
-  const where = cursor.name;
+  const where = clip(cursor.name);
   if (!cursor.random) throw new Error(`${where}: reading tensors one at a time needs a random-access cursor`);
   const zip = await ZipReader.open(cursor, notZip(where));
   const directory = zip.directory!;
@@ -404,7 +405,7 @@ export async function openTorchCheckpoint(cursor: ByteCursor): Promise<TorchTens
       if (out.length === 0) return out;
       const entryName = `${root}data/${use.key}`;
       const entry = zip.entry(entryName);
-      if (!entry) throw new Error(`${where}: storage "${entryName}" of tensor "${t.name}" is missing from the archive (corrupt file)`);
+      if (!entry) throw new Error(`${where}: storage ${quote(entryName)} of tensor ${quote(t.name)} is missing from the archive (corrupt file)`);
       await pipeStorage(zip, entry, { ...use, views: [view] }, { data: (_name, at, bytes) => out.set(bytes, at) }, where);
       return out;
     },

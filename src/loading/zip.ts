@@ -10,7 +10,7 @@
 // Hostile archives: every length, offset and count is checked against the bytes that exist before use.
 import { Inflate } from 'fflate';
 import type { ByteCursor } from './types';
-import { errorMessage } from '../json';
+import { clip, errorMessage, quote } from '../json';
 
 export interface ZipEntry {
   name: string;
@@ -188,7 +188,7 @@ export class ZipReader {
   }
 
   private error(problem: string): Error {
-    return new Error(`${this.cursor.name}: ${problem}`);
+    return new Error(`${clip(this.cursor.name)}: ${problem}`);
   }
 
   /**
@@ -196,7 +196,7 @@ export class ZipReader {
    * `notZip(head)` makes the error for a file whose first bytes are not a zip local header.
    */
   static async open(cursor: ByteCursor, notZip?: (head: Uint8Array) => Error): Promise<ZipReader> {
-    const fail = (problem: string) => new Error(`${cursor.name}: ${problem}`);
+    const fail = (problem: string) => new Error(`${clip(cursor.name)}: ${problem}`);
     const start = cursor.position;
     if (start !== 0) throw fail(`a zip archive is read from byte 0; the cursor is at byte ${start}`);
     const headBytes = cursor.size === undefined ? 4 : Math.min(4, cursor.size);
@@ -229,7 +229,7 @@ export class ZipReader {
   /** The whole entry, inflated and CRC-checked; more than `maxBytes` is an error. */
   async read(entry: ZipEntry, maxBytes: number): Promise<Uint8Array> {
     if (entry.size !== undefined && entry.size > maxBytes) {
-      throw this.error(`entry "${entry.name}" has ${entry.size} bytes, more than the ${maxBytes} expected of it`);
+      throw this.error(`entry ${quote(entry.name)} has ${entry.size} bytes, more than the ${maxBytes} expected of it`);
     }
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -237,7 +237,7 @@ export class ZipReader {
       entry,
       (chunk) => {
         total += chunk.length;
-        if (total > maxBytes) throw this.error(`entry "${entry.name}" has more than the ${maxBytes} bytes expected of it`);
+        if (total > maxBytes) throw this.error(`entry ${quote(entry.name)} has more than the ${maxBytes} bytes expected of it`);
         parts.push(chunk.slice());
       },
       undefined,
@@ -256,15 +256,15 @@ export class ZipReader {
    * search for the data descriptor of a deferred STORED entry when no size is expected.
    */
   async pipe(entry: ZipEntry, onChunk: (chunk: Uint8Array) => void, expectedSize?: number, scanLimit = 64 << 20): Promise<void> {
-    if (entry.flags & 1) throw this.error(`entry "${entry.name}" is encrypted, which is not supported`);
+    if (entry.flags & 1) throw this.error(`entry ${quote(entry.name)} is encrypted, which is not supported`);
     if (entry.method !== 0 && entry.method !== 8) {
-      throw this.error(`entry "${entry.name}" uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
+      throw this.error(`entry ${quote(entry.name)} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
     }
     if (expectedSize !== undefined && entry.size !== undefined && entry.size !== expectedSize) {
-      throw this.error(`entry "${entry.name}" has ${entry.size} bytes, expected ${expectedSize}`);
+      throw this.error(`entry ${quote(entry.name)} has ${entry.size} bytes, expected ${expectedSize}`);
     }
     if (this.directory) return this.pipeRandom(entry, onChunk);
-    if (entry !== this.current) throw this.error(`entry "${entry.name}" was passed by already; a forward-only stream reads entries in file order, once`);
+    if (entry !== this.current) throw this.error(`entry ${quote(entry.name)} was passed by already; a forward-only stream reads entries in file order, once`);
     this.current = null;
     if (entry.size !== undefined && entry.compressedSize !== undefined && entry.crc32 !== undefined) {
       const crc = await this.pipeData(entry, entry.compressedSize, entry.size, onChunk);
@@ -274,7 +274,7 @@ export class ZipReader {
     }
     if (entry.method !== 0) {
       throw this.error(
-        `entry "${entry.name}" is compressed and its size is only given after its data, so it cannot be read front to back; ` +
+        `entry ${quote(entry.name)} is compressed and its size is only given after its data, so it cannot be read front to back; ` +
           'serve the file with HTTP Range support (or as a whole file), or re-save it with stored entries (torch.save does)',
       );
     }
@@ -293,7 +293,7 @@ export class ZipReader {
   checkCrc(entry: ZipEntry, crc: number, expected: number): void {
     if (expected === 0) return;
     if (crc !== expected) {
-      throw this.error(`entry "${entry.name}" fails its CRC-32 check (corrupt file: ${crc.toString(16)} ≠ ${expected.toString(16)})`);
+      throw this.error(`entry ${quote(entry.name)} fails its CRC-32 check (corrupt file: ${crc.toString(16)} ≠ ${expected.toString(16)})`);
     }
   }
 
@@ -301,28 +301,28 @@ export class ZipReader {
 
   private async pipeRandom(entry: ZipEntry, onChunk: (chunk: Uint8Array) => void): Promise<void> {
     const cursor = this.cursor;
-    const what = `local header of entry "${entry.name}"`;
+    const what = `local header of entry ${quote(entry.name)}`;
     const limit = this.limits.get(entry);
     const size = entry.size;
     const compressedSize = entry.compressedSize;
     const expectedCrc = entry.crc32;
     if (limit === undefined || size === undefined || compressedSize === undefined || expectedCrc === undefined) {
-      throw this.error(`entry "${entry.name}" is not in this archive's directory`);
+      throw this.error(`entry ${quote(entry.name)} is not in this archive's directory`);
     }
     if (entry.localHeaderOffset + 30 > limit) throw this.error(`${what} at byte ${entry.localHeaderOffset} overlaps the next entry or the central directory (corrupt zip)`);
     await cursor.seek(entry.localHeaderOffset);
     const fixed = new Fields(await cursor.read(30), (p) => this.error(p), what);
-    if (fixed.u32(0, 'signature') !== LOCAL) throw this.error(`entry "${entry.name}" has no local header at byte ${entry.localHeaderOffset} (corrupt zip)`);
+    if (fixed.u32(0, 'signature') !== LOCAL) throw this.error(`entry ${quote(entry.name)} has no local header at byte ${entry.localHeaderOffset} (corrupt zip)`);
     const nameLength = fixed.u16(26, 'name length');
     const extraLength = fixed.u16(28, 'extra length');
     const dataOffset = entry.localHeaderOffset + 30 + nameLength + extraLength;
     if (dataOffset + compressedSize > limit) {
       throw this.error(
-        `entry "${entry.name}" [${entry.localHeaderOffset}, ${dataOffset + compressedSize}) runs into the next entry or the central directory at byte ${limit} (corrupt zip: overlapping or truncated entries)`,
+        `entry ${quote(entry.name)} [${entry.localHeaderOffset}, ${dataOffset + compressedSize}) runs into the next entry or the central directory at byte ${limit} (corrupt zip: overlapping or truncated entries)`,
       );
     }
     const name = decodeName(await cursor.read(nameLength), fixed.u16(6, 'flags'), (p) => this.error(p), what);
-    if (name !== entry.name) throw this.error(`the local header at byte ${entry.localHeaderOffset} names "${name}", the central directory "${entry.name}" (corrupt zip)`);
+    if (name !== entry.name) throw this.error(`the local header at byte ${entry.localHeaderOffset} names ${quote(name)}, the central directory ${quote(entry.name)} (corrupt zip)`);
     await cursor.seek(dataOffset);
     const crc = await this.pipeData(entry, compressedSize, size, onChunk);
     this.checkCrc(entry, crc, expectedCrc);
@@ -334,12 +334,12 @@ export class ZipReader {
     let produced = 0;
     const emit = (chunk: Uint8Array) => {
       produced += chunk.length;
-      if (produced > size) throw this.error(`entry "${entry.name}" inflates to more than its ${size} bytes (corrupt zip)`);
+      if (produced > size) throw this.error(`entry ${quote(entry.name)} inflates to more than its ${size} bytes (corrupt zip)`);
       crc = crc32(chunk, crc);
       onChunk(chunk);
     };
     if (entry.method === 0) {
-      if (compressedSize !== size) throw this.error(`stored entry "${entry.name}" has ${compressedSize} bytes in the archive but a size of ${size} (corrupt zip)`);
+      if (compressedSize !== size) throw this.error(`stored entry ${quote(entry.name)} has ${compressedSize} bytes in the archive but a size of ${size} (corrupt zip)`);
       await this.pipeCursor(compressedSize, emit);
     } else {
       let finished = false;
@@ -357,15 +357,15 @@ export class ZipReader {
         try {
           inflate.push(chunk, final);
         } catch (e) {
-          throw this.error(`entry "${entry.name}" is not valid deflate data (${errorMessage(e)})`);
+          throw this.error(`entry ${quote(entry.name)} is not valid deflate data (${errorMessage(e)})`);
         }
         if (failure) throw failure;
       };
       await this.pipeCursor(compressedSize, (chunk) => push(chunk, false));
       push(new Uint8Array(0), true);
-      if (!finished) throw this.error(`entry "${entry.name}": its deflate data ends early (corrupt zip)`);
+      if (!finished) throw this.error(`entry ${quote(entry.name)}: its deflate data ends early (corrupt zip)`);
     }
-    if (produced !== size) throw this.error(`entry "${entry.name}" has ${produced} bytes, its header says ${size} (corrupt zip)`);
+    if (produced !== size) throw this.error(`entry ${quote(entry.name)} has ${produced} bytes, its header says ${size} (corrupt zip)`);
     return crc;
   }
 
@@ -399,16 +399,16 @@ export class ZipReader {
     let crc: number | undefined = h.u32(10, 'CRC-32');
     const sizes = { compressedSize: h.u32(14, 'compressed size'), size: h.u32(18, 'size') };
     const name = decodeName(await cursor.read(h.u16(22, 'name length')), flags, fail, what);
-    const zip64 = readExtra(new Fields(await cursor.read(h.u16(24, 'extra length')), fail, what), sizes, `${what} ("${name}")`, fail);
+    const zip64 = readExtra(new Fields(await cursor.read(h.u16(24, 'extra length')), fail, what), sizes, `${what} (${quote(name)})`, fail);
     let size: number | undefined = sizes.size;
     let compressedSize: number | undefined = sizes.compressedSize;
-    if (size === U32_MAX || compressedSize === U32_MAX) throw this.error(`entry "${name}": its 64-bit sizes are missing from its zip64 extra field (corrupt zip)`);
+    if (size === U32_MAX || compressedSize === U32_MAX) throw this.error(`entry ${quote(name)}: its 64-bit sizes are missing from its zip64 extra field (corrupt zip)`);
     if (flags & 8 && size === 0 && compressedSize === 0) {
       // Deferred to the data descriptor.
       crc = size = compressedSize = undefined;
     }
     if (cursor.size !== undefined && compressedSize !== undefined && cursor.position + compressedSize > cursor.size) {
-      throw this.error(`entry "${name}" ends at byte ${cursor.position + compressedSize}, past the end of the file (${cursor.size} bytes; truncated?)`);
+      throw this.error(`entry ${quote(name)} ends at byte ${cursor.position + compressedSize}, past the end of the file (${cursor.size} bytes; truncated?)`);
     }
     return { name, method, flags, crc32: crc, compressedSize, size, localHeaderOffset: headerOffset, zip64 };
   }
@@ -448,7 +448,7 @@ export class ZipReader {
   /** Reads the data descriptor after an entry's data and checks it against what was read. */
   private async readDescriptor(entry: ZipEntry, compressedSize: number, size: number, crc: number): Promise<void> {
     const fail = (p: string) => this.error(p);
-    const what = `data descriptor of entry "${entry.name}"`;
+    const what = `data descriptor of entry ${quote(entry.name)}`;
     const sizeBytes = entry.zip64 ? 8 : 4;
     const first = new Fields(await this.cursor.read(4), fail, what).u32(0, 'signature');
     const rest = new Fields(await this.cursor.read(first === DESCRIPTOR ? 4 + 2 * sizeBytes : 2 * sizeBytes), fail, what);
@@ -501,7 +501,7 @@ export class ZipReader {
       const want = from + W - length;
       if (length + want > scanLimit + W) {
         throw this.error(
-          `entry "${entry.name}": no data descriptor within ${scanLimit} bytes, and its size is only given there ` +
+          `entry ${quote(entry.name)}: no data descriptor within ${scanLimit} bytes, and its size is only given there ` +
             '(corrupt zip, or an entry too large to find its end front to back)',
         );
       }
@@ -574,16 +574,16 @@ async function readCentralDirectory(
     const extraLength = cd.u16(p + 30, 'extra length');
     const commentLength = cd.u16(p + 32, 'comment length');
     const name = decodeName(cd.sub(p + 46, nameLength, `${what}: name`), flags, fail, what);
-    const extra = new Fields(cd.sub(p + 46 + nameLength, extraLength, `${what}: extra field`), fail, `${what} ("${name}")`);
-    const zip64 = readExtra(extra, sizes, `${what} ("${name}")`, fail);
+    const extra = new Fields(cd.sub(p + 46 + nameLength, extraLength, `${what}: extra field`), fail, `${what} (${quote(name)})`);
+    const zip64 = readExtra(extra, sizes, `${what} (${quote(name)})`, fail);
     if (sizes.size === U32_MAX || sizes.compressedSize === U32_MAX || sizes.offset === U32_MAX) {
-      throw fail(`${what} ("${name}"): its 64-bit sizes or offset are missing from its zip64 extra field (corrupt zip)`);
+      throw fail(`${what} (${quote(name)}): its 64-bit sizes or offset are missing from its zip64 extra field (corrupt zip)`);
     }
     cd.sub(p + 46 + nameLength + extraLength, commentLength, `${what}: comment`);
-    if (names.has(name)) throw fail(`the archive lists entry "${name}" twice (corrupt or hostile zip)`);
+    if (names.has(name)) throw fail(`the archive lists entry ${quote(name)} twice (corrupt or hostile zip)`);
     names.add(name);
     if (sizes.offset + 30 + sizes.compressedSize > cdOffset) {
-      throw fail(`entry "${name}" [${sizes.offset}, ${sizes.offset + 30 + sizes.compressedSize}) runs past the start of the central directory at byte ${cdOffset} (corrupt or truncated zip)`);
+      throw fail(`entry ${quote(name)} [${sizes.offset}, ${sizes.offset + 30 + sizes.compressedSize}) runs past the start of the central directory at byte ${cdOffset} (corrupt or truncated zip)`);
     }
     entries.push({ name, method, flags, crc32: crc, compressedSize: sizes.compressedSize, size: sizes.size, localHeaderOffset: sizes.offset, zip64 });
     p += 46 + nameLength + extraLength + commentLength;
@@ -594,7 +594,7 @@ async function readCentralDirectory(
     const a = entries[i - 1];
     const b = entries[i];
     if (b.localHeaderOffset < a.localHeaderOffset + 30 + (a.compressedSize ?? 0)) {
-      throw fail(`entries "${a.name}" (at byte ${a.localHeaderOffset}) and "${b.name}" (at byte ${b.localHeaderOffset}) overlap (corrupt or hostile zip)`);
+      throw fail(`entries ${quote(a.name)} (at byte ${a.localHeaderOffset}) and ${quote(b.name)} (at byte ${b.localHeaderOffset}) overlap (corrupt or hostile zip)`);
     }
   }
   return { entries, directoryOffset: cdOffset };
