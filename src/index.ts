@@ -3,6 +3,7 @@ export { ImageGPT } from './model/imagegpt';
 export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOptions, MemoryReport } from './model/imagegpt';
 export { ImageGPTSession } from './model/session';
 export type { SessionOptions, RowInputs, StepInputs } from './model/session';
+export type { HeadMask } from './model/hf-inputs';
 export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
 export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
 export type { PretrainedSource, LocalFiles, FileOptions, LoadProgress, ModelCache } from './loading/types';

@@ -848,7 +848,14 @@ export class ImageGPT {
     let tokens: ArrayLike<number>;
     if (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number')) tokens = input as number[];
     else if (input instanceof Int32Array) tokens = input;
-    else tokens = encodeWith(processor, input, background, 'complete')[0];
+    else {
+      // The caller's processor may give anything back: checked, not indexed blindly.
+      const rows: unknown = encodeWith(processor, input, background, 'complete');
+      if (!Array.isArray(rows) || rows.length !== 1 || !Array.isArray(rows[0])) {
+        throw new Error(`complete: processor.encode(image) must give inputIds of one row of tokens, got ${describeValue(rows)}`);
+      }
+      tokens = rows[0] as number[];
+    }
     if (tokens.length !== width * height) {
       throw new Error(`complete: the image has ${describeValue(tokens.length)} tokens, the model expects ${width}×${height} = ${width * height}`);
     }
