@@ -32,6 +32,8 @@ ROOT = os.path.join(HERE, "..")
 
 def preprocessor_config(clusters: np.ndarray, size: int) -> dict:
     return {
+        # Our extension (HF ignores it): the training emoji were composited onto white, so RGBA inputs are too.
+        "background_color": [255, 255, 255],
         "clusters": [[float(v) for v in row] for row in clusters],
         "do_color_quantize": True,
         "do_normalize": True,

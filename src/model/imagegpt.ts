@@ -870,8 +870,12 @@ export class ImageGPT {
       completed[i] = out.slice(start, start + P);
     });
     return completed.map((t) => {
-      const img = processor.decode(t, { height, width });
-      return { data: img.data, width: img.width, height: img.height, tokens: t };
+      const img: unknown = processor.decode(t, { height, width });
+      const { data, width: w, height: h } = (img ?? {}) as Partial<Completion>;
+      if (!(data instanceof Uint8ClampedArray) || typeof w !== 'number' || typeof h !== 'number') {
+        throw new Error(`complete: processor.decode(tokens) must give { data: Uint8ClampedArray, width, height }, got ${describeValue(img)}`);
+      }
+      return { data, width: w, height: h, tokens: t };
     });
   }
 

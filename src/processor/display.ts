@@ -9,7 +9,7 @@ const MAX_UPSCALE_PIXELS = 16384 * 16384;
  * Enlarges an RGBA image with nearest-neighbour sampling (crisp token pixels on a display canvas).
  * `size` is an integer factor or an exact { width, height }; source pixel = floor(target · source / size).
  */
-export function upscaleNearest(image: RgbaImage, size: number | { width: number; height: number }): RgbaImage {
+export function upscaleNearest(image: { data: Uint8ClampedArray | Uint8Array; width: number; height: number }, size: number | { width: number; height: number }): RgbaImage {
   if (!image || typeof image !== 'object') throw new Error(`upscaleNearest: expected an RGBA image { data, width, height }, got ${describe(image)}`);
   const { data, width, height } = image;
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {

@@ -17,15 +17,16 @@ export interface ImageSize {
 
 /** Packed 8-bit RGB, row-major (HWC). */
 export interface RgbImage {
-  data: Uint8Array;
+  data: Uint8Array<ArrayBuffer>;
   width: number;
   height: number;
   channels: 3;
 }
 
-/** Packed 8-bit RGBA, row-major, alpha 255: usable as `new ImageData(data, width, height)`. */
+/** Packed 8-bit RGBA, row-major, alpha 255: usable as `new ImageData(data, width, height)` (its own
+ * ArrayBuffer, never a shared one, which is what ImageData's type asks for since TypeScript 5.7). */
 export interface RgbaImage {
-  data: Uint8ClampedArray;
+  data: Uint8ClampedArray<ArrayBuffer>;
   width: number;
   height: number;
 }
@@ -170,7 +171,7 @@ export class ImageGPTImageProcessor {
   readonly normalize: boolean;
   readonly resample: ResampleFilter;
   /** Each cluster's 8-bit color, rint(127.5·(c + 1)), N×3: what `decode` paints. */
-  readonly palette: Uint8Array;
+  readonly palette: Uint8Array<ArrayBuffer>;
   private readonly quantizer: ColorQuantizer;
 
   constructor(options: ImageGPTImageProcessorOptions) {

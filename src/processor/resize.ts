@@ -120,7 +120,7 @@ export interface RgbSource {
 /**
  * Horizontal pass over source rows `rowFirst .. rowFirst + rows - 1`; writes packed RGB rows of `outWidth`.
  */
-function resizeRows(src: RgbSource, taps: Taps, outWidth: number, rowFirst: number, rows: number): Uint8Array {
+function resizeRows(src: RgbSource, taps: Taps, outWidth: number, rowFirst: number, rows: number): Uint8Array<ArrayBuffer> {
   const { data, width, stride } = src;
   const { first, count, weights, ksize } = taps;
   // 4-byte pixels (RGBA, the usual browser input): one 32-bit load per pixel instead of three byte loads.
@@ -163,7 +163,7 @@ function resizeRows(src: RgbSource, taps: Taps, outWidth: number, rowFirst: numb
 }
 
 /** Vertical pass: every output row is a weighted sum of source rows; each of the 3 channels independently. */
-function resizeColumns(src: RgbSource, taps: Taps, outHeight: number): Uint8Array {
+function resizeColumns(src: RgbSource, taps: Taps, outHeight: number): Uint8Array<ArrayBuffer> {
   const { data, width, stride } = src;
   const { first, count, weights, ksize } = taps;
   const rowBytes = width * stride;
@@ -186,7 +186,7 @@ function resizeColumns(src: RgbSource, taps: Taps, outHeight: number): Uint8Arra
 }
 
 /** The RGB channels of `src`, packed (what a resize to the same size gives: Pillow copies). */
-export function packRgb(src: RgbSource): Uint8Array {
+export function packRgb(src: RgbSource): Uint8Array<ArrayBuffer> {
   const { data, width, height, stride } = src;
   const out = new Uint8Array(width * height * 3);
   for (let i = 0, p = 0, o = 0; i < width * height; i++, p += stride) {
@@ -213,7 +213,7 @@ function nearestIndices(inSize: number, outSize: number): Int32Array {
   return index;
 }
 
-function resizeNearest(src: RgbSource, outWidth: number, outHeight: number): Uint8Array {
+function resizeNearest(src: RgbSource, outWidth: number, outHeight: number): Uint8Array<ArrayBuffer> {
   const { data, width, stride } = src;
   const columns = nearestIndices(width, outWidth);
   const rows = nearestIndices(src.height, outHeight);
@@ -236,7 +236,7 @@ function resizeNearest(src: RgbSource, outWidth: number, outHeight: number): Uin
  * filter (default BILINEAR) does; returns packed RGB (HWC) bytes. Sizes must be positive integers (checked by
  * the caller).
  */
-export function resizeRgb(src: RgbSource, outWidth: number, outHeight: number, resample: ResampleFilter = 'bilinear'): Uint8Array {
+export function resizeRgb(src: RgbSource, outWidth: number, outHeight: number, resample: ResampleFilter = 'bilinear'): Uint8Array<ArrayBuffer> {
   const needHorizontal = outWidth !== src.width;
   const needVertical = outHeight !== src.height;
   if (!needHorizontal && !needVertical) return packRgb(src);
