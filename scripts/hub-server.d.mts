@@ -5,6 +5,10 @@ export interface HubServerOptions {
   repos?: Record<string, string>;
   /** false: Range headers are ignored (always 200 with the whole body, no Accept-Ranges). Default true. */
   range?: boolean;
+  /** true: 206 responses carry no Content-Range (a cross-origin server that does not expose it, as a page sees it). Default false. */
+  hideContentRange?: boolean;
+  /** true: weight files are sent gzip-encoded, whole (200, Range ignored, no length of the file itself). Default false. */
+  gzip?: boolean;
   /** Default 0 (any free port). Always on 127.0.0.1. */
   port?: number;
 }
@@ -24,7 +28,7 @@ export interface HubRequest {
   revision?: string;
   /** 0 until the status line is written. */
   status: number;
-  /** Body bytes written so far (for a response the client dropped, only part of its range: count these, not the range asked for). */
+  /** Body bytes written so far, as sent (compressed when gzip; for a response the client dropped, only part of its range: count these, not the range asked for). */
   bytes: number;
 }
 
@@ -58,6 +62,10 @@ export interface HubServer {
   readonly log: HubRequest[];
   /** Whether Range headers are honoured (may be changed between loads). */
   range: boolean;
+  /** Whether 206 responses leave out Content-Range (may be changed between loads). */
+  hideContentRange: boolean;
+  /** Whether weight files are sent gzip-encoded (may be changed between loads). */
+  gzip: boolean;
   /** Called for each body sent; return a plan to stall or cut it. */
   hook: ((request: HubBodyRequest) => HubBodyPlan | undefined) | undefined;
   addRepo(id: string, folder: string): void;

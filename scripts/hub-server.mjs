@@ -5,12 +5,16 @@
 //     others: 302 to /cdn/{sha256}/{file}, as the hub redirects LFS files to its CDN.
 //   GET|HEAD /cdn/{sha256}/{file}: the bytes with Content-Length, ETag, Accept-Ranges: bytes; a single
 //     `Range: bytes=a-b` (or a- or -n) gets 206 + Content-Range, an unsatisfiable one 416.
+//   Field conditions, switchable between loads: `hideContentRange` sends 206 without Content-Range (what a
+//   page sees of a cross-origin server that does not expose it); `gzip` sends weight files gzip-encoded,
+//   whole (200, Range ignored, Content-Length of the compressed body), as a compressing proxy does.
 //   The hub's errors: missing file 404 + X-Error-Code: EntryNotFound; missing repo 401 + RepoNotFound;
 //   missing revision 404 + RevisionNotFound.
 // Types: hub-server.d.mts. The tests' copy with the fixture repos as default: test/helpers/hub-server.mjs.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { join, normalize, resolve, sep } from 'node:path';
 
 const CHUNK = 16 * 1024;
@@ -41,11 +45,26 @@ export async function startHubServer(options = {}) {
     return entry;
   };
 
+  /** @type {Map<string, Buffer>} path → gzip of its contents */
+  const gzipped = new Map();
+  const gzipOf = (/** @type {string} */ path) => {
+    const { sha, bytes } = read(path);
+    const key = `${path}\n${sha}`;
+    let z = gzipped.get(key);
+    if (!z) {
+      z = gzipSync(bytes);
+      gzipped.set(key, z);
+    }
+    return z;
+  };
+
   /** @type {import('./hub-server.d.mts').HubServer} */
   const hub = {
     url: '',
     log: [],
     range: options.range ?? true,
+    hideContentRange: options.hideContentRange ?? false,
+    gzip: options.gzip ?? false,
     hook: undefined,
     addRepo(id, folder) {
       if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`hub server: repo ${id}: ${folder} is not a folder`);
@@ -153,17 +172,22 @@ export async function startHubServer(options = {}) {
    * @param {string} file
    */
   function serveBytes(req, res, entry, path, file) {
-    const { bytes, sha } = read(path);
+    const { sha } = read(path);
+    const gzip = hub.gzip && !file.endsWith('.json');
+    // Gzip: the body is the compressed file, sent whole (the hook's offsets are the compressed body's).
+    const bytes = gzip ? gzipOf(path) : read(path).bytes;
     const size = bytes.length;
     const headers = {
       'Content-Type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream',
       ETag: `"${sha}"`,
     };
-    if (hub.range) headers['Accept-Ranges'] = 'bytes';
+    if (gzip) headers['Content-Encoding'] = 'gzip';
+    const ranges = hub.range && !gzip;
+    if (ranges) headers['Accept-Ranges'] = 'bytes';
     let start = 0;
     let end = size; // exclusive
     let status = 200;
-    const asked = hub.range ? parseRange(entry.range, size) : undefined;
+    const asked = ranges ? parseRange(entry.range, size) : undefined;
     if (asked === 'unsatisfiable') {
       entry.status = 416;
       res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` });
@@ -173,7 +197,7 @@ export async function startHubServer(options = {}) {
     if (asked) {
       [start, end] = asked;
       status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
+      if (!hub.hideContentRange) headers['Content-Range'] = `bytes ${start}-${end - 1}/${size}`;
     }
     headers['Content-Length'] = String(end - start);
     entry.status = status;

@@ -3,6 +3,7 @@
 // function that keeps one bounded window of the file (Blob slices, Node file handles). HTTP Range
 // requests have their own cursor, read as streams (./http).
 import type { ByteCursor } from './types';
+import { abortError, cancelQuietly, raceAbort } from './http';
 
 /** Window of a RangeCursor unless told otherwise: a few MiB, so small reads cost one fetch per window. */
 export const DEFAULT_WINDOW_BYTES = 4 << 20;
@@ -130,12 +131,13 @@ export function blobCursor(name: string, blob: Blob, windowBytes = DEFAULT_WINDO
 }
 
 /**
- * A forward-only cursor over a stream (an HTTP response body). `read` copies into a fresh array; `pipe`
- * passes the stream's own chunks on, sliced at the requested bounds; `seek` forward skips by reading.
- * `size`, when known (Content-Length), only makes errors earlier and clearer.
+ * A forward-only cursor over a stream (an HTTP response body, a cached one). `read` copies into a fresh
+ * array; `pipe` passes the stream's own chunks on, sliced at the requested bounds; `seek` forward skips by
+ * reading. `size`, when known (Content-Length), only makes errors earlier and clearer. Each read is raced
+ * against `signal`: a cache's body or a fetch wrapper's may not heed it.
  */
-export function streamCursor(name: string, stream: ReadableStream<Uint8Array>, size?: number): ByteCursor {
-  return new StreamCursor(name, stream, size);
+export function streamCursor(name: string, stream: ReadableStream<Uint8Array>, size?: number, signal?: AbortSignal): ByteCursor {
+  return new StreamCursor(name, stream, size, signal);
 }
 
 class StreamCursor implements ByteCursor {
@@ -149,6 +151,7 @@ class StreamCursor implements ByteCursor {
     readonly name: string,
     stream: ReadableStream<Uint8Array>,
     readonly size: number | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
     if (size !== undefined) checkLength(name, size, 'a file size');
     this.reader = stream.getReader();
@@ -162,7 +165,17 @@ class StreamCursor implements ByteCursor {
   private async next(max: number, start: number, length: number): Promise<Uint8Array> {
     while (this.pending.length === 0) {
       if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
-      const { done, value } = await this.reader.read();
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await raceAbort(this.reader.read(), this.signal);
+      } catch (e) {
+        if (this.signal?.aborted) {
+          cancelQuietly(this.reader);
+          throw abortError();
+        }
+        throw e;
+      }
+      const { done, value } = r;
       if (done) throw endedEarly(this.name, start, length, this.pos);
       if (!(value instanceof Uint8Array)) throw new Error(`${this.name}: the stream gave ${typeof value}, expected Uint8Array chunks`);
       this.pending = value;
@@ -216,9 +229,9 @@ class StreamCursor implements ByteCursor {
     if (this.closed) return;
     this.closed = true;
     this.pending = new Uint8Array(0);
-    // Best effort: a stream that already failed rejects cancel(), and that must not hide the error that
-    // made the caller close it.
-    await this.reader.cancel().catch(() => {});
+    // Not awaited: cancel() of a tee or clone branch (a cache's clone, the cache's split of a download)
+    // settles only once its twin is read or cancelled too. A stream that already failed rejects it: ignored.
+    cancelQuietly(this.reader);
     try {
       this.reader.releaseLock();
     } catch {

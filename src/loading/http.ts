@@ -1,15 +1,19 @@
 // HTTP for the loader: GET with the hub's error codes turned into plain errors, and weight files opened
 // either for random access (open-ended Range requests read as streams, a new one only where the reader
 // jumps) or, when the server ignores Range, as the very response's stream (never downloaded twice).
-import { checkLength, endedEarly, streamCursor } from './cursor';
+import { checkLength, endedEarly, memoryCursor, streamCursor } from './cursor';
 import type { ByteCursor } from './types';
-import { errorMessage } from '../json';
 
 /** Who is asked and how; `hub` names the repository in errors about it. */
 export interface HttpContext {
   fetch: typeof fetch;
   signal?: AbortSignal;
   hub?: { repo: string; revision: string; host: string };
+  /**
+   * Set once a 206 came without a readable Content-Range (a cross-origin server that does not expose it):
+   * Range answers cannot be checked, so later files skip the Range request and take one plain GET.
+   */
+  rangeUnverifiable?: boolean;
 }
 
 /** The error every aborted load rejects with. */
@@ -21,6 +25,76 @@ export function abortError(): Error {
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError();
+}
+
+/**
+ * Settles as `work` does, or rejects with abortError() as soon as `signal` aborts: caller code (a cache, a
+ * fetch wrapper) and stream reads may never settle, and an abort must still end the load. `work` is left to
+ * settle on its own (its rejection is observed, never unhandled).
+ */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => {});
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Calls caller code that should return a promise: a synchronous throw becomes a rejection, a plain value a resolution. */
+export function callerPromise<T>(call: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Cancels a stream or reader without waiting: the promise of cancel() on a tee or clone branch settles only
+ * once its twin is cancelled or read too, which the caller's code (a cache keeping a clone) may never do.
+ */
+export function cancelQuietly(target: { cancel(reason?: unknown): Promise<void> } | null | undefined, reason?: unknown): void {
+  if (!target) return;
+  try {
+    target.cancel(reason).catch(() => {});
+  } catch {
+    // a locked stream throws: whoever holds its reader cancels it
+  }
+}
+
+/** The most characters of an error's causes quoted in a message. */
+const CAUSE_CHARS = 300;
+
+/**
+ * An error and its causes in one bounded line: "fetch failed: redirect count exceeded",
+ * "fetch failed: Headers Timeout Error (UND_ERR_HEADERS_TIMEOUT)".
+ */
+export function describeCause(e: unknown): string {
+  const parts: string[] = [];
+  let c: unknown = e;
+  for (let depth = 0; depth < 4 && c !== undefined && c !== null; depth++) {
+    let part = c instanceof Error ? c.message : String(c);
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && !part.includes(code)) part = part ? `${part} (${code})` : code;
+    // An AggregateError (every address refused) says nothing itself: its first error does.
+    if (!part && c instanceof AggregateError && c.errors.length > 0) part = describeCause(c.errors[0]);
+    if (part && !parts.includes(part)) parts.push(part);
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  const text = parts.join(': ') || 'no reason given';
+  return text.length > CAUSE_CHARS ? `${text.slice(0, CAUSE_CHARS - 1)}…` : text;
 }
 
 function hostOf(url: string): string {
@@ -39,21 +113,34 @@ export function contentLength(res: Response): number | undefined {
   return Number(text);
 }
 
+/** Whether a value a caller's fetch (or cache) gave is a Response this code can use. */
+export function isResponse(v: unknown): v is Response {
+  if (v instanceof Response) return true;
+  const r = v as { status?: unknown; headers?: { get?: unknown } } | null;
+  return typeof r === 'object' && r !== null && typeof r.status === 'number' && typeof r.headers?.get === 'function';
+}
+
 /**
  * GET `url`. Resolves with a 200/206 response, or null when the file does not exist (404 without a
- * repository or revision error). Anything else is an Error naming the URL and what went wrong.
+ * repository or revision error). Anything else is an Error naming the URL and what went wrong. The fetch
+ * is raced against the signal (a caller's fetch may ignore it).
  */
-export async function httpGet(url: string, ctx: HttpContext, headers?: Record<string, string>): Promise<Response | null> {
+export async function httpGet(url: string, ctx: HttpContext, headers?: Record<string, string>, init?: RequestInit): Promise<Response | null> {
   throwIfAborted(ctx.signal);
   let res: Response;
   try {
-    res = await ctx.fetch(url, { signal: ctx.signal, headers });
+    const answer: unknown = await raceAbort(callerPromise(() => ctx.fetch(url, { ...init, signal: ctx.signal, headers })), ctx.signal);
+    if (!isResponse(answer)) {
+      throw new Error(`${url}: options.fetch resolved with ${answer === null ? 'null' : typeof answer}, expected a Response`);
+    }
+    res = answer;
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    throw new Error(`${url}: could not reach ${hostOf(url)} (${errorMessage(e)})`, { cause: e });
+    if (e instanceof Error && e.message.startsWith(`${url}: options.fetch`)) throw e;
+    throw new Error(`${url}: could not reach ${hostOf(url)} (${describeCause(e)})`, { cause: e });
   }
   if (res.status === 200 || res.status === 206) return res;
-  await res.body?.cancel().catch(() => {});
+  cancelQuietly(res.body);
   const code = res.headers.get('x-error-code');
   const hub = ctx.hub;
   if (code === 'RepoNotFound') {
@@ -70,57 +157,107 @@ export async function httpGet(url: string, ctx: HttpContext, headers?: Record<st
   if (res.status === 401 || res.status === 403) {
     throw new Error(`${url}: HTTP ${res.status} ${res.statusText} (the file needs authorization: a private or gated repository?)`);
   }
-  throw new Error(`${url}: HTTP ${res.status} ${res.statusText}${code ? ` (${code})` : ''}`);
+  throw new Error(`${url}: HTTP ${res.status} ${res.statusText}${code ? ` (${quote(code)})` : ''}`);
 }
 
-/** `bytes a-b/total` of a 206 response. */
-function parseContentRange(value: string | null): { start: number; end: number; total: number } | null {
-  const m = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value.trim());
+/** A header's value in a message, bounded (a server's text can be anything). */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 99)}…` : value);
+}
+
+/** `bytes a-b/total` of a 206 response; `total` undefined for `bytes a-b/*` (RFC 9110: length unknown). */
+export function parseContentRange(value: string | null): { start: number; end: number; total: number | undefined } | null {
+  const m = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim());
   if (!m) return null;
-  return { start: Number(m[1]), end: Number(m[2]) + 1, total: Number(m[3]) };
+  const range = { start: Number(m[1]), end: Number(m[2]) + 1, total: m[3] === '*' ? undefined : Number(m[3]) };
+  return range.end > range.start && (range.total === undefined || range.end <= range.total) ? range : null;
 }
-
 
 export interface OpenOptions {
   /** Try Range requests (random access). Without it: one plain GET, read as a stream. */
   range: boolean;
   /** Forward jumps up to this many bytes read through the current response instead of a new request (default 256 KiB). */
   skipBytes?: number;
+  /** A file up to this size is read whole into memory from its first response (default 1 MiB). */
+  wholeBytes?: number;
 }
 
 /** A forward jump the current response reads through rather than being dropped for a new request. */
 export const DEFAULT_SKIP_BYTES = 256 << 10;
 /** A `read` up to this size is kept, so a read inside it (a zip's directory inside its tail) costs no request. */
 const RECENT_BYTES = 128 << 10;
+/**
+ * Files up to this size are read whole from one response: a zip reader's head, tail and front would
+ * otherwise cost a second request for a file under about DEFAULT_SKIP_BYTES + its tail (≈ 320 KiB).
+ */
+export const WHOLE_FILE_BYTES = 1 << 20;
+
+/** The whole body of a response whose length is `size`, in memory, as a random-access cursor. */
+async function wholeCursor(res: Response, url: string, name: string, ctx: HttpContext, size: number): Promise<ByteCursor> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await raceAbort(res.arrayBuffer(), ctx.signal));
+  } catch (e) {
+    if (ctx.signal?.aborted) throw abortError();
+    throw new Error(`${name}: the download from ${url} failed or broke off (${describeCause(e)})`, { cause: e });
+  }
+  if (bytes.length !== size) throw new Error(`${name}: the download from ${url} gave ${bytes.length} bytes, expected ${size}`);
+  return memoryCursor(name, bytes);
+}
+
+/**
+ * The file's length from a response to a request without Range (undefined when unknown): a 200, or a 206
+ * that says it carries the whole file (a cache between may answer so). Any other 206 is an Error.
+ */
+export function wholeLength(res: Response, url: string): number | undefined {
+  if (res.status !== 206) return contentLength(res);
+  const header = res.headers.get('content-range');
+  const r = parseContentRange(header);
+  if (r && r.start === 0 && (r.total === undefined || r.end === r.total)) return r.end;
+  cancelQuietly(res.body);
+  throw new Error(
+    `${url}: HTTP 206 (partial content) to a request without Range, ` +
+      (header === null ? 'with no readable Content-Range' : `with Content-Range ${quote(header)}`) +
+      '; expected the whole file (HTTP 200)',
+  );
+}
+
+/** A 200 response (or a 206 carrying the whole file): in memory when small, else read as a stream. */
+function wholeFile(res: Response, url: string, name: string, ctx: HttpContext, size: number | undefined, opts: OpenOptions): Promise<ByteCursor> | ByteCursor {
+  if (size !== undefined && size <= (opts.wholeBytes ?? WHOLE_FILE_BYTES)) return wholeCursor(res, url, name, ctx, size);
+  return streamCursor(name, res.body ?? new Blob([]).stream(), size, ctx.signal);
+}
 
 /**
  * Opens `url` as a ByteCursor, or null when it does not exist. With `range`, the first request asks for
  * `bytes=0-`: a 206 with a matching Content-Range gives random access, its body being the first stream
- * read; a 200 (Range ignored) is used as it is, as a forward-only stream.
+ * read; a 200 (Range ignored) is used as it is, as a forward-only stream. A small file is read whole
+ * either way. A 206 whose Content-Range cannot be read (a cross-origin server that does not expose it)
+ * cannot be checked: the file is read by one plain GET instead, and so are the provider's later files.
  */
 export async function openHttpFile(url: string, name: string, ctx: HttpContext, opts: OpenOptions): Promise<ByteCursor | null> {
-  const res = await httpGet(url, ctx, opts.range ? { Range: 'bytes=0-' } : undefined);
+  const range = opts.range && !ctx.rangeUnverifiable;
+  const res = await httpGet(url, ctx, range ? { Range: 'bytes=0-' } : undefined, opts.range && !range ? { cache: 'no-store' } : undefined);
   if (!res) return null;
-  if (res.status === 206 && opts.range) {
-    const header = res.headers.get('content-range');
+  const header = res.headers.get('content-range');
+  if (res.status === 206 && range) {
     if (header === null) {
-      // A cross-origin server that does not expose Content-Range: no random access; read it as one stream.
-      await res.body?.cancel().catch(() => {});
-      return openHttpFile(url, name, ctx, { ...opts, range: false });
+      cancelQuietly(res.body);
+      ctx.rangeUnverifiable = true;
+      return openHttpFile(url, name, ctx, opts);
     }
-    const range = parseContentRange(header);
-    if (!range || range.start !== 0 || range.end <= 0 || range.end > range.total || !res.body) {
-      await res.body?.cancel().catch(() => {});
-      throw new Error(`${url}: asked for bytes 0-, the server answered 206 with Content-Range ${JSON.stringify(header)}${res.body ? '' : ' and no body'}`);
+    const r = parseContentRange(header);
+    if (!r || r.start !== 0 || !res.body) {
+      cancelQuietly(res.body);
+      throw new Error(`${url}: asked for bytes 0-, the server answered 206 with Content-Range ${quote(header)}${res.body ? '' : ' and no body'}`);
     }
-    return new HttpRangeCursor(name, url, ctx, range.total, opts.skipBytes ?? DEFAULT_SKIP_BYTES, { reader: res.body.getReader(), at: 0, end: range.end });
+    // Unknown total (`/*`): no random access (a zip's tail is found from the end); the body is the file.
+    if (r.total === undefined) return wholeFile(res, url, name, ctx, r.end, opts);
+    if (r.end === r.total && r.total <= (opts.wholeBytes ?? WHOLE_FILE_BYTES)) return wholeCursor(res, url, name, ctx, r.total);
+    return new HttpRangeCursor(name, url, ctx, r.total, opts.skipBytes ?? DEFAULT_SKIP_BYTES, { reader: res.body.getReader(), at: 0, end: r.end });
   }
-  if (res.status === 206) {
-    await res.body?.cancel().catch(() => {});
-    throw new Error(`${url}: HTTP 206 (partial content) to a request without Range`);
-  }
-  if (!res.body) return streamCursor(name, new Blob([await res.arrayBuffer()]).stream(), contentLength(res));
-  return streamCursor(name, res.body, contentLength(res));
+  // No Range sent, or ignored: the whole file (a 206 must say so).
+  return wholeFile(res, url, name, ctx, wholeLength(res, url), opts);
 }
 
 /** One Range response being read: the next byte it gives is `at`; it carries the file up to `end`. */
@@ -165,7 +302,7 @@ class HttpRangeCursor implements ByteCursor {
 
   private broke(e: unknown): Error {
     if (this.ctx.signal?.aborted) return abortError();
-    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${errorMessage(e)})`, { cause: e });
+    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${describeCause(e)})`, { cause: e });
   }
 
   /** A new request for the bytes from `start` on. */
@@ -174,24 +311,28 @@ class HttpRangeCursor implements ByteCursor {
     const res = await httpGet(this.url, this.ctx, { Range: asked });
     if (!res) throw new Error(`${this.name}: ${this.url} answered HTTP 404 to Range ${asked}, a file that answered before`);
     if (res.status !== 206) {
-      await res.body?.cancel().catch(() => {});
+      cancelQuietly(res.body);
       throw new Error(`${this.name}: asked ${this.url} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
     }
     const header = res.headers.get('content-range');
     const range = parseContentRange(header);
-    if (!range || range.start !== start || range.end <= start || range.end > this.size || range.total !== this.size || !res.body) {
-      await res.body?.cancel().catch(() => {});
-      throw new Error(`${this.name}: asked ${this.url} for ${asked} of ${this.size} bytes, the server answered Content-Range ${JSON.stringify(header)}`);
+    // `/*` (length unknown) is accepted: the first answer gave the length.
+    if (!range || range.start !== start || range.end > this.size || (range.total !== undefined && range.total !== this.size) || !res.body) {
+      cancelQuietly(res.body);
+      throw new Error(
+        `${this.name}: asked ${this.url} for ${asked} of ${this.size} bytes, the server answered ` +
+          (header === null ? 'with no readable Content-Range' : `Content-Range ${quote(header)}`),
+      );
     }
     return { reader: res.body.getReader(), at: start, end: range.end };
   }
 
-  private async drop(body: RangeBody | null): Promise<void> {
+  private drop(body: RangeBody | null): void {
     if (!body) return;
     if (this.body === body) this.body = null;
     if (this.parked === body) this.parked = null;
-    // Best effort: a response that already failed rejects cancel(); its error was (or is) reported elsewhere.
-    await body.reader.cancel().catch(() => {});
+    // Not awaited: a response a fetch wrapper cloned settles its cancel only once the clone is read too.
+    cancelQuietly(body.reader);
   }
 
   /** Whether `body` gives byte `at` next, or a short way on, or (its last read) just gave it. */
@@ -212,9 +353,9 @@ class HttpRangeCursor implements ByteCursor {
       this.body = parked;
       // A response kept waiting may have been closed by the server meanwhile: then a new request instead.
       if (parked.pending?.length || (await this.fill(parked))) return parked;
-      await this.drop(parked);
+      this.drop(parked);
     } else {
-      await this.drop(this.parked);
+      this.drop(this.parked);
       this.parked = this.body;
     }
     this.body = await this.open(at);
@@ -224,7 +365,7 @@ class HttpRangeCursor implements ByteCursor {
   /** Reads the next chunk of a resumed response; false (not an error) when it failed or ended. */
   private async fill(body: RangeBody): Promise<boolean> {
     try {
-      const r = await body.reader.read();
+      const r = await raceAbort(body.reader.read(), this.ctx.signal);
       if (r.done || !(r.value instanceof Uint8Array) || r.value.length === 0) return false;
       body.pending = r.value;
       return true;
@@ -240,27 +381,27 @@ class HttpRangeCursor implements ByteCursor {
     while (!chunk || chunk.length === 0) {
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
-        r = await body.reader.read();
+        r = await raceAbort(body.reader.read(), this.ctx.signal);
       } catch (e) {
-        await this.drop(body);
+        this.drop(body);
         throw this.broke(e);
       }
       if (r.done) {
-        await this.drop(body);
+        this.drop(body);
         throw this.broke(`the response ended at byte ${body.at}, its Content-Range goes to byte ${body.end}`);
       }
       if (!(r.value instanceof Uint8Array)) throw new Error(`${this.name}: the response from ${this.url} gave ${typeof r.value}, expected Uint8Array chunks`);
       chunk = r.value;
     }
     if (chunk.length > body.end - body.at) {
-      await this.drop(body);
+      this.drop(body);
       throw new Error(`${this.name}: the response from ${this.url} runs past byte ${body.end}, where its Content-Range ends`);
     }
     const n = Math.min(max, chunk.length);
     body.pending = chunk.subarray(n);
     body.at += n;
     // A response read to its end is let go at once (not at the next jump).
-    if (body.at === body.end) await this.drop(body);
+    if (body.at === body.end) this.drop(body);
     return n === chunk.length ? chunk : chunk.subarray(0, n);
   }
 
@@ -326,7 +467,7 @@ class HttpRangeCursor implements ByteCursor {
     if (this.closed) return;
     this.closed = true;
     this.recent = null;
-    await this.drop(this.parked);
-    await this.drop(this.body);
+    this.drop(this.parked);
+    this.drop(this.body);
   }
 }

@@ -9,7 +9,7 @@ import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
 import type { ModelWeights } from '../model/weights';
 import { abortError, throwIfAborted } from './http';
 import { readCheckpoint } from './layouts';
-import { openSource } from './sources';
+import { openSource, warnerOf } from './sources';
 import type { FileOptions, PretrainedSource } from './types';
 import { GpuUploader } from './upload';
 import { describeValue } from '../json';
@@ -39,6 +39,7 @@ const LOAD_OPTION_KEYS: { [K in keyof Required<LoadOptions>]: true } = {
   fetch: true,
   signal: true,
   onProgress: true,
+  onWarning: true,
   device: true,
   dtype: true,
   tuning: true,
@@ -129,7 +130,7 @@ export async function loadPretrained(source: PretrainedSource, options: LoadOpti
     const tuning = resolveTuning(WHO, device, adapterInfo, tuningOption);
 
     uploader = new GpuUploader(device, config, dtype, { signal });
-    const found = await readCheckpoint(files, uploader, options.onProgress);
+    const found = await readCheckpoint(files, uploader, options.onProgress, warnerOf(options));
     throwIfAborted(signal);
     const weights = uploader.finish();
     uploader = null;

@@ -6,7 +6,8 @@ import { readTorchCheckpoint } from './torch';
 import { SAFETENSORS_DTYPE_BYTES } from '../safetensors';
 import type { FileProvider, OpenedFile } from './sources';
 import type { ByteCursor, CheckpointReader, LoadProgress, TensorSink } from './types';
-import { describeValue, isJsonObject } from '../json';
+import { clip, describeValue, isJsonObject, quote } from '../json';
+import { describeCause } from './http';
 
 export const LAYOUT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
@@ -57,84 +58,177 @@ const PROGRESS_STEP = 1 << 20;
 /** ...or this many milliseconds, so that a slow or stalled download still shows where it is. */
 const PROGRESS_MS = 200;
 
-/** Byte progress of the checkpoint's files: per file and across them, per phase. */
-class ProgressTracker {
-  private readonly overall = { download: { loaded: 0, total: 0 }, cached: { loaded: 0, total: 0 }, upload: { loaded: 0, total: 0 } };
-  /** Bytes of files not opened yet (estimated from total_size); 0 once all are opened. */
-  private estimate = 0;
-  private openedTotal = 0;
-  private declaredSum = 0;
+type Phase = LoadProgress['phase'];
 
-  constructor(private readonly onProgress: ((p: LoadProgress) => void) | undefined) {}
+/** The distinct bytes of a file taken so far, as sorted disjoint [start, end) intervals (a zip reader reads its head and tail twice). */
+class Coverage {
+  private readonly spans: Array<[number, number]> = [];
+  covered = 0;
 
-  /** Tensor bytes of the whole checkpoint, when an index says. */
-  setEstimate(bytes: number | undefined): void {
-    this.estimate = bytes ?? 0;
-    this.overall.upload.total = bytes ?? 0;
-  }
-
-  /** Whether the file being read is the checkpoint's last. */
-  last = false;
-
-  opened(size: number | undefined, last: boolean): void {
-    this.openedTotal += size ?? 0;
-    const total = last ? this.openedTotal : Math.max(this.openedTotal, this.estimate);
-    this.overall.download.total = total;
-    this.overall.cached.total = total;
-  }
-
-  read(phase: 'download' | 'cached', file: string, loaded: number, total: number, delta: number): void {
-    this.overall[phase].loaded += delta;
-    this.report(phase, file, loaded, total);
-  }
-
-  upload(file: string, loaded: number, total: number, delta: number): void {
-    this.overall.upload.loaded += delta;
-    this.report('upload', file, loaded, total);
-  }
-
-  /** Latest figures per phase and file, and the `loaded` last reported (events come at most every PROGRESS_STEP bytes). */
-  private readonly latest = new Map<
-    string,
-    { phase: LoadProgress['phase']; file: string; loaded: number; total: number; reported: number; reportedAt: number }
-  >();
-
-  private report(phase: LoadProgress['phase'], file: string, loaded: number, total: number, force = false): void {
-    const key = `${phase}\n${file}`;
-    const l = this.latest.get(key) ?? { phase, file, loaded: 0, total: 0, reported: -1, reportedAt: 0 };
-    l.loaded = loaded;
-    l.total = total;
-    this.latest.set(key, l);
-    if (loaded === l.reported) return;
-    const now = Date.now();
-    // The first bytes of a file, every PROGRESS_STEP bytes or PROGRESS_MS, and its end.
-    const due = force || l.reported < 0 || loaded === total || loaded - l.reported >= PROGRESS_STEP || now - l.reportedAt >= PROGRESS_MS;
-    if (!due) return;
-    l.reported = loaded;
-    l.reportedAt = now;
-    const o = this.overall[phase];
-    this.onProgress?.({ phase, file, loaded, total, overall: { loaded: o.loaded, total: Math.max(o.total, o.loaded) } });
-  }
-
-  /** A file was read whole: its last figures go out if they have not. */
-  flush(file: string): void {
-    for (const l of this.latest.values()) if (l.file === file) this.report(l.phase, file, l.loaded, l.total, true);
-  }
-
-  /** Tensor bytes declared by a file; once the last file is declared the upload total is exact. */
-  declared(bytes: number, last: boolean): void {
-    this.declaredSum += bytes;
-    this.overall.upload.total = last ? this.declaredSum : Math.max(this.declaredSum, this.estimate);
+  add(start: number, end: number): void {
+    if (end <= start) return;
+    const spans = this.spans;
+    let i = 0;
+    while (i < spans.length && spans[i][1] < start) i++;
+    let a = start;
+    let b = end;
+    let j = i;
+    while (j < spans.length && spans[j][0] <= b) {
+      a = Math.min(a, spans[j][0]);
+      b = Math.max(b, spans[j][1]);
+      this.covered -= spans[j][1] - spans[j][0];
+      j++;
+    }
+    spans.splice(i, j - i, [a, b]);
+    this.covered += b - a;
   }
 }
 
-/** Counts the bytes a reader takes from a cursor (reads, pipes, forward skips) and reports them. */
-function countingCursor(inner: ByteCursor, report: (loaded: number, delta: number) => void): ByteCursor {
-  let loaded = 0;
-  const add = (n: number) => {
-    if (n <= 0) return;
-    loaded += n;
-    report(loaded, n);
+/** One file in one phase: its figures, and the last ones reported (events come at most every PROGRESS_STEP bytes). */
+interface FileFigures {
+  phase: Phase;
+  file: string;
+  loaded: number;
+  total: number | undefined;
+  reported: number;
+  reportedAt: number;
+}
+
+/**
+ * Byte progress of the checkpoint's files, per file and across them, per phase. Each phase's overall total
+ * is fixed at its first event: the single file's size (download / cached) or tensor bytes (upload); for a
+ * sharded checkpoint, undefined (download / cached) or the index's total_size (upload), which the uploaded
+ * bytes are scaled to once every shard has declared its tensors, so that it ends exactly at the total.
+ */
+class ProgressTracker {
+  private readonly overall: Record<Phase, { loaded: number; total: number | undefined; fixed: boolean; reported: number }> = {
+    download: { loaded: 0, total: undefined, fixed: false, reported: 0 },
+    cached: { loaded: 0, total: undefined, fixed: false, reported: 0 },
+    upload: { loaded: 0, total: undefined, fixed: false, reported: 0 },
+  };
+  private sharded = false;
+  private indexTotal: number | undefined;
+  private declaredSum = 0;
+  private allDeclared = false;
+  private failedCallback = false;
+  private readonly files = new Map<string, FileFigures>();
+
+  constructor(
+    private readonly onProgress: ((p: LoadProgress) => void) | undefined,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** A sharded checkpoint, and its index's tensor bytes when it says. */
+  setSharded(totalSize: number | undefined): void {
+    this.sharded = true;
+    this.indexTotal = totalSize;
+  }
+
+  private figures(phase: Phase, file: string, total: number | undefined): FileFigures {
+    const key = `${phase}\n${file}`;
+    let f = this.files.get(key);
+    if (!f) {
+      f = { phase, file, loaded: 0, total, reported: -1, reportedAt: 0 };
+      this.files.set(key, f);
+    }
+    return f;
+  }
+
+  /** Bytes of a weight file read: `loaded` distinct bytes of `total`. */
+  read(phase: 'download' | 'cached', file: string, loaded: number, total: number | undefined): void {
+    const o = this.overall[phase];
+    if (!o.fixed) {
+      o.total = this.sharded ? undefined : total;
+      o.fixed = true;
+    }
+    const f = this.figures(phase, file, total);
+    o.loaded += loaded - f.loaded;
+    f.loaded = loaded;
+    this.report(f);
+  }
+
+  /** Tensor bytes a file declared; once the last file has declared, the upload's scale is known. */
+  declared(bytes: number, last: boolean): void {
+    this.declaredSum += bytes;
+    if (last) this.allDeclared = true;
+  }
+
+  upload(file: string, loaded: number, total: number): void {
+    const o = this.overall.upload;
+    if (!o.fixed) {
+      o.total = this.sharded ? this.indexTotal : total;
+      o.fixed = true;
+    }
+    const f = this.figures('upload', file, total);
+    o.loaded += loaded - f.loaded;
+    f.loaded = loaded;
+    this.report(f);
+  }
+
+  /** The overall figure reported: bounded by the total, never decreasing, exactly the total at the end. */
+  private overallLoaded(phase: Phase): number {
+    const o = this.overall[phase];
+    let v = o.loaded;
+    if (o.total !== undefined) {
+      // An index's total_size may differ from the declared bytes: once those are known, scale to it.
+      if (phase === 'upload' && this.sharded && this.allDeclared && this.declaredSum > 0) v = Math.round((o.loaded * o.total) / this.declaredSum);
+      v = Math.min(o.total, v);
+    }
+    o.reported = Math.max(o.reported, v);
+    return o.reported;
+  }
+
+  private report(f: FileFigures, force = false): void {
+    if (f.loaded === f.reported && !force) return;
+    const now = Date.now();
+    // The first bytes of a file, every PROGRESS_STEP bytes or PROGRESS_MS, and its end.
+    const due = force || f.reported < 0 || f.loaded === f.total || f.loaded - f.reported >= PROGRESS_STEP || now - f.reportedAt >= PROGRESS_MS;
+    if (!due) return;
+    f.reported = f.loaded;
+    f.reportedAt = now;
+    const o = this.overall[f.phase];
+    this.emit({ phase: f.phase, file: f.file, loaded: f.loaded, total: f.total, overall: { loaded: this.overallLoaded(f.phase), total: o.total } });
+  }
+
+  /** Calls onProgress: caller code, so a throw or a rejected promise is warned about once and the load goes on. */
+  private emit(p: LoadProgress): void {
+    if (!this.onProgress) return;
+    const failed = (e: unknown) => {
+      if (this.failedCallback) return;
+      this.failedCallback = true;
+      this.warn(`onProgress threw (${describeCause(e)}); the load goes on`);
+    };
+    try {
+      const r: unknown = this.onProgress(p);
+      if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, failed);
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  /** A file was read whole: its last figures go out, `loaded === total` (a length unknown so far is the length read). */
+  flush(file: string): void {
+    for (const f of this.files.values()) {
+      if (f.file !== file) continue;
+      const o = this.overall[f.phase];
+      if (f.phase !== 'upload') {
+        const end = f.total ?? f.loaded;
+        o.loaded += end - f.loaded;
+        f.loaded = end;
+        f.total = end;
+      }
+      this.report(f, true);
+    }
+  }
+}
+
+/** Counts the distinct bytes a reader takes from a cursor (reads, pipes, forward skips) and reports them. */
+function countingCursor(inner: ByteCursor, report: (loaded: number) => void): ByteCursor {
+  const coverage = new Coverage();
+  const add = (start: number, end: number) => {
+    const before = coverage.covered;
+    coverage.add(start, end);
+    if (coverage.covered !== before) report(coverage.covered);
   };
   return {
     name: inner.name,
@@ -144,20 +238,23 @@ function countingCursor(inner: ByteCursor, report: (loaded: number, delta: numbe
       return inner.position;
     },
     async read(length) {
+      const at = inner.position;
       const out = await inner.read(length);
-      add(out.length);
+      add(at, at + out.length);
       return out;
     },
     async pipe(length, onChunk) {
+      let at = inner.position;
       await inner.pipe(length, (chunk) => {
         onChunk(chunk);
-        add(chunk.length);
+        add(at, at + chunk.length);
+        at += chunk.length;
       });
     },
     async seek(offset) {
       const from = inner.position;
       await inner.seek(offset);
-      if (!inner.random) add(offset - from);
+      if (!inner.random) add(from, offset);
     },
     close: () => inner.close(),
   };
@@ -166,8 +263,8 @@ function countingCursor(inner: ByteCursor, report: (loaded: number, delta: numbe
 /** An error that does not say which file it is about (a connection cut mid-body: 'TypeError: terminated') gets the file's name. */
 export function nameTheFile(e: unknown, file: string, where: string): unknown {
   if (!(e instanceof Error) || e.name === 'AbortError' || e.message.includes(file)) return e;
-  const problem = e instanceof TypeError ? `the download from ${where} failed or broke off (${e.message})` : e.message;
-  return new Error(`${file}: ${problem}`, { cause: e });
+  const problem = e instanceof TypeError ? `the download from ${clip(where)} failed or broke off (${e.message})` : e.message;
+  return new Error(`${clip(file)}: ${problem}`, { cause: e });
 }
 
 function readerFor(file: string): CheckpointReader {
@@ -182,10 +279,12 @@ export async function readCheckpoint(
   files: FileProvider,
   sink: CheckpointSink,
   onProgress: ((p: LoadProgress) => void) | undefined,
+  warn: (message: string) => void = () => {},
 ): Promise<{ layout: string; files: string[] }> {
-  const progress = new ProgressTracker(onProgress);
+  const progress = new ProgressTracker(onProgress, warn);
   const fileOf = new Map<string, string>();
   const uploaded = new Map<string, { loaded: number; total: number }>();
+  let lastFile = false;
   const trackedSink: CheckpointSink = {
     expectLastFile: (last) => sink.expectLastFile(last),
     declare: (file, tensors) => {
@@ -198,22 +297,21 @@ export async function readCheckpoint(
       const u = uploaded.get(file) ?? { loaded: 0, total: 0 };
       u.total += bytes;
       uploaded.set(file, u);
-      progress.declared(bytes, progress.last);
+      progress.declared(bytes, lastFile);
     },
     data: (name, offset, bytes) => {
       sink.data(name, offset, bytes);
       const file = fileOf.get(name) as string;
       const u = uploaded.get(file) as { loaded: number; total: number };
       u.loaded += bytes.length;
-      progress.upload(file, u.loaded, u.total, bytes.length);
+      progress.upload(file, u.loaded, u.total);
     },
   };
   const readOne = async (opened: OpenedFile, file: string, last: boolean): Promise<void> => {
-    progress.opened(opened.cursor.size, last);
-    const total = opened.cursor.size ?? 0;
-    const cursor = countingCursor(opened.cursor, (loaded, delta) => progress.read(opened.phase, file, loaded, total, delta));
+    const total = opened.cursor.size;
+    const cursor = countingCursor(opened.cursor, (loaded) => progress.read(opened.phase, file, loaded, total));
     sink.expectLastFile(last);
-    progress.last = last;
+    lastFile = last;
     let ok = false;
     try {
       await readerFor(file)(cursor, trackedSink);
@@ -237,11 +335,11 @@ export async function readCheckpoint(
     const json = await files.json(indexFile);
     if (json !== null) {
       const index = parseShardIndex(json, indexFile, single.endsWith('.safetensors') ? 'safetensors' : 'bin');
-      progress.setEstimate(index.totalSize);
+      progress.setSharded(index.totalSize);
       for (let i = 0; i < index.shards.length; i++) {
         const shard = index.shards[i];
         const o = await files.open(shard, true);
-        if (!o) throw new Error(`${indexFile} lists ${shard}, which was not found (${files.where(shard)})`);
+        if (!o) throw new Error(`${indexFile} lists ${quote(shard)}, which was not found (${clip(files.where(shard))})`);
         await readOne(o, shard, i === index.shards.length - 1);
       }
       return { layout: indexFile, files: index.shards };

@@ -1,8 +1,8 @@
 // Sources: a PretrainedSource (hub id, base URL, { config, weights } bytes, local files) and the FileOptions
 // become one file provider that opens a model folder's files by name, through the cache where there is one.
 import { blobCursor, memoryCursor, streamCursor } from './cursor';
-import { isMissing, missingResponse, resolveCache, teeIntoCache, type CacheTee } from './cache';
-import { abortError, contentLength, httpGet, openHttpFile, throwIfAborted, type HttpContext } from './http';
+import { isMissing, missingResponse, resolveCache, type BestEffortCache, type CacheTee, type CacheTimeouts } from './cache';
+import { abortError, contentLength, describeCause, httpGet, openHttpFile, raceAbort, throwIfAborted, wholeLength, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
 import { describeValue, errorMessage, parseJsonText } from '../json';
 
@@ -62,8 +62,38 @@ function isLocalFiles(s: unknown): s is LocalFiles {
   return typeof FileList !== 'undefined' && s instanceof FileList;
 }
 
-/** Turns a source and its options into a file provider. Checks the source's shape; makes no request. */
-export async function openSource(source: PretrainedSource, options: FileOptions = {}): Promise<FileProvider> {
+/**
+ * Where warnings go: `onWarning`, else console.warn. A warning callback that throws is ignored (a warning
+ * must not fail the load it is about).
+ */
+export function warnerOf(options: FileOptions): (message: string) => void {
+  const warn = options.onWarning ?? ((message: string) => console.warn(`imagegpt-webgpu: ${message}`));
+  return (message) => {
+    try {
+      void Promise.resolve(warn(message)).catch(() => {});
+    } catch {
+      // ignored: see above
+    }
+  };
+}
+
+/** Checks the callbacks of FileOptions (a wrong type would only fail deep inside the load). */
+function checkCallbacks(options: FileOptions): void {
+  for (const key of ['onProgress', 'onWarning', 'fetch'] as const) {
+    const v = options[key];
+    if (v !== undefined && typeof v !== 'function') throw new Error(`options.${key} must be a function, got ${describeValue(v)}`);
+  }
+}
+
+/** Internal knobs (tests): the cache's timeouts. */
+export interface SourceInternals {
+  cacheTimeouts?: Partial<CacheTimeouts>;
+}
+
+/** Turns a source and its options into a file provider. Checks the source's shape; makes no request but opening the cache. */
+export async function openSource(source: PretrainedSource, options: FileOptions = {}, internals: SourceInternals = {}): Promise<FileProvider> {
+  checkCallbacks(options);
+  const cacheOf = () => resolveCache(options.cache, { signal: options.signal, warn: warnerOf(options), timeouts: internals.cacheTimeouts });
   if (typeof source === 'string' || source instanceof URL) {
     const text = String(source);
     if (typeof source === 'string' && !URL_LIKE.test(text)) {
@@ -81,10 +111,10 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
         (file) => `${prefix}/${file}`,
         `hub repo '${text}' (revision '${revision}') on ${host}`,
         { fetch: fetchOf(options), signal: options.signal, hub: { repo: text, revision, host } },
-        await resolveCache(options.cache),
+        await cacheOf(),
       );
     }
-    return new HttpFiles((file) => joinUrl(text, file), text, { fetch: fetchOf(options), signal: options.signal }, await resolveCache(options.cache));
+    return new HttpFiles((file) => joinUrl(text, file), text, { fetch: fetchOf(options), signal: options.signal }, await cacheOf());
   }
   if (isLocalFiles(source)) return new LocalFileProvider(source);
   if (typeof source === 'object' && source !== null && 'config' in source && 'weights' in source) {
@@ -113,7 +143,7 @@ class HttpFiles implements FileProvider {
     private readonly url: (file: string) => string,
     private readonly description: string,
     private readonly ctx: HttpContext,
-    private readonly cache: ModelCache | null,
+    private readonly cache: BestEffortCache | null,
   ) {}
 
   describe(): string {
@@ -132,6 +162,17 @@ class HttpFiles implements FileProvider {
     return isMissing(hit) ? null : hit;
   }
 
+  /** A cached text file, or undefined when the cache cannot give it (then it is downloaded). */
+  private async cachedText(url: string, hit: Response): Promise<string | undefined> {
+    try {
+      return await raceAbort(hit.text(), this.ctx.signal);
+    } catch (e) {
+      throwIfAborted(this.ctx.signal);
+      this.cache?.failedRead(url, e);
+      return undefined;
+    }
+  }
+
   private notFound(url: string): null {
     this.missing.push(url);
     return null;
@@ -141,18 +182,21 @@ class HttpFiles implements FileProvider {
     const url = this.url(file);
     const hit = await this.cached(url);
     if (hit === null) return null;
-    if (hit) return parseJson(await hit.text(), file, `${url} (cached)`);
+    const cachedText = hit ? await this.cachedText(url, hit) : undefined;
+    if (cachedText !== undefined) return parseJson(cachedText, file, `${url} (cached)`);
     const res = await httpGet(url, this.ctx);
     if (!res) return this.notFound(url);
     let text: string;
     try {
-      text = await res.text();
+      wholeLength(res, url);
+      text = await raceAbort(res.text(), this.ctx.signal);
     } catch (e) {
       throwIfAborted(this.ctx.signal);
-      throw new Error(`${file}: the download from ${url} failed or broke off (${errorMessage(e)})`, { cause: e });
+      if (e instanceof Error && e.message.startsWith(`${url}: HTTP 206`)) throw e;
+      throw new Error(`${file}: the download from ${url} failed or broke off (${describeCause(e)})`, { cause: e });
     }
     const value = parseJson(text, file, url);
-    if (this.cache) await this.cache.put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => {});
+    this.cache?.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
     return value;
   }
 
@@ -161,8 +205,9 @@ class HttpFiles implements FileProvider {
     const hit = await this.cached(url);
     if (hit === null) return null;
     if (hit) {
-      if (!hit.body) throw new Error(`${url}: the cached response has no body`);
-      return { cursor: streamCursor(file, hit.body, contentLength(hit)), phase: 'cached', settle: () => {} };
+      // A cached body is read as it is: once parsing began, a failure is the load's (tensors went to the GPU).
+      if (hit.body) return { cursor: streamCursor(file, hit.body, contentLength(hit), this.ctx.signal), phase: 'cached', settle: () => {} };
+      this.cache?.failedRead(url, new Error('the cached response has no body'));
     }
     if (!this.cache) {
       const cursor = await openHttpFile(url, file, this.ctx, { range: weights });
@@ -171,23 +216,24 @@ class HttpFiles implements FileProvider {
     // One full GET: its body is parsed and cached at once.
     const res = await httpGet(url, this.ctx);
     if (!res) return this.notFound(url);
-    const tee = teeIntoCache(res, url, this.cache);
+    const size = wholeLength(res, url);
+    const tee = this.cache.tee(res, url);
     this.tees.push(tee);
     return {
-      cursor: streamCursor(file, tee.body, contentLength(res)),
+      cursor: streamCursor(file, tee.body, size, this.ctx.signal),
       phase: 'download',
       settle: (ok) => (ok ? tee.succeed() : tee.fail(new Error(`${file}: not read whole`))),
     };
   }
 
   async finish(): Promise<void> {
-    await Promise.all(this.tees.map((t) => t.done));
-    if (this.cache) {
-      for (const url of this.missing) await this.cache.put(url, missingResponse()).catch(() => {});
-    }
+    if (!this.cache) return;
+    for (const url of this.missing) this.cache.put(url, missingResponse());
+    await this.cache.settle();
   }
 
   fail(reason: unknown): void {
+    this.cache?.abandon();
     for (const t of this.tees) t.fail(reason ?? abortError());
   }
 }

@@ -23,20 +23,33 @@ export type PretrainedSource =
 /** A model folder picked or dropped by the user. */
 export type LocalFiles = FileList | readonly File[] | ReadonlyMap<string, Blob>;
 
+/**
+ * A load's byte progress (`onProgress`). Always `loaded ≤ total` where `total` is a number; per file and
+ * phase, `loaded` never decreases and the last event has `loaded === total` (the file's size in bytes for
+ * 'download' / 'cached', its tensor bytes for 'upload'). `overall.total` is set at the phase's first event
+ * and never changes.
+ */
 export interface LoadProgress {
   /**
    * 'download': bytes arriving from the network; 'cached': bytes read from the cache (or local files / memory);
-   * 'upload': bytes of the weight file(s) written to the GPU.
+   * 'upload': tensor bytes of the weight file(s) written to the GPU.
    */
   phase: 'download' | 'cached' | 'upload';
   /** The file these bytes belong to, e.g. 'pytorch_model.bin' or 'model-00001-of-00002.safetensors'. */
   file: string;
-  /** Bytes of `file` so far in this phase. */
+  /** Bytes of `file` so far in this phase (distinct bytes: a part read twice counts once). */
   loaded: number;
-  /** Bytes of `file` (0 while unknown). */
-  total: number;
-  /** Across every weight file of the checkpoint, in this phase (totals 0 while unknown). */
-  overall: { loaded: number; total: number };
+  /**
+   * Bytes of `file`: undefined while unknown (a compressed response without the file's length), until its
+   * last event, which gives the length read.
+   */
+  total: number | undefined;
+  /**
+   * Across every weight file of the checkpoint, in this phase. `total` undefined when it is not known at the
+   * phase's first event: a sharded checkpoint's download / cached bytes (shard sizes are known only as each
+   * is opened); its upload total is the index's `metadata.total_size` when there is one.
+   */
+  overall: { loaded: number; total: number | undefined };
 }
 
 /** Any cache: Cache Storage (`caches.open(...)`) fits, or your own. Keys are the resolved URLs. */
@@ -54,14 +67,26 @@ export interface FileOptions {
   /**
    * Default: Cache Storage (cache 'imagegpt-webgpu') where the runtime has it (browsers), none elsewhere.
    * `false`: no cache. Or any `{ match, put }`. A cached file loads with no request; a partial or failed
-   * download never enters the cache.
+   * download never enters the cache. The cache is best-effort: one that is refused, throws, rejects, or does
+   * not answer a `match` within 10 s is skipped for the rest of the load (with a warning, see `onWarning`);
+   * a `put` still running when the load is done is waited for only while it keeps reading its body.
    */
   cache?: ModelCache | false;
   /** fetch implementation (default globalThis.fetch). */
   fetch?: typeof fetch;
-  /** Stops the load; every GPU buffer it made is freed and the promise rejects with an Error named 'AbortError'. */
+  /**
+   * Stops the load; every GPU buffer it made is freed and the promise rejects with an Error named 'AbortError'.
+   * Loads have no timeout of their own: `AbortSignal.timeout(ms)` gives one (`AbortSignal.any` combines it with
+   * a cancel button). Every wait on the network, the cache or a `fetch` wrapper ends when it aborts.
+   */
   signal?: AbortSignal;
+  /** Byte progress of the weight files (see LoadProgress). Called synchronously; a throw or rejection is only warned about. */
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * Problems that do not fail the load: the cache was refused, failed, or was too slow and is skipped; a
+   * callback threw. Default: console.warn.
+   */
+  onWarning?: (message: string) => void;
 }
 
 // ───────────────────────────── internal seams ─────────────────────────────

@@ -107,7 +107,7 @@ function fileServer(
   return { fetch: f, log };
 }
 
-function fileOf(n: number): Uint8Array {
+function fileOf(n: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 255;
   return b;
@@ -124,7 +124,7 @@ describe('openHttpFile', () => {
   it('206 to bytes=0-: random access whose forward reads and pipes come from that one response, each byte sent once', async () => {
     const bytes = fileOf(10_000);
     const server = fileServer(bytes, { range: true, chunks: [7, 1000, 333] });
-    const cursor = await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true });
+    const cursor = await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true, wholeBytes: 0 });
     expect(cursor?.random).toBe(true);
     expect(cursor?.size).toBe(10_000);
     // A reader's pattern: small reads, pipes at odd offsets, forward seeks over small gaps.
@@ -166,7 +166,7 @@ describe('openHttpFile', () => {
     const bytes = fileOf(10_000);
     const server = fileServer(bytes);
     // (skipBytes: a 10 kB file stands for a large one, whose tail is far beyond the default.)
-    const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: server.fetch }, { range: true, skipBytes: 1000 }))!;
+    const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: server.fetch }, { range: true, skipBytes: 1000, wholeBytes: 0 }))!;
     expect(await cursor.read(4)).toEqual(bytes.slice(0, 4));
     await cursor.seek(9000);
     expect(await cursor.read(1000)).toEqual(bytes.slice(9000));
@@ -186,7 +186,7 @@ describe('openHttpFile', () => {
   it('a kept response that broke meanwhile: a new request instead', async () => {
     const bytes = fileOf(10_000);
     const server = fileServer(bytes, { range: true, chunks: [1000], firstFailsAfter: 1000 });
-    const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: server.fetch }, { range: true, skipBytes: 1000 }))!;
+    const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: server.fetch }, { range: true, skipBytes: 1000, wholeBytes: 0 }))!;
     expect(await cursor.read(1000)).toEqual(bytes.slice(0, 1000));
     await cursor.seek(9000);
     expect(await cursor.read(1000)).toEqual(bytes.slice(9000));
@@ -199,7 +199,7 @@ describe('openHttpFile', () => {
   it('a jump further ahead than skipBytes drops the response for a new one; a shorter one reads through', async () => {
     const bytes = fileOf(10_000);
     const server = fileServer(bytes, { range: true, chunks: [100] });
-    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true, skipBytes: 500 }))!;
+    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true, skipBytes: 500, wholeBytes: 0 }))!;
     await cursor.read(10);
     await cursor.seek(400);
     expect(await cursor.read(10)).toEqual(bytes.slice(400, 410));
@@ -213,7 +213,7 @@ describe('openHttpFile', () => {
   it('a server that answers a shorter range than asked: the next request starts where it ended', async () => {
     const bytes = fileOf(10_000);
     const server = fileServer(bytes, { range: true, cap: 3000 });
-    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true }))!;
+    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true, wholeBytes: 0 }))!;
     const parts: Uint8Array[] = [];
     await cursor.pipe(10_000, (c) => parts.push(c.slice()));
     expect(Buffer.compare(Buffer.concat(parts), bytes)).toBe(0);
@@ -224,7 +224,7 @@ describe('openHttpFile', () => {
   it('200 to a Range request: that very response is read as a stream (no second request)', async () => {
     const bytes = fileOf(5000);
     const server = fileServer(bytes, { range: false, chunks: [7, 1, 333] });
-    const cursor = await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true });
+    const cursor = await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch }, { range: true, wholeBytes: 0 });
     expect(cursor?.random).toBe(false);
     expect(await cursor!.read(5000)).toEqual(bytes);
     expect(server.log.map((e) => e.range)).toEqual(['bytes=0-']);
@@ -238,17 +238,17 @@ describe('openHttpFile', () => {
   });
 
   it('404 → null', async () => {
-    expect(await openHttpFile(URL_, 'x', { fetch: respond(404) }, { range: true })).toBeNull();
+    expect(await openHttpFile(URL_, 'x', { fetch: respond(404) }, { range: true, wholeBytes: 0 })).toBeNull();
   });
 
   it('a response shorter than its Content-Range, or a Content-Range of the wrong place, is an error naming the file and URL', async () => {
     const short = fileServer(fileOf(5000), { range: true, lie: 'short' });
-    let cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: short.fetch }, { range: true, skipBytes: 0 }))!;
+    let cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: short.fetch }, { range: true, skipBytes: 0, wholeBytes: 0 }))!;
     await cursor.seek(2000);
     await expect(cursor.pipe(3000, () => {})).rejects.toThrow(`model.safetensors: the download from ${URL_} failed or broke off`);
     await cursor.close();
     const wrong = fileServer(fileOf(5000), { range: true, lie: 'range' });
-    cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: wrong.fetch }, { range: true, skipBytes: 0 }))!;
+    cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: wrong.fetch }, { range: true, skipBytes: 0, wholeBytes: 0 }))!;
     await cursor.seek(2000);
     await expect(cursor.read(10)).rejects.toThrow(`model.safetensors: asked ${URL_} for bytes=2000- of 5000 bytes, the server answered Content-Range "bytes 2001-5000/5000"`);
     await cursor.close();
@@ -267,14 +267,14 @@ describe('openHttpFile', () => {
       });
       return new Response(body, { status: 206, headers: { 'content-range': 'bytes 0-4999/5000' } });
     }) as typeof fetch;
-    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: broken }, { range: true }))!;
+    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: broken }, { range: true, wholeBytes: 0 }))!;
     const error = (await cursor.pipe(5000, () => {}).catch((e: unknown) => e)) as Error;
     expect(error.message).toBe(`model.safetensors: the download from ${URL_} failed or broke off (terminated)`);
     expect(error.cause).toBeInstanceOf(TypeError);
 
     const controller = new AbortController();
     const server = fileServer(bytes);
-    const c2 = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch, signal: controller.signal }, { range: true }))!;
+    const c2 = (await openHttpFile(URL_, 'model.safetensors', { fetch: server.fetch, signal: controller.signal }, { range: true, wholeBytes: 0 }))!;
     await c2.read(10);
     controller.abort();
     await c2.seek(4000);
@@ -283,7 +283,7 @@ describe('openHttpFile', () => {
 
   it('a 206 whose Content-Range does not start at 0 is an error', async () => {
     const f = respond(206, { 'content-range': 'bytes 5-9/10' }, 'abcde');
-    await expect(openHttpFile(URL_, 'x', { fetch: f }, { range: true })).rejects.toThrow(`${URL_}: asked for bytes 0-, the server answered 206 with Content-Range "bytes 5-9/10"`);
+    await expect(openHttpFile(URL_, 'x', { fetch: f }, { range: true, wholeBytes: 0 })).rejects.toThrow(`${URL_}: asked for bytes 0-, the server answered 206 with Content-Range "bytes 5-9/10"`);
   });
 
   it('a 206 without a readable Content-Range (not exposed cross-origin): one plain GET, read as a stream', async () => {
@@ -293,9 +293,197 @@ describe('openHttpFile', () => {
       log.push(range);
       return range ? new Response('abc', { status: 206 }) : new Response('abcdef', { status: 200 });
     }) as typeof fetch;
-    const cursor = await openHttpFile(URL_, 'x', { fetch: f }, { range: true });
+    const cursor = await openHttpFile(URL_, 'x', { fetch: f }, { range: true, wholeBytes: 0 });
     expect(cursor?.random).toBe(false);
     expect(new TextDecoder().decode(await cursor!.read(6))).toBe('abcdef');
     expect(log).toEqual(['bytes=0-', null]);
   });
 });
+
+describe('HTTP details', () => {
+  it('Content-Range "bytes 0-N/*" (length unknown, RFC 9110) is accepted: the body is the file, read front to back', async () => {
+    const bytes = fileOf(5000);
+    const f = (async () =>
+      new Response(chunkedStream(bytes, [700]), { status: 206, headers: { 'content-range': 'bytes 0-4999/*' } })) as typeof fetch;
+    const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: f }, { range: true, wholeBytes: 0 }))!;
+    expect([cursor.random, cursor.size]).toEqual([false, 5000]);
+    expect(await cursor.read(5000)).toEqual(bytes);
+    // A small one is read whole, with random access.
+    const small = (await openHttpFile(URL_, 'model.safetensors', { fetch: f }, { range: true }))!;
+    expect([small.random, small.size]).toEqual([true, 5000]);
+    await small.seek(4990);
+    expect(await small.read(10)).toEqual(bytes.slice(4990));
+    // Later requests of a random-access cursor may answer `/*` too.
+    const star = fileServer(bytes);
+    const starFetch = (async (u: string, init?: RequestInit) => {
+      const res = await star.fetch(u, init);
+      const cr = res.headers.get('content-range');
+      return cr && !cr.startsWith('bytes 0-') ? new Response(res.body, { status: 206, headers: { 'content-range': cr.replace(/\/\d+$/, '/*') } }) : res;
+    }) as typeof fetch;
+    const c = (await openHttpFile(URL_, 'model.safetensors', { fetch: starFetch }, { range: true, skipBytes: 0, wholeBytes: 0 }))!;
+    await c.seek(3000);
+    expect(await c.read(10)).toEqual(bytes.slice(3000, 3010));
+    expect(star.log.map((e) => e.range)).toEqual(['bytes=0-', 'bytes=3000-']);
+    await c.close();
+  });
+
+  it('Range answers that cannot be verified (206 without a readable Content-Range): one plain GET per file, not cached by the browser, and no Range for later files', async () => {
+    const bytes = fileOf(3000);
+    const log: { range: string | null; cache: RequestCache | undefined }[] = [];
+    // A cross-origin server that does not expose Content-Range: what the page sees of its 206.
+    const f = (async (_u: string, init?: RequestInit) => {
+      const range = new Headers(init?.headers).get('range');
+      log.push({ range, cache: init?.cache });
+      return range ? new Response(bytes.slice(0, 1000), { status: 206 }) : new Response(bytes, { status: 200, headers: { 'content-length': '3000' } });
+    }) as typeof fetch;
+    const ctx: HttpContext = { fetch: f };
+    for (const name of ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']) {
+      const cursor = (await openHttpFile(URL_, name, ctx, { range: true, wholeBytes: 0 }))!;
+      expect(cursor.random).toBe(false);
+      expect(await cursor.read(3000)).toEqual(bytes);
+      await cursor.close();
+    }
+    expect(log).toEqual([
+      { range: 'bytes=0-', cache: undefined },
+      { range: null, cache: 'no-store' },
+      { range: null, cache: 'no-store' },
+    ]);
+  });
+
+  it('a 206 to a request without Range: used when its Content-Range says it is the whole file, else an error saying so', async () => {
+    const bytes = fileOf(300);
+    const whole = respond(206, { 'content-range': 'bytes 0-299/300' }, bytes);
+    const ctx: HttpContext = { fetch: whole, rangeUnverifiable: true };
+    expect(await (await openHttpFile(URL_, 'x', ctx, { range: true }))!.read(300)).toEqual(bytes);
+    const part = respond(206, { 'content-range': 'bytes 0-99/300' }, bytes.slice(0, 100));
+    await expect(openHttpFile(URL_, 'x', { fetch: part }, { range: false })).rejects.toThrow(
+      `${URL_}: HTTP 206 (partial content) to a request without Range, with Content-Range "bytes 0-99/300"; expected the whole file (HTTP 200)`,
+    );
+    const hidden = respond(206, {}, bytes.slice(0, 100));
+    await expect(openHttpFile(URL_, 'x', { fetch: hidden }, { range: false })).rejects.toThrow(/to a request without Range, with no readable Content-Range/);
+  });
+
+  it('a file under 1 MiB is read whole from its first response: a zip reader\'s head, tail and front cost one request, each byte sent once', async () => {
+    const size = 300 << 10; // under the ≈ 320 KiB that a head, tail, front pattern used to download twice
+    const bytes = fileOf(size);
+    const server = fileServer(bytes, { range: true, chunks: [16 << 10] });
+    const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: server.fetch }, { range: true }))!;
+    expect([cursor.random, cursor.size]).toEqual([true, size]);
+    expect(await cursor.read(4)).toEqual(bytes.slice(0, 4));
+    await cursor.seek(size - 1000);
+    expect(await cursor.read(1000)).toEqual(bytes.slice(size - 1000));
+    await cursor.seek(0);
+    const parts: Uint8Array[] = [];
+    await cursor.pipe(size, (c) => parts.push(c.slice()));
+    expect(Buffer.compare(Buffer.concat(parts), bytes)).toBe(0);
+    expect(server.log.map((e) => e.range)).toEqual(['bytes=0-']);
+    expect(sentCount(server.log, size).every((c) => c === 1)).toBe(true);
+    // Without Range support, the same: one plain response, read whole.
+    const plain = fileServer(bytes, { range: false, chunks: [16 << 10] });
+    const c2 = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: plain.fetch }, { range: true }))!;
+    expect(c2.random).toBe(true);
+    await c2.seek(size - 10);
+    expect(await c2.read(10)).toEqual(bytes.slice(size - 10));
+    expect(plain.log.length).toBe(1);
+  });
+
+  it('network errors keep their cause and say it, bounded: a redirect loop, a header timeout', async () => {
+    const { createServer } = await import('node:http');
+    const loop = createServer((req, res) => {
+      res.writeHead(302, { Location: req.url ?? '/' });
+      res.end();
+    });
+    await new Promise<void>((r) => loop.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (loop.address() as { port: number }).port;
+      const url = `http://127.0.0.1:${port}/model.safetensors`;
+      const error = (await httpGet(url, { fetch }).catch((e: unknown) => e)) as Error;
+      expect(error.message).toBe(`${url}: could not reach 127.0.0.1:${port} (fetch failed: redirect count exceeded)`);
+      expect(error.cause).toBeInstanceOf(TypeError);
+    } finally {
+      loop.close();
+    }
+    const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    const slow = (async () => {
+      throw new TypeError('fetch failed', { cause: timeout });
+    }) as typeof fetch;
+    const error = (await httpGet(URL_, { fetch: slow }).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe(`${URL_}: could not reach hub.test (fetch failed: Headers Timeout Error (UND_ERR_HEADERS_TIMEOUT))`);
+    expect((error.cause as Error).cause).toBe(timeout);
+    const long = (async () => {
+      throw new TypeError('fetch failed', { cause: new Error('x'.repeat(60_000)) });
+    }) as typeof fetch;
+    const bounded = (await httpGet(URL_, { fetch: long }).catch((e: unknown) => e)) as Error;
+    expect(bounded.message.length).toBeLessThan(URL_.length + 400);
+  });
+
+  it("a caller's fetch: a synchronous throw and a non-Response are clear errors; one that never settles or ignores the signal still ends on abort", async () => {
+    const throws = (() => {
+      throw new Error('no token');
+    }) as unknown as typeof fetch;
+    await expect(httpGet(URL_, { fetch: throws })).rejects.toThrow(`${URL_}: could not reach hub.test (no token)`);
+    const odd = (async () => 'hello') as unknown as typeof fetch;
+    await expect(httpGet(URL_, { fetch: odd })).rejects.toThrow(`${URL_}: options.fetch resolved with string, expected a Response`);
+
+    const never = (() => new Promise<Response>(() => {})) as typeof fetch;
+    const controller = new AbortController();
+    const pending = httpGet(URL_, { fetch: never, signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 20);
+    expect(((await within(pending, 2000, 'a never-settling fetch after abort')) as Error).name).toBe('AbortError');
+
+    // A response whose body stalls and does not heed the signal: the read ends on abort.
+    const stalls = (async () =>
+      new Response(new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(10)), pull: () => new Promise(() => {}) }), {
+        status: 206,
+        headers: { 'content-range': 'bytes 0-4999999/5000000' },
+      })) as typeof fetch;
+    for (const range of [true, false]) {
+      const c = new AbortController();
+      const cursor = (await openHttpFile(URL_, 'model.safetensors', { fetch: range ? stalls : stallsPlain, signal: c.signal }, { range }))!;
+      const read = cursor.read(1000).catch((e: unknown) => e);
+      setTimeout(() => c.abort(), 20);
+      expect(((await within(read, 2000, `a stalled body after abort (range ${range})`)) as Error).name).toBe('AbortError');
+      await within(cursor.close(), 2000, 'close');
+    }
+  });
+
+  it('a fetch wrapper that keeps response.clone(): reads, jumps and close never wait for the unread clone', async () => {
+    const bytes = fileOf(10_000);
+    const server = fileServer(bytes, { range: true, chunks: [500] });
+    const kept: Response[] = [];
+    const cloning = (async (u: string, init?: RequestInit) => {
+      const res = await server.fetch(u, init);
+      kept.push(res.clone());
+      return res;
+    }) as typeof fetch;
+    const work = (async () => {
+      const cursor = (await openHttpFile(URL_, 'pytorch_model.bin', { fetch: cloning }, { range: true, skipBytes: 100, wholeBytes: 0 }))!;
+      expect(await cursor.read(10)).toEqual(bytes.slice(0, 10));
+      await cursor.seek(9000);
+      expect(await cursor.read(1000)).toEqual(bytes.slice(9000));
+      await cursor.seek(5000);
+      expect(await cursor.read(10)).toEqual(bytes.slice(5000, 5010));
+      await cursor.close();
+      const plain = (await openHttpFile(URL_, 'x', { fetch: cloning }, { range: false }))!;
+      expect(await plain.read(10)).toEqual(bytes.slice(0, 10));
+      await plain.close();
+    })();
+    await within(work, 5000, 'reads and close with clones kept');
+    expect(kept.length).toBe(4);
+  });
+});
+
+const stallsPlain = (async () =>
+  new Response(new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(10)), pull: () => new Promise(() => {}) }), {
+    status: 200,
+    headers: { 'content-length': '5000000' },
+  })) as typeof fetch;
+
+/** Rejects with a clear message instead of hanging until Vitest's timeout. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

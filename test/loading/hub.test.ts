@@ -116,6 +116,19 @@ function atOffset(file: string, offset: number, plan: 'stallAfter' | 'cutAfter',
     r.file === file && r.start <= offset && offset < r.end ? { [plan]: offset - r.start, onStall } : undefined;
 }
 
+/** A safetensors checkpoint of an ImageGPT with `n_embd` E and `n_layer` L (n_positions 64), zeros. */
+function largeCheckpoint(E: number, L: number): Uint8Array {
+  const shapes: Array<[string, number[]]> = [['transformer.wte.weight', [513, E]], ['transformer.wpe.weight', [64, E]]];
+  for (let i = 0; i < L; i++) {
+    const p = `transformer.h.${i}.`;
+    shapes.push([p + 'ln_1.weight', [E]], [p + 'attn.c_attn.weight', [E, 3 * E]], [p + 'attn.c_attn.bias', [3 * E]],
+      [p + 'attn.c_proj.weight', [E, E]], [p + 'attn.c_proj.bias', [E]], [p + 'ln_2.weight', [E]],
+      [p + 'mlp.c_fc.weight', [E, 4 * E]], [p + 'mlp.c_fc.bias', [4 * E]], [p + 'mlp.c_proj.weight', [4 * E, E]], [p + 'mlp.c_proj.bias', [E]]);
+  }
+  shapes.push(['transformer.ln_f.weight', [E]], ['lm_head.weight', [512, E]]);
+  return writeSafetensors(shapes.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) })));
+}
+
 /** An in-memory ModelCache that stores a response only once its whole body arrived (as Cache Storage does). */
 function memoryCache() {
   const entries = new Map<string, { status: number; headers: [string, string][]; body: Uint8Array<ArrayBuffer> | null }>();
@@ -260,7 +273,7 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
     }
   });
 
-  it('with Range: safetensors in one request, each byte sent once; a .bin in 2 (head and tail, then front to back)', async () => {
+  it('with Range: safetensors in one request, each byte sent once; a .bin under 1 MiB read whole from one request, each byte once', async () => {
     hub.clearLog();
     expectLoaded(await ImageGPT.fromPretrained(repoOf('safetensors'), { ...options(), dtype: 'f32' }));
     const st = fileBytes('safetensors', 'model.safetensors');
@@ -268,35 +281,22 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
     const stCount = coverage(hub.log, 'model.safetensors', st.length);
     expect(stCount.every((c) => c === 1), 'each byte of model.safetensors sent once').toBe(true);
 
-    // .bin: head, tail (zip directory), then data.pkl and the storages front to back. In this 100 kB fixture
-    // the tail is read through the first response (a short way ahead), which then ends: data.pkl takes a
-    // second `bytes=0-`, so bytes go at most twice. In a large file the first response is kept while a
-    // second reads the tail, then resumed: 2 requests, each byte sent once (bench/load.json).
-    hub.clearLog();
-    expectLoaded(await ImageGPT.fromPretrained(repoOf('bin'), { ...options(), dtype: 'f32' }));
-    const bin = fileBytes('bin', 'pytorch_model.bin');
-    const gets = cdnGets(hub.log, 'pytorch_model.bin');
-    expect(gets.map((e) => e.range)).toEqual(['bytes=0-', 'bytes=0-']);
-    const binCount = coverage(hub.log, 'pytorch_model.bin', bin.length);
-    const storages = zipStorages(bin);
-    expect(storages.length).toBeGreaterThan(20);
-    for (const [a, b] of storages) expect(binCount.subarray(a, b).every((c) => c >= 1 && c <= 2), `storage bytes ${a}..${b} sent once or twice`).toBe(true);
-    expect(binCount.every((c) => c <= 2)).toBe(true);
+    // A zip is read head, tail (its directory), then front to back. A small one is read whole from the first
+    // response: one request, the file once on the wire (it used to take a second `bytes=0-` under ≈ 320 KiB).
+    for (const [layout, file] of [['bin', 'pytorch_model.bin'], ['classifier-bin', 'pytorch_model.bin']] as const) {
+      hub.clearLog();
+      const model = await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32' });
+      model.dispose();
+      const gets = cdnGets(hub.log, file);
+      expect(gets.map((e) => [e.range, e.status, e.bytes]), layout).toEqual([['bytes=0-', 206, sizeOf(layout, file)]]);
+    }
   });
 
   it('with Range, a 10 MB checkpoint: one open-ended request, every byte sent exactly once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hub-large-'));
     try {
       const config = { ...(JSON.parse(readFileSync(join(folderOf('bin'), 'config.json'), 'utf8')) as object), n_embd: 256, n_head: 4, n_layer: 3, n_positions: 64 };
-      const shapes: Array<[string, number[]]> = [['transformer.wte.weight', [513, 256]], ['transformer.wpe.weight', [64, 256]]];
-      for (let i = 0; i < 3; i++) {
-        const p = `transformer.h.${i}.`;
-        shapes.push([p + 'ln_1.weight', [256]], [p + 'attn.c_attn.weight', [256, 768]], [p + 'attn.c_attn.bias', [768]],
-          [p + 'attn.c_proj.weight', [256, 256]], [p + 'attn.c_proj.bias', [256]], [p + 'ln_2.weight', [256]],
-          [p + 'mlp.c_fc.weight', [256, 1024]], [p + 'mlp.c_fc.bias', [1024]], [p + 'mlp.c_proj.weight', [1024, 256]], [p + 'mlp.c_proj.bias', [256]]);
-      }
-      shapes.push(['transformer.ln_f.weight', [256]], ['lm_head.weight', [512, 256]]);
-      const bytes = writeSafetensors(shapes.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) })));
+      const bytes = largeCheckpoint(256, 3);
       expect(bytes.length).toBeGreaterThan(2 * (4 << 20));
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
       writeFileSync(join(dir, 'model.safetensors'), bytes);
@@ -347,8 +347,8 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
       await abortMidLoad('safetensors-sharded', 'model-00002-of-00003.safetensors', true);
     });
 
-    it('mid-download of a .bin without Range: AbortError, every GPU buffer destroyed', async () => {
-      await abortMidLoad('bin', 'pytorch_model.bin', false);
+    it('mid-download of a sharded .bin without Range: AbortError, every GPU buffer destroyed', async () => {
+      await abortMidLoad('bin-sharded', 'pytorch_model-00002-of-00002.bin', false);
     });
 
     it('a signal aborted before the call: AbortError and no buffer left', async () => {
@@ -399,6 +399,159 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
     expect(entries.get(url)?.body).toEqual(fileBytes('bin', file));
   });
 
+  describe('a cache or fetch that misbehaves never hangs the load; abort always ends it (GPU buffers freed)', () => {
+    /** A load of the sharded .bin through `cache`: completes (or rejects) within `ms`, with the warnings it gave. */
+    const loadWith = async (cache: ModelCache, extra: { signal?: AbortSignal; onProgress?: (p: LoadProgress) => void; fetch?: typeof fetch } = {}, ms = 10_000) => {
+      const warnings: string[] = [];
+      const tracker = trackBuffers(device);
+      try {
+        const result = await within(
+          ImageGPT.fromPretrained(repoOf('bin-sharded'), { ...options(), dtype: 'f32', cache, onWarning: (m) => warnings.push(m), ...extra }).then(
+            (model) => ({ model, error: null }),
+            (error: unknown) => ({ model: null, error }),
+          ),
+          ms,
+          'the load',
+        );
+        const made = tracker.created();
+        result.model?.dispose();
+        return { ...result, warnings, made, live: tracker.live.size };
+      } finally {
+        tracker.restore();
+      }
+    };
+    const shard = () => hub.fileUrl(repoOf('bin-sharded'), 'pytorch_model-00001-of-00002.bin');
+
+    it('(a) a put that rejects at once without reading the body: the load completes, the model works', async () => {
+      const r = await loadWith({ match: async () => undefined, put: () => Promise.reject(new DOMException('quota', 'QuotaExceededError')) });
+      expect(r.error).toBeNull();
+      expect(r.made).toBeGreaterThan(0);
+      expect(r.live, 'GPU buffers left after dispose').toBe(0);
+      expect(r.warnings).toContain(`options.cache: put(${shard()}) failed (quota); the file is not cached`);
+    });
+
+    it('(a) a put that keeps the response for later and never settles: the load completes after the put idles', async () => {
+      const kept: Response[] = [];
+      const r = await loadWith({ match: async () => undefined, put: (_url, response) => new Promise(() => void kept.push(response)) });
+      expect(r.error).toBeNull();
+      expect(r.warnings.some((w) => w.startsWith(`options.cache: put(${shard()}) has not finished and has not read its body for 2000 ms`))).toBe(true);
+      expect(kept.length).toBeGreaterThan(0);
+    });
+
+    it('(b) a match that never settles: abort ends the load at once, nothing left on the GPU', async () => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const r = await loadWith({ match: () => new Promise(() => {}), put: async () => {} }, { signal: controller.signal }, 3000);
+      expect((r.error as Error).name).toBe('AbortError');
+      expect(r.live).toBe(0);
+    });
+
+    it('(b) a put that never settles: abort during the wait for it ends the load, every weight buffer freed', async () => {
+      const controller = new AbortController();
+      const reading: ModelCache = {
+        match: async () => undefined,
+        put: async (_url, response) => {
+          if (response.body) for (const reader = response.body.getReader(); !(await reader.read()).done; );
+          await new Promise(() => {});
+        },
+      };
+      // Abort once the last shard is uploaded: the load is then waiting for the puts.
+      const onProgress = (p: LoadProgress) => {
+        if (p.phase === 'upload' && p.overall.loaded === p.overall.total) setTimeout(() => controller.abort(), 300);
+      };
+      const r = await loadWith(reading, { signal: controller.signal, onProgress }, 5000);
+      expect((r.error as Error).name).toBe('AbortError');
+      expect(r.made, 'weight buffers made before the abort').toBeGreaterThan(0);
+      expect(r.live, 'GPU buffers left after the abort').toBe(0);
+    });
+
+    it('(c) a put that throws synchronously: the load completes', async () => {
+      const r = await loadWith({
+        match: async () => undefined,
+        put: () => {
+          throw new TypeError('put is not supported');
+        },
+      });
+      expect(r.error).toBeNull();
+      expect(r.warnings.some((w) => w.includes('put is not supported'))).toBe(true);
+    });
+
+    it('(d) a match returning stored.clone(), and a fetch wrapper keeping response.clone(): loads settle', async () => {
+      const stored = new Map<string, Response>();
+      const cache: ModelCache = {
+        match: async (url) => stored.get(url)?.clone(),
+        put: async (url, response) => {
+          const body = new Uint8Array(await response.arrayBuffer());
+          stored.set(url, new Response(body, { status: response.status, headers: response.headers }));
+        },
+      };
+      expect((await loadWith(cache)).error).toBeNull();
+      hub.clearLog();
+      const second = await loadWith(cache);
+      expect(second.error).toBeNull();
+      expect(hub.log).toEqual([]);
+      const kept: Response[] = [];
+      const cloning = (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const res = await fetch(input, init);
+        kept.push(res.clone());
+        return res;
+      }) as typeof fetch;
+      for (const layout of ['bin', 'safetensors-sharded'] as const) {
+        const model = await within(ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32', fetch: cloning }), 10_000, `${layout} through a cloning fetch`);
+        expectLoaded(model);
+      }
+      expect(kept.length).toBeGreaterThan(0);
+    });
+
+    it('Cache Storage refused (SecurityError from caches.open): the default-cache load loads without caching', async () => {
+      const saved = Object.getOwnPropertyDescriptor(globalThis, 'caches');
+      Object.defineProperty(globalThis, 'caches', {
+        configurable: true,
+        value: { open: () => Promise.reject(new DOMException('The operation is insecure.', 'SecurityError')) },
+      });
+      try {
+        const warnings: string[] = [];
+        const model = await ImageGPT.fromPretrained(repoOf('bin'), { device, host: hub.url, dtype: 'f32', onWarning: (m) => warnings.push(m) });
+        await expectFixtureLogits(model);
+        expect(warnings).toEqual(["Cache Storage ('imagegpt-webgpu') is not available (The operation is insecure.); loading without a cache"]);
+      } finally {
+        if (saved) Object.defineProperty(globalThis, 'caches', saved);
+        else delete (globalThis as { caches?: unknown }).caches;
+      }
+    });
+  });
+
+  it('a server whose 206 answers carry no readable Content-Range: each file by one plain GET, no failure, about 1× the bytes', async () => {
+    const hidden = await startHubServer({ hideContentRange: true });
+    try {
+      for (const layout of LAYOUTS) {
+        hidden.clearLog();
+        const model = await ImageGPT.fromPretrained(repoOf(layout), { device, host: hidden.url, cache: false, dtype: 'f32' });
+        if (layout === 'bin-sharded') await expectFixtureLogits(model);
+        else expectLoaded(model);
+        const gets = cdnGets(hidden.log);
+        // One Range request for the whole load (it finds Range cannot be checked), then one plain GET per file.
+        expect(gets.filter((e) => e.range !== undefined).length, layout).toBe(1);
+        for (const f of weightFiles(layout)) {
+          expect(gets.filter((e) => e.file === f && e.range === undefined).map((e) => [e.status, e.bytes]), `${layout}/${f}`).toEqual([[200, sizeOf(layout, f)]]);
+        }
+      }
+    } finally {
+      await hidden.close();
+    }
+  });
+
+  it('gzip-encoded weights through a cache: loaded and cached whole', async () => {
+    const gz = await startHubServer({ gzip: true });
+    try {
+      const { cache, entries } = memoryCache();
+      expectLoaded(await ImageGPT.fromPretrained(repoOf('bin'), { device, host: gz.url, cache, dtype: 'f32' }));
+      expect(entries.get(gz.fileUrl(repoOf('bin'), 'pytorch_model.bin'))?.body).toEqual(fileBytes('bin', 'pytorch_model.bin'));
+    } finally {
+      await gz.close();
+    }
+  });
+
   it('a download cut mid-body (Range or not, cached or not) is an Error naming the file', async () => {
     const plain = await startHubServer({ range: false });
     const file = 'pytorch_model.bin';
@@ -419,28 +572,98 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
     }
   });
 
-  it('progress: download and upload of every shard, loaded monotonic, loaded == total at the end', async () => {
-    const layout = 'safetensors-sharded';
-    const events: LoadProgress[] = [];
-    expectLoaded(await ImageGPT.fromPretrained(repoOf(layout), { ...options(), dtype: 'f32', onProgress: (p) => events.push(structuredClone(p)) }));
-    const shards = weightFiles(layout);
-    const shardBytes = shards.reduce((s, f) => s + sizeOf(layout, f), 0);
-    for (const phase of ['download', 'upload'] as const) {
-      const mine = events.filter((e) => e.phase === phase && shards.includes(e.file));
-      expect(new Set(mine.map((e) => e.file)), phase).toEqual(new Set(shards));
-      for (const f of shards) {
-        const seq = mine.filter((e) => e.file === f);
-        for (let i = 1; i < seq.length; i++) expect(seq[i].loaded).toBeGreaterThanOrEqual(seq[i - 1].loaded);
-        const last = seq[seq.length - 1];
-        expect(last.loaded, `${phase} ${f}`).toBe(last.total);
-        if (phase === 'download') expect(last.total).toBe(sizeOf(layout, f));
+  describe('progress: loaded ≤ total, the last event of a file at its size, overall.total fixed from the first event', () => {
+    /** Every rule of the LoadProgress contract, for one load of `layout`; `gzip`: file sizes are unknown until read. */
+    const checkContract = (events: LoadProgress[], layout: Layout, gzip: boolean) => {
+      const files = weightFiles(layout);
+      const sharded = layout.endsWith('sharded');
+      const index = sharded ? (JSON.parse(readFileSync(join(folderOf(layout), LAYOUT_FILES[LAYOUTS.indexOf(layout)]), 'utf8')) as { metadata: { total_size: number } }) : null;
+      for (const phase of ['download', 'upload'] as const) {
+        const mine = events.filter((e) => e.phase === phase);
+        expect(new Set(mine.map((e) => e.file)), phase).toEqual(new Set(files));
+        for (const e of mine) {
+          if (e.total !== undefined) expect(e.loaded, `${phase} ${e.file}: loaded ≤ total`).toBeLessThanOrEqual(e.total);
+          if (e.overall.total !== undefined) expect(e.overall.loaded, `${phase} overall: loaded ≤ total`).toBeLessThanOrEqual(e.overall.total);
+          // A number that a UI divides by is never 0.
+          expect(e.total, `${phase} ${e.file}`).not.toBe(0);
+          expect(e.overall.total, `${phase} overall`).not.toBe(0);
+        }
+        for (const f of files) {
+          const seq = mine.filter((e) => e.file === f);
+          for (let i = 1; i < seq.length; i++) expect(seq[i].loaded).toBeGreaterThanOrEqual(seq[i - 1].loaded);
+          const last = seq[seq.length - 1];
+          if (phase === 'download') expect([last.loaded, last.total], `${f}: last event at its size`).toEqual([sizeOf(layout, f), sizeOf(layout, f)]);
+          else expect(last.loaded, `${f}: last upload event`).toBe(last.total);
+          if (phase === 'download' && gzip) expect(seq.slice(0, -1).every((e) => e.total === undefined), `${f}: size unknown until read (gzip)`).toBe(true);
+        }
+        const totals = new Set(mine.map((e) => e.overall.total));
+        expect(totals.size, `${phase}: overall.total never changes`).toBe(1);
+        const overall = mine.map((e) => e.overall.loaded);
+        for (let i = 1; i < overall.length; i++) expect(overall[i]).toBeGreaterThanOrEqual(overall[i - 1]);
+        const end = mine[mine.length - 1].overall;
+        if (phase === 'download') {
+          // One file: its size (unknown under gzip); shards: unknown (their sizes come as each opens).
+          const bytes = files.reduce((n, f) => n + sizeOf(layout, f), 0);
+          expect(end, `${layout} download overall`).toEqual({ loaded: bytes, total: sharded || gzip ? undefined : bytes });
+        } else {
+          expect(end.loaded, `${layout} upload overall`).toBe(end.total);
+          if (index) expect(end.total).toBe(index.metadata.total_size);
+        }
       }
-      const overall = mine.map((e) => e.overall);
-      for (let i = 1; i < overall.length; i++) expect(overall[i].loaded).toBeGreaterThanOrEqual(overall[i - 1].loaded);
-      const end = overall[overall.length - 1];
-      expect(end.loaded, `${phase} overall`).toBe(end.total);
-      if (phase === 'download') expect(end.total).toBe(shardBytes);
-    }
+    };
+
+    const loads = async (server: HubServer, gzip: boolean) => {
+      for (const layout of LAYOUTS) {
+        const events: LoadProgress[] = [];
+        server.clearLog();
+        expectLoaded(await ImageGPT.fromPretrained(repoOf(layout), { device, host: server.url, cache: false, dtype: 'f32', onProgress: (p) => events.push(structuredClone(p)) }));
+        checkContract(events, layout, gzip);
+        if (gzip) expect(cdnGets(server.log).every((e) => e.status === 200)).toBe(true);
+      }
+    };
+
+    it('over Range, every layout', async () => {
+      await loads(hub, false);
+    });
+
+    it('without Range, every layout', async () => {
+      const plain = await startHubServer({ range: false });
+      try {
+        await loads(plain, false);
+      } finally {
+        await plain.close();
+      }
+    });
+
+    it('gzip-encoded weights (the file sizes unknown until read), every layout', async () => {
+      const gz = await startHubServer({ gzip: true });
+      try {
+        await loads(gz, true);
+      } finally {
+        await gz.close();
+      }
+    });
+
+    it('a file over 1 MiB over Range: progress goes up as it arrives, the distinct bytes counted once', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hub-progress-'));
+      try {
+        const config = { ...(JSON.parse(readFileSync(join(folderOf('bin'), 'config.json'), 'utf8')) as object), n_embd: 128, n_head: 4, n_layer: 2, n_positions: 64 };
+        writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+        writeFileSync(join(dir, 'model.safetensors'), largeCheckpoint(128, 2));
+        hub.addRepo('test-org/progress', dir);
+        const size = statSync(join(dir, 'model.safetensors')).size;
+        expect(size).toBeGreaterThan(1 << 20);
+        const events: LoadProgress[] = [];
+        expectLoaded(await ImageGPT.fromPretrained('test-org/progress', { ...options(), dtype: 'f32', onProgress: (p) => events.push(structuredClone(p)) }));
+        const download = events.filter((e) => e.phase === 'download');
+        expect(download.length).toBeGreaterThan(1);
+        expect(download.every((e) => e.total === size && e.overall.total === size && e.loaded <= size)).toBe(true);
+        expect(download[0].loaded).toBeLessThan(size);
+        expect(download[download.length - 1].loaded).toBe(size);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('a classifier checkpoint (pytorch_model.bin with score.weight) classifies as torch does', async () => {

@@ -2,7 +2,7 @@
 // records what it is given (no GPU).
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openSource, isHubId, loadPreprocessorConfig } from '../../src/loading/sources';
 import { readCheckpoint, parseShardIndex, type CheckpointSink } from '../../src/loading/layouts';
 import type { LoadProgress, ModelCache, TensorInfo } from '../../src/loading/types';
@@ -263,13 +263,16 @@ describe('progress', () => {
         expect(mine.length, `${phase} ${f}`).toBeGreaterThan(0);
         const timed = Math.ceil((Date.now() - started) / 200);
         expect(mine.length).toBeLessThanOrEqual(Math.ceil(files.get(f)!.length / (1 << 20)) + 2 + timed);
-        expect(mine[0].loaded).toBeLessThan(mine[0].total); // the first bytes are reported, not only the end
+        // The first bytes are reported, not only the end (an upload's first piece may be a whole one-tensor shard).
+        if (phase === 'download') expect(mine[0].loaded).toBeLessThan(mine[0].total!);
         const last = mine[mine.length - 1];
         expect(last.loaded).toBe(last.total);
         if (phase === 'download') expect(last.total).toBe(files.get(f)!.length);
       }
       const end = events.filter((e) => e.phase === phase).pop()!.overall;
-      expect(end.loaded).toBe(end.total);
+      // A sharded download's overall total is unknown (shard sizes come as each opens); the upload's is the index's total_size.
+      if (phase === 'download') expect(end).toEqual({ loaded: shards.reduce((n, f) => n + files.get(f)!.length, 0), total: undefined });
+      else expect(end).toEqual({ loaded: 92672, total: 92672 });
     }
     expect(events.some((e) => e.phase === 'cached')).toBe(false);
   });
@@ -317,5 +320,210 @@ describe('cache', () => {
     files.fail(new Error('failed'));
     await new Promise((r) => setTimeout(r, 20));
     expect(entries.has('/m/model.safetensors')).toBe(false);
+  });
+});
+
+/** Rejects with a clear message instead of hanging until Vitest's timeout. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+describe('a best-effort cache: a failing, slow or odd cache never fails or stalls a load', () => {
+  const files = folder('safetensors-sharded');
+  /** What fromPretrained does with a source: config.json, the checkpoint, then finish (cache writes). */
+  async function load(cache: ModelCache | undefined, opts: { signal?: AbortSignal; match?: number; putIdle?: number; fetch?: typeof fetch } = {}) {
+    const s = server('https://hub.test/o/m/resolve/main', files);
+    const warnings: string[] = [];
+    const source = await openSource(
+      'o/m',
+      { fetch: opts.fetch ?? s.fetch, host: 'https://hub.test', cache, signal: opts.signal, onWarning: (m) => warnings.push(m) },
+      { cacheTimeouts: { match: opts.match ?? 10_000, putIdle: opts.putIdle ?? 2000 } },
+    );
+    const sink = new RecordingSink();
+    try {
+      await source.json('config.json');
+      await readCheckpoint(source, sink, undefined);
+      await source.finish();
+    } catch (e) {
+      source.fail(e);
+      throw e;
+    }
+    expectTinyTensors(sink);
+    return { warnings, log: s.log };
+  }
+  const shard = 'https://hub.test/o/m/resolve/main/model-00001-of-00003.safetensors';
+
+  it('(a) a put that rejects at once without reading the body: the load completes, warned about', async () => {
+    const cache: ModelCache = { match: async () => undefined, put: () => Promise.reject(new Error('quota exceeded')) };
+    const { warnings } = await within(load(cache), 5000, 'a load whose cache rejects puts');
+    expect(warnings).toContain(`options.cache: put(${shard}) failed (quota exceeded); the file is not cached`);
+  });
+
+  it('(a) a put that keeps the response to read later: the load does not wait for it past putIdle', async () => {
+    const kept: Response[] = [];
+    const cache: ModelCache = { match: async () => undefined, put: async (_url, response) => void kept.push(response) };
+    const started = Date.now();
+    const { warnings } = await within(load(cache, { putIdle: 100 }), 5000, 'a load whose cache keeps responses');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(kept.length).toBe(6); // config.json, the index, the three shards and model.safetensors as missing
+    // Resolved puts are done: nothing to warn about.
+    expect(warnings).toEqual([]);
+    const late: ModelCache = { match: async () => undefined, put: (_url, response) => new Promise(() => void kept.push(response)) };
+    const second = await within(load(late, { putIdle: 100 }), 5000, 'a load whose puts never settle');
+    expect(second.warnings.some((w) => w.startsWith(`options.cache: put(${shard}) has not finished and has not read its body for 100 ms`))).toBe(true);
+  });
+
+  it('(b) a match that never settles: abort ends the load at once; without a signal the cache is skipped after the timeout', async () => {
+    const never: ModelCache = { match: () => new Promise(() => {}), put: () => new Promise(() => {}) };
+    const controller = new AbortController();
+    const aborted = load(never, { signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 50);
+    expect(((await within(aborted, 2000, 'an aborted load on a hung cache')) as Error).name).toBe('AbortError');
+    const { warnings, log } = await within(load(never, { match: 50, putIdle: 50 }), 5000, 'a load on a hung cache');
+    expect(warnings[0]).toBe('options.cache: match(https://hub.test/o/m/resolve/main/config.json) did not answer within 50 ms; loading without the cache');
+    expect(warnings.length).toBe(1); // skipped for the rest of the load: one timeout, one warning
+    expect(log).toContain(shard);
+  });
+
+  it('(b) a put that never settles while reading: abort still ends finish()', async () => {
+    const reading: ModelCache = {
+      match: async () => undefined,
+      put: async (_url, response) => {
+        const reader = response.body!.getReader();
+        for (;;) if ((await reader.read()).done) break;
+        await new Promise(() => {});
+      },
+    };
+    const controller = new AbortController();
+    const pending = load(reading, { signal: controller.signal, putIdle: 60_000 }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 300);
+    expect(((await within(pending, 3000, 'finish() on a hung put after abort')) as Error).name).toBe('AbortError');
+  });
+
+  it('(c) a match or put that throws synchronously, or answers something else: skipped with a warning', async () => {
+    const throwsPut: ModelCache = {
+      match: async () => undefined,
+      put: () => {
+        throw new Error('read-only store');
+      },
+    };
+    const a = await load(throwsPut);
+    expect(a.warnings.filter((w) => w.includes('read-only store')).length).toBeGreaterThan(0);
+    const throwsMatch: ModelCache = {
+      match: () => {
+        throw new Error('closed database');
+      },
+      put: async () => {},
+    };
+    const b = await load(throwsMatch);
+    expect(b.warnings).toEqual(['options.cache: match(https://hub.test/o/m/resolve/main/config.json) failed (closed database); loading without the cache']);
+    const odd = { match: async () => 'cached!', put: async () => {} } as unknown as ModelCache;
+    expect((await load(odd)).warnings).toEqual(['options.cache: match(https://hub.test/o/m/resolve/main/config.json) gave string, expected a Response or undefined; loading without the cache']);
+  });
+
+  it('(d) a match returning stored.clone(): the cached load completes, with no request', async () => {
+    const stored = new Map<string, Response>();
+    const cloning: ModelCache = {
+      match: async (url) => stored.get(url)?.clone(),
+      put: async (url, response) => {
+        const body = new Uint8Array(await response.arrayBuffer());
+        stored.set(url, new Response(body, { status: response.status, headers: response.headers }));
+      },
+    };
+    await load(cloning);
+    const second = await within(load(cloning), 5000, 'a load from a cache of clones');
+    expect(second.log).toEqual([]);
+    expect(second.warnings).toEqual([]);
+  });
+
+  it('a cached body that cannot be read (config.json): downloaded instead, with a warning', async () => {
+    const broken: ModelCache = {
+      match: async () => new Response(new ReadableStream({ pull: (c) => c.error(new Error('disk error')) })),
+      put: async () => {},
+    };
+    const { warnings, log } = await load(broken);
+    expect(warnings[0]).toBe('options.cache: the cached response for https://hub.test/o/m/resolve/main/config.json could not be read (disk error); loading without the cache');
+    expect(log[0]).toBe('https://hub.test/o/m/resolve/main/config.json');
+  });
+});
+
+describe('Cache Storage refused (a sandboxed frame, site data blocked)', () => {
+  const files = folder('safetensors');
+  async function loadWith(caches: PropertyDescriptor) {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'caches');
+    Object.defineProperty(globalThis, 'caches', { ...caches, configurable: true });
+    try {
+      const s = server('/m', files);
+      const warnings: string[] = [];
+      const source = await openSource('/m', { fetch: s.fetch, onWarning: (m) => warnings.push(m) }, { cacheTimeouts: { match: 50 } });
+      await source.json('config.json');
+      const sink = new RecordingSink();
+      await readCheckpoint(source, sink, undefined);
+      await source.finish();
+      expectTinyTensors(sink);
+      return warnings;
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'caches', saved);
+      else delete (globalThis as { caches?: unknown }).caches;
+    }
+  }
+  const securityError = () => new DOMException('The operation is insecure.', 'SecurityError');
+
+  it('caches.open rejecting or throwing SecurityError, reading `caches` throwing, or open never answering: loads without caching', async () => {
+    expect(await loadWith({ value: { open: () => Promise.reject(securityError()) } })).toEqual([
+      "Cache Storage ('imagegpt-webgpu') is not available (The operation is insecure.); loading without a cache",
+    ]);
+    expect(await loadWith({ value: { open: () => { throw securityError(); } } })).toHaveLength(1);
+    expect(await loadWith({ get: () => { throw securityError(); } })).toHaveLength(1);
+    expect(await loadWith({ value: { open: () => new Promise(() => {}) } })).toEqual([
+      "Cache Storage ('imagegpt-webgpu') did not open within 50 ms; loading without a cache",
+    ]);
+  });
+
+  it('a working Cache Storage is used by default', async () => {
+    const { cache, puts } = memoryCache();
+    expect(await loadWith({ value: { open: async () => cache } })).toEqual([]);
+    expect(puts).toContain('/m/model.safetensors');
+  });
+});
+
+describe('callbacks are caller code', () => {
+  it('onProgress that throws or returns a rejected promise: warned about once, the load goes on; onWarning that throws is ignored', async () => {
+    const files = folder('safetensors');
+    for (const onProgress of [
+      () => {
+        throw new Error('UI bug');
+      },
+      () => Promise.reject(new Error('UI bug')),
+    ] as Array<(p: LoadProgress) => void>) {
+      const warnings: string[] = [];
+      const s = server('/m', files);
+      const source = await openSource('/m', { fetch: s.fetch, cache: false });
+      const sink = new RecordingSink();
+      await readCheckpoint(source, sink, onProgress, (m) => warnings.push(m));
+      await new Promise((r) => setTimeout(r, 0));
+      expectTinyTensors(sink);
+      expect(warnings).toEqual(['onProgress threw (UI bug); the load goes on']);
+    }
+    const s = server('/m', files);
+    const source = await openSource('/m', { fetch: s.fetch, cache: { match: () => Promise.reject(new Error('x')), put: async () => {} }, onWarning: () => { throw new Error('bad'); } });
+    expect(await source.json('config.json')).toMatchObject({ model_type: 'imagegpt' });
+    await expect(openSource('/m', { onWarning: 'yes' as never })).rejects.toThrow('options.onWarning must be a function, got "yes"');
+  });
+
+  it('without onWarning, warnings go to console.warn', async () => {
+    const spy = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const s = server('/m', folder('safetensors'));
+      const source = await openSource('/m', { fetch: s.fetch, cache: { match: () => Promise.reject(new Error('x')), put: async () => {} } });
+      await source.json('config.json');
+      expect(spy).toHaveBeenCalledWith('imagegpt-webgpu: options.cache: match(/m/config.json) failed (x); loading without the cache');
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
