@@ -173,6 +173,9 @@ describe('the tiny model on the test device', () => {
       [/^complete: keepRows must be an integer in 0\.\.7 \(the image is 8 token rows high; at least one row is generated\), got 8$/, () => model.complete(image, { processor, keepRows: 8 })],
       [/^complete: keepRows\[1\] must be an integer in 0\.\.7 .*got 9$/, () => model.complete(image, { processor, keepRows: [2, 9] })],
       [/^classify: this checkpoint has no score\.weight/, () => model.classify([[SOS, 1]])],
+      // A caller's processor that gives back the wrong thing: named, not a TypeError from indexing it.
+      [/^complete: processor\.encode\(image\) must give inputIds of one row of tokens, got \[\]$/, () => model.complete({}, { processor: { encode: () => ({ inputIds: [] }), decode: processor.decode.bind(processor) }, keepRows: 2 })],
+      [/^complete: processor\.decode\(tokens\) must give \{ data: Uint8ClampedArray, width, height \}, got undefined$/, () => model.complete(image, { processor: { encode: processor.encode.bind(processor), decode: () => undefined as never }, keepRows: 7, temperature: 0 })],
     ];
     for (const [expected, call] of cases) expect((await failure(call)).message).toMatch(expected);
     await expect(model.complete(image, { processor, keepRows: 2, signal: AbortSignal.abort() })).rejects.toThrow(/^complete: aborted$/);
