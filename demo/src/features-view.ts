@@ -220,6 +220,7 @@ export class FeaturesView {
     this.setBusy(true);
     document.body.dataset.features = 'running';
     this.text.textContent = 'Reading the gallery…';
+    this.progress.removeAttribute('value'); // busy until the first batch is in (reading, preparing the GPU programs)
     try {
       const images: Pixels[] = [];
       for (const item of this.gallery) images.push(await decodeImage(await (await fetch(galleryUrl(item))).blob()));

@@ -83,7 +83,7 @@ export class LikelihoodView {
     document.body.dataset.likelihood = 'running';
     const scoring = `Scoring ${subjects.length} image${subjects.length > 1 ? 's' : ''} on the GPU`;
     this.text.textContent = `${scoring}…`;
-    this.progress.value = 0;
+    this.progress.removeAttribute('value'); // busy until the first batch is in (it also prepares the GPU programs)
     const started = performance.now();
     try {
       const result = await this.client.request(
@@ -91,9 +91,9 @@ export class LikelihoodView {
         {
           // The worker scores a batch at a time and says after each how many are done.
           onProgress: (p) => {
-            if (p.phase !== 'likelihood' || version !== this.version) return;
+            if (p.phase !== 'likelihood' || version !== this.version || p.done === 0) return;
             this.progress.value = p.done / p.total;
-            if (p.done > 0) this.text.textContent = `${scoring}: ${p.done} of ${p.total} done…`;
+            this.text.textContent = `${scoring}: ${p.done} of ${p.total} done…`;
           },
         },
       );
@@ -112,6 +112,7 @@ export class LikelihoodView {
       // A failure is not retried until the images change; a result for older images is dropped and redone.
       this.shown = version;
       this.running = false;
+      if (!this.progress.hasAttribute('value')) this.progress.value = 0; // a dropped result leaves no busy bar
       this.setBusy(false);
     }
   }

@@ -445,17 +445,24 @@ export class OwnClasses {
   /** Pooled features of `images` at `layer` from the worker, in one request with progress. */
   private async extract(images: Pixels[], layer: number, what: string): Promise<Float32Array> {
     this.setStatus(`${what}: on the GPU (the first time also prepares its programs, which takes a while)…`);
-    const result = await this.client.request(
-      { type: 'image-features', images, layer },
-      {
-        onProgress: (p) => {
-          if (p.phase !== 'features') return;
-          this.progress.value = p.done / p.total;
-          this.setStatus(`${what}: batch ${p.done} of ${p.total}`);
+    this.progress.removeAttribute('value'); // busy until the first batch is in
+    try {
+      const result = await this.client.request(
+        { type: 'image-features', images, layer },
+        {
+          onProgress: (p) => {
+            if (p.phase !== 'features') return;
+            this.progress.value = p.done / p.total;
+            this.setStatus(`${what}: batch ${p.done} of ${p.total}`);
+          },
         },
-      },
-    );
-    return result.features;
+      );
+      this.progress.value = 1;
+      return result.features;
+    } catch (e) {
+      this.progress.value = 0; // never left busy or part-filled by a failure
+      throw e;
+    }
   }
 
   /** Runs `job` as the page's one GPU job: the other views' buttons are disabled meanwhile. */

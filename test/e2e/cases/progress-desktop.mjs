@@ -124,12 +124,13 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
       const numbers = gen.slice(1).map(Number);
       assert(gen[0] === null && gen.at(-1) === '1' && numbers.every((v, i) => v >= 0 && v <= 1 && (i === 0 || v >= numbers[i - 1])), `the generation bar went ${JSON.stringify(gen)}`);
 
-      // Likelihood of the original and the 4 samples: 2 images per batch, so 2, 4 and 5 of 5 are said on the way.
+      // Likelihood of the original and the 4 samples: busy until the first batch; 2 images per batch, so 2, 4 and
+      // 5 of 5 are said on the way.
       await p.evaluate(() => {
         window.__scoring = [];
         const text = document.querySelector('#likelihood-text');
         const bar = document.querySelector('#likelihood-progress');
-        new MutationObserver(() => window.__scoring.push({ text: text.textContent, value: bar.value })).observe(text, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => window.__scoring.push({ text: text.textContent, value: bar.value, busy: !bar.hasAttribute('value') })).observe(text, { childList: true, characterData: true, subtree: true });
       });
       await p.click('#tab-likelihood');
       await p.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.likelihood), null, { timeout: 60_000, polling: 100 });
@@ -138,6 +139,7 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
       assert(final.state === 'done' && final.entries === 5 && final.value === 1, `likelihood: ${JSON.stringify(final)}: ${await p.textContent('#likelihood-text')}`);
       const steps = scoring.map((s) => /: (\d) of 5 done/.exec(s.text)?.[1]).filter(Boolean);
       assert(steps.join(',') === '2,4,5', `the Likelihood status said ${JSON.stringify(scoring.map((s) => s.text))}: expected 2, 4 and 5 of 5 done`);
+      assert(scoring[0]?.busy && /^Scoring 5 images on the GPU…$/.test(scoring[0].text), `before its first batch the Likelihood bar is not busy: ${JSON.stringify(scoring[0])}`);
       const values = scoring.filter((s) => /of 5 done/.test(s.text)).map((s) => s.value);
       assert(values.every((v, i) => v > 0 && v <= 1 && (i === 0 || v >= values[i - 1])), `the Likelihood bar went ${values.join(', ')}`);
       shared.notes.push(`likelihood progress: ${scoring.map((s) => s.text).join(' → ')}`);
