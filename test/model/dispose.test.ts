@@ -61,6 +61,14 @@ describe('dispose() while calls are in flight (item 8)', () => {
         await expect(call(model)).rejects.toThrow(/^ImageGPT: used after dispose\(\)$/);
       }
     }
+    // A classification checkpoint's classify (and the forward that runs it).
+    const classifier = loadModelFixture('classifier');
+    for (const [what, call] of [['classify', (m: ImageGPT) => m.classify(ids)], ['forward', (m: ImageGPT) => m.forward(ids, { labels: [0, 1] })]] as const) {
+      const model = await ImageGPT.fromPretrained({ config: classifier.configJson, weights: classifier.weightBytes }, { device, dtype: 'f32' });
+      const run = call(model);
+      model.dispose();
+      expect((await failure(() => run)).message).toBe(`ImageGPT: disposed during ${what}()`);
+    }
     // The caller's own sessions: prefill and step in flight.
     for (const which of ['prefill', 'step'] as const) {
       for (const disposeModel of [false, true]) {
