@@ -357,6 +357,8 @@ export class ImageGPTSession {
 
   /** Drops the cached tokens (and their mask); the buffers stay for reuse. */
   reset(): void {
+    // Moving the cache position under a running prefill or step would silently mix two sequences.
+    if (this.running > 0) throw new Error('reset: a prefill or step of this session is still running; await it before reset()');
     this.past = 0;
     this.masked = false;
     this.keyMaskHost?.fill(1);

@@ -119,6 +119,12 @@ describe('two prefills at once on one session (item 9)', () => {
     expect(Array.from(lb)).toEqual(Array.from(await apart.prefill(b)));
     expect(Array.from(step)).toEqual(Array.from(await apart.step([11, 12])));
     expect(together.length).toBe(7);
+    // reset() under a running call would move its cache position: refused until the call has settled.
+    const running = together.step([1, 2]);
+    expect(() => together.reset()).toThrow(/^reset: a prefill or step of this session is still running; await it before reset\(\)$/);
+    await running;
+    together.reset();
+    expect(together.length).toBe(0);
     // A queued prefill that no longer fits fails on its own, naming the cache; the one before it is unharmed.
     const small = model.createSession(1, { maxLength: 6 });
     const results = await Promise.allSettled([small.prefill([[SOS, 1, 2, 3]]), small.prefill([[4, 5, 6]])]);
