@@ -3,6 +3,7 @@
 // jumps) or, when the server ignores Range, as the very response's stream (never downloaded twice).
 import { checkLength, endedEarly, memoryCursor, streamCursor } from './cursor';
 import type { ByteCursor } from './types';
+import { clip } from '../json';
 
 /** Who is asked and how; `hub` names the repository in errors about it. */
 export interface HttpContext {
@@ -127,18 +128,15 @@ export function isResponse(v: unknown): v is Response {
  */
 export async function httpGet(url: string, ctx: HttpContext, headers?: Record<string, string>, init?: RequestInit): Promise<Response | null> {
   throwIfAborted(ctx.signal);
-  let res: Response;
+  let answer: unknown;
   try {
-    const answer: unknown = await raceAbort(callerPromise(() => ctx.fetch(url, { ...init, signal: ctx.signal, headers })), ctx.signal);
-    if (!isResponse(answer)) {
-      throw new Error(`${url}: options.fetch resolved with ${answer === null ? 'null' : typeof answer}, expected a Response`);
-    }
-    res = answer;
+    answer = await raceAbort(callerPromise(() => ctx.fetch(url, { ...init, signal: ctx.signal, headers })), ctx.signal);
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    if (e instanceof Error && e.message.startsWith(`${url}: options.fetch`)) throw e;
-    throw new Error(`${url}: could not reach ${hostOf(url)} (${describeCause(e)})`, { cause: e });
+    throw new Error(`${clip(url)}: could not reach ${clip(hostOf(url))} (${describeCause(e)})`, { cause: e });
   }
+  if (!isResponse(answer)) throw new Error(`${clip(url)}: options.fetch resolved with ${answer === null ? 'null' : typeof answer}, expected a Response`);
+  const res = answer;
   if (res.status === 200 || res.status === 206) return res;
   cancelQuietly(res.body);
   const code = res.headers.get('x-error-code');
@@ -151,13 +149,13 @@ export async function httpGet(url: string, ctx: HttpContext, headers?: Record<st
   }
   if (code === 'RevisionNotFound') {
     const what = hub ? `revision '${hub.revision}' of repository '${hub.repo}'` : 'the revision in this URL';
-    throw new Error(`${what} was not found on ${hub?.host ?? hostOf(url)}: ${url} answered HTTP ${res.status}`);
+    throw new Error(`${clip(what)} was not found on ${clip(hub?.host ?? hostOf(url))}: ${clip(url)} answered HTTP ${res.status}`);
   }
   if (res.status === 404) return null;
   if (res.status === 401 || res.status === 403) {
-    throw new Error(`${url}: HTTP ${res.status} ${res.statusText} (the file needs authorization: a private or gated repository?)`);
+    throw new Error(`${clip(url)}: HTTP ${res.status} ${clip(res.statusText)} (the file needs authorization: a private or gated repository?)`);
   }
-  throw new Error(`${url}: HTTP ${res.status} ${res.statusText}${code ? ` (${quote(code)})` : ''}`);
+  throw new Error(`${clip(url)}: HTTP ${res.status} ${clip(res.statusText)}${code ? ` (${quote(code)})` : ''}`);
 }
 
 /** A header's value in a message, bounded (a server's text can be anything). */
@@ -199,9 +197,9 @@ async function wholeCursor(res: Response, url: string, name: string, ctx: HttpCo
     bytes = new Uint8Array(await raceAbort(res.arrayBuffer(), ctx.signal));
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    throw new Error(`${name}: the download from ${url} failed or broke off (${describeCause(e)})`, { cause: e });
+    throw new Error(`${clip(name)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
   }
-  if (bytes.length !== size) throw new Error(`${name}: the download from ${url} gave ${bytes.length} bytes, expected ${size}`);
+  if (bytes.length !== size) throw new Error(`${clip(name)}: the download from ${clip(url)} gave ${bytes.length} bytes, expected ${size}`);
   return memoryCursor(name, bytes);
 }
 
@@ -249,7 +247,7 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
     const r = parseContentRange(header);
     if (!r || r.start !== 0 || !res.body) {
       cancelQuietly(res.body);
-      throw new Error(`${url}: asked for bytes 0-, the server answered 206 with Content-Range ${quote(header)}${res.body ? '' : ' and no body'}`);
+      throw new Error(`${clip(url)}: asked for bytes 0-, the server answered 206 with Content-Range ${quote(header)}${res.body ? '' : ' and no body'}`);
     }
     // Unknown total (`/*`): no random access (a zip's tail is found from the end); the body is the file.
     if (r.total === undefined) return wholeFile(res, url, name, ctx, r.end, opts);
@@ -302,17 +300,17 @@ class HttpRangeCursor implements ByteCursor {
 
   private broke(e: unknown): Error {
     if (this.ctx.signal?.aborted) return abortError();
-    return new Error(`${this.name}: the download from ${this.url} failed or broke off (${describeCause(e)})`, { cause: e });
+    return new Error(`${clip(this.name)}: the download from ${clip(this.url)} failed or broke off (${describeCause(e)})`, { cause: e });
   }
 
   /** A new request for the bytes from `start` on. */
   private async open(start: number): Promise<RangeBody> {
     const asked = `bytes=${start}-`;
     const res = await httpGet(this.url, this.ctx, { Range: asked });
-    if (!res) throw new Error(`${this.name}: ${this.url} answered HTTP 404 to Range ${asked}, a file that answered before`);
+    if (!res) throw new Error(`${clip(this.name)}: ${clip(this.url)} answered HTTP 404 to Range ${asked}, a file that answered before`);
     if (res.status !== 206) {
       cancelQuietly(res.body);
-      throw new Error(`${this.name}: asked ${this.url} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
+      throw new Error(`${clip(this.name)}: asked ${clip(this.url)} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
     }
     const header = res.headers.get('content-range');
     const range = parseContentRange(header);
@@ -390,12 +388,12 @@ class HttpRangeCursor implements ByteCursor {
         this.drop(body);
         throw this.broke(`the response ended at byte ${body.at}, its Content-Range goes to byte ${body.end}`);
       }
-      if (!(r.value instanceof Uint8Array)) throw new Error(`${this.name}: the response from ${this.url} gave ${typeof r.value}, expected Uint8Array chunks`);
+      if (!(r.value instanceof Uint8Array)) throw new Error(`${clip(this.name)}: the response from ${clip(this.url)} gave ${typeof r.value}, expected Uint8Array chunks`);
       chunk = r.value;
     }
     if (chunk.length > body.end - body.at) {
       this.drop(body);
-      throw new Error(`${this.name}: the response from ${this.url} runs past byte ${body.end}, where its Content-Range ends`);
+      throw new Error(`${clip(this.name)}: the response from ${clip(this.url)} runs past byte ${body.end}, where its Content-Range ends`);
     }
     const n = Math.min(max, chunk.length);
     body.pending = chunk.subarray(n);

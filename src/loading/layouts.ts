@@ -263,7 +263,8 @@ function countingCursor(inner: ByteCursor, report: (loaded: number) => void): By
 /** An error that does not say which file it is about (a connection cut mid-body: 'TypeError: terminated') gets the file's name. */
 export function nameTheFile(e: unknown, file: string, where: string): unknown {
   if (!(e instanceof Error) || e.name === 'AbortError' || e.message.includes(file)) return e;
-  const problem = e instanceof TypeError ? `the download from ${clip(where)} failed or broke off (${e.message})` : e.message;
+  // undici's 'terminated' says why only in its cause ('other side closed'): both are kept in the message.
+  const problem = e instanceof TypeError ? `the download from ${clip(where)} failed or broke off (${describeCause(e)})` : e.message;
   return new Error(`${clip(file)}: ${problem}`, { cause: e });
 }
 

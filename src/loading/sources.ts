@@ -4,7 +4,7 @@ import { blobCursor, memoryCursor, streamCursor } from './cursor';
 import { isMissing, missingResponse, resolveCache, type BestEffortCache, type CacheTee, type CacheTimeouts } from './cache';
 import { abortError, contentLength, describeCause, httpGet, openHttpFile, raceAbort, throwIfAborted, wholeLength, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
-import { describeValue, errorMessage, parseJsonText } from '../json';
+import { clip, describeValue, errorMessage, parseJsonText, quote } from '../json';
 
 export const DEFAULT_HOST = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -99,7 +99,7 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
     if (typeof source === 'string' && !URL_LIKE.test(text)) {
       if (!isHubId(text)) {
         throw new Error(
-          `source ${JSON.stringify(text)} is neither a hub id ('name' or 'org/name': letters, digits, '_', '-', '.') ` +
+          `source ${quote(text)} is neither a hub id ('name' or 'org/name': letters, digits, '_', '-', '.') ` +
             "nor a URL (with a scheme, or starting with '/', './' or '../')",
         );
       }
@@ -186,14 +186,13 @@ class HttpFiles implements FileProvider {
     if (cachedText !== undefined) return parseJson(cachedText, file, `${url} (cached)`);
     const res = await httpGet(url, this.ctx);
     if (!res) return this.notFound(url);
+    wholeLength(res, url); // a 206 that is not the whole file is an error
     let text: string;
     try {
-      wholeLength(res, url);
       text = await raceAbort(res.text(), this.ctx.signal);
     } catch (e) {
       throwIfAborted(this.ctx.signal);
-      if (e instanceof Error && e.message.startsWith(`${url}: HTTP 206`)) throw e;
-      throw new Error(`${file}: the download from ${url} failed or broke off (${describeCause(e)})`, { cause: e });
+      throw new Error(`${clip(file)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
     }
     const value = parseJson(text, file, url);
     this.cache?.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
@@ -222,7 +221,7 @@ class HttpFiles implements FileProvider {
     return {
       cursor: streamCursor(file, tee.body, size, this.ctx.signal),
       phase: 'download',
-      settle: (ok) => (ok ? tee.succeed() : tee.fail(new Error(`${file}: not read whole`))),
+      settle: (ok) => (ok ? tee.succeed() : tee.fail(new Error(`${clip(file)}: not read whole`))),
     };
   }
 
@@ -286,12 +285,12 @@ class LocalFileProvider implements FileProvider {
 
   constructor(source: LocalFiles) {
     const add = (name: string, blob: Blob) => {
-      if (this.files.has(name)) throw new Error(`local files: two files named ${JSON.stringify(name)}`);
+      if (this.files.has(name)) throw new Error(`local files: two files named ${quote(name)}`);
       this.files.set(name, blob);
     };
     if (source instanceof Map) {
       for (const [name, blob] of source) {
-        if (typeof name !== 'string' || !(blob instanceof Blob)) throw new Error(`local files: the Map must hold file name → Blob; ${JSON.stringify(String(name))} is not`);
+        if (typeof name !== 'string' || !(blob instanceof Blob)) throw new Error(`local files: the Map must hold file name → Blob; ${quote(String(name))} is not`);
         add(name, blob);
       }
     } else {

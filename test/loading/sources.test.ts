@@ -244,7 +244,7 @@ describe('layouts', () => {
     files.delete('model-00002-of-00003.safetensors');
     const s = server('/m', files);
     await expect(readCheckpoint(await openSource('/m', { fetch: s.fetch, cache: false }), new RecordingSink(), undefined)).rejects.toThrow(
-      /model\.safetensors\.index\.json lists model-00002-of-00003\.safetensors, which was not found/,
+      /model\.safetensors\.index\.json lists "model-00002-of-00003\.safetensors", which was not found/,
     );
   });
 });
