@@ -379,7 +379,7 @@ export class ImageGPT {
     }
     // With inputsEmbeds (HF: exactly one of the two) the ids are placeholders the embedding does not read.
     inputIds = idsOrPlaceholders('forward', inputIds, options.inputsEmbeds, this.config);
-    checkTokenRows(inputIds, this.config);
+    checkTokenRows(inputIds, this.config, 'forward: inputIds');
     this.checkLength(inputIds, 'forward');
     const inputs = checkRowInputs('forward', options, inputIds.length, inputIds[0].length, this.config);
     if (this.weights.score && !this.weights.lmHead) return this.runClassifierForward(inputIds, options, inputs);
@@ -663,8 +663,9 @@ export class ImageGPT {
    * With `layers`, several at once for many inputs in GPU batches: Map<layer, Float32Array [N, n_embd]>.
    * Inputs are token rows, or images when `processor` is given.
    */
-  features(inputs: number[][], options?: FeatureOptions): Promise<Float32Array>;
+  // The multi-layer form first: its required `layers` tells them apart before the callbacks are typed.
   features(inputs: unknown[], options: MultiFeatureOptions): Promise<Map<number, Float32Array>>;
+  features(inputs: number[][], options?: FeatureOptions): Promise<Float32Array>;
   features(inputs: unknown[], options: FeatureOptions | MultiFeatureOptions = {}): Promise<Float32Array | Map<number, Float32Array>> {
     return this.guarded('features', () => this.runFeatures(inputs, options));
   }

@@ -98,7 +98,7 @@ describe('bad input gets a clear error before any GPU work', () => {
   afterAll(() => model?.dispose());
 
   it('rejects ids out of range, ragged rows, too long sequences', async () => {
-    await expect(model.forward([[1, 513]])).rejects.toThrow(/inputIds\[0\]\[1\] = 513.*0\.\.512/);
+    await expect(model.forward([[1, 513]])).rejects.toThrow(/^forward: inputIds\[0\]\[1\] = 513.*0\.\.512/);
     await expect(model.forward([[1, -1]])).rejects.toThrow(/= -1/);
     await expect(model.forward([[1, 2.5]])).rejects.toThrow(/= 2.5/);
     await expect(model.forward([[1, 2], [3]])).rejects.toThrow(/ragged/);
