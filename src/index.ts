@@ -1,4 +1,8 @@
 // imagegpt-webgpu: the only door into the library.
+// The public types name WebGPU's (GPUDevice, GPUBuffer…): the emitted index.d.ts keeps this reference (TS ≥ 5.5
+// drops it without preserve="true"), and the
+// package depends on @webgpu/types, so a consumer's TypeScript finds them without configuring anything.
+/// <reference types="@webgpu/types" preserve="true" />
 export { ImageGPT } from './model/imagegpt';
 export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOptions, MemoryReport } from './model/imagegpt';
 export { ImageGPTSession } from './model/session';
