@@ -9,6 +9,7 @@
 // still running when the load is done is waited for only while it keeps reading its body. Every wait is
 // raced against the load's signal.
 import type { ModelCache } from './types';
+import { clip } from '../json';
 import { abortError, callerPromise, cancelQuietly, contentLength, describeCause, isResponse, raceAbort } from './http';
 
 /** The Cache Storage cache the library uses by default. */
@@ -178,7 +179,7 @@ export class BestEffortCache {
 
   /** Splits `res`'s body: one branch returned for parsing, the other put in the cache under `url` once whole. */
   tee(res: Response, url: string): CacheTee {
-    if (!res.body) throw new Error(`${url}: the response has no body to cache`);
+    if (!res.body) throw new Error(`${clip(url)}: the response has no body to cache`);
     const total = contentLength(res);
     const [parse, store] = res.body.tee();
     const reader = store.getReader();
@@ -209,7 +210,7 @@ export class BestEffortCache {
         if (failed !== null) return;
         if (done) {
           if (total !== undefined && received !== total) {
-            controller.error(new Error(`${url}: got ${received} bytes, Content-Length says ${total}; not cached`));
+            controller.error(new Error(`${clip(url)}: got ${received} bytes, Content-Length says ${total}; not cached`));
           } else {
             await parsed;
             if (failed === null) controller.close();
@@ -218,7 +219,7 @@ export class BestEffortCache {
         }
         received += value.length;
         if (total !== undefined && received > total) {
-          controller.error(new Error(`${url}: more than the ${total} bytes Content-Length says; not cached`));
+          controller.error(new Error(`${clip(url)}: more than the ${total} bytes Content-Length says; not cached`));
           cancelQuietly(reader);
           return;
         }

@@ -12,7 +12,7 @@ import { readCheckpoint } from './layouts';
 import { openSource, warnerOf } from './sources';
 import type { FileOptions, PretrainedSource } from './types';
 import { GpuUploader } from './upload';
-import { describeValue } from '../json';
+import { clip, describeValue } from '../json';
 
 export { loadPreprocessorConfig } from './sources';
 
@@ -114,7 +114,7 @@ export async function loadPretrained(source: PretrainedSource, options: LoadOpti
   let ownDevice: GPUDevice | null = null;
   try {
     const configJson = await files.json('config.json');
-    if (configJson === null) throw new Error(`${WHO}: config.json was not found in ${files.describe()} (${files.where('config.json')})`);
+    if (configJson === null) throw new Error(`${WHO}: config.json was not found in ${clip(files.describe())} (${clip(files.where('config.json'))})`);
     const config = parseImageGPTConfig(configJson);
     throwIfAborted(signal);
 

@@ -2,6 +2,7 @@
 // tensor's bytes piped on in file order, so no more than a chunk of the file is in memory at once.
 import { readSafetensorsHeader, safetensorsHeaderBytes } from '../safetensors';
 import type { ByteCursor, CheckpointReader, TensorSink } from './types';
+import { clip } from '../json';
 
 export const readSafetensorsCheckpoint: CheckpointReader = async (cursor: ByteCursor, sink: TensorSink): Promise<void> => {
   try {
@@ -28,7 +29,7 @@ export const readSafetensorsCheckpoint: CheckpointReader = async (cursor: ByteCu
   } catch (e) {
     // A TypeError is the network's (a cut connection): the loader names the file and its URL.
     if (e instanceof Error && !(e instanceof TypeError) && !e.message.includes(cursor.name) && e.name !== 'AbortError') {
-      throw new Error(`${cursor.name}: ${e.message}`, { cause: e });
+      throw new Error(`${clip(cursor.name)}: ${e.message}`, { cause: e });
     }
     throw e;
   }

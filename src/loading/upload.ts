@@ -10,7 +10,7 @@ import type { ImageGPTConfig } from '../model/config';
 import { expectedTensorShapes, NON_WEIGHT, type LayerWeights, type ModelWeights } from '../model/weights';
 import { abortError } from './http';
 import type { TensorInfo, TensorSink } from './types';
-import { describeValue } from '../json';
+import { clip, describeValue, quote } from '../json';
 
 /** Input bytes converted per step: bounds the temporary arrays whatever size the reader's chunks are. */
 const CONVERT_BYTES = 1 << 20;
@@ -46,7 +46,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, …] (${shape.length} dimensions)`;
 }
 
 export class GpuUploader implements TensorSink {
@@ -83,7 +83,7 @@ export class GpuUploader implements TensorSink {
     for (const t of tensors) {
       const previous = this.targets.get(t.name)?.file;
       if (previous !== undefined || inFile.has(t.name)) {
-        throw new Error(`ImageGPT weights: tensor "${t.name}" appears twice (in ${previous ?? file} and in ${file})`);
+        throw new Error(`ImageGPT weights: tensor ${quote(t.name)} appears twice (in ${clip(previous ?? file)} and in ${clip(file)})`);
       }
       inFile.add(t.name);
       let kind: Target['kind'] = 'gpu';
@@ -104,14 +104,14 @@ export class GpuUploader implements TensorSink {
         continue;
       }
       if (kind !== 'skip') {
-        if (want && !sameShape(t.shape, want)) throw new Error(`ImageGPT weights: tensor "${t.name}" has shape ${fmt(t.shape)}, expected ${fmt(want)}`);
-        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`ImageGPT weights: tensor "${t.name}" has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
+        if (want && !sameShape(t.shape, want)) throw new Error(`ImageGPT weights: tensor ${quote(t.name)} has shape ${fmt(t.shape)}, expected ${fmt(want)}`);
+        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`ImageGPT weights: tensor ${quote(t.name)} has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
       }
       const inBytes = SAFETENSORS_DTYPE_BYTES[t.dtype];
       const count = t.shape.reduce((a, b) => a * b, 1);
       const out: WeightDType = kind === 'gpu' && t.shape.length === 2 ? this.dtype : 'f32';
       if (out === 'f16' && t.shape[1] % 2 !== 0) {
-        throw new Error(`ImageGPT weights: "${t.name}" has an odd number of columns (${t.shape[1]}); f16 packing needs pairs (use dtype: 'f32')`);
+        throw new Error(`ImageGPT weights: ${quote(t.name)} has an odd number of columns (${t.shape[1]}); f16 packing needs pairs (use dtype: 'f32')`);
       }
       fresh.push({
         info: t,
@@ -130,8 +130,8 @@ export class GpuUploader implements TensorSink {
     }
     if (unexpected.length > 0) {
       throw new Error(
-        `ImageGPT weights: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => `"${n}"`).join(', ')}` +
-          `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${file} — is this an ImageGPT checkpoint with n_layer = ${this.config.n_layer}?`,
+        `ImageGPT weights: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => quote(n)).join(', ')}` +
+          `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${clip(file)} — is this an ImageGPT checkpoint with n_layer = ${this.config.n_layer}?`,
       );
     }
     for (const t of fresh) this.targets.set(t.info.name, t);
@@ -147,7 +147,7 @@ export class GpuUploader implements TensorSink {
     const limit = this.device.limits.maxBufferSize;
     if (size > limit || size > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(
-        `ImageGPT weights: "${label}" needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
+        `ImageGPT weights: ${quote(label)} needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
           `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize} (request a device with larger limits)`,
       );
     }
@@ -161,12 +161,12 @@ export class GpuUploader implements TensorSink {
     this.checkUsable();
     if (this.options.signal?.aborted) throw abortError();
     const t = this.targets.get(name);
-    if (!t) throw new Error(`ImageGPT weights: bytes for tensor "${name}", which no file declared`);
+    if (!t) throw new Error(`ImageGPT weights: bytes for tensor ${quote(name)}, which no file declared`);
     if (byteOffset !== t.received) {
-      throw new Error(`ImageGPT weights: bytes of "${name}" at offset ${byteOffset}, expected the next at ${t.received}`);
+      throw new Error(`ImageGPT weights: bytes of ${quote(name)} at offset ${byteOffset}, expected the next at ${t.received}`);
     }
     if (t.received + bytes.length > t.totalBytes) {
-      throw new Error(`ImageGPT weights: more than the ${t.totalBytes} bytes of "${name}" (${t.info.dtype} ${fmt(t.info.shape)})`);
+      throw new Error(`ImageGPT weights: more than the ${t.totalBytes} bytes of ${quote(name)} (${t.info.dtype} ${fmt(t.info.shape)})`);
     }
     const unit = t.carry.length;
     let at = 0;
@@ -207,7 +207,7 @@ export class GpuUploader implements TensorSink {
       if (!Number.isFinite(values[i])) {
         const raw = t.info.dtype === 'F64' ? readF64(bytes, i) : values[i];
         throw new Error(
-          `ImageGPT weights: tensor "${t.info.name}" holds ${raw} at index ${index + i}` +
+          `ImageGPT weights: tensor ${quote(t.info.name)} holds ${raw} at index ${index + i}` +
             (Number.isFinite(raw) ? ', beyond float32' : '') +
             ': a checkpoint must hold finite numbers',
         );
@@ -228,7 +228,7 @@ export class GpuUploader implements TensorSink {
     for (let i = 0; i < half.length; i++) {
       if ((half[i] & 0x7c00) === 0x7c00) {
         throw new Error(
-          `ImageGPT weights: tensor "${t.info.name}" holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
+          `ImageGPT weights: tensor ${quote(t.info.name)} holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
             "load with dtype: 'f32' to keep it",
         );
       }
@@ -238,7 +238,7 @@ export class GpuUploader implements TensorSink {
 
   private checkMissing(): void {
     for (const [name, shape] of this.expected) {
-      if (!this.targets.has(name)) throw new Error(`ImageGPT weights: missing tensor "${name}" (expected shape ${fmt(shape)})`);
+      if (!this.targets.has(name)) throw new Error(`ImageGPT weights: missing tensor ${quote(name)} (expected shape ${fmt(shape)})`);
     }
     if (!this.targets.has('lm_head.weight') && !this.targets.has('score.weight')) {
       throw new Error(`ImageGPT weights: missing tensor "lm_head.weight" (expected shape [${this.config.vocab_size - 1}, ${this.config.n_embd}])`);
@@ -251,7 +251,7 @@ export class GpuUploader implements TensorSink {
     this.checkMissing();
     for (const t of this.targets.values()) {
       if (t.received !== t.totalBytes) {
-        throw new Error(`ImageGPT weights: tensor "${t.info.name}" got ${t.received} of its ${t.totalBytes} bytes from ${t.file}`);
+        throw new Error(`ImageGPT weights: tensor ${quote(t.info.name)} got ${t.received} of its ${t.totalBytes} bytes from ${clip(t.file)}`);
       }
     }
     const E = this.config.n_embd;
