@@ -249,6 +249,9 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
     try {
       await p.evaluate(() => (window.__progress.length = 0));
       await p.selectOption('#model-select', 'hub:test-org/gzipped');
+      // A picture of the busy bar for the eye (test-results/load-size-unknown.png); the checks below use the record.
+      await p.waitForFunction(() => /size unknown/.test(document.querySelector('#load-text').textContent), null, { timeout: 30_000, polling: 'raf' })
+        .then(() => p.screenshot({ path: join(RESULTS, 'load-size-unknown.png'), clip: { x: 0, y: 0, width: 1280, height: 220 } }), () => {});
       const state = await waitForState(p, 'model', ['ready', 'error', 'offline'], 90_000);
       const seen = await p.evaluate(() => window.__progress);
       const text = await p.textContent('#load-text');
