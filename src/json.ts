@@ -55,12 +55,12 @@ export function quoteList(names: readonly string[], maxItems = 4): string {
 /** Parses `text` as JSON; a failure is an Error naming `fileName` (the URL or file the text came from). */
 export function parseJsonText(text: string, fileName: string): unknown {
   if (typeof text !== 'string') {
-    throw new Error(`${fileName}: expected JSON text, got ${describeValue(text)}`);
+    throw new Error(`${clip(fileName)}: expected JSON text, got ${describeValue(text)}`);
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${fileName} is not valid JSON: ${errorMessage(e)}`);
+    throw new Error(`${clip(fileName)} is not valid JSON: ${clip(errorMessage(e), 300)}`);
   }
 }
 

@@ -2,7 +2,7 @@
 // names and defaults (transformers' ImageGPTConfig), validated for what this runtime supports.
 
 import { MAX_SAMPLE_VOCAB } from '../gpu/sampler';
-import { describeValue, isJsonObject } from '../json';
+import { clip, describeValue, isJsonObject } from '../json';
 
 /** The fields of an HF ImageGPT `config.json` that this runtime reads (others are ignored). */
 export interface ImageGPTConfigJSON {
@@ -116,7 +116,7 @@ function booleanField(json: Record<string, unknown>, key: string, fallback: bool
  */
 export function parseImageGPTConfig(json: unknown, source = 'config.json'): ImageGPTConfig {
   const fail: Fail = (problem) => {
-    throw new Error(`ImageGPT config (${source}): ${problem}`);
+    throw new Error(`ImageGPT config (${clip(source)}): ${problem}`);
   };
   if (!isJsonObject(json)) fail(`expected a JSON object, got ${describeValue(json)}`);
   const j = json as Record<string, unknown>;

@@ -5,7 +5,7 @@
 import { checkBackground, checkSize, colorChannels, isByteList, readImage, type ImageInput, type Rgb } from './image';
 import { ColorQuantizer } from './quantize';
 import { packRgb, resizeRgb, RESAMPLE_FILTERS, type ResampleFilter } from './resize';
-import { describeValue, errorMessage, isJsonObject } from '../json';
+import { clip, describeValue, errorMessage, isJsonObject } from '../json';
 import { loadPreprocessorConfig } from '../loading/sources';
 import type { FileOptions, PretrainedSource } from '../loading/types';
 
@@ -230,9 +230,9 @@ export class ImageGPTImageProcessor {
     origin = 'preprocessor config',
     overrides: { background?: Rgb | null } = {},
   ): ImageGPTImageProcessor {
-    if (!isJsonObject(config)) throw new Error(`${origin} is not a JSON object: got ${describeValue(config)}`);
+    if (!isJsonObject(config)) throw new Error(`${clip(origin)} is not a JSON object: got ${describeValue(config)}`);
     const fail = (problem: string): never => {
-      throw new Error(`${origin}: ${problem}`);
+      throw new Error(`${clip(origin)}: ${problem}`);
     };
     // Own fields only: nothing may come from Object.prototype.
     const get = (key: string): unknown => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined);
@@ -256,7 +256,7 @@ export class ImageGPTImageProcessor {
     }
     const background = overrides.background !== undefined ? overrides.background : ((configBackground ?? null) as Rgb | null);
     const clusters = get('clusters');
-    if (clusters === undefined) throw new Error(`${origin} has no "clusters"`);
+    if (clusters === undefined) throw new Error(`${clip(origin)} has no "clusters"`);
     if (!Array.isArray(clusters)) fail(`"clusters" must be an N×3 array of numbers, got ${describeValue(clusters)}`);
     const size = get('size');
     let target: ImageSize;
@@ -267,7 +267,7 @@ export class ImageGPTImageProcessor {
       return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize, normalize, resample, background });
     } catch (e) {
       // The constructor's messages name the value; say which file it came from instead of the constructor.
-      throw new Error(`${origin}: ${errorMessage(e).replace(/^new ImageGPTImageProcessor: /, '')}`);
+      throw new Error(`${clip(origin)}: ${errorMessage(e).replace(/^new ImageGPTImageProcessor: /, '')}`);
     }
   }
 
