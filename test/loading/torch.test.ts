@@ -326,6 +326,26 @@ describe('readTorchCheckpoint', () => {
       await both('s.bin', makeZip([['a/data.pkl', ok], ['a/data/0', f32(3)]]), /s\.bin: (storage entry "a\/data\/0" has 12 bytes, data\.pkl says 16|entry "a\/data\/0" has 12 bytes, expected 16)/);
     });
 
+    it('long names in the pickle and the archive are quoted as bounded excerpts that still name the problem', async () => {
+      const longName = 'transformer.h.0.' + 'x'.repeat(50_000) + '.weight';
+      const expectBounded = async (name: string, zip: Uint8Array, problem: RegExp) => {
+        for (const mode of ['random', 'stream'] as const) {
+          const message = await read(mode, name, zip).then(() => '', (e: unknown) => (e as Error).message);
+          expect(message).toMatch(problem);
+          expect(message.length).toBeLessThan(500);
+        }
+      };
+      // A tensor name of 50,023 characters whose view runs past its storage.
+      const past = statePickle([{ name: longName, key: '0', numel: 4, offset: 2, shape: [4], stride: [1] }]);
+      await expectBounded('t.bin', makeZip([['a/data.pkl', past], ['a/data/0', f32(4)]]), /^t\.bin: tensor "transformer\.h\.0\.x+…\(50023 characters\)…x*\.weight": its view \(offset 2/);
+      // A storage key of 50,000 characters that is missing from the archive.
+      const missing = statePickle([{ name: 'w', key: 'k'.repeat(50_000), numel: 4, offset: 0, shape: [4], stride: [1] }]);
+      await expectBounded('k.bin', makeZip([['a/data.pkl', missing]]), /^k\.bin: storage "a\/data\/k+…\(50007 characters\)…k+" of tensor "w" is missing from the archive/);
+      // A global of 40,000 characters the pickle asks to call.
+      const evil = new Uint8Array([0x80, 2, 0x63, ...latin1('m'.repeat(40_000) + '\nsystem\n'), 0x29, 0x52, 0x2e]);
+      await expectBounded('g.bin', makeZip([['a/data.pkl', evil]]), /^g\.bin: a\/data\.pkl: refusing to call m+…\(40007 characters\)…m*\.system — /);
+    });
+
     it('deep nesting inside a checkpoint is an Error, not a RangeError', async () => {
       // {'x': ((((…(None)…))))} 5,000 tuples deep.
       const deep = [...str('x'), ...new Array<number>(5000).fill(0x28), 0x4e, ...new Array<number>(5000).fill(0x74), 0x73];
