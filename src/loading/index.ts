@@ -7,7 +7,7 @@ import { checkOptionKeys } from '../model/session';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../model/config';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../model/limits';
 import type { ModelWeights } from '../model/weights';
-import { abortError, throwIfAborted } from './http';
+import { abortError, raceAbort, throwIfAborted } from './http';
 import { readCheckpoint } from './layouts';
 import { openSource, warnerOf } from './sources';
 import type { FileOptions, PretrainedSource } from './types';
@@ -123,7 +123,11 @@ export async function loadPretrained(source: PretrainedSource, options: LoadOpti
     if (options.device) {
       device = options.device;
     } else {
-      ({ device, info: adapterInfo } = await requestDevice(config, dtype, tuningOption));
+      // requestAdapter/requestDevice can stay pending (a lost GPU process): raced against the signal; a
+      // device that arrives after the abort is destroyed.
+      const requested = requestDevice(config, dtype, tuningOption);
+      requested.then((d) => void (signal?.aborted && ownDevice !== d.device && d.device.destroy()), () => {});
+      ({ device, info: adapterInfo } = await raceAbort(requested, signal));
       ownDevice = device;
     }
     throwIfAborted(signal);

@@ -253,3 +253,48 @@ describe('the device, when none is passed', () => {
     expect(asked).toEqual(['/m/config.json']);
   });
 });
+
+describe('a device request that never answers', () => {
+  afterAll(() => vi.unstubAllGlobals());
+
+  it('abort ends the load at once; a device that arrives afterwards is destroyed', async () => {
+    const real = testGpu();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const made: GPUDevice[] = [];
+    const destroyed: GPUDevice[] = [];
+    // requestAdapter held back (as with a lost GPU process) until after the abort.
+    const gpu = {
+      getPreferredCanvasFormat: () => real.getPreferredCanvasFormat(),
+      requestAdapter: async (o?: GPURequestAdapterOptions) => {
+        await released;
+        const adapter = (await real.requestAdapter(o))!;
+        const requestDevice = adapter.requestDevice.bind(adapter);
+        adapter.requestDevice = async (d?: GPUDeviceDescriptor) => {
+          const device = await requestDevice(d);
+          made.push(device);
+          const destroy = device.destroy.bind(device);
+          device.destroy = () => {
+            destroyed.push(device);
+            destroy();
+          };
+          return device;
+        };
+        return adapter;
+      },
+    };
+    vi.stubGlobal('navigator', { gpu });
+    const controller = new AbortController();
+    const load = ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(), 50);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = (await Promise.race([load, new Promise((r) => (timer = setTimeout(() => r('still pending after 3 s'), 3000)))])) as Error;
+    clearTimeout(timer);
+    expect(error.name).toBe('AbortError');
+    release();
+    for (let i = 0; i < 200 && made.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(made.length).toBe(1);
+    expect(destroyed).toEqual(made);
+  });
+});
