@@ -246,7 +246,9 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
       expect(Array.from(mixed[i].tokens.subarray(0, k * 8))).toEqual(image.slice(0, k * 8));
     }
     await expect(model.complete(image, { keepRows: [3, 5], samples: 3, processor })).rejects.toThrow(/keepRows holds 2 counts but samples is 3/);
-    await expect(model.complete(image, { keepRows: [3, 9], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.8, got 9/);
+    await expect(model.complete(image, { keepRows: [3, 9], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.7 .*, got 9/);
+    // Keeping all 8 rows generates nothing for that sample: an error, even beside samples that do generate.
+    await expect(model.complete(image, { keepRows: [3, 8], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.7 \(the image is 8 token rows high; at least one row is generated\), got 8/);
     await expect(model.complete(image, { keepRows: [3, 5], processor, onRow: () => {} })).rejects.toThrow(/onRow and onTokens need one keepRows/);
   });
 
@@ -275,11 +277,13 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
     const [a, b] = [await seeded(), await seeded()];
     expect(a.map((c) => Array.from(c.tokens))).toEqual(b.map((c) => Array.from(c.tokens)));
     a.forEach((c, i) => expect(Array.from(c.tokens.subarray(0, [6, 1, 4][i] * 8))).toEqual(image.slice(0, [6, 1, 4][i] * 8)));
-    // A full image (nothing to generate) beside an empty prompt: the full row's positions stay in the image.
-    const edge = await model.complete(image, { keepRows: [8, 0], processor, temperature: 0 });
+    // A full image (nothing to generate) beside an empty prompt, through generate (complete refuses keeping every
+    // row): the full row's positions stay in the image.
+    const edge = await model.generate({ prompt: [image, []], temperature: 0 });
     const [empty] = await model.complete(image, { keepRows: 0, processor, temperature: 0 });
-    expect(Array.from(edge[0].tokens)).toEqual(image);
-    expect(Array.from(edge[1].tokens)).toEqual(Array.from(empty.tokens));
+    expect(Array.from(edge.subarray(0, 64))).toEqual(image);
+    expect(Array.from(edge.subarray(64, 128))).toEqual(new Array(64).fill(PROMPT_PAD));
+    expect(Array.from(edge.subarray(128 + 64, 256))).toEqual(Array.from(empty.tokens));
   });
 
   it('generate on ragged prompts without maxNewTokens fills every row: [B, longest + 64 − shortest], PROMPT_PAD around each image', async () => {

@@ -68,7 +68,7 @@ describe('tuning as a load option', () => {
       [{ tuning: { decodeMaxRows: -1 } }, 'ImageGPT.fromPretrained: tuning.decodeMaxRows must be an integer ≥ 0, got -1'],
       [{ tuning: { subgroups: 'no' } }, "ImageGPT.fromPretrained: tuning.subgroups must be true or false, got \"no\""],
       [{ tuning: [1, 2] }, 'ImageGPT.fromPretrained: tuning must be an object of KernelTuning fields, got [1, 2]'],
-      [{ tunning: {} }, "ImageGPT.fromPretrained: unknown option \"tunning\"; known options: host, revision, cache, fetch, signal, onProgress, device, dtype, tuning"],
+      [{ tunning: {} }, "ImageGPT.fromPretrained: unknown option \"tunning\"; known options: host, revision, cache, fetch, signal, onProgress, onWarning, device, dtype, tuning"],
     ];
     for (const [options, message] of cases) await expect(load(options), message).rejects.toThrow(message);
     expect(asked).toEqual([]);
