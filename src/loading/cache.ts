@@ -156,13 +156,13 @@ export class BestEffortCache {
   }
 
   /** Starts a put; its outcome is waited for by settle(), a failure only warned about. */
-  private start(url: string, response: Response, active: () => number, onFail?: () => void): void {
+  private start(url: string, response: Response, active: () => number, onFail?: () => void, onDone?: () => void): void {
     if (this.off) {
       onFail?.();
       return;
     }
     const done = callerPromise(() => this.cache.put(url, response)).then(
-      () => {},
+      () => onDone?.(),
       (e: unknown) => {
         onFail?.();
         if (!this.off) this.ctx.warn(`${this.what}: put(${url}) failed (${describeCause(e)}); the file is not cached`);
@@ -185,6 +185,7 @@ export class BestEffortCache {
     const reader = store.getReader();
     let received = 0;
     let failed: unknown = null;
+    let closed = false;
     let active = Date.now();
     let controllerRef: ReadableStreamDefaultController<Uint8Array> | null = null;
     // The put completes only after the parse succeeded too: a complete but unreadable file stays out.
@@ -213,7 +214,10 @@ export class BestEffortCache {
             controller.error(new Error(`${clip(url)}: got ${received} bytes, Content-Length says ${total}; not cached`));
           } else {
             await parsed;
-            if (failed === null) controller.close();
+            if (failed === null) {
+              controller.close();
+              closed = true;
+            }
           }
           return;
         }
@@ -247,7 +251,14 @@ export class BestEffortCache {
       if (v !== null && !(h === 'content-length' && total === undefined)) headers.set(h, v);
     }
     // A put that fails (at once or later) no longer reads its branch: it is cancelled.
-    this.start(url, new Response(guarded, { status: 200, headers }), () => active, () => fail(new Error('the put failed')));
+    // A put that resolves before reading the whole body will not read it (Cache Storage resolves once it
+    // stored it): the branch is cancelled, or it would hold every byte of the download in memory.
+    const resolvedEarly = () => {
+      if (closed || failed !== null) return;
+      fail(new Error('the put resolved before reading the body'));
+      if (!this.off) this.ctx.warn(`${this.what}: put(${url}) resolved before reading the file's body; the file is not cached`);
+    };
+    this.start(url, new Response(guarded, { status: 200, headers }), () => active, () => fail(new Error('the put failed')), resolvedEarly);
     return { body: parse, fail, succeed };
   }
 

@@ -69,7 +69,8 @@ export interface FileOptions {
    * `false`: no cache. Or any `{ match, put }`. A cached file loads with no request; a partial or failed
    * download never enters the cache. The cache is best-effort: one that is refused, throws, rejects, or does
    * not answer a `match` within 10 s is skipped for the rest of the load (with a warning, see `onWarning`);
-   * a `put` still running when the load is done is waited for only while it keeps reading its body.
+   * a `put` still running when the load is done is waited for only while it keeps reading its body, and one
+   * that resolves before reading the body gets no more of it (the file is not cached).
    */
   cache?: ModelCache | false;
   /** fetch implementation (default globalThis.fetch). */
