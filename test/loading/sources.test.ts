@@ -278,6 +278,40 @@ describe('progress', () => {
   });
 });
 
+describe('progress from bytes and local files (phase cached)', () => {
+  /** loaded ≤ total throughout, the last event of each file at its size, overall.total one value throughout. */
+  function checkCached(events: LoadProgress[], sizes: Map<string, number>, overallTotal: number | undefined): void {
+    const cached = events.filter((e) => e.phase === 'cached');
+    expect(new Set(cached.map((e) => e.file))).toEqual(new Set(sizes.keys()));
+    for (const e of cached) {
+      expect(e.loaded).toBeLessThanOrEqual(e.total!);
+      expect(e.overall.total).toBe(overallTotal);
+      if (overallTotal !== undefined) expect(e.overall.loaded).toBeLessThanOrEqual(overallTotal);
+    }
+    for (const [file, size] of sizes) {
+      const last = cached.filter((e) => e.file === file).pop()!;
+      expect([last.loaded, last.total], file).toEqual([size, size]);
+    }
+    const end = cached[cached.length - 1].overall;
+    expect(end.loaded).toBe([...sizes.values()].reduce((a, b) => a + b, 0));
+  }
+
+  it('a pytorch_model.bin in memory (its head and tail read twice, counted once): at most 100 %, ending at its size', async () => {
+    const bin = folder('bin').get('pytorch_model.bin')!;
+    const events: LoadProgress[] = [];
+    await readCheckpoint(await openSource({ config: {}, weights: bin }), new RecordingSink(), (p) => events.push(structuredClone(p)));
+    checkCached(events, new Map([['pytorch_model.bin', bin.length]]), bin.length);
+  });
+
+  it('sharded local files: each shard to its size; the overall total unknown (undefined) from the first event', async () => {
+    const files = folder('bin-sharded');
+    const map = new Map([...files].map(([n, b]) => [n, new Blob([b])]));
+    const events: LoadProgress[] = [];
+    await readCheckpoint(await openSource(map), new RecordingSink(), (p) => events.push(structuredClone(p)));
+    checkCached(events, new Map([...files].filter(([n]) => n.endsWith('.bin')).map(([n, b]) => [n, b.length])), undefined);
+  });
+});
+
 describe('cache', () => {
   it('a miss downloads once and fills the cache; a hit makes no request at all (missing layouts remembered)', async () => {
     const { cache, entries } = memoryCache();
