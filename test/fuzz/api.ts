@@ -52,6 +52,8 @@ function hostileValue(rng: Rng): unknown {
     () => 3n,
     () => Symbol('s'),
     () => ({ valueOf: () => 2 }),
+    // A long string (a key or name pasted whole): messages quote only an excerpt of it.
+    () => 'x\n"'.repeat(25_000),
   ])();
 }
 
@@ -94,7 +96,7 @@ function options(rng: Rng, valid: Record<string, readonly unknown[]>): unknown {
   if (rng.chance(0.08)) return hostileValue(rng);
   const o: Record<string, unknown> = {};
   for (const [key, values] of Object.entries(valid)) if (rng.chance(0.5)) o[key] = optionValue(rng, values);
-  if (rng.chance(0.1)) o[rng.pick(['batch_size', 'topk', 'max_length', 'layerz'])] = 1;
+  if (rng.chance(0.1)) o[rng.pick(['batch_size', 'topk', 'max_length', 'layerz', 'k'.repeat(70_000)])] = 1;
   return o;
 }
 
@@ -224,6 +226,8 @@ export const apiTarget: FuzzTarget<ApiInput> = {
       { method: 'generate', args: [{ maxNewTokens: 2, seed: 1 }] },
       { method: 'generate', args: [{ maxNewTokens: 2, seed: 1, batchSize: 2, temperature: 0 }] },
       { method: 'step', args: [1, {}, [[1]], [2]] },
+      // Two rows and a one-token cache: their kernels' first compile (over a second on SwiftShader) is setup, not an input's time.
+      { method: 'prefill', args: [2, { maxLength: 1 }, [[1], [2]], []] },
       { method: 'features', args: [[[1, 2]], {}] },
       { method: 'featuresMulti', args: [[[1, 2]], { layers: [0, 1, 2] }] },
       { method: 'complete', args: [{ data: new Uint8Array(8 * 8 * 3), width: 8, height: 8 }, { processor: 'processor', keepRows: 7, seed: 1 }] },
