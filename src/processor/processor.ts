@@ -191,7 +191,8 @@ export class ImageGPTImageProcessor {
     this.clusters = named('new ImageGPTImageProcessor', () => toClusterArray(options.clusters));
     this.numClusters = this.clusters.length / 3;
     this.sosToken = this.numClusters;
-    this.size = named('new ImageGPTImageProcessor', () => checkTargetSize(options.size ?? { height: 32, width: 32 }));
+    // `size: null` is refused rather than read as the default: only an absent size means 32×32.
+    this.size = named('new ImageGPTImageProcessor', () => checkTargetSize(options.size === undefined ? { height: 32, width: 32 } : options.size));
     this.doResize = options.doResize ?? true;
     this.background = options.background ?? undefined;
     this.prependSos = options.prependSos ?? false;
@@ -211,14 +212,24 @@ export class ImageGPTImageProcessor {
     source: PretrainedSource | PreprocessorConfig | { config: unknown; weights: ArrayBuffer | Uint8Array; preprocessor?: unknown },
     options: FileOptions & { background?: Rgb | null } = {},
   ): Promise<ImageGPTImageProcessor> {
-    const background = options?.background;
-    if (background !== undefined && background !== null) named('ImageGPTImageProcessor.fromPretrained', () => checkBackground(background));
-    const override = background === undefined ? {} : { background };
-    if (isParsedConfig(source)) return ImageGPTImageProcessor.fromConfig(source, undefined, override);
-    const fileOptions = { ...options };
-    delete fileOptions.background;
-    const { config, origin } = await loadPreprocessorConfig(source as PretrainedSource, fileOptions);
-    return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, origin, override);
+    const method = 'ImageGPTImageProcessor.fromPretrained';
+    try {
+      if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+        throw new Error(`options must be an object, got ${describeValue(options)}`);
+      }
+      const background = options.background;
+      if (background !== undefined && background !== null) checkBackground(background);
+      const override = background === undefined ? {} : { background };
+      if (isParsedConfig(source)) return ImageGPTImageProcessor.fromConfig(source, undefined, override);
+      const fileOptions = { ...options };
+      delete fileOptions.background;
+      const { config, origin } = await loadPreprocessorConfig(source as PretrainedSource, fileOptions);
+      return ImageGPTImageProcessor.fromConfig(config as PreprocessorConfig, origin, override);
+    } catch (e) {
+      // The loader's and the config's messages are shared; say which call failed.
+      if (e instanceof Error && !e.message.startsWith(`${method}: `)) e.message = `${method}: ${e.message}`;
+      throw e;
+    }
   }
 
   /**
@@ -230,6 +241,11 @@ export class ImageGPTImageProcessor {
     origin = 'preprocessor config',
     overrides: { background?: Rgb | null } = {},
   ): ImageGPTImageProcessor {
+    if (typeof origin !== 'string') throw new Error(`ImageGPTImageProcessor.fromConfig: origin must be a string naming the config, got ${describeValue(origin)}`);
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+      throw new Error(`ImageGPTImageProcessor.fromConfig: overrides must be an object, got ${describeValue(overrides)}`);
+    }
+    named('ImageGPTImageProcessor.fromConfig', () => checkCallOptions('overrides', overrides, ['background']));
     if (!isJsonObject(config)) throw new Error(`${clip(origin)} is not a JSON object: got ${describeValue(config)}`);
     const fail = (problem: string): never => {
       throw new Error(`${clip(origin)}: ${problem}`);

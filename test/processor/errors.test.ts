@@ -200,6 +200,18 @@ describe('wrong argument types name the method', () => {
     expect(() => processor.decode([1, 2, 3])).toThrow(/^decode: got 3 tokens for a 32×32 image; expected 1024/);
   });
 
+  it('fromPretrained and fromConfig name themselves; size null is not the default', async () => {
+    const config = { clusters: fixture.clusters, size: 2 };
+    await expect(ImageGPTImageProcessor.fromPretrained(undefined as never)).rejects.toThrow(/^ImageGPTImageProcessor.fromPretrained: source must be a hub id/);
+    await expect(ImageGPTImageProcessor.fromPretrained(config, null as never)).rejects.toThrow(/^ImageGPTImageProcessor.fromPretrained: options must be an object, got null$/);
+    const missing = (async () => new Response('no', { status: 404 })) as typeof fetch;
+    await expect(ImageGPTImageProcessor.fromPretrained('/m', { fetch: missing })).rejects.toThrow(/^ImageGPTImageProcessor.fromPretrained: .*\/m\/preprocessor_config.json: HTTP 404/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config, 5 as never)).toThrow(/^ImageGPTImageProcessor.fromConfig: origin must be a string naming the config, got 5$/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config, 'x', null as never)).toThrow(/^ImageGPTImageProcessor.fromConfig: overrides must be an object, got null$/);
+    expect(() => ImageGPTImageProcessor.fromConfig(config, 'x', { backgrund: null } as never)).toThrow(/^ImageGPTImageProcessor.fromConfig: unknown option "backgrund"/);
+    expect(() => new ImageGPTImageProcessor({ clusters: fixture.clusters, size: null as never })).toThrow(/^new ImageGPTImageProcessor: size must be \{ height, width \}, got null$/);
+  });
+
   it('maskRows refuses holes in the rows it keeps', () => {
     expect(() => maskRows(new Array(4), { height: 2, width: 2, keepRows: 1 })).toThrow(/^maskRows: tokens\[0\] is undefined; expected a token id/);
     expect(maskRows([1, 2, 3, 4], { height: 2, width: 2, keepRows: 1 })).toEqual([1, 2]);
