@@ -128,7 +128,8 @@ A small ImageGPT (Hugging Face `ImageGPTForCausalImageModeling` architecture and
 non-centering layer norm, untied 512-wide head, SOS token 512) trained on CPU for this project
 ({origin}). It loads like any HF ImageGPT checkpoint: `model.safetensors` (f16), `config.json`,
 `preprocessor_config.json` (a 512-color palette in HF's normalized `clusters` format, resize to
-{size}×{size} with bilinear filtering).
+{size}×{size} with bilinear filtering, and `"background_color": [255, 255, 255]`, an imagegpt-webgpu
+extension that Hugging Face ignores: transparent inputs are composited onto white, as the training images were).
 
 ## Model
 
