@@ -165,7 +165,7 @@ export class BestEffortCache {
       () => onDone?.(),
       (e: unknown) => {
         onFail?.();
-        if (!this.off) this.ctx.warn(`${this.what}: put(${url}) failed (${describeCause(e)}); the file is not cached`);
+        if (!this.off) this.ctx.warn(`${this.what}: put(${clip(url)}) failed (${describeCause(e)}); the file is not cached`);
       },
     );
     this.pending.push({ url, done, active });
@@ -256,7 +256,7 @@ export class BestEffortCache {
     const resolvedEarly = () => {
       if (closed || failed !== null) return;
       fail(new Error('the put resolved before reading the body'));
-      if (!this.off) this.ctx.warn(`${this.what}: put(${url}) resolved before reading the file's body; the file is not cached`);
+      if (!this.off) this.ctx.warn(`${this.what}: put(${clip(url)}) resolved before reading the file's body; the file is not cached`);
     };
     this.start(url, new Response(guarded, { status: 200, headers }), () => active, () => fail(new Error('the put failed')), resolvedEarly);
     return { body: parse, fail, succeed };
@@ -271,7 +271,7 @@ export class BestEffortCache {
       for (;;) {
         const idle = this.timeouts.putIdle - (Date.now() - put.active());
         if (idle <= 0) {
-          this.ctx.warn(`${this.what}: put(${put.url}) has not finished and has not read its body for ${this.timeouts.putIdle} ms; not waiting for it (the file may not be cached)`);
+          this.ctx.warn(`${this.what}: put(${clip(put.url)}) has not finished and has not read its body for ${this.timeouts.putIdle} ms; not waiting for it (the file may not be cached)`);
           break;
         }
         const settled = await withTimeout(put.done.then(() => true), idle, this.ctx.signal, () => false);
