@@ -180,9 +180,19 @@ function lockPrompt(locked: boolean): void {
 
 // ---- errors beside their controls ------------------------------------------------------------
 
-function showFieldError(element: HTMLElement, text: string): void {
+/**
+ * Scrolls the least that shows `element` whole (nothing when it is in view). A load or an error can start from
+ * far down the page (a folder or image dropped anywhere, Retry): its line or message must not stay above the fold.
+ */
+function bringIntoView(element: HTMLElement): void {
+  element.scrollIntoView({ block: 'nearest' });
+}
+
+/** Shows `text` in `element`; `context` (the control with its message) is scrolled into view. */
+function showFieldError(element: HTMLElement, text: string, context: HTMLElement = element): void {
   element.textContent = text;
   element.hidden = false;
+  bringIntoView(context);
 }
 
 function clearFieldError(element: HTMLElement): void {
@@ -196,6 +206,7 @@ function showModelError(e: PlainError): void {
   ui.modelErrorDetail.textContent = e.detail;
   ui.modelErrorMore.hidden = !e.detail;
   ui.modelError.hidden = false;
+  bringIntoView(ui.modelError);
 }
 
 function clearModelErrors(): void {
@@ -322,6 +333,7 @@ function showHubError(source: Extract<ModelSource, { kind: 'hub' }>, still: stri
     `${source.id} could not be downloaded${source.host ? ` from ${source.host}` : ''}${still ? `; ${still}` : ''}. ` +
     'When you are back online, press Retry.';
   ui.hubError.hidden = false;
+  bringIntoView(ui.hubError);
 }
 
 /** Bytes arrive and go to the GPU at the same time: one line shows both, the bar their mean (indeterminate while a size is unknown). */
@@ -359,6 +371,7 @@ async function loadModel(choice: Choice): Promise<void> {
   state.loadView = {};
   state.loadingLocal = source.kind === 'files';
   ui.cancelLoad.hidden = false;
+  bringIntoView(ui.loadStatus);
   document.body.dataset.model = 'loading';
   const previous = state.model;
   const previousOption = ui.modelSelect.dataset.loaded;
@@ -532,8 +545,8 @@ async function useFile(file: File): Promise<void> {
     pixels = await decodeImage(file);
   } catch (e) {
     const plain = plainImageError(file.name, file.type, message(e));
-    showFieldError(ui.uploadError, `${plain.title} ${plain.advice}`);
-    ui.srcTabUpload.click(); // the message sits beside the upload control
+    ui.srcTabUpload.click(); // the message sits beside the upload control: show that tab first, then scroll to it
+    showFieldError(ui.uploadError, `${plain.title} ${plain.advice}`, $<HTMLElement>('src-upload'));
     clearPrompt(`No image: "${file.name}" could not be read.`);
     return;
   }

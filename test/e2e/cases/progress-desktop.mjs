@@ -202,6 +202,53 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
     }
   });
 
+  test('at 1280×900, something dropped with the page scrolled to its end brings its progress or message into view', async () => {
+    const { page: p, errors, close } = await page({ width: 1280, height: 900 });
+    /** Drops `files` ({ name, text }) on the page with it scrolled to the end; then where `selector` is. */
+    const dropAtEnd = async (files, selector, state) => {
+      await p.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+      const scrolled = await p.evaluate(() => scrollY);
+      await p.evaluate(() => (document.body.dataset.model = 'stale'));
+      await p.evaluate((list) => {
+        const transfer = new DataTransfer();
+        for (const f of list) transfer.items.add(new File([f.text], f.name, { type: f.type ?? '' }));
+        document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      }, files);
+      await state();
+      const box = await p.evaluate((sel) => {
+        const r = document.querySelector(sel).getBoundingClientRect();
+        return { top: r.top, bottom: r.bottom, height: innerHeight, visible: !document.querySelector(sel).hidden };
+      }, selector);
+      return { scrolled, ...box };
+    };
+    try {
+      // A finished run of 8 samples (one row each) makes the page long: its samples and history card.
+      await p.waitForFunction(() => document.querySelector('#quantized').width === 16, null, { timeout: 10_000 });
+      await setSampling(p, { keepRows: 15, samples: 8, seed: 8 });
+      await p.click('#complete');
+      assert((await waitForState(p, 'run', ['done', 'error', 'stopped'], 60_000)) === 'done', `the run: ${await p.textContent('#gen-text')}`);
+      assert(await p.evaluate(() => document.documentElement.scrollHeight > innerHeight + 400), 'the page is not long enough at 1280×900 for this case');
+      // (-1: layout rounds to fractions of a pixel.) A "model folder" with only config.json: refused, the reason beside the picker at the top of the page.
+      const config = readFileSync(join(MODELS_DIR, MODEL, 'config.json'), 'utf8');
+      const folder = await dropAtEnd([{ name: 'config.json', text: config }], '#model-error',
+        () => waitForState(p, 'model', ['error', 'ready'], 30_000));
+      assert(folder.scrolled > 400 && folder.visible && folder.top >= -1 && folder.bottom <= folder.height,
+        `the refused folder's message is at ${folder.top}..${folder.bottom} px of ${folder.height} (dropped at scroll ${folder.scrolled})`);
+      assert(/preprocessor_config\.json/.test(await p.textContent('#model-error')), `the message: ${await p.textContent('#model-error')}`);
+      // A file that is no image: named beside the upload control.
+      const upload = await dropAtEnd([{ name: 'notes.txt', text: 'not a picture', type: 'text/plain' }], '#upload-error',
+        () => p.waitForFunction(() => !document.querySelector('#upload-error').hidden, null, { timeout: 10_000 }));
+      await p.screenshot({ path: join(RESULTS, 'error-drop-1280.png') });
+      const zone = await p.evaluate(() => document.querySelector('.dropzone').getBoundingClientRect().top);
+      assert(upload.scrolled > 400 && upload.visible && zone >= -1 && upload.bottom <= upload.height,
+        `the unreadable drop's message is at ${upload.top}..${upload.bottom} px of ${upload.height}, the upload control at ${zone} px (dropped at scroll ${upload.scrolled})`);
+      assert(/notes\.txt/.test(await p.textContent('#upload-error')), `the message: ${await p.textContent('#upload-error')}`);
+      assert(unexpectedErrors(errors).length === 0, `console errors:\n${unexpectedErrors(errors).join('\n')}`);
+    } finally {
+      await close();
+    }
+  });
+
   test('a hub load that fails mid-download leaves no part-filled bar (the load line says it failed)', async () => {
     const hub = await startHubServer();
     let closed = false;
