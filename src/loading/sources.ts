@@ -77,11 +77,17 @@ export function warnerOf(options: FileOptions): (message: string) => void {
   };
 }
 
-/** Checks the callbacks of FileOptions (a wrong type would only fail deep inside the load). */
+/** Checks the callbacks and the signal of FileOptions (a wrong type would only fail deep inside the load). */
 function checkCallbacks(options: FileOptions): void {
   for (const key of ['onProgress', 'onWarning', 'fetch'] as const) {
     const v = options[key];
     if (v !== undefined && typeof v !== 'function') throw new Error(`options.${key} must be a function, got ${describeValue(v)}`);
+  }
+  // Every wait is raced against the signal: anything else would fail deep inside the first one.
+  const signal: unknown = options.signal;
+  const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
+  if (signal !== undefined && (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function')) {
+    throw new Error(`options.signal must be an AbortSignal (e.g. AbortSignal.timeout(ms)), got ${describeValue(signal)}`);
   }
 }
 

@@ -550,6 +550,7 @@ describe('callbacks are caller code', () => {
     const source = await openSource('/m', { fetch: s.fetch, cache: { match: () => Promise.reject(new Error('x')), put: async () => {} }, onWarning: () => { throw new Error('bad'); } });
     expect(await source.json('config.json')).toMatchObject({ model_type: 'imagegpt' });
     await expect(openSource('/m', { onWarning: 'yes' as never })).rejects.toThrow('options.onWarning must be a function, got "yes"');
+    await expect(openSource('/m', { signal: 5000 as never })).rejects.toThrow('options.signal must be an AbortSignal (e.g. AbortSignal.timeout(ms)), got 5000');
   });
 
   it('without onWarning, warnings go to console.warn', async () => {
