@@ -12,13 +12,16 @@
 //   --out FILE         default bench/probe.json;  --md FILE: default bench/PROBE.md
 //   --report FILE      only rewrite the table and --md from a saved probe.json (no GPU)
 //   --features-cache P keep the extracted features in P.json + P.f32 and reuse them when the weights,
-//                      dtype and images match (to rerun the probes without the GPU)
+//                      dtype and images match (to rerun the probes without the GPU; the normed ones in P-normed.*)
+//   --features raw|normed|both  pool the raw hidden states (HF's docs), the layer-normed ones (the iGPT paper's
+//                      probes: features(…, { normalize: true })), or both from one pass; default both
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig } from '../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, parseImageGPTConfig, parseSafetensors, tensorToFloat32 } from '../src/index';
+import { relError } from '../scripts/rel-error';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { FitResult, ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig, WeightDType } from '../src/index';
 import { seededRandom } from '../scripts/random';
@@ -50,7 +53,11 @@ interface Args {
   md: string;
   report: string | null;
   featuresCache: string | null;
+  features: FeatureKind;
 }
+
+/** Which pooled features are probed: raw hidden states, layer-normed ones (normalize: true), or both. */
+export type FeatureKind = 'raw' | 'normed' | 'both';
 
 export function parseArgs(args: string[]): Args {
   const parsed: Args = {
@@ -64,6 +71,7 @@ export function parseArgs(args: string[]): Args {
     md: 'bench/PROBE.md',
     report: null,
     featuresCache: null,
+    features: 'both',
   };
   const positiveInteger = (flag: string, v: string): number => {
     const n = Number(v);
@@ -118,9 +126,15 @@ export function parseArgs(args: string[]): Args {
       case '--features-cache':
         parsed.featuresCache = needValue();
         break;
+      case '--features': {
+        const v = needValue();
+        if (v !== 'raw' && v !== 'normed' && v !== 'both') throw new Error(`--features is ${JSON.stringify(v)}: expected raw, normed or both`);
+        parsed.features = v;
+        break;
+      }
       default:
         throw new Error(
-          `unknown argument ${JSON.stringify(flag)}; expected --model, --data, --train-limit, --seed, --batch-size, --dtype, --out, --md, --report, --features-cache`,
+          `unknown argument ${JSON.stringify(flag)}; expected --model, --data, --train-limit, --seed, --batch-size, --dtype, --out, --md, --report, --features-cache, --features`,
         );
     }
   }
@@ -420,36 +434,108 @@ interface FeatureExtraction {
   device: { vendor: string; architecture: string; description: string };
 }
 
-/** Pooled features of every `layers` entry for all `inputIds`, timed (wall and this process's CPU). */
-async function extractFeatures(args: Args, configJson: unknown, weights: Uint8Array, inputIds: number[][], layers: number[]): Promise<FeatureExtraction> {
+/**
+ * Pooled features of every `layers` entry for all `inputIds`, raw and/or layer-normed (`kinds`: normalize false /
+ * true), timed (wall and this process's CPU). One kind: model.features. Both: one forward pass per batch reading the
+ * hidden states back, pooled here both ways (the same arithmetic as features' normalize, checked against it on the
+ * first images), so that both kinds cost one pass over the images.
+ */
+async function extractFeatures(args: Args, configJson: unknown, weights: Uint8Array, inputIds: number[][], layers: number[], kinds: boolean[]): Promise<Map<boolean, FeatureExtraction>> {
   const { device, info } = await probeDevice();
   const model = await ImageGPT.fromPretrained({ config: configJson as ImageGPTConfigJSON, weights }, { device, dtype: args.dtype });
   console.log(`model ${args.model}: ${model.config.n_layer} layers, n_embd ${model.config.n_embd}, ${args.dtype} on ${info.vendor} ${info.architecture} ${info.description}`);
-  const load = loadavg()[0];
-  const start = performance.now();
-  const cpuStart = process.cpuUsage();
+  let start = 0; // set when the timed pass begins
   let lastReport = 0;
-  const features = await model.features(inputIds, {
-    layers,
-    batchSize: args.batchSize,
-    onProgress: ({ done, total }) => {
-      const seconds = (performance.now() - start) / 1000;
-      if (done < total && seconds - lastReport < 30) return;
-      lastReport = seconds;
-      const rate = done / seconds;
-      const left = done < total ? `, about ${((total - done) / rate / 60).toFixed(1)} min left` : '';
-      console.log(`features: ${done}/${total} images, ${rate.toFixed(2)} images/s, ${seconds.toFixed(0)} s${left}`);
-    },
-  });
+  const onProgress = ({ done, total }: { done: number; total: number }): void => {
+    const seconds = (performance.now() - start) / 1000;
+    if (done < total && seconds - lastReport < 30) return;
+    lastReport = seconds;
+    const rate = done / seconds;
+    const left = done < total ? `, about ${((total - done) / rate / 60).toFixed(1)} min left` : '';
+    console.log(`features: ${done}/${total} images, ${rate.toFixed(2)} images/s, ${seconds.toFixed(0)} s${left}`);
+  };
+  if (kinds.length > 1) {
+    // The host-side pooling against the library's own, on a few images, before the long pass.
+    const few = inputIds.slice(0, 4);
+    const here = await bothFeatures(model, weights, few, layers, few.length, () => {});
+    for (const normalize of kinds) {
+      const lib = await model.features(few, { layers, normalize });
+      for (const l of layers) {
+        const err = relError(here.get(normalize)!.get(l)!, lib.get(l)!);
+        if (!(err < 1e-4)) throw new Error(`probe: ${normalize ? 'normed' : 'raw'} features of layer ${l} pooled here differ from model.features by ${err}`);
+      }
+    }
+    console.log('features: raw and layer-normed pooling from the hidden states equal model.features on 4 images (relative error < 1e-4)');
+  }
+  const load = loadavg()[0];
+  start = performance.now();
+  const cpuStart = process.cpuUsage();
+  const pooled =
+    kinds.length === 1
+      ? new Map([[kinds[0], await model.features(inputIds, { layers, normalize: kinds[0], batchSize: args.batchSize, onProgress })]])
+      : await bothFeatures(model, weights, inputIds, layers, args.batchSize, onProgress);
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   model.dispose();
   device.destroy();
-  return {
-    features,
-    timing: { date: new Date().toISOString(), seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, batchSize: args.batchSize, load: [load, loadavg()[0]] },
-    device: { vendor: info.vendor, architecture: info.architecture, description: info.description },
-  };
+  const timing = { date: new Date().toISOString(), seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, batchSize: args.batchSize, load: [load, loadavg()[0]] as [number, number] };
+  const deviceInfo = { vendor: info.vendor, architecture: info.architecture, description: info.description };
+  return new Map(kinds.map((k) => [k, { features: pooled.get(k)!, timing, device: deviceInfo }]));
+}
+
+/**
+ * Raw and layer-normed mean-pooled features from one forward pass per batch: the mean over tokens of hidden state l,
+ * and of ImageGPT's norm of it (x / sqrt(mean(x²) + eps), no centering) times block l's ln_1 gains (l = n_layer: ln_f's
+ * output, as it is), exactly as features' normalize defines them.
+ */
+async function bothFeatures(
+  model: ImageGPT,
+  weights: Uint8Array,
+  inputIds: number[][],
+  layers: number[],
+  batchSize: number,
+  onProgress: (p: { done: number; total: number }) => void,
+): Promise<Map<boolean, Map<number, Float32Array>>> {
+  const { n_embd: E, n_layer: L, layer_norm_epsilon: eps } = model.config;
+  const tensors = parseSafetensors(weights).tensors;
+  const gains = layers.map((l) => (l < L ? tensorToFloat32(tensors.get(`transformer.h.${l}.ln_1.weight`)!) : null));
+  const N = inputIds.length;
+  const T = inputIds[0].length;
+  const raw = new Map(layers.map((l) => [l, new Float32Array(N * E)]));
+  const normed = new Map(layers.map((l) => [l, new Float32Array(N * E)]));
+  const sumRaw = new Float64Array(E);
+  const sumNormed = new Float64Array(E);
+  for (let start = 0; start < N; start += batchSize) {
+    const rows = inputIds.slice(start, start + batchSize);
+    const { hiddenStates } = await model.forward(rows, { outputHiddenStates: true, outputLogits: false });
+    layers.forEach((l, k) => {
+      const h = hiddenStates![l];
+      for (let b = 0; b < rows.length; b++) {
+        sumRaw.fill(0);
+        sumNormed.fill(0);
+        for (let t = 0; t < T; t++) {
+          const o = (b * T + t) * E;
+          let squares = 0;
+          for (let e = 0; e < E; e++) squares += h[o + e] * h[o + e];
+          const inv = 1 / Math.sqrt(squares / E + eps);
+          const g = gains[k];
+          for (let e = 0; e < E; e++) {
+            sumRaw[e] += h[o + e];
+            sumNormed[e] += g ? h[o + e] * inv * g[e] : h[o + e];
+          }
+        }
+        for (let e = 0; e < E; e++) {
+          raw.get(l)![(start + b) * E + e] = sumRaw[e] / T;
+          normed.get(l)![(start + b) * E + e] = sumNormed[e] / T;
+        }
+      }
+    });
+    onProgress({ done: start + rows.length, total: N });
+  }
+  return new Map([
+    [false, raw],
+    [true, normed],
+  ]);
 }
 
 // --features-cache P: P.json (what the features are of, how they were timed) and P.f32 (the layers'
@@ -552,14 +638,26 @@ export async function main(argv: string[]): Promise<number> {
     for (let j = 0; j < pixelDim; j++) rawPixels[k * pixelDim + j] = rgb[j] / 127.5 - 1;
   });
 
-  // Features of every layer, all pooled in one pass per batch (or from --features-cache).
+  // Features of every layer, all pooled in one pass per batch (or from --features-cache); one pass per kind.
   const layers = Array.from({ length: L + 1 }, (_, l) => l);
-  const cacheKey = createHash('sha256').update(weights).update(args.dtype).update(JSON.stringify(inputIds)).digest('hex');
-  const cached = args.featuresCache ? readFeatureCache(args.featuresCache, cacheKey, layers.length, order.length * E) : null;
-  if (cached) console.log(`features: read from ${args.featuresCache}.{json,f32} (extracted ${cached.timing.date}; its timing is reported)`);
-  const extraction = cached ?? (await extractFeatures(args, configJson, weights, inputIds, layers));
-  if (!cached && args.featuresCache) writeFeatureCache(args.featuresCache, cacheKey, extraction);
-  const { features, timing: featureTiming, device: info } = extraction;
+  const kinds = args.features === 'both' ? [false, true] : [args.features === 'normed'];
+  const cacheOf = (normalize: boolean) => {
+    const hash = createHash('sha256').update(weights).update(args.dtype).update(JSON.stringify(inputIds));
+    return { key: (normalize ? hash.update('normalize') : hash).digest('hex'), path: args.featuresCache && (normalize ? `${args.featuresCache}-normed` : args.featuresCache) };
+  };
+  const fromCache = kinds.map((normalize) => {
+    const { key, path } = cacheOf(normalize);
+    return path ? readFeatureCache(path, key, layers.length, order.length * E) : null;
+  });
+  const allCached = fromCache.every((c) => c !== null);
+  if (allCached) console.log(`features: read from ${args.featuresCache} (extracted ${fromCache[0]!.timing.date}; its timing is reported)`);
+  const extracted = allCached ? new Map(kinds.map((k, i) => [k, fromCache[i]!])) : await extractFeatures(args, configJson, weights, inputIds, layers, kinds);
+  if (!allCached && args.featuresCache) {
+    for (const k of kinds) writeFeatureCache(cacheOf(k).path!, cacheOf(k).key, extracted.get(k)!);
+  }
+  const passes = kinds.map((normalize) => ({ normalize, extraction: extracted.get(normalize)! }));
+  const { timing: featureTiming, device: info } = passes[0].extraction;
+  const cached = allCached ? passes[0] : null;
 
   // Probes.
   const H = heldout.length;
@@ -574,14 +672,19 @@ export async function main(argv: string[]): Promise<number> {
     return { train: parts.train, trainLabels, fit: fold.fit, validation: fold.validation, heldout: parts.heldout, heldoutLabels, classes };
   };
   const probeStart = performance.now();
-  const runs: { name: string; layer: number | null; run: ProbeRun }[] = [];
-  for (const l of layers) {
-    const run = runProbe(splitsFor(features.get(l)!, E), E);
-    runs.push({ name: layerName(l, L), layer: l, run });
-    console.log(`  ${layerName(l, L)}: held-out ${pct(run.heldoutAccuracy)} (l2 ${run.l2}, ${run.iterations} iterations)`);
+  const runs: { name: string; layer: number | null; normalized: boolean; run: ProbeRun }[] = [];
+  for (const { normalize, extraction } of passes) {
+    for (const l of layers) {
+      // Hidden state L is ln_f's output either way: with both kinds its normed probe would repeat the raw one.
+      if (normalize && l === L && passes.length > 1) continue;
+      const run = runProbe(splitsFor(extraction.features.get(l)!, E), E);
+      const name = normalize ? `${layerName(l, L)}, layer-normed` : layerName(l, L);
+      runs.push({ name, layer: l, normalized: normalize, run });
+      console.log(`  ${name}: held-out ${pct(run.heldoutAccuracy)} (l2 ${run.l2}, ${run.iterations} iterations)`);
+    }
   }
   const pixelRun = runProbe(splitsFor(rawPixels, pixelDim), pixelDim);
-  runs.push({ name: `raw pixels (${processor.size.width}×${processor.size.height} RGB)`, layer: null, run: pixelRun });
+  runs.push({ name: `raw pixels (${processor.size.width}×${processor.size.height} RGB)`, layer: null, normalized: false, run: pixelRun });
   const probeSeconds = (performance.now() - probeStart) / 1000;
   const majority = majorityBaseline(trainLabels, heldoutLabels, classes.length);
 
@@ -602,7 +705,10 @@ export async function main(argv: string[]): Promise<number> {
       dtype: args.dtype,
     },
     data: { dir: dataDir, image_size: side, images: entries.length, prepared_now: prepared, labels: 'category' },
-    features: 'mean over the sequence of hidden state l (0 = embeddings, k = output of block k, n_layer = last block after ln_f)',
+    features:
+      'mean over the sequence of hidden state l (0 = embeddings, k = output of block k, n_layer = last block after ln_f)' +
+      (args.features === 'raw' ? '' : "; layer-normed: of ImageGPT's norm of it with block l's ln_1 gains (features' normalize: true; l = n_layer is ln_f's output as it is)"),
+    feature_kinds: args.features,
     classes,
     dropped_classes: dropped.map((d) => ({ class: d.name, train: d.train, heldout: d.heldout, reason: d.reason })),
     counts: {
@@ -623,7 +729,7 @@ export async function main(argv: string[]): Promise<number> {
       max_iter: MAX_ITER,
       standardized: true,
     },
-    probes: runs.map((r) => runJson(r.name, r.layer, r.run, H)),
+    probes: runs.map((r) => runJson(r.name, r.layer, r.normalized, r.run, H)),
     majority: {
       class: classes[majority.classId],
       train_rate: round(majority.trainRate),
@@ -640,6 +746,7 @@ export async function main(argv: string[]): Promise<number> {
       feature_load_average_1min: { start: round(featureTiming.load[0], 2), end: round(featureTiming.load[1], 2) },
       features_extracted: featureTiming.date,
       features_from_cache: cached !== null,
+      feature_kinds_from_one_pass: passes.length,
       encode_seconds: round(encodeSeconds, 2),
       probe_fit_seconds: round(probeSeconds, 1),
       total_seconds: round(totalSeconds, 1),
@@ -663,6 +770,8 @@ export interface ProbeJson {
   name: string;
   /** Hidden state index, or null for raw pixels. */
   layer: number | null;
+  /** Pooled layer-normed hidden states (features' normalize: true); absent in reports from before it existed. */
+  normalized?: boolean;
   dim: number;
   l2: number;
   fit_iterations: number;
@@ -687,6 +796,8 @@ export interface ProbeReport {
   model: { dir: string; n_layer: number; n_embd: number; n_positions: number; parameters: number; dtype: string };
   data: { dir: string; image_size: number; images: number; prepared_now: boolean; labels: string };
   features: string;
+  /** Which features were probed (absent in reports from before normed features: raw). */
+  feature_kinds?: FeatureKind;
   classes: string[];
   dropped_classes: { class: string; train: number; heldout: number; reason: string }[];
   counts: {
@@ -714,6 +825,8 @@ export interface ProbeReport {
     /** When the features were extracted (earlier than `date` when they came from --features-cache). */
     features_extracted: string;
     features_from_cache: boolean;
+    /** Kinds of features (raw, layer-normed) pooled from the one pass over the images (absent in older reports: 1). */
+    feature_kinds_from_one_pass?: number;
     encode_seconds: number;
     probe_fit_seconds: number;
     total_seconds: number;
@@ -725,11 +838,12 @@ export interface ProbeReport {
   runtime: string;
 }
 
-function runJson(name: string, layer: number | null, r: ProbeRun, heldoutCount: number): ProbeJson {
+function runJson(name: string, layer: number | null, normalized: boolean, r: ProbeRun, heldoutCount: number): ProbeJson {
   const [lo, hi] = wilson95(r.heldoutCorrect, heldoutCount);
   return {
     name,
     layer,
+    normalized,
     dim: r.dim,
     l2: r.l2,
     fit_iterations: r.iterations,
@@ -798,7 +912,10 @@ export function formatTable(r: ProbeReport): string {
 
 /** bench/PROBE.md: the table and what it says, worded from the figures so that a rerun stays true. */
 export function formatMarkdown(r: ProbeReport): string {
-  const layers = r.probes.filter((p) => p.layer !== null);
+  const allLayers = r.probes.filter((p) => p.layer !== null);
+  const normed = allLayers.filter((p) => p.normalized === true);
+  // The layer comparisons below are of the raw features where there are some (the normed ones get their own bullet).
+  const layers = normed.length < allLayers.length ? allLayers.filter((p) => p.normalized !== true) : allLayers;
   const pixels = r.probes.find((p) => p.layer === null);
   if (!pixels || layers.length === 0) throw new Error('probe report: expected layer probes and a raw-pixel probe');
   const last = layers[layers.length - 1];
@@ -820,7 +937,12 @@ export function formatMarkdown(r: ProbeReport): string {
     `Model \`${r.model.dir}\` (${r.model.n_layer} layers, n_embd ${r.model.n_embd}, ${r.model.parameters.toLocaleString('en-US')} parameters, ` +
       `${r.model.dtype} weights on the GPU). Labels: the ${r.classes.length} emoji categories` + (dropped ? `; dropped ${dropped}` : '') + '. ' +
       `Features: the mean over all positions of hidden state *l* (0 = embeddings, *k* = output of block *k*, ${r.model.n_layer} = the last block after ln_f), ` +
-      `every layer from one forward pass. Probe: multinomial logistic regression on standardized features (\`LinearProbe\`), one per row; ` +
+      `every layer from one forward pass` +
+      (normed.length
+        ? `; *layer-normed* rows pool ImageGPT's norm (no centering) of it with block *l*'s ln_1 gains instead: what that block's attention reads and ` +
+          `what the iGPT paper's probes pool (\`features(…, { normalize: true })\`; hidden state ${r.model.n_layer} is ln_f's output either way)`
+        : '') +
+      `. Probe: multinomial logistic regression on standardized features (\`LinearProbe\`), one per row; ` +
       `its L2 is chosen from ${r.selection.l2_grid[0]} … ${r.selection.l2_grid[r.selection.l2_grid.length - 1]} by cross-entropy on a validation fold ` +
       `(${r.counts.validation} of the training images, whole emoji names held back), then it is refit on all ${r.counts.train_used} training images used: ` +
       `${(100 * r.counts.train_fraction).toFixed(1)} % of the ${r.counts.train_split} in the training split, a stratified seeded sample ` +
@@ -837,6 +959,7 @@ export function formatMarkdown(r: ProbeReport): string {
     `- ${best === last ? `The last layer is itself the best.` : versus(best, last) + '.'}`,
     `- ${versus(best, pixels)}. ${best === last ? '' : versus(last, pixels) + '.'}`.replace(/\s+$/, ''),
     paperExpectation(r, layers, last, pixels),
+    ...(normed.length && normed.length < allLayers.length ? [normedVersusRaw(r, normed, layers)] : []),
     ...(best.layer === 0
       ? [
           `- Layer 0 is the mean of the token and position embeddings. The position part is the same for every image, so it is a ` +
@@ -847,7 +970,7 @@ export function formatMarkdown(r: ProbeReport): string {
       : []),
     `- The majority class alone gets ${pct(r.majority.heldout_accuracy)}. With ${H} held-out images each accuracy is uncertain by ` +
       `±${(196 * Math.sqrt(0.25 / H)).toFixed(1)} points at most (95 %); the McNemar p-values compare two probes on the same images.`,
-    `- Feature extraction: ${t.feature_images} images (every layer, one pass) in ${t.feature_seconds} s = ${t.images_per_second} images/s on ` +
+    `- Feature extraction: ${t.feature_images} images (every layer${(t.feature_kinds_from_one_pass ?? 1) > 1 ? ', raw and layer-normed' : ''}, one pass) in ${t.feature_seconds} s = ${t.images_per_second} images/s on ` +
       `${r.device.vendor} ${r.device.architecture}, batches of ${t.batch_size}; ${t.images_per_cpu_second} images per CPU-second of the process; ` +
       `load average ${t.feature_load_average_1min.start} → ${t.feature_load_average_1min.end}` +
       (t.cpus ? ` on ${t.cpus} CPU cores shared with other work` : '') + `. Probe fits: ${t.probe_fit_seconds} s. ` +
@@ -858,6 +981,20 @@ export function formatMarkdown(r: ProbeReport): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Layer-normed features against the raw ones of the same layer, paired on the same held-out images. */
+function normedVersusRaw(r: ProbeReport, normed: ProbeJson[], raw: ProbeJson[]): string {
+  const pairs = normed.flatMap((n) => {
+    const rawOne = raw.find((p) => p.layer === n.layer);
+    if (!rawOne) return [];
+    const { onlyA, onlyB, p } = pairedComparison(n, rawOne, r.heldout_labels);
+    const d = 100 * (n.heldout_accuracy - rawOne.heldout_accuracy);
+    const pText = p < 0.001 ? p.toExponential(1) : p.toFixed(3);
+    return [`layer ${n.layer} ${pct(n.heldout_accuracy)} vs ${pct(rawOne.heldout_accuracy)} (${d >= 0 ? '+' : ''}${d.toFixed(1)} points; right only normed ${onlyA}, only raw ${onlyB}; p = ${pText})`];
+  });
+  const bestNormed = normed.reduce((a, b) => (b.heldout_accuracy > a.heldout_accuracy ? b : a));
+  return `- Layer-normed vs raw features of the same layer, held-out: ${pairs.join('; ')}. The best layer-normed probe is ${bestNormed.name}, ${pct(bestNormed.heldout_accuracy)}.`;
 }
 
 /** The ImageGPT paper's finding (a middle layer beats the last one and raw pixels), checked on these figures. */
@@ -878,7 +1015,7 @@ function paperExpectation(r: ProbeReport, layers: ProbeJson[], last: ProbeJson, 
 /** Held-out accuracy of every probe per category: where the differences come from. */
 function perCategoryTable(r: ProbeReport): string[] {
   const C = r.classes.length;
-  const short = (p: ProbeJson): string => (p.layer === null ? 'raw pixels' : `layer ${p.layer}`);
+  const short = (p: ProbeJson): string => (p.layer === null ? 'raw pixels' : `layer ${p.layer}${p.normalized ? ' normed' : ''}`);
   const header = ['category', 'held-out images', ...r.probes.map(short)];
   const rows = r.classes.map((name, c) => {
     const n = r.heldout_labels.filter((y) => y === c).length;

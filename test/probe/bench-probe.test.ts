@@ -185,6 +185,27 @@ describe('bench/probe pieces', () => {
     expect(md).toContain('Here the best middle layer, layer 1 (block 1 of 2) at 90.0 %, beats layer 2 (last block, after ln_f) (p < 0.05) and is above raw pixels (4×4 RGB) but within noise (p = 0.13)');
     expect(md).toContain('| A | 10 | 0.0 % | 80.0 % | 100.0 % | 40.0 % |');
     expect(md).not.toContain('Layer 0 is the mean');
+    expect(md).not.toContain('layer-normed');
+
+    // With layer-normed probes beside them: the raw rows keep the comparisons, the normed ones are paired with them.
+    const normed = (p: ProbeJson): ProbeJson => ({ ...p, name: `${p.name}, layer-normed`, normalized: true });
+    const both = {
+      ...report,
+      probes: [
+        ...report.probes.slice(0, 3).map((p) => ({ ...p, normalized: false })),
+        normed(probe('layer 0 (embeddings)', 0, [10, 11], 0.6)),
+        normed(probe('layer 1 (block 1 of 2)', 1, [0, 1], 0.5)),
+        report.probes[3],
+      ],
+      timing: { ...report.timing, feature_kinds_from_one_pass: 2 },
+    } satisfies ProbeReport;
+    const md2 = formatMarkdown(both);
+    expect(md2).toContain('Best layer on held-out images: layer 1 (block 1 of 2), 90.0 %.');
+    // Layer 0 normed wrong on 10, 11, raw on 0–9: 10 vs 2 discordant, p = 2·(1 + 12 + 66)/2¹².
+    expect(md2).toContain('Layer-normed vs raw features of the same layer, held-out: layer 0 90.0 % vs 50.0 % (+40.0 points; right only normed 10, only raw 2; p = 0.039); layer 1 90.0 % vs 90.0 % (+0.0 points; right only normed 0, only raw 0; p = 1.000)');
+    expect(md2).toContain('The best layer-normed probe is layer 0 (embeddings), layer-normed, 90.0 %.');
+    expect(md2).toContain('| category | held-out images | layer 0 | layer 1 | layer 2 | layer 0 normed | layer 1 normed | raw pixels |');
+    expect(md2).toContain('(every layer, raw and layer-normed, one pass)');
   });
 
   it('rejects bad arguments with the reason', () => {
@@ -194,5 +215,8 @@ describe('bench/probe pieces', () => {
     expect(() => parseArgs(['--dtype', 'f8'])).toThrow(/f16 or f32/);
     expect(() => parseArgs(['--seed'])).toThrow(/--seed needs a value/);
     expect(() => parseArgs(['--bogus'])).toThrow(/unknown argument "--bogus"/);
+    expect(parseArgs([]).features).toBe('both');
+    expect(parseArgs(['--features', 'normed']).features).toBe('normed');
+    expect(() => parseArgs(['--features', 'ln'])).toThrow(/--features is "ln": expected raw, normed or both/);
   });
 });
