@@ -99,6 +99,7 @@ export interface CacheTee {
 interface PendingPut {
   url: string;
   done: Promise<void>;
+  settled: boolean;
   active(): number;
 }
 
@@ -161,14 +162,19 @@ export class BestEffortCache {
       onFail?.();
       return;
     }
-    const done = callerPromise(() => this.cache.put(url, response)).then(
-      () => onDone?.(),
+    const put: PendingPut = { url, done: Promise.resolve(), settled: false, active };
+    put.done = callerPromise(() => this.cache.put(url, response)).then(
+      () => {
+        put.settled = true;
+        onDone?.();
+      },
       (e: unknown) => {
+        put.settled = true;
         onFail?.();
         if (!this.off) this.ctx.warn(`${this.what}: put(${clip(url)}) failed (${describeCause(e)}); the file is not cached`);
       },
     );
-    this.pending.push({ url, done, active });
+    this.pending.push(put);
   }
 
   /** Stores a small response (JSON, a "missing" marker) without waiting for it. */
@@ -268,7 +274,7 @@ export class BestEffortCache {
    */
   async settle(): Promise<void> {
     for (const put of this.pending) {
-      for (;;) {
+      while (!put.settled) {
         const idle = this.timeouts.putIdle - (Date.now() - put.active());
         if (idle <= 0) {
           this.ctx.warn(`${this.what}: put(${clip(put.url)}) has not finished and has not read its body for ${this.timeouts.putIdle} ms; not waiting for it (the file may not be cached)`);

@@ -477,6 +477,19 @@ describe('a best-effort cache: a failing, slow or odd cache never fails or stall
     expect(second.warnings).toEqual([]);
   });
 
+  it('puts that finished while the load went on: no waiting, no warning, however long the load took', async () => {
+    const { cache, entries } = memoryCache();
+    const slow = server('https://hub.test/o/m/resolve/main', files);
+    const delayed = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return slow.fetch(input, init);
+    }) as typeof fetch;
+    // putIdle 5 ms: shorter than the load, so a finished put judged by its age alone would be warned about.
+    const { warnings } = await load(cache, { putIdle: 5, fetch: delayed });
+    expect(warnings).toEqual([]);
+    expect(entries.has(shard)).toBe(true);
+  });
+
   it('a cached body that cannot be read (config.json): downloaded instead, with a warning', async () => {
     const broken: ModelCache = {
       match: async () => new Response(new ReadableStream({ pull: (c) => c.error(new Error('disk error')) })),
