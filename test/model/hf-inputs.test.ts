@@ -173,6 +173,23 @@ describe('HF inputs: what they cost and what is refused', () => {
     }
   });
 
+  it('a classifier checkpoint takes them too: inputsEmbeds = wte[ids] gives the ids\' logits, a head mask changes them', async () => {
+    const cls = loadModelFixture('classifier');
+    const model2 = await ImageGPT.fromPretrained({ config: cls.configJson, weights: cls.weightBytes }, { device: await getTestDevice(), dtype: 'f32' });
+    try {
+      const clsWte = cls.weights.get('transformer.wte.weight')!;
+      const E2 = cls.config.n_embd;
+      const embeds = cls.inputIds.map((row) => row.map((id) => Array.from(clsWte.subarray(id * E2, (id + 1) * E2))));
+      const plain = (await model2.forward(cls.inputIds)).logits;
+      expect(relError(plain, cls.expected.get('logits')!)).toBeLessThan(1e-4);
+      expect(relError((await model2.forward(null, { inputsEmbeds: embeds })).logits, plain)).toBeLessThan(1e-5);
+      const silenced = new Array<number>(cls.config.n_head).fill(0);
+      expect(relError((await model2.forward(cls.inputIds, { headMask: silenced })).logits, plain)).toBeGreaterThan(1e-3);
+    } finally {
+      model2.dispose();
+    }
+  });
+
   it('refuses bad shapes and values, naming the input and what was expected', async () => {
     const bad: [unknown, unknown, RegExp][] = [
       [ids, { headMask: [1, 1, 1] }, /forward: headMask must hold 4 values \(one per head\), got 3 values/],
