@@ -134,7 +134,7 @@ let attention: AttentionView | null = null;
 // ---- controls -------------------------------------------------------------------------------
 
 function showValues(): void {
-  ui.keepRowsValue.value = `${ui.keepRows.value} of ${ui.keepRows.max}`;
+  ui.keepRowsValue.value = `${ui.keepRows.value} of ${Number(ui.keepRows.max) + 1}`; // max is the height − 1
   ui.samplesValue.value = ui.samples.value;
   ui.temperatureValue.value = Number(ui.temperature.value).toFixed(2) + (Number(ui.temperature.value) === 0 ? ' (greedy)' : '');
   ui.topKValue.value = ui.topK.value === '0' ? 'off' : ui.topK.value;
@@ -386,7 +386,8 @@ async function loadModel(choice: Choice): Promise<void> {
     ui.loadText.textContent =
       `${name} ready: ${info.imageSize}×${info.imageSize} pixels, ${info.nLayer} layers, ` +
       `${(info.params / 1e6).toFixed(1)} M parameters · ${info.adapter}${info.fromCache ? ' · weights from the browser cache' : ''}`;
-    ui.keepRows.max = String(info.imageSize);
+    // Keeping every row would leave nothing to complete (the library refuses it).
+    ui.keepRows.max = String(info.imageSize - 1);
     ui.keepRows.value = String(Math.floor(info.imageSize / 2));
     showValues();
     showPhotoAdvice(name, choice.source.kind);

@@ -209,8 +209,8 @@ async function trackRun(
 async function generate(id: number, r: Extract<Request, { type: 'generate' }>): Promise<Results['generate']> {
   const { model: m, processor: p } = loaded();
   const { width, height } = p.size;
-  if (!Number.isInteger(r.keepRows) || r.keepRows < 0 || r.keepRows > height) {
-    throw new Error(`keepRows must be an integer in 0..${height}, got ${r.keepRows}`);
+  if (!Number.isInteger(r.keepRows) || r.keepRows < 0 || r.keepRows > height - 1) {
+    throw new Error(`keepRows must be an integer in 0..${height - 1} (at least one row left to complete), got ${r.keepRows}`);
   }
   if (!Number.isInteger(r.samples) || r.samples < 1 || r.samples > 8) throw new Error(`samples must be 1..8, got ${r.samples}`);
   if (r.tokens && r.tokens.length !== width * height) {

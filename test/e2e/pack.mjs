@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The package as users get it: `npm run build`, `npm pack`, install the tarball into a fresh Vite app
-// (offline: its one dependency, fflate, is packed from this repo's node_modules; Vite comes from this repo), build the app from the two
+// The package as users get it: `npm pack` (its `prepare` script builds dist/, as a git install does), install the
+// tarball into a fresh Vite app (offline: its runtime dependencies are packed from this repo's node_modules; Vite comes from this repo), build the app from the two
 // embedding examples (examples/minimal, examples/worker), then open both in Chromium and let them
 // complete an image with the shipped 16×16 model.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,8 +72,8 @@ async function main() {
   if (!existsSync(join(MODEL_DIR, 'model.safetensors'))) throw new Error(`${MODEL_DIR} has no model.safetensors`);
   const tmp = mkdtempSync(join(tmpdir(), 'imagegpt-pack-'));
   try {
-    run('npm', ['run', 'build'], repoRoot);
-    step('library built', t0);
+    // No separate build: `npm pack` runs `prepare`, so this also checks that a pack (and a git install) builds dist/.
+    rmSync(join(repoRoot, 'dist'), { recursive: true, force: true });
     const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot));
     const files = packed.files.map((f) => f.path);
     for (const needed of ['dist/imagegpt-webgpu.js', 'dist/types/index.d.ts', 'package.json']) {
