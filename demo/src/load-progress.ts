@@ -1,17 +1,11 @@
 // The load line's words and bar, from the library's progress events. No DOM here, so the unit tests run
 // without a browser. A size can be unknown (a server that gzips the weights sends no usable length): then
 // the line says the bytes so far and the bar is indeterminate, never "Infinity %", NaN or more than 100 %.
+import type { LoadProgress } from '../../src/index';
 import { formatBytes } from './pixels';
 
-/** One load progress event as the worker forwards it (the library's LoadProgress). */
-export interface LoadEvent {
-  phase: 'download' | 'cached' | 'upload';
-  file: string;
-  loaded: number;
-  /** The file's size; undefined (or 0, from older versions of the library) while unknown. */
-  total: number | undefined;
-  overall: { loaded: number; total: number | undefined };
-}
+/** One load progress event as the worker forwards it: the library's own type. */
+export type LoadEvent = LoadProgress;
 
 /** Whether `total` is a size a share can be taken of. */
 function known(total: number | undefined): total is number {

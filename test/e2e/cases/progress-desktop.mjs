@@ -182,7 +182,7 @@ export function register(test, { shared, assert, waitForState, setSampling, coll
         slots: document.querySelectorAll('#samples canvas').length,
       }));
       await p.screenshot({ path: join(RESULTS, 'error-run.png') });
-      assert(/^Generation failed: keepRows must be an integer in 0\.\.16, got 20/.test(failed.text), `the failed run says: ${failed.text}`);
+      assert(/^Generation failed: keepRows must be an integer in 0\.\.15 \(at least one row left to complete\), got 20/.test(failed.text), `the failed run says: ${failed.text}`);
       assert(failed.value === '0' && failed.slots === 0, `after the failed run the bar is at ${failed.value} with ${failed.slots} sample slots`);
       // A good run, then another model: its samples and "Done in …" go with the model that made them.
       await setSampling(p, { keepRows: 15 });
