@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { planSafetensors, tensorToFloat32, type SafetensorsDType, type SafetensorsTensorInfo } from '../src/safetensors';
 import { float32ArrayToFloat16 } from '../src/f16';
 import { parseImageGPTConfig, type ImageGPTConfig } from '../src/model/config';
-import { expectedTensorShapes } from '../src/model/weights';
+import { imageGptWeightSpec, NON_WEIGHT } from '../src/model/weights';
 import { elementCount, openCheckpoint, type Checkpoint, type CheckpointTensor } from './checkpoint';
 
 export type OutputDType = 'f16' | 'f32';
@@ -34,8 +34,8 @@ export interface ConvertReport {
   bytes: number;
 }
 
-/** HF checkpoints carry each layer's causal mask and its fill value as buffers: not weights. */
-export const MASK_BUFFER = /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/;
+/** HF checkpoints carry each layer's causal mask and its fill value as buffers: not weights (the model's spec skips them). */
+export const MASK_BUFFER = NON_WEIGHT;
 
 const FLOAT_DTYPES: ReadonlySet<SafetensorsDType> = new Set(['F64', 'F32', 'F16', 'BF16']);
 
@@ -47,15 +47,21 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
  * dropped; anything else unexpected, missing or misshapen is an error.
  */
 export function selectWeights(config: ImageGPTConfig, checkpoint: Checkpoint): { keep: CheckpointTensor[]; dropped: string[] } {
-  const expected = expectedTensorShapes(config);
+  // The model's weight spec names every tensor; its free dimension (the classifier's num_labels) is the config's label count.
+  const spec = imageGptWeightSpec(config);
   const labels = config.id2label ? Object.keys(config.id2label).length : 0;
-  const optional = new Map<string, number[]>([['lm_head.weight', [config.vocab_size - 1, config.n_embd]]]);
-  if (labels > 0) optional.set('score.weight', [labels, config.n_embd]);
+  const expected = new Map<string, number[]>();
+  const optional = new Map<string, number[]>();
+  for (const t of spec.tensors) {
+    if (!t.optional) expected.set(t.name, t.shape.map(Number));
+    else if (t.shape.every((d) => typeof d === 'number')) optional.set(t.name, t.shape.map(Number));
+    else if (labels > 0) optional.set(t.name, t.shape.map((d) => (typeof d === 'number' ? d : labels)));
+  }
   const keep: CheckpointTensor[] = [];
   const dropped: string[] = [];
   const where = checkpoint.path;
   for (const t of checkpoint.tensors) {
-    if (MASK_BUFFER.test(t.name)) {
+    if (spec.skip.test(t.name)) {
       dropped.push(t.name);
       continue;
     }

@@ -135,3 +135,58 @@ export interface ByteCursor {
 
 /** Reads a checkpoint file of one format from a cursor into a sink; resolves when every tensor's bytes went. */
 export type CheckpointReader = (cursor: ByteCursor, sink: TensorSink) => Promise<void>;
+
+// ───────────────────────────── the model's weight spec ─────────────────────────────
+// The model names its tensors here and the uploader follows: loading knows no model's tensor names.
+
+/** One tensor a model takes from a checkpoint. */
+export interface TensorSpec {
+  name: string;
+  /** Its checkpoint shape; a string is a dimension of any size, named in messages (e.g. 'num_labels'). */
+  shape: readonly (number | string)[];
+  /**
+   * 'gpu': streamed into a storage buffer as its bytes arrive. 'gpu-transposed' (2-D): gathered whole, stored as
+   * [cols, rows], and kept in f32 when a value is beyond float16 (gathered, so it can fall back instead of failing).
+   * 'cpu': gathered into a Float32Array.
+   */
+  place: 'gpu' | 'gpu-transposed' | 'cpu';
+  /** On the GPU: 'load' is the load's dtype (f16 packed two per u32), 'f32' is always f32. */
+  dtype: 'load' | 'f32';
+  /** May be absent (see WeightSpec.oneOf). */
+  optional?: boolean;
+}
+
+/** What a model wants from a checkpoint: any other tensor is an error. */
+export interface WeightSpec {
+  /** Starts every message, e.g. 'ImageGPT weights'. */
+  what: string;
+  tensors: readonly TensorSpec[];
+  /** Checkpoint buffers that are not weights: read past, never stored. */
+  skip: RegExp;
+  /** Groups of optional tensors of which at least one must be present; when none is, the first is named missing. */
+  oneOf: readonly (readonly string[])[];
+  /** Ends the message about unexpected tensors, e.g. 'is this an ImageGPT checkpoint with n_layer = 2?'. */
+  unexpectedHint: string;
+}
+
+/** A tensor on the GPU, in its stored shape (a transposed one's is [cols, rows]). */
+export interface GpuTensor {
+  buffer: GPUBuffer;
+  dtype: 'f32' | 'f16';
+  shape: number[];
+}
+
+/** A tensor kept on the CPU. */
+export interface CpuTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** What the uploader hands over: the tensors by name, and every GPU buffer made (the new owner frees them). */
+export interface UploadedTensors {
+  gpu: Map<string, GpuTensor>;
+  cpu: Map<string, CpuTensor>;
+  /** Bytes of all buffers. */
+  gpuBytes: number;
+  buffers: GPUBuffer[];
+}

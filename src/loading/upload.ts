@@ -1,15 +1,14 @@
-// The uploader: a TensorSink that checks each declared tensor against the config, makes its GPU buffer,
-// and writes the bytes as they arrive (converted in bounded chunks to f32, or to f16 packed two per u32
-// for matrices). lm_head.weight is gathered whole (it is transposed) and score.weight stays on the CPU.
-// Every buffer is tracked: destroy() frees them all, so a load that fails half-way keeps nothing.
+// The uploader: a TensorSink that checks each declared tensor against the model's weight spec, makes its
+// GPU buffer, and writes the bytes as they arrive (converted in bounded chunks to f32, or to f16 packed two
+// per u32). Tensors the spec places 'gpu-transposed' or 'cpu' are gathered whole. It knows no model: names,
+// shapes and dtypes come from the spec. Every buffer is tracked: destroy() frees them all, so a load that
+// fails half-way keeps nothing.
 import { float32ArrayToFloat16 } from '../f16';
 import type { SafetensorsDType } from '../safetensors';
 import { SAFETENSORS_DTYPE_BYTES, decodeFloat32 } from '../safetensors';
-import type { GpuMatrix, WeightDType } from '../gpu/types';
-import type { ImageGPTConfig } from '../model/config';
-import { expectedTensorShapes, NON_WEIGHT, type LayerWeights, type ModelWeights } from '../model/weights';
+import type { WeightDType } from '../gpu/types';
 import { abortError } from './http';
-import type { TensorInfo, TensorSink } from './types';
+import type { CpuTensor, GpuTensor, TensorInfo, TensorSink, TensorSpec, UploadedTensors, WeightSpec } from './types';
 import { clip, describeValue, quote } from '../json';
 
 /** Input bytes converted per step: bounds the temporary arrays whatever size the reader's chunks are. */
@@ -31,8 +30,10 @@ interface Target {
   inBytes: number;
   totalBytes: number;
   received: number;
-  /** 'skip': the causal mask buffers; 'cpu': gathered whole (lm_head, score); 'gpu': streamed to `buffer`. */
+  /** 'skip': the spec's non-weights; 'cpu': gathered whole (then transposed or kept); 'gpu': streamed to `buffer`. */
   kind: 'skip' | 'cpu' | 'gpu';
+  /** The spec's entry (null when skipped). */
+  spec: TensorSpec | null;
   out: WeightDType;
   buffer: GPUBuffer | null;
   cpu: Float32Array | null;
@@ -41,11 +42,11 @@ interface Target {
   carryLength: number;
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+function sameDims(shape: readonly number[], want: readonly (number | string)[]): boolean {
+  return shape.length === want.length && want.every((d, i) => typeof d === 'string' || d === shape[i]);
 }
 
-function fmt(shape: readonly number[]): string {
+function fmt(shape: readonly (number | string)[]): string {
   return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, …] (${shape.length} dimensions)`;
 }
 
@@ -53,7 +54,9 @@ export class GpuUploader implements TensorSink {
   readonly buffers: GPUBuffer[] = [];
   private gpuBytes = 0;
   private readonly targets = new Map<string, Target>();
-  private readonly expected: Map<string, number[]>;
+  private readonly wanted: Map<string, TensorSpec>;
+  /** Starts every message. */
+  private readonly what: string;
   private lastFile = false;
   private scratch: Uint16Array | null = null;
   private decoded: Float32Array | null = null;
@@ -61,12 +64,13 @@ export class GpuUploader implements TensorSink {
 
   constructor(
     private readonly device: GPUDevice,
-    private readonly config: ImageGPTConfig,
+    private readonly spec: WeightSpec,
     private readonly dtype: WeightDType,
     private readonly options: UploaderOptions = {},
   ) {
     if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
-    this.expected = expectedTensorShapes(config);
+    this.wanted = new Map(spec.tensors.map((t) => [t.name, t]));
+    this.what = spec.what;
   }
 
   /** Says that the next declared file is the checkpoint's last, so missing tensors fail before any upload. */
@@ -76,42 +80,31 @@ export class GpuUploader implements TensorSink {
 
   declare(file: string, tensors: readonly TensorInfo[]): void {
     this.checkUsable();
-    const { n_embd: E, vocab_size: V } = this.config;
     const fresh: Target[] = [];
     const unexpected: string[] = [];
     const inFile = new Set<string>();
     for (const t of tensors) {
       const previous = this.targets.get(t.name)?.file;
       if (previous !== undefined || inFile.has(t.name)) {
-        throw new Error(`ImageGPT weights: tensor ${quote(t.name)} appears twice (in ${clip(previous ?? file)} and in ${clip(file)})`);
+        throw new Error(`${this.what}: tensor ${quote(t.name)} appears twice (in ${clip(previous ?? file)} and in ${clip(file)})`);
       }
       inFile.add(t.name);
-      let kind: Target['kind'] = 'gpu';
-      let want = this.expected.get(t.name);
-      if (NON_WEIGHT.test(t.name)) {
-        kind = 'skip';
-      } else if (t.name === 'lm_head.weight') {
-        kind = 'cpu';
-        want = [V - 1, E];
-      } else if (t.name === 'score.weight') {
-        kind = 'cpu';
-        if (t.shape.length !== 2 || t.shape[1] !== E) {
-          throw new Error(`ImageGPT weights: tensor "score.weight" has shape ${fmt(t.shape)}, expected [num_labels, ${E}]`);
-        }
-        want = t.shape;
-      } else if (!want) {
+      const want = this.spec.skip.test(t.name) ? null : this.wanted.get(t.name);
+      if (want === undefined) {
         unexpected.push(t.name);
         continue;
       }
-      if (kind !== 'skip') {
-        if (want && !sameShape(t.shape, want)) throw new Error(`ImageGPT weights: tensor ${quote(t.name)} has shape ${fmt(t.shape)}, expected ${fmt(want)}`);
-        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`ImageGPT weights: tensor ${quote(t.name)} has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
+      const kind: Target['kind'] = want === null ? 'skip' : want.place === 'gpu' ? 'gpu' : 'cpu';
+      if (want !== null) {
+        if (!sameDims(t.shape, want.shape)) throw new Error(`${this.what}: tensor ${quote(t.name)} has shape ${fmt(t.shape)}, expected ${fmt(want.shape)}`);
+        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`${this.what}: tensor ${quote(t.name)} has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
       }
       const inBytes = SAFETENSORS_DTYPE_BYTES[t.dtype];
       const count = t.shape.reduce((a, b) => a * b, 1);
-      const out: WeightDType = kind === 'gpu' && t.shape.length === 2 ? this.dtype : 'f32';
-      if (out === 'f16' && t.shape[1] % 2 !== 0) {
-        throw new Error(`ImageGPT weights: ${quote(t.name)} has an odd number of columns (${t.shape[1]}); f16 packing needs pairs (use dtype: 'f32')`);
+      // Gathered tensors are held in f32 until finish(); streamed ones go in their final dtype.
+      const out: WeightDType = kind === 'gpu' && want?.dtype === 'load' ? this.dtype : 'f32';
+      if (out === 'f16' && t.shape[t.shape.length - 1] % 2 !== 0) {
+        throw new Error(`${this.what}: ${quote(t.name)} has an odd number of columns (${t.shape[t.shape.length - 1]}); f16 packing needs pairs (use dtype: 'f32')`);
       }
       fresh.push({
         info: t,
@@ -121,6 +114,7 @@ export class GpuUploader implements TensorSink {
         totalBytes: count * inBytes,
         received: 0,
         kind,
+        spec: want,
         out,
         buffer: null,
         cpu: null,
@@ -130,8 +124,8 @@ export class GpuUploader implements TensorSink {
     }
     if (unexpected.length > 0) {
       throw new Error(
-        `ImageGPT weights: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => quote(n)).join(', ')}` +
-          `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${clip(file)} — is this an ImageGPT checkpoint with n_layer = ${this.config.n_layer}?`,
+        `${this.what}: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => quote(n)).join(', ')}` +
+          `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${clip(file)} — ${this.spec.unexpectedHint}`,
       );
     }
     for (const t of fresh) this.targets.set(t.info.name, t);
@@ -147,7 +141,7 @@ export class GpuUploader implements TensorSink {
     const limit = this.device.limits.maxBufferSize;
     if (size > limit || size > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(
-        `ImageGPT weights: ${quote(label)} needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
+        `${this.what}: ${quote(label)} needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
           `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize} (request a device with larger limits)`,
       );
     }
@@ -161,12 +155,12 @@ export class GpuUploader implements TensorSink {
     this.checkUsable();
     if (this.options.signal?.aborted) throw abortError();
     const t = this.targets.get(name);
-    if (!t) throw new Error(`ImageGPT weights: bytes for tensor ${quote(name)}, which no file declared`);
+    if (!t) throw new Error(`${this.what}: bytes for tensor ${quote(name)}, which no file declared`);
     if (byteOffset !== t.received) {
-      throw new Error(`ImageGPT weights: bytes of ${quote(name)} at offset ${byteOffset}, expected the next at ${t.received}`);
+      throw new Error(`${this.what}: bytes of ${quote(name)} at offset ${byteOffset}, expected the next at ${t.received}`);
     }
     if (t.received + bytes.length > t.totalBytes) {
-      throw new Error(`ImageGPT weights: more than the ${t.totalBytes} bytes of ${quote(name)} (${t.info.dtype} ${fmt(t.info.shape)})`);
+      throw new Error(`${this.what}: more than the ${t.totalBytes} bytes of ${quote(name)} (${t.info.dtype} ${fmt(t.info.shape)})`);
     }
     const unit = t.carry.length;
     let at = 0;
@@ -207,7 +201,7 @@ export class GpuUploader implements TensorSink {
       if (!Number.isFinite(values[i])) {
         const raw = t.info.dtype === 'F64' ? readF64(bytes, i) : values[i];
         throw new Error(
-          `ImageGPT weights: tensor ${quote(t.info.name)} holds ${raw} at index ${index + i}` +
+          `${this.what}: tensor ${quote(t.info.name)} holds ${raw} at index ${index + i}` +
             (Number.isFinite(raw) ? ', beyond float32' : '') +
             ': a checkpoint must hold finite numbers',
         );
@@ -228,7 +222,7 @@ export class GpuUploader implements TensorSink {
     for (let i = 0; i < half.length; i++) {
       if ((half[i] & 0x7c00) === 0x7c00) {
         throw new Error(
-          `ImageGPT weights: tensor ${quote(t.info.name)} holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
+          `${this.what}: tensor ${quote(t.info.name)} holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
             "load with dtype: 'f32' to keep it",
         );
       }
@@ -237,84 +231,61 @@ export class GpuUploader implements TensorSink {
   }
 
   private checkMissing(): void {
-    for (const [name, shape] of this.expected) {
-      if (!this.targets.has(name)) throw new Error(`ImageGPT weights: missing tensor ${quote(name)} (expected shape ${fmt(shape)})`);
+    for (const t of this.spec.tensors) {
+      if (!t.optional && !this.targets.has(t.name)) throw new Error(`${this.what}: missing tensor ${quote(t.name)} (expected shape ${fmt(t.shape)})`);
     }
-    if (!this.targets.has('lm_head.weight') && !this.targets.has('score.weight')) {
-      throw new Error(`ImageGPT weights: missing tensor "lm_head.weight" (expected shape [${this.config.vocab_size - 1}, ${this.config.n_embd}])`);
+    for (const group of this.spec.oneOf) {
+      if (group.length === 0 || group.some((name) => this.targets.has(name))) continue;
+      const first = this.wanted.get(group[0]);
+      throw new Error(`${this.what}: missing tensor ${quote(group[0])}${first ? ` (expected shape ${fmt(first.shape)})` : ''}`);
     }
   }
 
-  /** After every file: checks completeness, uploads lm_head, and hands the weights over (no longer tracked here). */
-  finish(): ModelWeights {
+  /** After every file: checks completeness, uploads the gathered GPU tensors, and hands everything over (no longer tracked here). */
+  finish(): UploadedTensors {
     this.checkUsable();
     this.checkMissing();
     for (const t of this.targets.values()) {
       if (t.received !== t.totalBytes) {
-        throw new Error(`ImageGPT weights: tensor ${quote(t.info.name)} got ${t.received} of its ${t.totalBytes} bytes from ${clip(t.file)}`);
+        throw new Error(`${this.what}: tensor ${quote(t.info.name)} got ${t.received} of its ${t.totalBytes} bytes from ${clip(t.file)}`);
       }
     }
-    const E = this.config.n_embd;
-    const V1 = this.config.vocab_size - 1;
-    const matrix = (name: string): GpuMatrix => {
-      const t = this.targets.get(name) as Target;
-      return { buffer: t.buffer as GPUBuffer, dtype: t.out, rows: t.info.shape[0], cols: t.info.shape[1] };
-    };
-    const vector = (name: string): GPUBuffer => (this.targets.get(name) as Target).buffer as GPUBuffer;
-
-    let lmHead: GpuMatrix | null = null;
-    const head = this.targets.get('lm_head.weight');
-    if (head) {
-      const src = head.cpu as Float32Array; // [V-1, E]
-      const transposed = new Float32Array(E * V1);
-      for (let v = 0; v < V1; v++) for (let e = 0; e < E; e++) transposed[e * V1 + v] = src[v * E + e];
-      head.cpu = null;
-      // Kept in f32 when a value would not fit in float16 (the kernels take each matrix's own dtype).
-      let dtype: WeightDType = this.dtype;
-      let bytes: Float32Array | Uint16Array = transposed;
-      if (dtype === 'f16') {
-        const half = float32ArrayToFloat16(transposed);
-        if (half.every((h) => (h & 0x7c00) !== 0x7c00)) bytes = half;
-        else dtype = 'f32';
+    const gpu = new Map<string, GpuTensor>();
+    const cpu = new Map<string, CpuTensor>();
+    for (const t of this.targets.values()) {
+      if (t.kind === 'gpu') gpu.set(t.info.name, { buffer: t.buffer as GPUBuffer, dtype: t.out, shape: t.info.shape });
+    }
+    for (const t of this.targets.values()) {
+      if (t.kind !== 'cpu') continue;
+      const data = t.cpu as Float32Array;
+      t.cpu = null;
+      if (t.spec?.place === 'cpu') {
+        cpu.set(t.info.name, { data, shape: t.info.shape });
+        continue;
       }
-      const buffer = this.createBuffer('lm_head.weight', bytes.byteLength);
-      this.device.queue.writeBuffer(buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      lmHead = { buffer, dtype, rows: E, cols: V1 };
+      gpu.set(t.info.name, this.uploadTransposed(t, data));
     }
-    let score: ModelWeights['score'] = null;
-    const s = this.targets.get('score.weight');
-    if (s) score = { weight: s.cpu as Float32Array, numLabels: s.info.shape[0] };
-
-    const layers: LayerWeights[] = [];
-    for (let i = 0; i < this.config.n_layer; i++) {
-      const p = `transformer.h.${i}.`;
-      layers.push({
-        ln1: vector(p + 'ln_1.weight'),
-        attnW: matrix(p + 'attn.c_attn.weight'),
-        attnB: vector(p + 'attn.c_attn.bias'),
-        attnProjW: matrix(p + 'attn.c_proj.weight'),
-        attnProjB: vector(p + 'attn.c_proj.bias'),
-        ln2: vector(p + 'ln_2.weight'),
-        fcW: matrix(p + 'mlp.c_fc.weight'),
-        fcB: vector(p + 'mlp.c_fc.bias'),
-        mlpProjW: matrix(p + 'mlp.c_proj.weight'),
-        mlpProjB: vector(p + 'mlp.c_proj.bias'),
-      });
-    }
-    const weights: ModelWeights = {
-      dtype: this.dtype,
-      wte: matrix('transformer.wte.weight'),
-      wpe: matrix('transformer.wpe.weight'),
-      layers,
-      lnF: vector('transformer.ln_f.weight'),
-      lmHead,
-      score,
-      gpuBytes: this.gpuBytes,
-      buffers: [...this.buffers],
-    };
+    const uploaded: UploadedTensors = { gpu, cpu, gpuBytes: this.gpuBytes, buffers: [...this.buffers] };
     this.buffers.length = 0;
     this.destroyed = true;
-    return weights;
+    return uploaded;
+  }
+
+  /** [rows, cols] → [cols, rows] on the GPU; kept in f32 when a value would not fit in float16 (the kernels take each matrix's own dtype). */
+  private uploadTransposed(t: Target, src: Float32Array): GpuTensor {
+    const [rows, cols] = t.info.shape;
+    const transposed = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) transposed[c * rows + r] = src[r * cols + c];
+    let dtype: WeightDType = t.spec?.dtype === 'load' ? this.dtype : 'f32';
+    let bytes: Float32Array | Uint16Array = transposed;
+    if (dtype === 'f16') {
+      const half = float32ArrayToFloat16(transposed);
+      if (half.every((h) => (h & 0x7c00) !== 0x7c00)) bytes = half;
+      else dtype = 'f32';
+    }
+    const buffer = this.createBuffer(t.info.name, bytes.byteLength);
+    this.device.queue.writeBuffer(buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { buffer, dtype, shape: [cols, rows] };
   }
 
   /** Frees every buffer made so far (a failed or aborted load). Idempotent. */
@@ -325,7 +296,7 @@ export class GpuUploader implements TensorSink {
   }
 
   private checkUsable(): void {
-    if (this.destroyed) throw new Error('ImageGPT weights: the uploader was used after finish() or destroy()');
+    if (this.destroyed) throw new Error(`${this.what}: the uploader was used after finish() or destroy()`);
   }
 }
 

@@ -8,7 +8,8 @@ import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
 import { kernelSampling, resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
 import type { ImageGPTSession } from './session';
-import { AbortedError, checkOptionKeys, checkPositiveInteger, checkTokenIds } from './session';
+import { AbortedError, checkPositiveInteger, checkTokenIds } from './session';
+import { checkOptionKeys } from '../options';
 import { bufferBytes, checkHostBytes } from './limits';
 import { describeValue } from '../json';
 

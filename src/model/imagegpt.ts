@@ -8,7 +8,6 @@ import {
   DeviceWatch,
   ImageGPTSession,
   ROW_INPUT_OPTIONS,
-  checkOptionKeys,
   checkPositiveInteger,
   checkRowInputs,
   checkTokenRows,
@@ -18,11 +17,12 @@ import {
 } from './session';
 import { DEFAULT_BATCH_SIZE, checkHostBytes, checkSessionFits, largestBatchThatFits, resolveMaxRows } from './limits';
 import type { ModelWeights } from './weights';
-import { loadPretrained, type LoadOptions } from '../loading/index';
-import type { PretrainedSource } from '../loading/types';
+import { loadPretrained, type LoadOptions } from './load';
+import type { PretrainedSource } from '../loading/index';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { GENERATE_OPTIONS, checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
 import { describeValue } from '../json';
+import { checkOptionKeys } from '../options';
 import { idsOrPlaceholders, type HeadMask } from './hf-inputs';
 import { isByteList, type Rgb } from '../processor/image';
 

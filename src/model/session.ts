@@ -6,6 +6,7 @@ import type { StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
 import { describeValue } from '../json';
+import { checkOptionKeys } from '../options';
 import { ForwardPlan, type ActivationBuffers, type EncodeOptions } from './forward';
 import { bufferBytes, checkSessionFits, resolveMaxRows, sessionSizes } from './limits';
 import type { ModelWeights } from './weights';
@@ -196,17 +197,6 @@ export function checkRowInputs(what: string, o: RowInputs, B: number, T: number,
 /** Options must be an object of known keys: a misspelt key would otherwise be silently ignored. */
 function checkSessionOptions(opts: unknown): void {
   checkOptionKeys('createSession', opts, SESSION_OPTIONS);
-}
-
-/** Throws unless `opts` is undefined or a plain object whose keys are all in `known`. */
-export function checkOptionKeys(what: string, opts: unknown, known: readonly string[]): void {
-  if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-    throw new Error(`${what}: options must be an object, got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
-  }
-  for (const key of Object.keys(opts)) {
-    if (!known.includes(key)) throw new Error(`${what}: unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
-  }
 }
 
 /** Throws unless `v` is a positive integer ("<what>: <name> must be a positive integer, got …"). */

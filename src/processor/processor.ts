@@ -6,8 +6,7 @@ import { checkBackground, checkSize, colorChannels, isByteList, readImage, type 
 import { ColorQuantizer } from './quantize';
 import { packRgb, resizeRgb, RESAMPLE_FILTERS, type ResampleFilter } from './resize';
 import { clip, describeValue, errorMessage, isJsonObject } from '../json';
-import { loadPreprocessorConfig } from '../loading/sources';
-import type { FileOptions, PretrainedSource } from '../loading/types';
+import { loadPreprocessorConfig, type FileOptions, type PretrainedSource } from '../loading/index';
 
 /** Height and width in pixels (= tokens per column and per row). */
 export interface ImageSize {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImageGPT } from '../../src/model/imagegpt';
 import { GpuUploader } from '../../src/loading/upload';
 import { parseImageGPTConfig } from '../../src/model/config';
+import { imageGptWeightSpec } from '../../src/model/weights';
 import { writeSafetensors, type SafetensorsDType } from '../../src/safetensors';
 import { float32ArrayToFloat16 } from '../../src/f16';
 import { getTestDevice, testGpu, trackBuffers } from '../helpers/gpu';
@@ -198,12 +199,12 @@ describe('nothing is kept by a load that fails', () => {
 
   it('a tensor in two shards, or missing at the end: an error, nothing kept', () => {
     const config = parseImageGPTConfig(tiny.configJson);
-    const up = new GpuUploader(device, config, 'f32');
+    const up = new GpuUploader(device, imageGptWeightSpec(config), 'f32');
     const info = { name: 'transformer.wte.weight', dtype: 'F32' as const, shape: [513, 64] };
     up.declare('a.safetensors', [info]);
     expect(() => up.declare('b.safetensors', [info])).toThrow(/"transformer\.wte\.weight" appears twice \(in a\.safetensors and in b\.safetensors\)/);
     up.destroy();
-    const up2 = new GpuUploader(device, config, 'f32');
+    const up2 = new GpuUploader(device, imageGptWeightSpec(config), 'f32');
     up2.declare('a.safetensors', [info]);
     up2.data('transformer.wte.weight', 0, new Uint8Array(513 * 64 * 4));
     expect(() => up2.finish()).toThrow(/missing tensor "transformer\.wpe\.weight"/);
@@ -214,7 +215,7 @@ describe('nothing is kept by a load that fails', () => {
   it('unexpected tensors, wrong shapes and wrong dtypes are refused at declare, before any buffer', () => {
     const config = parseImageGPTConfig(tiny.configJson);
     const before = tracker.created();
-    const up = new GpuUploader(device, config, 'f16');
+    const up = new GpuUploader(device, imageGptWeightSpec(config), 'f16');
     expect(() => up.declare('x', [{ name: 'transformer.h.9.ln_1.weight', dtype: 'F32', shape: [64] }])).toThrow(/unexpected tensor/);
     expect(() => up.declare('x', [{ name: 'transformer.wpe.weight', dtype: 'F32', shape: [64, 63] }])).toThrow(/shape \[64, 63\], expected \[64, 64\]/);
     expect(() => up.declare('x', [{ name: 'transformer.wpe.weight', dtype: 'I32', shape: [64, 64] }])).toThrow(/dtype I32/);
