@@ -262,10 +262,10 @@ export class ImageGPT {
    */
   static async fromPretrained(source: ModelSource, options: LoadOptions = {}): Promise<ImageGPT> {
     const { config, device, adapterInfo, tuning, weights } = await loadPretrained(source, options);
-    // The loader gives adapterInfo only for a device it requested itself.
+    // loadPretrained (model/load.ts) gives adapterInfo only for a device it requested itself.
     const ownsDevice = options.device === undefined && adapterInfo !== undefined;
     try {
-      // The tuning is resolved and checked by the loader (the adapter's defaults, then options.tuning).
+      // The tuning was resolved and checked once, in model/load.ts (the adapter's defaults, then options.tuning).
       const kernels = new Kernels(device, tuning);
       return new ImageGPT(config, device, weights, kernels, ownsDevice);
     } catch (e) {
