@@ -7,7 +7,8 @@ import { GpuUploader } from '../../src/loading/upload';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { imageGptWeightSpec } from '../../src/model/weights';
 import { writeSafetensors, type SafetensorsDType } from '../../src/safetensors';
-import { float32ArrayToFloat16 } from '../../src/f16';
+import { float16ArrayToFloat32, float32ArrayToFloat16 } from '../../src/f16';
+import type { WeightSpec } from '../../src/loading/index';
 import { getTestDevice, testGpu, trackBuffers } from '../helpers/gpu';
 import { DEFAULT_BATCH_SIZE, modelLimitNeeds } from '../../src/model/limits';
 import { loadModelFixture, relError } from '../helpers/fixtures';
@@ -297,5 +298,106 @@ describe('a device request that never answers', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(made.length).toBe(1);
     expect(destroyed).toEqual(made);
+  });
+});
+
+describe('the uploader follows any weight spec (it knows no model)', () => {
+  /** A spec of no real model: names, shapes, places and dtypes come only from here. */
+  const spec: WeightSpec = {
+    what: 'Toy weights',
+    tensors: [
+      { name: 'm', shape: [2, 4], place: 'gpu', dtype: 'load' },
+      { name: 'v', shape: [3], place: 'gpu', dtype: 'f32' },
+      { name: 't', shape: [2, 3], place: 'gpu-transposed', dtype: 'load' },
+      { name: 'big', shape: [1, 2], place: 'gpu-transposed', dtype: 'load', optional: true },
+      { name: 'c', shape: ['n', 2], place: 'cpu', dtype: 'f32', optional: true },
+    ],
+    skip: /^mask\.\d+$/,
+    oneOf: [['big', 'c']],
+    unexpectedHint: 'is this a toy checkpoint?',
+  };
+  const f32 = (values: number[]): Uint8Array => new Uint8Array(new Float32Array(values).buffer);
+
+  /** A weight buffer's bytes: weights are storage-only (no COPY_SRC), so a one-thread kernel copies them out. */
+  async function read(buffer: GPUBuffer): Promise<ArrayBuffer> {
+    const module = device.createShaderModule({
+      code: `@group(0) @binding(0) var<storage, read> src: array<u32>;
+        @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+        @compute @workgroup_size(1) fn main() { for (var i = 0u; i < arrayLength(&src); i++) { dst[i] = src[i]; } }`,
+    });
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const copy = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const staging = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer } }, { binding: 1, resource: { buffer: copy } }] }));
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    encoder.copyBufferToBuffer(copy, 0, staging, 0, buffer.size);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const bytes = staging.getMappedRange().slice(0);
+    staging.destroy();
+    copy.destroy();
+    return bytes;
+  }
+
+  it('hands back named tensors: matrices in the load dtype, vectors f32, transposed [cols, rows], CPU ones whole; skips what it says', async () => {
+    const up = new GpuUploader(device, spec, 'f16');
+    up.expectLastFile(true);
+    up.declare('toy.safetensors', [
+      { name: 'm', dtype: 'F32', shape: [2, 4] },
+      { name: 'v', dtype: 'F32', shape: [3] },
+      { name: 't', dtype: 'F32', shape: [2, 3] },
+      { name: 'big', dtype: 'F32', shape: [1, 2] },
+      { name: 'c', dtype: 'F32', shape: [5, 2] },
+      { name: 'mask.0', dtype: 'U8', shape: [7] },
+    ]);
+    up.data('m', 0, f32([1, 2, 3, 4, 5, 6, 7, 8]));
+    up.data('v', 0, f32([0.5, -1, 2]));
+    up.data('t', 0, f32([1, 2, 3, 4, 5, 6]));
+    up.data('big', 0, f32([1e6, 1]));
+    up.data('c', 0, f32([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    up.data('mask.0', 0, new Uint8Array(7));
+    const out = up.finish();
+    try {
+      expect([...out.gpu.keys()].sort()).toEqual(['big', 'm', 't', 'v']);
+      expect([...out.cpu.keys()]).toEqual(['c']);
+      expect(out.buffers.length).toBe(4);
+      expect(out.gpuBytes).toBe(out.buffers.reduce((a, b) => a + b.size, 0));
+      const m = out.gpu.get('m')!;
+      expect([m.dtype, m.shape]).toEqual(['f16', [2, 4]]);
+      expect(Array.from(float16ArrayToFloat32(new Uint16Array(await read(m.buffer))))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      const v = out.gpu.get('v')!;
+      expect([v.dtype, v.shape]).toEqual(['f32', [3]]);
+      expect(Array.from(new Float32Array(await read(v.buffer)))).toEqual([0.5, -1, 2]);
+      const t = out.gpu.get('t')!;
+      expect([t.dtype, t.shape]).toEqual(['f16', [3, 2]]);
+      expect(Array.from(float16ArrayToFloat32(new Uint16Array(await read(t.buffer))))).toEqual([1, 4, 2, 5, 3, 6]);
+      // Beyond float16: a gathered tensor falls back to f32 instead of failing.
+      const big = out.gpu.get('big')!;
+      expect([big.dtype, big.shape]).toEqual(['f32', [2, 1]]);
+      expect(Array.from(new Float32Array(await read(big.buffer)))).toEqual([1e6, 1]);
+      const c = out.cpu.get('c')!;
+      expect(c.shape).toEqual([5, 2]);
+      expect(Array.from(c.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      for (const b of out.buffers) b.destroy();
+    }
+  });
+
+  it("its messages start with the spec's name and end with its hint; a oneOf group names its first tensor", () => {
+    const up = new GpuUploader(device, spec, 'f32');
+    expect(() => up.declare('x', [{ name: 'w', dtype: 'F32', shape: [1] }])).toThrow(/^Toy weights: unexpected tensor\(s\) "w" in x — is this a toy checkpoint\?$/);
+    expect(() => up.declare('x', [{ name: 'c', dtype: 'F32', shape: [5, 3] }])).toThrow(/^Toy weights: tensor "c" has shape \[5, 3\], expected \[n, 2\]$/);
+    up.declare('x', [
+      { name: 'm', dtype: 'F32', shape: [2, 4] },
+      { name: 'v', dtype: 'F32', shape: [3] },
+      { name: 't', dtype: 'F32', shape: [2, 3] },
+    ]);
+    expect(() => up.finish()).toThrow(/^Toy weights: missing tensor "big" \(expected shape \[1, 2\]\)$/);
+    up.destroy();
+    expect(() => up.declare('y', [])).toThrow(/^Toy weights: the uploader was used after finish\(\) or destroy\(\)$/);
   });
 });
