@@ -21,7 +21,7 @@ async function attentionMs(device: GPUDevice, tuning: Partial<KernelTuning>, bat
   const out = buffer(batch * E * 4);
   const fill = (b: GPUBuffer) => device.queue.writeBuffer(b, 0, Float32Array.from({ length: b.size / 4 }, () => Math.random() - 0.5));
   [kCache, vCache, qkv].forEach(fill);
-  const step = kernels.createStepBuffer();
+  const step = kernels.createStepBuffer(MAX_POSITIONS);
   const op = kernels.attention({ step, qkv, kCache, vCache, out, nHead: H, dim: E, maxPositions: MAX_POSITIONS, scale: 1 / 8 });
   await kernels.ready();
   const shape: StepShape = { batch, seq: 1, past };

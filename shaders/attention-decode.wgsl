@@ -25,7 +25,7 @@ fn attentionDecode(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
   let b = row / step.seq;
   let query = step.past + row % step.seq;
   let keys = query + 1u;
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let cacheBase = (b * H + head) * step.positions * D4;
   let qBase = row * 3u * E4 + head * D4;
   let o = row * E4 + head * D4;
   for (var c = 0u; c < D4; c++) {

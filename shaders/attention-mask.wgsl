@@ -4,17 +4,17 @@
 // scores after the causal mask, so in f32 each visible key then scores exactly finfo.min, as does each unmasked
 // key after the query within this step (causal finfo.min + 0), while a masked later key scores -inf
 // (finfo.min + finfo.min). The softmax is uniform over the first two sets (inFullyMaskedRow).
-// Without MASKED the mask is never read (the branches fold away). MAX_POSITIONS comes from the kernel's file.
+// Without MASKED the mask is never read (the branches fold away).
 
 override MASKED: bool = false;
 
-@group(0) @binding(7) var<storage, read> keyMask: array<u32>;            // [batch, MAX_POSITIONS]: 1 attend, 0 masked
+@group(0) @binding(7) var<storage, read> keyMask: array<u32>;            // [batch, step.positions]: 1 attend, 0 masked
 
 fn keyAllowed(b: u32, j: u32) -> bool {
   if (!MASKED) {
     return true;
   }
-  return keyMask[b * MAX_POSITIONS + j] != 0u;
+  return keyMask[b * step.positions + j] != 0u;
 }
 
 // Whether the query at cache position `query` of sequence b sees any allowed key (keys 0 … query).

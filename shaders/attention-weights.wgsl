@@ -1,6 +1,6 @@
 // The attention weights themselves (HF output_attentions), only when asked: for each of this step's
 // query rows r = b*seq + i and head h, softmax(q · kᵀ · scale) over cache positions 0 … past+i (kvAppend
-// has already written this step's keys), written to out[r, h, 0 … MAX_POSITIONS-1] with zeros past the
+// has already written this step's keys), written to out[r, h, 0 … step.positions - 1] with zeros past the
 // last visible key (the causal mask). Recomputed from qkv and the K cache, apart from attention.wgsl so the
 // forward's own kernels stay as they are. One thread per (row, head): scores go to `out` first, then
 // are exponentiated and normalised in place. The scale and the max-subtracted f32 softmax match attention.wgsl.
@@ -10,7 +10,6 @@
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
-override MAX_POSITIONS: u32;      // the cache's capacity per sequence, and out's row width
 override THREADS: u32 = 64u;
 override D4: u32 = D / 4u;
 override E4: u32 = H * D4;
@@ -20,8 +19,8 @@ struct AttentionParams {
 }
 
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;          // [rows, 3E / 4]: q | k | v
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;          // [rows, H, MAX_POSITIONS]
+@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, step.positions, D / 4]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;          // [rows, H, step.positions]: a row per cache position
 @group(0) @binding(5) var<uniform> params: AttentionParams;               // binding 7: keyMask (attention-mask.wgsl)
 
 @compute @workgroup_size(THREADS)
@@ -33,9 +32,9 @@ fn attentionWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let b = row / step.seq;
   let keys = step.past + row % step.seq + 1u;
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let cacheBase = (b * H + head) * step.positions * D4;
   let qBase = row * 3u * E4 + head * D4;
-  let o = (row * H + head) * MAX_POSITIONS;
+  let o = (row * H + head) * step.positions;
   if (MASKED && !anyKeyAllowed(b, keys - 1u)) {
     // Uniform over inFullyMaskedRow's keys (HF's finfo.min arithmetic).
     let query = keys - 1u;
@@ -43,7 +42,7 @@ fn attentionWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < step.past + step.seq; j++) {
       count += select(0.0, 1.0, inFullyMaskedRow(b, query, j));
     }
-    for (var j = 0u; j < MAX_POSITIONS; j++) {
+    for (var j = 0u; j < step.positions; j++) {
       out[o + j] = select(0.0, 1.0 / count, inFullyMaskedRow(b, query, j));
     }
     return;
@@ -70,7 +69,7 @@ fn attentionWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var j = 0u; j < keys; j++) {
     out[o + j] = out[o + j] / total;
   }
-  for (var j = keys; j < MAX_POSITIONS; j++) {
+  for (var j = keys; j < step.positions; j++) {
     out[o + j] = 0.0;
   }
 }

@@ -17,7 +17,7 @@
 
 override H: u32;                  // n_head
 override D: u32;                  // head size, a multiple of 4 (read as vec4)
-override MAX_POSITIONS: u32;      // the cache's capacity per sequence
+override SCORES: u32;             // attention: the workgroup's score slots, ≥ the cache's positions (a few sizes)
 override GROUPS: u32;             // position groups in the V sum
 override WG_POW2: u32;            // the smallest power of two ≥ WG, for the tree reductions
 override D4: u32 = D / 4u;
@@ -30,8 +30,8 @@ struct AttentionParams {
 }
 
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;          // [rows, 3E / 4]: q | k | v
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
-@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;       // [batch, H, MAX_POSITIONS, D / 4]
+@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;       // [batch, H, step.positions, D / 4]
+@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;       // [batch, H, step.positions, D / 4]
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;    // [rows, E / 4]
 @group(0) @binding(5) var<uniform> params: AttentionParams;
 
@@ -44,7 +44,7 @@ fn keysAllowed4(b: u32, j0: u32, lastKey: u32) -> vec4<bool> {
 }
 
 var<workgroup> query: array<vec4<f32>, D4>;
-var<workgroup> weights: array<f32, MAX_POSITIONS>;   // scores, then exp(score - max)
+var<workgroup> weights: array<f32, SCORES>;   // scores, then exp(score - max)
 var<workgroup> partial: array<f32, WG_POW2>;
 var<workgroup> partialOut: array<vec4<f32>, WG>;
 
@@ -72,7 +72,7 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   let row = wid.y;
   let b = row / step.seq;
   let keys = step.past + row % step.seq + 1u;
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let cacheBase = (b * H + head) * step.positions * D4;
   if (t < D4) {
     query[t] = qkv[row * 3u * E4 + head * D4 + t];
   }
@@ -177,7 +177,7 @@ fn attentionPerThread(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = row / step.seq;
   let keys = step.past + row % step.seq + 1u;
   let lastKey = keys - 1u;
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let cacheBase = (b * H + head) * step.positions * D4;
   let qBase = row * 3u * E4 + head * D4;
   let o = row * E4 + head * D4;
   for (var c = 0u; c < D4; c++) {
@@ -241,7 +241,7 @@ fn attentionSplit(@builtin(global_invocation_id) gid: vec3<u32>) {
   let chunk = splitChunk(splitCount());
   let first = split * chunk;
   let end = min(first + chunk, keys); // first ≥ end: an empty chunk (a query early in a seq > 1 step)
-  let cacheBase = (b * H + head) * MAX_POSITIONS * D4;
+  let cacheBase = (b * H + head) * step.positions * D4;
   let qBase = row * 3u * E4 + head * D4;
   var acc: array<vec4<f32>, MAX_SPLIT_D4>;
   var runningMax = -3.402823e38;
@@ -318,5 +318,5 @@ fn attentionMaskedRows(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (anyKeyAllowed(b, query)) {
     return; // an ordinary row, already written
   }
-  out[row * E4 + head * D4 + c] = fullyMaskedMean(b, query, (b * H + head) * MAX_POSITIONS * D4, c);
+  out[row * E4 + head * D4 + c] = fullyMaskedMean(b, query, (b * H + head) * step.positions * D4, c);
 }

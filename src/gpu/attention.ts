@@ -6,7 +6,7 @@
 import type { Op, StepShape } from './types';
 import type { PipelineConstants } from './pipelines';
 import type { KernelTuning } from './tuning';
-import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type Dispatch, type KernelContext } from './context';
+import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, checkStepPositions, positionsOf, rowCapacity, run, type Dispatch, type KernelContext } from './context';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionMaskWgsl from '../../shaders/attention-mask.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
@@ -19,6 +19,9 @@ import headScaleWgsl from '../../shaders/head_scale.wgsl?raw';
 /** attention.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
  *  a head's V sum in registers (head size ≤ 128). */
 const SPLIT_MAX_D4 = 32;
+
+/** The workgroup attention's fewest score slots (1 KiB of workgroup memory): shorter caches share them. */
+const MIN_SCORES = 256;
 
 /**
  * Bytes of the split-K attention scratch an attention Op makes for buffers of `maxRows` rows, a cache of
@@ -165,21 +168,28 @@ export function headMaskStride(limits: Pick<GPUSupportedLimits, 'minStorageBuffe
 
 /**
  * HF head_mask for one layer: x[r, h, w] *= mask[layer, h] for this step's rows, x f32 [rows, nHead, width] (the
- * attention output with width = head size, or the attention weights with width = the cache length). `mask` is a
- * table laid out by headMaskStride. One small dispatch, made only where a head mask is given.
+ * attention output with width = head size, or the attention weights with width 'positions': the cache length the
+ * step buffer was made for, read from it so one pipeline serves every session length). `mask` is a table laid out
+ * by headMaskStride. One small dispatch, made only where a head mask is given.
  */
-export function headScaleOp(ctx: KernelContext, o: { step: GPUBuffer; x: GPUBuffer; mask: GPUBuffer; layer: number; nHead: number; width: number }): Op {
+export function headScaleOp(
+  ctx: KernelContext,
+  o: { step: GPUBuffer; x: GPUBuffer; mask: GPUBuffer; layer: number; nHead: number; width: number | 'positions' },
+): Op {
   const label = `headScale[layer ${o.layer}, ${o.nHead}×${o.width}]`;
+  const fromStep = o.width === 'positions';
+  const width = o.width === 'positions' ? (positionsOf(o.step) ?? 0) : o.width;
   checkPositiveInt(label, 'nHead', o.nHead);
-  checkPositiveInt(label, 'width', o.width);
+  checkPositiveInt(label, fromStep ? "width 'positions' (the step buffer's)" : 'width', width);
   if (!Number.isInteger(o.layer) || o.layer < 0) throw new Error(`${label}: layer must be an integer ≥ 0, got ${o.layer}`);
   checkDistinct(label, { x: o.x, mask: o.mask });
   const stride = headMaskStride(ctx.device.limits, o.nHead);
   checkSize(label, 'mask', o.mask, o.layer * stride + o.nHead * 4);
-  const maxRows = rowCapacity(label, 'x', o.x, o.nHead * o.width * 4);
-  const pipeline = ctx.pipeline('head_scale.wgsl', headScaleWgsl, null, 'headScale', { H: o.nHead, W: o.width });
+  const maxRows = rowCapacity(label, 'x', o.x, o.nHead * width * 4);
+  const constants: PipelineConstants = fromStep ? { H: o.nHead, W: 0, W_POSITIONS: 1 } : { H: o.nHead, W: width };
+  const pipeline = ctx.pipeline('head_scale.wgsl', headScaleWgsl, null, 'headScale', constants);
   const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.x, { buffer: o.mask, offset: o.layer * stride, size: o.nHead * 4 }]);
-  const groupsX = Math.ceil((o.nHead * o.width) / 64);
+  const groupsX = Math.ceil((o.nHead * width) / 64);
   return new KernelOp(label, (pass, step) => {
     const rows = checkRows(label, step, maxRows);
     run(pass, label, pipeline, bindGroup, groupsX, rows);
@@ -272,14 +282,18 @@ function attentionWorkgroupPipeline(ctx: KernelContext, label: string, constants
   const groups = Math.max(1, Math.min(Math.floor(ctx.tuning.attentionThreads / quads), Math.floor(maxThreads / quads)));
   const threads = groups * quads;
   const threadsPow2 = 2 ** Math.ceil(Math.log2(threads));
-  const sharedBytes = 4 * (maxPositions + D + threadsPow2 + 4 * threads);
+  const sharedBytes = (scores: number) => 4 * (scores + D + threadsPow2 + 4 * threads);
   const sharedLimit = ctx.device.limits.maxComputeWorkgroupStorageSize;
-  if (sharedBytes > sharedLimit) {
+  if (sharedBytes(maxPositions) > sharedLimit) {
     throw new Error(
-      `${label}: maxPositions ${maxPositions} needs ${sharedBytes} bytes of workgroup memory, the device allows ${sharedLimit}`,
+      `${label}: maxPositions ${maxPositions} needs ${sharedBytes(maxPositions)} bytes of workgroup memory, the device allows ${sharedLimit}`,
     );
   }
-  return attentionPipeline(ctx, 'attention', { ...constants, GROUPS: groups, WG_POW2: threadsPow2 });
+  // The scores live in workgroup memory, whose size must be a pipeline constant: a few sizes (powers of two from
+  // MIN_SCORES, or as many as fit) serve every session length, each compiled once.
+  let scores = Math.max(MIN_SCORES, 2 ** Math.ceil(Math.log2(maxPositions)));
+  if (sharedBytes(scores) > sharedLimit) scores = sharedLimit / 4 - D - threadsPow2 - 4 * threads;
+  return attentionPipeline(ctx, 'attention', { ...constants, SCORES: scores, GROUPS: groups, WG_POW2: threadsPow2 });
 }
 
 /** An entry point of attention.wgsl, with the key mask's rules (attention-mask.wgsl) before it. */
@@ -289,11 +303,12 @@ function attentionPipeline(ctx: KernelContext, entryPoint: string, constants: Pi
 
 function attentionSetup(
   label: string,
-  o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number },
+  o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number },
 ) {
   checkPositiveInt(label, 'nHead', o.nHead);
   checkPositiveInt(label, 'dim', o.dim);
   checkPositiveInt(label, 'maxPositions', o.maxPositions);
+  checkStepPositions(label, o.step, o.maxPositions);
   if (o.dim % o.nHead !== 0) throw new Error(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
   const headDim = o.dim / o.nHead;
   if (headDim % 4 !== 0) throw new Error(`${label}: head size ${headDim} (dim / nHead) must be a multiple of 4: the kernels read vec4`);
@@ -310,7 +325,8 @@ function attentionSetup(
   };
   return {
     headDim,
-    constants: { H: o.nHead, D: headDim, MAX_POSITIONS: o.maxPositions } as PipelineConstants,
+    // Model constants only: the cache's positions come from the step uniform.
+    constants: { H: o.nHead, D: headDim } as PipelineConstants,
     checkStep: checkStepFits,
     maxRows: qkvRows,
     cacheBatch,
@@ -323,7 +339,7 @@ function attentionSetup(
  */
 function scoredAttentionSetup(ctx: KernelContext, 
   label: string,
-  o: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number; scale: number; keyMask?: GPUBuffer },
+  o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number; scale: number; keyMask?: GPUBuffer },
 ) {
   const a = attentionSetup(label, o);
   if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);

@@ -21,6 +21,40 @@ export function kernelSource(parts: readonly string[], enables: readonly WgslExt
 
 export type Dispatch = (pass: GPUComputePassEncoder, step: StepShape) => void;
 
+/** Bytes of a step uniform (step.wgsl): the StepShape, written per submit, then the cache's positions. */
+export const STEP_BYTES = 32;
+
+/** The cache positions each step buffer was made for (its Ops check theirs against it). */
+const stepPositions = new WeakMap<GPUBuffer, number>();
+
+/** A step uniform for Ops whose caches hold `maxPositions` per sequence (0: Ops without a cache). The positions
+ *  are the caches' row stride, read from here rather than compiled in, so one pipeline serves every session
+ *  length; written once now, while writeStep rewrites only the StepShape before it. */
+export function createStepBuffer(device: GPUDevice, maxPositions: number): GPUBuffer {
+  if (!Number.isInteger(maxPositions) || maxPositions < 0 || maxPositions >= 2 ** 31) {
+    throw new Error(`createStepBuffer: maxPositions must be an integer ≥ 0, got ${maxPositions}`);
+  }
+  const step = device.createBuffer({ label: 'step', size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  new Uint32Array(step.getMappedRange())[4] = maxPositions;
+  step.unmap();
+  stepPositions.set(step, maxPositions);
+  return step;
+}
+
+/** The cache positions `step` was made for; undefined for a buffer createStepBuffer did not make. */
+export function positionsOf(step: GPUBuffer): number | undefined {
+  return stepPositions.get(step);
+}
+
+/** An Op over a cache of `maxPositions` reads that stride from its step buffer: they must agree. */
+export function checkStepPositions(label: string, step: GPUBuffer, maxPositions: number): void {
+  const made = stepPositions.get(step);
+  if (made !== maxPositions) {
+    const was = made === undefined ? 'was not made by createStepBuffer' : `was made for ${made} positions`;
+    throw new Error(`${label}: the step buffer ${was}; the cache holds ${maxPositions} (createStepBuffer(${maxPositions}))`);
+  }
+}
+
 export class KernelOp implements Op {
   constructor(
     readonly label: string,

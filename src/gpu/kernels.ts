@@ -1,9 +1,10 @@
 // The kernels of the ImageGPT forward as Ops, one entry per op family (each family's module sits beside
 // its .wgsl: embed.ts, norm.ts, matmul.ts, attention.ts, reductions.ts). Pipelines are made once per
-// device and distinct (kernel, weight dtype, static dims) in the device's pipeline cache; each Op makes
-// its bind group once; encode() only sets pipeline + bind group and dispatches, sized by the step's rows.
+// device and distinct (kernel, weight dtype, model dims) in the device's pipeline cache (a session's length is
+// read from the step uniform, so a new length compiles nothing); each Op makes its bind group once; encode()
+// only sets pipeline + bind group and dispatches, sized by the step's rows.
 import type { GpuMatrix, Op, StepShape } from './types';
-import { KernelContext, checkStep } from './context';
+import { KernelContext, checkStep, createStepBuffer } from './context';
 import { tuningFor, type KernelTuning } from './tuning';
 import { embedOp } from './embed';
 import { rmsNormOp } from './norm';
@@ -50,9 +51,10 @@ export class Kernels {
     this.ctx.destroy();
   }
 
-  /** A uniform buffer holding a StepShape; one per session; written before each submit. */
-  createStepBuffer(): GPUBuffer {
-    return this.device.createBuffer({ label: 'step', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  /** A uniform buffer holding a StepShape (written before each submit) and the capacity of the caches its Ops
+   *  read, `maxPositions` per sequence (written once, here; 0 for Ops without a cache). One per session. */
+  createStepBuffer(maxPositions = 0): GPUBuffer {
+    return createStepBuffer(this.device, maxPositions);
   }
 
   writeStep(stepBuffer: GPUBuffer, step: StepShape): void {
@@ -62,7 +64,7 @@ export class Kernels {
     s[1] = step.seq;
     s[2] = step.past;
     s[3] = step.batch * step.seq;
-    this.device.queue.writeBuffer(stepBuffer, 0, s);
+    this.device.queue.writeBuffer(stepBuffer, 0, s); // the first 16 bytes: the positions after them stay
   }
 
   embed(o: Args<typeof embedOp>): Op {

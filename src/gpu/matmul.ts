@@ -3,7 +3,7 @@
 // kernels for prefill, a naive baseline.
 import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
 import type { PipelineConstants } from './pipelines';
-import { KernelOp, kernelSource, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, rowCapacity, run, type KernelContext } from './context';
+import { KernelOp, kernelSource, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, checkStepPositions, rowCapacity, run, type KernelContext } from './context';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
 import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
@@ -154,6 +154,7 @@ function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSet
     if ((o.activation ?? 'none') !== 'none' || o.accumulate) throw new Error(`${label}: kvAppend stores the plain product: expected no activation and no accumulate`);
     checkPositiveInt(label, 'kvAppend.nHead', kv.nHead);
     checkPositiveInt(label, 'kvAppend.maxPositions', kv.maxPositions);
+    checkStepPositions(label, o.step, kv.maxPositions);
     if (N % 3 !== 0) throw new Error(`${label}: kvAppend needs N = 3E (q | k | v), got N = ${N}`);
     const E = N / 3;
     if (E % kv.nHead !== 0) throw new Error(`${label}: kvAppend: E = ${E} is not a multiple of nHead ${kv.nHead}`);
@@ -172,8 +173,7 @@ function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSet
       if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
       return rows;
     };
-    constants.KV_HEADS = kv.nHead;
-    constants.KV_MAX_POSITIONS = kv.maxPositions;
+    constants.KV_HEADS = kv.nHead; // the cache's positions come from the step uniform
     bindings[6] = kv.kCache;
     bindings[7] = kv.vCache;
   }

@@ -224,11 +224,11 @@ export class ForwardPlan {
   /** Layer i's head-mask scaling of its attention output (x = attnOut) or of its attention weights (x = out). */
   private headScaleOp(i: number, mask: GPUBuffer, weightsOut?: GPUBuffer): Op {
     const { n_head: H, n_embd: E } = this.config;
-    const make = (x: GPUBuffer, width: number) =>
+    const make = (x: GPUBuffer, width: number | 'positions') =>
       this.weights.layers.map((_, layer) => this.kernels.headScale({ step: this.buf.step, x, mask, layer, nHead: H, width }));
     if (weightsOut) {
       if (this.weightScaleOps?.mask !== mask || this.weightScaleOps.out !== weightsOut) {
-        this.weightScaleOps = { mask, out: weightsOut, ops: make(weightsOut, this.maxLength) };
+        this.weightScaleOps = { mask, out: weightsOut, ops: make(weightsOut, 'positions') };
       }
       return this.weightScaleOps.ops[i];
     }

@@ -3,6 +3,7 @@
 // fromPretrained requests, and of the "largest batch that fits" in errors.
 import { DEFAULT_TUNINGS, type KernelTuning } from '../gpu/tuning';
 import { splitAttentionScratchBytes } from '../gpu/attention';
+import { STEP_BYTES } from '../gpu/context';
 import type { WeightDType } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth } from './config';
@@ -108,7 +109,7 @@ export function sessionSizes(config: ImageGPTConfig, use: LimitUse): SessionSize
     staging: bufferBytes(Math.max((L + 1) * B * E * 4, B * V1 * 4)),
   };
   const total =
-    16 + s.ids + 3 * s.hidden + s.qkv + s.mlp + s.logits + (L + 1) * s.pooled + L * (2 * s.kv + s.splitScratch) + s.history + s.staging;
+    STEP_BYTES + s.ids + 3 * s.hidden + s.qkv + s.mlp + s.logits + (L + 1) * s.pooled + L * (2 * s.kv + s.splitScratch) + s.history + s.staging;
   return { batchSize: B, maxLength, maxRows, ...s, total };
 }
 

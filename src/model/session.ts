@@ -282,18 +282,18 @@ export class ImageGPTSession {
 
     const { n_layer: L } = config;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const make = (label: string, bytes: number, usage = storage): GPUBuffer => {
-      const b = device.createBuffer({ label, size: bytes, usage });
+    const own = (b: GPUBuffer): GPUBuffer => {
       this.owned.push(b);
-      this.ownedBytes += bytes;
+      this.ownedBytes += b.size;
       return b;
     };
+    const make = (label: string, bytes: number, usage = storage): GPUBuffer => own(device.createBuffer({ label, size: bytes, usage }));
     // Running out of GPU memory is reported asynchronously too; run() reports it.
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     try {
       this.buf = {
-        step: make('step', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+        step: own(ctx.kernels.createStepBuffer(maxLength)), // the cache length is read from here: no per-length compile
         ids: make('ids', sizes.ids),
         hidden: make('hidden', sizes.hidden),
         normed: make('normed', sizes.hidden),

@@ -57,7 +57,7 @@ describe('one-dispatch decode attention', () => {
       const cacheFloats = batch * MAX_POSITIONS * E;
       const kRef = randomArray(rand, cacheFloats, 2);
       const vRef = randomArray(rand, cacheFloats, 2);
-      const step = kernels.createStepBuffer();
+      const step = kernels.createStepBuffer(MAX_POSITIONS);
       const kCache = storageBuffer(dev, kRef);
       const vCache = storageBuffer(dev, vRef);
       const qkv = storageBuffer(dev, batch * 3 * 3 * E * 4);
@@ -137,7 +137,7 @@ describe('one-dispatch decode attention', () => {
     const made = (fuse: boolean) => {
       const kernels = new Kernels(device, { fuse });
       const args = {
-        step: kernels.createStepBuffer(),
+        step: kernels.createStepBuffer(P),
         qkv: storageBuffer(device, 4 * 3 * E * 4),
         kCache: storageBuffer(device, P * E * 4),
         vCache: storageBuffer(device, P * E * 4),

@@ -23,7 +23,7 @@ describe('attentionWeights', () => {
   for (const c of CASES) {
     it(`E ${c.E}, ${c.H} heads, batch ${c.batch}, ${c.maxPositions} positions, steps ${c.seqs.join('+')}: the reference's weights, 0 past the last key`, async () => {
       const kernels = new Kernels(device, { attentionThreads: c.threads });
-      const step = kernels.createStepBuffer();
+      const step = kernels.createStepBuffer(c.maxPositions);
       const rand = random(c.E * 7 + c.H);
       const o = { nHead: c.H, dim: c.E, maxPositions: c.maxPositions };
       const scale = 1 / Math.sqrt(c.E / c.H) / 3; // as with scale_attn_by_inverse_layer_idx at layer 2
@@ -63,8 +63,8 @@ describe('attentionWeights', () => {
 
   it('refuses an out buffer too small for the step, and a bad scale', () => {
     const kernels = new Kernels(device);
-    const step = kernels.createStepBuffer();
     const [E, H, P] = [16, 2, 8];
+    const step = kernels.createStepBuffer(P);
     const args = { step, qkv: storageBuffer(device, 4 * 3 * E * 4), kCache: storageBuffer(device, P * E * 4), nHead: H, dim: E, maxPositions: P, scale: 0.5 };
     const op = kernels.attentionWeights({ ...args, out: storageBuffer(device, 2 * H * P * 4) });
     const pass = device.createCommandEncoder().beginComputePass();

@@ -42,7 +42,7 @@ describe('kvAppend + attention', () => {
     seqs: number[],
   ): Promise<void> {
     const kernels = new Kernels(device, c.tuning);
-    const step = kernels.createStepBuffer();
+    const step = kernels.createStepBuffer(c.maxPositions);
     const rand = random(c.E + c.H);
     const o = { nHead: c.H, dim: c.E, maxPositions: c.maxPositions };
     const scale = 1 / Math.sqrt(c.E / c.H);
@@ -101,8 +101,8 @@ describe('kvAppend + attention', () => {
 
   it('refuses a step past the cache, and head counts that do not divide dim', () => {
     const kernels = new Kernels(device);
-    const step = kernels.createStepBuffer();
     const [E, H, P] = [12, 3, 8];
+    const step = kernels.createStepBuffer(P);
     const qkv = storageBuffer(device, 4 * 3 * E * 4);
     const cache = () => storageBuffer(device, P * E * 4);
     expect(() => kernels.kvAppend({ step, qkv, kCache: cache(), vCache: cache(), nHead: 5, dim: E, maxPositions: P })).toThrow(

@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { Op, StepShape, WeightDType } from '../../src/gpu/types';
-import { KernelContext } from '../../src/gpu/context';
+import { KernelContext, STEP_BYTES } from '../../src/gpu/context';
 import { matmulSource, weightReading } from '../../src/gpu/matmul';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16NativeWgsl from '../../shaders/weights_f16_native.wgsl?raw';
@@ -107,7 +107,7 @@ describe('qkv matmul with the K/V append in its epilogue', () => {
     for (const dtype of ['f32', 'f16'] as WeightDType[]) {
       it(`${variant}, ${dtype}: writes exactly what kvAppend copies, and every column to out`, async () => {
         const kernels = new Kernels(device, tuning);
-        const step = kernels.createStepBuffer();
+        const step = kernels.createStepBuffer(maxPositions);
         const rand = random(55 + (dtype === 'f16' ? 1 : 0));
         const maxRows = 12;
         const x = randomArray(rand, maxRows * E).map((v) => v + 0.2);
@@ -161,7 +161,7 @@ describe('qkv matmul with the K/V append in its epilogue', () => {
 
   it('checks the cache like kvAppend does: N = 3E, heads, positions, batch, no activation', () => {
     const kernels = new Kernels(device);
-    const step = kernels.createStepBuffer();
+    const step = kernels.createStepBuffer(maxPositions);
     const x = storageBuffer(device, 4 * E * 4);
     const out = storageBuffer(device, 4 * 3 * E * 4);
     const w = { buffer: storageBuffer(device, E * 3 * E * 4), dtype: 'f32' as const, rows: E, cols: 3 * E };
@@ -228,7 +228,7 @@ describe('reading f16 weights: native (shader-f16) or unpacked', () => {
     const gain = randomArray(rand, K, 1.5);
     const wValues = randomArray(rand, K * N, 0.3);
     const buffers = [
-      device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+      device.createBuffer({ size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
       storageBuffer(device, x),
       storageBuffer(device, wValues),
       storageBuffer(device, 16),

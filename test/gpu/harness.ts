@@ -146,7 +146,7 @@ export function attentionDispatches(
   masked = false,
 ): (step: StepShape) => [number, number][] {
   const op = kernels.attention({
-    step: kernels.createStepBuffer(),
+    step: kernels.createStepBuffer(d.P),
     qkv: storageBuffer(device, d.batch * 8 * 3 * d.E * 4),
     kCache: storageBuffer(device, d.batch * d.P * d.E * 4),
     vCache: storageBuffer(device, d.batch * d.P * d.E * 4),
