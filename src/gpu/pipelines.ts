@@ -25,6 +25,11 @@ export class PipelineCache {
     return cache;
   }
 
+  /** Pipelines made so far (each compiled once): a new session length must not add any. */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
   /** `kernel` names one WGSL source (snippets included: e.g. `matmul.wgsl/f16`); `code` is that source. */
   get(kernel: string, code: string, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
     const key = `${kernel}|${entryPoint}|${JSON.stringify(constants)}`;
