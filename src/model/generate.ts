@@ -7,7 +7,7 @@ import { Readback, type StagedRead } from '../gpu/readback';
 import type { ImageGPTConfig } from './config';
 import { logitsWidth, sosToken } from './config';
 import { kernelSampling, resolveSampling, SAMPLING_OPTIONS, type SamplingOptions } from './sampling';
-import type { ImageGPTSession } from './session';
+import type { SessionLease } from './session-cache';
 import { AbortedError, checkPositiveInteger, checkTokenIds } from './session';
 import { checkOptionKeys } from '../options';
 import { bufferBytes, checkHostBytes } from './limits';
@@ -208,17 +208,16 @@ export function checkGenerateOptions(config: ImageGPTConfig, o: GenerateOptions,
 }
 
 /**
- * Runs generation on a session made by `makeSession(batch, maxLength)` (disposed here).
+ * Runs generation on a session taken from `sessions` and given back when the run ends: kept, with the run's buffers,
+ * after a finished run; kept without them after an aborted one; freed after a failed one.
  * Returns Int32Array [B, prompt + new] image tokens (no SOS).
  */
 export async function generateOnGpu(
   config: ImageGPTConfig,
   device: GPUDevice,
   sampler: Sampler,
-  makeSession: (batch: number, maxLength: number) => ImageGPTSession,
+  sessions: SessionLease,
   options: GenerateOptions,
-  /** The model's set of live GPU resources: what this run makes is in it until freed (model.dispose frees it too). */
-  resources?: Set<{ destroy(): void }>,
   checkBatch?: BatchCheck,
   what = 'generate',
 ): Promise<Int32Array> {
@@ -249,30 +248,27 @@ export async function generateOnGpu(
   const positions = fed.map((r, b) => r.map((_, t) => (t < pads[b] ? 1 : position(t - pads[b]))));
   // Column where row b's image ends in the result (past it: PROMPT_PAD); ≥ total unless rows fill their images.
   const imageEnd = pads.map((p) => p + P);
-  const session = makeSession(B, fedLen + maxNew - 1);
-  await session.ready().catch((e: unknown) => {
-    session.dispose();
-    throw e;
-  });
+  const lease = sessions.take(B, fedLen + maxNew - 1);
+  const session = lease.session;
+  // A run that finished or was aborted by its signal leaves the session for reuse: its queued GPU work runs before
+  // the next call's (one queue) and the next call starts from an empty cache. Any other failure frees it.
+  let outcome: 'finished' | 'aborted' | 'failed' = 'failed';
   const historyLength = fedLen + maxNew;
-  const made: { destroy(): void }[] = [];
-  const own = <T extends { destroy(): void }>(r: T): T => {
-    made.push(r);
-    resources?.add(r);
-    return r;
-  };
   const readbacksInFlight: Promise<void>[] = [];
   const count = (k: keyof GenerateStats) => {
     if (stats) stats[k]++;
   };
   try {
-    const history = own(device.createBuffer({ label: 'history', size: bufferBytes(B * historyLength * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
-    const params = own(sampler.createParamsBuffer());
+    await session.ready();
+    // Made once per session shape and kept with it (the lease frees them), so a same-shape call makes nothing. The
+    // history's length and the sampler op's bindings follow from the session's shape; the ring from the row width.
+    const history = lease.keep('history', '', () => device.createBuffer({ label: 'history', size: bufferBytes(B * historyLength * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
+    const params = lease.keep('params', '', () => sampler.createParamsBuffer());
     sampler.writeParams(params, sampling);
     const buf = session.buffers;
-    const sample = own(sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength }));
+    const sample = lease.keep('sample', '', () => sampler.sample({ step: buf.step, params, logits: buf.logits, vocab: logitsWidth(config), nextIds: buf.ids, history, historyLength }));
     // Made now at a row's size: nothing is made per step (the last read may be shorter, never longer).
-    const ring = own(new Readback(device, { label: 'tokens', slots: RING, bytes: B * width * 4 }));
+    const ring = lease.keep('ring', `${width}`, () => new Readback(device, { label: 'tokens', slots: RING, bytes: B * width * 4 }));
     /** Row reads in flight, oldest first: at most RING (one per staging buffer). */
     const readbacks: RowRead[] = [];
     let delivered = 0;
@@ -383,14 +379,14 @@ export async function generateOnGpu(
     }
     await Promise.all(readbacks.map((r) => r.done));
     if (signal?.aborted) throw abortError();
+    outcome = 'finished';
     return out;
+  } catch (e) {
+    if (e instanceof AbortedError) outcome = 'aborted';
+    throw e;
   } finally {
     // Submitted work still completes after destroy(); a pending map just rejects (ignored: we are leaving).
     for (const p of readbacksInFlight) p.catch(() => {});
-    session.dispose();
-    for (const b of made) {
-      b.destroy();
-      resources?.delete(b);
-    }
+    sessions.give(lease, outcome);
   }
 }

@@ -21,6 +21,7 @@ import { loadPretrained, type LoadOptions } from './load';
 import type { PretrainedSource } from '../loading/index';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { GENERATE_OPTIONS, checkGenerateOptions, generateOnGpu, type GenerateOptions } from './generate';
+import { SessionCache } from './session-cache';
 import { describeValue } from '../json';
 import { checkOptionKeys } from '../options';
 import { idsOrPlaceholders, type HeadMask } from './hf-inputs';
@@ -206,6 +207,8 @@ export interface MemoryReport {
   weightBytes: number;
   sessionBytes: number;
   totalBytes: number;
+  /** Of sessionBytes: the idle session generate/complete keep for their next call of the same shape (0 when none). */
+  cachedSessionBytes: number;
 }
 
 export class ImageGPT {
@@ -217,8 +220,12 @@ export class ImageGPT {
   private sessionBytes = 0;
   private disposed = false;
   private readonly sessions = new Set<ImageGPTSession>();
-  /** GPU resources of running calls (generate's history, ring, params, sampler op), freed by dispose() too. */
-  private readonly resources = new Set<{ destroy(): void }>();
+  /** generate/complete's session kept between calls (see session-cache.ts for the policy). */
+  private readonly sessionCache = new SessionCache(
+    // Prompts of different lengths fill their images in one batch: padding + image is under 2 × n_positions.
+    (batch, maxLength) => this.openSession(batch, { maxLength }, 2 * this.config.n_positions),
+    () => this.disposed,
+  );
   private sampler: Sampler | null = null;
   private readonly watch: DeviceWatch;
   /** Public calls in flight (and sessions' prefill/step): dispose() frees the GPU memory once they have settled. */
@@ -313,6 +320,8 @@ export class ImageGPT {
   /** createSession with a cache of up to `longestCache` tokens (generate's ragged prompts keep their padding in it). */
   private openSession(batchSize: number, options: SessionOptions, longestCache: number): ImageGPTSession {
     this.checkUsable();
+    // Any new session frees the idle cached one first, so the model never holds more than it did without the cache.
+    this.sessionCache.evict();
     const s = new ImageGPTSession(this.context(), batchSize, options, longestCache);
     this.sessions.add(s);
     const dispose = s.dispose.bind(s);
@@ -793,9 +802,7 @@ export class ImageGPT {
     checkGenerateOptions(this.config, options, checkBatch, what);
     const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
     this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
-    // Prompts of different lengths fill their images in one batch: padding + image is under 2 × n_positions.
-    const makeSession = (batch: number, maxLength: number) => this.openSession(batch, { maxLength }, 2 * this.config.n_positions);
-    return generateOnGpu(this.config, this.device, this.sampler, makeSession, options, this.resources, checkBatch, what);
+    return generateOnGpu(this.config, this.device, this.sampler, this.sessionCache, options, checkBatch, what);
   }
 
   /**
@@ -880,9 +887,10 @@ export class ImageGPT {
     });
   }
 
-  /** GPU memory allocated by the model and its live sessions. */
+  /** GPU memory allocated by the model and its live sessions (generate/complete's cached one included). */
   memory(): MemoryReport {
-    return { weightBytes: this.weights.gpuBytes, sessionBytes: this.sessionBytes, totalBytes: this.weights.gpuBytes + this.sessionBytes };
+    const cachedSessionBytes = this.sessionCache.bytes;
+    return { weightBytes: this.weights.gpuBytes, sessionBytes: this.sessionBytes, totalBytes: this.weights.gpuBytes + this.sessionBytes, cachedSessionBytes };
   }
 
   /**
@@ -899,9 +907,8 @@ export class ImageGPT {
   }
 
   private release(): void {
+    this.sessionCache.evict();
     for (const s of [...this.sessions]) s.dispose();
-    for (const r of this.resources) r.destroy();
-    this.resources.clear();
     for (const b of this.weights.buffers) b.destroy();
     this.kernels.destroy();
     this.sampler = null;
