@@ -61,7 +61,7 @@ export function register(test, context) {
     await page.waitForFunction((old) => {
       const c = document.querySelector('#quantized');
       return !document.querySelector('#complete').disabled && Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).some((v, i) => v !== old[i]);
-    }, before.data, { timeout: 10_000 });
+    }, before.data, { timeout: 30_000 });
     // One Tab leaves the gallery; more reach Complete.
     const visited = [];
     for (let i = 0; i < 12; i++) {
@@ -98,7 +98,7 @@ export function register(test, context) {
     await page.keyboard.press('Space');
     for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowRight');
     await page.keyboard.press('Space');
-    await page.waitForFunction(() => document.querySelector('#original').width === 256, null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('#original').width === 256, null, { timeout: 30_000 });
     const stroke = await page.evaluate(() => {
       const d = document.querySelector('#original').getContext('2d').getImageData(0, 0, 256, 256).data;
       const at = (x, y) => Array.from(d.slice((y * 256 + x) * 4, (y * 256 + x) * 4 + 3));
