@@ -18,7 +18,7 @@ export interface DeviceNeeds {
 export interface DeviceFeatureOptions {
   /** `shader-f16` (f16 weights read natively). Default: the adapter's tuning (tuningFor(adapter.info).shaderF16). */
   shaderF16?: boolean;
-  /** `subgroups` (matvec and reductions). Default: the adapter's tuning (tuningFor(adapter.info).subgroups). */
+  /** `subgroups` (the norm's and decode attention's reductions; no matmul). Default: the adapter's tuning (tuningFor(adapter.info).subgroups). */
   subgroups?: boolean;
   /** `timestamp-query` (GPU time per kernel, for benchmarks). Default false. */
   timestampQuery?: boolean;

@@ -37,12 +37,15 @@ export interface KernelTuning {
   /** fuse: threads of the one-dispatch decode attention (steps of ≤ attentionSplitMaxSeq new tokens): a workgroup
    *  per query and head whose threads split the keys, then merge once. SwiftShader: one subgroup (4), no barrier. */
   attentionDecodeThreads: number;
-  /** Fused decode/prefill (the norm inside the matmul that reads it, the K/V append in the qkv matmul's epilogue,
-   *  single-dispatch decode attention): true by default; false keeps the separate kernels, for comparison. */
+  /** true (default): five dispatches per block. It switches three things at once: each norm folded into the matmul
+   *  that reads it; the K/V append in the qkv matmul's epilogue; and the decode attention algorithm (the one-dispatch
+   *  kernel, fully masked queries handled inside the attention kernels). false, kept for comparison: separate norm
+   *  and append kernels, split-K decode attention with its combine pass and scratch, a pass for masked queries. */
   fuse: boolean;
   /** Read f16 weights as native f16 (`shader-f16`) where the device has the feature; false: unpack2x16float. */
   shaderF16: boolean;
-  /** Use subgroup operations (`subgroups`) in reductions where the device has the feature. */
+  /** Use subgroup operations (`subgroups`) where the device has the feature: the norm's workgroup sum and the
+   *  decode attention's merge (when its workgroup is one subgroup); the matmuls never use them. */
   subgroups: boolean;
 }
 

@@ -198,7 +198,7 @@ const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', 'background', ...G
 export interface DeviceFeatures {
   /** `shader-f16`: f16 weights read as native f16 (arithmetic stays f32). */
   shaderF16: boolean;
-  /** `subgroups`: subgroup operations in matvec and reductions. */
+  /** `subgroups`: subgroup sums in the layer norm's workgroup layout and the decode attention's merge (no matmul uses them). */
   subgroups: boolean;
 }
 
