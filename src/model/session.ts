@@ -261,6 +261,7 @@ export class ImageGPTSession {
   /**
    * `longestCache` is for the library only: generate's batch of prompts of different lengths keeps their padding in
    * the cache too, so its cache is longer than n_positions (each row's position ids stay below n_positions).
+   * @internal Users get sessions from `ImageGPT.createSession`, which owns the context.
    */
   constructor(private readonly ctx: SessionContext, batchSize: number, opts: SessionOptions = {}, longestCache = ctx.config.n_positions) {
     const { config, device } = ctx;
@@ -340,7 +341,7 @@ export class ImageGPTSession {
     return this.past;
   }
 
-  /** GPU bytes this session owns (KV cache + activations + staging). */
+  /** @internal GPU bytes this session owns (KV cache + activations + staging). */
   get gpuBytes(): number {
     return this.ownedBytes;
   }
@@ -367,6 +368,7 @@ export class ImageGPTSession {
   /**
    * Records the mask bits of the next T tokens of each row (positions past … past+T-1) in the cache's key mask
    * and uploads it. A mask of all ones on an unmasked cache changes nothing (the plain kernels keep running).
+   * @internal
    */
   writeKeyMask(mask: ArrayLike<number>[], T: number): void {
     this.checkUsable();
@@ -382,7 +384,7 @@ export class ImageGPTSession {
     this.masked = true;
   }
 
-  /** Writes the position ids of one chunk (row b*seq + i = rows[b][from + i]); the caller passes `positions: true` to encode. */
+  /** @internal Writes the position ids of one chunk (row b*seq + i = rows[b][from + i]); the caller passes `positions: true` to encode. */
   writePositions(rows: ArrayLike<number>[], from: number, seq: number): void {
     this.checkUsable();
     const B = this.batchSize;
@@ -392,7 +394,7 @@ export class ImageGPTSession {
     this.ctx.device.queue.writeBuffer(this.positions, 0, this.positionsScratch, 0, B * seq);
   }
 
-  /** The key mask and position buffers for ForwardPlan.encode: the mask once any bit was 0, positions when written for this step. */
+  /** @internal The key mask and position buffers for ForwardPlan.encode: the mask once any bit was 0, positions when written for this step. */
   inputBuffers(withPositions: boolean): Pick<EncodeOptions, 'keyMask' | 'positions'> {
     return {
       keyMask: this.masked ? this.keyMask! : undefined,
@@ -400,11 +402,12 @@ export class ImageGPTSession {
     };
   }
 
-  /** Internal buffers, for generation and features built on top of a session. */
+  /** @internal Buffers for generation and features built on top of a session. */
   get buffers(): Readonly<ActivationBuffers> {
     return this.buf;
   }
 
+  /** @internal */
   get forwardPlan(): ForwardPlan {
     return this.plan;
   }
@@ -448,7 +451,7 @@ export class ImageGPTSession {
     return result;
   }
 
-  /** Resolves once the session's pipelines and bind groups are known good; rejects naming the problem. */
+  /** @internal Resolves once the session's pipelines and bind groups are known good; rejects naming the problem. */
   ready(): Promise<void> {
     return this.validated;
   }
@@ -456,13 +459,14 @@ export class ImageGPTSession {
   /**
    * The session's staging buffer, at least `bytes` large (reused across calls): record copies into it in a step's
    * encoder (`perChunk`, `onHidden`, …) and map() it after that submit (`afterSubmit`).
+   * @internal
    */
   stage(bytes: number): StagedRead {
     this.checkUsable();
     return this.readback.stage(bytes);
   }
 
-  /** Writes the ids of one chunk (row b*seq + i) and the step shape at the current position. */
+  /** @internal Writes the ids of one chunk (row b*seq + i) and the step shape at the current position. */
   writeChunk(rows: ArrayLike<number>[], from: number, seq: number): StepShape {
     const B = this.batchSize;
     for (let b = 0; b < B; b++) for (let i = 0; i < seq; i++) this.idsScratch[b * seq + i] = rows[b][from + i];
@@ -470,7 +474,7 @@ export class ImageGPTSession {
     return this.writeStepOnly(seq);
   }
 
-  /** Writes only the step shape: the ids are already on the GPU (written by the sampler). */
+  /** @internal Writes only the step shape: the ids are already on the GPU (written by the sampler). */
   writeStepOnly(seq: number): StepShape {
     this.checkUsable();
     if (this.past + seq > this.maxLength) {
@@ -481,12 +485,12 @@ export class ImageGPTSession {
     return step;
   }
 
-  /** Moves the cache position after a submitted step. */
+  /** @internal Moves the cache position after a submitted step. */
   advance(seq: number): void {
     this.past += seq;
   }
 
-  /** Rows of one prefill chunk per sequence. */
+  /** @internal Rows of one prefill chunk per sequence. */
   get chunkLength(): number {
     return Math.max(1, Math.floor(this.maxRows / this.batchSize));
   }
@@ -495,6 +499,7 @@ export class ImageGPTSession {
    * Runs `tokens` (B rows of equal length) through the model on top of the cache, in chunks.
    * `perChunk` records extra work after each chunk's forward (copies out) and is told the chunk's shape.
    * `inputs` (checked by the caller, shaped like `tokens`): the tokens' mask bits and position ids.
+   * @internal
    */
   async run(
     tokens: ArrayLike<number>[],
