@@ -9,7 +9,7 @@ export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOp
 export type { ImageGPTSession } from './model/session';
 export type { SessionOptions, RowInputs, StepInputs } from './model/session';
 export type { HeadMask } from './model/hf-inputs';
-export { parseImageGPTConfig, sosToken } from './model/config';
+export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
 export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
 export type { PretrainedSource, LocalFiles, FileOptions, LoadProgress, ModelCache } from './loading/types';
 export type { WeightDType } from './gpu/types';
@@ -24,6 +24,7 @@ export { PROMPT_PAD } from './model/generate';
 export type { CompleteOptions, Completion, CompletionProcessor, MultiFeatureOptions } from './model/imagegpt';
 export type { ForwardResult, BitsPerToken, BitsPerTokenOptions } from './model/imagegpt';
 export type { ProblemType } from './model/config';
+export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';
 export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/index';
 export type * from './processor/index';

@@ -207,7 +207,7 @@ describe('the shipped declarations in a consumer project', () => {
 /** Every name the entry may export, each in README.md. Changing it is changing the public API: update README too. */
 const PUBLIC_NAMES = [
   // model
-  'ImageGPT', 'PROMPT_PAD', 'sosToken', 'parseImageGPTConfig',
+  'ImageGPT', 'PROMPT_PAD', 'sosToken', 'logitsWidth', 'parseImageGPTConfig', 'IMAGEGPT_DEFAULTS', 'resolveSampling', 'DEFAULT_TOP_K',
   'ImageGPTSession', 'ModelSource', 'LoadOptions', 'LoadProgress', 'PretrainedSource', 'LocalFiles', 'FileOptions', 'ModelCache',
   'ForwardOptions', 'ForwardOutput', 'ForwardResult', 'FeatureOptions', 'MultiFeatureOptions', 'BitsPerToken', 'BitsPerTokenOptions',
   'GenerateOptions', 'GenerateStats', 'SamplingOptions', 'CompleteOptions', 'Completion', 'CompletionProcessor',
