@@ -2,7 +2,6 @@
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
-import { scoreInBatches } from './likelihood';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -369,10 +368,9 @@ async function imageFeatures(id: number, r: Extract<Request, { type: 'image-feat
 }
 
 /**
- * Images per bitsPerToken call when scoring. The library reports no progress inside a call, so the worker makes
- * one call per batch and reports after each: 9 images (the prompt and 8 samples) move in 5 steps. Measured on
- * emoji-32 (1024 tokens) under SwiftShader, five calls of 2 took as long as one call of batch 8 (~63 s both), with
- * identical scores.
+ * Images per GPU batch when scoring: bitsPerToken reports after each batch, so 9 images (the prompt and 8 samples)
+ * move in 5 steps. Measured on emoji-32 (1024 tokens) under SwiftShader, batches of 2 took as long as one batch of
+ * 8 (~63 s both), with identical scores.
  */
 const LIKELIHOOD_BATCH = 2;
 
@@ -383,12 +381,11 @@ async function likelihood(id: number, r: Extract<Request, { type: 'likelihood' }
   r.images.forEach((tokens, i) => {
     if (tokens.length !== width * height) throw new Error(`likelihood: image ${i} has ${tokens.length} tokens, the model expects ${width}×${height}`);
   });
-  const out = await scoreInBatches(
-    r.images,
-    LIKELIHOOD_BATCH,
-    (batch) => m.bitsPerToken(batch.map((t) => Array.from(t)), { width, batchSize: LIKELIHOOD_BATCH }),
-    ({ done, total }) => progress(id, { phase: 'likelihood', done, total }),
-  );
+  const out = await m.bitsPerToken(r.images.map((t) => Array.from(t)), {
+    width,
+    batchSize: LIKELIHOOD_BATCH,
+    onProgress: ({ done, total }) => progress(id, { phase: 'likelihood', done, total }),
+  });
   return { bitsPerToken: out.bitsPerToken, surprise: out.surprise, width: out.width, height: out.height };
 }
 

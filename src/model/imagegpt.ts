@@ -108,6 +108,8 @@ export interface BitsPerTokenOptions {
   width?: number;
   /** Inputs per GPU batch (default: the largest that fits, up to 32). */
   batchSize?: number;
+  /** Called with 0 of N first, then after each GPU batch with the inputs scored so far. */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 /**
@@ -187,7 +189,7 @@ export interface MultiFeatureOptions {
 }
 
 const FORWARD_OPTIONS = ['outputHiddenStates', 'labels', 'outputLogits', 'outputAttentions', ...ROW_INPUT_OPTIONS];
-const BITS_OPTIONS = ['processor', 'background', 'width', 'batchSize'];
+const BITS_OPTIONS = ['processor', 'background', 'width', 'batchSize', 'onProgress'];
 const FEATURE_OPTIONS = ['layer', 'layers', 'pool', 'normalize', 'batchSize', 'onProgress', 'processor', 'background'];
 const COMPLETE_OPTIONS = ['keepRows', 'samples', 'processor', 'background', ...GENERATE_OPTIONS.filter((k) => k !== 'prompt' && k !== 'batchSize' && k !== 'maxNewTokens')];
 
@@ -636,6 +638,8 @@ export class ImageGPT {
     }
     const batchSize = options.batchSize;
     if (batchSize !== undefined) checkPositiveInteger('bitsPerToken', 'batchSize', batchSize);
+    const { onProgress } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new Error(`bitsPerToken: onProgress must be a function, got ${typeof onProgress}`);
     const sos = sosToken(this.config);
     // Every token is a target: SOS is fed first, so the image's last token is never an input.
     const targets = new Int32Array(N * T);
@@ -650,6 +654,7 @@ export class ImageGPT {
     checkHostBytes('bitsPerToken', N * T * 4 * 2);
     const surprise = new Float32Array(N * T);
     const bitsPerToken = new Float32Array(N);
+    onProgress?.({ done: 0, total: N });
     for (let start = 0; start < N; start += batch) {
       const count = Math.min(batch, N - start);
       const rows = ids.slice(start, start + count).map((row) => [sos, ...row.slice(0, T - 1)]);
@@ -663,6 +668,7 @@ export class ImageGPT {
         }
         bitsPerToken[start + b] = sum / T;
       }
+      onProgress?.({ done: start + count, total: N });
     }
     return { bitsPerToken, surprise, width, height: T / width };
   }

@@ -1,6 +1,6 @@
 // The Likelihood view's helpers: the perceptual color scale, the shared range, heat map pixels, the summary.
 import { describe, expect, it } from 'vitest';
-import { describeSurprise, heatColor, heatPixels, legendPixels, scoreInBatches, summarize, surpriseRange, type ScoredBatch } from '../../demo/src/likelihood';
+import { describeSurprise, heatColor, heatPixels, legendPixels, summarize, surpriseRange } from '../../demo/src/likelihood';
 
 /** Relative luminance of 8-bit sRGB (WCAG's definition). */
 function luminance([r, g, b]: number[]): number {
@@ -86,44 +86,5 @@ describe('summarize', () => {
       'Surprise map of Completion #1: mean 2.75 bits per pixel; most surprising pixel at row 1, column 2 (5.0 bits)',
     );
     expect(() => summarize(surprise, 2, 3, 2)).toThrow(/image 2 is not in/);
-  });
-});
-
-describe('scoreInBatches', () => {
-  /** A stand-in scorer on 2×1 images: image v scores v bits per token, its pixels v and v + 0.5. */
-  const score = (calls: number[][]) => async (images: number[]): Promise<ScoredBatch> => {
-    calls.push(images);
-    return {
-      bitsPerToken: Float32Array.from(images),
-      surprise: Float32Array.from(images.flatMap((v) => [v, v + 0.5])),
-      width: 2,
-      height: 1,
-    };
-  };
-
-  it('scores 9 images 2 at a time, says after each batch how many are done, and joins the batches in order', async () => {
-    const images = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-    const calls: number[][] = [];
-    const events: string[] = [];
-    const out = await scoreInBatches(images, 2, score(calls), ({ done, total }) => events.push(`${done}/${total}`));
-    expect(calls).toEqual([[1, 2], [3, 4], [5, 6], [7, 8], [9]]);
-    expect(events).toEqual(['0/9', '2/9', '4/9', '6/9', '8/9', '9/9']);
-    expect(Array.from(out.bitsPerToken)).toEqual(images);
-    expect(Array.from(out.surprise)).toEqual(images.flatMap((v) => [v, v + 0.5]));
-    expect([out.width, out.height]).toEqual([2, 1]);
-  });
-
-  it('gives what one call on all the images gives', async () => {
-    const images = [3, 1, 4, 1, 5];
-    const whole = await score([])(images);
-    const batched = await scoreInBatches(images, 3, score([]), () => {});
-    expect(batched).toEqual(whole);
-  });
-
-  it('refuses a bad batch size, no images, and a batch that comes back the wrong size', async () => {
-    await expect(scoreInBatches([1], 0, score([]), () => {})).rejects.toThrow('scoreInBatches: batch must be an integer ≥ 1, got 0');
-    await expect(scoreInBatches([], 2, score([]), () => {})).rejects.toThrow('scoreInBatches: no images were given');
-    const short = async (): Promise<ScoredBatch> => ({ bitsPerToken: new Float32Array(1), surprise: new Float32Array(2), width: 2, height: 1 });
-    await expect(scoreInBatches([1, 2], 2, short, () => {})).rejects.toThrow(/images 0\.\.1 came back as 1 scores and 2 surprise values, expected 2 and 4/);
   });
 });

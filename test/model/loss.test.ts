@@ -138,6 +138,17 @@ describe('forward({ labels }): causal LM loss on the GPU', () => {
     await expect(model.bitsPerToken(tokens, { width: 7 })).rejects.toThrow(/width must be an integer that divides the 64 tokens/);
     await expect(model.bitsPerToken(tokens, { sos: true } as never)).rejects.toThrow(/unknown option "sos"/);
   });
+
+  it('bitsPerToken: onProgress says after each GPU batch how many are done; the batches give what one batch gives', async () => {
+    const images = Array.from({ length: 5 }, (_, i) => tiny.inputIds[i % tiny.inputIds.length].map((t) => (t * (i + 3) + i) % 512));
+    const events: string[] = [];
+    const batched = await model.bitsPerToken(images, { batchSize: 2, onProgress: ({ done, total }) => events.push(`${done}/${total}`) });
+    expect(events).toEqual(['0/5', '2/5', '4/5', '5/5']);
+    const whole = await model.bitsPerToken(images, { batchSize: 5 });
+    expect(relError(batched.surprise, whole.surprise)).toBeLessThan(1e-6);
+    expect(relError(batched.bitsPerToken, whole.bitsPerToken)).toBeLessThan(1e-6);
+    await expect(model.bitsPerToken(images, { onProgress: 1 as never })).rejects.toThrow(/bitsPerToken: onProgress must be a function, got number/);
+  });
 });
 
 describe('forward({ labels }) f16', () => {
