@@ -28,3 +28,5 @@ export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';
 export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/index';
 export type * from './processor/index';
+export { ImageGPTError, ERROR_CODES, errorCode } from './errors';
+export type { ErrorCode } from './errors';
