@@ -1,5 +1,16 @@
 // The page's side of the worker protocol: one promise per request, progress through a callback.
+import type { ErrorCode } from '../../src/index';
 import type { Progress, Reply, Request, Results } from './protocol';
+
+/** An error the worker answered, rebuilt on the page's side with the library's stable `code` (undefined when not the library's). */
+export class WorkerError extends Error {
+  readonly code: ErrorCode | undefined;
+  constructor(message: string, name: string, code: ErrorCode | undefined) {
+    super(message);
+    this.name = name;
+    this.code = code;
+  }
+}
 
 type RequestOf<T extends Request['type']> = Extract<Request, { type: T }>;
 /** A request without its id (the client numbers them). */
@@ -49,9 +60,7 @@ export class ModelClient {
     this.pending.delete(reply.id);
     if (reply.type === 'done') p.resolve(reply.result as never);
     else {
-      const error = new Error(reply.message);
-      error.name = reply.name;
-      p.reject(error);
+      p.reject(new WorkerError(reply.message, reply.name, reply.code));
     }
   }
 }

@@ -1,6 +1,8 @@
-// Errors in plain words: what went wrong, for which input, and what to do. The library's messages already
-// name files and fields; these turn the ones a user meets into a title and a sentence, and keep the
-// library's text as a detail for those who want it. No DOM here (tested in test/demo/).
+// Errors in plain words: what went wrong, for which input, and what to do. The kind of problem comes from the
+// library's stable error code (ImageGPTError.code, carried across the worker by client.ts); the message is read
+// only for *which* file, field or tensor it names, and is kept as a detail for those who want it. No DOM here
+// (tested in test/demo/).
+import { errorCode, type ErrorCode } from '../../src/index';
 
 export interface PlainError {
   /** One short sentence: what failed. */
@@ -11,10 +13,17 @@ export interface PlainError {
   detail: string;
 }
 
+/** A failure as the page holds it: any Error (a WorkerError or ImageGPTError carries `code`), or just its parts. */
+export type Failure = Error | { message: string; code?: ErrorCode };
+
+// Which field or file a message names (the library's messages start with the file, or name it in the text).
 const CONFIG_FIELD = /^ImageGPT config \(([^)]*)\): "([^"]+)" (.*)$/s;
 const CONFIG_OTHER = /^ImageGPT config \(([^)]*)\): (.*)$/s;
-const NOT_JSON = /([\w.-]+\.json)(?: \([^)]*\))? is not valid JSON/;
-const NOT_FOUND = /([\w.-]+\.(?:json|safetensors|bin))(?: \([^)]*\))? was not found/;
+const FILE_NAME = /([\w.-]+\.(?:json|safetensors|bin|pt|pth|ckpt))\b/;
+const TENSOR_NAME = /tensor ('[^']+'|"[^"]+")/;
+
+const NEEDED_FILES =
+  'A model needs config.json, preprocessor_config.json and its weights (model.safetensors or pytorch_model.bin, or their shards with the index file).';
 
 /**
  * The message as a sentence: a plain first word gets a capital; a file name, field or URL that starts it
@@ -24,15 +33,24 @@ function sentence(message: string): string {
   return /^[a-z]+(?![\w.\/:-])/.test(message) ? `${message.charAt(0).toUpperCase()}${message.slice(1)}` : message;
 }
 
+/** The message as advice: a sentence ending in a full stop. */
+function asAdvice(message: string): string {
+  return `${sentence(message)}${/[.!?]$/.test(message) ? '' : '.'}`;
+}
+
 /** The file part of a path or URL ('…/resolve/main/config.json' → 'config.json'). */
 function baseName(source: string): string {
   const clean = source.split(/[?#]/)[0];
   return clean.slice(clean.lastIndexOf('/') + 1) || clean;
 }
 
-/** A model that could not be loaded: `model` is its name as the picker shows it, `still` what stays in use ('' if none). */
-export function plainLoadError(model: string, message: string, still: string): PlainError {
-  const keep = still ? ` The page keeps using ${still}.` : '';
+/** The first model file a message names ('…/resolve/main/model.safetensors' → 'model.safetensors'), or null. */
+function namedFile(message: string): string | null {
+  return FILE_NAME.exec(message)?.[1] ?? null;
+}
+
+/** A config.json field or value the library refused: which field, from the message; null when it is not a config error. */
+function configProblem(model: string, message: string, keep: string): PlainError | null {
   const field = CONFIG_FIELD.exec(message);
   if (field) {
     const [, source, name, problem] = field;
@@ -50,34 +68,88 @@ export function plainLoadError(model: string, message: string, still: string): P
       detail: message,
     };
   }
-  const json = NOT_JSON.exec(message);
-  if (json) {
-    return {
-      title: `${model}: its ${json[1]} is damaged.`,
-      advice: `The file is not valid JSON (cut short or edited by hand?), so its settings cannot be read. Replace ${json[1]} with a good copy from where the model came from.${keep}`,
-      detail: message,
-    };
+  return null;
+}
+
+/** Any other failure: the library's message, which names the input, as the advice. */
+function couldNotLoad(model: string, message: string, keep: string): PlainError {
+  return { title: `${model} could not be loaded.`, advice: `${asAdvice(message)}${keep}`, detail: '' };
+}
+
+/** A model that could not be loaded: `model` is its name as the picker shows it, `still` what stays in use ('' if none). */
+export function plainLoadError(model: string, failure: Failure, still: string): PlainError {
+  const { message } = failure;
+  const keep = still ? ` The page keeps using ${still}.` : '';
+  const file = namedFile(message);
+  switch (errorCode(failure)) {
+    case 'E_BAD_FILE':
+    case 'E_UNSUPPORTED': {
+      const config = configProblem(model, message, keep);
+      if (config) return config;
+      if (errorCode(failure) === 'E_UNSUPPORTED') {
+        return { title: `${model} uses something this page cannot run.`, advice: `${asAdvice(message)} Pick another model.${keep}`, detail: '' };
+      }
+      return {
+        title: file ? `${model}: its ${file} is damaged.` : `${model}: one of its files is damaged.`,
+        advice: `${file ?? 'The file'} cannot be read: it is cut short, damaged or not what its name says. Replace it with a good copy from where the model came from.${keep}`,
+        detail: message,
+      };
+    }
+    case 'E_NOT_FOUND': {
+      const tensor = TENSOR_NAME.exec(message)?.[1];
+      if (tensor) {
+        return {
+          title: `${model}: its weights lack the tensor ${tensor}.`,
+          advice: `The weights are not a whole ImageGPT checkpoint (a wrong or cut-down file?). Replace them with a good copy, or pick another model.${keep}`,
+          detail: message,
+        };
+      }
+      return {
+        title: file ? `${model}: ${file} is missing.` : `${model}: a file it needs is missing.`,
+        advice: `${NEEDED_FILES} Add the missing file, or pick another model.${keep}`,
+        detail: message,
+      };
+    }
+    case 'E_NETWORK':
+      return {
+        title: `${model} could not be downloaded.`,
+        advice: `${asAdvice(message)} Check the connection and try again.${keep}`,
+        detail: '',
+      };
+    case 'E_DEVICE_LIMIT':
+      return {
+        title: `${model} is too large for this GPU.`,
+        advice: `${asAdvice(message)} Pick a smaller model.${keep}`,
+        detail: '',
+      };
+    case 'E_DEVICE_LOST':
+      return {
+        title: `The GPU stopped while ${model} was loading.`,
+        advice: `Reload the page to start the GPU again.${keep}`,
+        detail: message,
+      };
+    case 'E_MISMATCH':
+      return {
+        title: `${model}: its image processor and its weights do not belong together.`,
+        advice: `${asAdvice(message)} Use the preprocessor_config.json that came with these weights.${keep}`,
+        detail: '',
+      };
+    case 'E_BAD_INPUT': // a config value refused as an argument (a config object handed over, not read from a file)
+      return configProblem(model, message, keep) ?? couldNotLoad(model, message, keep);
+    default:
+      return couldNotLoad(model, message, keep);
   }
-  const missing = NOT_FOUND.exec(message);
-  if (missing) {
-    return {
-      title: `${model}: ${missing[1]} is missing.`,
-      advice: `A model needs config.json, preprocessor_config.json and its weights (model.safetensors or pytorch_model.bin, or their shards with the index file). Add the missing file, or pick another model.${keep}`,
-      detail: message,
-    };
-  }
-  return { title: `${model} could not be loaded.`, advice: `${sentence(message)}${/[.!?]$/.test(message) ? '' : '.'}${keep}`, detail: '' };
 }
 
 /** An image file the page could not use: names the file and says why, and what to pick instead. */
-export function plainImageError(fileName: string, type: string, message: string): PlainError {
+export function plainImageError(fileName: string, type: string, failure: Failure): PlainError {
   const kind = type ? ` (${type})` : '';
-  const unreadable = /not an image the browser can read/.test(message);
+  const unreadable = errorCode(failure) === 'E_BAD_FILE';
   return {
     title: `"${fileName}"${kind} could not be used as the image.`,
     advice: unreadable
       ? 'The browser cannot read it as a picture: it is not an image, or it is damaged. Choose a PNG, JPEG, GIF, WebP or BMP file. There is no image to complete until you pick one.'
-      : `${sentence(message)}. Try another image. There is no image to complete until you pick one.`,
-    detail: unreadable ? '' : message,
+      : `${sentence(failure.message)}. Try another image. There is no image to complete until you pick one.`,
+    detail: unreadable ? '' : failure.message,
   };
 }

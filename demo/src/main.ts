@@ -421,7 +421,7 @@ async function loadModel(choice: Choice): Promise<void> {
       ui.loadText.textContent = `Could not load ${name}: the hub could not be reached${still}.`;
       document.body.dataset.model = 'offline';
     } else {
-      showModelError(plainLoadError(name, error.message, previous?.name ?? ''));
+      showModelError(plainLoadError(name, error, previous?.name ?? ''));
       ui.loadText.textContent = `Could not load ${name}${still}: see the message above.`;
       document.body.dataset.model = 'error';
     }
@@ -545,7 +545,7 @@ async function useFile(file: File): Promise<void> {
   try {
     pixels = await decodeImage(file);
   } catch (e) {
-    const plain = plainImageError(file.name, file.type, message(e));
+    const plain = plainImageError(file.name, file.type, e instanceof Error ? e : { message: message(e) });
     ui.srcTabUpload.click(); // the message sits beside the upload control: show that tab first, then scroll to it
     showFieldError(ui.uploadError, `${plain.title} ${plain.advice}`, $<HTMLElement>('src-upload'));
     clearPrompt(`No image: "${file.name}" could not be read.`);

@@ -1,4 +1,5 @@
 // Canvas helpers for the page: reading images as RGBA pixels, drawing token images, saving PNGs.
+import { ImageGPTError } from '../../src/index';
 import type { Pixels } from './protocol';
 
 /** A canvas sized to the image with its pixels drawn 1:1 (CSS scales it, pixelated). */
@@ -25,7 +26,8 @@ export async function decodeImage(blob: Blob): Promise<Pixels> {
   try {
     bitmap = await createImageBitmap(blob);
   } catch {
-    throw new Error(`this file (${blob.type || 'unknown type'}) is not an image the browser can read`);
+    // A file the browser cannot decode is a bad file: the page's error advice switches on this code.
+    throw new ImageGPTError('E_BAD_FILE', `this file (${blob.type || 'unknown type'}) is not an image the browser can read`);
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext('2d', { willReadFrequently: true });

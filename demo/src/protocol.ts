@@ -1,5 +1,6 @@
 // Messages between the page (main.ts) and the model worker (worker.ts). Every request carries an id;
 // the worker answers it with exactly one 'done' or 'error' (plus progress messages on the way).
+import type { ErrorCode } from '../../src/index';
 
 /** RGBA pixels, as in ImageData. */
 export interface Pixels {
@@ -125,5 +126,6 @@ export const NETWORK_ERROR = 'NetworkError';
 
 export type Reply =
   | { type: 'done'; id: number; result: Results[keyof Results] }
-  | { type: 'error'; id: number; message: string; name: string }
+  /** `code` is the library's stable error code (ImageGPTError.code) when the error came from the library. */
+  | { type: 'error'; id: number; message: string; name: string; code?: ErrorCode }
   | { type: 'progress'; id: number; progress: Progress };

@@ -1,6 +1,6 @@
 // The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe, sosToken } from '../../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, errorCode, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
@@ -456,6 +456,6 @@ scope.onmessage = async (event: MessageEvent<Request>) => {
     post({ type: 'done', id: r.id, result }, transferables(result));
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
-    post({ type: 'error', id: r.id, message: error.message, name: error.name });
+    post({ type: 'error', id: r.id, message: error.message, name: error.name, code: errorCode(e) });
   }
 };
