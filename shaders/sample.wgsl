@@ -15,6 +15,8 @@
 // The uniform comes from a counter-based hash of (seed, absolute position of the new token, b).
 // The row is re-read from global memory in every pass: workgroup memory is dear on SwiftShader.
 // src/model/sampling.ts mirrors every step on the CPU (samplingDistribution, counterUniform).
+// Given tokens: where the new token's history index is below prompt_ends[b], sequence b is still inside its own
+// prompt (prompts of different lengths decode in one batch): the token already in history is kept, not sampled.
 
 struct Step { batch: u32, seq: u32, past: u32, rows: u32 }
 struct Params {
@@ -31,6 +33,7 @@ struct Shape { vocab: u32, history: u32 }
 @group(0) @binding(3) var<storage, read> logits: array<f32>;         // [rows, vocab]
 @group(0) @binding(4) var<storage, read_write> next_ids: array<i32>;  // [batch]
 @group(0) @binding(5) var<storage, read_write> history: array<i32>;   // [batch, history]
+@group(0) @binding(6) var<storage, read> prompt_ends: array<u32>;     // [batch]: history below it is given
 
 override WG: u32 = 64u;   // threads per sequence (a power of two ≤ 128: bins must fit 16 KiB)
 const DIGITS: u32 = 16u;  // 4-bit radix
@@ -187,10 +190,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   }
 
   if (t == 0u) {
-    var token = chosen;
-    if (token == NONE) { token = atomicLoad(&argmax); }
-    next_ids[b] = i32(token);
-    history[b * shape.history + step.past + step.seq] = i32(token);
+    let at = step.past + step.seq;
+    var token = i32(chosen);
+    if (chosen == NONE) { token = i32(atomicLoad(&argmax)); }
+    // The draw above still ran (uniform control flow, one dispatch for the batch); a given token replaces it.
+    if (at < prompt_ends[b]) { token = history[b * shape.history + at]; }
+    next_ids[b] = token;
+    history[b * shape.history + at] = token;
   }
 }
 

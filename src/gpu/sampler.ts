@@ -3,6 +3,7 @@
 import type { Op, StepShape } from './types';
 import { PipelineCache } from './pipelines';
 import { describeValue } from '../json';
+import { ImageGPTError, badInput } from '../errors';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
 
 /**
@@ -40,7 +41,7 @@ export function samplerWorkgroupSizeFor(info: Pick<GPUAdapterInfo, 'vendor' | 'a
   return info.architecture === 'swiftshader' || info.vendor === 'google' ? 16 : 64;
 }
 
-/** An Op that owns a small uniform (its vocab and history length): `destroy()` frees it. */
+/** An Op that owns a small uniform (its vocab and history length), and a zero promptEnds where none was given: `destroy()` frees them. */
 export interface SampleOp extends Op {
   destroy(): void;
 }
@@ -58,17 +59,23 @@ export interface SampleArgs {
   /** i32 [batch, historyLength]: the token of sequence b goes to b * historyLength + past + seq. */
   history: GPUBuffer;
   historyLength: number;
+  /**
+   * u32 [batch]: sequence b's tokens at history indices below promptEnds[b] are given (its prompt, written into
+   * history beforehand): there the kernel keeps history's token instead of sampling one, and feeds it on. Lets
+   * prompts of different lengths decode in one batch at their true positions. Default: nothing given.
+   */
+  promptEnds?: GPUBuffer;
 }
 
 function checkCount(name: string, x: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isInteger(x) || x < min || x > max) {
-    throw new Error(`sampler: ${name} must be an integer in [${min}, ${max}], got ${describeValue(x)}`);
+    throw badInput(`sampler: ${name} must be an integer in [${min}, ${max}], got ${describeValue(x)}`);
   }
 }
 
 function checkSize(what: string, buffer: GPUBuffer, bytes: number, s: StepShape): void {
   if (buffer.size < bytes) {
-    throw new Error(`sampler: ${what} holds ${buffer.size} bytes, needs ${bytes} for batch ${s.batch}, seq ${s.seq}`);
+    throw badInput(`sampler: ${what} holds ${buffer.size} bytes, needs ${bytes} for batch ${s.batch}, seq ${s.seq}`);
   }
 }
 
@@ -83,10 +90,10 @@ export class Sampler {
   ) {
     const wg = options.workgroupSize ?? 64;
     if (!Number.isInteger(wg) || wg < 1 || wg > MAX_WORKGROUP || (wg & (wg - 1)) !== 0) {
-      throw new Error(`sampler: workgroupSize must be a power of two in [1, ${MAX_WORKGROUP}], got ${describeValue(wg)}`);
+      throw badInput(`sampler: workgroupSize must be a power of two in [1, ${MAX_WORKGROUP}], got ${describeValue(wg)}`);
     }
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
-    if (wg > limit) throw new Error(`sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);
+    if (wg > limit) throw new ImageGPTError('E_DEVICE_LIMIT', `sampler: workgroupSize ${wg} exceeds the device's maxComputeInvocationsPerWorkgroup ${limit}`);
     this.workgroupSize = wg;
     // The device's one cache: the kernels' pipelines and every Sampler's are made and checked there.
     this.pipelines = PipelineCache.forDevice(device);
@@ -116,9 +123,9 @@ export class Sampler {
       ['seed', u32(r.seed)],
     ];
     for (const [name, ok] of checks) {
-      if (!ok) throw new Error(`sampler: ${name} ${describeValue(r[name])} is not a resolved value (see resolveSampling)`);
+      if (!ok) throw badInput(`sampler: ${name} ${describeValue(r[name])} is not a resolved value (see resolveSampling)`);
     }
-    if (params.size < PARAMS_BYTES) throw new Error(`sampler: params buffer holds ${params.size} bytes, needs ${PARAMS_BYTES}`);
+    if (params.size < PARAMS_BYTES) throw badInput(`sampler: params buffer holds ${params.size} bytes, needs ${PARAMS_BYTES}`);
     const v = this.paramsData;
     v.setFloat32(0, r.temperature, true);
     v.setUint32(4, r.topK, true);
@@ -134,8 +141,8 @@ export class Sampler {
   sample(a: SampleArgs): SampleOp {
     checkCount('vocab', a.vocab, 1, MAX_SAMPLE_VOCAB);
     checkCount('historyLength', a.historyLength, 1, 0xffffffff);
-    if (a.params.size < PARAMS_BYTES) throw new Error(`sampler: params buffer holds ${a.params.size} bytes, needs ${PARAMS_BYTES}`);
-    if (a.step.size < 16) throw new Error(`sampler: step buffer holds ${a.step.size} bytes, needs 16`);
+    if (a.params.size < PARAMS_BYTES) throw badInput(`sampler: params buffer holds ${a.params.size} bytes, needs ${PARAMS_BYTES}`);
+    if (a.step.size < 16) throw badInput(`sampler: step buffer holds ${a.step.size} bytes, needs 16`);
     const pipeline = this.pipeline();
     const shape = this.device.createBuffer({
       label: 'sample shape',
@@ -143,6 +150,10 @@ export class Sampler {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     this.device.queue.writeBuffer(shape, 0, Uint32Array.of(a.vocab, a.historyLength, 0, 0));
+    // Without promptEnds, zeros (nothing given) for as many sequences as the history holds.
+    const historyRows = Math.max(1, Math.floor(a.history.size / (a.historyLength * 4)));
+    const noPrompt = a.promptEnds ? null : this.device.createBuffer({ label: 'sample prompt ends (none)', size: historyRows * 4, usage: GPUBufferUsage.STORAGE });
+    const promptEnds = a.promptEnds ?? noPrompt!;
     const bindGroup = this.pipelines.checked('the bind group of sample', () =>
       this.device.createBindGroup({
         label: 'sample',
@@ -154,6 +165,7 @@ export class Sampler {
           { binding: 3, resource: { buffer: a.logits } },
           { binding: 4, resource: { buffer: a.nextIds } },
           { binding: 5, resource: { buffer: a.history } },
+          { binding: 6, resource: { buffer: promptEnds } },
         ],
       }),
     );
@@ -167,8 +179,9 @@ export class Sampler {
         checkSize('logits [rows, vocab]', a.logits, s.batch * s.seq * a.vocab * 4, s);
         checkSize('nextIds [batch]', a.nextIds, s.batch * 4, s);
         checkSize('history [batch, historyLength]', a.history, s.batch * a.historyLength * 4, s);
+        checkSize('promptEnds [batch]', promptEnds, s.batch * 4, s);
         if (s.past + s.seq >= a.historyLength) {
-          throw new Error(
+          throw badInput(
             `sampler: the sampled token's position past + seq = ${s.past + s.seq} is outside history (length ${a.historyLength})`,
           );
         }
@@ -178,6 +191,7 @@ export class Sampler {
       },
       destroy(): void {
         shape.destroy();
+        noPrompt?.destroy();
       },
     };
   }

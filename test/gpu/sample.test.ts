@@ -47,6 +47,10 @@ interface Run {
   pasts: number[];
   historyLength: number;
   options: SamplingOptions;
+  /** Per sequence: history indices below it hold given tokens (the prompt); absent: nothing given. */
+  promptEnds?: number[];
+  /** The history's contents before the run (default -7 everywhere). */
+  history?: Int32Array;
 }
 
 /** Runs the real kernel for each step; returns nextIds after the last step and the whole history. */
@@ -58,8 +62,9 @@ async function runSampler(r: Run, by = sampler): Promise<{ next: Int32Array; his
   by.writeParams(params, resolveSampling(r.options));
   const logits = storageBuffer(device, r.logits);
   const nextIds = storageBuffer(device, new Int32Array(r.batch).fill(-1));
-  const history = storageBuffer(device, new Int32Array(r.batch * r.historyLength).fill(-7));
-  const op = by.sample({ step, params, logits, vocab: r.vocab, nextIds, history, historyLength: r.historyLength });
+  const history = storageBuffer(device, r.history ?? new Int32Array(r.batch * r.historyLength).fill(-7));
+  const promptEnds = r.promptEnds ? storageBuffer(device, Int32Array.from(r.promptEnds)) : undefined; // u32 in the kernel: the same bits
+  const op = by.sample({ step, params, logits, vocab: r.vocab, nextIds, history, historyLength: r.historyLength, promptEnds });
   for (const past of r.pasts) {
     device.queue.writeBuffer(step, 0, Uint32Array.of(r.batch, r.seq, past, r.batch * r.seq));
     const enc = device.createCommandEncoder();
@@ -72,6 +77,7 @@ async function runSampler(r: Run, by = sampler): Promise<{ next: Int32Array; his
   const error = await device.popErrorScope();
   expect(error?.message ?? null).toBeNull();
   for (const b of [step, params, logits, nextIds, history]) b.destroy();
+  promptEnds?.destroy();
   op.destroy();
   return out;
 }
@@ -309,6 +315,26 @@ describe('sample kernel', () => {
     const want = new Int32Array(batch * historyLength).fill(-7);
     for (let b = 0; b < batch; b++) want[b * historyLength + 5 + seq] = 10 + b;
     expect(Array.from(history)).toEqual(Array.from(want));
+  });
+
+  it('keeps a given token (history index below promptEnds[b]) instead of sampling, and samples past it', async () => {
+    const vocab = 16;
+    const batch = 3;
+    const historyLength = 6;
+    const logits = new Float32Array(batch * vocab);
+    for (let b = 0; b < batch; b++) logits[b * vocab + 9] = 5; // greedy would pick 9 everywhere
+    const given = new Int32Array(batch * historyLength).fill(-7);
+    for (let b = 0; b < batch; b++) for (let j = 0; j < historyLength; j++) given[b * historyLength + j] = 100 + 10 * b + j;
+    // Sequence 0 has no prompt left at index 3, sequence 1 is inside its prompt (ends at 4), sequence 2 ends at 6.
+    const r: Run = { logits, vocab, batch, seq: 1, pasts: [2], historyLength, options: { temperature: 0 }, promptEnds: [3, 4, 6], history: given };
+    const { next, history } = await runSampler(r);
+    expect(Array.from(next)).toEqual([9, 113, 123]);
+    const want = given.slice();
+    want[3] = 9; // sampled; the given tokens of 1 and 2 stay where they were
+    expect(Array.from(history)).toEqual(Array.from(want));
+    // Sampling with a seed, the same: a given token is fed whatever the draw.
+    const seeded = await runSampler({ ...r, options: { temperature: 1, seed: 3 } });
+    expect(Array.from(seeded.next.subarray(1))).toEqual([113, 123]);
   });
 
   it('top-k draws match the truncated softmax (chi-square) and never leave the top k', async () => {
