@@ -1,22 +1,10 @@
 // The pieces of `npm run probe` (bench/probe.ts) that decide what is measured: class choice,
 // the stratified subsample, the validation fold by emoji name, L2 selection, baselines, intervals.
 import { describe, expect, it } from 'vitest';
-import {
-  chooseClasses,
-  formatMarkdown,
-  majorityBaseline,
-  mcnemarExact,
-  parseArgs,
-  runProbe,
-  stratifiedSubsample,
-  stringifyReport,
-  takeRows,
-  validationFold,
-  wilson95,
-  type EmojiEntry,
-  type ProbeJson,
-  type ProbeReport,
-} from '../../bench/probe';
+import { parseArgs } from '../../bench/probe-args';
+import { chooseClasses, stratifiedSubsample, takeRows, validationFold, type EmojiEntry } from '../../bench/probe-data';
+import { majorityBaseline, runProbe, wilson95 } from '../../bench/probe-fit';
+import { formatMarkdown, mcnemarExact, stringifyReport, type ProbeJson, type ProbeReport } from '../../bench/probe-report';
 import { gaussianBlobs } from './synthetic';
 
 function entry(name: string, category: string, split: 'train' | 'heldout'): EmojiEntry {
