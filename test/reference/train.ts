@@ -1,0 +1,302 @@
+// A small, readable CPU training step in float64: forward keeping what backward needs, the loss, backward per op,
+// global-norm clipping and AdamW. It is the yardstick the GPU trainer's kernels are tested against, and it is
+// itself checked against torch (test/fixtures/train, made by weights-tools/make_train_fixtures.py).
+// Semantics as the project's training docs give them; norm gains get no gradient (as in Hugging Face's ImageGPT).
+import type { ImageGPTConfig } from '../../src/model/config';
+
+/** Row-major matrices as flat arrays; `rows × cols`. */
+type Mat = Float64Array;
+
+/** C[m×n] = A·B, A[m×k] (or Aᵀ when `ta`: A stored [k×m]), B[k×n] (or Bᵀ when `tb`: B stored [n×k]). */
+function mm(A: ArrayLike<number>, B: ArrayLike<number>, m: number, k: number, n: number, ta = false, tb = false): Mat {
+  const C = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < k; p++) {
+      const a = ta ? A[p * m + i] : A[i * k + p];
+      if (a === 0) continue;
+      for (let j = 0; j < n; j++) C[i * n + j] += a * (tb ? B[j * k + p] : B[p * n + j]);
+    }
+  }
+  return C;
+}
+
+function addBias(x: Mat, b: ArrayLike<number>, n: number): Mat {
+  for (let i = 0; i < x.length; i++) x[i] += b[i % n];
+  return x;
+}
+
+/** Σ over rows of x[rows×n]: a bias's gradient. */
+function sumRows(x: Mat, n: number): Mat {
+  const s = new Float64Array(n);
+  for (let i = 0; i < x.length; i++) s[i % n] += x[i];
+  return s;
+}
+
+function add(a: Mat, b: Mat): Mat {
+  return a.map((v, i) => v + b[i]);
+}
+
+/** ImageGPT's norm per row: y = g ⊙ x · r, r = 1/sqrt(mean(x²) + eps). Returns y and r per row. */
+function norm(x: Mat, g: ArrayLike<number>, E: number, eps: number): { y: Mat; r: Mat } {
+  const rows = x.length / E;
+  const y = new Float64Array(x.length);
+  const r = new Float64Array(rows);
+  for (let n = 0; n < rows; n++) {
+    let ss = 0;
+    for (let e = 0; e < E; e++) ss += x[n * E + e] ** 2;
+    r[n] = 1 / Math.sqrt(ss / E + eps);
+    for (let e = 0; e < E; e++) y[n * E + e] = g[e] * x[n * E + e] * r[n];
+  }
+  return { y, r };
+}
+
+/** The norm's backward for x: with u = dy ⊙ g, dx = r·u − x·r³·mean(u ⊙ x). */
+function normBackward(x: Mat, r: Mat, g: ArrayLike<number>, dy: Mat, E: number): Mat {
+  const dx = new Float64Array(x.length);
+  for (let n = 0; n < r.length; n++) {
+    let ux = 0;
+    for (let e = 0; e < E; e++) ux += dy[n * E + e] * g[e] * x[n * E + e];
+    ux /= E;
+    for (let e = 0; e < E; e++) dx[n * E + e] = r[n] * dy[n * E + e] * g[e] - x[n * E + e] * r[n] ** 3 * ux;
+  }
+  return dx;
+}
+
+const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
+const quickGelu = (v: number): number => v * sigmoid(1.702 * v);
+const quickGeluGrad = (v: number): number => {
+  const s = sigmoid(1.702 * v);
+  return s + 1.702 * v * s * (1 - s);
+};
+
+export type Labels = { kind: 'causal'; labels: number[][] } | { kind: 'classes'; labels: number[] };
+
+export interface StepResult {
+  loss: number;
+  /** Every trainable weight's gradient (norm gains have none). */
+  grads: Map<string, Float64Array>;
+}
+
+/** Loss and gradients of one batch. `ids` [B][T], SOS first. Causal labels [B][T] (-100 ignored); classes [B]. */
+export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string, Float32Array | Float64Array>, ids: number[][], labels: Labels): StepResult {
+  const { n_embd: E, n_head: H, n_layer: L, layer_norm_epsilon: eps } = config;
+  const I = config.n_inner ?? 4 * E;
+  const D = E / H;
+  const B = ids.length;
+  const T = ids[0].length;
+  const N = B * T;
+  const W = (name: string): Float32Array | Float64Array => {
+    const t = weights.get(name);
+    if (!t) throw new Error(`reference train: missing ${name}`);
+    return t;
+  };
+  const grads = new Map<string, Float64Array>();
+  const grad = (name: string, g: Float64Array) => grads.set(name, add(grads.get(name) ?? new Float64Array(g.length), g));
+
+  // Forward, keeping each block's inputs, norms, attention probabilities and MLP pre-activation.
+  const wte = W('transformer.wte.weight');
+  const wpe = W('transformer.wpe.weight');
+  let h = new Float64Array(N * E);
+  for (let n = 0; n < N; n++) {
+    const id = ids[Math.floor(n / T)][n % T];
+    for (let e = 0; e < E; e++) h[n * E + e] = wte[id * E + e] + wpe[(n % T) * E + e];
+  }
+  interface Saved {
+    x: Mat; r1: Mat; n1: Mat; qkv: Mat; p: Mat; merged: Mat; h1: Mat; r2: Mat; n2: Mat; f: Mat; act: Mat;
+  }
+  const saved: Saved[] = [];
+  for (let i = 0; i < L; i++) {
+    const pre = `transformer.h.${i}.`;
+    let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
+    if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+    const { y: n1, r: r1 } = norm(h, W(pre + 'ln_1.weight'), E, eps);
+    const qkv = addBias(mm(n1, W(pre + 'attn.c_attn.weight'), N, E, 3 * E), W(pre + 'attn.c_attn.bias'), 3 * E);
+    const p = new Float64Array(B * H * T * T);
+    const merged = new Float64Array(N * E);
+    for (let b = 0; b < B; b++) {
+      for (let hd = 0; hd < H; hd++) {
+        for (let t = 0; t < T; t++) {
+          const row = ((b * H + hd) * T + t) * T;
+          let max = -Infinity;
+          for (let s = 0; s <= t; s++) {
+            let dot = 0;
+            for (let d = 0; d < D; d++) dot += qkv[(b * T + t) * 3 * E + hd * D + d] * qkv[(b * T + s) * 3 * E + E + hd * D + d];
+            p[row + s] = dot * scale;
+            max = Math.max(max, p[row + s]);
+          }
+          let sum = 0;
+          for (let s = 0; s <= t; s++) sum += (p[row + s] = Math.exp(p[row + s] - max));
+          for (let s = 0; s <= t; s++) {
+            p[row + s] /= sum;
+            for (let d = 0; d < D; d++) merged[(b * T + t) * E + hd * D + d] += p[row + s] * qkv[(b * T + s) * 3 * E + 2 * E + hd * D + d];
+          }
+        }
+      }
+    }
+    const h1 = add(h, addBias(mm(merged, W(pre + 'attn.c_proj.weight'), N, E, E), W(pre + 'attn.c_proj.bias'), E));
+    const { y: n2, r: r2 } = norm(h1, W(pre + 'ln_2.weight'), E, eps);
+    const f = addBias(mm(n2, W(pre + 'mlp.c_fc.weight'), N, E, I), W(pre + 'mlp.c_fc.bias'), I);
+    const act = f.map(quickGelu);
+    saved.push({ x: h, r1, n1, qkv, p, merged, h1, r2, n2, f, act });
+    h = add(h1, addBias(mm(act, W(pre + 'mlp.c_proj.weight'), N, I, E), W(pre + 'mlp.c_proj.bias'), E));
+  }
+  const { y: nf, r: rf } = norm(h, W('transformer.ln_f.weight'), E, eps);
+
+  // Loss and its gradient at the output of ln_f.
+  let loss = 0;
+  let dnf: Mat;
+  if (labels.kind === 'causal') {
+    const V = config.vocab_size - 1;
+    const head = W('lm_head.weight'); // [V, E]
+    const logits = mm(nf, head, N, E, V, false, true);
+    const dlogits = new Float64Array(N * V);
+    let counted = 0;
+    for (let b = 0; b < B; b++) for (let t = 0; t < T - 1; t++) if (labels.labels[b][t + 1] !== -100) counted++;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T - 1; t++) {
+        const target = labels.labels[b][t + 1];
+        if (target === -100) continue;
+        const o = (b * T + t) * V;
+        let max = -Infinity;
+        for (let v = 0; v < V; v++) max = Math.max(max, logits[o + v]);
+        let sum = 0;
+        for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+        loss += (Math.log(sum) + max - logits[o + target]) / counted;
+        for (let v = 0; v < V; v++) dlogits[o + v] = (Math.exp(logits[o + v] - max) / sum - (v === target ? 1 : 0)) / counted;
+      }
+    }
+    grad('lm_head.weight', mm(dlogits, nf, V, N, E, true)); // dWᵀ layout: [V, E] = dlogitsᵀ · nf
+    dnf = mm(dlogits, head, N, V, E);
+  } else {
+    const score = W('score.weight'); // [C, E]
+    const C = score.length / E;
+    const pooled = new Float64Array(B * E);
+    for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) pooled[Math.floor(n / T) * E + e] += nf[n * E + e] / T;
+    const logits = mm(pooled, score, B, E, C, false, true);
+    const dlogits = new Float64Array(B * C);
+    for (let b = 0; b < B; b++) {
+      const target = labels.labels[b];
+      let max = -Infinity;
+      for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
+      loss += (Math.log(sum) + max - logits[b * C + target]) / B;
+      for (let c = 0; c < C; c++) dlogits[b * C + c] = (Math.exp(logits[b * C + c] - max) / sum - (c === target ? 1 : 0)) / B;
+    }
+    grad('score.weight', mm(dlogits, pooled, C, B, E, true));
+    const dpooled = mm(dlogits, score, B, C, E);
+    dnf = new Float64Array(N * E);
+    for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) dnf[n * E + e] = dpooled[Math.floor(n / T) * E + e] / T;
+  }
+
+  // Backward through the blocks, last first.
+  let dh = normBackward(h, rf, W('transformer.ln_f.weight'), dnf, E);
+  for (let i = L - 1; i >= 0; i--) {
+    const pre = `transformer.h.${i}.`;
+    const s = saved[i];
+    let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
+    if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
+    // MLP: h = h1 + act·Wp + bp, act = quickGelu(n2·Wf + bf).
+    grad(pre + 'mlp.c_proj.weight', mm(s.act, dh, I, N, E, true));
+    grad(pre + 'mlp.c_proj.bias', sumRows(dh, E));
+    const dact = mm(dh, W(pre + 'mlp.c_proj.weight'), N, E, I, false, true);
+    const df = dact.map((v, k) => v * quickGeluGrad(s.f[k]));
+    grad(pre + 'mlp.c_fc.weight', mm(s.n2, df, E, N, I, true));
+    grad(pre + 'mlp.c_fc.bias', sumRows(df, I));
+    const dn2 = mm(df, W(pre + 'mlp.c_fc.weight'), N, I, E, false, true);
+    const dh1 = add(dh, normBackward(s.h1, s.r2, W(pre + 'ln_2.weight'), dn2, E));
+    // Attention output projection: h1 = x + merged·Wo + bo.
+    grad(pre + 'attn.c_proj.weight', mm(s.merged, dh1, E, N, E, true));
+    grad(pre + 'attn.c_proj.bias', sumRows(dh1, E));
+    const dmerged = mm(dh1, W(pre + 'attn.c_proj.weight'), N, E, E, false, true);
+    // Attention: dv = pᵀ·do, dp = do·vᵀ, ds = p ⊙ (dp − rowsum(dp ⊙ p)), dq = ds·k·scale, dk = dsᵀ·q·scale.
+    const dqkv = new Float64Array(N * 3 * E);
+    const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
+    for (let b = 0; b < B; b++) {
+      for (let hd = 0; hd < H; hd++) {
+        for (let t = 0; t < T; t++) {
+          const row = ((b * H + hd) * T + t) * T;
+          const dp = new Float64Array(t + 1);
+          let dot = 0;
+          for (let u = 0; u <= t; u++) {
+            for (let d = 0; d < D; d++) {
+              dp[u] += dmerged[(b * T + t) * E + hd * D + d] * s.qkv[at(b, u, 2, hd, d)];
+              dqkv[at(b, u, 2, hd, d)] += s.p[row + u] * dmerged[(b * T + t) * E + hd * D + d];
+            }
+            dot += dp[u] * s.p[row + u];
+          }
+          for (let u = 0; u <= t; u++) {
+            const ds = s.p[row + u] * (dp[u] - dot) * scale;
+            for (let d = 0; d < D; d++) {
+              dqkv[at(b, t, 0, hd, d)] += ds * s.qkv[at(b, u, 1, hd, d)];
+              dqkv[at(b, u, 1, hd, d)] += ds * s.qkv[at(b, t, 0, hd, d)];
+            }
+          }
+        }
+      }
+    }
+    grad(pre + 'attn.c_attn.weight', mm(s.n1, dqkv, E, N, 3 * E, true));
+    grad(pre + 'attn.c_attn.bias', sumRows(dqkv, 3 * E));
+    const dn1 = mm(dqkv, W(pre + 'attn.c_attn.weight'), N, 3 * E, E, false, true);
+    dh = add(dh1, normBackward(s.x, s.r1, W(pre + 'ln_1.weight'), dn1, E));
+  }
+  // Embeddings: each position's gradient goes to its token's wte row and its wpe row.
+  const dwte = new Float64Array(wte.length);
+  const dwpe = new Float64Array(wpe.length);
+  for (let n = 0; n < N; n++) {
+    const id = ids[Math.floor(n / T)][n % T];
+    for (let e = 0; e < E; e++) {
+      dwte[id * E + e] += dh[n * E + e];
+      dwpe[(n % T) * E + e] += dh[n * E + e];
+    }
+  }
+  grad('transformer.wte.weight', dwte);
+  grad('transformer.wpe.weight', dwpe);
+  return { loss, grads };
+}
+
+export interface AdamWOptions {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+}
+
+/** Biases and norm gains get no weight decay (Hugging Face Trainer's grouping). */
+export const decays = (name: string): boolean => !name.includes('.bias') && !name.includes('ln_');
+
+/** AdamW state: step count and both moments per weight. */
+export class ReferenceAdamW {
+  step = 0;
+  readonly m = new Map<string, Float64Array>();
+  readonly v = new Map<string, Float64Array>();
+
+  /** Clips the gradients to `maxGradNorm` (global norm) and updates `weights` in place; returns the norm before clipping. */
+  update(weights: Map<string, Float64Array>, grads: Map<string, Float64Array>, o: AdamWOptions): number {
+    let ss = 0;
+    for (const g of grads.values()) for (const x of g) ss += x * x;
+    const total = Math.sqrt(ss);
+    const clip = total > o.maxGradNorm ? o.maxGradNorm / (total + 1e-6) : 1;
+    this.step++;
+    const [b1, b2] = o.betas;
+    const c1 = 1 - b1 ** this.step;
+    const c2 = 1 - b2 ** this.step;
+    for (const [name, g] of grads) {
+      const p = weights.get(name)!;
+      const m = this.m.get(name) ?? new Float64Array(p.length);
+      const v = this.v.get(name) ?? new Float64Array(p.length);
+      const wd = decays(name) ? o.weightDecay : 0;
+      for (let k = 0; k < p.length; k++) {
+        const gk = g[k] * clip;
+        p[k] *= 1 - o.lr * wd;
+        m[k] = b1 * m[k] + (1 - b1) * gk;
+        v[k] = b2 * v[k] + (1 - b2) * gk * gk;
+        p[k] -= (o.lr * (m[k] / c1)) / (Math.sqrt(v[k] / c2) + o.eps);
+      }
+      this.m.set(name, m);
+      this.v.set(name, v);
+    }
+    return total;
+  }
+}
