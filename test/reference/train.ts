@@ -96,7 +96,7 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
   // Forward, keeping each block's inputs, norms, attention probabilities and MLP pre-activation.
   const wte = W('transformer.wte.weight');
   const wpe = W('transformer.wpe.weight');
-  let h = new Float64Array(N * E);
+  let h: Mat = new Float64Array(N * E);
   for (let n = 0; n < N; n++) {
     const id = ids[Math.floor(n / T)][n % T];
     for (let e = 0; e < E; e++) h[n * E + e] = wte[id * E + e] + wpe[(n % T) * E + e];
