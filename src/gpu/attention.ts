@@ -1,5 +1,5 @@
 // Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself in its
-// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), the fused path's one-dispatch
+// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), the one-dispatch
 // decode attention (shaders/attention-decode.wgsl with one of the attention-merge*.wgsl bodies), and the
 // attention weights HF output_attentions reads (shaders/attention-weights.wgsl); the last two and attention.wgsl
 // share the key mask's rules (shaders/attention-mask.wgsl, prepended).
@@ -25,14 +25,14 @@ const MIN_SCORES = 256;
 
 /**
  * Bytes of the split-K attention scratch an attention Op makes for buffers of `maxRows` rows, a cache of
- * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made), and 0 for the
- * fused path (its decode attention is one dispatch without scratch). Without `fuse`, sized as unfused.
+ * `batch` sequences × `maxPositions`; 0 where no step would split (then no scratch is made), and 0 for
+ * decodeAttention 'oneDispatch' (one dispatch without scratch). Without `decodeAttention`, sized as 'splitK'.
  */
 export function splitAttentionScratchBytes(
-  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'> & Partial<Pick<KernelTuning, 'fuse'>>,
+  t: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'> & Partial<Pick<KernelTuning, 'decodeAttention'>>,
   s: { maxRows: number; batch: number; maxPositions: number; nHead: number; headDim: number },
 ): number {
-  if (t.fuse === true) return 0;
+  if (t.decodeAttention === 'oneDispatch') return 0;
   const maxSplits = Math.min(Math.ceil(s.maxPositions / t.attentionSplitKeys), t.attentionMaxSplits);
   const D4 = s.headDim / 4;
   if (maxSplits < 2 || t.attentionSplitMaxSeq < 1 || D4 > SPLIT_MAX_D4) return 0;
@@ -81,10 +81,10 @@ export interface ScoredAttentionArgs {
 }
 
 /**
- * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With tuning.fuse every
- * step is one dispatch: steps that split-K would split the decode kernel (unless the head is larger than 128),
- * the others the per-query kernel; a key mask's fully masked queries are
- * handled inside them. Without fuse: split-K (two dispatches) and a third for a key mask, as before.
+ * Causal softmax(q kᵀ · scale) v over the cache (after this step's kvAppend), per head. With decodeAttention
+ * 'oneDispatch' every step is one dispatch: steps that split-K would split the decode kernel (unless the head is
+ * larger than 128), the others the per-query kernel; a key mask's fully masked queries are handled inside them.
+ * 'splitK': split-K (two dispatches) and a third for a key mask's fully masked queries.
  */
 export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCache: GPUBuffer }): Op {
   const label = `attention[${o.dim}/${o.nHead}${o.keyMask ? ' masked' : ''}]`;
@@ -92,9 +92,9 @@ export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCach
   checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache, vCache: o.vCache });
   const outRows = rowCapacity(label, 'out', o.out, o.dim * 4);
   const { keyMask, params } = a;
-  const fuse = ctx.tuning.fuse;
-  // Fused: the per-query kernels write HF's result for fully masked queries themselves.
-  const constants: PipelineConstants = fuse && o.keyMask ? { ...a.constants, INLINE_MASKED: 1 } : a.constants;
+  const oneDispatch = ctx.tuning.decodeAttention === 'oneDispatch';
+  // One dispatch: the per-query kernels write HF's result for fully masked queries themselves.
+  const constants: PipelineConstants = oneDispatch && o.keyMask ? { ...a.constants, INLINE_MASKED: 1 } : a.constants;
   const D = a.headDim;
   const pipeline =
     ctx.tuning.attention === 'thread'
@@ -104,9 +104,9 @@ export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCach
         })
       : attentionWorkgroupPipeline(ctx, label, constants, D, o.maxPositions);
   const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
-  const split = fuse ? attentionDecode(ctx, label, o, a, params, keyMask) : attentionSplit(ctx, label, o, a, params, keyMask);
+  const split = oneDispatch ? attentionDecode(ctx, label, o, a, params, keyMask) : attentionSplit(ctx, label, o, a, params, keyMask);
   let maskedRows: Dispatch | null = null;
-  if (o.keyMask && !fuse) {
+  if (o.keyMask && !oneDispatch) {
     const threads = ctx.tuning.attentionThreads;
     const fixPipeline = attentionPipeline(ctx, 'attentionMaskedRows', { ...constants, PT_THREADS: threads });
     const fixBindGroup = ctx.bindGroup(`${label} masked rows`, fixPipeline, [o.step, null, null, o.vCache, o.out, null, null, o.keyMask]);
@@ -239,7 +239,7 @@ function attentionSplit(ctx: KernelContext,
 }
 
 /**
- * The fused path's decode attention: one dispatch, a workgroup per (head, query row) whose threads split the
+ * decodeAttention 'oneDispatch': one dispatch, a workgroup per (head, query row) whose threads split the
  * keys and merge once (attention-decode.wgsl), for steps that split-K would split (more than attentionSplitKeys
  * positions, at most attentionSplitMaxSeq new tokens); null where the per-query kernel serves every step. The merge
  * uses subgroup operations where the device has them and the workgroup fits in one subgroup, else workgroup

@@ -3,7 +3,7 @@
 // scales, split-attention scratch of live Ops). Plus the Op wrapper and the argument checks.
 import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
 import { PipelineCache, type PipelineConstants } from './pipelines';
-import { checkTuning, tuningFor, type KernelTuning } from './tuning';
+import { checkTuning, mergeTuning, tuningFor, type KernelTuning } from './tuning';
 import stepWgsl from '../../shaders/step.wgsl?raw';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
@@ -86,7 +86,7 @@ export class KernelContext {
     readonly device: GPUDevice,
     tuning?: Partial<KernelTuning>,
   ) {
-    this.tuning = { ...tuningFor(device.adapterInfo), ...tuning };
+    this.tuning = mergeTuning('Kernels', tuningFor(device.adapterInfo), tuning);
     this.pipelines = PipelineCache.forDevice(device);
     checkTuning(this.tuning, device.limits);
     this.useShaderF16 = this.tuning.shaderF16 && device.features.has('shader-f16');

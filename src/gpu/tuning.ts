@@ -1,6 +1,7 @@
 // Launch shapes per adapter: the one table of tuning choices. The kernels read it; they never pick it.
 // Defaults come from `tuningFor(adapter info)`; callers override fields through the `tuning` load option.
 import { describeValue } from '../json';
+import { badInput } from '../errors';
 
 export interface KernelTuning {
   /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
@@ -28,20 +29,29 @@ export interface KernelTuning {
    *  'thread': threads per workgroup. */
   attentionThreads: number;
   /** Decode attention for steps of at most attentionSplitMaxSeq new tokens over more than attentionSplitKeys
-   *  positions. fuse: the one-dispatch kernel (below). Unfused: split-K, each query's keys cut into chunks of about
-   *  attentionSplitKeys (at most attentionMaxSplits chunks), each chunk a thread, then a combine pass.
-   *  attentionMaxSplits 1 turns both off (the per-query kernel above serves every step). */
+   *  positions: see decodeAttention. 'splitK' cuts each query's keys into chunks of about attentionSplitKeys (at
+   *  most attentionMaxSplits chunks), each chunk a thread, then a combine pass. attentionMaxSplits 1 turns both
+   *  algorithms off (the per-query kernel above serves every step). */
   attentionSplitKeys: number;
   attentionMaxSplits: number;
   attentionSplitMaxSeq: number;
-  /** fuse: threads of the one-dispatch decode attention (steps of ≤ attentionSplitMaxSeq new tokens): a workgroup
+  /** decodeAttention 'oneDispatch': threads of its kernel (steps of ≤ attentionSplitMaxSeq new tokens): a workgroup
    *  per query and head whose threads split the keys, then merge once. SwiftShader: one subgroup (4), no barrier. */
   attentionDecodeThreads: number;
-  /** true (default): five dispatches per block. It switches three things at once: each norm folded into the matmul
-   *  that reads it; the K/V append in the qkv matmul's epilogue; and the decode attention algorithm (the one-dispatch
-   *  kernel, fully masked queries handled inside the attention kernels). false, kept for comparison: separate norm
-   *  and append kernels, split-K decode attention with its combine pass and scratch, a pass for masked queries. */
-  fuse: boolean;
+  /** true (default): ln_1, ln_2 and ln_f are folded into the prologue of the matmul that reads them (each row's
+   *  inverse RMS summed in the matmul's K loop). false: each norm is a kernel of its own writing `normed`. */
+  foldNorm: boolean;
+  /** true (default): the qkv matmul's epilogue appends this step's K and V to the cache. false: a kvAppend kernel
+   *  of its own after the qkv matmul. Independent of foldNorm. */
+  fusedKvAppend: boolean;
+  /** The decode attention algorithm. 'oneDispatch' (default): one dispatch per step, fully masked queries (an
+   *  attention mask) given the reference's result inside the per-query kernels. 'splitK': the split-K partials and
+   *  their combine pass, with scratch memory, and one more pass for fully masked queries. Same numbers either way. */
+  decodeAttention: 'oneDispatch' | 'splitK';
+  /** @deprecated Shorthand kept for existing callers: `fuse: b` sets foldNorm = fusedKvAppend = b and decodeAttention
+   *  'oneDispatch' (true) or 'splitK' (false). Accepted in the `tuning` option only, alone (with any of those three
+   *  it is refused); a resolved tuning (model.tuning) never holds it. */
+  fuse?: boolean;
   /** Read f16 weights as native f16 (`shader-f16`) where the device has the feature; false: unpack2x16float. */
   shaderF16: boolean;
   /** Use subgroup operations (`subgroups`) where the device has the feature: the norm's workgroup sum and the
@@ -68,7 +78,9 @@ export const SWIFTSHADER_TUNING: KernelTuning = {
   attentionMaxSplits: 32,
   attentionSplitMaxSeq: 4,
   attentionDecodeThreads: 4,
-  fuse: true,
+  foldNorm: true,
+  fusedKvAppend: true,
+  decodeAttention: 'oneDispatch',
   shaderF16: true,
   subgroups: true,
 };
@@ -93,7 +105,9 @@ export const GPU_TUNING: KernelTuning = {
   attentionSplitMaxSeq: 4,
   // Not measured yet (no GPU here): one subgroup of most GPUs per query and head (merged without barriers).
   attentionDecodeThreads: 32,
-  fuse: true,
+  foldNorm: true,
+  fusedKvAppend: true,
+  decodeAttention: 'oneDispatch',
   shaderF16: true,
   subgroups: true,
 };
@@ -168,6 +182,9 @@ const TUNING_FIELDS: { [K in keyof KernelTuning]-?: FieldCheck } = {
   attentionMaxSplits: integer(1),
   attentionSplitMaxSeq: integer(0),
   attentionDecodeThreads: integer(1),
+  foldNorm: flag,
+  fusedKvAppend: flag,
+  decodeAttention: oneOf('oneDispatch', 'splitK'),
   fuse: flag,
   shaderF16: flag,
   subgroups: flag,
@@ -179,7 +196,7 @@ export function checkTuningOption(what: string, tuning: unknown): Partial<Kernel
   if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
     throw new Error(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
   }
-  const known = Object.keys(TUNING_FIELDS);
+  const known = Object.keys(TUNING_FIELDS).filter((k) => k !== 'fuse'); // the deprecated shorthand is not advertised
   for (const [key, value] of Object.entries(tuning)) {
     const check = (TUNING_FIELDS as Record<string, FieldCheck>)[key];
     if (!check) throw new Error(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
@@ -187,5 +204,35 @@ export function checkTuningOption(what: string, tuning: unknown): Partial<Kernel
     const expected = check(value);
     if (expected) throw new Error(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
   }
+  checkFuseAlone(what, tuning as Partial<KernelTuning>);
   return tuning as Partial<KernelTuning>;
+}
+
+/** The flags the deprecated `fuse` shorthand sets. */
+const FUSE_FLAGS = ['foldNorm', 'fusedKvAppend', 'decodeAttention'] as const;
+
+/** Refuses the deprecated `fuse` beside any flag it stands for (which would win is not obvious). */
+function checkFuseAlone(what: string, tuning: Partial<KernelTuning> | undefined): void {
+  if (tuning?.fuse === undefined) return;
+  const both = FUSE_FLAGS.filter((k) => tuning[k] !== undefined);
+  if (both.length > 0) {
+    throw badInput(`${what}: tuning.fuse is shorthand for ${FUSE_FLAGS.join(', ')}; give either fuse or those flags, not both (got fuse and ${both.join(', ')})`);
+  }
+}
+
+/**
+ * `base` with the defined fields of `over` on top; the deprecated `fuse` is expanded into the flags it stands for
+ * (refused beside any of them: which would win is not obvious) and never kept. `what` starts the error message.
+ */
+export function mergeTuning(what: string, base: KernelTuning, over: Partial<KernelTuning> | undefined): KernelTuning {
+  const merged: KernelTuning = { ...base };
+  for (const [key, value] of Object.entries(over ?? {})) if (value !== undefined) Object.assign(merged, { [key]: value });
+  delete merged.fuse;
+  const fuse = over?.fuse;
+  if (fuse === undefined) return merged;
+  checkFuseAlone(what, over);
+  merged.foldNorm = fuse;
+  merged.fusedKvAppend = fuse;
+  merged.decodeAttention = fuse ? 'oneDispatch' : 'splitK';
+  return merged;
 }

@@ -2,8 +2,9 @@
 // embed, then per block ln_1 → qkv → attention (KV cache) → proj + residual → ln_2 → fc + quick-GELU
 // → proj + residual, then ln_f and the head. Every op (pipeline + bind group) is made once, here;
 // `encode` only records dispatches for one step's shape.
-// With `tuning.fuse` (the default) a block is five ops: ln_1 is folded into the qkv matmul, which also appends
-// this step's K/V to the cache; ln_2 into fc; ln_f into the head when nothing reads the normed last hidden state.
+// With the default tuning a block is five ops: ln_1 is folded into the qkv matmul (tuning.foldNorm), which also
+// appends this step's K/V to the cache (tuning.fusedKvAppend); ln_2 into fc; ln_f into the head when nothing reads
+// the normed last hidden state. Each flag off adds that kernel back on its own.
 import type { Kernels } from '../gpu/kernels';
 import type { Op, StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
@@ -75,12 +76,13 @@ interface Block {
 export class ForwardPlan {
   private readonly embed: Op;
   private readonly blocks: Block[];
-  /** ln_f then the head: what the unfused path runs, and the fused one where the normed hidden state is read. */
+  /** ln_f then the head: what runs without foldNorm, and with it where the normed hidden state is read. */
   private readonly lnF: Op;
   private readonly head: Op | null;
-  /** The head reading the residual stream with ln_f folded in (fused path only). */
+  /** The head reading the residual stream with ln_f folded in (foldNorm only). */
   private readonly normedHead: Op | null = null;
-  private readonly fused: boolean;
+  /** tuning.foldNorm: ln_1 / ln_2 / ln_f folded into the matmuls that read them. */
+  private readonly foldNorm: boolean;
   /** Every op made here (destroy frees them). */
   private readonly made: Op[] = [];
   private readonly poolOps: Map<number, Op> = new Map();
@@ -110,7 +112,8 @@ export class ForwardPlan {
     const D = E / H;
     const step = buf.step;
     this.weights = weights;
-    this.fused = kernels.tuning.fuse;
+    this.foldNorm = kernels.tuning.foldNorm;
+    const fusedKvAppend = kernels.tuning.fusedKvAppend;
     // An Op may own GPU memory (attention scratch): if a later one fails, free those made so far.
     const made = this.made;
     const keep = <T extends Op>(op: T): T => {
@@ -126,35 +129,25 @@ export class ForwardPlan {
         const cache = { kCache: buf.kCache[i], vCache: buf.vCache[i], nHead: H, dim: E, maxPositions: maxLength };
         const attnProj = { step, x: buf.attnOut, w: w.attnProjW, bias: w.attnProjB, out: buf.hidden, accumulate: true };
         const mlpProj = { step, x: buf.mlp, w: w.mlpProjW, bias: w.mlpProjB, out: buf.hidden, accumulate: true };
-        if (this.fused) {
-          const qkv = keep(kernels.matmul({
-            step, x: buf.hidden, w: w.attnW, bias: w.attnB, out: buf.qkv,
-            norm: { weight: w.ln1, eps },
-            kvAppend: { kCache: cache.kCache, vCache: cache.vCache, nHead: H, maxPositions: maxLength },
-          }));
-          const attention = keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }));
-          const fc = keep(kernels.matmul({ step, x: buf.hidden, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu', norm: { weight: w.ln2, eps } }));
-          return { ops: [qkv, attention, keep(kernels.matmul(attnProj)), fc, keep(kernels.matmul(mlpProj))], attention };
-        }
+        const ops: Op[] = [];
+        // ln_1: folded into the qkv matmul, or a kernel of its own writing `normed`, which the matmul reads.
+        const ln1 = this.foldNorm ? { x: buf.hidden, norm: { weight: w.ln1, eps } } : { x: buf.normed };
+        if (!this.foldNorm) ops.push(keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })));
+        const kvAppend = fusedKvAppend ? { kvAppend: { kCache: cache.kCache, vCache: cache.vCache, nHead: H, maxPositions: maxLength } } : {};
+        ops.push(keep(kernels.matmul({ step, ...ln1, w: w.attnW, bias: w.attnB, out: buf.qkv, ...kvAppend })));
+        if (!fusedKvAppend) ops.push(keep(kernels.kvAppend({ step, qkv: buf.qkv, ...cache })));
         const attention = keep(kernels.attention({ step, qkv: buf.qkv, out: buf.attnOut, scale, ...cache }));
-        return {
-          ops: [
-            keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln1, out: buf.normed, dim: E, eps })),
-            keep(kernels.matmul({ step, x: buf.normed, w: w.attnW, bias: w.attnB, out: buf.qkv })),
-            keep(kernels.kvAppend({ step, qkv: buf.qkv, ...cache })),
-            attention,
-            keep(kernels.matmul(attnProj)),
-            keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps })),
-            keep(kernels.matmul({ step, x: buf.normed, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' })),
-            keep(kernels.matmul(mlpProj)),
-          ],
-          attention,
-        };
+        ops.push(attention, keep(kernels.matmul(attnProj)));
+        const ln2 = this.foldNorm ? { x: buf.hidden, norm: { weight: w.ln2, eps } } : { x: buf.normed };
+        if (!this.foldNorm) ops.push(keep(kernels.rmsNorm({ step, x: buf.hidden, weight: w.ln2, out: buf.normed, dim: E, eps })));
+        ops.push(keep(kernels.matmul({ step, ...ln2, w: w.fcW, bias: w.fcB, out: buf.mlp, activation: 'quick_gelu' })));
+        ops.push(keep(kernels.matmul(mlpProj)));
+        return { ops, attention };
       });
       this.lnF = keep(kernels.rmsNorm({ step, x: buf.hidden, weight: weights.lnF, out: buf.normed, dim: E, eps }));
       const lmHead = weights.lmHead;
       this.head = lmHead ? keep(kernels.matmul({ step, x: buf.normed, w: lmHead, out: buf.logits })) : null;
-      if (this.fused && lmHead) {
+      if (this.foldNorm && lmHead) {
         this.normedHead = keep(kernels.matmul({ step, x: buf.hidden, w: lmHead, out: buf.logits, norm: { weight: weights.lnF, eps } }));
       }
     } catch (e) {
@@ -251,7 +244,7 @@ export class ForwardPlan {
     return [norm, pool];
   }
 
-  /** Every op of a full step with the head (of this path: fused or not), in order (the benchmark times and counts them). */
+  /** Every op of a full step with the head (of this tuning's path), in order (the benchmark times and counts them). */
   allOps(): Op[] {
     const ops = [this.embed];
     for (const b of this.blocks) ops.push(...b.ops);
@@ -314,7 +307,7 @@ export class ForwardPlan {
       if (i + 1 < L) reached(i + 1);
     }
     if (stopAt === L) {
-      // The fused head reads the residual stream itself, unless someone reads the normed hidden state (hidden state L).
+      // The folded head reads the residual stream itself, unless someone reads the normed hidden state (hidden state L).
       const normedRead = opts.onHidden !== undefined || (opts.poolHidden?.includes(L) ?? false);
       if (opts.head && this.normedHead && !normedRead) {
         this.normedHead.encode(pass, step);

@@ -34,7 +34,7 @@ export interface LimitUse {
   /** Weight storage; default 'f32' (the larger). */
   dtype?: WeightDType;
   /** The kernels' tuning (split-attention scratch); default: the larger need of the default tunings. */
-  tuning?: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'> & Partial<Pick<KernelTuning, 'fuse'>>;
+  tuning?: Pick<KernelTuning, 'attentionSplitKeys' | 'attentionMaxSplits' | 'attentionSplitMaxSeq'> & Partial<Pick<KernelTuning, 'decodeAttention'>>;
 }
 
 /** Bytes of each buffer a session of this shape makes (rounded as created: multiples of 16, at least 16). */

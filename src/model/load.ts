@@ -3,7 +3,7 @@
 // model's weight spec names, and the weights struct is assembled from them.
 import { AdapterLimitError, requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
-import { checkTuning, checkTuningOption, tuningFor, type KernelTuning } from '../gpu/tuning';
+import { checkTuning, checkTuningOption, mergeTuning, tuningFor, type KernelTuning } from '../gpu/tuning';
 import { loadCheckpoint, type FileOptions, type PretrainedSource } from '../loading/index';
 import { checkOptionKeys } from '../options';
 import { describeValue } from '../json';
@@ -44,8 +44,7 @@ const LOAD_OPTION_KEYS: { [K in keyof Required<LoadOptions>]: true } = {
 export function resolveTuning(what: string, device: GPUDevice, adapterInfo: GPUAdapterInfo | undefined, tuning: Partial<KernelTuning> | undefined): KernelTuning {
   // Browsers without device.adapterInfo still get the adapter's tuning when the device was requested here.
   const info = adapterInfo ?? (device.adapterInfo as GPUAdapterInfo | undefined);
-  const resolved: KernelTuning = { ...tuningFor(info) };
-  for (const [key, value] of Object.entries(tuning ?? {})) if (value !== undefined) Object.assign(resolved, { [key]: value });
+  const resolved = mergeTuning(what, tuningFor(info), tuning); // expands the deprecated `fuse` shorthand
   try {
     checkTuning(resolved, device.limits);
   } catch (e) {

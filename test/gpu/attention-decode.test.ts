@@ -130,8 +130,8 @@ describe('one-dispatch decode attention', () => {
   it('the fused path makes no split scratch (limits count none), the unfused one does', () => {
     const shape = { maxRows: 8, batch: 8, maxPositions: 1024, nHead: 8, headDim: 64 };
     for (const t of [SWIFTSHADER_TUNING, GPU_TUNING]) {
-      expect(splitAttentionScratchBytes({ ...t, fuse: true }, shape)).toBe(0);
-      expect(splitAttentionScratchBytes({ ...t, fuse: false }, shape)).toBeGreaterThan(0);
+      expect(splitAttentionScratchBytes({ ...t, decodeAttention: 'oneDispatch' }, shape)).toBe(0);
+      expect(splitAttentionScratchBytes({ ...t, decodeAttention: 'splitK' }, shape)).toBeGreaterThan(0);
     }
     const [E, H, P] = [64, 4, 100];
     const made = (fuse: boolean) => {
