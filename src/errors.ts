@@ -68,6 +68,16 @@ export function badFile(message: string, options?: { cause?: unknown }): ImageGP
   return new ImageGPTError('E_BAD_FILE', message, options);
 }
 
+/**
+ * The caller's AbortSignal stopped the work: code E_ABORTED and name 'AbortError' (the name fetch's own aborts carry),
+ * so callers may test either.
+ */
+export function abortedError(message: string, options?: { cause?: unknown }): ImageGPTError {
+  const e = new ImageGPTError('E_ABORTED', message, options);
+  e.name = 'AbortError';
+  return e;
+}
+
 /** The code of any thrown value: an ImageGPTError's own, else undefined (a foreign error, e.g. from caller code). */
 export function errorCode(e: unknown): ErrorCode | undefined {
   if (e instanceof ImageGPTError) return e.code;

@@ -1,3 +1,4 @@
+import { ImageGPTError } from './errors';
 // IEEE 754 half precision (binary16) and bfloat16, as raw 16-bit patterns in Uint16Array.
 // Weights are stored and shipped as f16 bits; the GPU unpacks them itself (unpack2x16float),
 // so these are for the CPU side: conversion tools, readback checks, tests.
@@ -76,7 +77,7 @@ let f16Table: Float32Array | null = null;
  * given (a reused scratch, at least as long).
  */
 export function float16ArrayToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
-  if (out.length < bits.length) throw new Error(`float16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
+  if (out.length < bits.length) throw new ImageGPTError('E_BAD_INPUT', `float16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = float16BitsToFloat32(h);
@@ -88,7 +89,7 @@ export function float16ArrayToFloat32(bits: Uint16Array, out: Float32Array = new
 
 /** Encodes a whole array as float16 bits (round to nearest even), into `out` when given (a reused scratch). */
 export function float32ArrayToFloat16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
-  if (out.length < values.length) throw new Error(`float32ArrayToFloat16: out has ${out.length} elements, needs ${values.length}`);
+  if (out.length < values.length) throw new ImageGPTError('E_BAD_INPUT', `float32ArrayToFloat16: out has ${out.length} elements, needs ${values.length}`);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) out[i] = float16FromFloat32Bits(bits[i]);
   return out;
@@ -96,7 +97,7 @@ export function float32ArrayToFloat16(values: Float32Array, out: Uint16Array = n
 
 /** Decodes a whole array of bfloat16 bits, into `out` when given (a reused scratch, at least as long). */
 export function bfloat16ArrayToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
-  if (out.length < bits.length) throw new Error(`bfloat16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
+  if (out.length < bits.length) throw new ImageGPTError('E_BAD_INPUT', `bfloat16ArrayToFloat32: out has ${out.length} elements, needs ${bits.length}`);
   const outBits = new Uint32Array(out.buffer, out.byteOffset, bits.length);
   for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
   return out;

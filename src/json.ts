@@ -1,3 +1,4 @@
+import { ImageGPTError } from './errors';
 // JSON from untrusted files (config.json, preprocessor_config.json, safetensors headers): parse errors that
 // name the file, and short excerpts of bad values for error messages. JSON.parse itself copes with any
 // nesting depth, but JSON.stringify recurses, so a value nested thousands deep overflows the stack when an
@@ -55,12 +56,12 @@ export function quoteList(names: readonly string[], maxItems = 4): string {
 /** Parses `text` as JSON; a failure is an Error naming `fileName` (the URL or file the text came from). */
 export function parseJsonText(text: string, fileName: string): unknown {
   if (typeof text !== 'string') {
-    throw new Error(`${clip(fileName)}: expected JSON text, got ${describeValue(text)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `${clip(fileName)}: expected JSON text, got ${describeValue(text)}`);
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${clip(fileName)} is not valid JSON: ${clip(errorMessage(e), 300)}`);
+    throw new ImageGPTError('E_BAD_FILE', `${clip(fileName)} is not valid JSON: ${clip(errorMessage(e), 300)}`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { ImageGPTError } from '../errors';
 // Reading GPU buffers back to the CPU: the one way the library (sessions, generation) and the tests do it.
 // A Readback owns a few MAP_READ staging buffers, made once and reused (grown when a larger read comes),
 // never one per call. A read is either staged (copies recorded into the caller's own encoder, so they ride
@@ -38,7 +39,7 @@ const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 function checkRange(what: string, offset: number, bytes: number): void {
   if (!Number.isInteger(offset) || !Number.isInteger(bytes) || offset < 0 || bytes < 0 || offset % 4 !== 0 || bytes % 4 !== 0) {
-    throw new Error(`${what}: offset ${offset} and size ${bytes} must be non-negative multiples of 4`);
+    throw new ImageGPTError('E_INTERNAL', `${what}: offset ${offset} and size ${bytes} must be non-negative multiples of 4`);
   }
 }
 
@@ -58,7 +59,7 @@ export class Readback {
   ) {
     this.label = options.label ?? 'readback';
     const slots = options.slots ?? 1;
-    if (!Number.isInteger(slots) || slots < 1) throw new Error(`${this.label}: slots must be a positive integer, got ${slots}`);
+    if (!Number.isInteger(slots) || slots < 1) throw new ImageGPTError('E_INTERNAL', `${this.label}: slots must be a positive integer, got ${slots}`);
     this.onAllocate = options.onAllocate ?? (() => {});
     this.slots = Array.from({ length: slots }, () => ({ buffer: null, mapping: false, holder: null }));
     const bytes = options.bytes ?? 0;
@@ -75,12 +76,12 @@ export class Readback {
    * already (a caller with several reads in flight waits for the oldest before staging past it).
    */
   stage(bytes: number): StagedRead {
-    if (this.destroyed) throw new Error(`${this.label}: used after destroy()`);
+    if (this.destroyed) throw new ImageGPTError('E_DISPOSED', `${this.label}: used after destroy()`);
     checkRange(this.label, 0, roundUp4(bytes));
     const index = this.next;
     const slot = this.slots[index];
     if (slot.mapping) {
-      throw new Error(
+      throw new ImageGPTError('E_BUSY', 
         `${this.label}: staging buffer ${index + 1} of ${this.slots.length} is still being mapped; wait for its map() before staging another read`,
       );
     }
@@ -90,8 +91,8 @@ export class Readback {
     slot.holder = holder;
     const label = this.label;
     const own = (what: string) => {
-      if (slot.holder !== holder || slot.buffer !== buffer) throw new Error(`${label}: ${what} a staged read whose buffer a newer stage() took`);
-      if (slot.mapping) throw new Error(`${label}: ${what} a staged read that is still being mapped`);
+      if (slot.holder !== holder || slot.buffer !== buffer) throw new ImageGPTError('E_INTERNAL', `${label}: ${what} a staged read whose buffer a newer stage() took`);
+      if (slot.mapping) throw new ImageGPTError('E_BUSY', `${label}: ${what} a staged read that is still being mapped`);
     };
     return {
       size: buffer.size,
@@ -99,15 +100,15 @@ export class Readback {
         own('copy into');
         checkRange(label, offset, n);
         checkRange(label, sourceOffset, n);
-        if (offset + n > buffer.size) throw new Error(`${label}: a copy to bytes ${offset}…${offset + n} overruns the ${buffer.size}-byte staging buffer`);
+        if (offset + n > buffer.size) throw new ImageGPTError('E_INTERNAL', `${label}: a copy to bytes ${offset}…${offset + n} overruns the ${buffer.size}-byte staging buffer`);
         if (sourceOffset + n > source.size) {
-          throw new Error(`${label}: bytes ${sourceOffset}…${sourceOffset + n} are past the end of ${source.label || 'the buffer'} (${source.size} bytes)`);
+          throw new ImageGPTError('E_INTERNAL', `${label}: bytes ${sourceOffset}…${sourceOffset + n} are past the end of ${source.label || 'the buffer'} (${source.size} bytes)`);
         }
         if (n > 0) encoder.copyBufferToBuffer(source, sourceOffset, buffer, offset, n);
       },
       async map(n = buffer.size) {
         own('map');
-        if (!Number.isInteger(n) || n < 0 || n > buffer.size) throw new Error(`${label}: map(${n}) outside the ${buffer.size}-byte staging buffer`);
+        if (!Number.isInteger(n) || n < 0 || n > buffer.size) throw new ImageGPTError('E_INTERNAL', `${label}: map(${n}) outside the ${buffer.size}-byte staging buffer`);
         if (n === 0) return new ArrayBuffer(0);
         const mapped = roundUp4(n);
         slot.mapping = true;
@@ -127,7 +128,7 @@ export class Readback {
   read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
     checkRange(this.label, offset, bytes);
     if (offset + bytes > buffer.size) {
-      throw new Error(`${this.label}: bytes ${offset}…${offset + bytes} are past the end of ${buffer.label || 'the buffer'} (${buffer.size} bytes)`);
+      throw new ImageGPTError('E_INTERNAL', `${this.label}: bytes ${offset}…${offset + bytes} are past the end of ${buffer.label || 'the buffer'} (${buffer.size} bytes)`);
     }
     const result = this.queue.then(async () => {
       if (bytes === 0) return new ArrayBuffer(0);
@@ -158,7 +159,7 @@ export class Readback {
     if (slot.buffer && slot.buffer.size >= size) return slot.buffer;
     const limit = this.device.limits.maxBufferSize;
     if (size > limit) {
-      throw new Error(`${this.label}: a readback of ${size} bytes exceeds the device's maxBufferSize ${limit}; read fewer rows or layers at once`);
+      throw new ImageGPTError('E_DEVICE_LIMIT', `${this.label}: a readback of ${size} bytes exceeds the device's maxBufferSize ${limit}; read fewer rows or layers at once`);
     }
     if (slot.buffer) {
       this.resize(-slot.buffer.size);

@@ -11,6 +11,7 @@
 import type { ModelCache } from './types';
 import { clip } from '../json';
 import { abortError, callerPromise, cancelQuietly, contentLength, describeCause, isResponse, raceAbort } from './http';
+import { ImageGPTError } from '../errors';
 
 /** The Cache Storage cache the library uses by default. */
 export const CACHE_NAME = 'imagegpt-webgpu';
@@ -51,7 +52,7 @@ export async function resolveCache(option: ModelCache | false | undefined, ctx: 
   if (option === false) return null;
   if (option !== undefined) {
     if (typeof option !== 'object' || option === null || typeof option.match !== 'function' || typeof option.put !== 'function') {
-      throw new Error('options.cache must be false or an object with match(url) and put(url, response)');
+      throw new ImageGPTError('E_BAD_INPUT', 'options.cache must be false or an object with match(url) and put(url, response)');
     }
     return new BestEffortCache(option, 'options.cache', ctx);
   }
@@ -185,7 +186,7 @@ export class BestEffortCache {
 
   /** Splits `res`'s body: one branch returned for parsing, the other put in the cache under `url` once whole. */
   tee(res: Response, url: string): CacheTee {
-    if (!res.body) throw new Error(`${clip(url)}: the response has no body to cache`);
+    if (!res.body) throw new ImageGPTError('E_NETWORK', `${clip(url)}: the response has no body to cache`);
     const total = contentLength(res);
     const [parse, store] = res.body.tee();
     const reader = store.getReader();
@@ -217,7 +218,7 @@ export class BestEffortCache {
         if (failed !== null) return;
         if (done) {
           if (total !== undefined && received !== total) {
-            controller.error(new Error(`${clip(url)}: got ${received} bytes, Content-Length says ${total}; not cached`));
+            controller.error(new ImageGPTError('E_NETWORK', `${clip(url)}: got ${received} bytes, Content-Length says ${total}; not cached`));
           } else {
             await parsed;
             if (failed === null) {
@@ -229,7 +230,7 @@ export class BestEffortCache {
         }
         received += value.length;
         if (total !== undefined && received > total) {
-          controller.error(new Error(`${clip(url)}: more than the ${total} bytes Content-Length says; not cached`));
+          controller.error(new ImageGPTError('E_NETWORK', `${clip(url)}: more than the ${total} bytes Content-Length says; not cached`));
           cancelQuietly(reader);
           return;
         }
@@ -239,9 +240,10 @@ export class BestEffortCache {
         cancelQuietly(reader, reason);
       },
     });
+    // The reasons made here only stop the cache's own branch (the caller's put sees them); they never reach the load's caller.
     const fail = (reason: unknown) => {
       if (failed !== null) return;
-      failed = reason ?? new Error('failed');
+      failed = reason ?? new ImageGPTError('E_INTERNAL', 'failed');
       succeed(); // releases a pull waiting at the end, which then sees `failed`
       try {
         controllerRef?.error(failed);
@@ -261,10 +263,10 @@ export class BestEffortCache {
     // stored it): the branch is cancelled, or it would hold every byte of the download in memory.
     const resolvedEarly = () => {
       if (closed || failed !== null) return;
-      fail(new Error('the put resolved before reading the body'));
+      fail(new ImageGPTError('E_INTERNAL', 'the put resolved before reading the body'));
       if (!this.off) this.ctx.warn(`${this.what}: put(${clip(url)}) resolved before reading the file's body; the file is not cached`);
     };
-    this.start(url, new Response(guarded, { status: 200, headers }), () => active, () => fail(new Error('the put failed')), resolvedEarly);
+    this.start(url, new Response(guarded, { status: 200, headers }), () => active, () => fail(new ImageGPTError('E_INTERNAL', 'the put failed')), resolvedEarly);
     return { body: parse, fail, succeed };
   }
 

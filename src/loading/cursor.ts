@@ -4,19 +4,20 @@
 // requests have their own cursor, read as streams (./http).
 import type { ByteCursor } from './types';
 import { abortError, cancelQuietly, raceAbort } from './http';
+import { ImageGPTError } from '../errors';
 
 /** Window of a RangeCursor unless told otherwise: a few MiB, so small reads cost one fetch per window. */
 export const DEFAULT_WINDOW_BYTES = 4 << 20;
 
 export function checkLength(name: string, length: number, what: string): void {
   if (!Number.isSafeInteger(length) || length < 0) {
-    throw new Error(`${name}: ${what} of ${length} bytes asked for; expected a non-negative integer`);
+    throw new ImageGPTError('E_BAD_FILE', `${name}: ${what} of ${length} bytes asked for; expected a non-negative integer`);
   }
 }
 
 /** The error every cursor throws when the file ends before the bytes it was asked for. */
 export function endedEarly(name: string, position: number, length: number, end: number): Error {
-  return new Error(
+  return new ImageGPTError('E_BAD_FILE', 
     `${name}: the file ends at byte ${end}, but bytes [${position}, ${position + length}) were needed (truncated or incomplete file?)`,
   );
 }
@@ -41,7 +42,7 @@ export class RangeCursor implements ByteCursor {
     private readonly onClose?: () => Promise<void>,
   ) {
     if (size !== undefined) checkLength(name, size, 'a file size');
-    if (!Number.isSafeInteger(windowBytes) || windowBytes < 1) throw new Error(`${name}: window of ${windowBytes} bytes; expected a positive integer`);
+    if (!Number.isSafeInteger(windowBytes) || windowBytes < 1) throw new ImageGPTError('E_BAD_INPUT', `${name}: window of ${windowBytes} bytes; expected a positive integer`);
   }
 
   get position(): number {
@@ -50,11 +51,11 @@ export class RangeCursor implements ByteCursor {
 
   /** Bytes [start, start + length) fetched, exactly, or an error naming the file. */
   private async fetchExact(start: number, length: number): Promise<Uint8Array> {
-    if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+    if (this.closed) throw new ImageGPTError('E_INTERNAL', `${this.name}: read after the cursor was closed`);
     if (this.size !== undefined && start + length > this.size) throw endedEarly(this.name, start, length, this.size);
     if (length === 0) return new Uint8Array(0);
     const got = await this.fetchRange(start, start + length);
-    if (got.length > length) throw new Error(`${this.name}: asked for bytes [${start}, ${start + length}), got ${got.length} bytes`);
+    if (got.length > length) throw new ImageGPTError('E_NETWORK', `${this.name}: asked for bytes [${start}, ${start + length}), got ${got.length} bytes`);
     if (got.length < length) throw endedEarly(this.name, start, length, start + got.length);
     return got;
   }
@@ -73,7 +74,7 @@ export class RangeCursor implements ByteCursor {
       const fill = this.size === undefined ? this.windowBytes : Math.max(length, Math.min(this.windowBytes, this.size - start));
       let w: Uint8Array;
       if (this.size === undefined) {
-        if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+        if (this.closed) throw new ImageGPTError('E_INTERNAL', `${this.name}: read after the cursor was closed`);
         w = await this.fetchRange(start, start + fill);
         if (w.length < length) throw endedEarly(this.name, start, length, start + w.length);
       } else {
@@ -107,7 +108,7 @@ export class RangeCursor implements ByteCursor {
   async seek(offset: number): Promise<void> {
     checkLength(this.name, offset, 'a seek to an offset');
     if (this.size !== undefined && offset > this.size) {
-      throw new Error(`${this.name}: seek to byte ${offset}, past the end of the file (${this.size} bytes)`);
+      throw new ImageGPTError('E_BAD_FILE', `${this.name}: seek to byte ${offset}, past the end of the file (${this.size} bytes)`);
     }
     this.pos = offset;
   }
@@ -164,7 +165,7 @@ class StreamCursor implements ByteCursor {
   /** The next bytes of the stream, at most `max` of them (never empty); the end of the stream is an error. */
   private async next(max: number, start: number, length: number): Promise<Uint8Array> {
     while (this.pending.length === 0) {
-      if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+      if (this.closed) throw new ImageGPTError('E_INTERNAL', `${this.name}: read after the cursor was closed`);
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
         r = await raceAbort(this.reader.read(), this.signal);
@@ -177,7 +178,7 @@ class StreamCursor implements ByteCursor {
       }
       const { done, value } = r;
       if (done) throw endedEarly(this.name, start, length, this.pos);
-      if (!(value instanceof Uint8Array)) throw new Error(`${this.name}: the stream gave ${typeof value}, expected Uint8Array chunks`);
+      if (!(value instanceof Uint8Array)) throw new ImageGPTError('E_NETWORK', `${this.name}: the stream gave ${typeof value}, expected Uint8Array chunks`);
       this.pending = value;
     }
     const n = Math.min(max, this.pending.length);
@@ -220,7 +221,7 @@ class StreamCursor implements ByteCursor {
   async seek(offset: number): Promise<void> {
     checkLength(this.name, offset, 'a seek to an offset');
     if (offset < this.pos) {
-      throw new Error(`${this.name}: seek back to byte ${offset} from byte ${this.pos}, but this stream is read front to back only`);
+      throw new ImageGPTError('E_UNSUPPORTED', `${this.name}: seek back to byte ${offset} from byte ${this.pos}, but this stream is read front to back only`);
     }
     await this.pipe(offset - this.pos, () => {});
   }

@@ -4,6 +4,7 @@
 import { checkLength, endedEarly, memoryCursor, streamCursor } from './cursor';
 import type { ByteCursor } from './types';
 import { clip } from '../json';
+import { abortedError, ImageGPTError } from '../errors';
 
 /** Who is asked and how; `hub` names the repository in errors about it. */
 export interface HttpContext {
@@ -18,10 +19,8 @@ export interface HttpContext {
 }
 
 /** The error every aborted load rejects with. */
-export function abortError(): Error {
-  const e = new Error('ImageGPT.fromPretrained: the load was aborted (signal)');
-  e.name = 'AbortError';
-  return e;
+export function abortError(): ImageGPTError {
+  return abortedError('ImageGPT.fromPretrained: the load was aborted (signal)');
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -133,9 +132,9 @@ export async function httpGet(url: string, ctx: HttpContext, headers?: Record<st
     answer = await raceAbort(callerPromise(() => ctx.fetch(url, { ...init, signal: ctx.signal, headers })), ctx.signal);
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    throw new Error(`${clip(url)}: could not reach ${clip(hostOf(url))} (${describeCause(e)})`, { cause: e });
+    throw new ImageGPTError('E_NETWORK', `${clip(url)}: could not reach ${clip(hostOf(url))} (${describeCause(e)})`, { cause: e });
   }
-  if (!isResponse(answer)) throw new Error(`${clip(url)}: options.fetch resolved with ${answer === null ? 'null' : typeof answer}, expected a Response`);
+  if (!isResponse(answer)) throw new ImageGPTError('E_BAD_INPUT', `${clip(url)}: options.fetch resolved with ${answer === null ? 'null' : typeof answer}, expected a Response`);
   const res = answer;
   if (res.status === 200 || res.status === 206) return res;
   cancelQuietly(res.body);
@@ -143,19 +142,19 @@ export async function httpGet(url: string, ctx: HttpContext, headers?: Record<st
   const hub = ctx.hub;
   if (code === 'RepoNotFound') {
     const repo = hub ? `'${hub.repo}'` : 'of this URL';
-    throw new Error(
+    throw new ImageGPTError('E_NOT_FOUND', 
       `repository ${repo} was not found on ${hub?.host ?? hostOf(url)} (or it is private/gated): ${url} answered HTTP ${res.status}`,
     );
   }
   if (code === 'RevisionNotFound') {
     const what = hub ? `revision '${hub.revision}' of repository '${hub.repo}'` : 'the revision in this URL';
-    throw new Error(`${clip(what)} was not found on ${clip(hub?.host ?? hostOf(url))}: ${clip(url)} answered HTTP ${res.status}`);
+    throw new ImageGPTError('E_NOT_FOUND', `${clip(what)} was not found on ${clip(hub?.host ?? hostOf(url))}: ${clip(url)} answered HTTP ${res.status}`);
   }
   if (res.status === 404) return null;
   if (res.status === 401 || res.status === 403) {
-    throw new Error(`${clip(url)}: HTTP ${res.status} ${clip(res.statusText)} (the file needs authorization: a private or gated repository?)`);
+    throw new ImageGPTError('E_NETWORK', `${clip(url)}: HTTP ${res.status} ${clip(res.statusText)} (the file needs authorization: a private or gated repository?)`);
   }
-  throw new Error(`${clip(url)}: HTTP ${res.status} ${clip(res.statusText)}${code ? ` (${quote(code)})` : ''}`);
+  throw new ImageGPTError('E_NETWORK', `${clip(url)}: HTTP ${res.status} ${clip(res.statusText)}${code ? ` (${quote(code)})` : ''}`);
 }
 
 /** A header's value in a message, bounded (a server's text can be anything). */
@@ -197,9 +196,9 @@ async function wholeCursor(res: Response, url: string, name: string, ctx: HttpCo
     bytes = new Uint8Array(await raceAbort(res.arrayBuffer(), ctx.signal));
   } catch (e) {
     if (ctx.signal?.aborted) throw abortError();
-    throw new Error(`${clip(name)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
+    throw new ImageGPTError('E_NETWORK', `${clip(name)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
   }
-  if (bytes.length !== size) throw new Error(`${clip(name)}: the download from ${clip(url)} gave ${bytes.length} bytes, expected ${size}`);
+  if (bytes.length !== size) throw new ImageGPTError('E_NETWORK', `${clip(name)}: the download from ${clip(url)} gave ${bytes.length} bytes, expected ${size}`);
   return memoryCursor(name, bytes);
 }
 
@@ -213,7 +212,7 @@ export function wholeLength(res: Response, url: string): number | undefined {
   const r = parseContentRange(header);
   if (r && r.start === 0 && (r.total === undefined || r.end === r.total)) return r.end;
   cancelQuietly(res.body);
-  throw new Error(
+  throw new ImageGPTError('E_NETWORK', 
     `${url}: HTTP 206 (partial content) to a request without Range, ` +
       (header === null ? 'with no readable Content-Range' : `with Content-Range ${quote(header)}`) +
       '; expected the whole file (HTTP 200)',
@@ -247,7 +246,7 @@ export async function openHttpFile(url: string, name: string, ctx: HttpContext, 
     const r = parseContentRange(header);
     if (!r || r.start !== 0 || !res.body) {
       cancelQuietly(res.body);
-      throw new Error(`${clip(url)}: asked for bytes 0-, the server answered 206 with Content-Range ${quote(header)}${res.body ? '' : ' and no body'}`);
+      throw new ImageGPTError('E_NETWORK', `${clip(url)}: asked for bytes 0-, the server answered 206 with Content-Range ${quote(header)}${res.body ? '' : ' and no body'}`);
     }
     // Unknown total (`/*`): no random access (a zip's tail is found from the end); the body is the file.
     if (r.total === undefined) return wholeFile(res, url, name, ctx, r.end, opts);
@@ -300,24 +299,24 @@ class HttpRangeCursor implements ByteCursor {
 
   private broke(e: unknown): Error {
     if (this.ctx.signal?.aborted) return abortError();
-    return new Error(`${clip(this.name)}: the download from ${clip(this.url)} failed or broke off (${describeCause(e)})`, { cause: e });
+    return new ImageGPTError('E_NETWORK', `${clip(this.name)}: the download from ${clip(this.url)} failed or broke off (${describeCause(e)})`, { cause: e });
   }
 
   /** A new request for the bytes from `start` on. */
   private async open(start: number): Promise<RangeBody> {
     const asked = `bytes=${start}-`;
     const res = await httpGet(this.url, this.ctx, { Range: asked });
-    if (!res) throw new Error(`${clip(this.name)}: ${clip(this.url)} answered HTTP 404 to Range ${asked}, a file that answered before`);
+    if (!res) throw new ImageGPTError('E_NETWORK', `${clip(this.name)}: ${clip(this.url)} answered HTTP 404 to Range ${asked}, a file that answered before`);
     if (res.status !== 206) {
       cancelQuietly(res.body);
-      throw new Error(`${clip(this.name)}: asked ${clip(this.url)} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
+      throw new ImageGPTError('E_NETWORK', `${clip(this.name)}: asked ${clip(this.url)} for ${asked}, got HTTP ${res.status} instead of 206 (the server stopped honouring Range)`);
     }
     const header = res.headers.get('content-range');
     const range = parseContentRange(header);
     // `/*` (length unknown) is accepted: the first answer gave the length.
     if (!range || range.start !== start || range.end > this.size || (range.total !== undefined && range.total !== this.size) || !res.body) {
       cancelQuietly(res.body);
-      throw new Error(
+      throw new ImageGPTError('E_NETWORK', 
         `${this.name}: asked ${this.url} for ${asked} of ${this.size} bytes, the server answered ` +
           (header === null ? 'with no readable Content-Range' : `Content-Range ${quote(header)}`),
       );
@@ -343,7 +342,7 @@ class HttpRangeCursor implements ByteCursor {
 
   /** The response that gives byte `at`: the current one, the parked one, or a new one. */
   private async bodyAt(at: number): Promise<RangeBody> {
-    if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+    if (this.closed) throw new ImageGPTError('E_INTERNAL', `${this.name}: read after the cursor was closed`);
     if (this.serves(this.body, at)) return this.body;
     const parked = this.parked;
     if (this.serves(parked, at)) {
@@ -388,12 +387,12 @@ class HttpRangeCursor implements ByteCursor {
         this.drop(body);
         throw this.broke(`the response ended at byte ${body.at}, its Content-Range goes to byte ${body.end}`);
       }
-      if (!(r.value instanceof Uint8Array)) throw new Error(`${clip(this.name)}: the response from ${clip(this.url)} gave ${typeof r.value}, expected Uint8Array chunks`);
+      if (!(r.value instanceof Uint8Array)) throw new ImageGPTError('E_NETWORK', `${clip(this.name)}: the response from ${clip(this.url)} gave ${typeof r.value}, expected Uint8Array chunks`);
       chunk = r.value;
     }
     if (chunk.length > body.end - body.at) {
       this.drop(body);
-      throw new Error(`${clip(this.name)}: the response from ${clip(this.url)} runs past byte ${body.end}, where its Content-Range ends`);
+      throw new ImageGPTError('E_NETWORK', `${clip(this.name)}: the response from ${clip(this.url)} runs past byte ${body.end}, where its Content-Range ends`);
     }
     const n = Math.min(max, chunk.length);
     body.pending = chunk.subarray(n);
@@ -424,7 +423,7 @@ class HttpRangeCursor implements ByteCursor {
 
   private checkRead(length: number, what: string): void {
     checkLength(this.name, length, what);
-    if (this.closed) throw new Error(`${this.name}: read after the cursor was closed`);
+    if (this.closed) throw new ImageGPTError('E_INTERNAL', `${this.name}: read after the cursor was closed`);
     throwIfAborted(this.ctx.signal);
     if (this.pos + length > this.size) throw endedEarly(this.name, this.pos, length, this.size);
   }
@@ -457,7 +456,7 @@ class HttpRangeCursor implements ByteCursor {
 
   async seek(offset: number): Promise<void> {
     checkLength(this.name, offset, 'a seek to an offset');
-    if (offset > this.size) throw new Error(`${this.name}: seek to byte ${offset}, past the end of the file (${this.size} bytes)`);
+    if (offset > this.size) throw new ImageGPTError('E_BAD_FILE', `${this.name}: seek to byte ${offset}, past the end of the file (${this.size} bytes)`);
     this.pos = offset; // the response moves at the next read: consecutive seeks cost nothing
   }
 

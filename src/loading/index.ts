@@ -8,6 +8,7 @@ import { openSource, warnerOf } from './sources';
 import type { FileOptions, PretrainedSource, UploadedTensors, WeightSpec } from './types';
 import { GpuUploader } from './upload';
 import { clip } from '../json';
+import { ImageGPTError } from '../errors';
 
 export { loadPreprocessorConfig } from './sources';
 export type {
@@ -65,7 +66,7 @@ export async function loadCheckpoint<M>(
   let target: CheckpointTarget<M> | null = null;
   try {
     const configJson = await files.json('config.json');
-    if (configJson === null) throw new Error(`${who}: config.json was not found in ${clip(files.describe())} (${clip(files.where('config.json'))})`);
+    if (configJson === null) throw new ImageGPTError('E_NOT_FOUND', `${who}: config.json was not found in ${clip(files.describe())} (${clip(files.where('config.json'))})`);
     throwIfAborted(signal);
     const prepared = prepare(configJson);
     prepared.then((t) => void (signal?.aborted && target !== t && t.ownsDevice && t.device.destroy()), () => {});

@@ -8,6 +8,7 @@ import type { FileProvider, OpenedFile } from './sources';
 import type { ByteCursor, CheckpointReader, LoadProgress, TensorSink } from './types';
 import { clip, describeValue, isJsonObject, quote } from '../json';
 import { describeCause } from './http';
+import { errorCode, ImageGPTError } from '../errors';
 
 export const LAYOUT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
@@ -27,26 +28,26 @@ export interface ShardIndex {
 
 /** Checks an index file: weight_map name → shard file (a plain file name), optional metadata.total_size. */
 export function parseShardIndex(json: unknown, file: string, format: 'safetensors' | 'bin'): ShardIndex {
-  if (!isJsonObject(json)) throw new Error(`${file}: expected a JSON object with "weight_map"`);
+  if (!isJsonObject(json)) throw new ImageGPTError('E_BAD_FILE', `${file}: expected a JSON object with "weight_map"`);
   const map = json.weight_map;
-  if (!isJsonObject(map)) throw new Error(`${file}: "weight_map" must be an object of tensor name → shard file name`);
+  if (!isJsonObject(map)) throw new ImageGPTError('E_BAD_FILE', `${file}: "weight_map" must be an object of tensor name → shard file name`);
   const shards = new Set<string>();
   for (const [name, shard] of Object.entries(map)) {
-    if (typeof shard !== 'string') throw new Error(`${file}: weight_map[${describeValue(name)}] must be a file name, got ${describeValue(shard)}`);
+    if (typeof shard !== 'string') throw new ImageGPTError('E_BAD_FILE', `${file}: weight_map[${describeValue(name)}] must be a file name, got ${describeValue(shard)}`);
     if (shard.length === 0 || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..' || shard.includes('..')) {
-      throw new Error(`${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a plain file name beside the index (no '/', '\\' or '..')`);
+      throw new ImageGPTError('E_BAD_FILE', `${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a plain file name beside the index (no '/', '\\' or '..')`);
     }
     const ext = format === 'safetensors' ? '.safetensors' : '.bin';
-    if (!shard.endsWith(ext)) throw new Error(`${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a ${ext} file`);
+    if (!shard.endsWith(ext)) throw new ImageGPTError('E_BAD_FILE', `${file}: weight_map[${describeValue(name)}] is ${describeValue(shard)}; expected a ${ext} file`);
     shards.add(shard);
   }
-  if (shards.size === 0) throw new Error(`${file}: "weight_map" is empty`);
+  if (shards.size === 0) throw new ImageGPTError('E_BAD_FILE', `${file}: "weight_map" is empty`);
   let totalSize: number | undefined;
   if (json.metadata !== undefined) {
-    if (!isJsonObject(json.metadata)) throw new Error(`${file}: "metadata" must be an object`);
+    if (!isJsonObject(json.metadata)) throw new ImageGPTError('E_BAD_FILE', `${file}: "metadata" must be an object`);
     const t = json.metadata.total_size;
     if (t !== undefined) {
-      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new Error(`${file}: metadata.total_size must be a non-negative integer, got ${describeValue(t)}`);
+      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new ImageGPTError('E_BAD_FILE', `${file}: metadata.total_size must be a non-negative integer, got ${describeValue(t)}`);
       totalSize = t;
     }
   }
@@ -265,7 +266,9 @@ export function nameTheFile(e: unknown, file: string, where: string): unknown {
   if (!(e instanceof Error) || e.name === 'AbortError' || e.message.includes(file)) return e;
   // undici's 'terminated' says why only in its cause ('other side closed'): both are kept in the message.
   const problem = e instanceof TypeError ? `the download from ${clip(where)} failed or broke off (${describeCause(e)})` : e.message;
-  return new Error(`${clip(file)}: ${problem}`, { cause: e });
+  // The code says what kind of failure it was: the library's own is kept; a fetch's TypeError is the network's.
+  const code = errorCode(e) ?? (e instanceof TypeError ? 'E_NETWORK' : 'E_BAD_FILE');
+  return new ImageGPTError(code, `${clip(file)}: ${problem}`, { cause: e });
 }
 
 function readerFor(file: string): CheckpointReader {
@@ -340,13 +343,13 @@ export async function readCheckpoint(
       for (let i = 0; i < index.shards.length; i++) {
         const shard = index.shards[i];
         const o = await files.open(shard, true);
-        if (!o) throw new Error(`${indexFile} lists ${quote(shard)}, which was not found (${clip(files.where(shard))})`);
+        if (!o) throw new ImageGPTError('E_NOT_FOUND', `${indexFile} lists ${quote(shard)}, which was not found (${clip(files.where(shard))})`);
         await readOne(o, shard, i === index.shards.length - 1);
       }
       return { layout: indexFile, files: index.shards };
     }
   }
-  throw new Error(
+  throw new ImageGPTError('E_NOT_FOUND', 
     `no checkpoint found in ${files.describe()}: tried ${LAYOUT_FILES.join(', ')} (e.g. ${files.where(LAYOUT_FILES[0])})`,
   );
 }

@@ -7,6 +7,7 @@
 // and the work is linear in the input. Nothing here recurses over values (they may be deep or cyclic).
 
 import { clip, quote } from '../json';
+import { ImageGPTError } from '../errors';
 
 /** A reference to a Python global (`module.name`), as named by GLOBAL / STACK_GLOBAL. Never called here. */
 export class PickleGlobal {
@@ -85,7 +86,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, what = 'pickle'):
   let opPos = 0;
 
   const fail = (problem: string): never => {
-    throw new Error(`${clip(what)}: ${problem} (at byte ${opPos})`);
+    throw new ImageGPTError('E_BAD_FILE', `${clip(what)}: ${problem} (at byte ${opPos})`);
   };
   const need = (n: number) => {
     if (n > data.length - pos) fail(`truncated: needs ${n} more bytes, ${data.length - pos} left`);

@@ -3,6 +3,7 @@
 import { readSafetensorsHeader, safetensorsHeaderBytes } from '../safetensors';
 import type { ByteCursor, CheckpointReader, TensorSink } from './types';
 import { clip } from '../json';
+import { errorCode, ImageGPTError } from '../errors';
 
 export const readSafetensorsCheckpoint: CheckpointReader = async (cursor: ByteCursor, sink: TensorSink): Promise<void> => {
   try {
@@ -29,7 +30,7 @@ export const readSafetensorsCheckpoint: CheckpointReader = async (cursor: ByteCu
   } catch (e) {
     // A TypeError is the network's (a cut connection): the loader names the file and its URL.
     if (e instanceof Error && !(e instanceof TypeError) && !e.message.includes(cursor.name) && e.name !== 'AbortError') {
-      throw new Error(`${clip(cursor.name)}: ${e.message}`, { cause: e });
+      throw new ImageGPTError(errorCode(e) ?? 'E_BAD_FILE', `${clip(cursor.name)}: ${e.message}`, { cause: e });
     }
     throw e;
   }

@@ -5,6 +5,7 @@ import { isMissing, missingResponse, resolveCache, type BestEffortCache, type Ca
 import { abortError, contentLength, describeCause, httpGet, openHttpFile, raceAbort, throwIfAborted, wholeLength, type HttpContext } from './http';
 import type { ByteCursor, FileOptions, LocalFiles, ModelCache, PretrainedSource } from './types';
 import { clip, describeValue, errorMessage, parseJsonText, quote } from '../json';
+import { ImageGPTError } from '../errors';
 
 export const DEFAULT_HOST = 'https://huggingface.co';
 export const DEFAULT_REVISION = 'main';
@@ -81,13 +82,13 @@ export function warnerOf(options: FileOptions): (message: string) => void {
 function checkCallbacks(options: FileOptions): void {
   for (const key of ['onProgress', 'onWarning', 'fetch'] as const) {
     const v = options[key];
-    if (v !== undefined && typeof v !== 'function') throw new Error(`options.${key} must be a function, got ${describeValue(v)}`);
+    if (v !== undefined && typeof v !== 'function') throw new ImageGPTError('E_BAD_INPUT', `options.${key} must be a function, got ${describeValue(v)}`);
   }
   // Every wait is raced against the signal: anything else would fail deep inside the first one.
   const signal: unknown = options.signal;
   const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
   if (signal !== undefined && (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function')) {
-    throw new Error(`options.signal must be an AbortSignal (e.g. AbortSignal.timeout(ms)), got ${describeValue(signal)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `options.signal must be an AbortSignal (e.g. AbortSignal.timeout(ms)), got ${describeValue(signal)}`);
   }
 }
 
@@ -104,14 +105,14 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
     const text = String(source);
     if (typeof source === 'string' && !URL_LIKE.test(text)) {
       if (!isHubId(text)) {
-        throw new Error(
+        throw new ImageGPTError('E_BAD_INPUT', 
           `source ${quote(text)} is neither a hub id ('name' or 'org/name': letters, digits, '_', '-', '.') ` +
             "nor a URL (with a scheme, or starting with '/', './' or '../')",
         );
       }
       const host = (options.host ?? DEFAULT_HOST).replace(/\/+$/, '');
       const revision = options.revision ?? DEFAULT_REVISION;
-      if (typeof revision !== 'string' || revision.length === 0) throw new Error(`options.revision must be a non-empty string, got ${describeValue(revision)}`);
+      if (typeof revision !== 'string' || revision.length === 0) throw new ImageGPTError('E_BAD_INPUT', `options.revision must be a non-empty string, got ${describeValue(revision)}`);
       const prefix = `${host}/${text}/resolve/${encodeURIComponent(revision)}`;
       return new HttpFiles(
         (file) => `${prefix}/${file}`,
@@ -126,7 +127,7 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
   if (typeof source === 'object' && source !== null && 'config' in source && 'weights' in source) {
     return new BytesProvider(source as { config: unknown; weights: unknown; preprocessor?: unknown });
   }
-  throw new Error(
+  throw new ImageGPTError('E_BAD_INPUT', 
     'source must be a hub id, a URL, { config, weights } or local files (FileList, File[] or Map<string, Blob>); ' +
       `got ${source === null ? 'null' : typeof source}`,
   );
@@ -134,7 +135,7 @@ export async function openSource(source: PretrainedSource, options: FileOptions 
 
 function fetchOf(options: FileOptions): typeof fetch {
   const f = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
-  if (typeof f !== 'function') throw new Error('no fetch() in this runtime: pass options.fetch, or { config, weights } / local files');
+  if (typeof f !== 'function') throw new ImageGPTError('E_UNSUPPORTED', 'no fetch() in this runtime: pass options.fetch, or { config, weights } / local files');
   // Called as a plain function later: browsers throw "Illegal invocation" unless fetch's `this` is the global
   // (also for `{ fetch: window.fetch }`); a caller's own function does not mind.
   return (input, init) => f.call(globalThis, input, init);
@@ -198,7 +199,7 @@ class HttpFiles implements FileProvider {
       text = await raceAbort(res.text(), this.ctx.signal);
     } catch (e) {
       throwIfAborted(this.ctx.signal);
-      throw new Error(`${clip(file)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
+      throw new ImageGPTError('E_NETWORK', `${clip(file)}: the download from ${clip(url)} failed or broke off (${describeCause(e)})`, { cause: e });
     }
     const value = parseJson(text, file, url);
     this.cache?.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
@@ -212,7 +213,7 @@ class HttpFiles implements FileProvider {
     if (hit) {
       // A cached body is read as it is: once parsing began, a failure is the load's (tensors went to the GPU).
       if (hit.body) return { cursor: streamCursor(file, hit.body, contentLength(hit), this.ctx.signal), phase: 'cached', settle: () => {} };
-      this.cache?.failedRead(url, new Error('the cached response has no body'));
+      this.cache?.failedRead(url, new ImageGPTError('E_BAD_INPUT', 'the cached response has no body'));
     }
     if (!this.cache) {
       const cursor = await openHttpFile(url, file, this.ctx, { range: weights });
@@ -227,7 +228,7 @@ class HttpFiles implements FileProvider {
     return {
       cursor: streamCursor(file, tee.body, size, this.ctx.signal),
       phase: 'download',
-      settle: (ok) => (ok ? tee.succeed() : tee.fail(new Error(`${clip(file)}: not read whole`))),
+      settle: (ok) => (ok ? tee.succeed() : tee.fail(new ImageGPTError('E_INTERNAL', `${clip(file)}: not read whole`))),
     };
   }
 
@@ -252,7 +253,7 @@ class BytesProvider implements FileProvider {
 
   constructor(private readonly source: { config: unknown; weights: unknown; preprocessor?: unknown }) {
     if (!isBytes(source.weights)) {
-      throw new Error('{ config, weights }: weights must be the bytes (ArrayBuffer or Uint8Array) of model.safetensors or pytorch_model.bin');
+      throw new ImageGPTError('E_BAD_INPUT', '{ config, weights }: weights must be the bytes (ArrayBuffer or Uint8Array) of model.safetensors or pytorch_model.bin');
     }
     const w = source.weights;
     // A plain Uint8Array even for a Node Buffer (whose slice() would not copy).
@@ -291,17 +292,17 @@ class LocalFileProvider implements FileProvider {
 
   constructor(source: LocalFiles) {
     const add = (name: string, blob: Blob) => {
-      if (this.files.has(name)) throw new Error(`local files: two files named ${quote(name)}`);
+      if (this.files.has(name)) throw new ImageGPTError('E_BAD_INPUT', `local files: two files named ${quote(name)}`);
       this.files.set(name, blob);
     };
     if (source instanceof Map) {
       for (const [name, blob] of source) {
-        if (typeof name !== 'string' || !(blob instanceof Blob)) throw new Error(`local files: the Map must hold file name → Blob; ${quote(String(name))} is not`);
+        if (typeof name !== 'string' || !(blob instanceof Blob)) throw new ImageGPTError('E_BAD_INPUT', `local files: the Map must hold file name → Blob; ${quote(String(name))} is not`);
         add(name, blob);
       }
     } else {
       for (const f of Array.from(source as ArrayLike<File>)) {
-        if (!(f instanceof Blob) || typeof (f as File).name !== 'string') throw new Error('local files: every entry must be a File');
+        if (!(f instanceof Blob) || typeof (f as File).name !== 'string') throw new ImageGPTError('E_BAD_INPUT', 'local files: every entry must be a File');
         add(localName(f), f);
       }
     }
@@ -349,11 +350,10 @@ export async function loadPreprocessorConfig(source: PretrainedSource, options: 
   const file = 'preprocessor_config.json';
   const value = await files.json(file);
   if (value === null) {
-    throw new Error(
-      source !== null && typeof source === 'object' && 'weights' in source
-        ? '{ config, weights }: no preprocessor_config.json here; add its parsed contents as `preprocessor`, or pass them alone'
-        : `${file} was not found in ${files.describe()} (${files.where(file)}: HTTP 404 or no such file)`,
-    );
+    if (source !== null && typeof source === 'object' && 'weights' in source) {
+      throw new ImageGPTError('E_BAD_INPUT', '{ config, weights }: no preprocessor_config.json here; add its parsed contents as `preprocessor`, or pass them alone');
+    }
+    throw new ImageGPTError('E_NOT_FOUND', `${file} was not found in ${files.describe()} (${files.where(file)}: HTTP 404 or no such file)`);
   }
   await files.finish();
   return { config: value, origin: files.where(file) };

@@ -8,6 +8,7 @@ import { clip, quote, quoteList } from '../json';
 import { PickleDict, PickleGlobal, describePickle, unpickle, type PickleValue } from './pickle';
 import { ZipReader, type ZipEntry } from './zip';
 import type { ByteCursor, CheckpointReader, TensorInfo, TensorSink } from './types';
+import { ImageGPTError } from '../errors';
 
 /** Far more than the pickle of any state dict (imagegpt-large's is well under 1 MiB). */
 const PICKLE_MAX_BYTES = 64 << 20;
@@ -82,7 +83,7 @@ function isRecord<K extends string>(v: PickleValue, kind: K): v is { kind: K } &
 
 function intList(v: PickleValue, what: string): number[] {
   if (!Array.isArray(v) || !v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw new Error(`${what} must be a tuple of non-negative integers, got ${describePickle(v)}`);
+    throw new ImageGPTError('E_BAD_FILE', `${what} must be a tuple of non-negative integers, got ${describePickle(v)}`);
   }
   return v as number[];
 }
@@ -94,23 +95,23 @@ function stateDictHooks(what: string) {
       if (isGlobal(callable, 'collections', 'OrderedDict') && args.length === 0) return new PickleDict();
       if (isGlobal(callable, 'torch._utils', '_rebuild_tensor_v2')) {
         const [storage, offset, size, stride] = args;
-        if (!isRecord(storage, 'storage')) throw new Error(`${what}: _rebuild_tensor_v2 without a storage`);
+        if (!isRecord(storage, 'storage')) throw new ImageGPTError('E_BAD_FILE', `${what}: _rebuild_tensor_v2 without a storage`);
         if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-          throw new Error(`${what}: tensor storage offset must be a non-negative integer, got ${describePickle(offset)}`);
+          throw new ImageGPTError('E_BAD_FILE', `${what}: tensor storage offset must be a non-negative integer, got ${describePickle(offset)}`);
         }
         const shape = intList(size, `${what}: tensor size`);
         const strides = intList(stride, `${what}: tensor stride`);
         if (strides.length !== shape.length) {
-          throw new Error(`${what}: tensor size ${describePickle(shape)} and stride ${describePickle(strides)} differ in rank`);
+          throw new ImageGPTError('E_BAD_FILE', `${what}: tensor size ${describePickle(shape)} and stride ${describePickle(strides)} differ in rank`);
         }
         const record: TorchTensorRecord = { kind: 'tensor', storage: storage as TorchStorage, offset, shape, stride: strides };
         return record;
       }
       if (isGlobal(callable, 'torch._utils', '_rebuild_parameter')) {
-        if (!isRecord(args[0], 'tensor')) throw new Error(`${what}: _rebuild_parameter without a tensor`);
+        if (!isRecord(args[0], 'tensor')) throw new ImageGPTError('E_BAD_FILE', `${what}: _rebuild_parameter without a tensor`);
         return args[0];
       }
-      throw new Error(
+      throw new ImageGPTError('E_BAD_FILE', 
         `${what}: refusing to call ${describePickle(callable)} — a state dict of tensors needs only collections.OrderedDict, ` +
           'torch._utils._rebuild_tensor_v2 and torch._utils._rebuild_parameter',
       );
@@ -118,21 +119,21 @@ function stateDictHooks(what: string) {
     build(obj: PickleValue, state: PickleValue): PickleValue {
       // An OrderedDict's state is its attributes: nn.Module's `_metadata` (module versions). Not needed.
       if (obj instanceof PickleDict && (state instanceof PickleDict || state === null)) return obj;
-      throw new Error(`${what}: refusing to set the state of ${describePickle(obj)}`);
+      throw new ImageGPTError('E_BAD_FILE', `${what}: refusing to set the state of ${describePickle(obj)}`);
     },
     persistentLoad(pid: PickleValue): PickleValue {
       // ('storage', torch.FloatStorage, key, location, numel)
       if (!Array.isArray(pid) || pid.length < 5 || pid[0] !== 'storage') {
-        throw new Error(`${what}: unsupported persistent id ${describePickle(pid)}, expected ('storage', class, key, location, numel)`);
+        throw new ImageGPTError('E_UNSUPPORTED', `${what}: unsupported persistent id ${describePickle(pid)}, expected ('storage', class, key, location, numel)`);
       }
       const [, cls, key, , numel] = pid;
       if (!(cls instanceof PickleGlobal) || cls.module !== 'torch' || !Object.hasOwn(STORAGE_DTYPES, cls.name)) {
-        throw new Error(
+        throw new ImageGPTError('E_UNSUPPORTED', 
           `${what}: unsupported storage type ${describePickle(cls)} (expected one of ${Object.keys(STORAGE_DTYPES).map((s) => 'torch.' + s).join(', ')})`,
         );
       }
       if (typeof key !== 'string' || typeof numel !== 'number' || !Number.isSafeInteger(numel * 8) || numel < 0) {
-        throw new Error(`${what}: malformed storage record ${describePickle(pid.slice(2))}`);
+        throw new ImageGPTError('E_BAD_FILE', `${what}: malformed storage record ${describePickle(pid.slice(2))}`);
       }
       const storage: TorchStorage = { kind: 'storage', key, dtype: STORAGE_DTYPES[cls.name], numel };
       return storage;
@@ -154,7 +155,7 @@ function contiguousStrides(shape: number[]): number[] {
 function elements(shape: readonly number[], what: string): number {
   let n = 1;
   for (const d of shape) n *= d;
-  if (!Number.isSafeInteger(n)) throw new Error(`${what}: shape ${describePickle(shape)} has more elements than can be represented`);
+  if (!Number.isSafeInteger(n)) throw new ImageGPTError('E_BAD_FILE', `${what}: shape ${describePickle(shape)} has more elements than can be represented`);
   return n;
 }
 
@@ -167,14 +168,14 @@ function tensorView(name: string, t: TorchTensorRecord, where: string): View {
   let last = offset;
   for (let i = 0; i < shape.length; i++) if (shape[i] > 0) last += (shape[i] - 1) * stride[i];
   if (count > 0 && (!Number.isSafeInteger(last) || last >= storage.numel)) {
-    throw new Error(
+    throw new ImageGPTError('E_BAD_FILE', 
       `${what}: its view (offset ${offset}, shape ${describePickle(shape)}, stride ${describePickle(stride)}) reaches element ${last} of a storage of ${storage.numel}`,
     );
   }
   // Overlapping views (stride 0, expand) would repeat storage bytes: never in a state dict, and a way to
   // declare a huge tensor over a tiny storage.
   if (count > storage.numel) {
-    throw new Error(`${what}: its view has ${count} elements but its storage only ${storage.numel} (overlapping strides are not supported)`);
+    throw new ImageGPTError('E_UNSUPPORTED', `${what}: its view has ${count} elements but its storage only ${storage.numel} (overlapping strides are not supported)`);
   }
   const standard = contiguousStrides(shape);
   const contiguous = shape.every((d, i) => d <= 1 || stride[i] === standard[i]);
@@ -195,12 +196,12 @@ function tensorView(name: string, t: TorchTensorRecord, where: string): View {
 export function parseTorchStateDict(pkl: Uint8Array, root: string, where: string): TorchStateDict {
   const what = `${where}: ${clip(`${root}data.pkl`)}`;
   const state = unpickle(pkl, stateDictHooks(what), what);
-  if (!(state instanceof PickleDict)) throw new Error(`${where}: the pickle holds ${describePickle(state)}, expected a state dict (name → tensor)`);
+  if (!(state instanceof PickleDict)) throw new ImageGPTError('E_BAD_FILE', `${where}: the pickle holds ${describePickle(state)}, expected a state dict (name → tensor)`);
   const tensors: TensorInfo[] = [];
   const storages = new Map<string, StorageUse>();
   for (const [name, value] of state.map) {
-    if (typeof name !== 'string') throw new Error(`${where}: state dict key ${describePickle(name)} is not a string`);
-    if (!isRecord(value, 'tensor')) throw new Error(`${where}: state dict entry ${quote(name)} is ${describePickle(value)}, not a tensor`);
+    if (typeof name !== 'string') throw new ImageGPTError('E_BAD_FILE', `${where}: state dict key ${describePickle(name)} is not a string`);
+    if (!isRecord(value, 'tensor')) throw new ImageGPTError('E_BAD_FILE', `${where}: state dict entry ${quote(name)} is ${describePickle(value)}, not a tensor`);
     const record = value as TorchTensorRecord;
     const { key, dtype, numel } = record.storage;
     const view = tensorView(name, record, where);
@@ -209,7 +210,7 @@ export function parseTorchStateDict(pkl: Uint8Array, root: string, where: string
     if (!use) {
       storages.set(key, { key, dtype, bytes: numel * SAFETENSORS_DTYPE_BYTES[dtype], views: [view] });
     } else if (use.dtype !== dtype || use.bytes !== numel * SAFETENSORS_DTYPE_BYTES[dtype]) {
-      throw new Error(`${where}: storage ${quote(key)} is recorded twice with different types or sizes (${use.dtype}, ${dtype})`);
+      throw new ImageGPTError('E_BAD_FILE', `${where}: storage ${quote(key)} is recorded twice with different types or sizes (${use.dtype}, ${dtype})`);
     } else {
       use.views.push(view);
     }
@@ -283,7 +284,7 @@ class StorageRouter {
     for (const v of this.views) {
       if (v.contiguous || v.byteLength === 0) continue;
       const span = this.spans.get(v);
-      if (!span) throw new Error(`tensor ${quote(v.name)}: its storage ended before its bytes`);
+      if (!span) throw new ImageGPTError('E_BAD_FILE', `tensor ${quote(v.name)}: its storage ended before its bytes`);
       this.spans.delete(v);
       this.sink.data(v.name, 0, gather(span, v));
     }
@@ -296,16 +297,16 @@ function notZip(name: string): (head: Uint8Array) => Error {
   return (head) =>
     // The legacy (torch < 1.6) format is a bare pickle stream: say so rather than "not a zip".
     head.length >= 2 && head[0] === 0x80 && head[1] <= 5
-      ? new Error(
+      ? new ImageGPTError('E_UNSUPPORTED', 
           `${clip(name)}: this is torch's legacy (pre-1.6) checkpoint format, which is not supported; ` +
             're-save it with a newer torch (torch.save(torch.load(f), f2))',
         )
-      : new Error(`${clip(name)}: not a torch.save checkpoint (a zip archive) — its first bytes are not a zip header`);
+      : new ImageGPTError('E_BAD_FILE', `${clip(name)}: not a torch.save checkpoint (a zip archive) — its first bytes are not a zip header`);
 }
 
 function checkByteorder(bytes: Uint8Array, where: string): void {
   const order = new TextDecoder().decode(bytes).trim();
-  if (order !== 'little') throw new Error(`${where}: tensors are stored ${describePickle(order)}-endian; only little-endian is supported`);
+  if (order !== 'little') throw new ImageGPTError('E_UNSUPPORTED', `${where}: tensors are stored ${describePickle(order)}-endian; only little-endian is supported`);
 }
 
 /**
@@ -320,7 +321,7 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
   let state: TorchStateDict | undefined;
   if (zip.directory) {
     const pkl = zip.directory.filter((e) => PKL.test(e.name));
-    if (pkl.length !== 1) throw new Error(`${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
+    if (pkl.length !== 1) throw new ImageGPTError('E_BAD_FILE', `${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
     const root = PKL.exec(pkl[0].name)![1];
     const byteorder = zip.entry(root + 'byteorder');
     if (byteorder) checkByteorder(await zip.read(byteorder, RECORD_MAX_BYTES), where);
@@ -337,7 +338,7 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
       const m = PKL.exec(entry.name);
       if (m) state = parseTorchStateDict(await zip.read(entry, PICKLE_MAX_BYTES), m[1], where);
       else if (/\/data\/[^/]+$/.test(entry.name)) {
-        throw new Error(
+        throw new ImageGPTError('E_UNSUPPORTED', 
           `${where}: storage ${quote(entry.name)} comes before data.pkl, which a front-to-back read needs first ` +
             '(re-saved by another zip tool?); load it from a file or a server with Range support',
         );
@@ -352,16 +353,16 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
     const key = entry.name.slice(state.root.length + 'data/'.length);
     const use = state.storages.get(key);
     if (!use) continue; // a storage no tensor views
-    if (done.has(key)) throw new Error(`${where}: storage ${quote(entry.name)} appears twice in the archive (corrupt zip)`);
+    if (done.has(key)) throw new ImageGPTError('E_BAD_FILE', `${where}: storage ${quote(entry.name)} appears twice in the archive (corrupt zip)`);
     declare(state);
     await pipeStorage(zip, entry, use, sink, where);
     done.add(key);
   }
-  if (!state) throw new Error(`${where}: no "<root>/data.pkl" in the archive (not a torch.save checkpoint?)`);
+  if (!state) throw new ImageGPTError('E_BAD_FILE', `${where}: no "<root>/data.pkl" in the archive (not a torch.save checkpoint?)`);
   declare(state);
   for (const use of state.storages.values()) {
     if (done.has(use.key) || use.views.every((v) => v.byteLength === 0)) continue;
-    throw new Error(
+    throw new ImageGPTError('E_BAD_FILE', 
       `${where}: storage ${quote(`${state.root}data/${use.key}`)} of tensor${use.views.length > 1 ? 's' : ''} ` +
         `${quoteList(use.views.map((v) => v.name))} is missing from the archive (truncated or corrupt file)`,
     );
@@ -370,7 +371,7 @@ export const readTorchCheckpoint: CheckpointReader = async (cursor: ByteCursor, 
 
 async function pipeStorage(zip: ZipReader, entry: ZipEntry, use: StorageUse, sink: Pick<TensorSink, 'data'>, where: string): Promise<void> {
   if (entry.size !== undefined && entry.size !== use.bytes) {
-    throw new Error(`${where}: storage entry ${quote(entry.name)} has ${entry.size} bytes, data.pkl says ${use.bytes} (${use.dtype}; corrupt file)`);
+    throw new ImageGPTError('E_BAD_FILE', `${where}: storage entry ${quote(entry.name)} has ${entry.size} bytes, data.pkl says ${use.bytes} (${use.dtype}; corrupt file)`);
   }
   const router = new StorageRouter(use.views, sink);
   await zip.pipe(entry, router.chunk, use.bytes);
@@ -386,11 +387,11 @@ export interface TorchTensor extends TensorInfo {
 /** Random access to a torch.save checkpoint (Node tools): the declared tensors, each read on demand. */
 export async function openTorchCheckpoint(cursor: ByteCursor): Promise<TorchTensor[]> {
   const where = clip(cursor.name);
-  if (!cursor.random) throw new Error(`${where}: reading tensors one at a time needs a random-access cursor`);
+  if (!cursor.random) throw new ImageGPTError('E_INTERNAL', `${where}: reading tensors one at a time needs a random-access cursor`);
   const zip = await ZipReader.open(cursor, notZip(where));
   const directory = zip.directory!;
   const pkl = directory.filter((e) => PKL.test(e.name));
-  if (pkl.length !== 1) throw new Error(`${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
+  if (pkl.length !== 1) throw new ImageGPTError('E_BAD_FILE', `${where}: expected one "<root>/data.pkl" in the archive, found ${pkl.length} (not a torch.save checkpoint?)`);
   const root = PKL.exec(pkl[0].name)![1];
   const byteorder = zip.entry(root + 'byteorder');
   if (byteorder) checkByteorder(await zip.read(byteorder, RECORD_MAX_BYTES), where);
@@ -405,7 +406,7 @@ export async function openTorchCheckpoint(cursor: ByteCursor): Promise<TorchTens
       if (out.length === 0) return out;
       const entryName = `${root}data/${use.key}`;
       const entry = zip.entry(entryName);
-      if (!entry) throw new Error(`${where}: storage ${quote(entryName)} of tensor ${quote(t.name)} is missing from the archive (corrupt file)`);
+      if (!entry) throw new ImageGPTError('E_BAD_FILE', `${where}: storage ${quote(entryName)} of tensor ${quote(t.name)} is missing from the archive (corrupt file)`);
       await pipeStorage(zip, entry, { ...use, views: [view] }, { data: (_name, at, bytes) => out.set(bytes, at) }, where);
       return out;
     },

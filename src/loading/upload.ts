@@ -10,6 +10,7 @@ import type { WeightDType } from '../gpu/types';
 import { abortError } from './http';
 import type { CpuTensor, GpuTensor, TensorInfo, TensorSink, TensorSpec, UploadedTensors, WeightSpec } from './types';
 import { clip, describeValue, quote } from '../json';
+import { ImageGPTError } from '../errors';
 
 /** Input bytes converted per step: bounds the temporary arrays whatever size the reader's chunks are. */
 const CONVERT_BYTES = 1 << 20;
@@ -68,7 +69,7 @@ export class GpuUploader implements TensorSink {
     private readonly dtype: WeightDType,
     private readonly options: UploaderOptions = {},
   ) {
-    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
+    if (dtype !== 'f32' && dtype !== 'f16') throw new ImageGPTError('E_BAD_INPUT', `dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
     this.wanted = new Map(spec.tensors.map((t) => [t.name, t]));
     this.what = spec.what;
   }
@@ -86,7 +87,7 @@ export class GpuUploader implements TensorSink {
     for (const t of tensors) {
       const previous = this.targets.get(t.name)?.file;
       if (previous !== undefined || inFile.has(t.name)) {
-        throw new Error(`${this.what}: tensor ${quote(t.name)} appears twice (in ${clip(previous ?? file)} and in ${clip(file)})`);
+        throw new ImageGPTError('E_BAD_FILE', `${this.what}: tensor ${quote(t.name)} appears twice (in ${clip(previous ?? file)} and in ${clip(file)})`);
       }
       inFile.add(t.name);
       const want = this.spec.skip.test(t.name) ? null : this.wanted.get(t.name);
@@ -96,15 +97,15 @@ export class GpuUploader implements TensorSink {
       }
       const kind: Target['kind'] = want === null ? 'skip' : want.place === 'gpu' ? 'gpu' : 'cpu';
       if (want !== null) {
-        if (!sameDims(t.shape, want.shape)) throw new Error(`${this.what}: tensor ${quote(t.name)} has shape ${fmt(t.shape)}, expected ${fmt(want.shape)}`);
-        if (!FLOAT_DTYPES.has(t.dtype)) throw new Error(`${this.what}: tensor ${quote(t.name)} has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
+        if (!sameDims(t.shape, want.shape)) throw new ImageGPTError('E_BAD_FILE', `${this.what}: tensor ${quote(t.name)} has shape ${fmt(t.shape)}, expected ${fmt(want.shape)}`);
+        if (!FLOAT_DTYPES.has(t.dtype)) throw new ImageGPTError('E_UNSUPPORTED', `${this.what}: tensor ${quote(t.name)} has dtype ${t.dtype}, expected F32, F16, BF16 or F64`);
       }
       const inBytes = SAFETENSORS_DTYPE_BYTES[t.dtype];
       const count = t.shape.reduce((a, b) => a * b, 1);
       // Gathered tensors are held in f32 until finish(); streamed ones go in their final dtype.
       const out: WeightDType = kind === 'gpu' && want?.dtype === 'load' ? this.dtype : 'f32';
       if (out === 'f16' && t.shape[t.shape.length - 1] % 2 !== 0) {
-        throw new Error(`${this.what}: ${quote(t.name)} has an odd number of columns (${t.shape[t.shape.length - 1]}); f16 packing needs pairs (use dtype: 'f32')`);
+        throw new ImageGPTError('E_UNSUPPORTED', `${this.what}: ${quote(t.name)} has an odd number of columns (${t.shape[t.shape.length - 1]}); f16 packing needs pairs (use dtype: 'f32')`);
       }
       fresh.push({
         info: t,
@@ -123,7 +124,7 @@ export class GpuUploader implements TensorSink {
       });
     }
     if (unexpected.length > 0) {
-      throw new Error(
+      throw new ImageGPTError('E_BAD_FILE', 
         `${this.what}: unexpected tensor(s) ${unexpected.slice(0, 5).map((n) => quote(n)).join(', ')}` +
           `${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''} in ${clip(file)} — ${this.spec.unexpectedHint}`,
       );
@@ -140,7 +141,7 @@ export class GpuUploader implements TensorSink {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const limit = this.device.limits.maxBufferSize;
     if (size > limit || size > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(
+      throw new ImageGPTError('E_DEVICE_LIMIT', 
         `${this.what}: ${quote(label)} needs a ${size}-byte buffer; this device allows maxBufferSize ${limit}, ` +
           `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize} (request a device with larger limits)`,
       );
@@ -155,12 +156,12 @@ export class GpuUploader implements TensorSink {
     this.checkUsable();
     if (this.options.signal?.aborted) throw abortError();
     const t = this.targets.get(name);
-    if (!t) throw new Error(`${this.what}: bytes for tensor ${quote(name)}, which no file declared`);
+    if (!t) throw new ImageGPTError('E_INTERNAL', `${this.what}: bytes for tensor ${quote(name)}, which no file declared`);
     if (byteOffset !== t.received) {
-      throw new Error(`${this.what}: bytes of ${quote(name)} at offset ${byteOffset}, expected the next at ${t.received}`);
+      throw new ImageGPTError('E_INTERNAL', `${this.what}: bytes of ${quote(name)} at offset ${byteOffset}, expected the next at ${t.received}`);
     }
     if (t.received + bytes.length > t.totalBytes) {
-      throw new Error(`${this.what}: more than the ${t.totalBytes} bytes of ${quote(name)} (${t.info.dtype} ${fmt(t.info.shape)})`);
+      throw new ImageGPTError('E_INTERNAL', `${this.what}: more than the ${t.totalBytes} bytes of ${quote(name)} (${t.info.dtype} ${fmt(t.info.shape)})`);
     }
     const unit = t.carry.length;
     let at = 0;
@@ -200,7 +201,7 @@ export class GpuUploader implements TensorSink {
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
         const raw = t.info.dtype === 'F64' ? readF64(bytes, i) : values[i];
-        throw new Error(
+        throw new ImageGPTError('E_BAD_FILE', 
           `${this.what}: tensor ${quote(t.info.name)} holds ${raw} at index ${index + i}` +
             (Number.isFinite(raw) ? ', beyond float32' : '') +
             ': a checkpoint must hold finite numbers',
@@ -221,7 +222,7 @@ export class GpuUploader implements TensorSink {
     const half = float32ArrayToFloat16(values, this.scratch.length >= values.length ? this.scratch : new Uint16Array(values.length)).subarray(0, values.length);
     for (let i = 0; i < half.length; i++) {
       if ((half[i] & 0x7c00) === 0x7c00) {
-        throw new Error(
+        throw new ImageGPTError('E_UNSUPPORTED', 
           `${this.what}: tensor ${quote(t.info.name)} holds ${values[i]} at index ${index + i}, beyond float16's ±${F16_MAX}; ` +
             "load with dtype: 'f32' to keep it",
         );
@@ -232,12 +233,12 @@ export class GpuUploader implements TensorSink {
 
   private checkMissing(): void {
     for (const t of this.spec.tensors) {
-      if (!t.optional && !this.targets.has(t.name)) throw new Error(`${this.what}: missing tensor ${quote(t.name)} (expected shape ${fmt(t.shape)})`);
+      if (!t.optional && !this.targets.has(t.name)) throw new ImageGPTError('E_NOT_FOUND', `${this.what}: missing tensor ${quote(t.name)} (expected shape ${fmt(t.shape)})`);
     }
     for (const group of this.spec.oneOf) {
       if (group.length === 0 || group.some((name) => this.targets.has(name))) continue;
       const first = this.wanted.get(group[0]);
-      throw new Error(`${this.what}: missing tensor ${quote(group[0])}${first ? ` (expected shape ${fmt(first.shape)})` : ''}`);
+      throw new ImageGPTError('E_NOT_FOUND', `${this.what}: missing tensor ${quote(group[0])}${first ? ` (expected shape ${fmt(first.shape)})` : ''}`);
     }
   }
 
@@ -247,7 +248,7 @@ export class GpuUploader implements TensorSink {
     this.checkMissing();
     for (const t of this.targets.values()) {
       if (t.received !== t.totalBytes) {
-        throw new Error(`${this.what}: tensor ${quote(t.info.name)} got ${t.received} of its ${t.totalBytes} bytes from ${clip(t.file)}`);
+        throw new ImageGPTError('E_BAD_FILE', `${this.what}: tensor ${quote(t.info.name)} got ${t.received} of its ${t.totalBytes} bytes from ${clip(t.file)}`);
       }
     }
     const gpu = new Map<string, GpuTensor>();
@@ -296,7 +297,7 @@ export class GpuUploader implements TensorSink {
   }
 
   private checkUsable(): void {
-    if (this.destroyed) throw new Error(`${this.what}: the uploader was used after finish() or destroy()`);
+    if (this.destroyed) throw new ImageGPTError('E_INTERNAL', `${this.what}: the uploader was used after finish() or destroy()`);
   }
 }
 

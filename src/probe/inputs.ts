@@ -2,6 +2,7 @@
 // Every problem is an Error naming the argument, the place and what was expected.
 
 import { describeValue } from '../json';
+import { ImageGPTError } from '../errors';
 
 /** Features of N examples: one flat row-major Float32Array [N, F], or N rows of F values. */
 export type FeatureMatrix = Float32Array | readonly Float32Array[];
@@ -22,17 +23,17 @@ export interface FeatureTable {
  */
 export function readFeatures(features: FeatureMatrix, known: { rows?: number; cols?: number }): FeatureTable {
   if (!Array.isArray(features) && !(features instanceof Float32Array)) {
-    throw new Error(`features is ${describeValue(features)}: expected a Float32Array [N, F] (row-major) or an array of Float32Array rows`);
+    throw new ImageGPTError('E_BAD_INPUT', `features is ${describeValue(features)}: expected a Float32Array [N, F] (row-major) or an array of Float32Array rows`);
   }
   const table = Array.isArray(features) ? stackRows(features, known.cols) : flatTable(features as Float32Array, known);
   if (known.rows !== undefined && table.rows !== known.rows) {
-    throw new Error(`features has ${table.rows} rows but labels has ${known.rows} entries: expected one label per row`);
+    throw new ImageGPTError('E_BAD_INPUT', `features has ${table.rows} rows but labels has ${known.rows} entries: expected one label per row`);
   }
   const { data, cols } = table;
   for (let k = 0; k < data.length; k++) {
     if (!Number.isFinite(data[k])) {
       const row = Math.floor(k / cols);
-      throw new Error(`features row ${row}, feature ${k - row * cols} is ${data[k]}: features must be finite numbers`);
+      throw new ImageGPTError('E_BAD_INPUT', `features row ${row}, feature ${k - row * cols} is ${data[k]}: features must be finite numbers`);
     }
   }
   return table;
@@ -40,13 +41,13 @@ export function readFeatures(features: FeatureMatrix, known: { rows?: number; co
 
 function flatTable(features: Float32Array, known: { rows?: number; cols?: number }): FeatureTable {
   if (!(features instanceof Float32Array)) {
-    throw new Error('features must be a Float32Array [N, F] (row-major) or an array of Float32Array rows');
+    throw new ImageGPTError('E_BAD_INPUT', 'features must be a Float32Array [N, F] (row-major) or an array of Float32Array rows');
   }
   const length = features.length;
-  if (length === 0) throw new Error('features is empty: expected at least one row');
+  if (length === 0) throw new ImageGPTError('E_BAD_INPUT', 'features is empty: expected at least one row');
   if (known.cols !== undefined) {
     if (length % known.cols !== 0) {
-      throw new Error(
+      throw new ImageGPTError('E_MISMATCH', 
         `features has ${length} values, not a whole number of rows of ${known.cols} features (the probe's feature count)`,
       );
     }
@@ -54,27 +55,27 @@ function flatTable(features: Float32Array, known: { rows?: number; cols?: number
   }
   if (known.rows !== undefined) {
     if (known.rows === 0 || length % known.rows !== 0) {
-      throw new Error(
+      throw new ImageGPTError('E_BAD_INPUT', 
         `features has ${length} values, which do not split into ${known.rows} rows (one per label): expected N × F values`,
       );
     }
     return { data: features, rows: known.rows, cols: length / known.rows };
   }
-  throw new Error('a flat features array needs the row count (labels) or the feature count (a fitted probe)');
+  throw new ImageGPTError('E_BAD_INPUT', 'a flat features array needs the row count (labels) or the feature count (a fitted probe)');
 }
 
 function stackRows(rows: readonly Float32Array[], expectedCols: number | undefined): FeatureTable {
-  if (rows.length === 0) throw new Error('features is empty: expected at least one row');
+  if (rows.length === 0) throw new ImageGPTError('E_BAD_INPUT', 'features is empty: expected at least one row');
   const cols = expectedCols ?? rows[0]?.length;
   // Indexed loops: forEach would skip the holes of a sparse array.
   for (let i = 0; i < rows.length; i++) {
     const row: unknown = rows[i];
-    if (!(row instanceof Float32Array)) throw new Error(`features row ${i} is ${describeValue(row)}, not a Float32Array`);
+    if (!(row instanceof Float32Array)) throw new ImageGPTError('E_BAD_INPUT', `features row ${i} is ${describeValue(row)}, not a Float32Array`);
     if (row.length !== cols) {
-      throw new Error(`features row ${i} has ${row.length} values, expected ${cols}`);
+      throw new ImageGPTError('E_BAD_INPUT', `features row ${i} has ${row.length} values, expected ${cols}`);
     }
   }
-  if (cols === 0) throw new Error('features rows are empty: expected at least one feature');
+  if (cols === 0) throw new ImageGPTError('E_BAD_INPUT', 'features rows are empty: expected at least one feature');
   const data = new Float32Array(rows.length * cols);
   for (let i = 0; i < rows.length; i++) data.set(rows[i], i * cols);
   return { data, rows: rows.length, cols };
@@ -94,12 +95,12 @@ export interface EncodedLabels {
  */
 export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] | null): EncodedLabels {
   checkLabelList(labels);
-  if (labels.length === 0) throw new Error('labels is empty: expected one class label per feature row');
+  if (labels.length === 0) throw new ImageGPTError('E_BAD_INPUT', 'labels is empty: expected one class label per feature row');
   let names = classes ? [...classes] : null;
   if (names === null && isStringLabels(labels)) {
     const firstId = Array.prototype.findIndex.call(labels, (label: unknown) => typeof label !== 'string');
     if (firstId >= 0) {
-      throw new Error(`labels[${firstId}] is ${describeValue(labels[firstId])} among class names: use names or ids, not both`);
+      throw new ImageGPTError('E_BAD_INPUT', `labels[${firstId}] is ${describeValue(labels[firstId])} among class names: use names or ids, not both`);
     }
     names = [...new Set(labels)].sort();
   }
@@ -113,14 +114,14 @@ export function encodeFitLabels(labels: ClassLabels, classes: readonly string[] 
   }
   const ids = encodeLabels(labels, names, numClasses);
   if (numClasses < 2) {
-    throw new Error(`labels has ${numClasses} class: a probe needs at least 2 classes`);
+    throw new ImageGPTError('E_BAD_INPUT', `labels has ${numClasses} class: a probe needs at least 2 classes`);
   }
   const counts = new Int32Array(numClasses);
   for (let i = 0; i < ids.length; i++) counts[ids[i]]++;
   const empty = counts.findIndex((count) => count === 0);
   if (empty >= 0) {
     const name = names ? ` (${describeValue(names[empty])})` : '';
-    throw new Error(
+    throw new ImageGPTError('E_BAD_INPUT', 
       `class ${empty}${name} has no examples in the fit data: its bias would have no finite optimum; ` +
         'drop the class or add examples of it',
     );
@@ -139,13 +140,13 @@ export function encodeLabels(labels: ClassLabels, classes: readonly string[] | n
       const id = index?.get(label);
       if (id === undefined) {
         const known = classes ? `one of ${describeValue(classes)}` : 'a class id (this probe has no class names)';
-        throw new Error(`labels[${i}] is ${describeValue(label)}: expected ${known}`);
+        throw new ImageGPTError('E_BAD_INPUT', `labels[${i}] is ${describeValue(label)}: expected ${known}`);
       }
       ids[i] = id;
     } else if (typeof label === 'number' && Number.isInteger(label) && label >= 0 && label < numClasses) {
       ids[i] = label;
     } else {
-      throw new Error(`labels[${i}] is ${describeValue(label)}: expected an integer class id in 0..${numClasses - 1}`);
+      throw new ImageGPTError('E_BAD_INPUT', `labels[${i}] is ${describeValue(label)}: expected an integer class id in 0..${numClasses - 1}`);
     }
   }
   return ids;
@@ -154,7 +155,7 @@ export function encodeLabels(labels: ClassLabels, classes: readonly string[] | n
 /** Labels are an array or a typed array (not null, a string or a Set): anything else has no numbered entries. */
 function checkLabelList(labels: unknown): void {
   const isList = Array.isArray(labels) || (ArrayBuffer.isView(labels) && !(labels instanceof DataView));
-  if (!isList) throw new Error(`labels is ${describeValue(labels)}: expected an array of class ids or names (or a typed array of ids)`);
+  if (!isList) throw new ImageGPTError('E_BAD_INPUT', `labels is ${describeValue(labels)}: expected an array of class ids or names (or a typed array of ids)`);
 }
 
 function isStringLabels(labels: ClassLabels): labels is readonly string[] {
@@ -164,15 +165,15 @@ function isStringLabels(labels: ClassLabels): labels is readonly string[] {
 /** Class names given as an option: at least two, distinct, non-empty. */
 export function checkClassNames(classes: readonly string[]): void {
   if (!Array.isArray(classes) || classes.length < 2) {
-    throw new Error(`classes must list at least 2 class names, got ${describeValue(classes)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `classes must list at least 2 class names, got ${describeValue(classes)}`);
   }
   const seen = new Set<string>();
   for (let i = 0; i < classes.length; i++) {
     const name: unknown = classes[i];
     if (typeof name !== 'string' || name.length === 0) {
-      throw new Error(`classes[${i}] is ${describeValue(name)}: expected a non-empty string`);
+      throw new ImageGPTError('E_BAD_INPUT', `classes[${i}] is ${describeValue(name)}: expected a non-empty string`);
     }
-    if (seen.has(name)) throw new Error(`classes[${i}] ${describeValue(name)} is listed twice: class names must be distinct`);
+    if (seen.has(name)) throw new ImageGPTError('E_BAD_INPUT', `classes[${i}] ${describeValue(name)} is listed twice: class names must be distinct`);
     seen.add(name);
   }
 }

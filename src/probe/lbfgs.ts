@@ -1,3 +1,4 @@
+import { ImageGPTError } from '../errors';
 // L-BFGS (limited-memory BFGS) in float64 with a strong-Wolfe line search.
 // Generic: it knows nothing about logistic regression. Follows Nocedal & Wright,
 // "Numerical Optimization", algorithms 7.4/7.5 (two-loop recursion) and 3.5/3.6
@@ -75,7 +76,7 @@ export function minimizeLbfgs(objective: ObjectiveFunction, x: Float64Array, opt
   let value = objective(x, gradient);
   let evaluations = 1;
   if (!Number.isFinite(value) || !Number.isFinite(maxAbs(gradient))) {
-    throw new Error(`L-BFGS: the objective or its gradient is not finite at the starting point (value ${value})`);
+    throw new ImageGPTError('E_BAD_INPUT', `L-BFGS: the objective or its gradient is not finite at the starting point (value ${value})`);
   }
 
   // Ring buffer of correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k.

@@ -8,6 +8,7 @@ import { columnStatistics, identityStatistics, standardizeRow, standardizeTable 
 import type { ColumnStatistics } from './standardization';
 import { describeValue } from '../json';
 import { named } from '../processor/processor';
+import { ImageGPTError } from '../errors';
 
 const PROBE_OPTIONS = ['l2', 'standardize', 'classes'];
 const FIT_OPTIONS = ['maxIter', 'tol', 'onProgress', 'numFeatures'];
@@ -16,10 +17,10 @@ const FIT_OPTIONS = ['maxIter', 'tol', 'onProgress', 'numFeatures'];
 function checkOptions(options: unknown, known: readonly string[]): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new Error(`options must be an object, got ${describeValue(options)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `options must be an object, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
+    if (!known.includes(key)) throw new ImageGPTError('E_BAD_INPUT', `unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
   }
 }
 
@@ -110,10 +111,10 @@ export class LinearProbe {
   private static checkSettings(options: LinearProbeOptions): { l2: number; standardize: boolean; classes: string[] | null } {
     const l2 = options.l2 ?? 1e-3;
     if (typeof l2 !== 'number' || !Number.isFinite(l2) || l2 < 0) {
-      throw new Error(`l2 is ${describeValue(l2)}: expected a finite number ≥ 0`);
+      throw new ImageGPTError('E_BAD_INPUT', `l2 is ${describeValue(l2)}: expected a finite number ≥ 0`);
     }
     const standardize = options.standardize ?? true;
-    if (typeof standardize !== 'boolean') throw new Error(`standardize is ${describeValue(standardize)}: expected a boolean`);
+    if (typeof standardize !== 'boolean') throw new ImageGPTError('E_BAD_INPUT', `standardize is ${describeValue(standardize)}: expected a boolean`);
     if (options.classes !== undefined) checkClassNames(options.classes);
     return { l2, standardize, classes: options.classes ? [...options.classes] : null };
   }
@@ -151,17 +152,17 @@ export class LinearProbe {
   private runFit(features: FeatureMatrix, labels: ClassLabels, options: FitOptions): FitResult {
     checkOptions(options, FIT_OPTIONS);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-      throw new Error(`onProgress must be a function, got ${describeValue(options.onProgress)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `onProgress must be a function, got ${describeValue(options.onProgress)}`);
     }
     const maxIter = options.maxIter ?? 500;
     const tol = options.tol ?? 1e-6;
-    if (!Number.isInteger(maxIter) || maxIter < 0) throw new Error(`maxIter is ${describeValue(maxIter)}: expected an integer ≥ 0`);
-    if (typeof tol !== 'number' || !(tol > 0) || !Number.isFinite(tol)) throw new Error(`tol is ${describeValue(tol)}: expected a finite number > 0`);
+    if (!Number.isInteger(maxIter) || maxIter < 0) throw new ImageGPTError('E_BAD_INPUT', `maxIter is ${describeValue(maxIter)}: expected an integer ≥ 0`);
+    if (typeof tol !== 'number' || !(tol > 0) || !Number.isFinite(tol)) throw new ImageGPTError('E_BAD_INPUT', `tol is ${describeValue(tol)}: expected a finite number > 0`);
 
     const encoded = encodeFitLabels(labels, this.classOption);
     const numFeatures = options.numFeatures;
     if (numFeatures !== undefined && (!Number.isInteger(numFeatures) || numFeatures < 1)) {
-      throw new Error(`numFeatures is ${describeValue(numFeatures)}: expected an integer ≥ 1`);
+      throw new ImageGPTError('E_BAD_INPUT', `numFeatures is ${describeValue(numFeatures)}: expected an integer ≥ 1`);
     }
     const table = readFeatures(features, { rows: encoded.ids.length, cols: numFeatures });
     const statistics = this.standardize ? columnStatistics(table) : identityStatistics(table.cols);
@@ -221,7 +222,7 @@ export class LinearProbe {
   predictLabels(features: FeatureMatrix): string[] {
     return named('LinearProbe.predictLabels', () => {
       const names = this.requireFitted('predictLabels').classes;
-      if (!names) throw new Error('this probe was fit on bare class ids and has no names; use predict()');
+      if (!names) throw new ImageGPTError('E_BAD_INPUT', 'this probe was fit on bare class ids and has no names; use predict()');
       const { scores, numClasses } = this.scores(features, 'predictLabels');
       return Array.from(argmaxRows(scores, numClasses), (id) => names[id]);
     });
@@ -278,33 +279,33 @@ export class LinearProbe {
   }
 
   private static readJSON(json: LinearProbeJSON): LinearProbe {
-    if (typeof json !== 'object' || json === null) throw new Error('LinearProbe.fromJSON: expected an object');
+    if (typeof json !== 'object' || json === null) throw new ImageGPTError('E_BAD_FILE', 'LinearProbe.fromJSON: expected an object');
     if (json.format !== JSON_FORMAT || json.version !== JSON_VERSION) {
-      throw new Error(
+      throw new ImageGPTError('E_BAD_FILE', 
         `LinearProbe.fromJSON: format ${describeValue(json.format)} version ${describeValue(json.version)}, ` +
           `expected "${JSON_FORMAT}" version ${JSON_VERSION}`,
       );
     }
     const { numFeatures, numClasses } = json;
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
-      throw new Error(`LinearProbe.fromJSON: numFeatures is ${describeValue(numFeatures)}, expected an integer ≥ 1`);
+      throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: numFeatures is ${describeValue(numFeatures)}, expected an integer ≥ 1`);
     }
     if (!Number.isInteger(numClasses) || numClasses < 2) {
-      throw new Error(`LinearProbe.fromJSON: numClasses is ${describeValue(numClasses)}, expected an integer ≥ 2`);
+      throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: numClasses is ${describeValue(numClasses)}, expected an integer ≥ 2`);
     }
     if (json.classes !== null) {
       checkClassNames(json.classes);
       if (json.classes.length !== numClasses) {
-        throw new Error(`LinearProbe.fromJSON: ${json.classes.length} class names for numClasses ${numClasses}`);
+        throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: ${json.classes.length} class names for numClasses ${numClasses}`);
       }
     }
     const probe = new LinearProbe({ l2: json.l2, standardize: json.standardize, classes: json.classes ?? undefined });
     if (json.fit !== null && json.fit !== undefined && typeof json.fit !== 'object') {
-      throw new Error(`LinearProbe.fromJSON: fit is ${typeof json.fit}, expected an object or null`);
+      throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: fit is ${typeof json.fit}, expected an object or null`);
     }
     const std = finiteVector(json.std, numFeatures, 'std');
     const zeroStd = std.findIndex((s) => !(s > 0));
-    if (zeroStd >= 0) throw new Error(`LinearProbe.fromJSON: std[${zeroStd}] is ${std[zeroStd]}, expected > 0`);
+    if (zeroStd >= 0) throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: std[${zeroStd}] is ${std[zeroStd]}, expected > 0`);
     probe.fitted = {
       numFeatures,
       numClasses,
@@ -318,7 +319,7 @@ export class LinearProbe {
   }
 
   private requireFitted(what: string): FittedProbe {
-    if (!this.fitted) throw new Error(`LinearProbe.${what}: the probe is not fitted; call fit() or LinearProbe.fromJSON() first`);
+    if (!this.fitted) throw new ImageGPTError('E_BAD_INPUT', `LinearProbe.${what}: the probe is not fitted; call fit() or LinearProbe.fromJSON() first`);
     return this.fitted;
   }
 
@@ -354,13 +355,13 @@ function argmaxRows(scores: Float64Array, numClasses: number): Int32Array {
 function finiteVector(values: unknown, length: number, name: string): Float64Array {
   if (!Array.isArray(values) || values.length !== length) {
     const got = Array.isArray(values) ? `${values.length} values` : typeof values;
-    throw new Error(`LinearProbe.fromJSON: ${name} has ${got}, expected ${length} numbers`);
+    throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: ${name} has ${got}, expected ${length} numbers`);
   }
   const out = new Float64Array(length);
   for (let k = 0; k < length; k++) {
     const v: unknown = values[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new Error(`LinearProbe.fromJSON: ${name}[${k}] is ${describeValue(v)}, expected a finite number`);
+      throw new ImageGPTError('E_BAD_FILE', `LinearProbe.fromJSON: ${name}[${k}] is ${describeValue(v)}, expected a finite number`);
     }
     out[k] = v;
   }

@@ -4,6 +4,7 @@
 
 import type { RgbSource } from './resize';
 import { describeValue } from '../json';
+import { ImageGPTError } from '../errors';
 
 /** 8-bit pixels, row-major, `channels` values per pixel: 1 (grey), 3 (RGB) or 4 (RGBA, not premultiplied). */
 export interface PixelImage {
@@ -38,27 +39,27 @@ function isPixelImage(input: ImageInput): input is PixelImage | ImageData {
 /** Checks a size given by the caller (image or target): positive integers. */
 export function checkSize(width: number, height: number, what: string): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(`${what} is ${describeValue(width)}×${describeValue(height)}: width and height must be integers of at least 1`);
+    throw new ImageGPTError('E_BAD_INPUT', `${what} is ${describeValue(width)}×${describeValue(height)}: width and height must be integers of at least 1`);
   }
 }
 
 function checkPixels(image: PixelImage): CheckedImage {
   const { data, width, height } = image;
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-    throw new Error('image data must be a Uint8Array or Uint8ClampedArray of 8-bit values');
+    throw new ImageGPTError('E_BAD_INPUT', 'image data must be a Uint8Array or Uint8ClampedArray of 8-bit values');
   }
   checkSize(width, height, 'image');
   const pixels = width * height;
   const channels = image.channels ?? data.length / pixels;
   if (channels === 2) {
-    throw new Error('2-channel images (grey + alpha) are not supported: give 1 (grey), 3 (RGB) or 4 (RGBA) channels');
+    throw new ImageGPTError('E_UNSUPPORTED', '2-channel images (grey + alpha) are not supported: give 1 (grey), 3 (RGB) or 4 (RGBA) channels');
   }
   if (image.channels !== undefined && channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new Error(`image has channels = ${describeValue(channels)}: expected 1 (grey), 3 (RGB) or 4 (RGBA)`);
+    throw new ImageGPTError('E_BAD_INPUT', `image has channels = ${describeValue(channels)}: expected 1 (grey), 3 (RGB) or 4 (RGBA)`);
   }
   if ((channels !== 1 && channels !== 3 && channels !== 4) || data.length !== pixels * channels) {
     const expected = image.channels === undefined ? `${width}×${height}×(1, 3 or 4)` : `${width}×${height}×${channels}`;
-    throw new Error(`image data has ${data.length} values; expected width×height×channels = ${expected}`);
+    throw new ImageGPTError('E_BAD_INPUT', `image data has ${data.length} values; expected width×height×channels = ${expected}`);
   }
   return { data, width, height, channels };
 }
@@ -66,7 +67,7 @@ function checkPixels(image: PixelImage): CheckedImage {
 function sourceSize(source: BrowserImageSource): { width: number; height: number } {
   if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement) {
     if (!source.complete || source.naturalWidth === 0) {
-      throw new Error('HTMLImageElement is not loaded (or is broken): await image.decode() before encoding it');
+      throw new ImageGPTError('E_BAD_INPUT', 'HTMLImageElement is not loaded (or is broken): await image.decode() before encoding it');
     }
     return { width: source.naturalWidth, height: source.naturalHeight };
   }
@@ -86,12 +87,12 @@ function readBrowserSource(source: BrowserImageSource): CheckedImage {
     canvas.height = height;
     context = canvas.getContext('2d', { willReadFrequently: true });
   } else {
-    throw new Error(
+    throw new ImageGPTError('E_UNSUPPORTED', 
       'this image is neither { data, width, height } nor ImageData, and there is no OffscreenCanvas or document ' +
         'to read it with (canvases, ImageBitmap and HTMLImageElement are read in browsers only)',
     );
   }
-  if (!context) throw new Error('could not get a 2D canvas context to read the image');
+  if (!context) throw new ImageGPTError('E_UNSUPPORTED', 'could not get a 2D canvas context to read the image');
   context.drawImage(source, 0, 0);
   return { data: context.getImageData(0, 0, width, height).data, width, height, channels: 4 };
 }
@@ -100,7 +101,7 @@ function readBrowserSource(source: BrowserImageSource): CheckedImage {
 export function readImage(input: ImageInput, what = 'the image'): CheckedImage {
   if (isPixelImage(input)) return checkPixels(input);
   if (typeof input !== 'object' || input === null || !('width' in input)) {
-    throw new Error(
+    throw new ImageGPTError('E_BAD_INPUT', 
       `${what} is ${describeValue(input)}: expected an image: { data, width, height, channels? }, ImageData, a canvas, ImageBitmap or HTMLImageElement`,
     );
   }
@@ -120,7 +121,7 @@ export function isByteList(value: unknown, length: number): boolean {
 /** Checks a background color given by the caller. */
 export function checkBackground(background: unknown): asserts background is Rgb {
   if (!isByteList(background, 3)) {
-    throw new Error(`background must be [r, g, b] with integers 0..255, got ${describeValue(background)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `background must be [r, g, b] with integers 0..255, got ${describeValue(background)}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { ColorQuantizer } from './quantize';
 import { packRgb, resizeRgb, RESAMPLE_FILTERS, type ResampleFilter } from './resize';
 import { clip, describeValue, errorMessage, isJsonObject } from '../json';
 import { loadPreprocessorConfig, type FileOptions, type PretrainedSource } from '../loading/index';
+import { ImageGPTError, type ErrorCode } from '../errors';
 
 /** Height and width in pixels (= tokens per column and per row). */
 export interface ImageSize {
@@ -95,34 +96,34 @@ function toClusterArray(clusters: ImageGPTImageProcessorOptions['clusters']): Fl
   let flat: Float64Array;
   if (clusters instanceof Float32Array || clusters instanceof Float64Array) {
     if (clusters.length === 0 || clusters.length % 3 !== 0) {
-      throw new Error(`clusters must be N×3 values; got a flat array of ${clusters.length}`);
+      throw new ImageGPTError('E_BAD_INPUT', `clusters must be N×3 values; got a flat array of ${clusters.length}`);
     }
-    if (clusters.length / 3 > MAX_CLUSTERS) throw new Error(`clusters has ${clusters.length / 3} rows; at most ${MAX_CLUSTERS} are supported`);
+    if (clusters.length / 3 > MAX_CLUSTERS) throw new ImageGPTError('E_BAD_INPUT', `clusters has ${clusters.length / 3} rows; at most ${MAX_CLUSTERS} are supported`);
     flat = Float64Array.from(clusters);
   } else {
     if (!Array.isArray(clusters) || clusters.length === 0) {
-      throw new Error(`clusters must be a non-empty N×3 array of numbers, got ${describeValue(clusters)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `clusters must be a non-empty N×3 array of numbers, got ${describeValue(clusters)}`);
     }
-    if (clusters.length > MAX_CLUSTERS) throw new Error(`clusters has ${clusters.length} rows; at most ${MAX_CLUSTERS} are supported`);
+    if (clusters.length > MAX_CLUSTERS) throw new ImageGPTError('E_BAD_INPUT', `clusters has ${clusters.length} rows; at most ${MAX_CLUSTERS} are supported`);
     flat = new Float64Array(clusters.length * 3);
     // Indexed loops: forEach would skip the holes of a sparse array and leave zeros there.
     for (let i = 0; i < clusters.length; i++) {
       const row: unknown = clusters[i];
       if (!Array.isArray(row) || row.length !== 3) {
-        throw new Error(`clusters must be N×3: row ${i} has ${Array.isArray(row) ? `${row.length} values` : `no values (${describeValue(row)})`}`);
+        throw new ImageGPTError('E_BAD_INPUT', `clusters must be N×3: row ${i} has ${Array.isArray(row) ? `${row.length} values` : `no values (${describeValue(row)})`}`);
       }
       for (let c = 0; c < 3; c++) {
         const v: unknown = row[c];
         // Numbers only: a "0.2" or a true would otherwise be coerced by Float64Array.
-        if (typeof v !== 'number') throw new Error(`cluster ${i} has ${describeValue(v)} at position ${c}; expected a number`);
+        if (typeof v !== 'number') throw new ImageGPTError('E_BAD_INPUT', `cluster ${i} has ${describeValue(v)} at position ${c}; expected a number`);
         flat[3 * i + c] = v;
       }
     }
   }
   flat.forEach((v, i) => {
-    if (!Number.isFinite(v)) throw new Error(`cluster ${Math.floor(i / 3)} has a non-finite value (${v})`);
+    if (!Number.isFinite(v)) throw new ImageGPTError('E_BAD_INPUT', `cluster ${Math.floor(i / 3)} has a non-finite value (${v})`);
     // Decoding maps [-1, 1] to 0..255; outside it numpy's uint8 cast would wrap around.
-    if (v < -1 || v > 1) throw new Error(`cluster ${Math.floor(i / 3)} has ${v}, outside the normalized range [-1, 1]`);
+    if (v < -1 || v > 1) throw new ImageGPTError('E_BAD_INPUT', `cluster ${Math.floor(i / 3)} has ${v}, outside the normalized range [-1, 1]`);
   });
   return flat;
 }
@@ -134,14 +135,14 @@ function toClusterArray(clusters: ImageGPTImageProcessorOptions['clusters']): Fl
 export const MAX_TARGET_SIDE = 4096;
 
 function checkTargetSize(size: ImageSize): ImageSize {
-  if (typeof size !== 'object' || size === null) throw new Error(`size must be { height, width }, got ${describeValue(size)}`);
+  if (typeof size !== 'object' || size === null) throw new ImageGPTError('E_BAD_INPUT', `size must be { height, width }, got ${describeValue(size)}`);
   const { height, width } = size as { height: unknown; width: unknown };
   if (typeof height !== 'number' || typeof width !== 'number') {
-    throw new Error(`target size must be { height, width } of integers, got height ${describeValue(height)}, width ${describeValue(width)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `target size must be { height, width } of integers, got height ${describeValue(height)}, width ${describeValue(width)}`);
   }
   checkSize(width, height, 'target size');
   if (width > MAX_TARGET_SIDE || height > MAX_TARGET_SIDE) {
-    throw new Error(`target size is ${width}×${height}: each side must be at most ${MAX_TARGET_SIDE} (ImageGPT works at 32×32)`);
+    throw new ImageGPTError('E_BAD_INPUT', `target size is ${width}×${height}: each side must be at most ${MAX_TARGET_SIDE} (ImageGPT works at 32×32)`);
   }
   return { height, width };
 }
@@ -176,15 +177,15 @@ export class ImageGPTImageProcessor {
   constructor(options: ImageGPTImageProcessorOptions) {
     named('new ImageGPTImageProcessor', () => {
       if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-        throw new Error(`expected options { clusters, size?, … }, got ${describeValue(options)}`);
+        throw new ImageGPTError('E_BAD_INPUT', `expected options { clusters, size?, … }, got ${describeValue(options)}`);
       }
       checkCallOptions('options', options, CONSTRUCTOR_OPTIONS);
       for (const key of ['doResize', 'prependSos', 'normalize'] as const) {
-        if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new Error(`${key} must be true or false, got ${describeValue(options[key])}`);
+        if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new ImageGPTError('E_BAD_INPUT', `${key} must be true or false, got ${describeValue(options[key])}`);
       }
       if (options.background !== undefined && options.background !== null) checkBackground(options.background);
       if (options.resample !== undefined && !Object.prototype.hasOwnProperty.call(RESAMPLE_FILTERS, options.resample)) {
-        throw new Error(`resample must be one of ${Object.keys(RESAMPLE_FILTERS).join(', ')}; got ${describeValue(options.resample)}`);
+        throw new ImageGPTError('E_BAD_INPUT', `resample must be one of ${Object.keys(RESAMPLE_FILTERS).join(', ')}; got ${describeValue(options.resample)}`);
       }
     });
     this.clusters = named('new ImageGPTImageProcessor', () => toClusterArray(options.clusters));
@@ -214,7 +215,7 @@ export class ImageGPTImageProcessor {
     const method = 'ImageGPTImageProcessor.fromPretrained';
     try {
       if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-        throw new Error(`options must be an object, got ${describeValue(options)}`);
+        throw new ImageGPTError('E_BAD_INPUT', `options must be an object, got ${describeValue(options)}`);
       }
       const background = options.background;
       if (background !== undefined && background !== null) checkBackground(background);
@@ -240,14 +241,14 @@ export class ImageGPTImageProcessor {
     origin = 'preprocessor config',
     overrides: { background?: Rgb | null } = {},
   ): ImageGPTImageProcessor {
-    if (typeof origin !== 'string') throw new Error(`ImageGPTImageProcessor.fromConfig: origin must be a string naming the config, got ${describeValue(origin)}`);
+    if (typeof origin !== 'string') throw new ImageGPTError('E_BAD_INPUT', `ImageGPTImageProcessor.fromConfig: origin must be a string naming the config, got ${describeValue(origin)}`);
     if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
-      throw new Error(`ImageGPTImageProcessor.fromConfig: overrides must be an object, got ${describeValue(overrides)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `ImageGPTImageProcessor.fromConfig: overrides must be an object, got ${describeValue(overrides)}`);
     }
     named('ImageGPTImageProcessor.fromConfig', () => checkCallOptions('overrides', overrides, ['background']));
-    if (!isJsonObject(config)) throw new Error(`${clip(origin)} is not a JSON object: got ${describeValue(config)}`);
-    const fail = (problem: string): never => {
-      throw new Error(`${clip(origin)}: ${problem}`);
+    if (!isJsonObject(config)) throw new ImageGPTError('E_BAD_FILE', `${clip(origin)} is not a JSON object: got ${describeValue(config)}`);
+    const fail = (problem: string, code: ErrorCode = 'E_BAD_FILE'): never => {
+      throw new ImageGPTError(code, `${clip(origin)}: ${problem}`);
     };
     // Own fields only: nothing may come from Object.prototype.
     const get = (key: string): unknown => (Object.prototype.hasOwnProperty.call(config, key) ? config[key] : undefined);
@@ -258,7 +259,7 @@ export class ImageGPTImageProcessor {
     };
     const normalize = flag('do_normalize') ?? true;
     // Without quantization HF returns pixel values, not tokens: nothing a token model can be fed.
-    if (flag('do_color_quantize') === false) fail('do_color_quantize false is not supported (this processor makes tokens)');
+    if (flag('do_color_quantize') === false) fail('do_color_quantize false is not supported (this processor makes tokens)', 'E_UNSUPPORTED');
     const doResize = flag('do_resize') ?? true;
     const resampleNumber = get('resample');
     const resample = resampleNumber === undefined ? 'bilinear' : FILTER_BY_NUMBER.get(resampleNumber);
@@ -271,7 +272,7 @@ export class ImageGPTImageProcessor {
     }
     const background = overrides.background !== undefined ? overrides.background : ((configBackground ?? null) as Rgb | null);
     const clusters = get('clusters');
-    if (clusters === undefined) throw new Error(`${clip(origin)} has no "clusters"`);
+    if (clusters === undefined) throw new ImageGPTError('E_BAD_FILE', `${clip(origin)} has no "clusters"`);
     if (!Array.isArray(clusters)) fail(`"clusters" must be an N×3 array of numbers, got ${describeValue(clusters)}`);
     const size = get('size');
     let target: ImageSize;
@@ -282,7 +283,7 @@ export class ImageGPTImageProcessor {
       return new ImageGPTImageProcessor({ clusters: clusters as number[][], size: target!, doResize, normalize, resample, background });
     } catch (e) {
       // The constructor's messages name the value; say which file it came from instead of the constructor.
-      throw new Error(`${clip(origin)}: ${errorMessage(e).replace(/^new ImageGPTImageProcessor: /, '')}`);
+      throw new ImageGPTError('E_BAD_FILE', `${clip(origin)}: ${errorMessage(e).replace(/^new ImageGPTImageProcessor: /, '')}`);
     }
   }
 
@@ -306,9 +307,9 @@ export class ImageGPTImageProcessor {
   private encodeImages(images: ImageInput | readonly ImageInput[], options: EncodeOptions): { inputIds: number[][] } {
     checkCallOptions('options', options, ['background', 'prependSos']);
     if (options.prependSos !== undefined && typeof options.prependSos !== 'boolean') {
-      throw new Error(`prependSos must be true or false, got ${describeValue(options.prependSos)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `prependSos must be true or false, got ${describeValue(options.prependSos)}`);
     }
-    if (images === undefined || images === null) throw new Error(`expected an image or an array of images, got ${describeValue(images)}`);
+    if (images === undefined || images === null) throw new ImageGPTError('E_BAD_INPUT', `expected an image or an array of images, got ${describeValue(images)}`);
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     const background = this.pickBackground(options.background);
     const prependSos = options.prependSos ?? this.prependSos;
@@ -340,26 +341,26 @@ export class ImageGPTImageProcessor {
 
   private decodeTokens(tokens: ArrayLike<number>, options: DecodeOptions): RgbaImage {
     if (!Array.isArray(tokens) && !(ArrayBuffer.isView(tokens) && !(tokens instanceof DataView))) {
-      throw new Error(`tokens must be an array or typed array of token ids, got ${describeValue(tokens)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `tokens must be an array or typed array of token ids, got ${describeValue(tokens)}`);
     }
     checkCallOptions('options', options, ['height', 'width', 'fill']);
-    if (options.fill !== undefined && !Array.isArray(options.fill)) throw new Error(`fill must be [r, g, b, a], got ${describeValue(options.fill)}`);
+    if (options.fill !== undefined && !Array.isArray(options.fill)) throw new ImageGPTError('E_BAD_INPUT', `fill must be [r, g, b, a], got ${describeValue(options.fill)}`);
     const { width, height } = checkTargetSize({ height: options.height ?? this.size.height, width: options.width ?? this.size.width });
     const pixels = width * height;
     const { fill } = options;
     if (tokens.length > pixels || (tokens.length < pixels && !fill)) {
-      throw new Error(`got ${tokens.length} tokens for a ${height}×${width} image; expected ${pixels}` +
+      throw new ImageGPTError('E_BAD_INPUT', `got ${tokens.length} tokens for a ${height}×${width} image; expected ${pixels}` +
         (tokens.length < pixels ? ' (pass `fill` to show a partial image)' : ''));
     }
     if (fill && !isByteList(fill, 4)) {
-      throw new Error(`fill must be [r, g, b, a] with integers 0..255, got ${describeValue(fill)}`);
+      throw new ImageGPTError('E_BAD_INPUT', `fill must be [r, g, b, a] with integers 0..255, got ${describeValue(fill)}`);
     }
     const data = new Uint8ClampedArray(pixels * 4);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       if (!Number.isInteger(t) || t < 0 || t >= this.numClusters) {
         const hint = t === this.sosToken ? ` (${t} is SOS: drop it before decoding)` : '';
-        throw new Error(`token ${describeValue(t)} at index ${i} is outside the cluster range 0..${this.numClusters - 1}${hint}`);
+        throw new ImageGPTError('E_BAD_INPUT', `token ${describeValue(t)} at index ${i} is outside the cluster range 0..${this.numClusters - 1}${hint}`);
       }
       data[4 * i] = this.palette[3 * t];
       data[4 * i + 1] = this.palette[3 * t + 1];
@@ -384,10 +385,10 @@ const CONSTRUCTOR_OPTIONS = ['clusters', 'size', 'doResize', 'background', 'prep
 function checkCallOptions(what: string, options: unknown, known: readonly string[]): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new Error(`${what} must be an object, got ${describeValue(options)}`);
+    throw new ImageGPTError('E_BAD_INPUT', `${what} must be an object, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
+    if (!known.includes(key)) throw new ImageGPTError('E_BAD_INPUT', `unknown option ${describeValue(key)}; known options: ${known.join(', ')}`);
   }
 }
 
