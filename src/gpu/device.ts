@@ -3,6 +3,7 @@
 // the kernels can use where this adapter offers them.
 import { tuningFor } from './tuning';
 import { describeValue } from '../json';
+import { badInput, ImageGPTError } from '../errors';
 
 export interface DeviceNeeds {
   /** The largest single buffer (bytes). */
@@ -51,19 +52,21 @@ export interface ImageGptDevice {
   features: GPUFeatureName[];
 }
 
-/** The adapter cannot give a limit the caller needs (as opposed to a device request that failed). */
-export class AdapterLimitError extends Error {
-  override name = 'AdapterLimitError';
+/** The adapter cannot give a limit the caller needs (as opposed to a device request that failed): E_DEVICE_LIMIT. */
+export class AdapterLimitError extends ImageGPTError {
+  constructor(message: string) {
+    super('E_DEVICE_LIMIT', message);
+  }
 }
 
 /** The optional features to ask this adapter for: those wanted (options, else the adapter's tuning) that it offers. */
 export function featuresToRequest(adapter: Pick<GPUAdapter, 'features' | 'info'>, wanted: DeviceFeatureOptions = {}): GPUFeatureName[] {
   for (const key of Object.keys(wanted)) {
     if (!(DEVICE_FEATURE_OPTIONS as readonly string[]).includes(key)) {
-      throw new Error(`device features: unknown option ${describeValue(key)}; known options: ${DEVICE_FEATURE_OPTIONS.join(', ')}`);
+      throw badInput(`device features: unknown option ${describeValue(key)}; known options: ${DEVICE_FEATURE_OPTIONS.join(', ')}`);
     }
     const v: unknown = wanted[key as keyof DeviceFeatureOptions];
-    if (v !== undefined && typeof v !== 'boolean') throw new Error(`device features: ${key} must be true or false, got ${describeValue(v)}`);
+    if (v !== undefined && typeof v !== 'boolean') throw badInput(`device features: ${key} must be true or false, got ${describeValue(v)}`);
   }
   const tuning = tuningFor(adapter.info);
   const ask: Record<keyof DeviceFeatureOptions, boolean> = {
@@ -76,7 +79,7 @@ export function featuresToRequest(adapter: Pick<GPUAdapter, 'features' | 'info'>
 
 export async function requestImageGptDevice(gpu: GPU, needs: DeviceNeeds, opts: DeviceOptions = {}): Promise<ImageGptDevice> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new Error('WebGPU: no adapter available (is WebGPU enabled, and is this a secure context?)');
+  if (!adapter) throw new ImageGPTError('E_UNSUPPORTED', 'WebGPU: no adapter available (is WebGPU enabled, and is this a secure context?)');
   const available = adapter.limits;
   const minimum = opts.minimum ?? needs;
   const wanted: [keyof GPUSupportedLimits & string, number, number][] = [

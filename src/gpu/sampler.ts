@@ -4,6 +4,7 @@ import type { Op, StepShape } from './types';
 import { PipelineCache } from './pipelines';
 import { describeValue } from '../json';
 import { ImageGPTError, badInput } from '../errors';
+import { isCpuAdapter } from './tuning';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
 
 /**
@@ -34,11 +35,11 @@ export interface SampleParams {
 }
 
 /**
- * Threads per sequence for an adapter: SwiftShader runs a workgroup's threads on one CPU
- * core, where 16 measured fastest (4–16 alike, 64 was 3× slower); real GPUs get 64.
+ * Threads per sequence for an adapter: a CPU adapter (SwiftShader, lavapipe) runs a workgroup's threads on one
+ * core, where 16 measured fastest on SwiftShader (4–16 alike, 64 was 3× slower); real GPUs get 64.
  */
-export function samplerWorkgroupSizeFor(info: Pick<GPUAdapterInfo, 'vendor' | 'architecture'>): number {
-  return info.architecture === 'swiftshader' || info.vendor === 'google' ? 16 : 64;
+export function samplerWorkgroupSizeFor(info: Partial<GPUAdapterInfo>): number {
+  return isCpuAdapter(info) ? 16 : 64;
 }
 
 /** An Op that owns a small uniform (its vocab and history length), and a zero promptEnds where none was given: `destroy()` frees them. */

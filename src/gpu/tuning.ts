@@ -1,7 +1,7 @@
 // Launch shapes per adapter: the one table of tuning choices. The kernels read it; they never pick it.
 // Defaults come from `tuningFor(adapter info)`; callers override fields through the `tuning` load option.
 import { describeValue } from '../json';
-import { badInput } from '../errors';
+import { badInput, ImageGPTError } from '../errors';
 
 export interface KernelTuning {
   /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
@@ -115,11 +115,26 @@ export const GPU_TUNING: KernelTuning = {
 /** The tunings picked by default (SwiftShader's, then GPUs'), for sizing before a device exists. */
 export const DEFAULT_TUNINGS: readonly Readonly<KernelTuning>[] = [{ ...SWIFTSHADER_TUNING }, { ...GPU_TUNING }];
 
-/** SwiftShader (a CPU) wants register blocking and no workgroup memory; GPUs want shared-memory tiles.
- *  Without adapter info (older browsers have no `device.adapterInfo`) the portable choice is SwiftShader's. */
+/** Names of CPU implementations of Vulkan in an adapter's architecture, device or description. */
+const CPU_DRIVER_NAMES = /swiftshader|llvmpipe|lavapipe/i;
+
+/**
+ * Whether an adapter runs on the CPU: a software Vulkan such as SwiftShader or Mesa's lavapipe. WebGPU says so in
+ * `isFallbackAdapter`; Dawn sets it for both (what they report, in Dawn/Node and Chromium: SwiftShader vendor
+ * 'google', architecture 'swiftshader', description 'SwiftShader driver 5.0.0'; lavapipe vendor 'mesa', architecture
+ * 'software', device and description 'llvmpipe…'; subgroups 4 and 8 wide). Implementations that predate the
+ * attribute leave it undefined: then the name of a known CPU driver in architecture, device or description decides.
+ */
+export function isCpuAdapter(info: Partial<GPUAdapterInfo>): boolean {
+  if (info.isFallbackAdapter === true) return true;
+  return [info.architecture, info.device, info.description].some((s) => typeof s === 'string' && CPU_DRIVER_NAMES.test(s));
+}
+
+/** A CPU (SwiftShader, lavapipe) wants register blocking and no workgroup memory: SWIFTSHADER_TUNING, measured
+ *  there; GPUs want shared-memory tiles. Without adapter info (older browsers have no `device.adapterInfo`) the
+ *  portable choice is the CPU's. */
 export function tuningFor(info: GPUAdapterInfo | undefined): KernelTuning {
-  const swiftShader = info !== undefined && (info.architecture === 'swiftshader' || info.vendor === 'google');
-  return { ...(swiftShader || info === undefined ? SWIFTSHADER_TUNING : GPU_TUNING) };
+  return { ...(info === undefined || isCpuAdapter(info) ? SWIFTSHADER_TUNING : GPU_TUNING) };
 }
 
 /** Throws naming the field where a tuning cannot run on a device with these limits. */
@@ -134,27 +149,27 @@ export function checkTuning(t: KernelTuning, limits: GPUSupportedLimits): void {
     ['attentionDecodeThreads', t.attentionDecodeThreads],
   ];
   for (const [what, n] of threads) {
-    if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new Error(`tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);
+    if (!Number.isInteger(n) || n < 1 || n > maxThreads) throw new ImageGPTError('E_DEVICE_LIMIT', `tuning: ${what} = ${n} threads, the device allows 1…${maxThreads}`);
   }
-  if (!Number.isInteger(Math.log2(t.normThreads))) throw new Error(`tuning: normThreads ${t.normThreads} must be a power of two`);
+  if (!Number.isInteger(Math.log2(t.normThreads))) throw badInput(`tuning: normThreads ${t.normThreads} must be a power of two`);
   const shared = Math.max(
     4 * t.sharedDepth * (4 * t.sharedThreads[1] + 4 * t.sharedThreads[0]),
     // The pair matvec's two vec4s per thread, and each K slice's sum of squares (the fused norm).
     32 * t.matvecThreads * t.matvecSplitK + 4 * t.matvecSplitK,
   );
   if (shared > limits.maxComputeWorkgroupStorageSize) {
-    throw new Error(`tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
+    throw new ImageGPTError('E_DEVICE_LIMIT', `tuning: needs ${shared} bytes of workgroup memory, the device allows ${limits.maxComputeWorkgroupStorageSize}`);
   }
   for (const [what, n] of [
     ['attentionSplitKeys', t.attentionSplitKeys],
     ['attentionMaxSplits', t.attentionMaxSplits],
   ] as const) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`tuning: ${what} must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw badInput(`tuning: ${what} must be a positive integer, got ${n}`);
   }
   if (!Number.isInteger(t.attentionSplitMaxSeq) || t.attentionSplitMaxSeq < 0) {
-    throw new Error(`tuning: attentionSplitMaxSeq must be an integer ≥ 0, got ${t.attentionSplitMaxSeq}`);
+    throw badInput(`tuning: attentionSplitMaxSeq must be an integer ≥ 0, got ${t.attentionSplitMaxSeq}`);
   }
-  if (!(t.decodeMaxRows >= 0)) throw new Error(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
+  if (!(t.decodeMaxRows >= 0)) throw badInput(`tuning: decodeMaxRows must be ≥ 0, got ${t.decodeMaxRows}`);
 }
 
 /** Says what a tuning field holds when `v` is wrong, or null when it is right. */
@@ -194,15 +209,15 @@ const TUNING_FIELDS: { [K in keyof KernelTuning]-?: FieldCheck } = {
 export function checkTuningOption(what: string, tuning: unknown): Partial<KernelTuning> | undefined {
   if (tuning === undefined) return undefined;
   if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
-    throw new Error(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
+    throw badInput(`${what}: tuning must be an object of KernelTuning fields, got ${describeValue(tuning)}`);
   }
   const known = Object.keys(TUNING_FIELDS).filter((k) => k !== 'fuse'); // the deprecated shorthand is not advertised
   for (const [key, value] of Object.entries(tuning)) {
     const check = (TUNING_FIELDS as Record<string, FieldCheck>)[key];
-    if (!check) throw new Error(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
+    if (!check) throw badInput(`${what}: tuning: unknown field ${describeValue(key)}; known fields: ${known.join(', ')}`);
     if (value === undefined) continue;
     const expected = check(value);
-    if (expected) throw new Error(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
+    if (expected) throw badInput(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
   }
   checkFuseAlone(what, tuning as Partial<KernelTuning>);
   return tuning as Partial<KernelTuning>;

@@ -196,7 +196,7 @@ describe('reading f16 weights: native (shader-f16) or unpacked', () => {
       const ctx = new KernelContext(device, { shaderF16 });
       expect(ctx.useShaderF16).toBe(false);
       expect(weightReading(ctx, 'f16')).toBe('f16');
-      const kernels = new Kernels(device, { shaderF16, decodeMaxRows: 1 });
+      const kernels = new Kernels(device, { shaderF16, decodeMaxRows: 1, prefill: 'registers' }); // the tile kernel pinned, not the adapter's
       const w = { buffer: storageBuffer(device, 8 * 12 * 2), dtype: 'f16' as const, rows: 8, cols: 12 };
       const op = kernels.matmul({ step: kernels.createStepBuffer(), x: storageBuffer(device, 4 * 8 * 4), w, out: storageBuffer(device, 4 * 12 * 4) });
       expect(pipelinesOf(op, [{ batch: 1, seq: 1, past: 0 }, { batch: 4, seq: 1, past: 0 }])).toEqual([

@@ -5,10 +5,10 @@
 import type { ImageGPTConfig } from '../../src/model/config';
 
 /** Row-major matrices as flat arrays; `rows × cols`. */
-type Mat = Float64Array;
+export type Mat = Float64Array;
 
 /** C[m×n] = A·B, A[m×k] (or Aᵀ when `ta`: A stored [k×m]), B[k×n] (or Bᵀ when `tb`: B stored [n×k]). */
-function mm(A: ArrayLike<number>, B: ArrayLike<number>, m: number, k: number, n: number, ta = false, tb = false): Mat {
+export function mm(A: ArrayLike<number>, B: ArrayLike<number>, m: number, k: number, n: number, ta = false, tb = false): Mat {
   const C = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let p = 0; p < k; p++) {
@@ -26,7 +26,7 @@ function addBias(x: Mat, b: ArrayLike<number>, n: number): Mat {
 }
 
 /** Σ over rows of x[rows×n]: a bias's gradient. */
-function sumRows(x: Mat, n: number): Mat {
+export function sumRows(x: Mat, n: number): Mat {
   const s = new Float64Array(n);
   for (let i = 0; i < x.length; i++) s[i % n] += x[i];
   return s;
@@ -37,7 +37,7 @@ function add(a: Mat, b: Mat): Mat {
 }
 
 /** ImageGPT's norm per row: y = g ⊙ x · r, r = 1/sqrt(mean(x²) + eps). Returns y and r per row. */
-function norm(x: Mat, g: ArrayLike<number>, E: number, eps: number): { y: Mat; r: Mat } {
+export function norm(x: Mat, g: ArrayLike<number>, E: number, eps: number): { y: Mat; r: Mat } {
   const rows = x.length / E;
   const y = new Float64Array(x.length);
   const r = new Float64Array(rows);
@@ -51,7 +51,7 @@ function norm(x: Mat, g: ArrayLike<number>, E: number, eps: number): { y: Mat; r
 }
 
 /** The norm's backward for x: with u = dy ⊙ g, dx = r·u − x·r³·mean(u ⊙ x). */
-function normBackward(x: Mat, r: Mat, g: ArrayLike<number>, dy: Mat, E: number): Mat {
+export function normBackward(x: Mat, r: Mat, g: ArrayLike<number>, dy: Mat, E: number): Mat {
   const dx = new Float64Array(x.length);
   for (let n = 0; n < r.length; n++) {
     let ux = 0;
@@ -64,7 +64,7 @@ function normBackward(x: Mat, r: Mat, g: ArrayLike<number>, dy: Mat, E: number):
 
 const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
 const quickGelu = (v: number): number => v * sigmoid(1.702 * v);
-const quickGeluGrad = (v: number): number => {
+export const quickGeluGrad = (v: number): number => {
   const s = sigmoid(1.702 * v);
   return s + 1.702 * v * s * (1 - s);
 };

@@ -1,0 +1,181 @@
+// The backward pass's kernels, one family per .wgsl file: matrix products with transposed operands
+// (backward_matmul.wgsl), bias gradients (column_sum.wgsl), the norm (norm_backward.wgsl), quick-GELU
+// (quick_gelu_backward.wgsl), cross-entropy with its gradient (cross_entropy_backward.wgsl) and the embeddings
+// (embedding_backward.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
+// (batchSize × seqLength), so a step only dispatches. All f32.
+import type { KernelContext } from '../gpu/context';
+import { checkDistinct, checkSize, run } from '../gpu/context';
+import { badInput } from '../errors';
+import backwardMatmulWgsl from '../../shaders/backward_matmul.wgsl?raw';
+import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
+import normBackwardWgsl from '../../shaders/norm_backward.wgsl?raw';
+import quickGeluBackwardWgsl from '../../shaders/quick_gelu_backward.wgsl?raw';
+import crossEntropyBackwardWgsl from '../../shaders/cross_entropy_backward.wgsl?raw';
+import embeddingBackwardWgsl from '../../shaders/embedding_backward.wgsl?raw';
+
+/** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
+export interface TrainOp {
+  readonly label: string;
+  encode(pass: GPUComputePassEncoder): void;
+  /** Frees the op's own uniform (not the buffers it was given). */
+  destroy(): void;
+}
+
+function positive(label: string, what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw badInput(`${label}: ${what} must be a positive integer, got ${v}`);
+}
+
+/** A 16-byte uniform of four words (u32, or f32 where `floats` marks them), written once. */
+function sizesUniform(ctx: KernelContext, label: string, words: number[], floats: number[] = []): GPUBuffer {
+  const buffer = ctx.device.createBuffer({ label: `${label} sizes`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const data = new ArrayBuffer(16);
+  const u = new Uint32Array(data);
+  const f = new Float32Array(data);
+  words.forEach((w, i) => (floats.includes(i) ? (f[i] = w) : (u[i] = w)));
+  ctx.device.queue.writeBuffer(buffer, 0, data);
+  return buffer;
+}
+
+function op(label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEncoder) => void): TrainOp {
+  return { label, encode, destroy: () => uniform.destroy() };
+}
+
+/** c [m, n] = op(a) · op(b): a is [m, k] (or [k, m] with transA), b is [k, n] (or [n, k] with transB). */
+export function backwardMatmulOp(
+  ctx: KernelContext,
+  o: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer; m: number; n: number; k: number; transA?: boolean; transB?: boolean },
+): TrainOp {
+  const label = `backwardMatmul[${o.m}×${o.k}${o.transA ? 'ᵀ' : ''} · ${o.k}×${o.n}${o.transB ? 'ᵀ' : ''}]`;
+  for (const d of ['m', 'n', 'k'] as const) positive(label, d, o[d]);
+  checkDistinct(label, { a: o.a, c: o.c });
+  checkDistinct(label, { b: o.b, c: o.c });
+  checkSize(label, 'a', o.a, o.m * o.k * 4);
+  checkSize(label, 'b', o.b, o.k * o.n * 4);
+  checkSize(label, 'c', o.c, o.m * o.n * 4);
+  const pipeline = ctx.composed('backward_matmul.wgsl', [backwardMatmulWgsl], 'backwardMatmul', { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 });
+  const uniform = sizesUniform(ctx, label, [o.m, o.n, o.k, 0]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.a, o.b, o.c]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.n / 16), Math.ceil(o.m / 16)));
+}
+
+/** out [cols] = Σ over the rows of x [rows, cols]: a bias's gradient. */
+export function columnSumOp(ctx: KernelContext, o: { x: GPUBuffer; out: GPUBuffer; rows: number; cols: number }): TrainOp {
+  const label = `columnSum[${o.rows}×${o.cols}]`;
+  positive(label, 'rows', o.rows);
+  positive(label, 'cols', o.cols);
+  checkDistinct(label, { x: o.x, out: o.out });
+  checkSize(label, 'x', o.x, o.rows * o.cols * 4);
+  checkSize(label, 'out', o.out, o.cols * 4);
+  const pipeline = ctx.composed('column_sum.wgsl', [columnSumWgsl], 'columnSum', {});
+  const uniform = sizesUniform(ctx, label, [o.rows, o.cols, 0, 0]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.out]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.cols / 64), 1));
+}
+
+/** dx [rows, dim] = the norm's backward for its input x, given dy and the gain; added to dx with `accumulate`. */
+export function normBackwardOp(
+  ctx: KernelContext,
+  o: { x: GPUBuffer; gain: GPUBuffer; dy: GPUBuffer; dx: GPUBuffer; rows: number; dim: number; eps: number; accumulate: boolean },
+): TrainOp {
+  const label = `normBackward[${o.rows}×${o.dim}]`;
+  positive(label, 'rows', o.rows);
+  positive(label, 'dim', o.dim);
+  if (!(o.eps > 0)) throw badInput(`${label}: eps must be a positive number, got ${o.eps}`);
+  checkDistinct(label, { x: o.x, dx: o.dx });
+  checkDistinct(label, { dy: o.dy, dx: o.dx });
+  checkDistinct(label, { gain: o.gain, dx: o.dx });
+  for (const [what, b] of [['x', o.x], ['dy', o.dy], ['dx', o.dx]] as const) checkSize(label, what, b, o.rows * o.dim * 4);
+  checkSize(label, 'gain', o.gain, o.dim * 4);
+  const pipeline = ctx.composed('norm_backward.wgsl', [normBackwardWgsl], 'normBackward', { ACCUMULATE: o.accumulate ? 1 : 0 });
+  const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, o.dy, o.dx]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1));
+}
+
+/** grad ← grad · quickGelu'(x), in place, over `count` elements. */
+export function quickGeluBackwardOp(ctx: KernelContext, o: { x: GPUBuffer; grad: GPUBuffer; count: number }): TrainOp {
+  const label = `quickGeluBackward[${o.count}]`;
+  positive(label, 'count', o.count);
+  checkDistinct(label, { x: o.x, grad: o.grad });
+  checkSize(label, 'x', o.x, o.count * 4);
+  checkSize(label, 'grad', o.grad, o.count * 4);
+  const pipeline = ctx.composed('quick_gelu_backward.wgsl', [quickGeluBackwardWgsl], 'quickGeluBackward', {});
+  const uniform = sizesUniform(ctx, label, [o.count, 0, 0, 0]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.grad]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.min(Math.ceil(o.count / 256), 4096), 1));
+}
+
+/** Cross-entropy and its gradient, in place on `logits` [rows, vocab]; loss [rows] unscaled, 0 for targets < 0. */
+export interface CrossEntropyBackwardOp extends TrainOp {
+  /** Sets the mean's divisor: the number of counted targets of the next step (written to the uniform). */
+  setCounted(counted: number): void;
+}
+
+export function crossEntropyBackwardOp(
+  ctx: KernelContext,
+  o: { logits: GPUBuffer; targets: GPUBuffer; loss: GPUBuffer; rows: number; vocab: number },
+): CrossEntropyBackwardOp {
+  const label = `crossEntropyBackward[${o.rows}×${o.vocab}]`;
+  positive(label, 'rows', o.rows);
+  positive(label, 'vocab', o.vocab);
+  checkDistinct(label, { logits: o.logits, targets: o.targets, loss: o.loss });
+  checkSize(label, 'logits', o.logits, o.rows * o.vocab * 4);
+  checkSize(label, 'targets', o.targets, o.rows * 4);
+  checkSize(label, 'loss', o.loss, o.rows * 4);
+  const pipeline = ctx.composed('cross_entropy_backward.wgsl', [crossEntropyBackwardWgsl], 'crossEntropyBackward', {});
+  const uniform = sizesUniform(ctx, label, [o.rows, o.vocab, 0, 0], [2]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.logits, o.targets, o.loss]);
+  const scale = new Float32Array(1);
+  return {
+    ...op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1)),
+    setCounted(counted: number) {
+      if (!Number.isInteger(counted) || counted < 0) throw badInput(`${label}: counted targets must be an integer ≥ 0, got ${counted}`);
+      // No counted target: every gradient 0 (the loss is then reported as NaN by the caller, as torch's mean of nothing).
+      scale[0] = counted === 0 ? 0 : 1 / counted;
+      ctx.device.queue.writeBuffer(uniform, 8, scale);
+    },
+  };
+}
+
+/** Where each token id occurs in a step's batch: rows of token v are rowsOf[starts[v] .. starts[v + 1]). */
+export function tokenRows(ids: readonly (readonly number[])[], vocab: number, into?: { starts: Uint32Array; rowsOf: Uint32Array }): { starts: Uint32Array; rowsOf: Uint32Array } {
+  const T = ids[0]?.length ?? 0;
+  const starts = into?.starts ?? new Uint32Array(vocab + 1);
+  const rowsOf = into?.rowsOf ?? new Uint32Array(ids.length * T);
+  starts.fill(0);
+  for (const row of ids) {
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw badInput(`token id ${id} is outside 0..${vocab - 1}`);
+      starts[id + 1]++;
+    }
+  }
+  for (let v = 0; v < vocab; v++) starts[v + 1] += starts[v];
+  const next = starts.slice(0, vocab);
+  ids.forEach((row, b) => row.forEach((id, t) => (rowsOf[next[id]++] = b * T + t)));
+  return { starts, rowsOf };
+}
+
+/** dwte [vocab, dim] and dwpe [positions ≥ seq, dim] from the embedding output's gradient [batch · seq, dim]. */
+export function embeddingBackwardOp(
+  ctx: KernelContext,
+  o: { grad: GPUBuffer; starts: GPUBuffer; rowsOf: GPUBuffer; dwte: GPUBuffer; dwpe: GPUBuffer; batch: number; seq: number; dim: number; vocab: number },
+): TrainOp {
+  const label = `embeddingBackward[${o.batch}×${o.seq}×${o.dim}]`;
+  for (const d of ['batch', 'seq', 'dim', 'vocab'] as const) positive(label, d, o[d]);
+  checkDistinct(label, { grad: o.grad, dwte: o.dwte, dwpe: o.dwpe });
+  checkSize(label, 'grad', o.grad, o.batch * o.seq * o.dim * 4);
+  checkSize(label, 'starts', o.starts, (o.vocab + 1) * 4);
+  checkSize(label, 'rowsOf', o.rowsOf, o.batch * o.seq * 4);
+  checkSize(label, 'dwte', o.dwte, o.vocab * o.dim * 4);
+  checkSize(label, 'dwpe', o.dwpe, o.seq * o.dim * 4);
+  const tokens = ctx.composed('embedding_backward.wgsl', [embeddingBackwardWgsl], 'tokenGrad', {});
+  const positions = ctx.composed('embedding_backward.wgsl', [embeddingBackwardWgsl], 'positionGrad', {});
+  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.dim, o.vocab]);
+  const tokenGroup = ctx.bindGroup(`${label} wte`, tokens, [null, uniform, o.grad, o.starts, o.rowsOf, o.dwte]);
+  const positionGroup = ctx.bindGroup(`${label} wpe`, positions, [null, uniform, o.grad, null, null, o.dwpe]);
+  const columns = Math.ceil(o.dim / 64);
+  return op(label, uniform, (pass) => {
+    run(pass, `${label} wte`, tokens, tokenGroup, columns, o.vocab);
+    run(pass, `${label} wpe`, positions, positionGroup, columns, o.seq);
+  });
+}

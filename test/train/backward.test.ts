@@ -1,0 +1,171 @@
+// The backward kernels against the float64 CPU reference (test/reference/train.ts, itself checked against torch),
+// on ragged shapes: sizes that are not multiples of the 16×16 tiles or of the workgroups.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getTestDevice } from '../helpers/gpu';
+import { KernelContext } from '../../src/gpu/context';
+import {
+  backwardMatmulOp,
+  columnSumOp,
+  crossEntropyBackwardOp,
+  embeddingBackwardOp,
+  normBackwardOp,
+  quickGeluBackwardOp,
+  tokenRows,
+  type TrainOp,
+} from '../../src/train/backward';
+import { mm, normBackward, norm, quickGeluGrad, sumRows } from '../reference/train';
+import { random, randomArray, readF32, relativeError, storageBuffer } from '../gpu/harness';
+
+describe('backward kernels', () => {
+  let device: GPUDevice;
+  let ctx: KernelContext;
+  const made: GPUBuffer[] = [];
+  const buffer = (data: Float32Array | Int32Array | Uint32Array | number): GPUBuffer => {
+    const b = storageBuffer(device, data instanceof Uint32Array ? new Int32Array(data.buffer) : data);
+    made.push(b);
+    return b;
+  };
+  const runOps = (...ops: TrainOp[]) => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const o of ops) o.encode(pass);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+  };
+  beforeAll(async () => {
+    device = await getTestDevice();
+    ctx = new KernelContext(device);
+  });
+  afterAll(() => {
+    for (const b of made) b.destroy();
+    ctx.destroy();
+  });
+
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [17, 33, 5],
+    [64, 48, 70],
+    [130, 3, 47],
+  ];
+  for (const [m, n, k] of shapes) {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      it(`backwardMatmul ${m}×${n} over ${k}, A${transA ? 'ᵀ' : ''} B${transB ? 'ᵀ' : ''}`, async () => {
+        const rand = random(m * 1000 + n * 10 + k);
+        const a = randomArray(rand, m * k);
+        const b = randomArray(rand, k * n);
+        const c = buffer(m * n * 4);
+        const op = backwardMatmulOp(ctx, { a: buffer(a), b: buffer(b), c, m, n, k, transA, transB });
+        await ctx.ready();
+        runOps(op);
+        expect(relativeError(await readF32(device, c, m * n), mm(a, b, m, k, n, transA, transB))).toBeLessThan(1e-6);
+        op.destroy();
+      });
+    }
+  }
+
+  it('columnSum over ragged rows and columns', async () => {
+    const rand = random(3);
+    for (const [rows, cols] of [[1, 1], [70, 65], [5, 200]]) {
+      const x = randomArray(rand, rows * cols);
+      const out = buffer(cols * 4);
+      const op = columnSumOp(ctx, { x: buffer(x), out, rows, cols });
+      await ctx.ready();
+      runOps(op);
+      expect(relativeError(await readF32(device, out, cols), sumRows(Float64Array.from(x), cols))).toBeLessThan(1e-6);
+      op.destroy();
+    }
+  });
+
+  it('normBackward, written and accumulated, dims under and over the workgroup', async () => {
+    const rand = random(5);
+    // Not dim 1: there dx is g·eps/(x² + eps)^1.5, all cancellation in f32 (a property of the formula, not the kernel).
+    for (const [rows, dim] of [[1, 2], [7, 48], [3, 130]]) {
+      const x = randomArray(rand, rows * dim, 2);
+      const gain = randomArray(rand, dim, 1.5);
+      const dy = randomArray(rand, rows * dim);
+      const before = randomArray(rand, rows * dim);
+      const { r } = norm(Float64Array.from(x), gain, dim, 1e-5);
+      const want = normBackward(Float64Array.from(x), r, gain, Float64Array.from(dy), dim);
+      for (const accumulate of [false, true]) {
+        const dx = buffer(before);
+        const op = normBackwardOp(ctx, { x: buffer(x), gain: buffer(gain), dy: buffer(dy), dx, rows, dim, eps: 1e-5, accumulate });
+        await ctx.ready();
+        runOps(op);
+        const expected = accumulate ? want.map((v, i) => v + before[i]) : want;
+        expect(relativeError(await readF32(device, dx, rows * dim), expected), `${rows}×${dim} accumulate ${accumulate}`).toBeLessThan(1e-5);
+        op.destroy();
+      }
+    }
+  });
+
+  it('quickGeluBackward over a ragged count, large negative and positive inputs included', async () => {
+    const rand = random(7);
+    const count = 1000;
+    const x = randomArray(rand, count, 6);
+    x[0] = -100;
+    x[1] = 100;
+    const g = randomArray(rand, count);
+    const grad = buffer(g);
+    const op = quickGeluBackwardOp(ctx, { x: buffer(x), grad, count });
+    await ctx.ready();
+    runOps(op);
+    expect(relativeError(await readF32(device, grad, count), Array.from(x, (v, i) => g[i] * quickGeluGrad(v)))).toBeLessThan(1e-6);
+    op.destroy();
+  });
+
+  it('crossEntropyBackward: loss per row and (softmax − one-hot) / counted, in place; ignored rows are zero', async () => {
+    const rand = random(9);
+    for (const vocab of [512, 37]) {
+      const rows = 9;
+      const logits = randomArray(rand, rows * vocab, 8).map((v, i) => v + (i % 3 === 0 ? 200 : 0));
+      const targets = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 3 ? -100 : Math.floor(rand() * vocab)));
+      const counted = targets.filter((t) => t >= 0).length;
+      const logitsBuffer = buffer(logits);
+      const loss = buffer(rows * 4);
+      const op = crossEntropyBackwardOp(ctx, { logits: logitsBuffer, targets: buffer(targets), loss, rows, vocab });
+      op.setCounted(counted);
+      await ctx.ready();
+      runOps(op);
+      const wantLoss = new Float64Array(rows);
+      const wantGrad = new Float64Array(rows * vocab);
+      for (let r = 0; r < rows; r++) {
+        if (targets[r] < 0) continue;
+        const row = logits.subarray(r * vocab, (r + 1) * vocab);
+        const max = Math.max(...row);
+        const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
+        wantLoss[r] = Math.log(sum) + max - row[targets[r]];
+        for (let v = 0; v < vocab; v++) wantGrad[r * vocab + v] = (Math.exp(row[v] - max) / sum - (v === targets[r] ? 1 : 0)) / counted;
+      }
+      expect(relativeError(await readF32(device, loss, rows), wantLoss)).toBeLessThan(1e-5);
+      expect(relativeError(await readF32(device, logitsBuffer, rows * vocab), wantGrad)).toBeLessThan(1e-5);
+      op.destroy();
+    }
+  });
+
+  it('embeddingBackward: wte rows from a counting sort of the ids, wpe per position; unused rows zero', async () => {
+    const rand = random(13);
+    const [batch, seq, dim, vocab] = [3, 11, 70, 20];
+    const ids = Array.from({ length: batch }, () => Array.from({ length: seq }, () => Math.floor(rand() * (vocab - 5)))); // the last 5 unused
+    const grad = randomArray(rand, batch * seq * dim);
+    const { starts, rowsOf } = tokenRows(ids, vocab);
+    const dwte = buffer(vocab * dim * 4);
+    const dwpe = buffer((seq + 4) * dim * 4); // more positions than the step uses
+    const op = embeddingBackwardOp(ctx, { grad: buffer(grad), starts: buffer(starts), rowsOf: buffer(rowsOf), dwte, dwpe, batch, seq, dim, vocab });
+    await ctx.ready();
+    runOps(op);
+    const wantWte = new Float64Array(vocab * dim);
+    const wantWpe = new Float64Array((seq + 4) * dim);
+    ids.forEach((row, b) =>
+      row.forEach((id, t) => {
+        for (let e = 0; e < dim; e++) {
+          wantWte[id * dim + e] += grad[(b * seq + t) * dim + e];
+          wantWpe[t * dim + e] += grad[(b * seq + t) * dim + e];
+        }
+      }),
+    );
+    expect(relativeError(await readF32(device, dwte, vocab * dim), wantWte)).toBeLessThan(1e-6);
+    expect(relativeError(await readF32(device, dwpe, (seq + 4) * dim), wantWpe)).toBeLessThan(1e-6);
+    expect(() => tokenRows([[0, vocab]], vocab)).toThrow(/token id 20 is outside 0\.\.19/);
+    op.destroy();
+  });
+});
