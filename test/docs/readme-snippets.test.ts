@@ -221,6 +221,8 @@ const PUBLIC_NAMES = [
   'LbfgsStopReason',
   // safetensors
   'parseSafetensors', 'writeSafetensors', 'tensorToFloat32', 'SafetensorsFile', 'SafetensorsTensor', 'SafetensorsDType',
+  // errors
+  'ImageGPTError', 'ERROR_CODES', 'errorCode', 'ErrorCode',
 ];
 
 /** Each exported class's public members (statics as `static name`), as README documents them. */
@@ -238,6 +240,8 @@ const PUBLIC_MEMBERS: Record<string, string[]> = {
     'static fromJSON', 'l2', 'standardize', 'isFitted', 'numFeatures', 'numClasses', 'classes', 'lastFit', 'fit', 'predictProba',
     'predict', 'predictLabels', 'score', 'confusionMatrix', 'toJSON',
   ],
+  // Its message, name, stack and cause are Error's (the platform's types declare them, Node's add statics).
+  ImageGPTError: ['code'],
 };
 
 /** The identifiers README.md shows as code: in `spans` and in ```ts blocks. */
@@ -251,9 +255,19 @@ function isHidden(member: ts.Symbol): boolean {
   return (member.declarations ?? []).some((d) => (ts.getCombinedModifierFlags(d) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) !== 0);
 }
 
+/** A member only the platform's types declare (what an Error subclass inherits): not the library's to document. */
+function isPlatformMember(program: ts.Program, member: ts.Symbol): boolean {
+  const declarations = member.declarations ?? [];
+  return declarations.length > 0 && declarations.every((d) => {
+    const file = d.getSourceFile();
+    return program.isSourceFileDefaultLibrary(file) || file.fileName.includes('/node_modules/@types/');
+  });
+}
+
 /** The entry's exports, and each exported class's public members, as a consumer's checker sees them. */
 function publicSurface(): { names: string[]; classes: Map<string, string[]> } {
   const program = consumerProgram();
+  const own = (m: ts.Symbol) => !isHidden(m) && !isPlatformMember(program, m);
   const checker = program.getTypeChecker();
   const index = program.getSourceFiles().find((f) => f.fileName.endsWith('imagegpt-webgpu/dist/types/index.d.ts'));
   const entry = index && checker.getSymbolAtLocation(index);
@@ -264,10 +278,10 @@ function publicSurface(): { names: string[]; classes: Map<string, string[]> } {
     names.push(symbol.name);
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
     if (!(target.flags & ts.SymbolFlags.Class)) continue;
-    const instance = checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(target)).filter((m) => !isHidden(m));
+    const instance = checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(target)).filter(own);
     const statics = checker
       .getPropertiesOfType(checker.getTypeOfSymbol(target))
-      .filter((m) => !isHidden(m) && m.name !== 'prototype');
+      .filter((m) => own(m) && m.name !== 'prototype');
     classes.set(symbol.name, [...statics.map((m) => `static ${m.name}`), ...instance.map((m) => m.name)]);
   }
   return { names, classes };

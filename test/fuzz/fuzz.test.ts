@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_CHARS, badException, formatFailure, runTarget, type FuzzTarget } from './harness';
 import { clip, quote, quoteList } from '../../src/json';
+import { ImageGPTError } from '../../src/errors';
 import { configTarget, processorConfigTarget, safetensorsTarget, torchTarget } from './parsers';
 import { apiTarget } from './api';
 
@@ -52,16 +53,18 @@ describe('bounded excerpts of untrusted names (src/json.ts)', () => {
 });
 
 describe('the harness catches what it must', () => {
-  it('engine errors and non-Errors are failures; named Errors are not', () => {
-    expect(badException(new Error('config.json: "n_embd" must be an integer'))).toBeNull();
+  it('engine errors, non-Errors and errors without a code are failures; named coded Errors are not', () => {
+    expect(badException(new ImageGPTError('E_BAD_FILE', 'config.json: "n_embd" must be an integer'))).toBeNull();
+    expect(badException(new Error('config.json: "n_embd" must be an integer'))).toMatch(/without the library's error code/);
+    expect(badException(new ImageGPTError('E_INTERNAL', 'config.json: a pipeline failed'))).toMatch(/internal error/);
     expect(badException(new RangeError('Maximum call stack size exceeded'))).toMatch(/engine RangeError/);
     expect(badException(new TypeError("Cannot read properties of undefined (reading 'length')"))).toMatch(/engine message leaked/);
     expect(badException(new Error('Offset is outside the bounds of the DataView'))).toMatch(/engine message leaked/);
     expect(badException(new Error('x'.repeat(5000)))).toMatch(/5000 characters/);
-    expect(badException(new Error('x'.repeat(MAX_MESSAGE_CHARS)))).toBeNull();
+    expect(badException(new ImageGPTError('E_BAD_FILE', 'x'.repeat(MAX_MESSAGE_CHARS)))).toBeNull();
     expect(badException(new Error('x'.repeat(MAX_MESSAGE_CHARS + 1)))).toMatch(/1001 characters/);
     // A wrapper with a short message but a whole-quoted cause is caught too.
-    expect(badException(new Error('model.bin: load failed', { cause: new Error('y'.repeat(3939)) }))).toMatch(/its cause \(depth 1\) has a message of 3939 characters/);
+    expect(badException(new ImageGPTError('E_NETWORK', 'model.bin: load failed', { cause: new Error('y'.repeat(3939)) }))).toMatch(/its cause \(depth 1\) has a message of 3939 characters/);
     expect(badException('a string')).toMatch(/non-Error/);
     expect(badException(new Error(''))).toMatch(/without a message/);
   });

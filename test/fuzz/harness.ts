@@ -1,9 +1,11 @@
 // The fuzz harness: seeded inputs per target, each run with the rules of issue 12. Every exception must be an
-// Error whose message names the problem (no engine messages leaking through), no input may take over its time
-// limit, and a target may add its own checks (an oracle on what was accepted, GPU buffers not growing).
+// Error whose message names the problem (no engine messages leaking through) and carries the library's error
+// code, no input may take over its time limit, and a target may add its own checks (an oracle on what was
+// accepted, GPU buffers not growing).
 // Input i of a run is drawn from its own generator seeded with (seed, target, i), so `--seed S --index I`
 // reproduces one failing input alone.
 import { seededRandom } from '../helpers/random';
+import { errorCode } from '../../src/errors';
 
 /** A seeded source of choices for one input. */
 export class Rng {
@@ -134,6 +136,10 @@ function badError(e: unknown): string | null {
   const engine = ENGINE_MESSAGES.find((p) => p.test(message));
   if (engine) return `engine message leaked (${e.name}): ${message.slice(0, 200)}`;
   if (message.length > MAX_MESSAGE_CHARS) return `message of ${message.length} characters (excerpts must be bounded): ${JSON.stringify(message.slice(0, 120))}…`;
+  // Issue 19: callers switch on the code, so every refusal carries one, and none of them may be a bug's.
+  const code = errorCode(e);
+  if (code === undefined) return `threw an ${e.name} without the library's error code: ${message.slice(0, 200)}`;
+  if (code === 'E_INTERNAL') return `threw an internal error (a bug, not a refusal): ${message.slice(0, 200)}`;
   return null;
 }
 
