@@ -76,7 +76,7 @@ export function randomF16Checkpoint(configJson: Record<string, unknown>, seed = 
 export async function decodeStepMs(model: ImageGPT, batch: number, position: number, steps: number): Promise<number> {
   const session = model.createSession(batch, { maxLength: Math.min(model.config.n_positions, position + steps + 2) });
   try {
-    session.advance(position);
+    session.runner.advance(position);
     return await decodeStepWallMs(model.device, session, steps);
   } finally {
     session.dispose();

@@ -49,7 +49,7 @@ function cases(layers: number): ModelCase[] {
 async function memoryWithSession(model: ImageGPT, batch: number): Promise<Json> {
   const session = model.createSession(batch);
   try {
-    await session.ready();
+    await session.runner.ready();
     const m = model.memory();
     return { batch, weightBytes: m.weightBytes, sessionBytes: m.sessionBytes, totalBytes: m.totalBytes };
   } finally {
@@ -92,8 +92,8 @@ export async function benchDecodeFusion(device: GPUDevice, o: DecodeBenchOptions
       for (const [name, model] of models) {
         const s = model.createSession(1);
         try {
-          await s.ready();
-          prefill[name] = { tokens: s.chunkLength, ...countsJson(stepCounts(model, s, { batch: 1, seq: Math.min(s.chunkLength, P), past: 0 })) };
+          await s.runner.ready();
+          prefill[name] = { tokens: s.runner.chunkLength, ...countsJson(stepCounts(model, s, { batch: 1, seq: Math.min(s.runner.chunkLength, P), past: 0 })) };
         } finally {
           s.dispose();
         }

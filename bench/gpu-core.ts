@@ -90,8 +90,8 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
       const prefillSession = model.createSession(1);
       let prefill: GpuBenchResult['prefill'];
       try {
-        await prefillSession.ready();
-        const seq = Math.min(prefillSession.chunkLength, model.config.n_positions);
+        await prefillSession.runner.ready();
+        const seq = Math.min(prefillSession.runner.chunkLength, model.config.n_positions);
         prefill = { tokensPerChunk: seq, counts: stepCounts(model, prefillSession, { batch: 1, seq, past: 0 }) };
       } finally {
         prefillSession.dispose();

@@ -82,7 +82,7 @@ export function countDevice(device: GPUDevice, counts: GpuCounts): () => void {
 export function countPlan(device: GPUDevice, session: ImageGPTSession, step: StepShape, opts: { head?: boolean; stopAt?: number }): GpuCounts {
   const counts = zeroCounts();
   const real = device.createCommandEncoder({ label: 'count only' });
-  session.forwardPlan.encode(countingEncoder(real, counts), step, opts);
+  session.runner.forwardPlan.encode(countingEncoder(real, counts), step, opts);
   real.finish(); // never submitted: counting only
   return counts;
 }
@@ -153,7 +153,7 @@ export interface KernelTimes {
 export async function timeStepKernels(model: ImageGPT, session: ImageGPTSession, step: StepShape, repeats: number): Promise<KernelTimes> {
   const { device, config } = model;
   if (!device.features.has('timestamp-query')) throw new Error("timeStepKernels: the device was made without 'timestamp-query'");
-  const ops: Op[] = session.forwardPlan.allOps();
+  const ops: Op[] = session.runner.forwardPlan.allOps();
   const count = 2 * ops.length;
   const querySet = device.createQuerySet({ type: 'timestamp', count });
   const bytes = count * 8;
@@ -189,7 +189,7 @@ export async function timeStepKernels(model: ImageGPT, session: ImageGPTSession,
     let totalUs = 0;
     ops.forEach((op, i) => {
       const us = sums[i] / repeats / 1000;
-      const kind = kernelKind(op.label, config, session.forwardPlan.hasHead && i === ops.length - 1);
+      const kind = kernelKind(op.label, config, session.runner.forwardPlan.hasHead && i === ops.length - 1);
       perKindUs[kind] = (perKindUs[kind] ?? 0) + us;
       totalUs += us;
     });
@@ -209,11 +209,11 @@ export async function timeStepKernels(model: ImageGPT, session: ImageGPTSession,
 export async function decodeStepWallMs(device: GPUDevice, session: ImageGPTSession, steps: number): Promise<number> {
   const runSteps = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) {
-      const step = session.writeStepOnly(1);
+      const step = session.runner.writeStepOnly(1);
       const encoder = device.createCommandEncoder();
-      session.forwardPlan.encode(encoder, step, { head: true });
+      session.runner.forwardPlan.encode(encoder, step, { head: true });
       device.queue.submit([encoder.finish()]);
-      session.advance(1);
+      session.runner.advance(1);
     }
     await device.queue.onSubmittedWorkDone();
   };
@@ -250,10 +250,10 @@ export async function profileDecode(
   if (start < 0) throw new Error(`profileDecode: ${o.steps} steps + 2 warm-up do not fit in ${P} positions`);
   const session = model.createSession(batch, { maxLength: Math.min(P, start + o.steps + 2) });
   try {
-    await session.ready();
-    session.advance(start);
+    await session.runner.ready();
+    session.runner.advance(start);
     // Counts and kernel times at `position` first (neither advances the cache), then the timed steps.
-    const shape = session.writeStepOnly(1);
+    const shape = session.runner.writeStepOnly(1);
     const counts = stepCounts(model, session, shape);
     const kernels = o.timestamps ? await timeStepKernels(model, session, shape, o.timedSteps) : null;
     const stepMs = await decodeStepWallMs(model.device, session, o.steps);

@@ -8,7 +8,7 @@ import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
 import type { ImageGPTConfig } from '../src/model/config';
 import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampling';
-import type { GenerateStats } from '../src/model/generate';
+import type { GenerateStats } from '../src/model/tasks/generate-plan';
 import type { StepShape } from '../src/gpu/types';
 import { decodeStepMs, randomCheckpoint } from './common';
 import { createNodeDevice, isSwiftShader } from '../scripts/node-webgpu';
@@ -57,8 +57,8 @@ async function stepVsKernels(model: ImageGPT, position: number, repeats: number)
   const session = model.createSession(1, { maxLength: position + 2 });
   try {
     await session.prefill([randomIds(position, 3)]);
-    const step: StepShape = session.writeStepOnly(1);
-    const ops = session.forwardPlan.allOps();
+    const step: StepShape = session.runner.writeStepOnly(1);
+    const ops = session.runner.forwardPlan.allOps();
     const timeOps = async (list: typeof ops, n: number): Promise<number> => {
       const t0 = performance.now();
       for (let r = 0; r < n; r++) {
@@ -104,11 +104,11 @@ async function dispatchCounts(model: ImageGPT, near: number, far: number): Promi
   const out: Json = {};
   const session = model.createSession(1);
   try {
-    await session.ready();
+    await session.runner.ready();
     const shapes: [string, StepShape][] = [
       [`decodePos${near}`, { batch: 1, seq: 1, past: near }],
       [`decodePos${far}`, { batch: 1, seq: 1, past: far }],
-      ['prefillChunk', { batch: 1, seq: Math.min(session.chunkLength, model.config.n_positions), past: 0 }],
+      ['prefillChunk', { batch: 1, seq: Math.min(session.runner.chunkLength, model.config.n_positions), past: 0 }],
     ];
     for (const [name, shape] of shapes) {
       const c = stepCounts(model, session, shape);
@@ -148,7 +148,7 @@ async function benchModel(device: GPUDevice, spec: ModelSpec, quick: boolean, bi
     try {
       const t0 = performance.now();
       const s = model.createSession(1);
-      await s.ready();
+      await s.runner.ready();
       r.sessionSetupMs = round(performance.now() - t0, 1);
       // Memory: what the model allocated vs what it needs (weights + KV cache + activations).
       const { n_embd: E, n_inner: I, n_layer: L } = spec.config;

@@ -4,10 +4,13 @@
 // package depends on @webgpu/types, so a consumer's TypeScript finds them without configuring anything.
 /// <reference types="@webgpu/types" preserve="true" />
 export { ImageGPT } from './model/imagegpt';
-export type { ModelSource, LoadOptions, ForwardOptions, ForwardOutput, FeatureOptions, MemoryReport } from './model/imagegpt';
+export type { ModelSource, LoadOptions, MemoryReport } from './model/imagegpt';
+export type { ForwardOptions, ForwardOutput, ForwardResult } from './model/tasks/forward';
+export type { FeatureOptions, MultiFeatureOptions } from './model/tasks/features';
 // A type only: sessions come from `ImageGPT.createSession`, which hands them the model's weights and kernels.
 export type { ImageGPTSession } from './model/session';
-export type { SessionOptions, RowInputs, StepInputs } from './model/session';
+export type { SessionOptions } from './model/runner';
+export type { RowInputs, StepInputs } from './model/inputs';
 export type { HeadMask } from './model/hf-inputs';
 export { parseImageGPTConfig, IMAGEGPT_DEFAULTS, logitsWidth, sosToken } from './model/config';
 export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
@@ -19,10 +22,10 @@ export { parseSafetensors, writeSafetensors, tensorToFloat32 } from './safetenso
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './safetensors';
 export { LinearProbe } from './probe/index';
 export type * from './probe/index';
-export type { GenerateOptions, GenerateStats } from './model/generate';
-export { PROMPT_PAD } from './model/generate';
-export type { CompleteOptions, Completion, CompletionProcessor, MultiFeatureOptions } from './model/imagegpt';
-export type { ForwardResult, BitsPerToken, BitsPerTokenOptions } from './model/imagegpt';
+export type { GenerateOptions, GenerateStats } from './model/tasks/generate-plan';
+export type { CompleteOptions, Completion, CompletionRow } from './model/tasks/complete';
+export type { CompletionProcessor } from './model/tasks/processor';
+export type { BitsPerToken, BitsPerTokenOptions } from './model/tasks/likelihood';
 export type { ProblemType } from './model/config';
 export { resolveSampling, DEFAULT_TOP_K } from './model/sampling';
 export type { SamplingOptions } from './model/sampling';

@@ -65,6 +65,13 @@ describe('import rules', () => {
     expect(violations('processor', (t) => t.startsWith('model/') || t.startsWith('gpu/') || (t.startsWith('loading/') && t !== 'loading/index'))).toEqual([]);
   });
 
+  it('model/tasks are reached only by the ImageGPT façade, and import nothing of it (no callbacks back into the model)', () => {
+    expect(filesIn('model/tasks').length).toBeGreaterThan(4);
+    const outside = filesIn('model').filter((f) => !f.startsWith('model/tasks/') && f !== 'model/imagegpt.ts');
+    expect(outside.flatMap((f) => srcImports(f).filter((t) => t.startsWith('model/tasks/')).map((t) => `${f} → ${t}`))).toEqual([]);
+    expect(violations('model/tasks', (t) => t === 'model/imagegpt' || t === 'model/session')).toEqual([]);
+  });
+
   it('the shared option checks import nothing from the folders that use them', () => {
     expect(srcImports('options.ts').filter((t) => t.includes('/'))).toEqual([]);
   });

@@ -1,6 +1,7 @@
 // ImageGPTConfig: the Hugging Face `config.json` of an ImageGPT checkpoint, with HF's field
 // names and defaults (transformers' ImageGPTConfig), validated for what this runtime supports.
 
+import { badInput, badFile } from '../errors';
 import { MAX_SAMPLE_VOCAB } from '../gpu/sampler';
 import { clip, describeValue, isJsonObject } from '../json';
 
@@ -116,7 +117,7 @@ function booleanField(json: Record<string, unknown>, key: string, fallback: bool
  */
 export function parseImageGPTConfig(json: unknown, source = 'config.json'): ImageGPTConfig {
   const fail: Fail = (problem) => {
-    throw new Error(`ImageGPT config (${clip(source)}): ${problem}`);
+    throw badFile(`ImageGPT config (${clip(source)}): ${problem}`);
   };
   if (!isJsonObject(json)) fail(`expected a JSON object, got ${describeValue(json)}`);
   const j = json as Record<string, unknown>;
@@ -235,7 +236,7 @@ function checkIgnoredFields(j: Record<string, unknown>, fail: Fail): void {
 function checkConfigArgument(what: string, config: unknown): ImageGPTConfig {
   const vocab = isJsonObject(config) ? (config as { vocab_size?: unknown }).vocab_size : undefined;
   if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < 2) {
-    throw new Error(`${what}: expected an ImageGPTConfig (model.config, or parseImageGPTConfig's result) with an integer vocab_size ≥ 2, got ${describeValue(config)}`);
+    throw badInput(`${what}: expected an ImageGPTConfig (model.config, or parseImageGPTConfig's result) with an integer vocab_size ≥ 2, got ${describeValue(config)}`);
   }
   return config as ImageGPTConfig;
 }

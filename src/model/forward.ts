@@ -5,6 +5,7 @@
 // With the default tuning a block is five ops: ln_1 is folded into the qkv matmul (tuning.foldNorm), which also
 // appends this step's K/V to the cache (tuning.fusedKvAppend); ln_2 into fc; ln_f into the head when nothing reads
 // the normed last hidden state. Each flag off adds that kernel back on its own.
+import { ImageGPTError } from '../errors';
 import type { Kernels } from '../gpu/kernels';
 import type { Op, StepShape } from '../gpu/types';
 import type { ImageGPTConfig } from './config';
@@ -269,9 +270,9 @@ export class ForwardPlan {
   encode(encoder: GPUCommandEncoder, step: StepShape, opts: EncodeOptions = {}): void {
     const L = this.config.n_layer;
     const stopAt = opts.stopAt ?? L;
-    if (opts.head && stopAt !== L) throw new Error('ForwardPlan: the head needs the full forward');
-    if (opts.head && !this.head) throw new Error('This checkpoint has no lm_head.weight (a classification checkpoint?): no logits');
-    if (opts.onAttention && !opts.attentionOut) throw new Error('ForwardPlan: onAttention needs attentionOut, the buffer the weights go to');
+    if (opts.head && stopAt !== L) throw new ImageGPTError('E_INTERNAL', 'ForwardPlan: the head needs the full forward');
+    if (opts.head && !this.head) throw new ImageGPTError('E_UNSUPPORTED', 'This checkpoint has no lm_head.weight (a classification checkpoint?): no logits');
+    if (opts.onAttention && !opts.attentionOut) throw new ImageGPTError('E_INTERNAL', 'ForwardPlan: onAttention needs attentionOut, the buffer the weights go to');
     let pass = encoder.beginComputePass();
     // Hidden state k is ready: pool it and/or hand it out (which needs the pass closed for copies).
     const reached = (k: number) => {

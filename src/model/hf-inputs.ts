@@ -1,6 +1,7 @@
 // HF ImageGPTModel's optional inputs beside the ids: head_mask, token_type_ids and inputs_embeds. Their checks
 // (before any GPU work) and the GPU buffers a session writes them to, chunk by chunk. Without them nothing here
 // runs and the forward's kernels are the plain ones.
+import { badInput } from '../errors';
 import type { ImageGPTConfig } from './config';
 import type { EncodeOptions } from './forward';
 import { headMaskStride } from '../gpu/attention';
@@ -25,18 +26,18 @@ export const HF_INPUT_OPTIONS: readonly string[] = ['tokenTypeIds', 'headMask', 
 export function checkHeadMask(what: string, mask: unknown, config: ImageGPTConfig): Float32Array {
   const { n_layer: L, n_head: H } = config;
   const expected = `[${H}] (n_head, the same for every layer) or [${L}][${H}] (n_layer × n_head) finite numbers`;
-  if (!Array.isArray(mask)) throw new Error(`${what}: headMask must be ${expected}, got ${describeValue(mask)}`);
+  if (!Array.isArray(mask)) throw badInput(`${what}: headMask must be ${expected}, got ${describeValue(mask)}`);
   const perLayer = mask.length > 0 && Array.isArray(mask[0]);
   const rows: unknown[] = perLayer ? mask : [mask];
-  if (perLayer && rows.length !== L) throw new Error(`${what}: headMask has ${rows.length} rows; expected ${expected}`);
+  if (perLayer && rows.length !== L) throw badInput(`${what}: headMask has ${rows.length} rows; expected ${expected}`);
   const out = new Float32Array(L * H);
   rows.forEach((row, l) => {
     const where = perLayer ? `headMask[${l}]` : 'headMask';
     if (!Array.isArray(row) || row.length !== H) {
-      throw new Error(`${what}: ${where} must hold ${H} values (one per head), got ${Array.isArray(row) ? `${row.length} values` : describeValue(row)}; expected ${expected}`);
+      throw badInput(`${what}: ${where} must hold ${H} values (one per head), got ${Array.isArray(row) ? `${row.length} values` : describeValue(row)}; expected ${expected}`);
     }
     row.forEach((v: unknown, h) => {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: ${where}[${h}] = ${describeValue(v)}; expected a finite number`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw badInput(`${what}: ${where}[${h}] = ${describeValue(v)}; expected a finite number`);
     });
     for (let layer = perLayer ? l : 0; layer < (perLayer ? l + 1 : L); layer++) out.set(row as number[], layer * H);
   });
@@ -50,24 +51,24 @@ export function checkHeadMask(what: string, mask: unknown, config: ImageGPTConfi
 export function checkInputsEmbeds(what: string, embeds: unknown, config: ImageGPTConfig, B?: number, T?: number): { B: number; T: number } {
   const E = config.n_embd;
   const shape = `[B, T, ${E}] (batch, tokens, n_embd) finite numbers`;
-  if (!Array.isArray(embeds) || embeds.length === 0) throw new Error(`${what}: inputsEmbeds must be a non-empty ${shape}, got ${describeValue(embeds)}`);
+  if (!Array.isArray(embeds) || embeds.length === 0) throw badInput(`${what}: inputsEmbeds must be a non-empty ${shape}, got ${describeValue(embeds)}`);
   const rows = B ?? embeds.length;
-  if (embeds.length !== rows) throw new Error(`${what}: inputsEmbeds has ${embeds.length} rows, expected ${rows} (the batch)`);
+  if (embeds.length !== rows) throw badInput(`${what}: inputsEmbeds has ${embeds.length} rows, expected ${rows} (the batch)`);
   const first: unknown = embeds[0];
   const tokens = T ?? (Array.isArray(first) ? first.length : -1);
-  if (tokens < 1) throw new Error(`${what}: inputsEmbeds[0] must be a non-empty array of tokens; expected ${shape}`);
-  if (tokens > config.n_positions) throw new Error(`${what}: inputsEmbeds has ${tokens} tokens per row, more than n_positions (${config.n_positions})`);
+  if (tokens < 1) throw badInput(`${what}: inputsEmbeds[0] must be a non-empty array of tokens; expected ${shape}`);
+  if (tokens > config.n_positions) throw badInput(`${what}: inputsEmbeds has ${tokens} tokens per row, more than n_positions (${config.n_positions})`);
   embeds.forEach((row: unknown, b) => {
     if (!Array.isArray(row) || row.length !== tokens) {
-      throw new Error(`${what}: inputsEmbeds[${b}] must hold ${tokens} tokens (every row alike; ${shape}), got ${Array.isArray(row) ? `${row.length}` : describeValue(row)}`);
+      throw badInput(`${what}: inputsEmbeds[${b}] must hold ${tokens} tokens (every row alike; ${shape}), got ${Array.isArray(row) ? `${row.length}` : describeValue(row)}`);
     }
     row.forEach((vec: unknown, t) => {
       if (!Array.isArray(vec) || vec.length !== E) {
-        throw new Error(`${what}: inputsEmbeds[${b}][${t}] must hold ${E} values (n_embd), got ${Array.isArray(vec) ? `${vec.length} values` : describeValue(vec)}`);
+        throw badInput(`${what}: inputsEmbeds[${b}][${t}] must hold ${E} values (n_embd), got ${Array.isArray(vec) ? `${vec.length} values` : describeValue(vec)}`);
       }
       for (let e = 0; e < E; e++) {
         const v: unknown = vec[e];
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: inputsEmbeds[${b}][${t}][${e}] = ${describeValue(v)}; expected a finite number`);
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw badInput(`${what}: inputsEmbeds[${b}][${t}][${e}] = ${describeValue(v)}; expected a finite number`);
       }
     });
   });
@@ -81,10 +82,10 @@ export function checkInputsEmbeds(what: string, embeds: unknown, config: ImageGP
 export function idsOrPlaceholders(what: string, inputIds: unknown, inputsEmbeds: unknown, config: ImageGPTConfig): number[][] {
   const hasIds = inputIds !== undefined && inputIds !== null;
   if (inputsEmbeds === undefined) {
-    if (!hasIds) throw new Error(`${what}: give inputIds (number[][]) or options.inputsEmbeds ([B, T, n_embd]); got neither`);
+    if (!hasIds) throw badInput(`${what}: give inputIds (number[][]) or options.inputsEmbeds ([B, T, n_embd]); got neither`);
     return inputIds as number[][];
   }
-  if (hasIds) throw new Error(`${what}: give inputIds or options.inputsEmbeds, not both (pass null for inputIds with inputsEmbeds)`);
+  if (hasIds) throw badInput(`${what}: give inputIds or options.inputsEmbeds, not both (pass null for inputIds with inputsEmbeds)`);
   const { B, T } = checkInputsEmbeds(what, inputsEmbeds, config);
   return Array.from({ length: B }, () => new Array<number>(T).fill(0));
 }

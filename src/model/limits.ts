@@ -1,6 +1,7 @@
 // What the model's buffers need of a device's limits, computed from the config alone: the one source
 // of the sizes a session allocates (session.ts makes its buffers from sessionSizes), of the limits
 // fromPretrained requests, and of the "largest batch that fits" in errors.
+import { ImageGPTError, badInput } from '../errors';
 import { DEFAULT_TUNINGS, type KernelTuning } from '../gpu/tuning';
 import { splitAttentionScratchBytes } from '../gpu/attention';
 import { STEP_BYTES } from '../gpu/context';
@@ -79,7 +80,7 @@ export function bufferBytes(bytes: number): number {
 export function resolveMaxRows(batchSize: number, maxLength: number, maxRows: unknown, what = 'createSession'): number {
   if (maxRows === undefined) return Math.max(batchSize, Math.min(DEFAULT_MAX_ROWS, batchSize * maxLength));
   if (typeof maxRows !== 'number' || !Number.isInteger(maxRows) || maxRows < batchSize || maxRows > MAX_ROWS_PER_DISPATCH) {
-    throw new Error(
+    throw badInput(
       `${what}: maxRows must be an integer in ${batchSize}..${MAX_ROWS_PER_DISPATCH} (at least one row per sequence of the batch), got ${describeValue(maxRows)}`,
     );
   }
@@ -195,7 +196,7 @@ export function largestBatchThatFits(
 export function checkSessionFits(config: ImageGPTConfig, limits: BufferLimits, use: LimitUse, what: string): void {
   const { batchSize: B, maxLength } = use;
   if (B > MAX_ROWS_PER_DISPATCH) {
-    throw new Error(`${what}: batch ${B} exceeds ${MAX_ROWS_PER_DISPATCH} sequences (one GPU workgroup per sequence, per dispatch dimension)`);
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${what}: batch ${B} exceeds ${MAX_ROWS_PER_DISPATCH} sequences (one GPU workgroup per sequence, per dispatch dimension)`);
   }
   const misfit = sessionMisfit(config, limits, use);
   if (!misfit) return;
@@ -204,7 +205,8 @@ export function checkSessionFits(config: ImageGPTConfig, limits: BufferLimits, u
     fit > 0
       ? `the largest batch that fits at maxLength ${maxLength} is ${fit}`
       : `not even batch 1 fits at maxLength ${maxLength}`;
-  throw new Error(
+  throw new ImageGPTError(
+    'E_DEVICE_LIMIT',
     `${what}: batch ${B} × maxLength ${maxLength} needs ${misfit.need} bytes for ${misfit.buffer}, ` +
       `but the device's ${misfit.limit} is ${misfit.have}; ${hint} (or use a smaller maxLength/maxRows, or a device with a larger limit)`,
   );
@@ -213,6 +215,6 @@ export function checkSessionFits(config: ImageGPTConfig, limits: BufferLimits, u
 /** Throws where a result array on the CPU would exceed MAX_HOST_BYTES (before allocating it). */
 export function checkHostBytes(what: string, bytes: number): void {
   if (!(bytes <= MAX_HOST_BYTES)) {
-    throw new Error(`${what}: the result needs ${bytes} bytes of CPU memory, more than the ${MAX_HOST_BYTES} bytes (2 GiB) allowed for one call; ask for fewer inputs, tokens or layers per call`);
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${what}: the result needs ${bytes} bytes of CPU memory, more than the ${MAX_HOST_BYTES} bytes (2 GiB) allowed for one call; ask for fewer inputs, tokens or layers per call`);
   }
 }

@@ -1,6 +1,7 @@
 // ImageGPT's side of loading: the load options, the device request sized by the config, and the tuning,
 // each resolved once here; the generic loader (src/loading) reads the files and uploads the tensors this
 // model's weight spec names, and the weights struct is assembled from them.
+import { ImageGPTError, badInput } from '../errors';
 import { AdapterLimitError, requestImageGptDevice } from '../gpu/device';
 import type { WeightDType } from '../gpu/types';
 import { checkTuning, checkTuningOption, mergeTuning, tuningFor, type KernelTuning } from '../gpu/tuning';
@@ -48,7 +49,7 @@ export function resolveTuning(what: string, device: GPUDevice, adapterInfo: GPUA
   try {
     checkTuning(resolved, device.limits);
   } catch (e) {
-    throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${what}: ${(e as Error).message}`, { cause: e });
   }
   return resolved;
 }
@@ -71,7 +72,8 @@ const WHO = 'ImageGPT.fromPretrained';
 async function requestDevice(config: ImageGPTConfig, dtype: WeightDType, tuning: Partial<KernelTuning> | undefined): Promise<{ device: GPUDevice; info: GPUAdapterInfo }> {
   const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
   if (!gpu) {
-    throw new Error(
+    throw new ImageGPTError(
+      'E_UNSUPPORTED',
       `${WHO}: WebGPU is not available (navigator.gpu is undefined). Use Chrome/Edge 113+, ` +
         'Safari 26+, or Firefox 141+ (Windows); or pass { device }.',
     );
@@ -91,7 +93,7 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType, tuning:
     );
   } catch (e) {
     if (!(e instanceof AdapterLimitError)) throw e; // no adapter, or the device request itself failed: as it is
-    throw new Error(`${WHO}: this model does not fit this GPU even for a batch of 1 at full length (${e.message})`, { cause: e });
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${WHO}: this model does not fit this GPU even for a batch of 1 at full length (${e.message})`, { cause: e });
   }
 }
 
@@ -99,7 +101,7 @@ async function requestDevice(config: ImageGPTConfig, dtype: WeightDType, tuning:
 export async function loadPretrained(source: PretrainedSource, options: LoadOptions = {}): Promise<LoadedModel> {
   checkOptionKeys(WHO, options, Object.keys(LOAD_OPTION_KEYS));
   const dtype = options.dtype ?? 'f16';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${WHO}: dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw badInput(`${WHO}: dtype must be 'f32' or 'f16', got ${describeValue(dtype)}`);
   const tuningOption = checkTuningOption(WHO, options.tuning);
   const given = options.device;
   const loaded = await loadCheckpoint(source, { ...options, dtype, who: WHO }, async (json) => {

@@ -1,5 +1,6 @@
 // Sampling options and a CPU mirror of shaders/sample.wgsl (no GPU here).
 // HF's order: logits / temperature → top-k → top-p → softmax → draw; temperature 0 = argmax.
+import { badInput } from '../errors';
 import { describeValue } from '../json';
 
 export interface SamplingOptions {
@@ -36,23 +37,23 @@ function randomSeed(): number {
  */
 export function resolveSampling(o: SamplingOptions = {}, what = 'resolveSampling'): Required<SamplingOptions> {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) {
-    throw new Error(`${what}: sampling options must be an object { temperature?, topK?, topP?, seed? }, got ${describeValue(o)}`);
+    throw badInput(`${what}: sampling options must be an object { temperature?, topK?, topP?, seed? }, got ${describeValue(o)}`);
   }
   const temperature = o.temperature ?? 1;
   const topK = o.topK ?? DEFAULT_TOP_K;
   const topP = o.topP ?? 1;
   const seed = o.seed ?? randomSeed();
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
-    throw new Error(`${what}: temperature must be a finite number ≥ 0 (0 = greedy), got ${describeValue(temperature)}`);
+    throw badInput(`${what}: temperature must be a finite number ≥ 0 (0 = greedy), got ${describeValue(temperature)}`);
   }
   if (typeof topK !== 'number' || !isU32(topK)) {
-    throw new Error(`${what}: topK must be an integer ≥ 0 (0 = off), got ${describeValue(topK)}`);
+    throw badInput(`${what}: topK must be an integer ≥ 0 (0 = off), got ${describeValue(topK)}`);
   }
   if (typeof topP !== 'number' || !(topP >= 0 && topP <= 1)) {
-    throw new Error(`${what}: topP must be in [0, 1] (1 = off, 0 = only the most likely token), got ${describeValue(topP)}`);
+    throw badInput(`${what}: topP must be in [0, 1] (1 = off, 0 = only the most likely token), got ${describeValue(topP)}`);
   }
   if (typeof seed !== 'number' || !isU32(seed)) {
-    throw new Error(`${what}: seed must be an integer in [0, 2^32 - 1], got ${describeValue(seed)}`);
+    throw badInput(`${what}: seed must be an integer in [0, 2^32 - 1], got ${describeValue(seed)}`);
   }
   return { temperature, topK, topP, seed };
 }
@@ -88,9 +89,9 @@ export interface TokenDistribution {
 }
 
 function checkRow(logits: Float32Array, vocab: number): void {
-  if (!Number.isInteger(vocab) || vocab < 1) throw new Error(`sampling: vocab must be a positive integer, got ${describeValue(vocab)}`);
+  if (!Number.isInteger(vocab) || vocab < 1) throw badInput(`sampling: vocab must be a positive integer, got ${describeValue(vocab)}`);
   if (logits.length !== vocab) {
-    throw new Error(`sampling: expected one row of ${vocab} logits, got ${logits.length} values`);
+    throw badInput(`sampling: expected one row of ${vocab} logits, got ${logits.length} values`);
   }
 }
 
@@ -165,7 +166,7 @@ export function sampleOnCpu(
   o: Required<SamplingOptions>,
   uniform: number,
 ): number {
-  if (!(uniform >= 0 && uniform < 1)) throw new Error(`sampling: uniform must be in [0, 1), got ${describeValue(uniform)}`);
+  if (!(uniform >= 0 && uniform < 1)) throw badInput(`sampling: uniform must be in [0, 1), got ${describeValue(uniform)}`);
   const { tokens, probs } = samplingDistribution(logits, vocab, o);
   let cdf = 0;
   for (let i = 0; i < tokens.length; i++) {

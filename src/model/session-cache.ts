@@ -1,4 +1,4 @@
-// generate() and complete() reuse one KV session per shape (batch, cache length) instead of making one per call: an
+// generate() and complete() reuse one KV runner (a session's engine) per shape (batch, cache length) instead of making one per call: an
 // imagegpt-small completion at batch 8 would otherwise allocate and free ~805 MB every call.
 //
 // Policy, chosen so the model never holds more GPU memory when it allocates than it did without the cache:
@@ -8,7 +8,7 @@
 // - a call takes the idle session for itself, so a second call running at the same time makes its own (as every
 //   call did before): two calls never share a cache;
 // - model.dispose() frees it with every other session.
-import type { ImageGPTSession } from './session';
+import type { Runner } from './runner';
 
 interface Destroyable {
   destroy(): void;
@@ -18,7 +18,7 @@ interface Destroyable {
 export class Lease {
   private readonly kept = new Map<string, { key: string; resource: Destroyable }>();
 
-  constructor(readonly session: ImageGPTSession) {}
+  constructor(readonly runner: Runner) {}
 
   /**
    * The resource in `slot`, made by `make` unless the one there was made for the same `key` (then reused): one
@@ -43,7 +43,7 @@ export class Lease {
   /** Frees the kept run buffers and the session. */
   free(): void {
     this.dropKept();
-    this.session.dispose();
+    this.runner.dispose();
   }
 }
 
@@ -66,13 +66,13 @@ export class SessionCache implements SessionLease {
    * is disposed, when nothing is kept any more.
    */
   constructor(
-    private readonly open: (batch: number, maxLength: number) => ImageGPTSession,
+    private readonly open: (batch: number, maxLength: number) => Runner,
     private readonly closed: () => boolean,
   ) {}
 
   take(batch: number, maxLength: number): Lease {
     const idle = this.idle;
-    if (idle && idle.session.batchSize === batch && idle.session.maxLength === maxLength) {
+    if (idle && idle.runner.batchSize === batch && idle.runner.maxLength === maxLength) {
       this.idle = null;
       return idle;
     }
@@ -87,7 +87,7 @@ export class SessionCache implements SessionLease {
     }
     if (outcome === 'aborted') lease.dropKept();
     // The next call starts from an empty cache, as a new session would (reset also clears the key mask).
-    lease.session.reset();
+    lease.runner.reset();
     this.evict();
     this.idle = lease;
   }
@@ -101,6 +101,6 @@ export class SessionCache implements SessionLease {
 
   /** GPU bytes of the idle session (0 when none). */
   get bytes(): number {
-    return this.idle?.session.gpuBytes ?? 0;
+    return this.idle?.runner.gpuBytes ?? 0;
   }
 }

@@ -1,6 +1,7 @@
 // The model's weights on the GPU (f32, or f16 packed in u32), and the weight spec that names every tensor
 // an HF ImageGPT checkpoint holds: the generic uploader in src/loading follows the spec, and the model
 // assembles its struct from the named tensors it hands back.
+import { ImageGPTError } from '../errors';
 import type { GpuMatrix, WeightDType } from '../gpu/types';
 import type { GpuTensor, TensorSpec, UploadedTensors, WeightSpec } from '../loading/index';
 import type { ImageGPTConfig } from './config';
@@ -91,7 +92,7 @@ export function expectedTensorShapes(config: ImageGPTConfig): Map<string, number
 export function assembleWeights(config: ImageGPTConfig, dtype: WeightDType, uploaded: UploadedTensors): ModelWeights {
   const gpu = (name: string): GpuTensor => {
     const t = uploaded.gpu.get(name);
-    if (!t) throw new Error(`ImageGPT weights: ${name} was not uploaded`); // the spec makes it required: a bug if reached
+    if (!t) throw new ImageGPTError('E_INTERNAL', `ImageGPT weights: ${name} was not uploaded`); // the spec makes it required: a bug if reached
     return t;
   };
   const matrix = (name: string): GpuMatrix => {

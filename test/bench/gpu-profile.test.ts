@@ -81,13 +81,13 @@ describe('step counts', () => {
     it(`${what}: the plan's step = the Ops of allOps() one by one, and per layer × n_layer + outside = the step`, async () => {
       const session = model.createSession(1);
       try {
-        await session.ready();
+        await session.runner.ready();
         const step = { batch: 1, seq, past };
         const c = stepCounts(model, session, step);
         const byOp = zeroCounts();
         const encoder = device.createCommandEncoder();
         const pass = countingPass(encoder.beginComputePass(), byOp);
-        for (const op of session.forwardPlan.allOps()) op.encode(pass, step);
+        for (const op of session.runner.forwardPlan.allOps()) op.encode(pass, step);
         pass.end();
         encoder.finish();
         expect(c.step.dispatches).toBe(byOp.dispatches);
@@ -124,11 +124,11 @@ describe('timeStepKernels', () => {
     expect(device.features.has('timestamp-query')).toBe(true); // SwiftShader offers it; the bench asks for it
     const session = model.createSession(2, { maxLength: 16 });
     try {
-      await session.ready();
-      session.advance(4);
-      const step = session.writeStepOnly(1);
+      await session.runner.ready();
+      session.runner.advance(4);
+      const step = session.runner.writeStepOnly(1);
       const t = await timeStepKernels(model, session, step, 2);
-      expect(t.ops).toBe(session.forwardPlan.allOps().length);
+      expect(t.ops).toBe(session.runner.forwardPlan.allOps().length);
       const kinds = Object.values(t.perKindUs);
       expect(kinds.every((us) => Number.isFinite(us) && us >= 0)).toBe(true);
       expect(kinds.reduce((a, b) => a + b, 0)).toBeCloseTo(t.totalUs, 6);

@@ -85,19 +85,19 @@ describe.each(CASES)('fused vs separate kernels, %s', (_, dtype, tuning) => {
     const old = separate.createSession(1, { maxRows: 8 });
     try {
       const step = { batch: 1, seq: 1, past: 9 };
-      const got = dispatches(session.forwardPlan, step, { head: true });
+      const got = dispatches(session.runner.forwardPlan, step, { head: true });
       expect(got.filter((l) => /rms_norm|kv_append/.test(l))).toEqual([]);
       expect(got.filter((l) => l.startsWith('matmul.wgsl')).length).toBe(4 * L + 1);
       const attention = got.filter((l) => l.startsWith('attention')).length;
       expect(got.length).toBe(1 + 4 * L + 1 + attention);
-      const before = dispatches(old.forwardPlan, step, { head: true });
+      const before = dispatches(old.runner.forwardPlan, step, { head: true });
       // The separate path: 3 more per layer (ln_1, kv append, ln_2) and ln_f.
       expect(before.length - got.length).toBe(3 * L + 1 + (before.filter((l) => l.startsWith('attention')).length - attention));
       // Hidden state n_layer read back: ln_f runs on its own again, the head reads its output.
-      const withHidden = dispatches(session.forwardPlan, step, { head: true, onHidden: () => {} });
+      const withHidden = dispatches(session.runner.forwardPlan, step, { head: true, onHidden: () => {} });
       expect(withHidden.filter((l) => l.startsWith('rms_norm')).length).toBe(1);
-      expect(session.forwardPlan.allOps().length).toBe(1 + 5 * L + 1);
-      expect(old.forwardPlan.allOps().length).toBe(1 + 8 * L + 2);
+      expect(session.runner.forwardPlan.allOps().length).toBe(1 + 5 * L + 1);
+      expect(old.runner.forwardPlan.allOps().length).toBe(1 + 8 * L + 2);
     } finally {
       session.dispose();
       old.dispose();

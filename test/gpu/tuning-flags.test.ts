@@ -72,7 +72,7 @@ describe('tuning flags, each alone', () => {
       const model = await ImageGPT.fromPretrained(source, { device, dtype: 'f32', tuning: { ...BASE, ...tuning } });
       const session = model.createSession(1, { maxRows: 8 });
       try {
-        return dispatches(session.forwardPlan, { batch: 1, seq: 1, past: 20 });
+        return dispatches(session.runner.forwardPlan, { batch: 1, seq: 1, past: 20 });
       } finally {
         session.dispose();
         model.dispose();

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { loadModelFixture } from '../helpers/fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
-import type { GenerateStats } from '../../src/model/generate';
+import type { GenerateStats } from '../../src/model/tasks/generate-plan';
 
 const tiny = loadModelFixture('tiny'); // n_positions 64: an 8×8 token image
 const SOS = 512;
@@ -52,7 +52,7 @@ describe('generate on the GPU (tiny model)', () => {
         await model.generate({ batchSize: 2, temperature: 0, maxNewTokens, stats });
         // What stays is the session kept for the next call of this shape (its bytes are all the model's session
         // bytes) and the run buffers kept with it; nothing else.
-        const run = ['history', 'sample params', 'sample shape', 'tokens staging 0', 'tokens staging 1', 'tokens staging 2'];
+        const run = ['history', 'prompt ends', 'sample params', 'sample shape', 'tokens staging 0', 'tokens staging 1', 'tokens staging 2'];
         const sessionBuffers = [...tracker.live].filter((b) => !run.includes(b.label));
         expect([...tracker.live].filter((b) => run.includes(b.label)).length).toBe(run.length);
         expect(sessionBuffers.reduce((n, b) => n + b.size, 0)).toBe(model.memory().sessionBytes);
@@ -169,7 +169,11 @@ describe('generate on the GPU (tiny model)', () => {
     );
     // A prompt row that fills its image beside a shorter one is fine: the shorter row still has tokens to make.
     const out = await model.generate({ prompt: [new Array(64).fill(1), new Array(63).fill(2)], temperature: 0 });
-    expect(out.length).toBe(2 * 65);
+    // Each row is its image (no padding): the full row as given, the shorter one with its last token made.
+    expect(out.length).toBe(2 * 64);
+    expect(Array.from(out.subarray(0, 64))).toEqual(new Array(64).fill(1));
+    const [alone] = await Promise.all([model.generate({ prompt: [new Array(63).fill(2)], temperature: 0 })]);
+    expect(Array.from(out.subarray(64))).toEqual(Array.from(alone));
   });
 
   it('bad options get clear errors before any GPU work', async () => {

@@ -161,12 +161,12 @@ describe('HF inputs: what they cost and what is refused', () => {
         let dispatches = 0;
         const pass = { setPipeline() {}, setBindGroup() {}, dispatchWorkgroups() { dispatches++; }, end() {} };
         const encoder = { beginComputePass: () => pass } as unknown as GPUCommandEncoder;
-        session.forwardPlan.encode(encoder, { batch: 1, seq: 1, past: 3 }, { head: true, ...opts });
+        session.runner.forwardPlan.encode(encoder, { batch: 1, seq: 1, past: 3 }, { head: true, ...opts });
         return dispatches;
       };
       expect(count({})).toBe(1 + 5 * L + 1);
       expect(count({ headMask: mask })).toBe(1 + 6 * L + 1);
-      expect(count({ tokenTypes: session.buffers.ids })).toBe(1 + 5 * L + 1);
+      expect(count({ tokenTypes: session.runner.buffers.ids })).toBe(1 + 5 * L + 1);
     } finally {
       mask.destroy();
       session.dispose();

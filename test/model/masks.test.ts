@@ -5,8 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageGPT } from '../../src/model/imagegpt';
-import { ImageGPTSession } from '../../src/model/session';
-import { PROMPT_PAD } from '../../src/model/generate';
+import { Runner } from '../../src/model/runner';
 import { ImageGPTImageProcessor } from '../../src/processor/processor';
 import { Kernels, type KernelTuning } from '../../src/gpu/kernels';
 import type { StepShape } from '../../src/gpu/types';
@@ -205,31 +204,52 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
   const short = tiny.inputIds[1].slice(1, 17).map((t) => t % 512);
 
   for (const sos of [true, false]) {
-    it(`greedy on prompts of 24 and 16 tokens equals each alone${sos ? '' : ' (sos: false)'}; shorter rows left-padded with PROMPT_PAD`, async () => {
+    it(`greedy on prompts of 24 and 16 tokens equals each alone${sos ? '' : ' (sos: false)'}; no padding: each row is its prompt then new tokens`, async () => {
       const maxNewTokens = 40;
       const out = await model.generate({ prompt: [long, short], temperature: 0, maxNewTokens, sos });
+      // maxNewTokens counts after the longest row; the shorter row gets 8 more: both rows are 24 + 40 tokens.
       const total = 24 + maxNewTokens;
       expect(out.length).toBe(2 * total);
       const row = (b: number) => Array.from(out.subarray(b * total, (b + 1) * total));
       expect(row(0).slice(0, 24)).toEqual(long);
-      expect(row(1).slice(0, 8)).toEqual(new Array(8).fill(PROMPT_PAD));
-      expect(row(1).slice(8, 24)).toEqual(short);
-      const alone = await Promise.all([long, short].map((p) => model.generate({ prompt: [p], temperature: 0, maxNewTokens, sos })));
+      expect(row(1).slice(0, 16)).toEqual(short);
+      const alone = await Promise.all([[long, 24], [short, 16]].map(([p, n]) => model.generate({ prompt: [p as number[]], temperature: 0, maxNewTokens: total - (n as number), sos })));
       expect(row(0).slice(24)).toEqual(Array.from(alone[0].subarray(24)));
-      expect(row(1).slice(24)).toEqual(Array.from(alone[1].subarray(16)));
+      expect(row(1).slice(16)).toEqual(Array.from(alone[1].subarray(16)));
     });
   }
 
-  it('an empty prompt row beside a full one (SOS only), and onTokens sees every step', async () => {
+  it('an empty prompt row beside a longer one (SOS only), and onTokens sees every step, prompt tokens included', async () => {
     const steps: number[] = [];
-    const out = await model.generate({ prompt: [short, []], temperature: 0, maxNewTokens: 6, onTokens: ({ step }) => steps.push(step) });
-    const alone = await model.generate({ prompt: [[]], temperature: 0, maxNewTokens: 6 });
-    expect(Array.from(out.subarray(22, 44))).toEqual([...new Array(16).fill(PROMPT_PAD), ...Array.from(alone)]);
-    expect(steps).toEqual([0, 1, 2, 3, 4, 5]);
+    const seen: number[][] = [];
+    const out = await model.generate({
+      prompt: [short, []],
+      temperature: 0,
+      maxNewTokens: 6,
+      onTokens: ({ step, tokens }) => {
+        steps.push(step);
+        seen.push(Array.from(tokens));
+      },
+    });
+    const alone = await model.generate({ prompt: [[]], temperature: 0, maxNewTokens: 22 });
+    expect(out.length).toBe(2 * 22);
+    expect(Array.from(out.subarray(0, 16))).toEqual(short);
+    expect(Array.from(out.subarray(22, 44))).toEqual(Array.from(alone));
+    // One step per column after the shortest row (empty): the first row gives its prompt tokens, then new ones.
+    expect(steps).toEqual(Array.from({ length: 22 }, (_, g) => g));
+    expect(seen.map((t) => t[0])).toEqual(Array.from(out.subarray(0, 22)));
+    expect(seen.map((t) => t[1])).toEqual(Array.from(alone));
   });
 
-  it('refuses onRow with rows of different lengths, and bad prompt rows, naming them', async () => {
-    await expect(model.generate({ prompt: [long, short], onRow: () => {} })).rejects.toThrow(/onRow needs prompt rows of one length/);
+  it('onRow with rows of different lengths: every image row once, all samples together; bad prompt rows refused, naming them', async () => {
+    const rows: number[] = [];
+    const out = await model.generate({ prompt: [long, short], temperature: 0, onRow: ({ row, tokens }) => {
+      rows.push(row);
+      expect(tokens.length).toBe(2 * 8);
+    } });
+    // The shortest row (16 tokens = 2 image rows) decides the first row completed by the run.
+    expect(rows).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(out.length).toBe(2 * 64);
     await expect(model.generate({ prompt: [long, [1, 600]] })).rejects.toThrow(/prompt\[1\]\[1\] = 600/);
     await expect(model.generate({ prompt: [long, []], sos: false })).rejects.toThrow(/row 1 is empty/);
     await expect(model.generate({ prompt: [new Array(30).fill(1), [1]], maxNewTokens: 35 })).rejects.toThrow(/exceeds n_positions/);
@@ -249,14 +269,27 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
     await expect(model.complete(image, { keepRows: [3, 9], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.7 .*, got 9/);
     // Keeping all 8 rows generates nothing for that sample: an error, even beside samples that do generate.
     await expect(model.complete(image, { keepRows: [3, 8], processor })).rejects.toThrow(/keepRows\[1\] must be an integer in 0\.\.7 \(the image is 8 token rows high; at least one row is generated\), got 8/);
-    await expect(model.complete(image, { keepRows: [3, 5], processor, onRow: () => {} })).rejects.toThrow(/onRow and onTokens need one keepRows/);
+    // Samples keeping different rows report each generated row of each sample, with its pixels.
+    const reported: { sample: number; row: number; tokens: Int32Array }[] = [];
+    const perSample = await model.complete(image, {
+      keepRows: [3, 5],
+      processor,
+      temperature: 0,
+      onRow: ({ sample, row, tokens, pixels }) => {
+        reported.push({ sample, row, tokens });
+        expect(Array.from(pixels)).toEqual(Array.from(processor.decode(tokens, { height: 1, width: 8 }).data));
+      },
+    });
+    expect(reported.map(({ sample, row }) => `${sample}:${row}`)).toEqual(['0:3', '0:4', '0:5', '1:5', '0:6', '1:6', '0:7', '1:7']);
+    for (const { sample, row, tokens } of reported) expect(Array.from(tokens)).toEqual(Array.from(perSample[sample].tokens.subarray(row * 8, (row + 1) * 8)));
+    expect(Array.from(perSample[1].tokens)).toEqual(Array.from(mixed[1].tokens));
   });
 
   it('complete with keepRows [2, 5, 7] runs one batch (one session) and equals each alone; seeded sampling repeats', async () => {
     const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
     const image = tiny.inputIds[1].slice(1).concat([3]).map((t) => t % 512);
     const keepRows = [2, 5, 7];
-    const sessions = vi.spyOn(ImageGPTSession.prototype, 'ready');
+    const sessions = vi.spyOn(Runner.prototype, 'ready');
     const stats = { submits: 0, readbacks: 0, steps: 0 };
     let mixed;
     try {
@@ -278,24 +311,26 @@ describe('generate with prompts of different lengths (tiny, f32)', () => {
     expect(a.map((c) => Array.from(c.tokens))).toEqual(b.map((c) => Array.from(c.tokens)));
     a.forEach((c, i) => expect(Array.from(c.tokens.subarray(0, [6, 1, 4][i] * 8))).toEqual(image.slice(0, [6, 1, 4][i] * 8)));
     // A full image (nothing to generate) beside an empty prompt, through generate (complete refuses keeping every
-    // row): the full row's positions stay in the image.
+    // row): the full row stays its image, at its own positions.
     const edge = await model.generate({ prompt: [image, []], temperature: 0 });
     const [empty] = await model.complete(image, { keepRows: 0, processor, temperature: 0 });
+    expect(edge.length).toBe(2 * 64);
     expect(Array.from(edge.subarray(0, 64))).toEqual(image);
-    expect(Array.from(edge.subarray(64, 128))).toEqual(new Array(64).fill(PROMPT_PAD));
-    expect(Array.from(edge.subarray(128 + 64, 256))).toEqual(Array.from(empty.tokens));
+    expect(Array.from(edge.subarray(64, 128))).toEqual(Array.from(empty.tokens));
   });
 
-  it('generate on ragged prompts without maxNewTokens fills every row: [B, longest + 64 − shortest], PROMPT_PAD around each image', async () => {
-    const out = await model.generate({ prompt: [long, short], temperature: 0 });
-    const total = 24 + 64 - 16;
+  it('generate on ragged prompts without maxNewTokens fills every row: [B, 64], each row its own image', async () => {
+    const stats = { submits: 0, readbacks: 0, steps: 0 };
+    const out = await model.generate({ prompt: [long, short], temperature: 0, stats });
+    const total = 64;
     expect(out.length).toBe(2 * total);
+    // One step per token after the shortest prompt; one readback per image row.
+    expect(stats.steps).toBe(64 - 16);
+    expect(stats.readbacks).toBe(6);
     const row = (b: number) => Array.from(out.subarray(b * total, (b + 1) * total));
     const alone = await Promise.all([long, short].map((p) => model.generate({ prompt: [p], temperature: 0 })));
-    expect(row(0).slice(0, 64)).toEqual(Array.from(alone[0]));
-    expect(row(0).slice(64)).toEqual(new Array(total - 64).fill(PROMPT_PAD));
-    expect(row(1).slice(0, 8)).toEqual(new Array(8).fill(PROMPT_PAD));
-    expect(row(1).slice(8)).toEqual(Array.from(alone[1]));
+    expect(row(0)).toEqual(Array.from(alone[0]));
+    expect(row(1)).toEqual(Array.from(alone[1]));
     // Users' sessions still stop at n_positions.
     expect(() => model.createSession(1, { maxLength: 65 })).toThrow(/maxLength must be an integer in 1\.\.64 \(n_positions\), got 65/);
   });

@@ -133,7 +133,7 @@ describe('bad input gets a clear error before any GPU work', () => {
     // f16 matrices take half; the small f32 vectors (biases, norms) stay f32.
     expect(m.memory().weightBytes).toBeLessThan(0.55 * m32.memory().weightBytes);
     const s = m.createSession(3);
-    expect(m.memory().sessionBytes).toBe(s.gpuBytes);
+    expect(m.memory().sessionBytes).toBe(s.runner.gpuBytes);
     m.dispose();
     m32.dispose();
     expect(() => m.createSession(1)).toThrow(/after dispose/);

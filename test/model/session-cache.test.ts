@@ -98,7 +98,7 @@ describe('generate and complete reuse one cached session per shape', () => {
       const s = model.createSession(1);
       expect([...cachedBefore].filter((b) => tracker.live.has(b))).toEqual([]);
       expect(model.memory().cachedSessionBytes).toBe(0);
-      expect(model.memory().sessionBytes).toBe(s.gpuBytes);
+      expect(model.memory().sessionBytes).toBe(s.runner.gpuBytes);
       s.dispose();
       expect(model.memory().sessionBytes).toBe(0);
     } finally {
