@@ -1,5 +1,6 @@
 // HTTP status handling and the Range / stream choice, against a stub fetch (no network, no GPU).
 import { describe, expect, it } from 'vitest';
+import { errorCode } from '../../src/errors';
 import { httpGet, openHttpFile, type HttpContext } from '../../src/loading/http';
 import { chunkedStream } from './chunked';
 
@@ -51,6 +52,7 @@ describe('httpGet: status handling', () => {
   it('an aborted signal is an AbortError, before and during the request', async () => {
     const before = (await httpGet(URL_, { fetch: respond(200), signal: AbortSignal.abort() }).catch((e: unknown) => e)) as Error;
     expect(before.name).toBe('AbortError');
+    expect(errorCode(before)).toBe('E_ABORTED');
     const controller = new AbortController();
     const hang = ((_: unknown, init?: RequestInit) =>
       new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))))) as typeof fetch;
@@ -59,6 +61,7 @@ describe('httpGet: status handling', () => {
     const during = (await p) as Error;
     expect(during.name).toBe('AbortError');
     expect(during.message).toMatch(/aborted/);
+    expect(errorCode(during)).toBe('E_ABORTED');
   });
 });
 

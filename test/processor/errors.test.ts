@@ -23,6 +23,9 @@ describe('bad images are clear errors', () => {
     expect(() => processor.encode({ data: pixels(4, 4, 2), width: 4, height: 4 })).toThrow(/2-channel/);
     expect(() => processor.encode({ data: pixels(4, 4, 2), width: 4, height: 4, channels: 2 })).toThrow(/2-channel/);
     expect(() => processor.encode({ data: pixels(4, 4, 5), width: 4, height: 4, channels: 5 })).toThrow(/channels = 5/);
+    // Valid pixels the processor does not take, against a wrong argument: the codes tell them apart.
+    expect(() => processor.encode({ data: pixels(4, 4, 2), width: 4, height: 4, channels: 2 })).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+    expect(() => processor.encode({ data: pixels(4, 4, 5), width: 4, height: 4, channels: 5 })).toThrow(expect.objectContaining({ code: 'E_BAD_INPUT' }));
   });
 
   it('pixels that are not 8-bit, and things that are not images', () => {

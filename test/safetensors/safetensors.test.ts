@@ -67,6 +67,7 @@ describe('safetensors round trip', () => {
     expect([...tensorToFloat32(file.tensors.get('bf')!)]).toEqual([1, -2]);
     expect(tensorToFloat32(file.tensors.get('scalar')!)[0]).toBe(Math.fround(Math.PI));
     expect(() => tensorToFloat32(file.tensors.get('ids')!)).toThrow(/"ids".*I64 cannot be read as float32/);
+    expect(() => tensorToFloat32(file.tensors.get('ids')!)).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
   });
 
   it('parses an ArrayBuffer and an unaligned Uint8Array alike', () => {
@@ -120,6 +121,7 @@ describe('safetensors errors', () => {
   it('truncated file', () => {
     expect(() => parseSafetensors(good.subarray(0, 5))).toThrow(/file too short: 5 bytes, expected at least 8/);
     expect(() => parseSafetensors(good.subarray(0, good.length - 3))).toThrow(/tensor "b".*truncated/);
+    expect(() => parseSafetensors(good.subarray(0, good.length - 3))).toThrow(expect.objectContaining({ code: 'E_BAD_FILE' }));
   });
 
   it('header longer than the file', () => {
