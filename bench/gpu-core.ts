@@ -3,7 +3,8 @@
 // near position 1000: step time, tokens/s, dispatches and passes per step and per layer, per-kernel GPU time
 // (timestamp-query), and generate()'s own figures. No Node imports: bench/gpu-browser.ts runs it in a page.
 import { ImageGPT } from '../src/model/imagegpt';
-import { isSwiftShader, requestLargestDevice } from '../scripts/webgpu-device';
+import { adapterProblem, isSwiftShader, requestLargestDevice } from '../scripts/webgpu-device';
+import { isCpuAdapter } from '../src/gpu/tuning';
 import { randomF16Checkpoint } from './common';
 import { countDevice, loadWithTuning, profileDecode, stepCounts, zeroCounts, type DecodeProfile, type StepCounts, type TunedLoadOptions } from './gpu-profile';
 
@@ -61,24 +62,21 @@ export async function runGpuBench(gpu: GPU, o: GpuBenchOptions = {}): Promise<Gp
     : 'bench:gpu: no WebGPU adapter (run through `npm run bench:gpu`, which points Dawn at SwiftShader when there is no GPU)';
   const { device, info, adapterFeatures, features } = await requestLargestDevice(gpu, { optionalFeatures: WANTED_FEATURES }, noAdapter);
   const swiftshader = isSwiftShader(info);
+  const cpu = isCpuAdapter(info); // SwiftShader, lavapipe: a CPU, so fewer layers and steps by default
   try {
-    if (o.requireRealGpu && swiftshader) {
-      throw new Error(
-        `bench:gpu: IMAGEGPT_REAL_GPU=1 but the adapter is SwiftShader (${info.vendor} ${info.architecture} ${info.description}): ` +
-          'no real GPU was found. Unset VK_ICD_FILENAMES (or point it at the GPU driver\'s ICD), check `vulkaninfo`, and run again.',
-      );
-    }
-    const layers = o.layers ?? (swiftshader ? 2 : 24);
+    const notReal = o.requireRealGpu ? adapterProblem(info, undefined, true) : null; // refuses any CPU adapter
+    if (notReal) throw new Error(`bench:gpu: ${notReal}`);
+    const layers = o.layers ?? (cpu ? 2 : 24);
     const configJson = { model_type: 'imagegpt', n_embd: 512, n_head: 8, n_layer: layers, n_positions: 1024, vocab_size: 513 };
-    const note = layers < 24 ? `imagegpt-small shapes with ${layers} of 24 layers (SwiftShader is a CPU; --layers sets it)` : undefined;
+    const note = layers < 24 ? `imagegpt-small shapes with ${layers} of 24 layers (the adapter is a CPU; --layers sets it)` : undefined;
     if (note) notes.push(note);
     const timestamps = features.includes('timestamp-query');
     if (!timestamps) notes.push('the adapter has no timestamp-query: wall time only, no per-kernel GPU time');
-    const steps = o.steps ?? (swiftshader ? 6 : 20); // 1000 + 2 warm-up + 20 fit in 1024 positions
-    const timedSteps = o.timedSteps ?? (swiftshader ? 2 : 8);
+    const steps = o.steps ?? (cpu ? 6 : 20); // 1000 + 2 warm-up + 20 fit in 1024 positions
+    const timedSteps = o.timedSteps ?? (cpu ? 2 : 8);
     const [near, far] = o.positions ?? [10, 1000];
     const batches = o.batches ?? [1, 8, 32];
-    const genTokens = o.generateTokens ?? (swiftshader ? 12 : 64);
+    const genTokens = o.generateTokens ?? (cpu ? 12 : 64);
     log(`adapter: ${info.vendor} / ${info.architecture} / ${info.description}; device features: ${features.join(', ') || 'none'}`);
 
     const tl = performance.now();

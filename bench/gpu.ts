@@ -8,7 +8,8 @@
 //   --unfused         today's unfused kernels (tuning { fuse: false })
 //   --browser         run in Chromium (Playwright) instead of Dawn in Node
 //   --out FILE        where the JSON goes (default bench/gpu.json; bench/gpu-browser.json with --browser)
-// IMAGEGPT_REAL_GPU=1: Dawn (or Chromium) uses the machine's GPU, and the run fails if the adapter is SwiftShader.
+// IMAGEGPT_REAL_GPU=1: Dawn (or Chromium) uses the machine's GPU, and the run fails if the adapter is a CPU one
+// (SwiftShader, lavapipe: isCpuAdapter).
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { nodeGpu } from '../scripts/node-webgpu';

@@ -4,6 +4,7 @@
 // --cpu-time (Node only) times by this process's CPU time instead of the wall clock: on a shared,
 // overloaded machine it is far steadier; it counts Dawn's busy wait too, so it understates speedups.
 import { Kernels } from '../src/gpu/kernels';
+import { isCpuAdapter } from '../src/gpu/tuning';
 import { requestImageGptDevice } from '../src/gpu/device';
 import type { Op, StepShape, WeightDType } from '../src/gpu/types';
 import { nodeGpu } from '../scripts/node-webgpu';
@@ -46,9 +47,9 @@ export async function benchKernels(
 ): Promise<KernelBenchResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const info = device.adapterInfo;
-  const swiftShader = info.architecture === 'swiftshader' || info.vendor === 'google';
-  // SwiftShader runs the naive kernel at ~0.3 GFLOP/s: 1024-row prefills would take minutes.
-  const prefillRows = opts.prefillRows ?? (swiftShader ? (opts.quick ? 64 : 256) : 1024);
+  const cpu = isCpuAdapter(info);
+  // SwiftShader (a CPU) runs the naive kernel at ~0.3 GFLOP/s: 1024-row prefills would take minutes.
+  const prefillRows = opts.prefillRows ?? (cpu ? (opts.quick ? 64 : 256) : 1024);
   const kernels = new Kernels(device);
   const clock = opts.cpuTime ? cpuClock() : () => performance.now();
   const step = kernels.createStepBuffer();

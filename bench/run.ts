@@ -11,7 +11,8 @@ import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampl
 import type { GenerateStats } from '../src/model/tasks/generate-plan';
 import type { StepShape } from '../src/gpu/types';
 import { decodeStepMs, randomCheckpoint } from './common';
-import { createNodeDevice, isSwiftShader } from '../scripts/node-webgpu';
+import { createNodeDevice } from '../scripts/node-webgpu';
+import { isCpuAdapter } from '../src/gpu/tuning';
 import { stepCounts } from './gpu-profile';
 import { benchDecodeFusion } from './decode';
 
@@ -239,8 +240,8 @@ export async function main(args: string[]): Promise<number> {
   const li = args.indexOf('--layers');
   // The optional features the runtime may use, and timestamps for the per-kernel times.
   const { device, info, features } = await createNodeDevice({ optionalFeatures: ['timestamp-query', 'shader-f16', 'subgroups'] });
-  const swiftshader = isSwiftShader(info);
-  const layers = li >= 0 ? Number(args[li + 1]) : swiftshader ? 2 : 24;
+  const cpu = isCpuAdapter(info); // SwiftShader, lavapipe: 2 layers and quick kernels by default
+  const layers = li >= 0 ? Number(args[li + 1]) : cpu ? 2 : 24;
   if (!Number.isInteger(layers) || layers < 1) throw new Error(`bench: --layers must be a positive integer, got ${JSON.stringify(args[li + 1])}`);
   const timestamps = features.includes('timestamp-query');
   const results: Json = {
@@ -262,7 +263,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (existsSync('bench/kernels.ts')) {
     const { benchKernels } = (await import('./kernels')) as { benchKernels: (d: GPUDevice, o: { quick?: boolean }) => Promise<Json> };
-    results.kernels = await benchKernels(device, { quick: quick || swiftshader });
+    results.kernels = await benchKernels(device, { quick: quick || cpu });
   }
   if (existsSync('bench/processor.ts')) {
     const { benchProcessor } = (await import('./processor')) as { benchProcessor: () => Promise<Json> };

@@ -1,7 +1,7 @@
 // The backward pass's kernels, one family per .wgsl file: matrix products with transposed operands
 // (backward_matmul.wgsl), bias gradients (column_sum.wgsl), the norm (norm_backward.wgsl), quick-GELU
-// (quick_gelu_backward.wgsl), cross-entropy with its gradient (cross_entropy_backward.wgsl) and the embeddings
-// (embedding_backward.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
+// (quick_gelu_backward.wgsl), cross-entropy with its gradient (cross_entropy_backward.wgsl), the embeddings
+// (embedding_backward.wgsl) and causal attention (attention_backward.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
 // (batchSize × seqLength), so a step only dispatches. All f32.
 import type { KernelContext } from '../gpu/context';
 import { checkDistinct, checkSize, run } from '../gpu/context';
@@ -12,6 +12,7 @@ import normBackwardWgsl from '../../shaders/norm_backward.wgsl?raw';
 import quickGeluBackwardWgsl from '../../shaders/quick_gelu_backward.wgsl?raw';
 import crossEntropyBackwardWgsl from '../../shaders/cross_entropy_backward.wgsl?raw';
 import embeddingBackwardWgsl from '../../shaders/embedding_backward.wgsl?raw';
+import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
 
 /** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
 export interface TrainOp {
@@ -25,10 +26,11 @@ function positive(label: string, what: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw badInput(`${label}: ${what} must be a positive integer, got ${v}`);
 }
 
-/** A 16-byte uniform of four words (u32, or f32 where `floats` marks them), written once. */
+/** A uniform of 4 or 8 words (u32, or f32 where `floats` marks them), written once. */
 function sizesUniform(ctx: KernelContext, label: string, words: number[], floats: number[] = []): GPUBuffer {
-  const buffer = ctx.device.createBuffer({ label: `${label} sizes`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const data = new ArrayBuffer(16);
+  const size = words.length * 4;
+  const buffer = ctx.device.createBuffer({ label: `${label} sizes`, size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const data = new ArrayBuffer(size);
   const u = new Uint32Array(data);
   const f = new Float32Array(data);
   words.forEach((w, i) => (floats.includes(i) ? (f[i] = w) : (u[i] = w)));
@@ -178,4 +180,46 @@ export function embeddingBackwardOp(
     run(pass, `${label} wte`, tokens, tokenGroup, columns, o.vocab);
     run(pass, `${label} wpe`, positions, positionGroup, columns, o.seq);
   });
+}
+
+/** The largest head size attention_backward.wgsl keeps in registers. */
+export const MAX_BACKWARD_HEAD_DIM = 128;
+
+/**
+ * Causal attention's backward over [batch · seq] rows: dqkv [rows, 3E] from the forward's qkv [rows, 3E], its merged
+ * output O [rows, E] and dO [rows, E]. `stats` [rows, heads, 2] is scratch (the probabilities are recomputed, not
+ * stored). `scale` is the forward's score scale (1/√D, and 1/(layer + 1) where the config asks).
+ */
+export function attentionBackwardOp(
+  ctx: KernelContext,
+  o: { qkv: GPUBuffer; outputs: GPUBuffer; dOut: GPUBuffer; stats: GPUBuffer; dqkv: GPUBuffer; batch: number; seq: number; heads: number; headDim: number; scale: number },
+): TrainOp {
+  const label = `attentionBackward[${o.batch}×${o.seq}, ${o.heads}×${o.headDim}]`;
+  for (const d of ['batch', 'seq', 'heads', 'headDim'] as const) positive(label, d, o[d]);
+  if (o.headDim > MAX_BACKWARD_HEAD_DIM) throw badInput(`${label}: head size ${o.headDim} is over the ${MAX_BACKWARD_HEAD_DIM} the attention backward supports`);
+  if (!(o.scale > 0) || !Number.isFinite(o.scale)) throw badInput(`${label}: scale must be a positive number, got ${o.scale}`);
+  checkDistinct(label, { qkv: o.qkv, outputs: o.outputs, dOut: o.dOut, stats: o.stats, dqkv: o.dqkv });
+  const rows = o.batch * o.seq;
+  const E = o.heads * o.headDim;
+  checkSize(label, 'qkv', o.qkv, rows * 3 * E * 4);
+  checkSize(label, 'dqkv', o.dqkv, rows * 3 * E * 4);
+  checkSize(label, 'outputs', o.outputs, rows * E * 4);
+  checkSize(label, 'dOut', o.dOut, rows * E * 4);
+  checkSize(label, 'stats', o.stats, rows * o.heads * 2 * 4);
+  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('attention_backward.wgsl', [attentionBackwardWgsl], name, {});
+  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, 0, 0, 0], [4]);
+  const passes = (['rowStats', 'queryGrad', 'keyValueGrad'] as const).map((name) => {
+    const pipeline = entry(name);
+    // Each entry point reads only some bindings; the others are left out of its layout.
+    const used = { rowStats: [1, 2, 3, 4, 5], queryGrad: [1, 2, 4, 5, 6], keyValueGrad: [1, 2, 4, 5, 6] }[name];
+    const all = [null, uniform, o.qkv, o.outputs, o.dOut, o.stats, o.dqkv];
+    const group = ctx.bindGroup(`${label} ${name}`, pipeline, all.map((b, i) => (used.includes(i) ? b : null)));
+    return (pass: GPUComputePassEncoder) => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(Math.ceil(o.seq / 64), o.heads, o.batch);
+    };
+  });
+  if (o.heads > 65535 || o.batch > 65535) throw badInput(`${label}: heads and batch must each be at most 65535 (workgroups per dimension)`);
+  return op(label, uniform, (pass) => passes.forEach((p) => p(pass)));
 }

@@ -69,6 +69,77 @@ export const quickGeluGrad = (v: number): number => {
   return s + 1.702 * v * s * (1 - s);
 };
 
+/** Sizes of causal attention over rows b·T + t; qkv rows are [q | k | v], head h at columns h·D of each part. */
+export interface AttentionSizes {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  scale: number;
+}
+
+/** p [B, H, T, T] = softmax(q kᵀ · scale) under the causal mask (0 above the diagonal), merged [rows, E] = p v. */
+export function attentionForward(qkv: Mat, a: AttentionSizes): { p: Mat; merged: Mat } {
+  const { batch: B, seq: T, heads: H, headDim: D, scale } = a;
+  const E = H * D;
+  const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
+  const p = new Float64Array(B * H * T * T);
+  const merged = new Float64Array(B * T * E);
+  for (let b = 0; b < B; b++) {
+    for (let hd = 0; hd < H; hd++) {
+      for (let t = 0; t < T; t++) {
+        const row = ((b * H + hd) * T + t) * T;
+        let max = -Infinity;
+        for (let u = 0; u <= t; u++) {
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qkv[at(b, t, 0, hd, d)] * qkv[at(b, u, 1, hd, d)];
+          p[row + u] = dot * scale;
+          max = Math.max(max, p[row + u]);
+        }
+        let sum = 0;
+        for (let u = 0; u <= t; u++) sum += (p[row + u] = Math.exp(p[row + u] - max));
+        for (let u = 0; u <= t; u++) {
+          p[row + u] /= sum;
+          for (let d = 0; d < D; d++) merged[(b * T + t) * E + hd * D + d] += p[row + u] * qkv[at(b, u, 2, hd, d)];
+        }
+      }
+    }
+  }
+  return { p, merged };
+}
+
+/** Attention's backward: dv = pᵀ·do, dp = do·vᵀ, ds = p ⊙ (dp − rowsum(dp ⊙ p)), dq = ds·k·scale, dk = dsᵀ·q·scale. */
+export function attentionBackward(qkv: Mat, p: Mat, dmerged: Mat, a: AttentionSizes): Mat {
+  const { batch: B, seq: T, heads: H, headDim: D, scale } = a;
+  const E = H * D;
+  const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
+  const dqkv = new Float64Array(B * T * 3 * E);
+  for (let b = 0; b < B; b++) {
+    for (let hd = 0; hd < H; hd++) {
+      for (let t = 0; t < T; t++) {
+        const row = ((b * H + hd) * T + t) * T;
+        const dp = new Float64Array(t + 1);
+        let dot = 0;
+        for (let u = 0; u <= t; u++) {
+          for (let d = 0; d < D; d++) {
+            dp[u] += dmerged[(b * T + t) * E + hd * D + d] * qkv[at(b, u, 2, hd, d)];
+            dqkv[at(b, u, 2, hd, d)] += p[row + u] * dmerged[(b * T + t) * E + hd * D + d];
+          }
+          dot += dp[u] * p[row + u];
+        }
+        for (let u = 0; u <= t; u++) {
+          const ds = p[row + u] * (dp[u] - dot) * scale;
+          for (let d = 0; d < D; d++) {
+            dqkv[at(b, t, 0, hd, d)] += ds * qkv[at(b, u, 1, hd, d)];
+            dqkv[at(b, u, 1, hd, d)] += ds * qkv[at(b, t, 0, hd, d)];
+          }
+        }
+      }
+    }
+  }
+  return dqkv;
+}
+
 export type Labels = { kind: 'causal'; labels: number[][] } | { kind: 'classes'; labels: number[] };
 
 export interface StepResult {
@@ -111,28 +182,7 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
     const { y: n1, r: r1 } = norm(h, W(pre + 'ln_1.weight'), E, eps);
     const qkv = addBias(mm(n1, W(pre + 'attn.c_attn.weight'), N, E, 3 * E), W(pre + 'attn.c_attn.bias'), 3 * E);
-    const p = new Float64Array(B * H * T * T);
-    const merged = new Float64Array(N * E);
-    for (let b = 0; b < B; b++) {
-      for (let hd = 0; hd < H; hd++) {
-        for (let t = 0; t < T; t++) {
-          const row = ((b * H + hd) * T + t) * T;
-          let max = -Infinity;
-          for (let s = 0; s <= t; s++) {
-            let dot = 0;
-            for (let d = 0; d < D; d++) dot += qkv[(b * T + t) * 3 * E + hd * D + d] * qkv[(b * T + s) * 3 * E + E + hd * D + d];
-            p[row + s] = dot * scale;
-            max = Math.max(max, p[row + s]);
-          }
-          let sum = 0;
-          for (let s = 0; s <= t; s++) sum += (p[row + s] = Math.exp(p[row + s] - max));
-          for (let s = 0; s <= t; s++) {
-            p[row + s] /= sum;
-            for (let d = 0; d < D; d++) merged[(b * T + t) * E + hd * D + d] += p[row + s] * qkv[(b * T + s) * 3 * E + 2 * E + hd * D + d];
-          }
-        }
-      }
-    }
+    const { p, merged } = attentionForward(qkv, { batch: B, seq: T, heads: H, headDim: D, scale });
     const h1 = add(h, addBias(mm(merged, W(pre + 'attn.c_proj.weight'), N, E, E), W(pre + 'attn.c_proj.bias'), E));
     const { y: n2, r: r2 } = norm(h1, W(pre + 'ln_2.weight'), E, eps);
     const f = addBias(mm(n2, W(pre + 'mlp.c_fc.weight'), N, E, I), W(pre + 'mlp.c_fc.bias'), I);
@@ -209,32 +259,7 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     grad(pre + 'attn.c_proj.weight', mm(s.merged, dh1, E, N, E, true));
     grad(pre + 'attn.c_proj.bias', sumRows(dh1, E));
     const dmerged = mm(dh1, W(pre + 'attn.c_proj.weight'), N, E, E, false, true);
-    // Attention: dv = pᵀ·do, dp = do·vᵀ, ds = p ⊙ (dp − rowsum(dp ⊙ p)), dq = ds·k·scale, dk = dsᵀ·q·scale.
-    const dqkv = new Float64Array(N * 3 * E);
-    const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
-    for (let b = 0; b < B; b++) {
-      for (let hd = 0; hd < H; hd++) {
-        for (let t = 0; t < T; t++) {
-          const row = ((b * H + hd) * T + t) * T;
-          const dp = new Float64Array(t + 1);
-          let dot = 0;
-          for (let u = 0; u <= t; u++) {
-            for (let d = 0; d < D; d++) {
-              dp[u] += dmerged[(b * T + t) * E + hd * D + d] * s.qkv[at(b, u, 2, hd, d)];
-              dqkv[at(b, u, 2, hd, d)] += s.p[row + u] * dmerged[(b * T + t) * E + hd * D + d];
-            }
-            dot += dp[u] * s.p[row + u];
-          }
-          for (let u = 0; u <= t; u++) {
-            const ds = s.p[row + u] * (dp[u] - dot) * scale;
-            for (let d = 0; d < D; d++) {
-              dqkv[at(b, t, 0, hd, d)] += ds * s.qkv[at(b, u, 1, hd, d)];
-              dqkv[at(b, u, 1, hd, d)] += ds * s.qkv[at(b, t, 0, hd, d)];
-            }
-          }
-        }
-      }
-    }
+    const dqkv = attentionBackward(s.qkv, s.p, dmerged, { batch: B, seq: T, heads: H, headDim: D, scale });
     grad(pre + 'attn.c_attn.weight', mm(s.n1, dqkv, E, N, 3 * E, true));
     grad(pre + 'attn.c_attn.bias', sumRows(dqkv, 3 * E));
     const dn1 = mm(dqkv, W(pre + 'attn.c_attn.weight'), N, 3 * E, E, false, true);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { KernelContext } from '../../src/gpu/context';
 import {
+  attentionBackwardOp,
   backwardMatmulOp,
   columnSumOp,
   crossEntropyBackwardOp,
@@ -13,7 +14,7 @@ import {
   tokenRows,
   type TrainOp,
 } from '../../src/train/backward';
-import { mm, normBackward, norm, quickGeluGrad, sumRows } from '../reference/train';
+import { attentionBackward, attentionForward, mm, normBackward, norm, quickGeluGrad, sumRows } from '../reference/train';
 import { random, randomArray, readF32, relativeError, storageBuffer } from '../gpu/harness';
 
 describe('backward kernels', () => {
@@ -167,5 +168,29 @@ describe('backward kernels', () => {
     expect(relativeError(await readF32(device, dwpe, (seq + 4) * dim), wantWpe)).toBeLessThan(1e-6);
     expect(() => tokenRows([[0, vocab]], vocab)).toThrow(/token id 20 is outside 0\.\.19/);
     op.destroy();
+  });
+
+  for (const [batch, seq, heads, headDim] of [[1, 1, 1, 1], [2, 70, 3, 5], [1, 9, 2, 128]]) {
+    it(`attentionBackward, batch ${batch} × ${seq} positions, ${heads} heads of ${headDim}`, async () => {
+      const rand = random(batch * 100 + seq + headDim);
+      const E = heads * headDim;
+      const rows = batch * seq;
+      const qkv = randomArray(rand, rows * 3 * E, 1.5);
+      const dOut = randomArray(rand, rows * E);
+      const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) / 2 };
+      const { p, merged } = attentionForward(Float64Array.from(qkv), sizes);
+      const want = attentionBackward(Float64Array.from(qkv), p, Float64Array.from(dOut), sizes);
+      const dqkv = buffer(rows * 3 * E * 4);
+      const op = attentionBackwardOp(ctx, { qkv: buffer(qkv), outputs: buffer(Float32Array.from(merged)), dOut: buffer(dOut), stats: buffer(rows * heads * 2 * 4), dqkv, ...sizes });
+      await ctx.ready();
+      runOps(op);
+      expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
+      op.destroy();
+    });
+  }
+
+  it('attentionBackward refuses a head size over what it keeps in registers', () => {
+    const b = buffer(4096);
+    expect(() => attentionBackwardOp(ctx, { qkv: b, outputs: buffer(16), dOut: buffer(16), stats: buffer(16), dqkv: buffer(16), batch: 1, seq: 1, heads: 1, headDim: 129, scale: 1 })).toThrow(/head size 129 is over the 128/);
   });
 });

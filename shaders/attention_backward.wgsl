@@ -1,0 +1,140 @@
+// Causal attention's backward, recomputing the probabilities instead of storing them (T² per head would not fit
+// at T = 1024): memory stays O(rows · heads). Three entry points, each one thread per (position, head, sequence):
+// - rowStats:     L_i = logsumexp_j s_ij and D_i = dO_i · O_i (= Σ_j dp_ij p_ij), with s = q kᵀ · scale.
+// - queryGrad:    dq_i = scale · Σ_{j ≤ i} p_ij (dp_ij − D_i) k_j, where p_ij = exp(s_ij − L_i), dp_ij = dO_i · v_j.
+// - keyValueGrad: dv_j = Σ_{i ≥ j} p_ij dO_i and dk_j = scale · Σ_{i ≥ j} p_ij (dp_ij − D_i) q_i.
+// No float atomics: every output element has one writer. qkv and dqkv are [rows, 3E] (q | k | v, head h at
+// columns h·D); O and dO are [rows, E]; rows b·T + t. Prepended: step.wgsl (unused).
+
+struct Dims {
+  batch: u32,
+  seq: u32,       // T
+  heads: u32,
+  headDim: u32,   // D ≤ MAX_HEAD_DIM
+  scale: f32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+
+const MAX_HEAD_DIM = 128u;
+
+@group(0) @binding(1) var<uniform> dims: Dims;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read> outputs: array<f32>;    // O: the attention's merged output
+@group(0) @binding(4) var<storage, read> dOut: array<f32>;       // dO
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [rows, heads, 2]: L, D
+@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
+
+fn width() -> u32 {
+  return dims.heads * dims.headDim;   // E
+}
+
+// Offset of row `row`'s part (0 q, 1 k, 2 v) of head `h` in qkv / dqkv.
+fn at(row: u32, part: u32, h: u32) -> u32 {
+  return row * 3u * width() + part * width() + h * dims.headDim;
+}
+
+fn score(i: u32, j: u32, h: u32) -> f32 {
+  var s = 0.0;
+  let qi = at(i, 0u, h);
+  let kj = at(j, 1u, h);
+  for (var d = 0u; d < dims.headDim; d++) {
+    s += qkv[qi + d] * qkv[kj + d];
+  }
+  return s * dims.scale;
+}
+
+// dp_ij = dO_i · v_j.
+fn gradDot(i: u32, j: u32, h: u32) -> f32 {
+  var s = 0.0;
+  let o = i * width() + h * dims.headDim;
+  let vj = at(j, 2u, h);
+  for (var d = 0u; d < dims.headDim; d++) {
+    s += dOut[o + d] * qkv[vj + d];
+  }
+  return s;
+}
+
+@compute @workgroup_size(64)
+fn rowStats(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t >= dims.seq) {
+    return;
+  }
+  let i = b * dims.seq + t;
+  var peak = -3.4028234e38;
+  for (var u = 0u; u <= t; u++) {
+    peak = max(peak, score(i, b * dims.seq + u, h));
+  }
+  var sum = 0.0;
+  for (var u = 0u; u <= t; u++) {
+    sum += exp(score(i, b * dims.seq + u, h) - peak);
+  }
+  var dot = 0.0;
+  let o = i * width() + h * dims.headDim;
+  for (var d = 0u; d < dims.headDim; d++) {
+    dot += dOut[o + d] * outputs[o + d];
+  }
+  stats[(i * dims.heads + h) * 2u] = peak + log(sum);
+  stats[(i * dims.heads + h) * 2u + 1u] = dot;
+}
+
+@compute @workgroup_size(64)
+fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t >= dims.seq) {
+    return;
+  }
+  let i = b * dims.seq + t;
+  let logSum = stats[(i * dims.heads + h) * 2u];
+  let rowDot = stats[(i * dims.heads + h) * 2u + 1u];
+  var acc: array<f32, MAX_HEAD_DIM>;
+  for (var u = 0u; u <= t; u++) {
+    let j = b * dims.seq + u;
+    let p = exp(score(i, j, h) - logSum);
+    let ds = p * (gradDot(i, j, h) - rowDot);
+    let kj = at(j, 1u, h);
+    for (var d = 0u; d < dims.headDim; d++) {
+      acc[d] += ds * qkv[kj + d];
+    }
+  }
+  let qi = at(i, 0u, h);
+  for (var d = 0u; d < dims.headDim; d++) {
+    dqkv[qi + d] = acc[d] * dims.scale;
+  }
+}
+
+@compute @workgroup_size(64)
+fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let u = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (u >= dims.seq) {
+    return;
+  }
+  let j = b * dims.seq + u;
+  var accK: array<f32, MAX_HEAD_DIM>;
+  var accV: array<f32, MAX_HEAD_DIM>;
+  for (var t = u; t < dims.seq; t++) {
+    let i = b * dims.seq + t;
+    let p = exp(score(i, j, h) - stats[(i * dims.heads + h) * 2u]);
+    let ds = p * (gradDot(i, j, h) - stats[(i * dims.heads + h) * 2u + 1u]);
+    let qi = at(i, 0u, h);
+    let o = i * width() + h * dims.headDim;
+    for (var d = 0u; d < dims.headDim; d++) {
+      accV[d] += p * dOut[o + d];
+      accK[d] += ds * qkv[qi + d];
+    }
+  }
+  let kj = at(j, 1u, h);
+  let vj = at(j, 2u, h);
+  for (var d = 0u; d < dims.headDim; d++) {
+    dqkv[kj + d] = accK[d] * dims.scale;
+    dqkv[vj + d] = accV[d];
+  }
+}
