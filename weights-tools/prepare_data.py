@@ -6,14 +6,20 @@
   (Google: Noto Emoji images, Apache-2.0; Twitter: Twemoji images, CC-BY-4.0; package code MIT).
 - Cuts the 64-px "clean" sprite sheets (cell (x, y) at (x*66+1, y*66+1)), composites RGBA onto white,
   and resizes to each size with PIL's BILINEAR, exactly what the TypeScript processor does at inference.
-- Skin-tone variants: for each emoji that has them, ONE variant per vendor is kept, chosen with the
-  split seed (a different draw per vendor), beside the base image. Without this, People & Body would be
-  60 % of the images (2,261 of 3,786 per vendor); with it, about a third.
+- Skin-tone variants are all kept but weighed down: each image gets a sampling `weight`; the base image
+  weighs 1 and an emoji's skin-tone variants share a weight of 1 between them, so People & Body is about
+  a third of what training draws (without the weights it would be 60 %: 2,261 of 3,786 images per vendor).
+  One variant per emoji and vendor (chosen with the split seed, a different draw per vendor) is the
+  "chosen" one; held-out emoji keep only that one, so the held-out set is the same 446 images every
+  shipped model was measured on. The others are marked `extra_variant` (training only).
+- `flip`: whether a horizontal mirror is still a plausible emoji (training may flip those): not symbols,
+  flags, keycaps, clocks, money or anything else carrying text or digits (see FLIP_EXCLUDED).
 - Held-out split: ~10 % of emoji names (short_name), drawn per category so every category is
   represented, fixed seed; both vendors and all variants of an emoji fall on the same side. The split is
   read from weights-tools/split.json when it exists (committed), else drawn and written there.
 - Writes weights-tools/data/emoji-<size>/images.u8 (N x size x size x 3, RGB uint8, row-major) and
-  index.json (one {name, unified, vendor, category, subcategory, split, variant} per image, same order).
+  index.json (one {name, unified, vendor, category, subcategory, split, variant, extra_variant, weight, flip}
+  per image, same order).
 - --gallery writes demo/public/gallery/: ~40 held-out emoji as 64-px PNGs on white, gallery.json, NOTICE.md.
 """
 from __future__ import annotations
@@ -95,17 +101,39 @@ def load_split(emoji: List[dict]) -> Dict[str, str]:
     return {e["short_name"]: ("heldout" if e["short_name"] in held else "train") for e in emoji}
 
 
-def cells(emoji: List[dict], vendor: str) -> List[Tuple[dict, str, str, int, int]]:
-    """(entry, variant key or '', unified, sheet_x, sheet_y) for the base image and one skin variant."""
+# Categories and subcategories whose images read wrong mirrored: text, digits, flags, clocks, currency signs,
+# arrows and other symbols with a direction or a meaning tied to their orientation.
+FLIP_EXCLUDED_CATEGORIES = {"Symbols", "Flags", "Component"}
+FLIP_EXCLUDED_SUBCATEGORIES = {"time", "money", "book-paper", "office", "mail", "writing", "music", "sky & weather",
+                               "place-map"}
+FLIP_EXCLUDED_NAMES = {"100", "zzz", "speech_balloon", "left_speech_bubble", "right_anger_bubble", "thought_balloon"}
+
+
+def can_flip(e: dict) -> bool:
+    return (e["category"] not in FLIP_EXCLUDED_CATEGORIES and e["subcategory"] not in FLIP_EXCLUDED_SUBCATEGORIES
+            and e["short_name"] not in FLIP_EXCLUDED_NAMES)
+
+
+def cells(emoji: List[dict], vendor: str, split: Dict[str, str]) -> List[Tuple[dict, str, bool, float, str, int, int]]:
+    """(entry, variant key or '', extra_variant, weight, unified, sheet_x, sheet_y) for every image kept.
+
+    The base image weighs 1; the skin-tone variants share a weight of 1. The chosen variant is drawn exactly
+    as before variants were all kept (same rng, same order), so the held-out set does not change.
+    """
     rng = random.Random(f"{SEED}-{vendor}")
     out = []
     for e in emoji:
         if e.get(f"has_img_{vendor}"):
-            out.append((e, "", e["unified"], e["sheet_x"], e["sheet_y"]))
+            out.append((e, "", False, 1.0, e["unified"], e["sheet_x"], e["sheet_y"]))
         variants = [(k, v) for k, v in sorted((e.get("skin_variations") or {}).items()) if v.get(f"has_img_{vendor}")]
         if variants:
-            key, v = rng.choice(variants)
-            out.append((e, key, v["unified"], v["sheet_x"], v["sheet_y"]))
+            chosen, cv = rng.choice(variants)
+            if split[e["short_name"]] == "heldout":
+                out.append((e, chosen, False, 1.0, cv["unified"], cv["sheet_x"], cv["sheet_y"]))
+                continue
+            share = 1.0 / len(variants)
+            for key, v in variants:
+                out.append((e, key, key != chosen, share, v["unified"], v["sheet_x"], v["sheet_y"]))
     return out
 
 
@@ -126,10 +154,11 @@ def build(sizes: List[int], gallery: bool) -> None:
             emoji = sorted(json.load(f), key=lambda e: e["sort_order"])
         split = load_split(emoji)
         sheet = Image.open(os.path.join(folder, "img", vendor, "sheets-clean", f"{CELL}.png")).convert("RGBA")
-        for e, variant, unified, x, y in cells(emoji, vendor):
+        for e, variant, extra, weight, unified, x, y in cells(emoji, vendor, split):
             records.append(
                 dict(name=e["short_name"], unified=unified, vendor=vendor, category=e["category"],
-                     subcategory=e["subcategory"], split=split[e["short_name"]], variant=variant)
+                     subcategory=e["subcategory"], split=split[e["short_name"]], variant=variant,
+                     extra_variant=extra, weight=weight, flip=can_flip(e))
             )
             images64.append(cut_on_white(sheet, x, y))
     for size in sizes:

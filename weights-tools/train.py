@@ -67,7 +67,28 @@ def load_init(model_dir: str, size: int) -> dict:
     weights = {k: v.detach().clone() for k, v in donor.state_dict().items()}
     wpe = weights["transformer.wpe.weight"].reshape(donor_size, donor_size, -1)
     weights["transformer.wpe.weight"] = wpe.repeat_interleave(f, 0).repeat_interleave(f, 1).reshape(size * size, -1)
-    return {"weights": weights, "clusters": clusters}
+    return {"weights": weights, "clusters": clusters, "n_layer": donor.config.n_layer}
+
+
+def deepen(model: ImageGPTForCausalImageModeling, donor_layers: int) -> None:
+    """Blocks past the donor's start as identities: their two output projections are zero, so the residual
+    stream passes through unchanged and the deeper model computes exactly what the donor did at step 0."""
+    with torch.no_grad():
+        for block in model.transformer.h[donor_layers:]:
+            for proj in (block.attn.c_proj, block.mlp.c_proj):
+                proj.weight.zero_()
+                proj.bias.zero_()
+
+
+def draw_batch(tokens: torch.Tensor, weights: torch.Tensor, flippable: torch.Tensor, batch: int, size: int,
+               g: torch.Generator) -> torch.Tensor:
+    """A batch drawn with replacement in proportion to the images' weights (skin-tone variants weigh less);
+    each flippable image is mirrored left-right with probability 1/2."""
+    picks = torch.multinomial(weights, batch, replacement=True, generator=g)
+    t = tokens[picks].reshape(batch, size, size)
+    mirror = flippable[picks] & (torch.rand(batch, generator=g) < 0.5)
+    t = torch.where(mirror[:, None, None], t.flip(2), t)
+    return t.reshape(batch, size * size)
 
 
 def make_inputs(tokens: torch.Tensor) -> torch.Tensor:
@@ -105,6 +126,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--run-dir", default=None, help="checkpoints and logs (default weights-tools/runs/<name>)")
     parser.add_argument("--resume", action="store_true", help="continue from the run dir's checkpoint")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch's intra-op threads (OpenBLAS's are OPENBLAS_NUM_THREADS; keep one of the two at 1)")
     args = parser.parse_args(argv)
 
     with open(args.config) as f:
@@ -114,7 +137,7 @@ def main(argv: Optional[list] = None) -> int:
     run_dir = args.run_dir or os.path.join(HERE, "runs", name)
     out_dir = args.out or os.path.join(HERE, "..", "models", name)
     os.makedirs(run_dir, exist_ok=True)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.torch_threads)
     torch.manual_seed(args.seed)
     log_path = os.path.join(run_dir, "log.jsonl")
 
@@ -145,6 +168,10 @@ def main(argv: Optional[list] = None) -> int:
         log({"event": "palette", "seconds": round(time.time() - t0, 1)})
     tokens = torch.from_numpy(quantize(pixels, clusters).reshape(len(index), -1))
     train_tokens, held_tokens = tokens[torch.from_numpy(is_train)], tokens[torch.from_numpy(~is_train)]
+    # Older index.json files (before all skin-tone variants were kept) carry no weight/flip: weight 1, no flips.
+    train_records = [r for r in index if r["split"] == "train"]
+    train_weights = torch.tensor([r.get("weight", 1.0) for r in train_records], dtype=torch.float64)
+    train_flippable = torch.tensor([bool(r.get("flip", False)) and cfg.get("flips", False) for r in train_records])
     g = torch.Generator().manual_seed(args.seed)
     train_eval = train_tokens[torch.randperm(len(train_tokens), generator=g)[: len(held_tokens)]]
 
@@ -154,8 +181,12 @@ def main(argv: Optional[list] = None) -> int:
     )
     model = ImageGPTForCausalImageModeling(config)
     if init is not None:
-        load_hf_state_dict(model, init["weights"])
-        log({"event": "init", "from": cfg["init_from"]})
+        if cfg["n_layer"] > init["n_layer"]:
+            model.load_state_dict(init["weights"], strict=False)
+            deepen(model, init["n_layer"])
+        else:
+            load_hf_state_dict(model, init["weights"])
+        log({"event": "init", "from": cfg["init_from"], "donor_layers": init["n_layer"]})
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -175,7 +206,8 @@ def main(argv: Optional[list] = None) -> int:
     log({"event": "start", "name": name, "params": n_params, "train_images": len(train_tokens),
          "heldout_images": len(held_tokens), "config": cfg, "seed": args.seed, "max_minutes": max_minutes,
          "steps": args.steps, "blas": os.environ.get("LD_LIBRARY_PATH", "system"),
-         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")})
+         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+         "torch_threads": args.torch_threads, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS")})
 
     # Evaluations may use a fixed random eval_images of each set (32x32 evaluation is costly on 2 shared cores);
     # export.py then measures the shipped f16 weights on all held-out images.
@@ -196,8 +228,6 @@ def main(argv: Optional[list] = None) -> int:
 
     budget = max_minutes * 60
     batch = cfg["batch_size"]
-    order = torch.randperm(len(train_tokens), generator=g)
-    cursor = 0
     last_ckpt = time.time()
     running = None
     model.train()
@@ -206,10 +236,7 @@ def main(argv: Optional[list] = None) -> int:
         if progress >= 1.0 or trained_seconds >= budget:
             break
         t_start = time.time()
-        if cursor + batch > len(order):
-            order, cursor = torch.randperm(len(train_tokens), generator=g), 0
-        t = train_tokens[order[cursor:cursor + batch]]
-        cursor += batch
+        t = draw_batch(train_tokens, train_weights, train_flippable, batch, size, g)
         lr = lr_at(progress, step, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
