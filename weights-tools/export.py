@@ -19,7 +19,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -84,6 +83,8 @@ def pick_varied(index: List[dict], count: int, seed: int) -> List[int]:
 def sample_grid(model, clusters: np.ndarray, size: int, path: str, seed: int = 0,
                 n_completions: int = 8, n_variants: int = 3, n_uncond: int = 16) -> None:
     """PNG: rows of [original | quantized | top half kept | completions...], then unconditional samples."""
+    from PIL import Image  # only here: train_gpu.py imports this module on machines that may lack PIL
+
     pixels, index = heldout_data(size)
     picks = pick_varied(index, n_completions, seed)
     n = size * size
@@ -263,6 +264,8 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
 def make_e2e_fixture(model_dir: str, out_dir: str) -> None:
     """Two gallery (held-out) images: pixels, HF tokens, the f16 model's logits (float64 math, cast to f32)
     for [SOS, t0 .. t(n-2)], and the greedy continuation of their top halves."""
+    from PIL import Image
+
     model, clusters, size = load_model_dir(model_dir, torch.float64)
     with open(os.path.join(ROOT, "demo", "public", "gallery", "gallery.json")) as f:
         gallery = json.load(f)
