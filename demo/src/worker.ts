@@ -215,64 +215,48 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
   if (r.tokens && r.tokens.length !== width * height) {
     throw new Error(`the image has ${r.tokens.length} tokens, the model expects ${width}×${height}`);
   }
-  const keepRows = r.tokens ? r.keepRows : 0;
-  const kept = r.tokens ? Array.from(r.tokens.subarray(0, keepRows * width)) : [];
   const images = Array.from({ length: r.samples }, () => new Uint8ClampedArray(width * height * 4));
-  if (r.tokens && r.varyKeptRows) return generateVaried(id, r, r.tokens, images);
-  for (const image of images) paintRows(p, image, kept, 0, width);
-  return trackRun(id, images, (run) =>
-    m.generate({
-      ...(kept.length ? { prompt: images.map(() => kept.slice()) } : { batchSize: r.samples }),
-      width,
-      temperature: r.sampling.temperature,
-      topK: r.sampling.topK,
-      seed: r.sampling.seed,
-      signal: run.signal,
-      onRow: ({ row, tokens }) => {
-        images.forEach((image, b) => paintRows(p, image, tokens.subarray(b * width, (b + 1) * width), row, width));
-        run.made(tokens.length);
-        run.row(row);
-      },
-    }),
-  );
-}
-
-/**
- * Sample i keeps max(0, keepRows − i) rows; one generate call on prompts of different lengths completes them all in
- * one batch. Its result row b is left-padded by (most − kept_b) × width PROMPT_PADs; each step's tokens are painted
- * where they fall in each sample's image.
- */
-async function generateVaried(id: number, r: Extract<Request, { type: 'generate' }>, all: Int32Array, images: Uint8ClampedArray[]): Promise<Results['generate']> {
-  const { model: m, processor: p } = loaded();
-  const { width, height } = p.size;
-  const P = width * height;
-  const keptRows = images.map((_, i) => Math.max(0, r.keepRows - i));
-  const most = keptRows[0];
-  const fewest = keptRows[keptRows.length - 1];
-  images.forEach((image, i) => paintRows(p, image, all.subarray(0, keptRows[i] * width), 0, width));
+  const sampling = { temperature: r.sampling.temperature, topK: r.sampling.topK, seed: r.sampling.seed };
+  if (!r.tokens) {
+    // Nothing to keep: unconditional samples, every image row of every sample painted as it comes.
+    return trackRun(id, images, (run) =>
+      m.generate({
+        batchSize: r.samples,
+        width,
+        ...sampling,
+        signal: run.signal,
+        onRow: ({ row, tokens }) => {
+          images.forEach((image, b) => paintRows(p, image, tokens.subarray(b * width, (b + 1) * width), row, width));
+          run.made(tokens.length);
+          run.row(row);
+        },
+      }),
+    );
+  }
+  const all = r.tokens;
+  // With varyKeptRows sample i keeps max(0, keepRows − i) rows, so the last sample keeps the fewest.
+  const keepRows = images.map((_, i) => (r.varyKeptRows ? Math.max(0, r.keepRows - i) : r.keepRows));
+  images.forEach((image, i) => paintRows(p, image, all.subarray(0, keepRows[i] * width), 0, width));
+  const last = images.length - 1;
   return trackRun(id, images, async (run) => {
-    const out = await m.generate({
-      prompt: keptRows.map((k) => Array.from(all.subarray(0, k * width))),
+    const completions = await m.complete(all, {
+      processor: p,
+      keepRows,
       width,
-      temperature: r.sampling.temperature,
-      topK: r.sampling.topK,
-      seed: r.sampling.seed,
+      ...sampling,
       signal: run.signal,
-      onTokens: ({ step, tokens: t }) => {
-        keptRows.forEach((k, b) => {
-          const index = k * width + step; // this step's token in sample b's image (past its end: padding)
-          if (index < P) {
-            images[b].set(p.decode([t[b]], { height: 1, width: 1 }).data, index * 4);
-            run.made(1);
-          }
-        });
-        if ((step + 1) % width === 0) run.row(fewest + (step + 1) / width - 1);
+      onRow: ({ sample, row, pixels }) => {
+        images[sample].set(pixels, row * width * 4);
+        run.made(width);
+        // The samples' calls for one image row come together, the last sample's last (it generates every row).
+        if (sample === last) run.row(row);
       },
     });
-    const total = out.length / images.length;
-    const tokens = new Int32Array(images.length * P);
-    keptRows.forEach((k, b) => tokens.set(out.subarray(b * total + (most - k) * width, b * total + (most - k) * width + P), b * P));
-    images.forEach((image, b) => image.set(p.decode(tokens.subarray(b * P, (b + 1) * P), { height, width }).data));
+    const tokens = new Int32Array(images.length * width * height);
+    completions.forEach((c, i) => {
+      tokens.set(c.tokens, i * width * height);
+      images[i].set(c.data);
+    });
     return tokens;
   });
 }

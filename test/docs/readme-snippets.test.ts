@@ -207,10 +207,10 @@ describe('the shipped declarations in a consumer project', () => {
 /** Every name the entry may export, each in README.md. Changing it is changing the public API: update README too. */
 const PUBLIC_NAMES = [
   // model
-  'ImageGPT', 'PROMPT_PAD', 'sosToken', 'logitsWidth', 'parseImageGPTConfig', 'IMAGEGPT_DEFAULTS', 'resolveSampling', 'DEFAULT_TOP_K',
+  'ImageGPT', 'sosToken', 'logitsWidth', 'parseImageGPTConfig', 'IMAGEGPT_DEFAULTS', 'resolveSampling', 'DEFAULT_TOP_K',
   'ImageGPTSession', 'ModelSource', 'LoadOptions', 'LoadProgress', 'PretrainedSource', 'LocalFiles', 'FileOptions', 'ModelCache',
   'ForwardOptions', 'ForwardOutput', 'ForwardResult', 'FeatureOptions', 'MultiFeatureOptions', 'BitsPerToken', 'BitsPerTokenOptions',
-  'GenerateOptions', 'GenerateStats', 'SamplingOptions', 'CompleteOptions', 'Completion', 'CompletionProcessor',
+  'GenerateOptions', 'GenerateStats', 'SamplingOptions', 'CompleteOptions', 'Completion', 'CompletionRow', 'CompletionProcessor',
   'SessionOptions', 'RowInputs', 'StepInputs', 'HeadMask', 'MemoryReport', 'DeviceFeatures', 'KernelTuning', 'WeightDType',
   'ImageGPTConfig', 'ImageGPTConfigJSON', 'ProblemType',
   // processor
