@@ -261,9 +261,12 @@ function countingCursor(inner: ByteCursor, report: (loaded: number) => void): By
   };
 }
 
-/** An error that does not say which file it is about (a connection cut mid-body: 'TypeError: terminated') gets the file's name. */
+/**
+ * An error that does not say which file it is about (a connection cut mid-body: 'TypeError: terminated') gets the
+ * file's name, and one from outside the library (the stream's, the caller's cache's) gets a code.
+ */
 export function nameTheFile(e: unknown, file: string, where: string): unknown {
-  if (!(e instanceof Error) || e.name === 'AbortError' || e.message.includes(file)) return e;
+  if (!(e instanceof Error) || e.name === 'AbortError' || (errorCode(e) !== undefined && e.message.includes(file))) return e;
   // undici's 'terminated' says why only in its cause ('other side closed'): both are kept in the message.
   const problem = e instanceof TypeError ? `the download from ${clip(where)} failed or broke off (${describeCause(e)})` : e.message;
   // The code says what kind of failure it was: the library's own is kept; a fetch's TypeError is the network's.
