@@ -10,7 +10,7 @@ import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { FIXTURES, loadModelFixture, relError } from '../helpers/fixtures';
 import { HUB_FIXTURES, parseRange, startHubServer, type HubRequest, type HubServer } from '../helpers/hub-server.mjs';
 import { parseSafetensors, tensorToFloat32, writeSafetensors } from '../../src/safetensors';
-import { ImageGPT, ImageGPTImageProcessor } from '../../src/index';
+import { ImageGPT, ImageGPTImageProcessor, errorCode } from '../../src/index';
 import type { LoadProgress, ModelCache } from '../../src/loading/types';
 
 const LAYOUTS = ['safetensors', 'safetensors-sharded', 'bin', 'bin-sharded'] as const;
@@ -334,6 +334,7 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
         const error = await within(load.then(() => null, (e: unknown) => e), 10_000, `${layout}: the aborted load`);
         expect(error).toBeInstanceOf(Error);
         expect((error as Error).name).toBe('AbortError');
+        expect(errorCode(error)).toBe('E_ABORTED');
         expect(made, 'GPU buffers made before the abort (the test must abort mid-upload)').toBeGreaterThan(0);
         expect(tracker.live.size, 'GPU buffers not destroyed after the abort').toBe(0);
       } finally {
@@ -564,6 +565,7 @@ describe('ImageGPT.fromPretrained from a hub-shaped server', () => {
         const what = `${server === hub ? 'Range' : 'no Range'}, ${cache ? 'cache' : 'no cache'}`;
         const error = await within(ImageGPT.fromPretrained(repoOf('bin'), { device, host: server.url, cache }).then(() => null, (e: unknown) => e), 30_000, what);
         if (!(error instanceof Error) || !/pytorch_model\.bin/.test(error.message)) unclear.push(`${what}: ${String(error)}`);
+        else if (errorCode(error) !== 'E_NETWORK') unclear.push(`${what}: code ${String(errorCode(error))}, expected E_NETWORK: ${error.message}`);
       }
       expect(unclear).toEqual([]);
     } finally {
