@@ -176,8 +176,10 @@ export function formatGpuBench(r: GpuBenchResult): string {
     return k === undefined ? '' : k ? ' (used by the kernels)' : ' (not used by the kernels)';
   };
   out.push(`features: ${WANTED_FEATURES.map((f) => `${f} ${r.deviceFeatures.includes(f) ? 'yes' : r.adapterFeatures.includes(f) ? 'offered, not requested' : 'no'}${used(f)}`).join(', ')}`);
-  const fuse = r.tuning.fuse;
-  if (typeof fuse === 'boolean') out.push(`kernels: ${fuse ? 'fused' : 'unfused'} path (tuning.fuse ${fuse})`);
+  // Saved runs from before the split into three flags hold `fuse` instead.
+  const { foldNorm, fusedKvAppend, decodeAttention, fuse } = r.tuning;
+  if (typeof foldNorm === 'boolean') out.push(`kernels: foldNorm ${foldNorm}, fusedKvAppend ${fusedKvAppend}, decodeAttention '${decodeAttention}'`);
+  else if (typeof fuse === 'boolean') out.push(`kernels: ${fuse ? 'fused' : 'unfused'} path (tuning.fuse ${fuse})`);
   out.push(`model: imagegpt-small shape, ${r.model.n_layer} layers, E ${r.model.n_embd}, ${r.model.n_head} heads, ${r.model.n_positions} positions, vocab ${r.model.vocab_size}, random f16 weights (loaded in ${(r.loadMs / 1000).toFixed(1)} s)`);
   const pc = r.prefill.counts;
   out.push(`prefill (${r.prefill.tokensPerChunk} tokens per chunk): ${pc.step.dispatches} dispatches, ${fixed(pc.dispatchesPerLayer, 2)} per layer + ${fixed(pc.dispatchesOutsideBlocks, 0)} outside, ${pc.passes} passes`);

@@ -1,22 +1,41 @@
-// Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself in its
-// per-adapter layouts and the split-K decode path (shaders/attention.wgsl), the one-dispatch
-// decode attention (shaders/attention-decode.wgsl with one of the attention-merge*.wgsl bodies), and the
-// attention weights HF output_attentions reads (shaders/attention-weights.wgsl); the last two and attention.wgsl
-// share the key mask's rules (shaders/attention-mask.wgsl, prepended).
+// Causal attention over the KV cache: the K/V append (shaders/kv_append.wgsl), attention itself (the attention
+// family: shaders/attention.wgsl, shared, then its kernels by job: attention-workgroup.wgsl and
+// attention-per-thread.wgsl, the per-query layouts; attention-split.wgsl, the split-K decode path;
+// attention-masked-rows.wgsl, its pass for fully masked queries), the one-dispatch decode attention
+// (attention.wgsl's shared part, attention-decode.wgsl and one of the attention-merge*.wgsl bodies), and the
+// attention weights HF output_attentions reads (shaders/attention-weights.wgsl); all share the key mask's rules
+// (shaders/attention-mask.wgsl, prepended).
+import { badInput, ImageGPTError } from '../errors';
 import type { Op, StepShape } from './types';
-import type { PipelineConstants } from './pipelines';
+import { shader, type EntryPoint, type PipelineConstants } from './pipelines';
 import type { KernelTuning } from './tuning';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, checkSize, checkStepPositions, positionsOf, rowCapacity, run, type Dispatch, type KernelContext } from './context';
 import kvAppendWgsl from '../../shaders/kv_append.wgsl?raw';
 import attentionMaskWgsl from '../../shaders/attention-mask.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionWorkgroupWgsl from '../../shaders/attention-workgroup.wgsl?raw';
+import attentionPerThreadWgsl from '../../shaders/attention-per-thread.wgsl?raw';
+import attentionSplitWgsl from '../../shaders/attention-split.wgsl?raw';
+import attentionMaskedRowsWgsl from '../../shaders/attention-masked-rows.wgsl?raw';
 import attentionWeightsWgsl from '../../shaders/attention-weights.wgsl?raw';
 import attentionDecodeWgsl from '../../shaders/attention-decode.wgsl?raw';
 import attentionMergeWgsl from '../../shaders/attention-merge.wgsl?raw';
 import attentionMergeSubgroupsWgsl from '../../shaders/attention-merge-subgroups.wgsl?raw';
 import headScaleWgsl from '../../shaders/head_scale.wgsl?raw';
 
-/** attention.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
+const MASK = shader('attention-mask.wgsl', attentionMaskWgsl);
+const ATTENTION_SHARED = shader('attention.wgsl', attentionWgsl);
+/** The attention family's module: the key mask, the shared part, then every kernel by job (one compile). */
+const ATTENTION_FILES = [
+  MASK,
+  ATTENTION_SHARED,
+  shader('attention-workgroup.wgsl', attentionWorkgroupWgsl),
+  shader('attention-per-thread.wgsl', attentionPerThreadWgsl),
+  shader('attention-split.wgsl', attentionSplitWgsl),
+  shader('attention-masked-rows.wgsl', attentionMaskedRowsWgsl),
+];
+
+/** attention-split.wgsl's MAX_SPLIT_D4 and attention-decode.wgsl's MAX_DECODE_D4: the split and decode kernels keep
  *  a head's V sum in registers (head size ≤ 128). */
 const SPLIT_MAX_D4 = 32;
 
@@ -114,7 +133,7 @@ export function attentionOp(ctx: KernelContext, o: ScoredAttentionArgs & { vCach
   }
   const op = new KernelOp(label, (pass, step) => {
     const rows = a.checkStep(step);
-    if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows}`);
+    if (rows > outRows) throw badInput(`${label}: ${rows} rows but out holds ${outRows}`);
     if (!split?.encode(pass, step, rows)) {
       if (ctx.tuning.attention === 'thread') {
         run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / ctx.tuning.attentionThreads), 1);
@@ -142,17 +161,17 @@ export function attentionWeightsOp(ctx: KernelContext, o: ScoredAttentionArgs): 
   const a = scoredAttentionSetup(ctx, label, { ...o, vCache: o.kCache });
   checkDistinct(label, { qkv: o.qkv, out: o.out, kCache: o.kCache });
   const bindingLimit = ctx.device.limits.maxStorageBufferBindingSize;
-  if (o.out.size > bindingLimit) throw new Error(`${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
+  if (o.out.size > bindingLimit) throw new ImageGPTError('E_DEVICE_LIMIT', `${label}: out holds ${o.out.size} bytes, the device allows ${bindingLimit} per binding; use fewer rows`);
   const outRows = rowCapacity(label, 'out', o.out, o.nHead * o.maxPositions * 4);
   const threads = ctx.tuning.attentionThreads;
-  const pipeline = ctx.composed('attention-weights.wgsl', [attentionMaskWgsl, attentionWeightsWgsl], 'attentionWeights', {
+  const pipeline = ctx.composed('attention-weights.wgsl', [MASK, shader('attention-weights.wgsl', attentionWeightsWgsl)], 'attentionWeights', {
     ...a.constants,
     THREADS: threads,
   });
   const bindGroup = ctx.bindGroup(label, pipeline, [o.step, o.qkv, o.kCache, o.out, null, a.params, null, a.keyMask]);
   return new KernelOp(label, (pass, step) => {
     const rows = a.checkStep(step);
-    if (rows > outRows) throw new Error(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
+    if (rows > outRows) throw badInput(`${label}: ${rows} rows but out holds ${outRows} rows of ${o.nHead} × ${o.maxPositions} weights`);
     run(pass, label, pipeline, bindGroup, Math.ceil((rows * o.nHead) / threads), 1);
   });
 }
@@ -181,7 +200,7 @@ export function headScaleOp(
   const width = o.width === 'positions' ? (positionsOf(o.step) ?? 0) : o.width;
   checkPositiveInt(label, 'nHead', o.nHead);
   checkPositiveInt(label, fromStep ? "width 'positions' (the step buffer's)" : 'width', width);
-  if (!Number.isInteger(o.layer) || o.layer < 0) throw new Error(`${label}: layer must be an integer ≥ 0, got ${o.layer}`);
+  if (!Number.isInteger(o.layer) || o.layer < 0) throw badInput(`${label}: layer must be an integer ≥ 0, got ${o.layer}`);
   checkDistinct(label, { x: o.x, mask: o.mask });
   const stride = headMaskStride(ctx.device.limits, o.nHead);
   checkSize(label, 'mask', o.mask, o.layer * stride + o.nHead * 4);
@@ -212,7 +231,7 @@ function attentionSplit(ctx: KernelContext,
   const bytes = splitAttentionScratchBytes(t, { maxRows: a.maxRows, batch: a.cacheBatch, maxPositions: o.maxPositions, nHead: o.nHead, headDim: a.headDim });
   if (bytes === 0) return null;
   if (bytes > ctx.device.limits.maxStorageBufferBindingSize) {
-    throw new Error(`${label}: split attention needs ${bytes} bytes of scratch, the device allows ${ctx.device.limits.maxStorageBufferBindingSize} per binding`);
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${label}: split attention needs ${bytes} bytes of scratch, the device allows ${ctx.device.limits.maxStorageBufferBindingSize} per binding`);
   }
   const scratch = ctx.device.createBuffer({ label: `${label} split partials`, size: bytes, usage: GPUBufferUsage.STORAGE });
   const constants = {
@@ -261,8 +280,8 @@ function attentionDecode(ctx: KernelContext,
   while (threads > 1 && threads * (D4 + 1) * 16 > limits.maxComputeWorkgroupStorageSize) threads = Math.ceil(threads / 2);
   const subgroups = ctx.useSubgroups && threads <= (ctx.device.adapterInfo?.subgroupMinSize ?? 0);
   const kernel = subgroups ? 'attention-decode.wgsl/subgroups' : 'attention-decode.wgsl/workgroup';
-  const merge = subgroups ? attentionMergeSubgroupsWgsl : attentionMergeWgsl;
-  const pipeline = ctx.composed(kernel, [attentionMaskWgsl, attentionWgsl, attentionDecodeWgsl, merge], 'attentionDecode', { ...a.constants, DT: threads }, subgroups ? ['subgroups'] : []);
+  const merge = subgroups ? shader('attention-merge-subgroups.wgsl', attentionMergeSubgroupsWgsl) : shader('attention-merge.wgsl', attentionMergeWgsl);
+  const pipeline = ctx.composed(kernel, [MASK, ATTENTION_SHARED, shader('attention-decode.wgsl', attentionDecodeWgsl), merge], 'attentionDecode', { ...a.constants, DT: threads }, subgroups ? ['subgroups'] : []);
   const bindGroup = ctx.bindGroup(`${label} decode`, pipeline, [o.step, o.qkv, o.kCache, o.vCache, o.out, params, null, keyMask]);
   return {
     scratch: null,
@@ -278,14 +297,14 @@ function attentionDecode(ctx: KernelContext,
 function attentionWorkgroupPipeline(ctx: KernelContext, label: string, constants: PipelineConstants, D: number, maxPositions: number): GPUComputePipeline {
   const maxThreads = ctx.device.limits.maxComputeInvocationsPerWorkgroup;
   const quads = D / 4; // threads per group: each reads four channels
-  if (quads > maxThreads) throw new Error(`${label}: head size ${D} needs ${quads} threads, the device allows ${maxThreads}`);
+  if (quads > maxThreads) throw new ImageGPTError('E_DEVICE_LIMIT', `${label}: head size ${D} needs ${quads} threads, the device allows ${maxThreads}`);
   const groups = Math.max(1, Math.min(Math.floor(ctx.tuning.attentionThreads / quads), Math.floor(maxThreads / quads)));
   const threads = groups * quads;
   const threadsPow2 = 2 ** Math.ceil(Math.log2(threads));
   const sharedBytes = (scores: number) => 4 * (scores + D + threadsPow2 + 4 * threads);
   const sharedLimit = ctx.device.limits.maxComputeWorkgroupStorageSize;
   if (sharedBytes(maxPositions) > sharedLimit) {
-    throw new Error(
+    throw new ImageGPTError('E_DEVICE_LIMIT',
       `${label}: maxPositions ${maxPositions} needs ${sharedBytes(maxPositions)} bytes of workgroup memory, the device allows ${sharedLimit}`,
     );
   }
@@ -296,9 +315,9 @@ function attentionWorkgroupPipeline(ctx: KernelContext, label: string, constants
   return attentionPipeline(ctx, 'attention', { ...constants, SCORES: scores, GROUPS: groups, WG_POW2: threadsPow2 });
 }
 
-/** An entry point of attention.wgsl, with the key mask's rules (attention-mask.wgsl) before it. */
-function attentionPipeline(ctx: KernelContext, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
-  return ctx.composed('attention.wgsl', [attentionMaskWgsl, attentionWgsl], entryPoint, constants);
+/** An entry point of the attention family (ATTENTION_FILES), with the key mask's rules (attention-mask.wgsl) before it. */
+function attentionPipeline(ctx: KernelContext, entryPoint: EntryPoint<'attention.wgsl'>, constants: PipelineConstants): GPUComputePipeline {
+  return ctx.composed('attention.wgsl', ATTENTION_FILES, entryPoint, constants);
 }
 
 function attentionSetup(
@@ -309,18 +328,18 @@ function attentionSetup(
   checkPositiveInt(label, 'dim', o.dim);
   checkPositiveInt(label, 'maxPositions', o.maxPositions);
   checkStepPositions(label, o.step, o.maxPositions);
-  if (o.dim % o.nHead !== 0) throw new Error(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
+  if (o.dim % o.nHead !== 0) throw badInput(`${label}: dim ${o.dim} is not a multiple of nHead ${o.nHead}`);
   const headDim = o.dim / o.nHead;
-  if (headDim % 4 !== 0) throw new Error(`${label}: head size ${headDim} (dim / nHead) must be a multiple of 4: the kernels read vec4`);
+  if (headDim % 4 !== 0) throw badInput(`${label}: head size ${headDim} (dim / nHead) must be a multiple of 4: the kernels read vec4`);
   const qkvRows = rowCapacity(label, 'qkv', o.qkv, 3 * o.dim * 4);
   const sequenceBytes = o.maxPositions * o.dim * 4;
   const cacheBatch = Math.min(rowCapacity(label, 'kCache', o.kCache, sequenceBytes), rowCapacity(label, 'vCache', o.vCache, sequenceBytes));
   const checkStepFits = (step: StepShape): number => {
     const rows = checkRows(label, step, qkvRows);
     if (step.past + step.seq > o.maxPositions) {
-      throw new Error(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${o.maxPositions}`);
+      throw badInput(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${o.maxPositions}`);
     }
-    if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
+    if (step.batch > cacheBatch) throw badInput(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
     return rows;
   };
   return {
@@ -342,7 +361,7 @@ function scoredAttentionSetup(ctx: KernelContext,
   o: { step: GPUBuffer; qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; nHead: number; dim: number; maxPositions: number; scale: number; keyMask?: GPUBuffer },
 ) {
   const a = attentionSetup(label, o);
-  if (!Number.isFinite(o.scale)) throw new Error(`${label}: scale must be finite, got ${o.scale}`);
+  if (!Number.isFinite(o.scale)) throw badInput(`${label}: scale must be finite, got ${o.scale}`);
   if (o.keyMask) checkSize(label, 'keyMask', o.keyMask, a.cacheBatch * o.maxPositions * 4);
   return {
     ...a,

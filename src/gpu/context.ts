@@ -1,8 +1,9 @@
 // What every kernel family shares: the device, its tuning, the device's one pipeline cache, bind-group
 // creation checked like pipelines, and the few small buffers Ops share (no-bias placeholder, attention
 // scales, split-attention scratch of live Ops). Plus the Op wrapper and the argument checks.
+import { badInput, ImageGPTError } from '../errors';
 import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
-import { PipelineCache, type PipelineConstants } from './pipelines';
+import { PipelineCache, assembleSource, shader, type EntryPoint, type KernelFamily, type KernelName, type PipelineConstants, type ShaderFile, type ShaderSource } from './pipelines';
 import { checkTuning, mergeTuning, tuningFor, type KernelTuning } from './tuning';
 import stepWgsl from '../../shaders/step.wgsl?raw';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
@@ -13,10 +14,15 @@ const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 /** WGSL extensions a kernel variant may enable (each needs the device feature of the same purpose). */
 export type WgslExtension = 'f16' | 'subgroups';
 
+const STEP = shader('step.wgsl', stepWgsl);
+const WEIGHTS_F32 = shader('weights_f32.wgsl', weightsF32Wgsl);
+const WEIGHTS_F16 = shader('weights_f16.wgsl', weightsF16Wgsl);
+
 /** A kernel's WGSL: its `enable` directives first (WGSL wants them before any declaration), then step.wgsl, then
- *  the parts (snippets and the kernel file) in order. */
-export function kernelSource(parts: readonly string[], enables: readonly WgslExtension[] = []): string {
-  return [...enables.map((e) => `enable ${e};`), stepWgsl, ...parts].join('\n');
+ *  the parts (snippets and the kernel's files) in order. */
+export function kernelSource(parts: readonly ShaderFile[], enables: readonly WgslExtension[] = []): ShaderSource {
+  const directives = enables.map((e) => `enable ${e};`).join('\n');
+  return assembleSource([...(enables.length > 0 ? [{ name: '(enable directives)', code: directives }] : []), STEP, ...parts]);
 }
 
 export type Dispatch = (pass: GPUComputePassEncoder, step: StepShape) => void;
@@ -32,7 +38,7 @@ const stepPositions = new WeakMap<GPUBuffer, number>();
  *  length; written once now, while writeStep rewrites only the StepShape before it. */
 export function createStepBuffer(device: GPUDevice, maxPositions: number): GPUBuffer {
   if (!Number.isInteger(maxPositions) || maxPositions < 0 || maxPositions >= 2 ** 31) {
-    throw new Error(`createStepBuffer: maxPositions must be an integer ≥ 0, got ${maxPositions}`);
+    throw badInput(`createStepBuffer: maxPositions must be an integer ≥ 0, got ${maxPositions}`);
   }
   const step = device.createBuffer({ label: 'step', size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
   new Uint32Array(step.getMappedRange())[4] = maxPositions;
@@ -51,7 +57,7 @@ export function checkStepPositions(label: string, step: GPUBuffer, maxPositions:
   const made = stepPositions.get(step);
   if (made !== maxPositions) {
     const was = made === undefined ? 'was not made by createStepBuffer' : `was made for ${made} positions`;
-    throw new Error(`${label}: the step buffer ${was}; the cache holds ${maxPositions} (createStepBuffer(${maxPositions}))`);
+    throw badInput(`${label}: the step buffer ${was}; the cache holds ${maxPositions} (createStepBuffer(${maxPositions}))`);
   }
 }
 
@@ -106,18 +112,27 @@ export class KernelContext {
     this.scratch.clear();
   }
 
-  /** The pipeline of `entryPoint` in `source` (a file of shaders/), with step.wgsl and, for a weight dtype, its
-   *  weight-reading snippet prepended. */
-  pipeline(file: string, source: string, dtype: WeightDType | null, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
-    const kernel = dtype ? `${file}/${dtype}` : file;
-    const snippets = dtype === null ? [] : [dtype === 'f16' ? weightsF16Wgsl : weightsF32Wgsl];
-    return this.composed(kernel, [...snippets, source], entryPoint, constants);
+  /** The pipeline of `entryPoint` in shaders/`file` (a kernel family of one file; `source` its text), with step.wgsl
+   *  and, for a weight dtype, its weight-reading snippet prepended. */
+  pipeline<F extends KernelFamily>(file: F, source: string, dtype: WeightDType | null, entryPoint: EntryPoint<F>, constants: PipelineConstants): GPUComputePipeline {
+    const kernel: KernelName<F> = dtype ? `${file}/${dtype}` : file;
+    const snippets = dtype === null ? [] : [dtype === 'f16' ? WEIGHTS_F16 : WEIGHTS_F32];
+    return this.composed(kernel, [...snippets, shader(file, source)], entryPoint, constants);
   }
 
   /** The pipeline of `entryPoint` in kernelSource(parts, enables); `kernel` names this variant in the device's
-   *  one cache and in errors (e.g. `matmul.wgsl/f16-native+norm`). */
-  composed(kernel: string, parts: readonly string[], entryPoint: string, constants: PipelineConstants, enables: readonly WgslExtension[] = []): GPUComputePipeline {
-    return this.pipelines.get(kernel, kernelSource(parts, enables), entryPoint, constants);
+   *  one cache and in errors (e.g. `matmul.wgsl/f16-native+norm`). A part given as bare text (no file name) is
+   *  named after the kernel family in errors. */
+  composed<F extends KernelFamily>(
+    kernel: KernelName<F>,
+    parts: readonly (ShaderFile | string)[],
+    entryPoint: EntryPoint<F>,
+    constants: PipelineConstants,
+    enables: readonly WgslExtension[] = [],
+  ): GPUComputePipeline {
+    const family = kernel.split('/')[0];
+    const named = parts.map((p) => (typeof p === 'string' ? shader(family, p) : p));
+    return this.pipelines.get(kernel, kernelSource(named, enables), entryPoint, constants);
   }
 
   /** Buffer i at binding i (or a range of one: a per-layer row of a table); null for a binding the entry point
@@ -160,7 +175,7 @@ export function run(
 ): void {
   if (x === 0 || y === 0) return;
   if (x > MAX_WORKGROUPS_PER_DIMENSION || y > MAX_WORKGROUPS_PER_DIMENSION) {
-    throw new Error(`${label}: ${x}×${y} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
+    throw new ImageGPTError('E_DEVICE_LIMIT', `${label}: ${x}×${y} workgroups exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
   }
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
@@ -170,7 +185,7 @@ export function run(
 export function checkStep(step: StepShape): void {
   const ok = (v: number, min: number) => Number.isInteger(v) && v >= min && v < 2 ** 31;
   if (!ok(step.batch, 1) || !ok(step.seq, 1) || !ok(step.past, 0)) {
-    throw new Error(
+    throw badInput(
       `step: batch ${step.batch}, seq ${step.seq}, past ${step.past}; expected integers batch ≥ 1, seq ≥ 1, past ≥ 0`,
     );
   }
@@ -178,16 +193,16 @@ export function checkStep(step: StepShape): void {
 
 export function checkRows(label: string, step: StepShape, maxRows: number): number {
   const rows = step.batch * step.seq;
-  if (rows > maxRows) throw new Error(`${label}: step has ${rows} rows (batch ${step.batch} × seq ${step.seq}) but its buffers hold ${maxRows}`);
+  if (rows > maxRows) throw badInput(`${label}: step has ${rows} rows (batch ${step.batch} × seq ${step.seq}) but its buffers hold ${maxRows}`);
   return rows;
 }
 
 export function checkPositiveInt(label: string, what: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${label}: ${what} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw badInput(`${label}: ${what} must be a positive integer, got ${v}`);
 }
 
 export function checkSize(label: string, what: string, buffer: GPUBuffer, bytes: number): void {
-  if (buffer.size < bytes) throw new Error(`${label}: ${what} holds ${buffer.size} bytes, expected at least ${bytes}`);
+  if (buffer.size < bytes) throw badInput(`${label}: ${what} holds ${buffer.size} bytes, expected at least ${bytes}`);
 }
 
 /** How many rows of `rowBytes` the buffer holds (at least one, or an Error). */
@@ -199,8 +214,8 @@ export function rowCapacity(label: string, what: string, buffer: GPUBuffer, rowB
 export function checkMatrix(label: string, what: string, m: GpuMatrix): void {
   checkPositiveInt(label, `${what}.rows`, m.rows);
   checkPositiveInt(label, `${what}.cols`, m.cols);
-  if (m.cols % 2 !== 0) throw new Error(`${label}: ${what} has ${m.cols} columns; kernels read weight columns in pairs, expected an even count`);
-  if (m.dtype !== 'f32' && m.dtype !== 'f16') throw new Error(`${label}: ${what} dtype '${String(m.dtype)}', expected 'f32' or 'f16'`);
+  if (m.cols % 2 !== 0) throw badInput(`${label}: ${what} has ${m.cols} columns; kernels read weight columns in pairs, expected an even count`);
+  if (m.dtype !== 'f32' && m.dtype !== 'f16') throw badInput(`${label}: ${what} dtype '${String(m.dtype)}', expected 'f32' or 'f16'`);
   checkSize(label, `${what} [${m.rows}, ${m.cols}] ${m.dtype}`, m.buffer, m.rows * m.cols * (m.dtype === 'f16' ? 2 : 4));
 }
 
@@ -209,7 +224,7 @@ export function checkDistinct(label: string, buffers: Record<string, GPUBuffer>)
   const names = Object.keys(buffers);
   for (let i = 0; i < names.length; i++) {
     for (let j = i + 1; j < names.length; j++) {
-      if (buffers[names[i]] === buffers[names[j]]) throw new Error(`${label}: ${names[i]} and ${names[j]} must be different buffers`);
+      if (buffers[names[i]] === buffers[names[j]]) throw badInput(`${label}: ${names[i]} and ${names[j]} must be different buffers`);
     }
   }
 }

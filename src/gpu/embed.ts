@@ -1,4 +1,5 @@
 // The embedding: token rows of wte plus position rows of wpe (shaders/embed.wgsl).
+import { badInput } from '../errors';
 import type { GpuMatrix, Op } from './types';
 import { KernelOp, checkMatrix, checkRows, rowCapacity, run, type KernelContext } from './context';
 import embedWgsl from '../../shaders/embed.wgsl?raw';
@@ -28,9 +29,9 @@ export function embedOp(ctx: KernelContext, o: EmbedArgs): Op {
   const E = o.wte.cols;
   checkMatrix(label, 'wte', o.wte);
   checkMatrix(label, 'wpe', o.wpe);
-  if (o.wpe.cols !== E) throw new Error(`${label}: wpe has ${o.wpe.cols} columns, expected n_embd = ${E} like wte`);
+  if (o.wpe.cols !== E) throw badInput(`${label}: wpe has ${o.wpe.cols} columns, expected n_embd = ${E} like wte`);
   if (o.wpe.dtype !== o.wte.dtype) {
-    throw new Error(`${label}: wte is ${o.wte.dtype} but wpe is ${o.wpe.dtype}; expected one weight dtype`);
+    throw badInput(`${label}: wte is ${o.wte.dtype} but wpe is ${o.wpe.dtype}; expected one weight dtype`);
   }
   let maxRows = Math.min(rowCapacity(label, 'ids', o.ids, 4), rowCapacity(label, 'out', o.out, E * 4));
   if (o.positions) maxRows = Math.min(maxRows, rowCapacity(label, 'positions', o.positions, 4));
@@ -51,7 +52,7 @@ export function embedOp(ctx: KernelContext, o: EmbedArgs): Op {
   return new KernelOp(label, (pass, step) => {
     const rows = checkRows(label, step, maxRows);
     if (!o.positions && step.past + step.seq > o.wpe.rows) {
-      throw new Error(`${label}: positions up to ${step.past + step.seq} but wpe has ${o.wpe.rows} rows`);
+      throw badInput(`${label}: positions up to ${step.past + step.seq} but wpe has ${o.wpe.rows} rows`);
     }
     run(pass, label, pipeline, bindGroup, groupsX, rows);
   });

@@ -1,8 +1,10 @@
-// Matrix products with fused bias, quick-GELU and residual add (shaders/matmul.wgsl), optionally with the RMS norm
-// folded into the prologue and the K/V cache append into the epilogue: the matrix-vector kernels for decode, tiled
-// kernels for prefill, a naive baseline.
+// Matrix products with fused bias, quick-GELU and residual add (the matmul family: shaders/matmul.wgsl, shared, and
+// its kernels by job), optionally with the RMS norm folded into the prologue and the K/V cache append into the
+// epilogue: the matrix-vector kernels for decode (matmul_matvec.wgsl), tiled kernels for prefill (matmul_tiled.wgsl),
+// a naive baseline (matmul_naive.wgsl).
+import { badInput } from '../errors';
 import type { GpuMatrix, Op, StepShape, WeightDType } from './types';
-import type { PipelineConstants } from './pipelines';
+import { shader, type EntryPoint, type PipelineConstants, type ShaderFile } from './pipelines';
 import { KernelOp, kernelSource, checkDistinct, checkMatrix, checkPositiveInt, checkRows, checkSize, checkStepPositions, rowCapacity, run, type KernelContext } from './context';
 import weightsF32Wgsl from '../../shaders/weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/weights_f16.wgsl?raw';
@@ -12,6 +14,9 @@ import noNormWgsl from '../../shaders/matmul_no_norm.wgsl?raw';
 import kvWgsl from '../../shaders/matmul_kv.wgsl?raw';
 import noKvWgsl from '../../shaders/matmul_no_kv.wgsl?raw';
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+import matmulMatvecWgsl from '../../shaders/matmul_matvec.wgsl?raw';
+import matmulTiledWgsl from '../../shaders/matmul_tiled.wgsl?raw';
+import matmulNaiveWgsl from '../../shaders/matmul_naive.wgsl?raw';
 
 export interface MatmulArgs {
   step: GPUBuffer;
@@ -44,22 +49,37 @@ export function weightReading(ctx: KernelContext, dtype: WeightDType): WeightRea
   return dtype === 'f16' && ctx.useShaderF16 ? 'f16-native' : dtype;
 }
 
-const WEIGHT_SNIPPETS: Record<WeightReading, string> = { f32: weightsF32Wgsl, f16: weightsF16Wgsl, 'f16-native': weightsF16NativeWgsl };
-
-const matmulParts = (reading: WeightReading, norm: boolean, kv: boolean): string[] => [
-  WEIGHT_SNIPPETS[reading],
-  norm ? normWgsl : noNormWgsl,
-  kv ? kvWgsl : noKvWgsl,
-  matmulWgsl,
+const WEIGHT_SNIPPETS: Record<WeightReading, ShaderFile> = {
+  f32: shader('weights_f32.wgsl', weightsF32Wgsl),
+  f16: shader('weights_f16.wgsl', weightsF16Wgsl),
+  'f16-native': shader('weights_f16_native.wgsl', weightsF16NativeWgsl),
+};
+const NORM = shader('matmul_norm.wgsl', normWgsl);
+const NO_NORM = shader('matmul_no_norm.wgsl', noNormWgsl);
+const KV = shader('matmul_kv.wgsl', kvWgsl);
+const NO_KV = shader('matmul_no_kv.wgsl', noKvWgsl);
+/** The shared part, then the kernels by job: every variant's module holds every entry point (one compile each). */
+const MATMUL_FILES = [
+  shader('matmul.wgsl', matmulWgsl),
+  shader('matmul_matvec.wgsl', matmulMatvecWgsl),
+  shader('matmul_tiled.wgsl', matmulTiledWgsl),
+  shader('matmul_naive.wgsl', matmulNaiveWgsl),
 ];
 
-/** The WGSL source of matmul.wgsl for one weight reading, with or without the norm prologue and the K/V epilogue. */
+const matmulParts = (reading: WeightReading, norm: boolean, kv: boolean): ShaderFile[] => [
+  WEIGHT_SNIPPETS[reading],
+  norm ? NORM : NO_NORM,
+  kv ? KV : NO_KV,
+  ...MATMUL_FILES,
+];
+
+/** The WGSL text of the matmul family for one weight reading, with or without the norm prologue and the K/V epilogue. */
 export function matmulSource(reading: WeightReading, norm: boolean, kv: boolean): string {
-  return kernelSource(matmulParts(reading, norm, kv), reading === 'f16-native' ? ['f16'] : []);
+  return kernelSource(matmulParts(reading, norm, kv), reading === 'f16-native' ? ['f16'] : []).code;
 }
 
-function matmulPipeline(ctx: KernelContext, m: MatmulSetup, entryPoint: string, constants: PipelineConstants): GPUComputePipeline {
-  const kernel = `matmul.wgsl/${m.reading}${m.norm ? '+norm' : ''}${m.kv ? '+kv' : ''}`;
+function matmulPipeline(ctx: KernelContext, m: MatmulSetup, entryPoint: EntryPoint<'matmul.wgsl'>, constants: PipelineConstants): GPUComputePipeline {
+  const kernel = `matmul.wgsl/${m.reading}${m.norm ? '+norm' : ''}${m.kv ? '+kv' : ''}` as const;
   const enables = m.reading === 'f16-native' ? (['f16'] as const) : [];
   return ctx.composed(kernel, matmulParts(m.reading, m.norm, m.kv), entryPoint, { ...m.constants, ...constants }, enables);
 }
@@ -130,10 +150,10 @@ function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSet
   checkDistinct(label, { x: o.x, out: o.out });
   if (o.bias) checkSize(label, 'bias', o.bias, N * 4);
   if (o.activation !== undefined && o.activation !== 'none' && o.activation !== 'quick_gelu') {
-    throw new Error(`${label}: unknown activation '${String(o.activation)}', expected 'none' or 'quick_gelu'`);
+    throw badInput(`${label}: unknown activation '${String(o.activation)}', expected 'none' or 'quick_gelu'`);
   }
   if (o.norm) {
-    if (!(o.norm.eps > 0) || !Number.isFinite(o.norm.eps)) throw new Error(`${label}: norm.eps must be a positive number, got ${o.norm.eps}`);
+    if (!(o.norm.eps > 0) || !Number.isFinite(o.norm.eps)) throw badInput(`${label}: norm.eps must be a positive number, got ${o.norm.eps}`);
     // The norm runs over the product's inner dimension: its weight has K entries.
     checkSize(label, `norm.weight (dim = K = ${K})`, o.norm.weight, K * 4);
     checkDistinct(label, { 'norm.weight': o.norm.weight, out: o.out });
@@ -151,13 +171,13 @@ function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSet
   const bindings: (GPUBuffer | null)[] = [o.step, o.x, o.w.buffer, o.bias ?? ctx.dummyBuffer(), o.out, o.norm?.weight ?? null, null, null];
   const kv = o.kvAppend;
   if (kv) {
-    if ((o.activation ?? 'none') !== 'none' || o.accumulate) throw new Error(`${label}: kvAppend stores the plain product: expected no activation and no accumulate`);
+    if ((o.activation ?? 'none') !== 'none' || o.accumulate) throw badInput(`${label}: kvAppend stores the plain product: expected no activation and no accumulate`);
     checkPositiveInt(label, 'kvAppend.nHead', kv.nHead);
     checkPositiveInt(label, 'kvAppend.maxPositions', kv.maxPositions);
     checkStepPositions(label, o.step, kv.maxPositions);
-    if (N % 3 !== 0) throw new Error(`${label}: kvAppend needs N = 3E (q | k | v), got N = ${N}`);
+    if (N % 3 !== 0) throw badInput(`${label}: kvAppend needs N = 3E (q | k | v), got N = ${N}`);
     const E = N / 3;
-    if (E % kv.nHead !== 0) throw new Error(`${label}: kvAppend: E = ${E} is not a multiple of nHead ${kv.nHead}`);
+    if (E % kv.nHead !== 0) throw badInput(`${label}: kvAppend: E = ${E} is not a multiple of nHead ${kv.nHead}`);
     checkDistinct(label, { x: o.x, out: o.out, 'kvAppend.kCache': kv.kCache, 'kvAppend.vCache': kv.vCache });
     const sequenceBytes = kv.maxPositions * E * 4;
     const cacheBatch = Math.min(
@@ -168,9 +188,9 @@ function matmulSetup(ctx: KernelContext, kind: string, o: MatmulArgs): MatmulSet
     checkStep = (step) => {
       const rows = checkRowsOnly(step);
       if (step.past + step.seq > kv.maxPositions) {
-        throw new Error(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${kv.maxPositions}`);
+        throw badInput(`${label}: positions up to ${step.past + step.seq} exceed the cache's maxPositions ${kv.maxPositions}`);
       }
-      if (step.batch > cacheBatch) throw new Error(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
+      if (step.batch > cacheBatch) throw badInput(`${label}: batch ${step.batch} but the cache holds ${cacheBatch} sequences`);
       return rows;
     };
     constants.KV_HEADS = kv.nHead; // the cache's positions come from the step uniform

@@ -1,5 +1,6 @@
 // Per-row reductions the jobs need beside the forward: mean pooling of hidden states (shaders/mean_pool.wgsl)
 // and the cross-entropy of logits against labels (shaders/cross-entropy.wgsl).
+import { badInput } from '../errors';
 import type { Op } from './types';
 import { KernelOp, checkDistinct, checkPositiveInt, checkRows, rowCapacity, run, type KernelContext } from './context';
 import meanPoolWgsl from '../../shaders/mean_pool.wgsl?raw';
@@ -17,7 +18,7 @@ export function meanPoolSumOp(ctx: KernelContext, o: { step: GPUBuffer; x: GPUBu
   const groupsX = Math.ceil(o.dim / 64);
   return new KernelOp(label, (pass, step) => {
     checkRows(label, step, maxRows);
-    if (step.batch > maxBatch) throw new Error(`${label}: batch ${step.batch} but out holds ${maxBatch} rows`);
+    if (step.batch > maxBatch) throw badInput(`${label}: batch ${step.batch} but out holds ${maxBatch} rows`);
     run(pass, label, pipeline, bindGroup, groupsX, step.batch);
   });
 }

@@ -98,8 +98,8 @@ describe('device, pipelines and readback', () => {
     const device = await getTestDevice();
     const cache = PipelineCache.forDevice(device);
     expect(PipelineCache.forDevice(device)).toBe(cache); // one cache per device
-    cache.get('broken.wgsl', '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', 'main', {});
-    await expect(cache.ready()).rejects.toThrow(/broken\.wgsl/);
+    cache.get('sample.wgsl/broken', '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', 'main', {});
+    await expect(cache.ready()).rejects.toThrow(/sample\.wgsl\/broken/);
     await expect(cache.ready()).resolves.toBeUndefined(); // each failure is reported once
   });
 
