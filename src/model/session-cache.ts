@@ -62,7 +62,7 @@ export class SessionCache implements SessionLease {
   private idle: Lease | null = null;
 
   /**
-   * `open` makes a new session (the model's openSession, which calls evict() first); `closed` is true once the model
+   * `open` makes a new runner (the model's openRunner, which calls evict() first); `closed` is true once the model
    * is disposed, when nothing is kept any more.
    */
   constructor(

@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createNodeDevice, getTestDevice, testGpu } from '../helpers/gpu';
 import { loadModelFixture } from '../helpers/fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
+import { ImageGPTError, errorCode } from '../../src/errors';
 import { parseImageGPTConfig } from '../../src/model/config';
 import { DEFAULT_BATCH_SIZE, largestBatchThatFits, modelLimitNeeds, sessionSizes } from '../../src/model/limits';
 import { ImageGPTImageProcessor } from '../../src/processor/processor';
@@ -15,7 +16,10 @@ const MiB = 2 ** 20;
 const tiny = loadModelFixture('tiny'); // n_positions 64 (8×8 tokens), n_embd 64, 2 layers
 const SOS = 512;
 
-/** The Error a call throws or rejects with; fails the test unless it is a plain Error (not a TypeError …). */
+/**
+ * The Error a call throws or rejects with; fails the test unless it is the library's ImageGPTError with a code (not a
+ * TypeError from deep inside …), or a plain Error the caller's own callback threw (passed through as it is).
+ */
 async function failure(call: () => unknown): Promise<Error> {
   let caught: unknown = null;
   try {
@@ -24,7 +28,11 @@ async function failure(call: () => unknown): Promise<Error> {
     caught = e;
   }
   expect(caught, 'expected the call to fail').toBeInstanceOf(Error);
-  expect((caught as Error).name).toBe('Error');
+  const name = (caught as Error).name;
+  if (name !== 'Error') {
+    expect(caught, `${name}: ${(caught as Error).message}`).toBeInstanceOf(ImageGPTError);
+    expect(errorCode(caught)).toBeDefined();
+  }
   return caught as Error;
 }
 

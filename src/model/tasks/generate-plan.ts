@@ -147,10 +147,10 @@ export function planGenerate(config: ImageGPTConfig, budget: DeviceBudget, optio
     checkPositiveInteger(what, 'batchSize', B);
   }
   // Without a prompt every row is empty (B is not checked yet: nothing of its size is made here).
-  const lengths = options.prompt !== undefined ? options.prompt.map((r) => r.length) : new Array<number>(B).fill(0);
-  const shortest = lengths.reduce((m, n) => Math.min(m, n), longest);
+  const lengths = options.prompt !== undefined ? options.prompt.map((r) => r.length) : null;
+  const shortest = lengths ? lengths.reduce((m, n) => Math.min(m, n), longest) : 0;
   if (!useSos && shortest === 0) {
-    throw badInput(`${what}: with sos: false every prompt row must hold at least one token (row ${lengths.indexOf(0)} is empty)`);
+    throw badInput(`${what}: with sos: false every prompt row must hold at least one token (row ${lengths ? lengths.indexOf(0) : 0} is empty)`);
   }
   if (longest > P) throw badInput(`${what}: prompt of ${longest} tokens is longer than n_positions (${P})`);
   // Nothing to generate is refused rather than answered with the prompt alone (a silent no-op).
