@@ -2,51 +2,22 @@
 // gallery images; the worker extracts one layer's mean-pooled features (with progress); a linear probe (the
 // library's LinearProbe) trains in the page; then new drawings and uploads get live predictions with per-class
 // confidences. The trained probe saves and loads as JSON (probe-file.ts checks it).
-import { LinearProbe } from '../../src/index';
+// Its parts: own-class-editor.ts (the classes and their pictures), own-probe.ts (the fit, no DOM),
+// own-predictions.ts (a classified picture), probe-file.ts (the saved file).
+import type { LinearProbe } from '../../src/index';
 import type { ModelClient } from './client';
+import { el } from './dom';
 import { setupDrawing } from './drawing';
-import { galleryImage, galleryUrl, gridStep, type GalleryItem } from './gallery';
-import { decodeImage, drawPixels, readCanvas } from './pixels';
-import {
-  classSetProblem,
-  layerName,
-  MAX_CLASSES,
-  MIN_CLASSES,
-  MIN_IMAGES_PER_CLASS,
-  probeFile,
-  probeMismatch,
-  readProbeFile,
-  type ProbeModel,
-} from './probe-file';
+import type { GalleryItem } from './gallery';
+import { decodeImage, readCanvas } from './pixels';
+import { classSetProblem, layerName, MAX_CLASSES, MIN_CLASSES, MIN_IMAGES_PER_CLASS, probeFile, probeMismatch, readProbeFile, type ProbeModel } from './probe-file';
 import type { ModelInfo, Pixels } from './protocol';
+import { OwnClassEditor, shrink } from './own-class-editor';
+import { MAX_LEAVE_ONE_OUT, fitOwnProbe, leaveOneOut } from './own-probe';
+import { showBars, showPending, type Prediction } from './own-predictions';
 
-/** L2 penalty of the own-classes probe: firm, since a few images per class are all it sees (as the gallery probes). */
-const OWN_L2 = 1e-2;
-const OWN_MAX_ITER = 200;
-/** Uploads are shrunk to this longest side in the page: the worker squeezes them to the model's size anyway. */
-const MAX_SIDE = 256;
 /** Predictions of uploaded images kept on screen (newest first); the drawing has its own, live one. */
 const MAX_UPLOAD_PREDICTIONS = 6;
-/** Leave-one-out is reported when it costs at most this many small fits. */
-const MAX_LEAVE_ONE_OUT = 60;
-const DEFAULT_NAMES = ['red', 'blue', 'class 3', 'class 4', 'class 5'];
-
-interface OwnImage {
-  pixels: Pixels;
-  /** Where it came from, for its label ("drawing 2", a file name, a gallery emoji). */
-  source: string;
-  /** Pooled features by layer, for the model loaded when they were computed (cleared on a model change). */
-  features: Map<number, Float32Array>;
-}
-
-interface OwnClass {
-  name: HTMLInputElement;
-  images: OwnImage[];
-  element: HTMLFieldSetElement;
-  list: HTMLUListElement;
-  count: HTMLSpanElement;
-  error: HTMLParagraphElement;
-}
 
 /** The trained (or loaded) probe and what it reads. */
 interface Trained {
@@ -57,60 +28,17 @@ interface Trained {
   counts: number[];
 }
 
-interface Prediction {
-  pixels: Pixels;
-  label: string;
-  element: HTMLElement;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const element = Object.assign(document.createElement(tag), props);
-  element.append(...children);
-  return element;
-}
-
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** The image scaled down (aspect kept) so its longest side is at most MAX_SIDE. */
-function shrink(image: Pixels): Pixels {
-  const scale = MAX_SIDE / Math.max(image.width, image.height);
-  if (scale >= 1) return image;
-  const source = document.createElement('canvas');
-  drawPixels(source, image);
-  const target = document.createElement('canvas');
-  target.width = Math.max(1, Math.round(image.width * scale));
-  target.height = Math.max(1, Math.round(image.height * scale));
-  const context = target.getContext('2d');
-  if (!context) throw new Error('no 2D canvas context');
-  context.imageSmoothingQuality = 'high';
-  context.drawImage(source, 0, 0, target.width, target.height);
-  return readCanvas(target);
-}
-
-function thumbnail(image: Pixels, label: string): HTMLCanvasElement {
-  const canvas = el('canvas', { className: 'own-thumb' });
-  drawPixels(canvas, image);
-  canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', label);
-  return canvas;
-}
-
-function percent(x: number): string {
-  return `${Math.round(x * 100)} %`;
-}
-
 export class OwnClasses {
   readonly element: HTMLElement;
-  private readonly classList = el('div', { className: 'own-class-list' });
-  private readonly addClassButton = el('button', { type: 'button', id: 'own-add-class' }, '+ Add a class');
   private readonly pad = el('canvas', { id: 'own-draw-canvas', width: 128, height: 128 });
   private readonly padColor = el('input', { id: 'own-draw-color', type: 'color', value: '#e53935' });
   private readonly padSize = el('input', { id: 'own-draw-size', type: 'range', min: '4', max: '48', value: '20' });
   private readonly padClear = el('button', { type: 'button', id: 'own-draw-clear', className: 'quiet' }, 'Clear');
   private readonly predictDrawing = el('button', { type: 'button', id: 'own-predict-drawing' }, 'Classify the drawing');
-  private readonly galleryTarget = el('select', { id: 'own-gallery-target' });
   private readonly layerSelect = el('select', { id: 'own-layer' });
   private readonly trainButton = el('button', { type: 'button', id: 'own-train', className: 'primary' }, 'Train the probe');
   private readonly trainError = el('p', { id: 'own-train-error', className: 'own-error' });
@@ -122,7 +50,6 @@ export class OwnClasses {
   private readonly saveButton = el('button', { type: 'button', id: 'own-save' }, 'Save probe (JSON)');
   private readonly loadInput = el('input', { id: 'own-load-input', type: 'file', accept: 'application/json,.json' });
   private readonly loadError = el('p', { id: 'own-load-error', className: 'own-error' });
-  private readonly classes: OwnClass[] = [];
   private info: ModelInfo | null = null;
   private ready = false;
   private working = false;
@@ -130,19 +57,20 @@ export class OwnClasses {
   /** The classes or the layer changed after training: predictions still use the old probe, Train makes a new one. */
   private stale = false;
   private layerTouched = false;
-  private drawings = 0;
   private drawingPrediction: Prediction | null = null;
   private uploads: Prediction[] = [];
   /** Predictions asked for while the model was busy: run when it is free. */
   private pending = false;
+  private readonly editor: OwnClassEditor;
 
   constructor(
     private readonly client: ModelClient,
-    private readonly gallery: GalleryItem[],
+    gallery: GalleryItem[],
     private readonly setBusy: (busy: boolean) => void,
   ) {
+    this.editor = new OwnClassEditor(gallery, this.pad, this.padClear, () => this.classesChanged());
     this.element = this.build();
-    for (let i = 0; i < MIN_CLASSES; i++) this.addClass();
+    for (let i = 0; i < MIN_CLASSES; i++) this.editor.addClass();
     this.refresh();
   }
 
@@ -161,10 +89,10 @@ export class OwnClasses {
     this.trained = null;
     this.stale = false;
     this.layerTouched = false;
-    for (const c of this.classes) for (const image of c.images) image.features.clear();
+    this.editor.forgetFeatures();
     this.layerSelect.replaceChildren(...Array.from({ length: info.nLayer + 1 }, (_, k) => new Option(layerName(k, info.nLayer), String(k))));
     this.layerSelect.value = String(Math.floor(info.nLayer / 2));
-    for (const p of this.allPredictions()) this.showPending(p, 'Train a probe for this model to classify it.');
+    for (const p of this.allPredictions()) showPending(p, 'Train a probe for this model to classify it.');
     this.progress.value = 0;
     this.setStatus(`No probe yet: name your classes, add at least ${MIN_IMAGES_PER_CLASS} images to each, then train.`);
     document.body.dataset.ownProbe = 'none';
@@ -190,12 +118,6 @@ export class OwnClasses {
         'The model turns every picture into features (the numbers of one layer, averaged over the picture); a simple classifier ' +
         'then learns which features go with which class, in this page. After that, every new drawing or upload is classified as you make it.',
     );
-
-    this.addClassButton.addEventListener('click', () => {
-      const c = this.addClass();
-      c.name.focus();
-      c.name.select();
-    });
 
     // The drawing pad, shared by all classes: draw, then "Add the drawing" on a class.
     const padLabel = el('p', { className: 'own-pad-label', id: 'own-pad-label' }, 'Drawing pad');
@@ -233,21 +155,14 @@ export class OwnClasses {
     const padBox = el('div', { className: 'own-pad' }, padLabel, el('div', { className: 'draw-frame' }, this.pad, cursor), padTools, padHelp, padStatus);
 
     // Gallery picks: one grid; a click adds the emoji to the class chosen beside it.
-    const pickGrid = this.buildPicks();
-    const galleryBox = el(
-      'details',
-      { className: 'own-gallery-picks' },
-      el('summary', {}, 'Pick images from the gallery'),
-      el('p', { className: 'hint' }, el('label', { htmlFor: 'own-gallery-target' }, 'Add picks to '), this.galleryTarget),
-      pickGrid,
-    );
+    const galleryBox = this.editor.galleryPicks();
 
     const sources = el('div', { className: 'own-sources' }, padBox, galleryBox);
 
     // Training.
     this.layerSelect.addEventListener('change', () => {
       this.layerTouched = true;
-      this.classesChanged();
+      this.editor.classesChanged();
     });
     this.trainButton.addEventListener('click', () => void this.train());
     this.trainError.setAttribute('role', 'alert');
@@ -280,8 +195,8 @@ export class OwnClasses {
     section.append(
       title,
       intro,
-      this.classList,
-      this.addClassButton,
+      this.editor.classList,
+      this.editor.addClassButton,
       sources,
       trainRow,
       this.trainError,
@@ -299,120 +214,8 @@ export class OwnClasses {
     return section;
   }
 
-  /**
-   * The gallery as "add" buttons, one Tab stop: the arrow keys (Home/End) only move, a click or Enter adds the
-   * emoji to the class chosen above (unlike the Complete gallery, where moving picks).
-   */
-  private buildPicks(): HTMLElement {
-    const grid = el('div', { className: 'gallery small own-gallery' });
-    grid.setAttribute('role', 'group');
-    grid.setAttribute('aria-label', 'Gallery images to add');
-    const buttons = this.gallery.map((item, index) => {
-      const name = item.name.replaceAll('_', ' ');
-      const button = el('button', { type: 'button', className: 'thumb', title: `Add ${name} (${item.category})`, tabIndex: index === 0 ? 0 : -1 }, galleryImage(item, 32));
-      button.setAttribute('aria-label', `Add ${name} to the chosen class`);
-      button.addEventListener('click', () => void this.addGalleryItem(item));
-      button.addEventListener('keydown', (e) => {
-        const top = buttons[0].offsetTop;
-        const columns = Math.max(1, buttons.findIndex((b) => b.offsetTop !== top) === -1 ? buttons.length : buttons.findIndex((b) => b.offsetTop !== top));
-        const next = gridStep(e.key, index, buttons.length, columns);
-        if (next === null) return;
-        e.preventDefault();
-        button.tabIndex = -1;
-        buttons[next].tabIndex = 0;
-        buttons[next].focus();
-      });
-      return button;
-    });
-    grid.append(...buttons);
-    return grid;
-  }
-
-  private addClass(): OwnClass {
-    const index = this.classes.length;
-    const id = `own-class-${index}-${Date.now().toString(36)}`;
-    const name = el('input', { type: 'text', className: 'own-class-name', id: `${id}-name`, value: DEFAULT_NAMES[index] ?? `class ${index + 1}`, maxLength: 40 });
-    name.setAttribute('autocomplete', 'off');
-    const legend = el('legend', {}, el('label', { htmlFor: name.id }, 'Class name '), name);
-    const count = el('span', { className: 'own-count' });
-    const list = el('ul', { className: 'own-images' });
-    const addDrawing = el('button', { type: 'button', className: 'own-add-drawing small' }, 'Add the drawing');
-    const fileInput = el('input', { type: 'file', accept: 'image/*', multiple: true, className: 'own-class-files' });
-    const upload = el('label', { className: 'own-file small' }, 'Upload… ', fileInput);
-    const remove = el('button', { type: 'button', className: 'own-remove-class quiet small' }, 'Remove class');
-    const error = el('p', { className: 'own-error' });
-    error.setAttribute('role', 'alert');
-    const element = el('fieldset', { className: 'own-class' }, legend, el('div', { className: 'own-class-tools' }, addDrawing, upload, remove, count), list, error);
-    const c: OwnClass = { name, images: [], element, list, count, error };
-    name.addEventListener('input', () => this.classesChanged());
-    addDrawing.addEventListener('click', () => {
-      this.addImage(c, readCanvas(this.pad), `drawing ${++this.drawings}`);
-      this.padClear.click();
-    });
-    fileInput.addEventListener('change', () => void this.addFiles(c, fileInput));
-    remove.addEventListener('click', () => {
-      const at = this.classes.indexOf(c);
-      this.classes.splice(at, 1);
-      element.remove();
-      this.classesChanged();
-      (this.classes[Math.min(at, this.classes.length - 1)]?.name ?? this.addClassButton).focus();
-    });
-    this.classes.push(c);
-    this.classList.append(element);
-    this.classesChanged();
-    return c;
-  }
-
-  private addImage(c: OwnClass, pixels: Pixels, source: string): void {
-    const image: OwnImage = { pixels, source, features: new Map() };
-    c.images.push(image);
-    const label = `${source} in ${c.name.value.trim() || 'this class'}`;
-    const remove = el('button', { type: 'button', className: 'own-remove-image', title: `Remove ${source}` }, '×');
-    remove.setAttribute('aria-label', `Remove ${label}`);
-    const item = el('li', {}, thumbnail(pixels, label), remove);
-    remove.addEventListener('click', () => {
-      const at = c.images.indexOf(image);
-      c.images.splice(at, 1);
-      item.remove();
-      this.classesChanged();
-      const next = c.list.querySelectorAll<HTMLButtonElement>('.own-remove-image')[Math.min(at, c.images.length - 1)];
-      (next ?? c.name).focus();
-    });
-    c.list.append(item);
-    c.error.textContent = '';
-    this.classesChanged();
-  }
-
-  private async addFiles(c: OwnClass, input: HTMLInputElement): Promise<void> {
-    const problems: string[] = [];
-    for (const file of Array.from(input.files ?? [])) {
-      try {
-        this.addImage(c, shrink(await decodeImage(file)), file.name);
-      } catch (e) {
-        problems.push(`${file.name}: ${message(e)}`);
-      }
-    }
-    input.value = '';
-    c.error.textContent = problems.length ? `Not added: ${problems.join('; ')}.` : '';
-  }
-
-  private async addGalleryItem(item: GalleryItem): Promise<void> {
-    const c = this.classes[Number(this.galleryTarget.value)];
-    if (!c) return;
-    try {
-      const blob = await (await fetch(galleryUrl(item))).blob();
-      this.addImage(c, await decodeImage(blob), item.name.replaceAll('_', ' '));
-    } catch (e) {
-      c.error.textContent = `The gallery image ${item.file} could not be read: ${message(e)}`;
-    }
-  }
-
-  /** Anything that changes what Train would learn: counts, names, the gallery-pick targets, staleness. */
+  /** After the classes or the layer changed: a trained probe no longer matches them (Train makes a new one). */
   private classesChanged(): void {
-    const target = this.galleryTarget.value;
-    this.galleryTarget.replaceChildren(...this.classes.map((c, i) => new Option(c.name.value.trim() || `class ${i + 1}`, String(i))));
-    if (Number(target) < this.classes.length) this.galleryTarget.value = target;
-    for (const c of this.classes) c.count.textContent = `${c.images.length} image${c.images.length === 1 ? '' : 's'}`;
     this.trainError.textContent = '';
     if (this.trained && !this.stale) {
       this.stale = true;
@@ -424,8 +227,7 @@ export class OwnClasses {
   private refresh(): void {
     const free = this.ready && !this.working && this.info !== null;
     this.trainButton.disabled = !free;
-    this.addClassButton.disabled = this.classes.length >= MAX_CLASSES;
-    for (const c of this.classes) c.element.querySelector<HTMLButtonElement>('.own-remove-class')!.disabled = this.classes.length <= MIN_CLASSES;
+    this.editor.refresh();
     this.saveButton.disabled = !this.trained;
     this.predictDrawing.disabled = !this.trained;
     this.loadInput.disabled = this.info === null;
@@ -480,7 +282,7 @@ export class OwnClasses {
   private async train(): Promise<void> {
     const info = this.info;
     if (!info || this.working) return;
-    const problem = classSetProblem(this.classes.map((c) => ({ name: c.name.value, count: c.images.length })));
+    const problem = classSetProblem(this.editor.classes.map((c) => ({ name: c.name.value, count: c.images.length })));
     if (problem) {
       this.trainError.textContent = problem;
       document.body.dataset.ownProbe = 'invalid';
@@ -488,9 +290,9 @@ export class OwnClasses {
     }
     this.trainError.textContent = '';
     const layer = Number(this.layerSelect.value);
-    const names = this.classes.map((c) => c.name.value.trim());
-    const images = this.classes.flatMap((c) => c.images);
-    const labels = this.classes.flatMap((c, k) => c.images.map(() => k));
+    const names = this.editor.classes.map((c) => c.name.value.trim());
+    const images = this.editor.classes.flatMap((c) => c.images);
+    const labels = this.editor.classes.flatMap((c, k) => c.images.map(() => k));
     const missing = images.filter((image) => !image.features.has(layer));
     document.body.dataset.ownProbe = 'training';
     this.progress.value = 0;
@@ -506,9 +308,8 @@ export class OwnClasses {
       const F = info.nEmbd;
       const X = new Float32Array(images.length * F);
       images.forEach((image, i) => X.set(image.features.get(layer)!, i * F));
-      const probe = new LinearProbe({ l2: OWN_L2, classes: names });
-      probe.fit(X, labels, { maxIter: OWN_MAX_ITER, numFeatures: F });
-      const counts = this.classes.map((c) => c.images.length);
+      const probe = fitOwnProbe(X, labels, names, F);
+      const counts = this.editor.classes.map((c) => c.images.length);
       this.trained = { probe, layer, model: this.modelId(info), classes: names, counts };
       this.stale = false;
       this.progress.value = 1;
@@ -564,7 +365,7 @@ export class OwnClasses {
     this.uploads = [...added.reverse(), ...this.uploads].slice(0, MAX_UPLOAD_PREDICTIONS);
     this.predictions.replaceChildren(...this.allPredictions().map((p) => p.element));
     if (!this.trained) {
-      for (const p of added) this.showPending(p, 'Train (or load) a probe to classify it.');
+      for (const p of added) showPending(p, 'Train (or load) a probe to classify it.');
       this.uploadError.textContent ||= 'No probe yet: train one (or load one) first.';
       return;
     }
@@ -582,7 +383,7 @@ export class OwnClasses {
     if (!this.ready || this.working) {
       // The model is busy (a completion, or this panel's previous request): run once it is free.
       this.pending = true;
-      for (const p of items) this.showPending(p, 'Waiting for the model…');
+      for (const p of items) showPending(p, 'Waiting for the model…');
       document.body.dataset.ownPredict = 'waiting';
       return;
     }
@@ -591,7 +392,7 @@ export class OwnClasses {
       const features = await this.exclusive(() => this.extract(items.map((p) => p.pixels), trained.layer, 'Classifying'));
       const probabilities = trained.probe.predictProba(features);
       const C = trained.classes.length;
-      items.forEach((p, i) => this.showBars(p, trained.classes, probabilities.subarray(i * C, (i + 1) * C)));
+      items.forEach((p, i) => showBars(p, trained.classes, probabilities.subarray(i * C, (i + 1) * C)));
       this.setStatus(this.stale ? this.status.textContent ?? '' : `Classified with the probe at ${layerName(trained.layer, trained.model.nLayer)}.`);
       document.body.dataset.ownPredict = 'done';
     } catch (e) {
@@ -602,29 +403,6 @@ export class OwnClasses {
       this.pending = false;
       await this.predictAll();
     }
-  }
-
-  private showPending(p: Prediction, text: string): void {
-    p.element.replaceChildren(thumbnail(p.pixels, p.label), el('figcaption', {}, `${p.label}: ${text}`));
-  }
-
-  private showBars(p: Prediction, classes: string[], probabilities: Float32Array): void {
-    let best = 0;
-    probabilities.forEach((v, k) => {
-      if (v > probabilities[best]) best = k;
-    });
-    const bars = el('ol', { className: 'own-bars' });
-    classes.forEach((name, k) => {
-      const fill = el('span', { className: 'own-bar-fill' });
-      fill.style.width = `${(probabilities[k] * 100).toFixed(1)}%`;
-      const row = el('li', { className: k === best ? 'best' : '' }, el('span', { className: 'own-bar-name' }, name), el('span', { className: 'own-bar' }, fill), el('span', { className: 'own-bar-value' }, percent(probabilities[k])));
-      row.dataset.class = name;
-      row.dataset.probability = String(probabilities[k]);
-      bars.append(row);
-    });
-    const caption = el('figcaption', { className: 'own-verdict' }, `${p.label}: looks like `, el('strong', {}, classes[best]), ` (${percent(probabilities[best])})`);
-    p.element.dataset.predicted = classes[best];
-    p.element.replaceChildren(thumbnail(p.pixels, p.label), el('div', { className: 'own-prediction-text' }, caption, bars));
   }
 
   // ---- save and load ---------------------------------------------------------------------------
@@ -665,22 +443,4 @@ export class OwnClasses {
       return;
     }
     document.body.dataset.ownLoad = 'done';
-  }
-}
-
-/** How many of the images a probe fit on all the others names correctly. */
-function leaveOneOut(X: Float32Array, labels: number[], names: string[], F: number): number {
-  const N = labels.length;
-  let right = 0;
-  const train = new Float32Array((N - 1) * F);
-  for (let i = 0; i < N; i++) {
-    train.set(X.subarray(0, i * F), 0);
-    train.set(X.subarray((i + 1) * F), i * F);
-    const trainLabels = [...labels.slice(0, i), ...labels.slice(i + 1)];
-    // A class left with no images cannot be fit; the rule of ≥ 2 per class prevents it.
-    const probe = new LinearProbe({ l2: OWN_L2, classes: names });
-    probe.fit(train, trainLabels, { maxIter: OWN_MAX_ITER, numFeatures: F });
-    if (probe.predict(X.subarray(i * F, (i + 1) * F))[0] === labels[i]) right++;
-  }
-  return right;
-}
+  }}
