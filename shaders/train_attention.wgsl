@@ -1,5 +1,6 @@
-// Causal attention's backward, recomputing the probabilities instead of storing them (T² per head would not fit
-// at T = 1024): memory stays O(rows · heads). Three entry points, each one thread per (position, head, sequence):
+// Causal attention for training. The forward writes O = softmax(q kᵀ · scale) v per row and head (online softmax,
+// one pass over the keys). The backward recomputes the probabilities instead of storing them (T² per head would
+// not fit at T = 1024): memory stays O(rows · heads). Each entry point is one thread per (position, head, sequence):
 // - rowStats:     L_i = logsumexp_j s_ij and D_i = dO_i · O_i (= Σ_j dp_ij p_ij), with s = q kᵀ · scale.
 // - queryGrad:    dq_i = scale · Σ_{j ≤ i} p_ij (dp_ij − D_i) k_j, where p_ij = exp(s_ij − L_i), dp_ij = dO_i · v_j.
 // - keyValueGrad: dv_j = Σ_{i ≥ j} p_ij dO_i and dk_j = scale · Σ_{i ≥ j} p_ij (dp_ij − D_i) q_i.
@@ -21,7 +22,7 @@ const MAX_HEAD_DIM = 128u;
 
 @group(0) @binding(1) var<uniform> dims: Dims;
 @group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read> outputs: array<f32>;    // O: the attention's merged output
+@group(0) @binding(3) var<storage, read_write> outputs: array<f32>;   // O: the attention's merged output
 @group(0) @binding(4) var<storage, read> dOut: array<f32>;       // dO
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [rows, heads, 2]: L, D
 @group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
@@ -54,6 +55,37 @@ fn gradDot(i: u32, j: u32, h: u32) -> f32 {
     s += dOut[o + d] * qkv[vj + d];
   }
   return s;
+}
+
+@compute @workgroup_size(64)
+fn attentionForward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t >= dims.seq) {
+    return;
+  }
+  let i = b * dims.seq + t;
+  var acc: array<f32, MAX_HEAD_DIM>;
+  var peak = -3.4028234e38;
+  var sum = 0.0;
+  for (var u = 0u; u <= t; u++) {
+    let j = b * dims.seq + u;
+    let s = score(i, j, h);
+    let newPeak = max(peak, s);
+    let rescale = exp(peak - newPeak);
+    let p = exp(s - newPeak);
+    sum = sum * rescale + p;
+    let vj = at(j, 2u, h);
+    for (var d = 0u; d < dims.headDim; d++) {
+      acc[d] = acc[d] * rescale + p * qkv[vj + d];
+    }
+    peak = newPeak;
+  }
+  let o = i * width() + h * dims.headDim;
+  for (var d = 0u; d < dims.headDim; d++) {
+    outputs[o + d] = acc[d] / sum;
+  }
 }
 
 @compute @workgroup_size(64)

@@ -1,6 +1,6 @@
-// C = op(A) · op(B) in f32 for the backward pass, where op transposes when asked: dX = dY · Wᵀ, dW = Xᵀ · dY,
-// the head's dW = dYᵀ · X. Row-major operands as stored; 16×16 output tiles through workgroup memory, edges
-// of any size guarded. Prepended: step.wgsl (unused).
+// The training step's matrix products in f32: C = op(A) · op(B) (+ bias) (+ residual), where op transposes when
+// asked. Forward: y = x W + b (+ the residual stream); backward: dX = dY · Wᵀ, dW = Xᵀ · dY. Row-major operands
+// as stored; 16×16 output tiles through workgroup memory, edges of any size guarded. Prepended: step.wgsl (unused).
 
 struct Dims {
   m: u32,   // rows of C
@@ -11,6 +11,8 @@ struct Dims {
 
 override TRANS_A: bool = false;   // A stored [k, m] (read transposed) instead of [m, k]
 override TRANS_B: bool = false;   // B stored [n, k] instead of [k, n]
+override HAS_BIAS: bool = false;  // + bias[column]
+override HAS_RESIDUAL: bool = false;   // + residual[row, column]
 
 const T = 16u;
 
@@ -18,6 +20,8 @@ const T = 16u;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read> residual: array<f32>;
 
 var<workgroup> tileA: array<array<f32, T>, T>;   // [row of C][k]
 var<workgroup> tileB: array<array<f32, T>, T>;   // [k][column of C]
@@ -43,7 +47,7 @@ fn readB(kk: u32, col: u32) -> f32 {
 }
 
 @compute @workgroup_size(T, T)
-fn backwardMatmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn trainMatmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.y * T + lid.y;
   let col = wid.x * T + lid.x;
   var sum = 0.0;
@@ -57,6 +61,12 @@ fn backwardMatmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     workgroupBarrier();
   }
   if (row < dims.m && col < dims.n) {
+    if (HAS_BIAS) {
+      sum += bias[col];
+    }
+    if (HAS_RESIDUAL) {
+      sum += residual[row * dims.n + col];
+    }
     c[row * dims.n + col] = sum;
   }
 }

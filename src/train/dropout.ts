@@ -5,7 +5,7 @@ import type { KernelContext } from '../gpu/context';
 import { checkSize, run } from '../gpu/context';
 import { badInput } from '../errors';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
-import type { TrainOp } from './backward';
+import type { TrainOp } from './kernels';
 
 const BYTES = 32;
 

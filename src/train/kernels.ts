@@ -1,18 +1,18 @@
-// The backward pass's kernels, one family per .wgsl file: matrix products with transposed operands
-// (backward_matmul.wgsl), bias gradients (column_sum.wgsl), the norm (norm_backward.wgsl), quick-GELU
-// (quick_gelu_backward.wgsl), cross-entropy with its gradient (cross_entropy_backward.wgsl), the embeddings
-// (embedding_backward.wgsl) and causal attention (attention_backward.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
+// The training step's kernels (forward keeping what the backward needs, and the backward), one family per .wgsl
+// file: matrix products with optional transposes, bias and residual (train_matmul.wgsl), bias gradients
+// (column_sum.wgsl), the norm (train_norm.wgsl), quick-GELU (train_quick_gelu.wgsl), cross-entropy with its gradient
+// (train_cross_entropy.wgsl), the embeddings (train_embedding.wgsl) and causal attention (train_attention.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
 // (batchSize × seqLength), so a step only dispatches. All f32.
 import type { KernelContext } from '../gpu/context';
 import { checkDistinct, checkSize, run } from '../gpu/context';
 import { badInput } from '../errors';
-import backwardMatmulWgsl from '../../shaders/backward_matmul.wgsl?raw';
+import trainMatmulWgsl from '../../shaders/train_matmul.wgsl?raw';
 import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
-import normBackwardWgsl from '../../shaders/norm_backward.wgsl?raw';
-import quickGeluBackwardWgsl from '../../shaders/quick_gelu_backward.wgsl?raw';
-import crossEntropyBackwardWgsl from '../../shaders/cross_entropy_backward.wgsl?raw';
-import embeddingBackwardWgsl from '../../shaders/embedding_backward.wgsl?raw';
-import attentionBackwardWgsl from '../../shaders/attention_backward.wgsl?raw';
+import trainNormWgsl from '../../shaders/train_norm.wgsl?raw';
+import trainQuickGeluWgsl from '../../shaders/train_quick_gelu.wgsl?raw';
+import trainCrossEntropyWgsl from '../../shaders/train_cross_entropy.wgsl?raw';
+import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
+import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
 
 /** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
 export interface TrainOp {
@@ -42,21 +42,31 @@ function op(label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEnco
   return { label, encode, destroy: () => uniform.destroy() };
 }
 
-/** c [m, n] = op(a) · op(b): a is [m, k] (or [k, m] with transA), b is [k, n] (or [n, k] with transB). */
-export function backwardMatmulOp(
+/**
+ * c [m, n] = op(a) · op(b) (+ bias [n]) (+ residual [m, n]): a is [m, k] (or [k, m] with transA), b is [k, n] (or
+ * [n, k] with transB).
+ */
+export function trainMatmulOp(
   ctx: KernelContext,
-  o: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer; m: number; n: number; k: number; transA?: boolean; transB?: boolean },
+  o: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer; m: number; n: number; k: number; transA?: boolean; transB?: boolean; bias?: GPUBuffer; residual?: GPUBuffer },
 ): TrainOp {
-  const label = `backwardMatmul[${o.m}×${o.k}${o.transA ? 'ᵀ' : ''} · ${o.k}×${o.n}${o.transB ? 'ᵀ' : ''}]`;
+  const label = `trainMatmul[${o.m}×${o.k}${o.transA ? 'ᵀ' : ''} · ${o.k}×${o.n}${o.transB ? 'ᵀ' : ''}]`;
   for (const d of ['m', 'n', 'k'] as const) positive(label, d, o[d]);
   checkDistinct(label, { a: o.a, c: o.c });
   checkDistinct(label, { b: o.b, c: o.c });
   checkSize(label, 'a', o.a, o.m * o.k * 4);
   checkSize(label, 'b', o.b, o.k * o.n * 4);
   checkSize(label, 'c', o.c, o.m * o.n * 4);
-  const pipeline = ctx.composed('backward_matmul.wgsl', [backwardMatmulWgsl], 'backwardMatmul', { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 });
+  if (o.bias) checkSize(label, 'bias', o.bias, o.n * 4);
+  if (o.residual) {
+    checkSize(label, 'residual', o.residual, o.m * o.n * 4);
+    checkDistinct(label, { residual: o.residual, c: o.c });
+  }
+  const constants = { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, HAS_BIAS: o.bias ? 1 : 0, HAS_RESIDUAL: o.residual ? 1 : 0 };
+  const pipeline = ctx.composed('train_matmul.wgsl', [trainMatmulWgsl], 'trainMatmul', constants);
   const uniform = sizesUniform(ctx, label, [o.m, o.n, o.k, 0]);
-  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.a, o.b, o.c]);
+  // The kernel names bias and residual whatever the overrides say: a placeholder stands in for an absent one.
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.a, o.b, o.c, o.bias ?? ctx.dummyBuffer(), o.residual ?? ctx.dummyBuffer()]);
   return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.n / 16), Math.ceil(o.m / 16)));
 }
 
@@ -88,7 +98,7 @@ export function normBackwardOp(
   checkDistinct(label, { gain: o.gain, dx: o.dx });
   for (const [what, b] of [['x', o.x], ['dy', o.dy], ['dx', o.dx]] as const) checkSize(label, what, b, o.rows * o.dim * 4);
   checkSize(label, 'gain', o.gain, o.dim * 4);
-  const pipeline = ctx.composed('norm_backward.wgsl', [normBackwardWgsl], 'normBackward', { ACCUMULATE: o.accumulate ? 1 : 0 });
+  const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normBackward', { ACCUMULATE: o.accumulate ? 1 : 0 });
   const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, o.dy, o.dx]);
   return op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1));
@@ -101,7 +111,7 @@ export function quickGeluBackwardOp(ctx: KernelContext, o: { x: GPUBuffer; grad:
   checkDistinct(label, { x: o.x, grad: o.grad });
   checkSize(label, 'x', o.x, o.count * 4);
   checkSize(label, 'grad', o.grad, o.count * 4);
-  const pipeline = ctx.composed('quick_gelu_backward.wgsl', [quickGeluBackwardWgsl], 'quickGeluBackward', {});
+  const pipeline = ctx.composed('train_quick_gelu.wgsl', [trainQuickGeluWgsl], 'quickGeluBackward', {});
   const uniform = sizesUniform(ctx, label, [o.count, 0, 0, 0]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.grad]);
   return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.min(Math.ceil(o.count / 256), 4096), 1));
@@ -124,7 +134,7 @@ export function crossEntropyBackwardOp(
   checkSize(label, 'logits', o.logits, o.rows * o.vocab * 4);
   checkSize(label, 'targets', o.targets, o.rows * 4);
   checkSize(label, 'loss', o.loss, o.rows * 4);
-  const pipeline = ctx.composed('cross_entropy_backward.wgsl', [crossEntropyBackwardWgsl], 'crossEntropyBackward', {});
+  const pipeline = ctx.composed('train_cross_entropy.wgsl', [trainCrossEntropyWgsl], 'crossEntropyBackward', {});
   const uniform = sizesUniform(ctx, label, [o.rows, o.vocab, 0, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.logits, o.targets, o.loss]);
   const scale = new Float32Array(1);
@@ -170,8 +180,8 @@ export function embeddingBackwardOp(
   checkSize(label, 'rowsOf', o.rowsOf, o.batch * o.seq * 4);
   checkSize(label, 'dwte', o.dwte, o.vocab * o.dim * 4);
   checkSize(label, 'dwpe', o.dwpe, o.seq * o.dim * 4);
-  const tokens = ctx.composed('embedding_backward.wgsl', [embeddingBackwardWgsl], 'tokenGrad', {});
-  const positions = ctx.composed('embedding_backward.wgsl', [embeddingBackwardWgsl], 'positionGrad', {});
+  const tokens = ctx.composed('train_embedding.wgsl', [trainEmbeddingWgsl], 'tokenGrad', {});
+  const positions = ctx.composed('train_embedding.wgsl', [trainEmbeddingWgsl], 'positionGrad', {});
   const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.dim, o.vocab]);
   const tokenGroup = ctx.bindGroup(`${label} wte`, tokens, [null, uniform, o.grad, o.starts, o.rowsOf, o.dwte]);
   const positionGroup = ctx.bindGroup(`${label} wpe`, positions, [null, uniform, o.grad, null, null, o.dwpe]);
@@ -182,7 +192,7 @@ export function embeddingBackwardOp(
   });
 }
 
-/** The largest head size attention_backward.wgsl keeps in registers. */
+/** The largest head size train_attention.wgsl keeps in registers. */
 export const MAX_BACKWARD_HEAD_DIM = 128;
 
 /**
@@ -206,7 +216,7 @@ export function attentionBackwardOp(
   checkSize(label, 'outputs', o.outputs, rows * E * 4);
   checkSize(label, 'dOut', o.dOut, rows * E * 4);
   checkSize(label, 'stats', o.stats, rows * o.heads * 2 * 4);
-  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('attention_backward.wgsl', [attentionBackwardWgsl], name, {});
+  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('train_attention.wgsl', [trainAttentionWgsl], name, {});
   const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, 0, 0, 0], [4]);
   const passes = (['rowStats', 'queryGrad', 'keyValueGrad'] as const).map((name) => {
     const pipeline = entry(name);
@@ -222,4 +232,73 @@ export function attentionBackwardOp(
   });
   if (o.heads > 65535 || o.batch > 65535) throw badInput(`${label}: heads and batch must each be at most 65535 (workgroups per dimension)`);
   return op(label, uniform, (pass) => passes.forEach((p) => p(pass)));
+}
+
+/** y [rows, dim] = ImageGPT's norm of x with `gain` (the forward; the backward recomputes r from x). */
+export function normForwardOp(ctx: KernelContext, o: { x: GPUBuffer; gain: GPUBuffer; y: GPUBuffer; rows: number; dim: number; eps: number }): TrainOp {
+  const label = `normForward[${o.rows}×${o.dim}]`;
+  positive(label, 'rows', o.rows);
+  positive(label, 'dim', o.dim);
+  if (!(o.eps > 0)) throw badInput(`${label}: eps must be a positive number, got ${o.eps}`);
+  checkDistinct(label, { x: o.x, y: o.y });
+  checkDistinct(label, { gain: o.gain, y: o.y });
+  checkSize(label, 'x', o.x, o.rows * o.dim * 4);
+  checkSize(label, 'y', o.y, o.rows * o.dim * 4);
+  checkSize(label, 'gain', o.gain, o.dim * 4);
+  const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normForward', { ACCUMULATE: 0 });
+  const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, null, null, o.y]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1));
+}
+
+/** y = quickGelu(x) over `count` elements, out of place (the backward reads x). */
+export function quickGeluForwardOp(ctx: KernelContext, o: { x: GPUBuffer; y: GPUBuffer; count: number }): TrainOp {
+  const label = `quickGeluForward[${o.count}]`;
+  positive(label, 'count', o.count);
+  checkDistinct(label, { x: o.x, y: o.y });
+  checkSize(label, 'x', o.x, o.count * 4);
+  checkSize(label, 'y', o.y, o.count * 4);
+  const pipeline = ctx.composed('train_quick_gelu.wgsl', [trainQuickGeluWgsl], 'quickGeluForward', {});
+  const uniform = sizesUniform(ctx, label, [o.count, 0, 0, 0]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, null, o.y]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.min(Math.ceil(o.count / 256), 4096), 1));
+}
+
+/** hidden [batch · seq, dim] = wte[ids] + wpe[t] (ids u32, one per row, checked on the host). */
+export function embeddingForwardOp(
+  ctx: KernelContext,
+  o: { ids: GPUBuffer; wte: GPUBuffer; wpe: GPUBuffer; hidden: GPUBuffer; batch: number; seq: number; dim: number; vocab: number },
+): TrainOp {
+  const label = `embeddingForward[${o.batch}×${o.seq}×${o.dim}]`;
+  for (const d of ['batch', 'seq', 'dim', 'vocab'] as const) positive(label, d, o[d]);
+  checkSize(label, 'ids', o.ids, o.batch * o.seq * 4);
+  checkSize(label, 'wte', o.wte, o.vocab * o.dim * 4);
+  checkSize(label, 'wpe', o.wpe, o.seq * o.dim * 4);
+  checkSize(label, 'hidden', o.hidden, o.batch * o.seq * o.dim * 4);
+  const pipeline = ctx.composed('train_embedding.wgsl', [trainEmbeddingWgsl], 'embeddingForward', {});
+  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.dim, o.vocab]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, null, null, null, null, o.ids, o.wte, o.wpe, o.hidden]);
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.dim / 64), o.batch * o.seq));
+}
+
+/** O [rows, E] = causal softmax(q kᵀ · scale) v from qkv [rows, 3E], per sequence of `seq` rows. */
+export function attentionForwardOp(
+  ctx: KernelContext,
+  o: { qkv: GPUBuffer; outputs: GPUBuffer; batch: number; seq: number; heads: number; headDim: number; scale: number },
+): TrainOp {
+  const label = `attentionForward[${o.batch}×${o.seq}, ${o.heads}×${o.headDim}]`;
+  for (const d of ['batch', 'seq', 'heads', 'headDim'] as const) positive(label, d, o[d]);
+  if (o.headDim > MAX_BACKWARD_HEAD_DIM) throw badInput(`${label}: head size ${o.headDim} is over the ${MAX_BACKWARD_HEAD_DIM} the training attention supports`);
+  checkDistinct(label, { qkv: o.qkv, outputs: o.outputs });
+  const rows = o.batch * o.seq;
+  checkSize(label, 'qkv', o.qkv, rows * 3 * o.heads * o.headDim * 4);
+  checkSize(label, 'outputs', o.outputs, rows * o.heads * o.headDim * 4);
+  const pipeline = ctx.composed('train_attention.wgsl', [trainAttentionWgsl], 'attentionForward', {});
+  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, 0, 0, 0], [4]);
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.qkv, o.outputs]);
+  return op(label, uniform, (pass) => {
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(Math.ceil(o.seq / 64), o.heads, o.batch);
+  });
 }

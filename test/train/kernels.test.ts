@@ -1,11 +1,15 @@
-// The backward kernels against the float64 CPU reference (test/reference/train.ts, itself checked against torch),
+// The training kernels (forward and backward) against the float64 CPU reference (test/reference/train.ts, itself checked against torch),
 // on ragged shapes: sizes that are not multiples of the 16×16 tiles or of the workgroups.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { KernelContext } from '../../src/gpu/context';
 import {
   attentionBackwardOp,
-  backwardMatmulOp,
+  attentionForwardOp,
+  embeddingForwardOp,
+  normForwardOp,
+  quickGeluForwardOp,
+  trainMatmulOp,
   columnSumOp,
   crossEntropyBackwardOp,
   embeddingBackwardOp,
@@ -13,11 +17,11 @@ import {
   quickGeluBackwardOp,
   tokenRows,
   type TrainOp,
-} from '../../src/train/backward';
+} from '../../src/train/kernels';
 import { attentionBackward, attentionForward, mm, normBackward, norm, quickGeluGrad, sumRows } from '../reference/train';
 import { random, randomArray, readF32, relativeError, storageBuffer } from '../gpu/harness';
 
-describe('backward kernels', () => {
+describe('training kernels', () => {
   let device: GPUDevice;
   let ctx: KernelContext;
   const made: GPUBuffer[] = [];
@@ -50,16 +54,22 @@ describe('backward kernels', () => {
   ];
   for (const [m, n, k] of shapes) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
-      it(`backwardMatmul ${m}×${n} over ${k}, A${transA ? 'ᵀ' : ''} B${transB ? 'ᵀ' : ''}`, async () => {
+      it(`trainMatmul ${m}×${n} over ${k}, A${transA ? 'ᵀ' : ''} B${transB ? 'ᵀ' : ''}, with and without bias and residual`, async () => {
         const rand = random(m * 1000 + n * 10 + k);
         const a = randomArray(rand, m * k);
         const b = randomArray(rand, k * n);
-        const c = buffer(m * n * 4);
-        const op = backwardMatmulOp(ctx, { a: buffer(a), b: buffer(b), c, m, n, k, transA, transB });
-        await ctx.ready();
-        runOps(op);
-        expect(relativeError(await readF32(device, c, m * n), mm(a, b, m, k, n, transA, transB))).toBeLessThan(1e-6);
-        op.destroy();
+        const bias = randomArray(rand, n);
+        const residual = randomArray(rand, m * n);
+        const product = mm(a, b, m, k, n, transA, transB);
+        for (const extras of [false, true]) {
+          const c = buffer(m * n * 4);
+          const op = trainMatmulOp(ctx, { a: buffer(a), b: buffer(b), c, m, n, k, transA, transB, ...(extras ? { bias: buffer(bias), residual: buffer(residual) } : {}) });
+          await ctx.ready();
+          runOps(op);
+          const want = extras ? product.map((v, i) => v + bias[i % n] + residual[i]) : product;
+          expect(relativeError(await readF32(device, c, m * n), want)).toBeLessThan(1e-6);
+          op.destroy();
+        }
       });
     }
   }
@@ -192,5 +202,34 @@ describe('backward kernels', () => {
   it('attentionBackward refuses a head size over what it keeps in registers', () => {
     const b = buffer(4096);
     expect(() => attentionBackwardOp(ctx, { qkv: b, outputs: buffer(16), dOut: buffer(16), stats: buffer(16), dqkv: buffer(16), batch: 1, seq: 1, heads: 1, headDim: 129, scale: 1 })).toThrow(/head size 129 is over the 128/);
+  });
+
+  it('forwards: norm, quick-GELU, embeddings and causal attention against the reference', async () => {
+    const rand = random(21);
+    const [rows, dim] = [9, 70];
+    const x = randomArray(rand, rows * dim, 2);
+    const gain = randomArray(rand, dim, 1.5);
+    const y = buffer(rows * dim * 4);
+    const normOp = normForwardOp(ctx, { x: buffer(x), gain: buffer(gain), y, rows, dim, eps: 1e-5 });
+    const g = buffer(rows * dim * 4);
+    const geluOp = quickGeluForwardOp(ctx, { x: buffer(x), y: g, count: rows * dim });
+    const [batch, seq, vocab] = [3, 3, 11];
+    const ids = Int32Array.from({ length: batch * seq }, () => Math.floor(rand() * vocab));
+    const wte = randomArray(rand, vocab * dim);
+    const wpe = randomArray(rand, (seq + 2) * dim);
+    const hidden = buffer(rows * dim * 4);
+    const embedOp = embeddingForwardOp(ctx, { ids: buffer(ids), wte: buffer(wte), wpe: buffer(wpe), hidden, batch, seq, dim, vocab });
+    const sizes = { batch: 2, seq: 37, heads: 3, headDim: 7, scale: 0.3 };
+    const qkv = randomArray(rand, sizes.batch * sizes.seq * 3 * 21, 2);
+    const outputs = buffer(sizes.batch * sizes.seq * 21 * 4);
+    const attnOp = attentionForwardOp(ctx, { qkv: buffer(qkv), outputs, ...sizes });
+    await ctx.ready();
+    runOps(normOp, geluOp, embedOp, attnOp);
+    expect(relativeError(await readF32(device, y, rows * dim), norm(Float64Array.from(x), gain, dim, 1e-5).y)).toBeLessThan(1e-6);
+    expect(relativeError(await readF32(device, g, rows * dim), Array.from(x, (v) => v / (1 + Math.exp(-1.702 * v))))).toBeLessThan(1e-6);
+    const wantHidden = Array.from({ length: rows * dim }, (_, i) => Math.fround(wte[ids[Math.floor(i / dim)] * dim + (i % dim)] + wpe[(Math.floor(i / dim) % seq) * dim + (i % dim)]));
+    expect(relativeError(await readF32(device, hidden, rows * dim), wantHidden)).toBe(0);
+    expect(relativeError(await readF32(device, outputs, sizes.batch * sizes.seq * 21), attentionForward(Float64Array.from(qkv), sizes).merged)).toBeLessThan(1e-6);
+    for (const o of [normOp, geluOp, embedOp, attnOp]) o.destroy();
   });
 });
