@@ -92,7 +92,7 @@ export class KernelContext {
     readonly device: GPUDevice,
     tuning?: Partial<KernelTuning>,
   ) {
-    this.tuning = mergeTuning('Kernels', tuningFor(device.adapterInfo), tuning);
+    this.tuning = mergeTuning(tuningFor(device.adapterInfo), tuning);
     this.pipelines = PipelineCache.forDevice(device);
     checkTuning(this.tuning, device.limits);
     this.useShaderF16 = this.tuning.shaderF16 && device.features.has('shader-f16');

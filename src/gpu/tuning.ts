@@ -49,8 +49,8 @@ export interface KernelTuning {
    *  their combine pass, with scratch memory, and one more pass for fully masked queries. Same numbers either way. */
   decodeAttention: 'oneDispatch' | 'splitK';
   /** @deprecated Shorthand kept for existing callers: `fuse: b` sets foldNorm = fusedKvAppend = b and decodeAttention
-   *  'oneDispatch' (true) or 'splitK' (false). Accepted in the `tuning` option only, alone (with any of those three
-   *  it is refused); a resolved tuning (model.tuning) never holds it. */
+   *  'oneDispatch' (true) or 'splitK' (false), over any of those three given beside it (so `{ ...model.tuning, fuse:
+   *  false }` keeps meaning what it did). A resolved tuning (model.tuning) never holds it. */
   fuse?: boolean;
   /** Read f16 weights as native f16 (`shader-f16`) where the device has the feature; false: unpack2x16float. */
   shaderF16: boolean;
@@ -219,33 +219,19 @@ export function checkTuningOption(what: string, tuning: unknown): Partial<Kernel
     const expected = check(value);
     if (expected) throw badInput(`${what}: tuning.${key} must be ${expected}, got ${describeValue(value)}`);
   }
-  checkFuseAlone(what, tuning as Partial<KernelTuning>);
   return tuning as Partial<KernelTuning>;
 }
 
-/** The flags the deprecated `fuse` shorthand sets. */
-const FUSE_FLAGS = ['foldNorm', 'fusedKvAppend', 'decodeAttention'] as const;
-
-/** Refuses the deprecated `fuse` beside any flag it stands for (which would win is not obvious). */
-function checkFuseAlone(what: string, tuning: Partial<KernelTuning> | undefined): void {
-  if (tuning?.fuse === undefined) return;
-  const both = FUSE_FLAGS.filter((k) => tuning[k] !== undefined);
-  if (both.length > 0) {
-    throw badInput(`${what}: tuning.fuse is shorthand for ${FUSE_FLAGS.join(', ')}; give either fuse or those flags, not both (got fuse and ${both.join(', ')})`);
-  }
-}
-
 /**
- * `base` with the defined fields of `over` on top; the deprecated `fuse` is expanded into the flags it stands for
- * (refused beside any of them: which would win is not obvious) and never kept. `what` starts the error message.
+ * `base` with the defined fields of `over` on top; the deprecated `fuse` is expanded into the flags it stands for,
+ * over any of them in `over` (callers spread a whole tuning and set fuse, as before the split), and never kept.
  */
-export function mergeTuning(what: string, base: KernelTuning, over: Partial<KernelTuning> | undefined): KernelTuning {
+export function mergeTuning(base: KernelTuning, over: Partial<KernelTuning> | undefined): KernelTuning {
   const merged: KernelTuning = { ...base };
   for (const [key, value] of Object.entries(over ?? {})) if (value !== undefined) Object.assign(merged, { [key]: value });
   delete merged.fuse;
   const fuse = over?.fuse;
   if (fuse === undefined) return merged;
-  checkFuseAlone(what, over);
   merged.foldNorm = fuse;
   merged.fusedKvAppend = fuse;
   merged.decodeAttention = fuse ? 'oneDispatch' : 'splitK';

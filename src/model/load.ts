@@ -45,7 +45,7 @@ const LOAD_OPTION_KEYS: { [K in keyof Required<LoadOptions>]: true } = {
 export function resolveTuning(what: string, device: GPUDevice, adapterInfo: GPUAdapterInfo | undefined, tuning: Partial<KernelTuning> | undefined): KernelTuning {
   // Browsers without device.adapterInfo still get the adapter's tuning when the device was requested here.
   const info = adapterInfo ?? (device.adapterInfo as GPUAdapterInfo | undefined);
-  const resolved = mergeTuning(what, tuningFor(info), tuning); // expands the deprecated `fuse` shorthand
+  const resolved = mergeTuning(tuningFor(info), tuning); // expands the deprecated `fuse` shorthand
   try {
     checkTuning(resolved, device.limits);
   } catch (e) {
