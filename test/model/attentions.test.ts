@@ -4,6 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Runner, SessionOptions } from '../../src/model/runner';
 import { ImageGPT } from '../../src/model/imagegpt';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
 import { getTestDevice } from '../helpers/gpu';
@@ -29,9 +30,13 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Every session the model makes gets this many rows per chunk (several prefill chunks, none aligned). */
+/** Where the model's tasks get their runners (private to the façade). */
+type RunnerOpener = { openRunner(batch: number, options: SessionOptions): Runner };
+
 function forceMaxRows(model: ImageGPT, rowsPerSequence: number): void {
-  const create = model.createSession.bind(model);
-  vi.spyOn(model, 'createSession').mockImplementation((batch, options = {}) => create(batch, { ...options, maxRows: batch * rowsPerSequence }));
+  const opener = model as unknown as RunnerOpener;
+  const open = opener.openRunner.bind(model);
+  vi.spyOn(opener, 'openRunner').mockImplementation((batch, options = {}) => open(batch, { ...options, maxRows: batch * rowsPerSequence }));
 }
 
 const FIXTURE_NAMES = ['tiny', 'tiny-inv'] as const;
@@ -83,7 +88,7 @@ describe.each(['f32', 'f16'] as const)('attention weights on the GPU, %s weights
       forceMaxRows(model, 7);
       try {
         const out = await model.forward(fixture.inputIds, { outputAttentions: true, outputLogits: false });
-        expect(vi.mocked(model.createSession).mock.results[0].value.maxRows).toBe(fixture.inputIds.length * 7);
+        expect(vi.mocked((model as unknown as RunnerOpener).openRunner).mock.results[0].value.maxRows).toBe(fixture.inputIds.length * 7);
         for (let l = 0; l < L; l++) expect(maxAbs(out.attentions![l], want[l]), `layer ${l}`).toBeLessThan(tolerance);
         for (const [b, position] of [[0, 0], [1, 6], [0, 7], [1, T - 1], [0, 13]]) {
           const ids = fixture.inputIds[b];

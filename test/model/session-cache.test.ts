@@ -13,7 +13,7 @@ const tiny = loadModelFixture('tiny'); // n_positions 64 (8×8 tokens), n_embd 6
 const image = Array.from({ length: 64 }, (_, i) => (i * 7) % 512);
 const processor = new ImageGPTImageProcessor({ clusters: Array.from({ length: 512 }, (_, i) => [i / 512, 0, 0]), size: { height: 8, width: 8 } });
 /** Labels of the buffers a generate run keeps beside its cached session (history, sampler params and shape, ring). */
-const RUN_BUFFERS = ['history', 'sample params', 'sample shape', 'tokens staging 0', 'tokens staging 1', 'tokens staging 2'];
+const RUN_BUFFERS = ['history', 'prompt ends', 'sample params', 'sample shape', 'tokens staging 0', 'tokens staging 1', 'tokens staging 2'];
 
 function loadTiny(device: GPUDevice): Promise<ImageGPT> {
   return ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device, dtype: 'f32' });
