@@ -1,4 +1,4 @@
-// The fused path's one-dispatch decode attention (shaders/attention-decode.wgsl) against the CPU reference: head
+// decodeAttention 'oneDispatch' (shaders/attention-decode.wgsl) against the CPU reference: head
 // sizes 4, 12 and 64, 1, 3 and 8 heads, batch 1 and 3, steps of 1 and 3 new tokens ending at positions 1 … 1000
 // (key quads that fill the threads exactly, one more, one fewer), with and without a key mask (fully masked
 // queries included), the merge through workgroup memory and through subgroups; then what it dispatches.

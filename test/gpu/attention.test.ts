@@ -20,7 +20,7 @@ const CASES: { E: number; H: number; batch: number; maxPositions: number; tuning
 ];
 
 // Split-K: chunks of ~12 or ~8 keys; head sizes 16 and 32; steps of 1–3 new tokens on ragged pasts.
-// fuse false: today's split path (the fused path's one-dispatch decode kernel: attention-decode.test.ts).
+// fuse false (decodeAttention 'splitK'): the split path (the one-dispatch decode kernel: attention-decode.test.ts).
 const SPLIT = (keys: number, maxSplits: number) => ({ attentionSplitKeys: keys, attentionMaxSplits: maxSplits, attentionSplitMaxSeq: 3, fuse: false });
 const SPLIT_CASES: { E: number; H: number; batch: number; maxPositions: number; tuning: Partial<KernelTuning> }[] = [
   { E: 48, H: 3, batch: 3, maxPositions: 90, tuning: { attention: 'thread', attentionThreads: 32, ...SPLIT(12, 16) } },

@@ -1,5 +1,6 @@
-// The fused forward (tuning.fuse: ln_1 / ln_2 / ln_f folded into the matmuls, the K/V append in the qkv matmul) against
-// the separate-kernel forward, on the tiny fixture: the same numbers for every output, and the dispatches it saves.
+// The fused forward (the default: ln_1 / ln_2 / ln_f folded into the matmuls, the K/V append in the qkv matmul,
+// one-dispatch decode attention) against the separate-kernel forward (tuning.fuse false, the three flags at once),
+// on the tiny fixture: the same numbers for every output, and the dispatches it saves.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { loadModelFixture, relError } from '../helpers/fixtures';
