@@ -146,7 +146,8 @@ export class GpuUploader implements TensorSink {
           `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize} (request a device with larger limits)`,
       );
     }
-    const buffer = this.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    // COPY_SRC: a trainer reads updated weights back to save them (it costs no memory).
+    const buffer = this.device.createBuffer({ label, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     this.buffers.push(buffer);
     this.gpuBytes += size;
     return buffer;

@@ -150,7 +150,11 @@ export function crossEntropyBackwardOp(
 }
 
 /** Where each token id occurs in a step's batch: rows of token v are rowsOf[starts[v] .. starts[v + 1]). */
-export function tokenRows(ids: readonly (readonly number[])[], vocab: number, into?: { starts: Uint32Array; rowsOf: Uint32Array }): { starts: Uint32Array; rowsOf: Uint32Array } {
+export function tokenRows(
+  ids: readonly (readonly number[])[],
+  vocab: number,
+  into?: { starts: Uint32Array<ArrayBuffer>; rowsOf: Uint32Array<ArrayBuffer> },
+): { starts: Uint32Array<ArrayBuffer>; rowsOf: Uint32Array<ArrayBuffer> } {
   const T = ids[0]?.length ?? 0;
   const starts = into?.starts ?? new Uint32Array(vocab + 1);
   const rowsOf = into?.rowsOf ?? new Uint32Array(ids.length * T);
