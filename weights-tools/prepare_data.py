@@ -20,6 +20,12 @@
 - Writes weights-tools/data/emoji-<size>/images.u8 (N x size x size x 3, RGB uint8, row-major) and
   index.json (one {name, unified, vendor, category, subcategory, split, variant, extra_variant, weight, flip}
   per image, same order).
+- --fluent adds Microsoft's Fluent Emoji (flat style, MIT) from the npm package
+  @iconify-json/fluent-emoji-flat@1.2.6: SVGs rendered at 64 px by `rsvg-convert` (Debian librsvg2-bin; an
+  unpacked copy in weights-tools/.cache/rsvg/ works), composited onto white. They are joined to emoji.json by
+  code point, so they carry its names, categories and split; Fluent images of held-out names are left out
+  altogether (the held-out set stays the same 446 images), and its skin-tone variants share a weight of 1
+  (all marked extra_variant). Vendor "fluent" in index.json.
 - --gallery writes demo/public/gallery/: ~40 held-out emoji as 64-px PNGs on white, gallery.json, NOTICE.md.
 """
 from __future__ import annotations
@@ -28,6 +34,8 @@ import argparse
 import json
 import os
 import random
+import io
+import shutil
 import subprocess
 import tarfile
 from typing import Dict, List, Tuple
@@ -145,7 +153,77 @@ def cut_on_white(sheet: Image.Image, x: int, y: int) -> Image.Image:
     return Image.alpha_composite(white, cell).convert("RGB")
 
 
-def build(sizes: List[int], gallery: bool) -> None:
+FLUENT_PACKAGE, FLUENT_VERSION = "@iconify-json/fluent-emoji-flat", "1.2.6"
+
+
+def rsvg_convert() -> str:
+    local = os.path.join(HERE, ".cache", "rsvg", "root", "usr", "bin", "rsvg-convert")
+    found = os.environ.get("RSVG_CONVERT") or shutil.which("rsvg-convert") or (local if os.path.exists(local) else None)
+    if not found:
+        raise FileNotFoundError(
+            "--fluent needs rsvg-convert to render SVGs: apt-get install librsvg2-bin, or unpack it with "
+            f"apt-get download librsvg2-bin && dpkg -x librsvg2-bin_*.deb {os.path.dirname(os.path.dirname(os.path.dirname(local)))}"
+        )
+    return found
+
+
+def fluent_icons() -> Tuple[Dict[str, str], Dict[str, dict], int]:
+    """(code point key -> icon name, icon name -> {body}, view box side) from the unpacked npm package."""
+    folder = os.path.join(DATA, "fluent-flat")
+    if not os.path.exists(os.path.join(folder, "icons.json")):
+        os.makedirs(folder, exist_ok=True)
+        tarball = os.path.join(DATA, f"iconify-json-fluent-emoji-flat-{FLUENT_VERSION}.tgz")
+        if not os.path.exists(tarball):
+            print(f"fetching {FLUENT_PACKAGE}@{FLUENT_VERSION} with npm pack")
+            subprocess.run(["npm", "pack", f"{FLUENT_PACKAGE}@{FLUENT_VERSION}", "--silent"], cwd=DATA, check=True)
+        with tarfile.open(tarball) as tar:
+            for member in tar.getmembers():
+                if member.name in ("package/icons.json", "package/chars.json", "package/LICENSE"):
+                    member.name = member.name[len("package/"):]
+                    tar.extract(member, folder)
+    with open(os.path.join(folder, "chars.json")) as f:
+        chars = json.load(f)
+    with open(os.path.join(folder, "icons.json")) as f:
+        icons = json.load(f)
+    return chars, icons["icons"], int(icons.get("width", 16))
+
+
+def render_svg(rsvg: str, body: str, view: int) -> Image.Image:
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{CELL}" height="{CELL}" '
+           f'viewBox="0 0 {view} {view}">{body}</svg>')
+    png = subprocess.run([rsvg, "-w", str(CELL), "-h", str(CELL)], input=svg.encode(), capture_output=True,
+                         check=True).stdout
+    rgba = Image.open(io.BytesIO(png)).convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+
+
+def fluent_images(emoji: List[dict], split: Dict[str, str]) -> Tuple[List[dict], List[Image.Image]]:
+    """Fluent Emoji for the training names that it draws: base weight 1, skin-tone variants sharing 1."""
+    rsvg = rsvg_convert()
+    chars, icons, view = fluent_icons()
+
+    def icon(unified: str):
+        name = chars.get(unified.lower())
+        return icons.get(name) if name else None
+
+    records, images = [], []
+    for e in emoji:
+        if split[e["short_name"]] != "train":
+            continue
+        found = [("", False, 1.0, e["unified"], icon(e["unified"]))]
+        variants = [(k, v["unified"]) for k, v in sorted((e.get("skin_variations") or {}).items()) if icon(v["unified"])]
+        found += [(k, True, 1.0 / len(variants), u, icon(u)) for k, u in variants]
+        for variant, extra, weight, unified, ic in found:
+            if ic is None:
+                continue
+            records.append(dict(name=e["short_name"], unified=unified, vendor="fluent", category=e["category"],
+                                subcategory=e["subcategory"], split="train", variant=variant, extra_variant=extra,
+                                weight=weight, flip=can_flip(e)))
+            images.append(render_svg(rsvg, ic["body"], view))
+    return records, images
+
+
+def build(sizes: List[int], gallery: bool, fluent: bool = False) -> None:
     records: List[dict] = []
     images64: List[Image.Image] = []
     for vendor in VENDORS:
@@ -161,6 +239,10 @@ def build(sizes: List[int], gallery: bool) -> None:
                      extra_variant=extra, weight=weight, flip=can_flip(e))
             )
             images64.append(cut_on_white(sheet, x, y))
+    if fluent:
+        fluent_records, fluent64 = fluent_images(emoji, split)
+        records += fluent_records
+        images64 += fluent64
     for size in sizes:
         out = os.path.join(DATA, f"emoji-{size}")
         os.makedirs(out, exist_ok=True)
@@ -239,8 +321,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--gallery", action="store_true", help="also write demo/public/gallery/")
+    parser.add_argument("--fluent", action="store_true", help="also Microsoft's Fluent Emoji (flat), training names only")
     args = parser.parse_args()
-    build(args.sizes, args.gallery)
+    build(args.sizes, args.gallery, args.fluent)
 
 
 if __name__ == "__main__":
