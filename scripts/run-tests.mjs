@@ -3,14 +3,22 @@
 // drive a real Chromium (Playwright). Both need WebGPU: on GPU-less machines that is SwiftShader from Debian's
 // chromium. Then the GPU tests run a second time on Mesa's lavapipe, a second CPU Vulkan which, unlike SwiftShader,
 // offers shader-f16, subgroups of 8 and timestamp-query: the paths written for real GPUs, and a different driver.
-// With file arguments only those files run, once, on the adapter IMAGEGPT_ADAPTER names (default swiftshader).
+// With file arguments only those files run, once, on the adapter IMAGEGPT_ADAPTER names (default swiftshader);
+// `--lavapipe` runs the lavapipe pass alone.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { webgpuEnv, missingWebgpu } from './webgpu-env.mjs';
 
-/** The lavapipe pass: the files that run kernels and hold the model to its fixtures (not the whole suite: time). */
-export const LAVAPIPE_FILES = [
-  'test/gpu/',
+/**
+ * The lavapipe pass: the model against its PyTorch fixtures (f32, f16, emoji-16's greedy completion) with the
+ * kernels' shader-f16 and subgroup paths, a model with and without them, and the device, adapter and sampler checks.
+ * Not the kernel files: LLVM compiles each of their many pipeline variants cold, several minutes per file here.
+ */
+const LAVAPIPE_FILES = [
+  'test/gpu/cpu-adapter.test.ts',
+  'test/gpu/device.test.ts',
+  'test/gpu/features-devices.test.ts',
+  'test/gpu/sample.test.ts',
   'test/model/model.test.ts',
   'test/model/emoji16.test.ts',
 ];
@@ -34,7 +42,8 @@ const seconds = (t0) => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
 
 /** The lavapipe pass's status. In CI (CI=true) lavapipe missing is a failure; elsewhere it is skipped, saying why. */
 function lavapipePass() {
-  const lavapipeEnv = webgpuEnv({ ...process.env, IMAGEGPT_ADAPTER: 'lavapipe' });
+  // The shared test device gets shader-f16 and subgroups here (test/helpers/gpu.ts): SwiftShader has no shader-f16.
+  const lavapipeEnv = webgpuEnv({ ...process.env, IMAGEGPT_ADAPTER: 'lavapipe', IMAGEGPT_TEST_FEATURES: 'shader-f16,subgroups' });
   const ci = process.env.CI === 'true';
   const skip = (why) => {
     if (ci) fail(`lavapipe pass: ${why} (CI must run it: .ci/run installs Mesa from bookworm-backports)`);
@@ -56,6 +65,7 @@ function lavapipePass() {
   return status;
 }
 
+if (extra[0] === '--lavapipe') process.exit(lavapipePass());
 let status = run('npx', ['vitest', 'run', ...extra]);
 // A real GPU (IMAGEGPT_REAL_GPU=1) is the run itself, and a run already on lavapipe needs no second pass there.
 if (status === 0 && extra.length === 0 && env.IMAGEGPT_REAL_GPU !== '1' && env.IMAGEGPT_ADAPTER !== 'lavapipe') status = lavapipePass();

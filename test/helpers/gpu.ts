@@ -9,8 +9,22 @@ let devicePromise: Promise<GPUDevice> | null = null;
 /** Dawn's GPU object (one per process, kept alive: see scripts/node-webgpu.ts). */
 export const testGpu: () => GPU = nodeGpu;
 
+/**
+ * Optional features the shared device must have: none by default (the portable kernels); the lavapipe pass of
+ * scripts/run-tests.mjs sets IMAGEGPT_TEST_FEATURES=shader-f16,subgroups, so every test on this device, the model's
+ * fixture tests included, runs the native-f16 and subgroup kernels written for real GPUs. One missing is a failure.
+ */
+const TEST_FEATURES = (process.env.IMAGEGPT_TEST_FEATURES ?? '').split(',').filter(Boolean) as GPUFeatureName[];
+
 export async function getTestDevice(): Promise<GPUDevice> {
-  devicePromise ??= createNodeDevice().then((d) => d.device);
+  devicePromise ??= createNodeDevice({ optionalFeatures: TEST_FEATURES }).then((d) => {
+    const missing = TEST_FEATURES.filter((f) => !d.features.includes(f));
+    if (missing.length > 0) {
+      d.device.destroy();
+      throw new Error(`IMAGEGPT_TEST_FEATURES asks for ${missing.join(', ')}, which this adapter (${d.info.description}) does not offer`);
+    }
+    return d.device;
+  });
   return devicePromise;
 }
 
