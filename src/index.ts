@@ -33,3 +33,5 @@ export { ImageGPTImageProcessor, upscaleNearest, maskRows } from './processor/in
 export type * from './processor/index';
 export { ImageGPTError, ERROR_CODES, errorCode } from './errors';
 export type { ErrorCode } from './errors';
+// A type only: trainers come from `ImageGPT.createTrainer`, which ties them to the model's weights.
+export type { Trainer, TrainerOptions, TrainStepOptions, TrainStepResult } from './train/trainer';

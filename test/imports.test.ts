@@ -72,6 +72,17 @@ describe('import rules', () => {
     expect(violations('model/tasks', (t) => t === 'model/imagegpt' || t === 'model/session')).toEqual([]);
   });
 
+  it('training sits beside inference: only the façade imports src/train, and src/train takes only types from src/model', () => {
+    expect(filesIn('train').length).toBeGreaterThan(3);
+    const users = ['gpu', 'loading', 'processor', 'probe', 'model'].flatMap((folder) => violations(folder, (t) => t.startsWith('train/')));
+    expect(users).toEqual(['model/imagegpt.ts → train/trainer']);
+    for (const f of filesIn('train')) {
+      const text = readFileSync(join(SRC, f), 'utf8');
+      const runtime = [...text.matchAll(/^import (?!type )[^;]*from '(\.\.\/model\/[^']+)'/gm)].map((m) => m[1]);
+      expect(runtime, f).toEqual([]);
+    }
+  });
+
   it('the shared option checks import nothing from the folders that use them', () => {
     expect(srcImports('options.ts').filter((t) => t.includes('/'))).toEqual([]);
   });

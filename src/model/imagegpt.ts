@@ -13,6 +13,7 @@ import type { PretrainedSource } from '../loading/index';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { SessionCache } from './session-cache';
 import { ImageGPTError } from '../errors';
+import { Trainer, type TrainerOptions } from '../train/trainer';
 import type { TaskContext } from './tasks/context';
 import type { GenerateOptions } from './tasks/generate-plan';
 import { generate } from './tasks/generate';
@@ -56,6 +57,8 @@ export class ImageGPT {
   private disposed = false;
   /** Runners in use (users' sessions' and calls'), freed with the model. */
   private readonly runners = new Set<Runner>();
+  /** Trainers made by createTrainer, disposed with the model (they write its weights). */
+  private readonly trainers = new Set<Trainer>();
   /** generate/complete's session kept between calls (see session-cache.ts for the policy). */
   private readonly sessionCache = new SessionCache(
     (batch, maxLength) => this.openRunner(batch, { maxLength }),
@@ -150,6 +153,18 @@ export class ImageGPT {
   /** A KV-cache session for `batchSize` sequences decoded in lockstep. Dispose it when done. */
   createSession(batchSize: number, options: SessionOptions = {}): ImageGPTSession {
     return new ImageGPTSession(this.openRunner(batchSize, options));
+  }
+
+  /**
+   * A trainer that fine-tunes this model's weights in place on the GPU (ImageGPTForCausalImageModeling, f32 weights):
+   * `step(inputIds, { labels })` → `{ loss, gradNorm }`. Disposed with the model. See README, "Fine-tuning".
+   */
+  createTrainer(options: TrainerOptions): Trainer {
+    this.checkUsable();
+    this.sessionCache.evict(); // training needs the memory more than an idle generate session does
+    const trainer = new Trainer({ device: this.device, config: this.config, weights: this.weights }, options, () => this.trainers.delete(trainer));
+    this.trainers.add(trainer);
+    return trainer;
   }
 
   /** A runner for a session or one call, tracked until disposed. */
@@ -302,6 +317,7 @@ export class ImageGPT {
   private release(): void {
     this.sessionCache.evict();
     for (const r of [...this.runners]) r.dispose();
+    for (const t of [...this.trainers]) t.dispose();
     for (const b of this.weights.buffers) b.destroy();
     this.kernels.destroy();
     this.sampler = null;

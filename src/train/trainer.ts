@@ -49,7 +49,7 @@ export interface TrainStepResult {
 
 const TRAINER_OPTIONS = ['batchSize', 'seqLength', 'lr', 'betas', 'eps', 'weightDecay', 'maxGradNorm', 'dropout'];
 
-/** What a Trainer needs of its model: its device, config and f32 weights, and a way to tell it training is running. */
+/** What a Trainer needs of its model: its device, config and f32 weights. */
 export interface TrainerHost {
   device: GPUDevice;
   config: ImageGPTConfig;
@@ -66,9 +66,11 @@ export class Trainer {
   private disposed = false;
   private running: Promise<unknown> = Promise.resolve();
 
+  /** Use ImageGPT.createTrainer (it ties the trainer to the model); `onDispose` tells the model it is gone. @internal */
   constructor(
     private readonly host: TrainerHost,
     options: TrainerOptions,
+    private readonly onDispose: () => void = () => {},
   ) {
     const what = 'createTrainer';
     checkOptionKeys(what, options, TRAINER_OPTIONS);
@@ -249,6 +251,7 @@ export class Trainer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.onDispose();
     this.graph.destroy();
     this.readback.destroy();
     this.ctx.destroy();

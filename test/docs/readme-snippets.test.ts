@@ -213,6 +213,8 @@ const PUBLIC_NAMES = [
   'GenerateOptions', 'GenerateStats', 'SamplingOptions', 'CompleteOptions', 'Completion', 'CompletionRow', 'CompletionProcessor',
   'SessionOptions', 'RowInputs', 'StepInputs', 'HeadMask', 'MemoryReport', 'DeviceFeatures', 'KernelTuning', 'WeightDType',
   'ImageGPTConfig', 'ImageGPTConfigJSON', 'ProblemType',
+  // training
+  'Trainer', 'TrainerOptions', 'TrainStepOptions', 'TrainStepResult',
   // processor
   'ImageGPTImageProcessor', 'upscaleNearest', 'maskRows', 'ImageGPTImageProcessorOptions', 'EncodeOptions', 'DecodeOptions',
   'PreprocessorConfig', 'ImageSize', 'RgbImage', 'RgbaImage', 'ImageInput', 'PixelImage', 'BrowserImageSource', 'Rgb', 'ResampleFilter',
@@ -229,8 +231,9 @@ const PUBLIC_NAMES = [
 const PUBLIC_MEMBERS: Record<string, string[]> = {
   ImageGPT: [
     'static fromPretrained', 'config', 'device', 'dtype', 'tuning', 'deviceFeatures', 'lost', 'isLost', 'createSession', 'forward',
-    'attentionRow', 'bitsPerToken', 'features', 'classify', 'generate', 'complete', 'memory', 'dispose',
+    'attentionRow', 'bitsPerToken', 'features', 'classify', 'generate', 'complete', 'createTrainer', 'memory', 'dispose',
   ],
+  Trainer: ['batchSize', 'seqLength', 'gpuBytes', 'stepCount', 'dispatchCounts', 'step', 'save', 'saveState', 'loadState', 'dispose'],
   ImageGPTSession: ['batchSize', 'maxLength', 'maxRows', 'length', 'prefill', 'step', 'reset', 'dispose'],
   ImageGPTImageProcessor: [
     'static fromPretrained', 'static fromConfig', 'clusters', 'numClusters', 'sosToken', 'size', 'doResize', 'background',

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { loadTrainFixture, type TrainFixture } from '../helpers/train-fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
-import { Trainer, type TrainerOptions } from '../../src/train/trainer';
+import type { TrainerOptions } from '../../src/train/trainer';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
 import { errorCode } from '../../src/errors';
 
@@ -33,7 +33,7 @@ describe('Trainer (tiny causal model)', () => {
   it('steps as torch does, trains the model in place, saves HF weights that load back, and resumes bit-exact', async () => {
     const model = await load(fx.model.weightBytes);
     const before = (await model.forward(fx.inputIds)).logits;
-    const trainer = new Trainer(model, options());
+    const trainer = model.createTrainer(options());
     const labels = fx.labels as number[][];
     const first = await trainer.step(fx.inputIds, { labels });
     expect(Math.abs(first.loss - fx.loss[0]) / fx.loss[0]).toBeLessThan(1e-5);
@@ -63,7 +63,7 @@ describe('Trainer (tiny causal model)', () => {
 
     // Resume: the weights and AdamW state after step 1, then step 2 again: the same loss and weights, bit for bit.
     const resumedModel = await load(weightsAfter1);
-    const resumed = new Trainer(resumedModel, options());
+    const resumed = resumedModel.createTrainer(options());
     await resumed.loadState(stateAfter1);
     expect(resumed.stepCount).toBe(1);
     const again = await resumed.step(fx.inputIds, { labels });
@@ -84,19 +84,22 @@ describe('Trainer (tiny causal model)', () => {
       }
       return 'no error';
     };
-    expect(code(() => new Trainer(model, { ...options(), seqLength: 65 }))).toBe('E_BAD_INPUT');
-    expect(() => new Trainer(model, { ...options(), seqLength: 65 })).toThrow(/seqLength 65 is longer than n_positions \(64\)/);
-    expect(() => new Trainer(model, { ...options(), batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
-    expect(() => new Trainer(model, { ...options(), lr: -1 })).toThrow(/lr must be a finite number/);
-    expect(() => new Trainer(model, { ...options(), betas: [0.9, 1] })).toThrow(/betas\[1\]/);
-    expect(code(() => new Trainer(model, { ...options(), dropout: true }))).toBe('E_UNSUPPORTED');
-    expect(() => new Trainer(model, { ...options(), learningRate: 1 } as TrainerOptions)).toThrow(/unknown option "learningRate"/);
-    const trainer = new Trainer(model, { ...options(), batchSize: 1, seqLength: 4 });
+    expect(code(() => model.createTrainer({ ...options(), seqLength: 65 }))).toBe('E_BAD_INPUT');
+    expect(() => model.createTrainer({ ...options(), seqLength: 65 })).toThrow(/seqLength 65 is longer than n_positions \(64\)/);
+    expect(() => model.createTrainer({ ...options(), batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
+    expect(() => model.createTrainer({ ...options(), lr: -1 })).toThrow(/lr must be a finite number/);
+    expect(() => model.createTrainer({ ...options(), betas: [0.9, 1] })).toThrow(/betas\[1\]/);
+    expect(code(() => model.createTrainer({ ...options(), dropout: true }))).toBe('E_UNSUPPORTED');
+    expect(() => model.createTrainer({ ...options(), learningRate: 1 } as TrainerOptions)).toThrow(/unknown option "learningRate"/);
+    const trainer = model.createTrainer({ ...options(), batchSize: 1, seqLength: 4 });
     await expect(trainer.step([[512, 1, 2]])).rejects.toThrow(/inputIds\[0\] must hold 4 tokens/);
     await expect(trainer.step([[512, 1, 2, 513]])).rejects.toThrow(/inputIds\[0\]\[3\] is 513; expected a token id in 0\.\.512/);
     await expect(trainer.step([[512, 1, 2, 3]], { labels: [[512, 1, 2, 512]] })).rejects.toThrow(/labels\[0\]\[3\] is 512; expected -100 \(ignored\) or a token the head predicts, 0\.\.511/);
     const allIgnored = await trainer.step([[512, 1, 2, 3]], { labels: [[-100, -100, -100, -100]] });
     expect(allIgnored.loss).toBeNaN();
-    trainer.dispose();
+    // The model disposes its trainers (they write its weights).
+    model.dispose();
+    await expect(trainer.step([[512, 1, 2, 3]])).rejects.toThrow(/trainer\.step: the trainer was disposed/);
+    expect(() => model.createTrainer(options())).toThrow(/used after dispose/);
   });
 });
