@@ -4,6 +4,7 @@
 //   --layers N     layers of the imagegpt-small-shaped model (default: 24 on a real GPU, 2 on SwiftShader)
 //   --decode       only the decode benchmark (fused vs unfused kernels, bench/decode.ts), quickly; writes bench/decode.json
 //   --load         only the checkpoint-loading benchmark instead (bench/load.ts: its own flags; bench/load.json)
+//   --train        only the training step (bench/train.ts: step time, dispatches, memory, PyTorch on the CPU beside it)
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
 import type { ImageGPTConfig } from '../src/model/config';
@@ -254,6 +255,14 @@ export async function main(args: string[]): Promise<number> {
   const notes = results.notes as string[];
   console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}; features: ${features.join(', ') || 'none'}`);
   if (!timestamps) notes.push('no timestamp-query on this adapter: decode times are wall time only');
+  if (args.includes('--train')) {
+    // --train: only the training step (bench/train.ts); writes bench/train.json.
+    results.training = await (await import('./train')).benchTraining(device, { quick, cpu });
+    writeFileSync('bench/train.json', JSON.stringify(results, null, 2) + '\n');
+    console.log('\nwrote bench/train.json');
+    device.destroy();
+    return 0;
+  }
   if (decodeOnly) {
     results.decodeFusion = await benchDecodeFusion(device, { quick: true, layers, timestamps });
     writeFileSync('bench/decode.json', JSON.stringify(results, null, 2) + '\n');

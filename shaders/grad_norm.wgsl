@@ -1,6 +1,7 @@
-// The global gradient norm for clipping, in two passes so no float atomics are needed: every tensor's
-// workgroups write partial sums of squares of its gradient into their own slots, then one workgroup adds all
-// the slots into total[0] (a sum of squares: the norm is its square root). Prepended: step.wgsl (unused).
+// The global gradient norm for clipping, in two passes so no float atomics are needed: every thread of a tensor's
+// dispatch writes the sum of squares of its strided share of the gradient into its own slot (no barriers: a CPU
+// renderer runs them slowly), then one workgroup adds all the slots into total[0] (a sum of squares: the norm is
+// its square root). Prepended: step.wgsl (unused).
 
 struct Tensor {
   count: u32,       // gradient elements
@@ -30,18 +31,15 @@ fn reduceWorkgroup(lid: u32, value: f32) -> f32 {
   return acc[0];
 }
 
-// One dispatch per tensor: workgroup w sums the squares of elements w*WG + lid, strided by all its threads.
-@compute @workgroup_size(WG)
-fn sumSquares(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+// One dispatch per tensor: thread t sums the squares of elements t, t + threads, … into slot `slots + t`.
+@compute @workgroup_size(64)
+fn sumSquares(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   var s = 0.0;
-  for (var i = wid.x * WG + lid.x; i < tensor.count; i += groups.x * WG) {
+  for (var i = gid.x; i < tensor.count; i += groups.x * 64u) {
     let g = grad[i];
     s += g * g;
   }
-  let sum = reduceWorkgroup(lid.x, s);
-  if (lid.x == 0u) {
-    partials[tensor.slots + wid.x] = sum;
-  }
+  partials[tensor.slots + gid.x] = s;
 }
 
 // One workgroup: total[0] = Σ partials[0 .. slots).

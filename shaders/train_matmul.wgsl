@@ -1,6 +1,6 @@
 // The training step's matrix products in f32: C = op(A) · op(B) (+ bias) (+ residual), where op transposes when
 // asked. Forward: y = x W + b (+ the residual stream); backward: dX = dY · Wᵀ, dW = Xᵀ · dY. Row-major operands
-// as stored; 16×16 output tiles through workgroup memory, edges of any size guarded. Prepended: step.wgsl (unused).
+// as stored; edges of any size guarded. Prepended: step.wgsl (unused).
 
 struct Dims {
   m: u32,   // rows of C
@@ -14,7 +14,10 @@ override TRANS_B: bool = false;   // B stored [n, k] instead of [k, n]
 override HAS_BIAS: bool = false;  // + bias[column]
 override HAS_RESIDUAL: bool = false;   // + residual[row, column]
 
-const T = 16u;
+// Each thread computes a 4×4 block of C straight from global memory (no workgroup memory, no barriers: a CPU
+// renderer runs barriers slowly, and caches serve the reuse); a workgroup of 8×8 threads covers 32×32 of C.
+const TILE = 4u;
+const WG = 8u;
 
 @group(0) @binding(1) var<uniform> dims: Dims;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
@@ -23,11 +26,8 @@ const T = 16u;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read> residual: array<f32>;
 
-var<workgroup> tileA: array<array<f32, T>, T>;   // [row of C][k]
-var<workgroup> tileB: array<array<f32, T>, T>;   // [k][column of C]
-
 fn readA(row: u32, kk: u32) -> f32 {
-  if (row >= dims.m || kk >= dims.k) {
+  if (row >= dims.m) {
     return 0.0;
   }
   if (TRANS_A) {
@@ -37,7 +37,7 @@ fn readA(row: u32, kk: u32) -> f32 {
 }
 
 fn readB(kk: u32, col: u32) -> f32 {
-  if (kk >= dims.k || col >= dims.n) {
+  if (col >= dims.n) {
     return 0.0;
   }
   if (TRANS_B) {
@@ -46,27 +46,44 @@ fn readB(kk: u32, col: u32) -> f32 {
   return b[kk * dims.n + col];
 }
 
-@compute @workgroup_size(T, T)
-fn trainMatmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = wid.y * T + lid.y;
-  let col = wid.x * T + lid.x;
-  var sum = 0.0;
-  for (var k0 = 0u; k0 < dims.k; k0 += T) {
-    tileA[lid.y][lid.x] = readA(row, k0 + lid.x);
-    tileB[lid.y][lid.x] = readB(k0 + lid.y, col);
-    workgroupBarrier();
-    for (var kk = 0u; kk < T; kk++) {
-      sum += tileA[lid.y][kk] * tileB[kk][lid.x];
-    }
-    workgroupBarrier();
+@compute @workgroup_size(WG, WG)
+fn trainMatmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row0 = gid.y * TILE;
+  let col0 = gid.x * TILE;
+  if (row0 >= dims.m || col0 >= dims.n) {
+    return;
   }
-  if (row < dims.m && col < dims.n) {
-    if (HAS_BIAS) {
-      sum += bias[col];
+  // Four named accumulators, not an array: a dynamically indexed array may live in memory instead of registers.
+  var acc0 = vec4<f32>();
+  var acc1 = vec4<f32>();
+  var acc2 = vec4<f32>();
+  var acc3 = vec4<f32>();
+  for (var kk = 0u; kk < dims.k; kk++) {
+    let bv = vec4<f32>(readB(kk, col0), readB(kk, col0 + 1u), readB(kk, col0 + 2u), readB(kk, col0 + 3u));
+    acc0 += readA(row0, kk) * bv;
+    acc1 += readA(row0 + 1u, kk) * bv;
+    acc2 += readA(row0 + 2u, kk) * bv;
+    acc3 += readA(row0 + 3u, kk) * bv;
+  }
+  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+  for (var r = 0u; r < TILE; r++) {
+    let row = row0 + r;
+    if (row >= dims.m) {
+      break;
     }
-    if (HAS_RESIDUAL) {
-      sum += residual[row * dims.n + col];
+    for (var j = 0u; j < TILE; j++) {
+      let col = col0 + j;
+      if (col >= dims.n) {
+        break;
+      }
+      var v = acc[r][j];
+      if (HAS_BIAS) {
+        v += bias[col];
+      }
+      if (HAS_RESIDUAL) {
+        v += residual[row * dims.n + col];
+      }
+      c[row * dims.n + col] = v;
     }
-    c[row * dims.n + col] = sum;
   }
 }

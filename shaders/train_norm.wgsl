@@ -1,7 +1,7 @@
 // ImageGPT's norm for training, y = g ⊙ x · r with r = 1/sqrt(mean(x²) + eps), and its backward for x: with
 // u = dy ⊙ g, dx = r · u − x · r³ · mean(u ⊙ x). The gain gets no gradient (Hugging Face multiplies by weight.data).
-// One workgroup per row; the backward recomputes r from x (cheaper than storing it). When ACCUMULATE, dx is added
-// to what `dx` holds (the residual stream's gradient). Prepended: step.wgsl (unused).
+// The backward recomputes r from x (cheaper than storing it). When ACCUMULATE, dx is added to what `dx` holds
+// (the residual stream's gradient). Prepended: step.wgsl (unused).
 
 struct Dims {
   rows: u32,
@@ -11,7 +11,6 @@ struct Dims {
 }
 
 override ACCUMULATE: bool = false;
-const WG = 64u;
 
 @group(0) @binding(1) var<uniform> dims: Dims;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -20,58 +19,43 @@ const WG = 64u;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;   // the forward's output
 
-var<workgroup> sumsX: array<f32, WG>;
-var<workgroup> sumsUX: array<f32, WG>;
-
-@compute @workgroup_size(WG)
-fn normForward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let base = wid.x * dims.dim;
+// One thread per row (no workgroup reductions: a CPU renderer runs barriers slowly, and a training step has
+// thousands of rows to keep a GPU busy).
+fn inverseRms(base: u32) -> f32 {
   var xx = 0.0;
-  for (var i = lid.x; i < dims.dim; i += WG) {
+  for (var i = 0u; i < dims.dim; i++) {
     xx += x[base + i] * x[base + i];
   }
-  sumsX[lid.x] = xx;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sumsX[lid.x] += sumsX[lid.x + k];
-    }
-    workgroupBarrier();
+  return inverseSqrt(xx / f32(dims.dim) + dims.eps);
+}
+
+@compute @workgroup_size(64)
+fn normForward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= dims.rows) {
+    return;
   }
-  let r = inverseSqrt(sumsX[0] / f32(dims.dim) + dims.eps);
-  for (var i = lid.x; i < dims.dim; i += WG) {
+  let base = row * dims.dim;
+  let r = inverseRms(base);
+  for (var i = 0u; i < dims.dim; i++) {
     y[base + i] = gain[i] * x[base + i] * r;
   }
 }
 
-@compute @workgroup_size(WG)
-fn normBackward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let row = wid.x;
+@compute @workgroup_size(64)
+fn normBackward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
   if (row >= dims.rows) {
-    return;   // uniform per workgroup: no barrier is skipped by part of one
+    return;
   }
   let base = row * dims.dim;
-  var xx = 0.0;
+  let r = inverseRms(base);
   var ux = 0.0;
-  for (var i = lid.x; i < dims.dim; i += WG) {
-    let xi = x[base + i];
-    xx += xi * xi;
-    ux += dy[base + i] * gain[i] * xi;
+  for (var i = 0u; i < dims.dim; i++) {
+    ux += dy[base + i] * gain[i] * x[base + i];
   }
-  sumsX[lid.x] = xx;
-  sumsUX[lid.x] = ux;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid.x < k) {
-      sumsX[lid.x] += sumsX[lid.x + k];
-      sumsUX[lid.x] += sumsUX[lid.x + k];
-    }
-    workgroupBarrier();
-  }
-  let n = f32(dims.dim);
-  let r = inverseSqrt(sumsX[0] / n + dims.eps);
-  let meanUX = sumsUX[0] / n;
-  for (var i = lid.x; i < dims.dim; i += WG) {
+  let meanUX = ux / f32(dims.dim);
+  for (var i = 0u; i < dims.dim; i++) {
     let v = r * dy[base + i] * gain[i] - x[base + i] * r * r * r * meanUX;
     if (ACCUMULATE) {
       dx[base + i] += v;

@@ -30,8 +30,11 @@ export interface AdamWOptions {
 }
 
 const WG = 256;
-/** Workgroups per tensor and pass; larger tensors are strided over them (keeps the partial slots few). */
+/** Workgroups per tensor for the update; larger tensors are strided over them. */
 const MAX_GROUPS = 64;
+/** The norm pass: threads per workgroup, and workgroups per tensor (each thread fills one partial slot). */
+const NORM_WG = 64;
+const MAX_NORM_GROUPS = 16;
 const ADAM_BYTES = 32;
 const TENSOR_BYTES = 16;
 
@@ -94,7 +97,8 @@ export class AdamW {
       return b;
     };
     const groups = tensors.map((t) => Math.min(MAX_GROUPS, Math.ceil(t.count / WG)));
-    const slots = groups.reduce((a, b) => a + b, 0);
+    const normGroups = tensors.map((t) => Math.min(MAX_NORM_GROUPS, Math.ceil(t.count / NORM_WG)));
+    const slots = normGroups.reduce((a, b) => a + b, 0) * NORM_WG;
     this.adam = make('adamw step', ADAM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.partials = make('grad norm partials', slots * 4, GPUBufferUsage.STORAGE);
     this.normSquared = make('grad norm squared', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
@@ -111,10 +115,10 @@ export class AdamW {
     tensors.forEach((t, i) => {
       const uniform = make(`${t.name} adamw tensor`, TENSOR_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       device.queue.writeBuffer(uniform, 0, new Uint32Array([t.count, slot, t.decays ? 1 : 0, 0]));
-      slot += groups[i];
+      slot += normGroups[i] * NORM_WG;
       const normGroup = ctx.bindGroup(`sumSquares ${t.name}`, sumSquares, [null, uniform, t.grad, this.partials]);
       const updateGroup = ctx.bindGroup(`adamw ${t.name}`, update, [null, this.adam, uniform, t.param, t.grad, this.moments[i].m, this.moments[i].v, this.normSquared]);
-      norms.push((pass) => run(pass, `sumSquares ${t.name}`, sumSquares, normGroup, groups[i], 1));
+      norms.push((pass) => run(pass, `sumSquares ${t.name}`, sumSquares, normGroup, normGroups[i], 1));
       updates.push((pass) => run(pass, `adamw ${t.name}`, update, updateGroup, groups[i], 1));
     });
     const all = make('adamw all slots', TENSOR_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);

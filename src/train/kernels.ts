@@ -67,7 +67,7 @@ export function trainMatmulOp(
   const uniform = sizesUniform(ctx, label, [o.m, o.n, o.k, 0]);
   // The kernel names bias and residual whatever the overrides say: a placeholder stands in for an absent one.
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.a, o.b, o.c, o.bias ?? ctx.dummyBuffer(), o.residual ?? ctx.dummyBuffer()]);
-  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.n / 16), Math.ceil(o.m / 16)));
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.n / 32), Math.ceil(o.m / 32)));
 }
 
 /** out [cols] = Σ over the rows of x [rows, cols]: a bias's gradient. */
@@ -101,7 +101,7 @@ export function normBackwardOp(
   const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normBackward', { ACCUMULATE: o.accumulate ? 1 : 0 });
   const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, o.dy, o.dx]);
-  return op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1));
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.rows / 64), 1));
 }
 
 /** grad ← grad · quickGelu'(x), in place, over `count` elements. */
@@ -252,7 +252,7 @@ export function normForwardOp(ctx: KernelContext, o: { x: GPUBuffer; gain: GPUBu
   const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normForward', { ACCUMULATE: 0 });
   const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, null, null, o.y]);
-  return op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1));
+  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.rows / 64), 1));
 }
 
 /** y = quickGelu(x) over `count` elements, out of place (the backward reads x). */

@@ -1,0 +1,107 @@
+// `npm run bench -- --train`: the training step on the GPU (src/train) for three shapes: the tiny test model, the
+// shipped emoji-16 model's shape, and an imagegpt-small-shaped model (2 layers and 256 tokens on a CPU adapter;
+// 24 layers, batch 8 × 1024 on a real GPU). Per shape: step time and tokens/s, dispatches per layer (forward,
+// backward, optimizer), submits and readbacks per step, GPU bytes the trainer made ÷ (4 × weights + activations)
+// counted from the buffers really created, and the same step in PyTorch on this machine's CPU (when Debian's
+// python3-torch is there) as a side-by-side ratio. Weights are random (timing needs shapes, not values).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ImageGPT } from '../src/model/imagegpt';
+import { randomCheckpoint } from './common';
+import { trainingBytes } from '../src/train/graph';
+
+type Json = Record<string, unknown>;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number, digits = 3): number => Number(x.toPrecision(digits));
+
+interface Shape {
+  name: string;
+  config: Record<string, unknown>;
+  batch: number;
+  seq: number;
+}
+
+function shapes(cpu: boolean): Shape[] {
+  const tiny = JSON.parse(readFileSync('test/fixtures/tiny/config.json', 'utf8')) as Record<string, unknown>;
+  const emoji16 = JSON.parse(readFileSync('models/emoji-16/config.json', 'utf8')) as Record<string, unknown>;
+  const small = { ...tiny, n_positions: 1024, n_embd: 512, n_layer: cpu ? 2 : 24, n_head: 8 };
+  return [
+    { name: 'tiny', config: tiny, batch: 4, seq: 64 },
+    { name: 'emoji-16 shape', config: emoji16, batch: 8, seq: 257 > (emoji16.n_positions as number) ? (emoji16.n_positions as number) : 257 },
+    { name: `imagegpt-small shape (${small.n_layer} layers)`, config: small, batch: cpu ? 1 : 8, seq: cpu ? 256 : 1024 },
+  ];
+}
+
+/** PyTorch's median step time on the CPU for the same shape, or null where torch is not installed. */
+function torchStepMs(s: Shape, steps: number): number | null {
+  try {
+    const out = execFileSync('/usr/bin/python3', ['weights-tools/bench_train_torch.py', '--config', JSON.stringify(s.config), '--batch', String(s.batch), '--seq', String(s.seq), '--steps', String(steps)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return (JSON.parse(out.trim().split('\n').pop()!) as { stepMs: number }).stepMs;
+  } catch (e) {
+    console.log(`  (PyTorch side skipped: ${(e as Error).message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+export async function benchTraining(device: GPUDevice, opts: { quick: boolean; cpu: boolean }): Promise<Json> {
+  const out: Json = {};
+  for (const s of shapes(opts.cpu)) {
+    const { config, weights } = randomCheckpoint(s.config);
+    const model = await ImageGPT.fromPretrained({ config: s.config, weights }, { device, dtype: 'f32' });
+    // Count what the trainer really allocates.
+    let made = 0;
+    const create = device.createBuffer.bind(device);
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      made += d.size;
+      return create(d);
+    };
+    const trainer = model.createTrainer({ batchSize: s.batch, seqLength: s.seq, lr: 1e-4 });
+    device.createBuffer = create;
+    const ids = Array.from({ length: s.batch }, () => [512, ...Array.from({ length: s.seq - 1 }, (_, t) => (t * 37 + 11) % 512)]);
+    let submits = 0;
+    const submit = device.queue.submit.bind(device.queue);
+    device.queue.submit = (b: Iterable<GPUCommandBuffer>) => {
+      submits++;
+      submit(b);
+    };
+    await trainer.step(ids); // warm-up: pipelines compile
+    const steps = opts.quick ? 2 : 4;
+    const times: number[] = [];
+    submits = 0;
+    for (let k = 0; k < steps; k++) {
+      const t0 = performance.now();
+      await trainer.step(ids);
+      times.push(performance.now() - t0);
+    }
+    device.queue.submit = submit;
+    const stepMs = median(times);
+    const bytes = trainingBytes(config, s.batch, s.seq);
+    const counts = trainer.dispatchCounts;
+    const L = config.n_layer;
+    const torchMs = torchStepMs(s, opts.quick ? 2 : 3);
+    const r: Json = {
+      batch: s.batch,
+      seq: s.seq,
+      layers: L,
+      stepMs: round(stepMs),
+      tokensPerSecond: round((s.batch * s.seq) / (stepMs / 1000)),
+      dispatchesPerLayer: { forward: round((counts.forward - 5) / L), backward: round((counts.backward - 3) / L), optimizer: round((counts.optimizer - 5) / L) },
+      dispatches: counts,
+      submitsPerStep: submits / steps,
+      readbacksPerStep: 1,
+      gpuBytesOverFourWeightsPlusActivations: round((made + bytes.weights) / (4 * bytes.weights + bytes.activations)),
+      trainerGpuMB: round(made / 2 ** 20),
+      pytorchCpuStepMs: torchMs === null ? null : round(torchMs),
+      pytorchCpuOverOurs: torchMs === null ? null : round(torchMs / stepMs),
+    };
+    out[s.name] = r;
+    console.log(`\n== training: ${s.name}, batch ${s.batch} × ${s.seq}`);
+    console.log(JSON.stringify(r, null, 1));
+    trainer.dispose();
+    model.dispose();
+  }
+  return out;
+}
