@@ -88,7 +88,9 @@ export async function benchTraining(device: GPUDevice, opts: { quick: boolean; c
       layers: L,
       stepMs: round(stepMs),
       tokensPerSecond: round((s.batch * s.seq) / (stepMs / 1000)),
-      dispatchesPerLayer: { forward: round((counts.forward - 5) / L), backward: round((counts.backward - 3) / L), optimizer: round((counts.optimizer - 5) / L) },
+      // Outside the blocks: forward embed + ln_f + head + loss + its sum (5); backward head (2) + ln_f + embeddings (4);
+      // optimizer wte, wpe, lm_head (2 each) + the norm's total (7).
+      dispatchesPerLayer: { forward: round((counts.forward - 5) / L), backward: round((counts.backward - 4) / L), optimizer: round((counts.optimizer - 7) / L) },
       dispatches: counts,
       submitsPerStep: submits / steps,
       readbacksPerStep: 1,
