@@ -43,6 +43,21 @@ def preprocessor_config(clusters: np.ndarray, size: int) -> dict:
     }
 
 
+def write_model_folder(out_dir: str, weights: Dict[str, torch.Tensor], config: ImageGPTConfig, clusters: np.ndarray, size: int) -> None:
+    """A model folder as the runtime and HF load it: model.safetensors (the weights as given, f16 here), config.json
+    and preprocessor_config.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(weights, os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
+    hf = config.to_hf_dict()
+    hf["torch_dtype"] = "float16"
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(hf, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
+        json.dump(preprocessor_config(clusters, size), f)
+        f.write("\n")
+
+
 def load_model_dir(model_dir: str, dtype=torch.float32):
     """(model with the folder's f16 weights upcast to dtype, clusters [512, 3] float64, image size)."""
     config = ImageGPTConfig.from_json_file(os.path.join(model_dir, "config.json"))
@@ -205,17 +220,7 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
     config = ImageGPTConfig(vocab_size=513, n_positions=size * size, n_embd=cfg["n_embd"], n_layer=cfg["n_layer"],
                             n_head=cfg["n_head"], resid_pdrop=cfg["dropout"], embd_pdrop=cfg["dropout"],
                             attn_pdrop=cfg["dropout"])
-    os.makedirs(out_dir, exist_ok=True)
-    weights = {k: v.to(torch.float16) for k, v in state["model"].items()}
-    save_file(weights, os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
-    hf = config.to_hf_dict()
-    hf["torch_dtype"] = "float16"
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(hf, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
-        json.dump(preprocessor_config(clusters, size), f)
-        f.write("\n")
+    write_model_folder(out_dir, {k: v.to(torch.float16) for k, v in state["model"].items()}, config, clusters, size)
 
     model, clusters, _ = load_model_dir(out_dir)
     pixels, _ = heldout_data(size)

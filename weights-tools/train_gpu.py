@@ -40,7 +40,6 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from imagegpt_torch import ImageGPTConfig, ImageGPTForCausalImageModeling  # noqa: E402
-from safetensors_py import save_file  # noqa: E402
 from train import draw_batch, lr_at, make_inputs  # noqa: E402
 
 LN2 = math.log(2)
@@ -114,19 +113,10 @@ def bits_per_token(model, tokens: torch.Tensor, device: torch.device, autocast: 
 
 def export(model, config: ImageGPTConfig, clusters: np.ndarray, size: int, out_dir: str) -> Dict[str, torch.Tensor]:
     """model.safetensors (f16), config.json and preprocessor_config.json; returns the f16 weights written."""
-    from export import preprocessor_config
+    from export import write_model_folder
 
-    os.makedirs(out_dir, exist_ok=True)
     weights = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
-    hf = config.to_hf_dict()
-    hf["torch_dtype"] = "float16"
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(hf, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
-        json.dump(preprocessor_config(clusters, size), f)
-        f.write("\n")
+    write_model_folder(out_dir, weights, config, clusters, size)
     return weights
 
 

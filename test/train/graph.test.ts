@@ -10,16 +10,6 @@ import { TrainingGraph } from '../../src/train/graph';
 import { readF32 } from '../gpu/harness';
 import { lossAndGrads } from '../reference/train';
 
-/** Largest |a − b| relative to the tensor's scale (its largest |b|). */
-function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / scale;
-}
 
 /** [rows, cols] → [cols, rows]. */
 function transpose(x: Float32Array, rows: number, cols: number): Float32Array {

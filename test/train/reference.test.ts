@@ -3,18 +3,8 @@
 // frozen norm gains) before any GPU kernel is compared with it.
 import { describe, expect, it } from 'vitest';
 import { lossAndGrads, ReferenceAdamW, type Labels } from '../reference/train';
-import { loadTrainFixture } from '../helpers/train-fixtures';
+import { loadTrainFixture, scaledError } from '../helpers/train-fixtures';
 
-/** Largest |a − b| over a tensor, relative to the tensor's scale (its largest |b|). */
-function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / scale;
-}
 
 describe.each(['causal', 'classifier'] as const)('CPU training reference vs torch (%s)', (kind) => {
   it('matches torch over three AdamW steps: losses, gradient norms and every weight', () => {
