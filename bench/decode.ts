@@ -1,5 +1,5 @@
-// The decode benchmark of issue 13: one decode step with the fused kernels (tuning { fuse: true }, the default) vs today's
-// unfused path (tuning { fuse: false }), alternated in one run on one device, for emoji-16 (the shipped
+// The decode benchmark of issue 13: one decode step with the fused kernels (tuning foldNorm, fusedKvAppend, decodeAttention 'oneDispatch': the default) vs the
+// unfused path (all three off: the old fuse: false), alternated in one run on one device, for emoji-16 (the shipped
 // model) and an imagegpt-small-shaped model: step time, dispatches and passes per token, per-kernel GPU time
 // (timestamp-query where the device has it) and the GPU memory of model + session. `npm run bench -- --decode`.
 import { readFileSync } from 'node:fs';
@@ -11,8 +11,9 @@ type Json = Record<string, unknown>;
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
 const VARIANTS: [string, TunedLoadOptions['tuning']][] = [
-  ['fused', { fuse: true }],
-  ['unfused', { fuse: false }],
+  // The three flags the old `fuse` switched, spelled out: the model's tuning shows them (the shorthand is not kept).
+  ['fused', { foldNorm: true, fusedKvAppend: true, decodeAttention: 'oneDispatch' }],
+  ['unfused', { foldNorm: false, fusedKvAppend: false, decodeAttention: 'splitK' }],
 ];
 
 interface ModelCase {
@@ -147,7 +148,7 @@ export async function benchDecodeFusion(device: GPUDevice, o: DecodeBenchOptions
   }
   return {
     method:
-      'fused = tuning { fuse: true } (the default), unfused = tuning { fuse: false }, both f16 weights on one device; step = one new token per sequence ' +
+      'fused = tuning { foldNorm, fusedKvAppend, decodeAttention: oneDispatch } (the default), unfused = all three off (the old fuse: false), both f16 weights on one device; step = one new token per sequence ' +
       '(forward + head, one submit), best of the alternated rounds (kernel times: the round with the least GPU time in all); dispatches per layer from steps cut after 0 and n_layer − 1 blocks; ' +
       'per-kernel µs from timestamp-query (each Op in its own pass); memory = model.memory() with a full-length session open',
     models: out,

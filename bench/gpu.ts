@@ -5,7 +5,7 @@
 //   --batches 1,8,32  decode batches
 //   --steps N         decode steps timed per shape
 //   --generate N      tokens per generate() run (0: skip)
-//   --unfused         today's unfused kernels (tuning { fuse: false })
+//   --unfused         the unfused kernels (tuning foldNorm, fusedKvAppend off, decodeAttention 'splitK': the old fuse: false)
 //   --browser         run in Chromium (Playwright) instead of Dawn in Node
 //   --out FILE        where the JSON goes (default bench/gpu.json; bench/gpu-browser.json with --browser)
 // IMAGEGPT_REAL_GPU=1: Dawn (or Chromium) uses the machine's GPU, and the run fails if the adapter is a CPU one
@@ -49,7 +49,7 @@ function parseArgs(args: string[]): { options: GpuBenchOptions; browser: boolean
     steps: count('--steps', 1),
     generateTokens: count('--generate', 0),
     requireRealGpu: process.env.IMAGEGPT_REAL_GPU === '1',
-    tuning: args.includes('--unfused') ? { fuse: false } : undefined,
+    tuning: args.includes('--unfused') ? { foldNorm: false, fusedKvAppend: false, decodeAttention: 'splitK' } : undefined,
   };
   return { options, browser: args.includes('--browser'), out: value('--out') ?? null };
 }
