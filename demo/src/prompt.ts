@@ -41,19 +41,26 @@ export function clearPrompt(reason: string): void {
   setBusy(state.busy);
 }
 
+/** Counts picks: an encode (or a gallery fetch) that a newer pick overtook while it ran is dropped, so arrowing
+ *  through the gallery ends on the image last picked, whatever order the answers come back in. */
+let picks = 0;
+
 /** Makes `image` the prompt (refused while a run goes); one that cannot be encoded leaves no prompt, and says why. */
-export async function usePixels(image: Pixels): Promise<void> {
+export async function usePixels(image: Pixels, pick = ++picks): Promise<void> {
   if (refuseWhileRunning()) return;
+  if (pick !== picks) return; // a newer pick came while this one was fetched
   state.picked = image;
   drawPixels(ui.original, image);
   const client = state.client;
   if (!client || !state.model) return;
   try {
     const { tokens, quantized } = await client.request({ type: 'encode', image });
+    if (pick !== picks) return; // overtaken: the newer pick shows its own prompt
     state.prompt = { original: image, tokens, quantized };
     showPrompt();
     clearFieldError(ui.uploadError); // a usable image, from any source, ends the upload's message
   } catch (e) {
+    if (pick !== picks) return;
     clearPrompt(`That image could not be used: ${message(e)}`);
   }
   updateLikelihood();
@@ -80,11 +87,13 @@ export async function useFile(file: File): Promise<void> {
 
 /** A gallery emoji, fetched and made the prompt; a failure says which and asks for another. */
 async function useGalleryItem(item: GalleryItem): Promise<void> {
+  const pick = ++picks;
   try {
     const response = await fetch(galleryUrl(item));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    await usePixels(await decodeImage(await response.blob()));
+    await usePixels(await decodeImage(await response.blob()), pick);
   } catch (e) {
+    if (pick !== picks) return;
     ui.genText.textContent = `The gallery image ${item.file} could not be read (${message(e)}); pick another.`;
   }
 }
