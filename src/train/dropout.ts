@@ -5,9 +5,8 @@ import type { KernelContext } from '../gpu/context';
 import { checkSize, run } from '../gpu/context';
 import { badInput } from '../errors';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
-import type { TrainOp } from './kernels';
+import { sizesUniform, type TrainOp } from './kernels';
 
-const BYTES = 32;
 
 export interface DropoutOp extends TrainOp {
   /** Sets the step whose mask the next encode uses (the forward's and the backward's op must agree). */
@@ -41,12 +40,8 @@ export function dropoutOp(ctx: KernelContext, o: { x: GPUBuffer; count: number; 
     if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= 2 ** 32) throw badInput(`${label}: ${k} must be an integer in [0, 2³²), got ${o[k]}`);
   }
   checkSize(label, 'x', o.x, o.count * 4);
-  const uniform = ctx.device.createBuffer({ label, size: BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const data = new ArrayBuffer(BYTES);
-  const words = new Uint32Array(data);
-  words.set([o.count, o.seed, o.site, 0, dropoutThreshold(o.p)]);
-  new Float32Array(data)[5] = 1 / (1 - o.p);
-  ctx.device.queue.writeBuffer(uniform, 0, data);
+  // Word 3 (the step) is rewritten by setStep; word 5 is the f32 scale.
+  const uniform = sizesUniform(ctx, label, [o.count, o.seed, o.site, 0, dropoutThreshold(o.p), 1 / (1 - o.p), 0, 0], [5]);
   const pipeline = ctx.composed('dropout.wgsl', [dropoutWgsl], 'dropout', {});
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x]);
   const step = new Uint32Array(1);

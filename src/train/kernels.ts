@@ -27,7 +27,7 @@ function positive(label: string, what: string, v: number): void {
 }
 
 /** A uniform of 4 or 8 words (u32, or f32 where `floats` marks them), written once. */
-function sizesUniform(ctx: KernelContext, label: string, words: number[], floats: number[] = []): GPUBuffer {
+export function sizesUniform(ctx: KernelContext, label: string, words: number[], floats: number[] = []): GPUBuffer {
   const size = words.length * 4;
   const buffer = ctx.device.createBuffer({ label: `${label} sizes`, size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const data = new ArrayBuffer(size);
@@ -84,20 +84,31 @@ export function columnSumOp(ctx: KernelContext, o: { x: GPUBuffer; out: GPUBuffe
   return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.cols / 64), 1));
 }
 
+/** The norm ops' shared checks: sizes, eps, x [rows, dim] and gain [dim], and an output [rows, dim] written apart from every input. */
+function checkNormArgs(
+  label: string,
+  o: { x: GPUBuffer; gain: GPUBuffer; rows: number; dim: number; eps: number },
+  output: [name: string, buffer: GPUBuffer],
+  inputs: Record<string, GPUBuffer>,
+): void {
+  const [outName, out] = output;
+  positive(label, 'rows', o.rows);
+  positive(label, 'dim', o.dim);
+  if (!(o.eps > 0)) throw badInput(`${label}: eps must be a positive number, got ${o.eps}`);
+  for (const [name, b] of Object.entries(inputs)) checkDistinct(label, { [name]: b, [outName]: out });
+  checkSize(label, 'x', o.x, o.rows * o.dim * 4);
+  checkSize(label, outName, out, o.rows * o.dim * 4);
+  checkSize(label, 'gain', o.gain, o.dim * 4);
+}
+
 /** dx [rows, dim] = the norm's backward for its input x, given dy and the gain; added to dx with `accumulate`. */
 export function normBackwardOp(
   ctx: KernelContext,
   o: { x: GPUBuffer; gain: GPUBuffer; dy: GPUBuffer; dx: GPUBuffer; rows: number; dim: number; eps: number; accumulate: boolean },
 ): TrainOp {
   const label = `normBackward[${o.rows}×${o.dim}]`;
-  positive(label, 'rows', o.rows);
-  positive(label, 'dim', o.dim);
-  if (!(o.eps > 0)) throw badInput(`${label}: eps must be a positive number, got ${o.eps}`);
-  checkDistinct(label, { x: o.x, dx: o.dx });
-  checkDistinct(label, { dy: o.dy, dx: o.dx });
-  checkDistinct(label, { gain: o.gain, dx: o.dx });
-  for (const [what, b] of [['x', o.x], ['dy', o.dy], ['dx', o.dx]] as const) checkSize(label, what, b, o.rows * o.dim * 4);
-  checkSize(label, 'gain', o.gain, o.dim * 4);
+  checkNormArgs(label, o, ['dx', o.dx], { x: o.x, dy: o.dy, gain: o.gain });
+  checkSize(label, 'dy', o.dy, o.rows * o.dim * 4);
   const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normBackward', { ACCUMULATE: o.accumulate ? 1 : 0 });
   const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, o.dy, o.dx]);
@@ -241,14 +252,7 @@ export function attentionBackwardOp(
 /** y [rows, dim] = ImageGPT's norm of x with `gain` (the forward; the backward recomputes r from x). */
 export function normForwardOp(ctx: KernelContext, o: { x: GPUBuffer; gain: GPUBuffer; y: GPUBuffer; rows: number; dim: number; eps: number }): TrainOp {
   const label = `normForward[${o.rows}×${o.dim}]`;
-  positive(label, 'rows', o.rows);
-  positive(label, 'dim', o.dim);
-  if (!(o.eps > 0)) throw badInput(`${label}: eps must be a positive number, got ${o.eps}`);
-  checkDistinct(label, { x: o.x, y: o.y });
-  checkDistinct(label, { gain: o.gain, y: o.y });
-  checkSize(label, 'x', o.x, o.rows * o.dim * 4);
-  checkSize(label, 'y', o.y, o.rows * o.dim * 4);
-  checkSize(label, 'gain', o.gain, o.dim * 4);
+  checkNormArgs(label, o, ['y', o.y], { x: o.x, gain: o.gain });
   const pipeline = ctx.composed('train_norm.wgsl', [trainNormWgsl], 'normForward', { ACCUMULATE: 0 });
   const uniform = sizesUniform(ctx, label, [o.rows, o.dim, o.eps, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.gain, null, null, o.y]);

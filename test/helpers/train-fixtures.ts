@@ -64,14 +64,3 @@ export function loadTrainFixture(kind: 'causal' | 'classifier'): TrainFixture {
     afterStep,
   };
 }
-
-/** Largest |a − b| over a tensor, relative to the tensor's scale (its largest |b|). */
-export function scaledError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / scale;
-}

@@ -8,6 +8,7 @@ import { ImageGPT } from '../../src/model/imagegpt';
 import type { TrainerOptions } from '../../src/train/trainer';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
 import { errorCode } from '../../src/errors';
+import { relativeError } from '../gpu/harness';
 
 describe('Trainer (tiny causal model)', () => {
   let device: GPUDevice;
@@ -55,8 +56,8 @@ describe('Trainer (tiny causal model)', () => {
       const want = fx.afterStep[1].get(name)!;
       const got = tensorToFloat32(t);
       const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      const worst = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
-      expect(worst / scale, name).toBeLessThan(name.includes('c_attn.bias') || name.includes('.bias') ? 2 * (fx.hyper.lr[0] + fx.hyper.lr[1]) / scale : 1e-4);
+      // Biases hold near-zero gradients (the key bias's is exactly 0), where Adam's steps are rounding noise up to lr.
+      expect(relativeError(got, want), name).toBeLessThan(name.endsWith('.bias') ? (2 * (fx.hyper.lr[0] + fx.hyper.lr[1])) / scale : 1e-4);
     }
     const reloaded = await load(saved);
     expect((await reloaded.forward(fx.inputIds)).logits).toEqual(trained);
