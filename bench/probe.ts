@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { ImageGPTImageProcessor, parseImageGPTConfig } from '../src/index';
 import type { ImageGPTConfig, ImageGPTConfigJSON, PixelImage, PreprocessorConfig } from '../src/index';
 import { parseArgs } from './probe-args';
-import { chooseClasses, loadEmoji, readJson, stratifiedSubsample, validationFold } from './probe-data';
+import { chooseClasses, loadEmoji, probePool, readJson, stratifiedSubsample, validationFold } from './probe-data';
 import { extractFeatures, readFeatureCache, writeFeatureCache } from './probe-features';
 import { L2_GRID, MAX_ITER, VALIDATION_FRACTION, majorityBaseline, runProbe, type ProbeRun, type ProbeSplits } from './probe-fit';
 import { formatMarkdown, formatTable, pct, reportFromJson, round, runJson, stringifyReport, type ProbeReport } from './probe-report';
@@ -53,8 +53,10 @@ export async function main(argv: string[]): Promise<number> {
   const dataDir = args.data ?? join('weights-tools/data', basename(args.model));
   const { entries, pixels, side, prepared } = loadEmoji(dataDir, processor.size.width);
 
-  // Classes and splits.
-  const { kept, dropped } = chooseClasses(entries);
+  // The pool, classes and splits.
+  const { pool, leftOut } = probePool(entries);
+  for (const [why, count] of Object.entries(leftOut)) console.log(`left out ${count} rows of ${dataDir}: ${why} each`);
+  const { kept, dropped } = chooseClasses(pool.map((i) => entries[i]));
   const classes = kept.map((c) => c.name);
   if (classes.length < 2) {
     throw new Error(
@@ -64,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const classId = new Map(classes.map((name, k) => [name, k]));
   for (const d of dropped) console.log(`dropped class "${d.name}" (${d.train} training, ${d.heldout} held-out images): ${d.reason}`);
-  const labelled = entries.map((e, i) => i).filter((i) => classId.has(entries[i].category));
+  const labelled = pool.filter((i) => classId.has(entries[i].category));
   const trainAll = labelled.filter((i) => entries[i].split === 'train');
   const heldout = labelled.filter((i) => entries[i].split === 'heldout');
   const classOf = (i: number): number => classId.get(entries[i].category)!;
@@ -159,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
       parameters: countParams(config),
       dtype: args.dtype,
     },
-    data: { dir: dataDir, image_size: side, images: entries.length, prepared_now: prepared, labels: 'category' },
+    data: { dir: dataDir, image_size: side, images: entries.length, pool: pool.length, left_out: leftOut, prepared_now: prepared, labels: 'category' },
     features:
       'mean over the sequence of hidden state l (0 = embeddings, k = output of block k, n_layer = last block after ln_f)' +
       (args.features === 'raw' ? '' : "; layer-normed: of ImageGPT's norm of it with block l's ln_1 gains (features' normalize: true; l = n_layer is ln_f's output as it is)"),

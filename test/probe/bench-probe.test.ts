@@ -2,7 +2,7 @@
 // the stratified subsample, the validation fold by emoji name, L2 selection, baselines, intervals.
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../bench/probe-args';
-import { chooseClasses, stratifiedSubsample, takeRows, validationFold, type EmojiEntry } from '../../bench/probe-data';
+import { chooseClasses, probePool, stratifiedSubsample, takeRows, validationFold, type EmojiEntry } from '../../bench/probe-data';
 import { majorityBaseline, runProbe, wilson95 } from '../../bench/probe-fit';
 import { formatMarkdown, mcnemarExact, stringifyReport, type ProbeJson, type ProbeReport } from '../../bench/probe-report';
 import { gaussianBlobs } from './synthetic';
@@ -25,6 +25,21 @@ describe('bench/probe pieces', () => {
     expect(dropped.map((d) => d.name)).toEqual(['Component', 'Lonely']);
     expect(dropped[0].reason).toMatch(/no held-out/);
     expect(dropped[1].reason).toMatch(/fewer than 2/);
+  });
+
+  it("keeps the probe's pool as written: no extra skin-tone variants, no Fluent Emoji, counted by kind", () => {
+    const entries: EmojiEntry[] = [
+      entry('a', 'Cats', 'train'),
+      { ...entry('a', 'Cats', 'train'), variant: '1F3FB', extra_variant: false },
+      { ...entry('a', 'Cats', 'train'), variant: '1F3FC', extra_variant: true },
+      { ...entry('a', 'Cats', 'train'), variant: '1F3FD', extra_variant: true },
+      { ...entry('a', 'Cats', 'train'), vendor: 'fluent' },
+      { ...entry('b', 'Cats', 'heldout'), vendor: 'twitter' },
+    ];
+    const { pool, leftOut } = probePool(entries);
+    expect(pool).toEqual([0, 1, 5]);
+    expect(leftOut).toEqual({ 'extra skin-tone variants': 2, 'Fluent Emoji images': 1 });
+    expect(probePool(entries.slice(0, 2)).leftOut).toEqual({});
   });
 
   it('subsamples each class in proportion, at least 2 each, the same for the same seed', () => {
@@ -174,6 +189,9 @@ describe('bench/probe pieces', () => {
     expect(md).toContain('| A | 10 | 0.0 % | 80.0 % | 100.0 % | 40.0 % |');
     expect(md).not.toContain('Layer 0 is the mean');
     expect(md).not.toContain('layer-normed');
+    expect(md).not.toContain('left out');
+    const withLeftOut = formatMarkdown({ ...report, data: { ...report.data, pool: 50, left_out: { 'extra skin-tone variants': 1380, 'Fluent Emoji images': 20 } } });
+    expect(withLeftOut).toContain("a stratified seeded sample of the probe's pool (left out: 1,380 extra skin-tone variants, 20 Fluent Emoji images; these 1,400 training rows");
 
     // With layer-normed probes beside them: the raw rows keep the comparisons, the normed ones are paired with them.
     const normed = (p: ProbeJson): ProbeJson => ({ ...p, name: `${p.name}, layer-normed`, normalized: true });
