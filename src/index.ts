@@ -35,3 +35,4 @@ export { ImageGPTError, ERROR_CODES, errorCode } from './errors';
 export type { ErrorCode } from './errors';
 // A type only: trainers come from `ImageGPT.createTrainer`, which ties them to the model's weights.
 export type { Trainer, TrainerOptions, TrainStepOptions, TrainStepResult } from './train/trainer';
+export type { ForImageClassificationOptions } from './model/classifier';

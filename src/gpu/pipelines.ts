@@ -33,6 +33,7 @@ export const KERNEL_ENTRY_POINTS = {
   'train_embedding.wgsl': ['embeddingForward', 'tokenGrad', 'positionGrad'],
   'train_attention.wgsl': ['attentionForward', 'rowStats', 'queryGrad', 'keyValueGrad'],
   'dropout.wgsl': ['dropout'],
+  'train_pool.wgsl': ['poolForward', 'poolBackward'],
 } as const;
 
 export type KernelFamily = keyof typeof KERNEL_ENTRY_POINTS;

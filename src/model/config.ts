@@ -50,6 +50,12 @@ export interface ImageGPTConfig {
   id2label?: Record<number, string>;
   /** How a classification checkpoint's loss is computed (HF `problem_type`); unset: chosen from num_labels and the labels. */
   problem_type?: ProblemType;
+  /** The classifier's class count, set by ImageGPT.forImageClassification (a loaded checkpoint's comes from score.weight). */
+  num_labels?: number;
+  /** Class index by label (HF `label2id`), as config.json gives it or forImageClassification sets it. */
+  label2id?: Record<string, number>;
+  /** The std of the normal a new weight is drawn from (HF `initializer_range`, 0.02 when unset): forImageClassification's score head. */
+  initializer_range?: number;
 }
 
 /** HF's classification problem types (the loss of ImageGPTForImageClassification). */
@@ -196,6 +202,9 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
     reorder_and_upcast_attn: booleanField(j, 'reorder_and_upcast_attn', d.reorder_and_upcast_attn, fail),
     ...(id2label ? { id2label } : {}),
     ...(typeof problemType === 'string' ? { problem_type: problemType as ProblemType } : {}),
+    // Type-checked in checkIgnoredFields; kept for forImageClassification (its head's init) and a classifier's labels.
+    ...(typeof field(j, 'initializer_range') === 'number' ? { initializer_range: field(j, 'initializer_range') as number } : {}),
+    ...(isJsonObject(field(j, 'label2id')) ? { label2id: { ...(field(j, 'label2id') as Record<string, number>) } } : {}),
   };
 }
 

@@ -15,6 +15,7 @@ import { SessionCache } from './session-cache';
 import { ImageGPTError } from '../errors';
 import { Trainer, type TrainerOptions } from '../train/trainer';
 import type { TaskContext } from './tasks/context';
+import { classifierConfig, f32BodyCopy, initialScore, type ForImageClassificationOptions } from './classifier';
 import type { GenerateOptions } from './tasks/generate-plan';
 import { generate } from './tasks/generate';
 import { complete, type CompleteOptions, type Completion } from './tasks/complete';
@@ -120,6 +121,29 @@ export class ImageGPT {
     }
   }
 
+  /**
+   * A new ImageGPTForImageClassification on `model`'s device: f32 copies of its body (embeddings, blocks, ln_f; from
+   * f32 or f16 weights), no lm_head, and a fresh score.weight [numLabels, n_embd] drawn from normal(0,
+   * initializer_range) with `seed` (see model/classifier.ts). Its config has num_labels, id2label and label2id set
+   * (`JSON.stringify(classifier.config)` is its config.json). `model` is left as it was; the new model does not own
+   * the device, so dispose it before a source model that requested its own device.
+   */
+  static forImageClassification(model: ImageGPT, options: ForImageClassificationOptions): Promise<ImageGPT> {
+    if (!(model instanceof ImageGPT)) throw new ImageGPTError('E_BAD_INPUT', 'forImageClassification: expected an ImageGPT model as the first argument');
+    const config = classifierConfig(model.config, options);
+    return model.run('forImageClassification', async () => {
+      const score = { weight: initialScore(config, config.num_labels!, options.seed ?? 0), numLabels: config.num_labels! };
+      const weights = await f32BodyCopy(model.device, model.weights, score);
+      try {
+        if (model.disposed) throw new ImageGPTError('E_DISPOSED', 'ImageGPT: disposed during forImageClassification()');
+        return new ImageGPT(config, model.device, weights, new Kernels(model.device, model.tuning), false);
+      } catch (e) {
+        for (const b of weights.buffers) b.destroy();
+        throw e;
+      }
+    });
+  }
+
   private context(): SessionContext {
     return {
       device: this.device,
@@ -156,8 +180,10 @@ export class ImageGPT {
   }
 
   /**
-   * A trainer that fine-tunes this model's weights in place on the GPU (ImageGPTForCausalImageModeling, f32 weights):
-   * `step(inputIds, { labels })` → `{ loss, gradNorm }`. Disposed with the model. See README, "Fine-tuning".
+   * A trainer that fine-tunes this model's weights in place on the GPU (f32 weights): ImageGPTForCausalImageModeling,
+   * `step(inputIds, { labels? })` → `{ loss, gradNorm }`, or a classifier (score.weight, e.g. from
+   * forImageClassification), `step(inputIds, { labels: number[] })` → `{ loss, gradNorm, logits }`. Disposed with the
+   * model. See README, "Fine-tuning".
    */
   createTrainer(options: TrainerOptions): Trainer {
     this.checkUsable();

@@ -27,7 +27,10 @@ export interface ModelWeights {
   lnF: GPUBuffer; // [E]
   /** lm_head.weight transposed to [E, V-1] so the head is an ordinary matmul; absent in classification checkpoints. */
   lmHead: GpuMatrix | null;
-  /** score.weight [num_labels, E] of an ImageGPTForImageClassification checkpoint, kept on the CPU. */
+  /**
+   * score.weight [num_labels, E] of an ImageGPTForImageClassification checkpoint, kept on the CPU (classify reads it
+   * here). A trainer trains a GPU copy and writes the trained values back into `weight` after every step.
+   */
   score: { weight: Float32Array; numLabels: number } | null;
   /** Bytes of all weight buffers on the GPU. */
   gpuBytes: number;

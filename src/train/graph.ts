@@ -1,4 +1,5 @@
-// One training step of ImageGPTForCausalImageModeling as a fixed list of dispatches: the forward keeping what the
+// One training step of ImageGPTForCausalImageModeling (or, with the head of classifier-head.ts,
+// ImageGPTForImageClassification) as a fixed list of dispatches: the forward keeping what the
 // backward needs (per layer: its input, both norms' outputs, qkv, the attention output, h1, the MLP's pre-activation
 // and activation), the loss with its gradient, the backward block by block (last first), and AdamW. Every buffer and
 // op is made here, once, for one (batchSize, seqLength); a step writes its ids, targets and learning rate and
@@ -24,6 +25,7 @@ import {
   type TrainOp,
 } from './kernels';
 import { AdamW, decaysByName, type AdamWOptions, type TrainedTensor } from './adamw';
+import { classifierHead, classifierHeadBytes, type ClassifierHead } from './classifier-head';
 
 export interface GraphOptions extends AdamWOptions {
   batchSize: number;
@@ -37,14 +39,18 @@ interface Trained extends TrainedTensor {
   transposed: boolean;
 }
 
-/** Bytes of every buffer the graph makes (activations, gradients, both moments), for the size check before making any. */
-export function trainingBytes(config: ImageGPTConfig, batchSize: number, seqLength: number): { activations: number; weights: number } {
+/**
+ * Bytes of every buffer the graph makes (activations, gradients, both moments), for the size check before making any.
+ * `numLabels`: a classifier's head (its score and the head's buffers) instead of the causal one's lm_head and logits.
+ */
+export function trainingBytes(config: ImageGPTConfig, batchSize: number, seqLength: number, numLabels?: number): { activations: number; weights: number } {
   const { n_embd: E, n_layer: L, vocab_size: V, n_positions: P } = config;
   const I = config.n_inner;
   const N = batchSize * seqLength;
   const perLayer = N * (5 * E + 3 * E + 2 * I);
-  const scratch = N * (E * 3 + I + 3 * E + 2 * config.n_head) + N * (E * 2 + (V - 1) + 4);
-  const weights = V * E + P * E + L * (E * 3 * E + 3 * E + E * E + E + E * I + I + I * E + E) + E * (V - 1);
+  const head = numLabels === undefined ? { rows: N * (V - 1), weights: E * (V - 1), extra: 0 } : { rows: 0, weights: E * numLabels, extra: classifierHeadBytes(batchSize, E, numLabels) / 4 };
+  const scratch = N * (E * 3 + I + 3 * E + 2 * config.n_head) + N * (E * 2 + 4) + head.rows + head.extra;
+  const weights = V * E + P * E + L * (E * 3 * E + 3 * E + E * E + E + E * I + I + I * E + E) + head.weights;
   return { activations: 4 * (L * perLayer + scratch), weights: 4 * weights };
 }
 
@@ -58,7 +64,10 @@ export class TrainingGraph {
   private readonly backward: TrainOp[] = [];
   private readonly owned: GPUBuffer[] = [];
   private readonly ops: TrainOp[] = [];
-  private readonly crossEntropy: CrossEntropyBackwardOp;
+  /** The causal head's loss (null for a classifier). */
+  private readonly crossEntropy: CrossEntropyBackwardOp | null = null;
+  /** ImageGPTForImageClassification's head (null for the causal model). */
+  readonly classifier: ClassifierHead | null = null;
   private readonly idsBuffer: GPUBuffer;
   private readonly targetsBuffer: GPUBuffer;
   private readonly startsBuffer: GPUBuffer;
@@ -86,7 +95,8 @@ export class TrainingGraph {
     if (weights.dtype !== 'f32') {
       throw new ImageGPTError('E_UNSUPPORTED', `training: the model's weights are ${weights.dtype}; training updates f32 weights in place, load the model with dtype: 'f32'`);
     }
-    if (!weights.lmHead) throw new ImageGPTError('E_UNSUPPORTED', 'training: this checkpoint has no lm_head (a classifier); the causal trainer needs ImageGPTForCausalImageModeling weights');
+    const lmHead = weights.lmHead;
+    if (!lmHead && !weights.score) throw new ImageGPTError('E_UNSUPPORTED', 'training: this model has neither lm_head nor score.weight; expected ImageGPTForCausalImageModeling or ImageGPTForImageClassification weights');
 
     const device = ctx.device;
     const f32 = (label: string, floats: number): GPUBuffer => {
@@ -125,8 +135,7 @@ export class TrainingGraph {
         mlpB: train(p + 'mlp.c_proj.bias', w.mlpProjB, [E]),
       };
     });
-    const gHead = train('lm_head.weight', weights.lmHead.buffer, [E, V1], true);
-    this.trained = trained;
+    this.trained = trained; // the head's weight is added below, once its head is made
 
     // Inputs of a step.
     this.idsBuffer = f32('train ids', N);
@@ -168,23 +177,36 @@ export class TrainingGraph {
       return s;
     });
     const nf = f32('ln_f out', N * E);
-    const logits = f32('logits', N * V1);
-    const lossRows = f32('loss rows', N);
     this.lossSum = f32('loss sum', 1);
     fwd(normForwardOp(ctx, { x, gain: weights.lnF, y: nf, rows: N, dim: E, eps }));
-    fwd(mm({ a: nf, b: weights.lmHead.buffer, c: logits, m: N, k: E, n: V1 }));
-    this.crossEntropy = fwd(crossEntropyBackwardOp(ctx, { logits, targets: this.targetsBuffer, loss: lossRows, rows: N, vocab: V1 }));
-    fwd(columnSumOp(ctx, { x: lossRows, out: this.lossSum, rows: N, cols: 1 }));
-
-    // Backward: logits now hold d(loss)/d(logits).
-    const dh = f32('d hidden', N * E);
     const dN = f32('d normed', N * E);
+    // The head, forward and its backward down to d(loss)/d(ln_f output) in dN (the backward's first ops):
+    // ImageGPTForCausalImageModeling's lm_head at every position, or the classifier's score of the mean-pooled state.
+    if (lmHead) {
+      const gHead = train('lm_head.weight', lmHead.buffer, [E, V1], true);
+      const logits = f32('logits', N * V1);
+      const lossRows = f32('loss rows', N);
+      fwd(mm({ a: nf, b: lmHead.buffer, c: logits, m: N, k: E, n: V1 }));
+      this.crossEntropy = fwd(crossEntropyBackwardOp(ctx, { logits, targets: this.targetsBuffer, loss: lossRows, rows: N, vocab: V1 }));
+      fwd(columnSumOp(ctx, { x: lossRows, out: this.lossSum, rows: N, cols: 1 }));
+      // Backward: logits now hold d(loss)/d(logits).
+      bwd(mm({ a: nf, transA: true, b: logits, c: gHead, m: E, k: N, n: V1 }));
+      bwd(mm({ a: logits, b: lmHead.buffer, transB: true, c: dN, m: N, k: V1, n: E }));
+    } else {
+      const head = classifierHead(ctx, { normed: nf, dNormed: dN, lossSum: this.lossSum, batch: B, seq: T, dim: E, numLabels: weights.score!.numLabels });
+      this.classifier = head;
+      const name = 'score.weight';
+      trained.push({ name, param: head.score, grad: head.scoreGrad, count: head.numLabels * E, decays: decaysByName(name), shape: [head.numLabels, E], transposed: false });
+      this.forward.push(...head.forward);
+      this.backward.push(...head.backward);
+    }
+
+    // Backward through ln_f and the blocks.
+    const dh = f32('d hidden', N * E);
     const dF = f32('d fc', N * I);
     const dM = f32('d merged', N * E);
     const dqkv = f32('d qkv', N * 3 * E);
     const stats = f32('attention stats', N * H * 2);
-    bwd(mm({ a: nf, transA: true, b: logits, c: gHead, m: E, k: N, n: V1 }));
-    bwd(mm({ a: logits, b: weights.lmHead.buffer, transB: true, c: dN, m: N, k: V1, n: E }));
     bwd(normBackwardOp(ctx, { x, gain: weights.lnF, dy: dN, dx: dh, rows: N, dim: E, eps, accumulate: false }));
     for (let i = L - 1; i >= 0; i--) {
       const w = weights.layers[i];
@@ -218,17 +240,32 @@ export class TrainingGraph {
   }
 
   /**
-   * Writes one step's inputs: ids [B][T] (SOS first) and causal labels [B][T] (label t + 1 is the target of position
-   * t; −100 ignored). Returns how many targets count toward the mean.
+   * Writes one step's inputs: ids [B][T] (SOS first) and the labels, checked before anything is written: causal
+   * [B][T] (label t + 1 is the target of position t), or a classifier's class indices [B]; −100 ignored. Returns how
+   * many targets count toward the mean.
    */
-  writeInputs(ids: readonly (readonly number[])[], labels: readonly (readonly number[])[]): number {
+  writeInputs(ids: readonly (readonly number[])[], labels: readonly (readonly number[])[] | readonly number[]): number {
     const { batchSize: B, seqLength: T } = this;
     const V = this.config.vocab_size;
-    const V1 = V - 1;
+    const counted = this.classifier
+      ? this.classifier.writeLabels(labels as readonly number[])
+      : this.writeCausalTargets(labels as readonly (readonly number[])[]);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) this.idsScratch[b * T + t] = ids[b][t];
+    tokenRows(ids, V, this.rowIndex);
+    const queue = this.ctx.device.queue;
+    queue.writeBuffer(this.idsBuffer, 0, this.idsScratch);
+    queue.writeBuffer(this.startsBuffer, 0, this.rowIndex.starts);
+    queue.writeBuffer(this.rowsOfBuffer, 0, this.rowIndex.rowsOf);
+    return counted;
+  }
+
+  /** The causal head's targets [B·T] from labels [B][T], and the loss's divisor; returns the counted targets. */
+  private writeCausalTargets(labels: readonly (readonly number[])[]): number {
+    const { batchSize: B, seqLength: T } = this;
+    const V1 = this.config.vocab_size - 1;
     let counted = 0;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        this.idsScratch[b * T + t] = ids[b][t];
         const target = t + 1 < T ? labels[b][t + 1] : -100;
         if (target !== -100 && (!Number.isInteger(target) || target < 0 || target >= V1)) {
           throw badInput(`trainer.step: labels[${b}][${t + 1}] is ${target}; expected -100 (ignored) or a token the head predicts, 0..${V1 - 1}`);
@@ -237,13 +274,8 @@ export class TrainingGraph {
         if (target !== -100) counted++;
       }
     }
-    tokenRows(ids, V, this.rowIndex);
-    const queue = this.ctx.device.queue;
-    queue.writeBuffer(this.idsBuffer, 0, this.idsScratch);
-    queue.writeBuffer(this.targetsBuffer, 0, this.targetsScratch);
-    queue.writeBuffer(this.startsBuffer, 0, this.rowIndex.starts);
-    queue.writeBuffer(this.rowsOfBuffer, 0, this.rowIndex.rowsOf);
-    this.crossEntropy.setCounted(counted);
+    this.ctx.device.queue.writeBuffer(this.targetsBuffer, 0, this.targetsScratch);
+    this.crossEntropy!.setCounted(counted);
     return counted;
   }
 
@@ -256,6 +288,7 @@ export class TrainingGraph {
 
   destroy(): void {
     for (const o of this.ops) o.destroy();
+    this.classifier?.destroy();
     this.optimizer.destroy();
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;

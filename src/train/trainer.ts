@@ -1,8 +1,9 @@
-// Fine-tuning ImageGPTForCausalImageModeling on the GPU: the public Trainer over a TrainingGraph. A step checks its
-// inputs, writes them, records forward, backward and AdamW into one pass, submits once, and reads back the loss (one
-// small readback per step, through a staging buffer made once). Weights are updated in place: the model's forward,
-// generate and complete see them. save() writes an HF-named f32 model.safetensors; saveState()/loadState() carry
-// AdamW's moments and step count for resuming.
+// Fine-tuning ImageGPTForCausalImageModeling or ImageGPTForImageClassification on the GPU: the public Trainer over a
+// TrainingGraph. A step checks its inputs, writes them, records forward, backward and AdamW into one pass, submits
+// once, and reads back the loss (one small readback per step, through a staging buffer made once; a classifier's
+// holds its logits and trained score too). Weights are updated in place: the model's forward, generate, complete and
+// classify see them (a classifier's score.weight, kept on the CPU, is uploaded before and read back after each step).
+// save() writes an HF-named f32 model.safetensors; saveState()/loadState() carry AdamW's moments and step count.
 import type { ImageGPTConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
 import { KernelContext } from '../gpu/context';
@@ -36,8 +37,11 @@ export interface TrainerOptions {
 }
 
 export interface TrainStepOptions {
-  /** [B][T]: the target of position t is labels[b][t + 1]; -100 is ignored. Default: the input ids. */
-  labels?: number[][];
+  /**
+   * Causal model: [B][T], the target of position t is labels[b][t + 1]; default: the input ids. Classifier
+   * (required): [B] class indices in 0..num_labels − 1. -100 is ignored in both.
+   */
+  labels?: number[][] | number[];
 }
 
 export interface TrainStepResult {
@@ -45,6 +49,8 @@ export interface TrainStepResult {
   loss: number;
   /** The global gradient norm before clipping. */
   gradNorm: number;
+  /** A classifier's logits [B × num_labels] of this step's forward (before its update); absent for the causal model. */
+  logits?: Float32Array;
 }
 
 const TRAINER_OPTIONS = ['batchSize', 'seqLength', 'lr', 'betas', 'eps', 'weightDecay', 'maxGradNorm', 'dropout'];
@@ -63,6 +69,8 @@ export class Trainer {
   private readonly graph: TrainingGraph;
   private readonly readback: Readback;
   private readonly lr: TrainerOptions['lr'];
+  /** Bytes read back per step: loss and gradient norm, and a classifier's logits [B, C] and score [C, E]. */
+  private readonly readBytes: number;
   private disposed = false;
   private running: Promise<unknown> = Promise.resolve();
 
@@ -76,6 +84,17 @@ export class Trainer {
     checkOptionKeys(what, options, TRAINER_OPTIONS);
     if (typeof options !== 'object' || options === null) throw badInput(`${what}: options { batchSize, seqLength, lr } are required`);
     const { config } = host;
+    // The head: the causal model's lm_head, or a classifier's score (single-label cross-entropy only).
+    const numLabels = host.weights.lmHead ? undefined : host.weights.score?.numLabels;
+    if (numLabels !== undefined) {
+      const problem = config.problem_type ?? (numLabels === 1 ? 'regression' : 'single_label_classification');
+      if (problem !== 'single_label_classification') {
+        throw new ImageGPTError(
+          'E_UNSUPPORTED',
+          `${what}: this classifier's problem type is ${problem}${config.problem_type ? '' : ' (num_labels 1 with problem_type unset, as Hugging Face decides)'}; the trainer supports single_label_classification: cross-entropy over class indices, num_labels ≥ 2`,
+        );
+      }
+    }
     for (const key of ['batchSize', 'seqLength'] as const) {
       const v: unknown = options[key];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw badInput(`${what}: ${key} must be a positive integer, got ${describeValue(v)}`);
@@ -91,10 +110,11 @@ export class Trainer {
       throw new ImageGPTError('E_UNSUPPORTED', `${what}: dropout in training is not implemented yet; leave dropout unset or false (steps then run without dropout)`);
     }
     // Sizes before anything of their size is made.
-    const bytes = trainingBytes(config, options.batchSize, options.seqLength);
+    const bytes = trainingBytes(config, options.batchSize, options.seqLength, numLabels);
     const need = bytes.activations + 3 * bytes.weights; // activations, gradients, two moments (the weights exist)
     const limits = host.device.limits;
-    const largest = 4 * options.batchSize * options.seqLength * Math.max(3 * config.n_embd, config.n_inner, config.vocab_size - 1);
+    const logitsWidth = numLabels === undefined ? config.vocab_size - 1 : 0; // a classifier's logits are per sequence, not per token
+    const largest = 4 * options.batchSize * options.seqLength * Math.max(3 * config.n_embd, config.n_inner, logitsWidth);
     if (largest > limits.maxStorageBufferBindingSize || largest > limits.maxBufferSize) {
       throw new ImageGPTError(
         'E_DEVICE_LIMIT',
@@ -111,7 +131,8 @@ export class Trainer {
       this.ctx.destroy();
       throw e;
     }
-    this.readback = new Readback(host.device, { label: 'training loss', slots: 1, bytes: 16 });
+    this.readBytes = 8 + (numLabels === undefined ? 0 : 4 * numLabels * (options.batchSize + config.n_embd));
+    this.readback = new Readback(host.device, { label: 'training loss', slots: 1, bytes: this.readBytes });
     this.gpuBytes = need;
   }
 
@@ -145,23 +166,49 @@ export class Trainer {
       this.check('step');
       checkOptionKeys('trainer.step', options, ['labels']);
       const ids = this.checkRows('inputIds', inputIds);
-      const labels = options.labels === undefined ? ids : this.checkRows('labels', options.labels, true);
+      const classifier = this.graph.classifier;
+      const labels = classifier ? this.checkClasses(options.labels) : options.labels === undefined ? ids : this.checkRows('labels', options.labels, true);
       const next = this.graph.optimizer.step + 1;
       const lr = typeof this.lr === 'function' ? this.lr(next) : this.lr;
       if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw badInput(`trainer.step: lr(${next}) returned ${describeValue(lr)}; expected a finite number ≥ 0`);
       const counted = this.graph.writeInputs(ids, labels);
       const device = this.host.device;
+      const score = this.host.weights.score;
+      // The model's score lives on the CPU (classify reads it there): the step trains it from there and back.
+      if (classifier && score) device.queue.writeBuffer(classifier.score, 0, score.weight as Float32Array<ArrayBuffer>); // never shared memory: the loader or forImageClassification made it
       const encoder = device.createCommandEncoder({ label: 'training step' });
       const pass = encoder.beginComputePass();
       this.graph.encode(pass, lr);
       pass.end();
-      const staged = this.readback.stage(8);
+      const staged = this.readback.stage(this.readBytes);
       staged.copy(encoder, this.graph.lossSum, 0, 0, 4);
       staged.copy(encoder, this.graph.optimizer.normSquared, 0, 4, 4);
+      const B = this.batchSize;
+      const C = classifier?.numLabels ?? 0;
+      if (classifier) {
+        staged.copy(encoder, classifier.logits, 0, 8, 4 * B * C);
+        staged.copy(encoder, classifier.score, 0, 8 + 4 * B * C, score!.weight.byteLength);
+      }
       device.queue.submit([encoder.finish()]);
-      const read = new Float32Array(await staged.map(8));
-      return { loss: counted === 0 ? NaN : read[0] / counted, gradNorm: Math.sqrt(read[1]) };
+      const read = new Float32Array(await staged.map(this.readBytes));
+      const result: TrainStepResult = { loss: counted === 0 ? NaN : read[0] / counted, gradNorm: Math.sqrt(read[1]) };
+      if (classifier) {
+        result.logits = read.slice(2, 2 + B * C);
+        score!.weight.set(read.subarray(2 + B * C));
+      }
+      return result;
     });
+  }
+
+  /** A classifier's labels: one class index per row (their values are checked where they are written). */
+  private checkClasses(labels: unknown): number[] {
+    const B = this.batchSize;
+    const C = this.graph.classifier!.numLabels;
+    if (labels === undefined) throw badInput(`trainer.step: a classifier needs labels: ${B} class indices (0..${C - 1}, or -100 to ignore a row)`);
+    if (!Array.isArray(labels) || labels.length !== B || labels.some((l) => Array.isArray(l))) {
+      throw badInput(`trainer.step: labels must be ${B} class indices (one per row, batchSize ${B}), got ${Array.isArray(labels) ? `an array of ${labels.length}${labels.some((l) => Array.isArray(l)) ? ' rows' : ''}` : describeValue(labels)}`);
+    }
+    return labels as number[];
   }
 
   private checkRows(what: string, rows: unknown, labels = false): number[][] {
@@ -178,7 +225,7 @@ export class Trainer {
     return rows as number[][];
   }
 
-  /** Every weight as an HF-named f32 model.safetensors (lm_head back in its [512, E] layout). */
+  /** Every weight as an HF-named f32 model.safetensors (lm_head back in its [512, E] layout; a classifier's score.weight [C, E]). */
   save(): Promise<Uint8Array> {
     return this.serial(async () => {
       this.check('save');
