@@ -4,6 +4,7 @@ import type { ModelClient } from './client';
 import type { FeaturesView } from './features-view';
 import type { LikelihoodView } from './likelihood-view';
 import type { AttentionView } from './attention-view';
+import type { StyleView } from './style-view';
 import type { ModelInfo, ModelSource, Pixels, Progress } from './protocol';
 import { HISTORY_LIMIT, RunHistory, type RunRecord } from './history';
 import { ui } from './page-elements';
@@ -68,6 +69,7 @@ export const views = {
   features: null as FeaturesView | null,
   likelihood: null as LikelihoodView | null,
   attention: null as AttentionView | null,
+  style: null as StyleView | null,
 };
 
 export function setBusy(busy: boolean): void {
@@ -85,6 +87,7 @@ export function setBusy(busy: boolean): void {
   views.features?.setEnabled(ready);
   views.likelihood?.setEnabled(ready);
   views.attention?.setEnabled(ready);
+  views.style?.setEnabled(ready);
 }
 
 /** The prompt's controls do nothing while a run goes (its results are labelled with what it started from). */

@@ -7,6 +7,7 @@ import { ModelClient } from './client';
 import { FeaturesView } from './features-view';
 import { LikelihoodView } from './likelihood-view';
 import { AttentionView } from './attention-view';
+import { StyleView } from './style-view';
 import { readCanvas } from './pixels';
 import { setupDrawing } from './drawing';
 import { setupTabs } from './tabs';
@@ -150,6 +151,8 @@ async function start(): Promise<void> {
   views.features = new FeaturesView(state.client, galleryItems, setBusy);
   views.likelihood = new LikelihoodView(state.client, setBusy);
   views.attention = new AttentionView(state.client, setBusy);
+  views.style = new StyleView(state.client, galleryItems, setBusy);
+  $<HTMLElement>('view-style').append(views.style.element);
   const first = ui.gallery.querySelector<HTMLButtonElement>('button');
   if (first) first.click();
   renderHistory();

@@ -62,6 +62,7 @@ export async function loadModel(choice: Choice): Promise<void> {
     document.body.dataset.model = 'ready';
     views.features?.modelChanged(info);
     views.attention?.modelChanged(info);
+    views.style?.modelChanged(info); // the worker dropped the old model's tuned copy
     // The samples on show were made by the other model: they stay in the history, labelled with it.
     state.results = [];
     state.shown = null;

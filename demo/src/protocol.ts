@@ -32,6 +32,8 @@ export interface ModelInfo {
   nHead: number;
   params: number;
   adapter: string;
+  /** WebGPU runs on the CPU here (SwiftShader, lavapipe): training defaults are smaller. */
+  onCpu: boolean;
   /** The weight bytes came from the browser's Cache Storage rather than the network. */
   fromCache: boolean;
 }
@@ -55,6 +57,8 @@ export type Request =
       varyKeptRows?: boolean;
       samples: number;
       sampling: SamplingSettings;
+      /** Run the style-tuned copy ("Teach it a style") instead of the loaded model. */
+      tuned?: boolean;
     }
   | { type: 'stop'; id: number; /** The generate or load request to stop. */ target: number }
   | { type: 'features'; id: number; images: Pixels[]; labels: number[]; numClasses: number }
@@ -64,7 +68,14 @@ export type Request =
   | { type: 'likelihood'; id: number; images: Int32Array[] }
   /** One image's attention for the query that predicts pixel `pixel`, every layer and head (SOS fed first). */
   | { type: 'attention'; id: number; tokens: Int32Array; pixel: number }
-  | { type: 'clear-cache'; id: number };
+  | { type: 'clear-cache'; id: number }
+  /**
+   * "Teach it a style": fine-tunes an f32 copy of the loaded model (made on first use, from the same files) on
+   * `images` for `steps` steps; Stop (a 'stop' of this id) ends it between steps, keeping what was learned.
+   */
+  | { type: 'style-train'; id: number; images: Pixels[]; settings: StyleSettings }
+  /** Disposes the style-tuned copy (the loaded model is untouched). */
+  | { type: 'style-reset'; id: number };
 
 /** What each request's 'done' carries. */
 export interface Results {
@@ -79,6 +90,29 @@ export interface Results {
   likelihood: LikelihoodResults;
   attention: AttentionResults;
   'clear-cache': { deleted: boolean };
+  'style-train': StyleTrainResults;
+  'style-reset': null;
+}
+
+/** A style fine-tuning run's settings (style-settings.ts gives the defaults for the adapter). */
+export interface StyleSettings {
+  steps: number;
+  batchSize: number;
+  /** AdamW's learning rate (constant after a short warm-up). */
+  lr: number;
+  /** Seeds the order the images are drawn in. */
+  seed: number;
+}
+
+export interface StyleTrainResults {
+  /** Steps this run took (fewer than asked when stopped). */
+  steps: number;
+  /** Steps the tuned copy has had in all, over every run since it was made. */
+  totalSteps: number;
+  /** Bits per token of each step of this run (the training loss on its batch). */
+  bitsPerToken: number[];
+  stopped: boolean;
+  seconds: number;
 }
 
 export interface FeatureResults {
@@ -119,7 +153,11 @@ export type Progress =
   | { phase: 'row'; row: number; rows: number; images: Pixels[]; tokensPerSecond: number }
   | { phase: 'features' | 'probe'; done: number; total: number }
   /** Likelihood: `done` of `total` images scored (the worker scores them a batch at a time). */
-  | { phase: 'likelihood'; done: number; total: number };
+  | { phase: 'likelihood'; done: number; total: number }
+  /** Style tuning: the f32 copy being made (its weights' bytes read and uploaded), before the first step. */
+  | { phase: 'style-copy'; loaded: number; total: number | undefined }
+  /** Style tuning: step `step` of `steps` done, its loss in bits per token. */
+  | { phase: 'style-step'; step: number; steps: number; bitsPerToken: number; gradNorm: number };
 
 /** The name of the error a load answers when fetch itself failed (host unreachable, offline), not when a server answered. */
 export const NETWORK_ERROR = 'NetworkError';

@@ -2,6 +2,8 @@
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
 import { ImageGPT, ImageGPTImageProcessor, LinearProbe, errorCode, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
+import { StyleTuning, type ModelOrigin } from './style-tuning';
+import { runsOnCpu } from './style-plan';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -15,6 +17,10 @@ const PROBE_MAX_ITER = 200;
 
 let model: ImageGPT | null = null;
 let processor: ImageGPTImageProcessor | null = null;
+/** Where the loaded model's files came from: the style's f32 copy is made from them. */
+let origin: ModelOrigin | null = null;
+/** "Teach it a style": the tuned f32 copy of the loaded model, once made. */
+const style = new StyleTuning();
 let busy = false;
 const running = new Map<number, AbortController>();
 
@@ -109,6 +115,8 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     next.device.destroy();
     throw new Error(`the processor has ${nextProcessor.numClusters} colors, the model ${next.config.vocab_size - 1} image tokens`);
   }
+  // The tuned copy was of the old model.
+  style.reset();
   if (model) {
     const old = model;
     model = null;
@@ -117,6 +125,10 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
   }
   model = next;
   processor = nextProcessor;
+  origin = {
+    source: from.source,
+    options: source.kind === 'url' ? { cache: versionedCache(source.version) } : source.kind === 'hub' && source.host ? { host: source.host } : {},
+  };
   const c = next.config;
   const info = next.device.adapterInfo;
   return {
@@ -127,6 +139,7 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     nHead: c.n_head,
     params: countParams(c.n_embd, c.n_layer, c.n_positions, c.vocab_size, c.n_inner),
     adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' · ') || 'WebGPU adapter',
+    onCpu: runsOnCpu(info ?? {}),
     // Local files also report 'cached' (read from disk): only a URL or hub load can come from the cache.
     fromCache: source.kind !== 'files' && phases.has('cached') && !phases.has('download'),
   };
@@ -206,7 +219,8 @@ async function trackRun(
 }
 
 async function generate(id: number, r: Extract<Request, { type: 'generate' }>): Promise<Results['generate']> {
-  const { model: m, processor: p } = loaded();
+  const { model: loadedModel, processor: p } = loaded();
+  const m = r.tuned ? style.model() : loadedModel;
   const { width, height } = p.size;
   if (!Number.isInteger(r.keepRows) || r.keepRows < 0 || r.keepRows > height - 1) {
     throw new Error(`keepRows must be an integer in 0..${height - 1} (at least one row left to complete), got ${r.keepRows}`);
@@ -259,6 +273,19 @@ async function generate(id: number, r: Extract<Request, { type: 'generate' }>): 
     });
     return tokens;
   });
+}
+
+/** "Teach it a style": fine-tunes the f32 copy (made on first use); Stop ends it between steps. */
+async function styleTrain(id: number, r: Extract<Request, { type: 'style-train' }>): Promise<Results['style-train']> {
+  const { model: m, processor: p } = loaded();
+  if (!origin) throw new Error('the loaded model has no known files to copy');
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    return await style.train({ model: m, processor: p, origin }, r.images, r.settings, controller.signal, (pr) => progress(id, pr));
+  } finally {
+    running.delete(id);
+  }
 }
 
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
@@ -414,7 +441,9 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
     case 'features':
     case 'likelihood':
     case 'attention':
-    case 'image-features': {
+    case 'image-features':
+    case 'style-train':
+    case 'style-reset': {
       // One GPU job at a time: the page disables its buttons, this guards the rest.
       if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
       busy = true;
@@ -424,6 +453,11 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
         if (r.type === 'likelihood') return await likelihood(r.id, r);
         if (r.type === 'attention') return await attention(r);
         if (r.type === 'image-features') return await imageFeatures(r.id, r);
+        if (r.type === 'style-train') return await styleTrain(r.id, r);
+        if (r.type === 'style-reset') {
+          style.reset();
+          return null;
+        }
         return await features(r.id, r);
       } finally {
         busy = false;

@@ -35,6 +35,7 @@ const CASE_ORDER = [
   'stop-mid-run.mjs',
   'upload-image.mjs',
   'features-gallery.mjs',
+  'teach-style.mjs',
   'reload-from-cache.mjs',
   'hub-model-bin.mjs',
   'hub-confirm-and-offline.mjs',
