@@ -35,7 +35,7 @@ const USAGE = `usage: npm run train -- --data <images folder | tokens.npy/.npz> 
   --dtype f32|f16       the written model.safetensors (default f32)
   --save-every K        also save every K steps (default: only at the end)
   --resume              continue the run in --out (its trainer-state.safetensors and trainer-state.json)
-  --eval PATH           held-out images or tokens: bits per token before and after training
+  --eval PATH           held-out images or tokens: bits per token before and after training (repeatable)
   --eval-split all|train|heldout   which rows of an --eval .npz (default all)`;
 
 /** What --resume needs besides the weights and AdamW's moments: where the run was and what it was. */
@@ -66,7 +66,7 @@ interface TrainArgs {
   dtype: OutputDType;
   saveEvery: number;
   resume: boolean;
-  eval?: string;
+  eval: string[];
   evalSplit: TokenSplit;
 }
 
@@ -79,9 +79,8 @@ export interface TrainIO {
 
 export interface TrainResult {
   step: number;
-  /** Held-out bits per token (mean over the --eval images) before and after, when --eval was given. */
-  evalBefore?: number;
-  evalAfter?: number;
+  /** Per --eval: its mean bits per token over its images before and after training (the trained f32 weights). */
+  evals: Array<{ path: string; images: number; before: number; after?: number }>;
   lastLoss?: number;
 }
 
@@ -136,7 +135,7 @@ export function parseTrainArgs(args: string[]): TrainArgs {
         dtype: { type: 'string' },
         'save-every': { type: 'string' },
         resume: { type: 'boolean' },
-        eval: { type: 'string' },
+        eval: { type: 'string', multiple: true },
         'eval-split': { type: 'string' },
       },
     }));
@@ -163,7 +162,7 @@ export function parseTrainArgs(args: string[]): TrainArgs {
     dtype: oneOf('dtype', values.dtype, ['f32', 'f16'] as const, 'f32'),
     saveEvery: numberOption('save-every', values['save-every'], 0, 'integer'),
     resume: values.resume ?? false,
-    eval: values.eval,
+    eval: values.eval ?? [],
     evalSplit: oneOf('eval-split', values['eval-split'], splits, 'all'),
   };
 }
@@ -245,7 +244,8 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
   const weights = state ? readModelFile(out, state.weightsFile, '--out') : readModelFile(opts.model, 'model.safetensors');
 
   const data = await readTrainingData(opts.data, '--data', processor, opts.split);
-  const evalData = opts.eval === undefined ? undefined : await readTrainingData(opts.eval, '--eval', processor, opts.evalSplit);
+  const evalSets: TrainingData[] = [];
+  for (const path of opts.eval) evalSets.push(await readTrainingData(path, '--eval', processor, opts.evalSplit));
 
   const ownDevice = io.device === undefined;
   const gpu = io.device ?? (await createNodeDevice()).device;
@@ -277,13 +277,14 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     const record = (entry: object) => appendFileSync(logPath, `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 
     log(`data: ${data.description}`);
-    if (evalData) log(`eval: ${evalData.description}`);
+    for (const set of evalSets) log(`eval: ${set.description}`);
     log(`model: ${opts.model}: ${config.n_layer} layers, n_embd ${config.n_embd}; batch ${batchSize} × ${seqLength} tokens; trainer GPU memory ${(trainer.gpuBytes / 1e6).toFixed(1)} MB`);
-    const result: TrainResult = { step: trainer.stepCount };
-    if (evalData) {
-      result.evalBefore = await meanBitsPerToken(model, evalData);
-      log(`eval at step ${trainer.stepCount}: ${result.evalBefore.toFixed(4)} bits/token on ${evalData.rows.length} images`);
-      record({ event: 'eval', step: trainer.stepCount, bitsPerToken: result.evalBefore, images: evalData.rows.length });
+    const result: TrainResult = { step: trainer.stepCount, evals: [] };
+    for (let i = 0; i < evalSets.length; i++) {
+      const bits = await meanBitsPerToken(model, evalSets[i]);
+      result.evals.push({ path: opts.eval[i], images: evalSets[i].rows.length, before: bits });
+      log(`eval at step ${trainer.stepCount}: ${bits.toFixed(4)} bits/token on ${evalSets[i].rows.length} images of ${opts.eval[i]}`);
+      record({ event: 'eval', step: trainer.stepCount, data: opts.eval[i], bitsPerToken: bits, images: evalSets[i].rows.length });
     }
 
     const save = async () => {
@@ -324,10 +325,11 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     }
     await save();
     result.step = trainer.stepCount;
-    if (evalData) {
-      result.evalAfter = await meanBitsPerToken(model, evalData);
-      log(`eval at step ${trainer.stepCount}: ${result.evalAfter.toFixed(4)} bits/token on ${evalData.rows.length} images (f32 weights; before: ${result.evalBefore!.toFixed(4)})`);
-      record({ event: 'eval', step: trainer.stepCount, bitsPerToken: result.evalAfter, images: evalData.rows.length });
+    for (let i = 0; i < evalSets.length; i++) {
+      const e = result.evals[i];
+      e.after = await meanBitsPerToken(model, evalSets[i]);
+      log(`eval at step ${trainer.stepCount}: ${e.after.toFixed(4)} bits/token on ${e.images} images of ${e.path} (f32 weights; at step ${first}: ${e.before.toFixed(4)})`);
+      record({ event: 'eval', step: trainer.stepCount, data: e.path, bitsPerToken: e.after, images: e.images });
     }
     return result;
   } finally {
