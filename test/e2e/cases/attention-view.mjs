@@ -1,6 +1,11 @@
 // The Attention view: each head's weights over earlier pixels for a clicked (or keyboard-picked) pixel, per
 // layer; changing the layer redraws without computing again.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot } from '../helpers.mjs';
+
+/** Layers of the shipped emoji-16, the model the shared page has loaded. */
+const EMOJI16_LAYERS = JSON.parse(readFileSync(join(repoRoot, 'models/emoji-16/config.json'), 'utf8')).n_layer;
 
 export function register(test, { shared, assert, canvasPixels, same, RESULTS }) {
   test('attention view: each head’s weights over earlier pixels for a clicked pixel, per layer', async () => {
@@ -42,22 +47,26 @@ export function register(test, { shared, assert, canvasPixels, same, RESULTS }) 
           `head ${h + 1}'s text alternative: ${e.label}`);
       }
     };
-    // Click the middle pixel (row 9, column 9 counted from 1): the middle layer (2 of 4) is shown.
+    // The selector offers one entry per layer of emoji-16; the middle one, floor((layers − 1) / 2) counted from 0, is chosen.
+    const layers = await page.$$eval('#attention-layer option', (options) => options.length);
+    assert(layers === EMOJI16_LAYERS, `the layer selector offers ${layers} layers; models/emoji-16 has ${EMOJI16_LAYERS}`);
+    const middleIndex = Math.floor((layers - 1) / 2);
+    // Click the middle pixel (row 9, column 9 counted from 1): the middle layer is shown.
     const box = await page.locator('#attention-image').boundingBox();
     await page.mouse.click(box.x + box.width * (8.5 / 16), box.y + box.height * (8.5 / 16));
     await done();
     assert(/row 9, column 9/.test(await page.textContent('#attention-query')), `query: ${await page.textContent('#attention-query')}`);
-    assert((await page.inputValue('#attention-layer')) === '1', `default layer ${await page.inputValue('#attention-layer')}, expected the middle one (index 1 of 4)`);
+    assert((await page.inputValue('#attention-layer')) === String(middleIndex), `default layer ${await page.inputValue('#attention-layer')}, expected the middle one (index ${middleIndex} of ${layers})`);
     const middle = await read();
-    check(middle, 8 * 16 + 8, 2);
+    check(middle, 8 * 16 + 8, middleIndex + 1);
     const computed = await page.textContent('#attention-text');
-    // Another layer: redrawn from the same row (no new computation), and different maps.
-    await page.selectOption('#attention-layer', '3');
-    await page.waitForFunction(() => document.querySelector('#attention-heads').dataset.layer === '3', null, { timeout: 5_000 });
+    // Another layer, the last: redrawn from the same row (no new computation), and different maps.
+    await page.selectOption('#attention-layer', String(layers - 1));
+    await page.waitForFunction((last) => document.querySelector('#attention-heads').dataset.layer === last, String(layers - 1), { timeout: 5_000 });
     const last = await read();
-    check(last, 8 * 16 + 8, 4);
+    check(last, 8 * 16 + 8, layers);
     assert(await page.evaluate(() => document.body.dataset.attention) === 'done' && (await page.textContent('#attention-text')) === computed, 'changing the layer computed the row again');
-    assert(last.some((e, h) => !same(e.pixels, middle[h].pixels)), 'layers 2 and 4 draw identical maps');
+    assert(last.some((e, h) => !same(e.pixels, middle[h].pixels)), `layers ${middleIndex + 1} and ${layers} draw identical maps`);
     await page.screenshot({ path: join(RESULTS, 'attention.png'), fullPage: true });
     // Keyboard: the cursor moves one pixel left, Enter picks it (a new query is computed).
     await page.focus('#attention-image');
@@ -65,7 +74,7 @@ export function register(test, { shared, assert, canvasPixels, same, RESULTS }) 
     assert(await page.isVisible('#attention-cursor') && /Cursor at row 9, column 8/.test(await page.textContent('#attention-query')), `cursor: ${await page.textContent('#attention-query')}`);
     await page.keyboard.press('Enter');
     await done();
-    check(await read(), 8 * 16 + 7, 4);
+    check(await read(), 8 * 16 + 7, layers);
     assert(/query pixel row 9, column 8/i.test(await page.textContent('#attention-query')), `query after Enter: ${await page.textContent('#attention-query')}`);
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -32,7 +32,9 @@ export function register(test, { shared, assert, waitForState, collectErrors, RE
         total: [...document.querySelectorAll('#confusion td')].reduce((s, td) => s + Number(td.textContent || 0), 0),
         text: document.querySelector('#features-text').textContent,
       }));
-      assert(info.points === info.layers && info.layers === 5, `chart has ${info.points} points for ${info.layers} layers (expected 5)`);
+      // One point per hidden state: the embeddings and each block's output.
+      const expected = JSON.parse(readFileSync(join(repoRoot, 'models/emoji-16/config.json'), 'utf8')).n_layer + 1;
+      assert(info.points === info.layers && info.layers === expected, `chart has ${info.points} points for ${info.layers} layers (expected ${expected})`);
       assert(info.rows === 3, `confusion matrix has ${info.rows} rows for 3 categories`);
       assert(info.total === gallery.length, `confusion matrix counts ${info.total} images of ${gallery.length}`);
       shared.notes.push(`features (${gallery.length} images): ${info.text}`);
