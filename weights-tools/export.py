@@ -1,6 +1,7 @@
 """Export a training checkpoint as an HF-format model folder, with samples and a model card.
 
-    /usr/bin/python3 weights-tools/export.py weights-tools/runs/emoji-16/checkpoint.pt models/emoji-16
+    /usr/bin/python3 weights-tools/export.py weights-tools/runs/emoji-16/checkpoint.pt models/emoji-16 \
+        [--log weights-tools/runs/emoji-16/log.jsonl] [--config C] [--temperature T --top-k K] [--donor-commit C --donor-note TEXT]
     /usr/bin/python3 weights-tools/export.py --e2e-fixture models/emoji-16 test/fixtures/emoji16
 
 Writes model.safetensors (f16, HF tensor names, no mask buffers), config.json, preprocessor_config.json
@@ -95,8 +96,8 @@ def pick_varied(index: List[dict], count: int, seed: int) -> List[int]:
     return chosen
 
 
-def sample_grid(model, clusters: np.ndarray, size: int, path: str, seed: int = 0,
-                n_completions: int = 8, n_variants: int = 3, n_uncond: int = 16) -> None:
+def sample_grid(model, clusters: np.ndarray, size: int, path: str, seed: int = 0, n_completions: int = 8,
+                n_variants: int = 3, n_uncond: int = 16, temperature: float = 1.0, top_k: int = 40) -> List[dict]:
     """PNG: rows of [original | quantized | top half kept | completions...], then unconditional samples."""
     from PIL import Image  # only here: train_gpu.py imports this module on machines that may lack PIL
 
@@ -108,8 +109,8 @@ def sample_grid(model, clusters: np.ndarray, size: int, path: str, seed: int = 0
     half = n // 2
     prefix = torch.cat([torch.full((len(picks), 1), SOS), tokens[:, :half]], dim=1)
     prefix = prefix.repeat_interleave(n_variants, dim=0)
-    completions = generate(model, prefix, n, top_k=40, temperature=1.0, generator=g).reshape(len(picks), n_variants, n)
-    uncond = generate(model, torch.full((n_uncond, 1), SOS), n, top_k=40, temperature=1.0, generator=g)
+    completions = generate(model, prefix, n, top_k=top_k, temperature=temperature, generator=g).reshape(len(picks), n_variants, n)
+    uncond = generate(model, torch.full((n_uncond, 1), SOS), n, top_k=top_k, temperature=temperature, generator=g)
 
     def img(t: torch.Tensor) -> np.ndarray:
         return tokens_to_pixels(t.numpy().reshape(size, size), clusters)
@@ -158,10 +159,7 @@ extension that Hugging Face ignores: transparent inputs are composited onto whit
 
 ## Training
 
-- Data: emoji from the npm packages `emoji-datasource-google@16.0.0` (Noto Emoji images) and
-  `emoji-datasource-twitter@16.0.0` (Twemoji images): the "clean" 64-px sprite sheets, composited onto
-  white, resized to {size}×{size} with PIL bilinear. Base emoji plus one skin-tone variant per emoji and vendor
-  (so people do not dominate). {train_images} training images, {heldout_images} held-out images.
+- Data: {data}
 - Held-out split: ~10 % of emoji names per category (`weights-tools/split.json`), both vendors and all
   variants of a name on the same side; never trained on.
 - Palette: k-means (512 colors) over the training pixels in `x/127.5 − 1` space{palette_note}; images tokenized
@@ -169,9 +167,9 @@ extension that Hugging Face ignores: transparent inputs are composited onto whit
 - Sequences: input `[SOS, t0 … t{last_input}]`, targets `[t0 … t{last_target}]`.
 - Optimizer: AdamW (β 0.9/0.95, weight decay {weight_decay} on matrices), lr {lr}, {warmup} warmup steps then
   cosine to 10 %, batch {batch} images, dropout {dropout}, gradient clipping 1.0.
-- {steps} steps in {minutes} minutes of training ({wall_minutes} minutes wall time with evaluations) on one
+- Compute: {steps} steps in {minutes} minutes of training ({wall_minutes} minutes wall time with evaluations) on one
   CPU thread (2-core shared machine, OpenBLAS with `OPENBLAS_CORETYPE=SKYLAKEX`), seed {seed}.{init_note}
-
+{curve}
 ## Results (bits per token; 9 bits = uniform over 512 colors)
 
 | split | checkpoint (f32), {eval_images} images | shipped weights (f16), all held-out images |
@@ -183,8 +181,8 @@ The f32 columns come from the training log (a fixed random sample of {eval_image
 fewer than all, so they are noisy); the f16 figure is measured on every held-out image by `export.py`.
 
 `samples.png`: each of the first {n_rows} rows is a held-out emoji: original, palette-quantized, top half kept,
-then {n_variants} completions of the bottom half sampled by this model (top-k 40, temperature 1).
-Below them: unconditional samples from SOS (top-k 40, temperature 1). Generated with the PyTorch reference
+then {n_variants} completions of the bottom half sampled by this model ({sampling}).
+Below them: 16 unconditional samples from SOS (the same settings). Generated with the PyTorch reference
 (`weights-tools/imagegpt_torch.py`) from the f16 weights upcast to f32.
 Held-out rows: {rows_list}.
 
@@ -193,11 +191,11 @@ Held-out rows: {rows_list}.
 ## Reproduce
 
 ```sh
-/usr/bin/python3 weights-tools/prepare_data.py            # fetches the npm packages, writes weights-tools/data/
+/usr/bin/python3 weights-tools/prepare_data.py{prepare_flags}            # fetches the npm packages, writes weights-tools/data/
 OB=weights-tools/.cache/openblas    # optional but ~30x faster than Debian's reference BLAS:
 (mkdir -p $OB && cd $OB && apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb root)
-LD_LIBRARY_PATH=$OB/root/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SKYLAKEX \\
-  /usr/bin/python3 weights-tools/train.py --config {config_path} --seed {seed} --steps {steps}
+{donor_command}LD_LIBRARY_PATH=$OB/root/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SKYLAKEX \\
+  /usr/bin/python3 weights-tools/train.py --config {config_path} --seed {seed} --steps {steps}{init_flag}
 ```
 
 {schedule_note}
@@ -208,11 +206,134 @@ LD_LIBRARY_PATH=$OB/root/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_
 - Noto Emoji (Google): Apache License 2.0 — https://github.com/googlefonts/noto-emoji
 - Twemoji (Twitter, Inc. and other contributors): CC-BY 4.0 — https://github.com/twitter/twemoji
   (graphics licensed under CC-BY 4.0, https://creativecommons.org/licenses/by/4.0/).
-- emoji-datasource packages (iamcal/emoji-data): MIT.
+- emoji-datasource packages (iamcal/emoji-data): MIT.{fluent_licence}
 """
 
+FLUENT_LICENCE = """
+- Fluent Emoji (Microsoft): MIT — https://github.com/microsoft/fluentui-emoji (through the npm package
+  `@iconify-json/fluent-emoji-flat@1.2.6`)."""
 
-def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> None:
+
+def data_description(size: int, train_images_logged: Optional[int]) -> Dict[str, object]:
+    """The card's data sentence, read from weights-tools/data/emoji-<size>/index.json (what the run trained on,
+    checked against the log's training-image count when there is one)."""
+    from train import load_data  # train imports this module; import lazily
+
+    _, index = load_data(size)
+    train = [r for r in index if r["split"] == "train"]
+    held = len(index) - len(train)
+    if train_images_logged is not None and train_images_logged != len(train):
+        raise ValueError(f"weights-tools/data/emoji-{size} has {len(train)} training images but the run's log says "
+                         f"{train_images_logged}: prepare the data the run used before exporting")
+    fluent = sum(r["vendor"] == "fluent" for r in train)
+    extra = sum(bool(r.get("extra_variant")) for r in train)
+    flippable = sum(bool(r.get("flip")) for r in train)
+    text = ("emoji from the npm packages `emoji-datasource-google@16.0.0` (Noto Emoji images) and "
+            "`emoji-datasource-twitter@16.0.0` (Twemoji images): the \"clean\" 64-px sprite sheets")
+    if fluent:
+        text += (", and Microsoft's Fluent Emoji (flat) from `@iconify-json/fluent-emoji-flat@1.2.6`, rendered from SVG "
+                 "at 64 px with `rsvg-convert`, training names only")
+    text += f"; composited onto white, resized to {size}×{size} with PIL bilinear. "
+    if extra:
+        text += ("Every skin-tone variant is kept but weighed down: an emoji's base image weighs 1 and its variants "
+                 "share a weight of 1, and batches are drawn in proportion to the weights, so people are about a third "
+                 "of what the model sees. ")
+    else:
+        text += "Base emoji plus one skin-tone variant per emoji and vendor (so people do not dominate). "
+    detail = [f"{extra} of them extra skin-tone variants"] if extra else []
+    if fluent:
+        detail.append(f"{fluent} Fluent")
+    text += f"{len(train)} training images" + (f" ({', '.join(detail)})" if detail else "") + f", {held} held-out images."
+    return {"text": text, "fluent": fluent > 0, "flippable": flippable}
+
+
+def log_summary(entries: List[dict]) -> dict:
+    """Figures for the card from a run's log.jsonl, resumed runs included: the last evaluation, the training
+    minutes and wall minutes summed over the run's sessions, each session's schedule, the curve."""
+    start = [e for e in entries if e["event"] == "start"]
+    evals = [e for e in entries if e["event"] in ("eval", "final")]
+    if not start or not evals:
+        raise ValueError("the log has no start or no evaluation event")
+    final = evals[-1]
+    # A session (one train.py invocation) opens with "init", "resume" or "start"; these three follow each other.
+    sessions: List[List[dict]] = []
+    for e in entries:
+        opens = e["event"] in ("init", "resume", "start")
+        if not sessions or (opens and sessions[-1][-1]["event"] not in ("init", "resume")):
+            sessions.append([])
+        sessions[-1].append(e)
+    timed = [[e for e in session if "time" in e] for session in sessions]
+    wall = sum(t[-1]["time"] - t[0]["time"] for t in timed if t)
+    schedule = []  # (training minutes at the session's start, the session's --max-minutes)
+    for e in start:
+        before = [v for v in evals if v["time"] < e["time"]]
+        schedule.append((before[-1]["minutes"] if before else 0.0, e["max_minutes"]))
+    init = next((e for e in entries if e["event"] == "init"), None)
+    return {"steps": final["step"], "train_minutes": final["minutes"], "train_bpt": final["train_bpt"],
+            "heldout_bpt": final["heldout_bpt"], "train_images": start[-1]["train_images"],
+            "eval_images": final.get("eval_images", start[-1]["heldout_images"]),
+            "heldout_images": start[-1]["heldout_images"], "seed": start[-1]["seed"],
+            "max_minutes_used": start[-1]["max_minutes"], "schedule_steps": start[-1].get("steps"),
+            "wall_minutes": round(wall / 60, 1), "schedule": schedule,
+            "donor_layers": init["donor_layers"] if init else None,
+            "curve": [(e["minutes"], e["step"], e["train_bpt"], e["heldout_bpt"]) for e in evals]}
+
+
+def curve_table(curve: List[tuple], eval_images: object) -> str:
+    lines = ["", "## Curve", "",
+             f"| training minutes | step | train bits/token | held-out bits/token (f32, {eval_images} images) |",
+             "|---|---|---|---|"]
+    lines += [f"| {m:.1f} | {step} | {tr:.3f} | {he:.3f} |" for m, step, tr, he in curve]
+    lines += ["", "Train bits/token are on a fixed random sample of the training rows, drawn uniformly, unmirrored and "
+              "without the skin-tone weights (where the data has every variant, two rows in five are people), so "
+              "the column is not the training loss itself.", ""]
+    return "\n".join(lines)
+
+
+def schedule_text(info: dict, cfg: dict) -> str:
+    if info.get("schedule_steps"):
+        return f"This run used a step schedule (`--steps {info['schedule_steps']}`)."
+    schedule = info.get("schedule") or [(0.0, info.get("max_minutes_used", cfg["max_minutes"]))]
+    if len(schedule) == 1:
+        return (f"This run used a wall-clock schedule (`--max-minutes {schedule[0][1]}`, cosine over elapsed training "
+                "time); `--steps` with the step count above gives the same schedule measured in steps, so a re-run "
+                "lands close to, not bit-identical with, these weights (timing-dependent).")
+    parts = [f"from minute {m:g} under a {mm:g}-minute cosine" for m, mm in schedule]
+    return ("This run used wall-clock schedules and was resumed (`--resume --max-minutes M` continues at the training "
+            "minutes already done, on the new schedule's curve): " + "; ".join(parts) + ". The restarts lifted the "
+            "learning rate a little each time. `--steps` with the step count above gives one cosine over the steps "
+            "instead, so a re-run lands close to, not bit-identical with, these weights.")
+
+
+def init_text(cfg: dict, info: dict, donor_commit: Optional[str], donor_note: Optional[str]) -> Dict[str, str]:
+    """The card's lines about a run that started from another model: how it was initialized, and the reproduce
+    command's extra line and flag (the donor as committed, when the folder now holds this model)."""
+    init_from = cfg.get("init_from")
+    if not init_from:
+        return {"init_note": "", "origin": "from scratch", "palette_note": "", "donor_command": "", "init_flag": ""}
+    donor = f"`{init_from}`" + (f" as committed in {donor_commit}" if donor_commit else "")
+    layers = info.get("donor_layers")
+    if layers is not None and layers < cfg["n_layer"]:
+        note = (f"\n- Grown from {donor} ({layers} layers{'; ' + donor_note if donor_note else ''}): its weights and "
+                f"palette copied, blocks {layers + 1}–{cfg['n_layer']} added as identities (their two output "
+                "projections zero, `deepen` in `train.py`), so training started from the donor's loss. The minutes "
+                "above are this model's; the donor's own training is on its card.")
+        origin = f"grown from a {layers}-layer {init_from}"
+    else:
+        note = (f"\n- Initialized from {donor} (all weights and its palette; position embeddings upsampled "
+                "nearest-neighbour from its grid), then trained on this resolution.")
+        origin = f"starting from `{init_from}`"
+    command, flag = "", ""
+    if donor_commit:
+        command = (f"mkdir -p /tmp/donor && git archive {donor_commit} {init_from} | tar -x -C /tmp/donor   "
+                   "# the donor as it was\n")
+        flag = f" --init-from /tmp/donor/{init_from}"
+    return {"init_note": note, "origin": origin, "donor_command": command, "init_flag": flag,
+            "palette_note": f" (the palette of {donor}, fitted on its training images)"}
+
+
+def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None, temperature: float = 1.0, top_k: int = 40,
+               donor_commit: Optional[str] = None, donor_note: Optional[str] = None) -> None:
     state = torch.load(ckpt_path)
     cfg = state["config"]
     size = cfg["size"]
@@ -220,6 +341,8 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
     config = ImageGPTConfig(vocab_size=513, n_positions=size * size, n_embd=cfg["n_embd"], n_layer=cfg["n_layer"],
                             n_head=cfg["n_head"], resid_pdrop=cfg["dropout"], embd_pdrop=cfg["dropout"],
                             attn_pdrop=cfg["dropout"])
+    info = dict(extra or {})
+    data = data_description(size, info.get("train_images"))
     write_model_folder(out_dir, {k: v.to(torch.float16) for k, v in state["model"].items()}, config, clusters, size)
 
     model, clusters, _ = load_model_dir(out_dir)
@@ -230,35 +353,28 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None) -> No
     heldout_f16 = bits_per_token(model, held_tokens)
     n_rows, n_variants = 8, 3
     rows = sample_grid(model, clusters, size, os.path.join(out_dir, "samples.png"), seed=state["seed"],
-                       n_completions=n_rows, n_variants=n_variants)
-    info = dict(extra or {})
+                       n_completions=n_rows, n_variants=n_variants, temperature=temperature, top_k=top_k)
     n = size * size
     card = CARD.format(
         name=cfg["name"], size=size, n_embd=cfg["n_embd"], n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_positions=n,
         params=sum(v.numel() for v in state["model"].values()),
         file_kib=os.path.getsize(os.path.join(out_dir, "model.safetensors")) // 1024,
-        train_images=info.get("train_images", "?"), heldout_images=info.get("heldout_images", len(pixels)),
+        data=data["text"], heldout_images=info.get("heldout_images", len(pixels)),
         last_input=n - 2, last_target=n - 1, weight_decay=cfg["weight_decay"], lr=cfg["lr"],
         warmup=cfg["warmup_steps"], batch=cfg["batch_size"], dropout=cfg["dropout"],
         steps=info.get("steps", state["step"]),
         minutes=info.get("train_minutes", round(state["trained_seconds"] / 60, 1)), seed=state["seed"],
         train_bpt=info.get("train_bpt", float("nan")), heldout_bpt=info.get("heldout_bpt", float("nan")),
         heldout_bpt_f16=heldout_f16, eval_images=info.get("eval_images", len(pixels)), n_rows=n_rows, n_variants=n_variants,
+        sampling=f"top-k {top_k or 'off'}, temperature {temperature:g}",
         rows_list=", ".join(f"{r['name']} ({r['vendor']}, {r['category']})" for r in rows),
         config_path=info.get("config_path", f"weights-tools/configs/{cfg['name']}.json"),
         wall_minutes=info.get("wall_minutes", "?"),
-        palette_note=f" (the palette of `{cfg['init_from']}`, fitted on its training images)" if cfg.get("init_from") else "",
-        origin=f"starting from `{cfg['init_from']}`" if cfg.get("init_from") else "from scratch",
-        init_note=(
-            f"\n- Initialized from `{cfg['init_from']}` (all weights and its palette; position embeddings upsampled "
-            "nearest-neighbour from its grid), then trained on this resolution." if cfg.get("init_from") else ""
-        ),
-        schedule_note=(
-            f"This run used a step schedule (`--steps {info['schedule_steps']}`)." if info.get("schedule_steps") else
-            f"This run used a wall-clock schedule (`--max-minutes {info.get('max_minutes_used', cfg['max_minutes'])}`, "
-            "cosine over elapsed training time); `--steps` with the step count above gives the same schedule measured "
-            "in steps, so a re-run lands close to, not bit-identical with, these weights (timing-dependent)."
-        ),
+        curve=curve_table(info["curve"], info.get("eval_images", len(pixels))) if info.get("curve") else "",
+        schedule_note=schedule_text(info, cfg),
+        prepare_flags=" --fluent" if data["fluent"] else "",
+        fluent_licence=FLUENT_LICENCE if data["fluent"] else "",
+        **init_text(cfg, info, donor_commit, donor_note),
     )
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write(card)
@@ -312,7 +428,13 @@ def main() -> int:
     parser.add_argument("source", help="checkpoint.pt (or, with --e2e-fixture, an exported model folder)")
     parser.add_argument("out", help="output folder")
     parser.add_argument("--e2e-fixture", action="store_true")
-    parser.add_argument("--log", help="the run's log.jsonl, to fill the card's figures")
+    parser.add_argument("--log", help="the run's log.jsonl, to fill the card's figures and curve")
+    parser.add_argument("--temperature", type=float, default=1.0, help="samples.png's sampling (the demo's default)")
+    parser.add_argument("--top-k", type=int, default=40, help="samples.png's sampling (the demo's default; 0 = off)")
+    parser.add_argument("--config", help="the run's config, for the card's reproduce line (default: "
+                        "weights-tools/configs/<name>.json)")
+    parser.add_argument("--donor-commit", help="the commit holding the donor model (init_from) the run started from")
+    parser.add_argument("--donor-note", help="a few words on the donor for the card (its size, training, loss)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.e2e_fixture:
@@ -321,16 +443,11 @@ def main() -> int:
     extra: dict = {}
     if args.log:
         with open(args.log) as f:
-            entries = [json.loads(line) for line in f]
-        start = next(e for e in entries if e["event"] == "start")
-        final = [e for e in entries if e["event"] in ("final", "eval")][-1]
-        extra = {"steps": final["step"], "train_minutes": final["minutes"], "train_bpt": final["train_bpt"],
-                 "heldout_bpt": final["heldout_bpt"], "train_images": start["train_images"],
-                 "eval_images": final.get("eval_images", start["heldout_images"]),
-                 "heldout_images": start["heldout_images"], "seed": start["seed"],
-                 "max_minutes_used": start["max_minutes"],
-                 "wall_minutes": round((final.get("time", 0) - start.get("time", 0)) / 60, 1) if "time" in start else "?"}
-    export_run(args.source, args.out, extra)
+            extra = log_summary([json.loads(line) for line in f])
+    if args.config:
+        extra["config_path"] = args.config
+    export_run(args.source, args.out, extra, temperature=args.temperature, top_k=args.top_k,
+               donor_commit=args.donor_commit, donor_note=args.donor_note)
     return 0
 
 

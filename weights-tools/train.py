@@ -125,6 +125,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--out", default=None, help="export folder (default models/<name>)")
     parser.add_argument("--run-dir", default=None, help="checkpoints and logs (default weights-tools/runs/<name>)")
     parser.add_argument("--resume", action="store_true", help="continue from the run dir's checkpoint")
+    parser.add_argument("--init-from", default=None,
+                        help="the model folder to start from (overrides the config's init_from: a donor kept elsewhere)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch's intra-op threads (OpenBLAS's are OPENBLAS_NUM_THREADS; keep one of the two at 1)")
@@ -132,6 +134,8 @@ def main(argv: Optional[list] = None) -> int:
 
     with open(args.config) as f:
         cfg = json.load(f)
+    if args.init_from is not None:
+        cfg["init_from"] = args.init_from
     name, size = cfg["name"], cfg["size"]
     max_minutes = args.max_minutes if args.max_minutes is not None else cfg["max_minutes"]
     run_dir = args.run_dir or os.path.join(HERE, "runs", name)
