@@ -128,7 +128,7 @@ export class ImageGPT {
    * (`JSON.stringify(classifier.config)` is its config.json). `model` is left as it was; the new model does not own
    * the device, so dispose it before a source model that requested its own device.
    */
-  static forImageClassification(model: ImageGPT, options: ForImageClassificationOptions): Promise<ImageGPT> {
+  static async forImageClassification(model: ImageGPT, options: ForImageClassificationOptions): Promise<ImageGPT> {
     if (!(model instanceof ImageGPT)) throw new ImageGPTError('E_BAD_INPUT', 'forImageClassification: expected an ImageGPT model as the first argument');
     const config = classifierConfig(model.config, options);
     return model.run('forImageClassification', async () => {

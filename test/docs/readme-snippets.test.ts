@@ -214,7 +214,7 @@ const PUBLIC_NAMES = [
   'SessionOptions', 'RowInputs', 'StepInputs', 'HeadMask', 'MemoryReport', 'DeviceFeatures', 'KernelTuning', 'WeightDType',
   'ImageGPTConfig', 'ImageGPTConfigJSON', 'ProblemType',
   // training
-  'Trainer', 'TrainerOptions', 'TrainStepOptions', 'TrainStepResult',
+  'Trainer', 'TrainerOptions', 'TrainStepOptions', 'TrainStepResult', 'ForImageClassificationOptions',
   // processor
   'ImageGPTImageProcessor', 'upscaleNearest', 'maskRows', 'ImageGPTImageProcessorOptions', 'EncodeOptions', 'DecodeOptions',
   'PreprocessorConfig', 'ImageSize', 'RgbImage', 'RgbaImage', 'ImageInput', 'PixelImage', 'BrowserImageSource', 'Rgb', 'ResampleFilter',
@@ -230,7 +230,7 @@ const PUBLIC_NAMES = [
 /** Each exported class's public members (statics as `static name`), as README documents them. */
 const PUBLIC_MEMBERS: Record<string, string[]> = {
   ImageGPT: [
-    'static fromPretrained', 'config', 'device', 'dtype', 'tuning', 'deviceFeatures', 'lost', 'isLost', 'createSession', 'forward',
+    'static fromPretrained', 'static forImageClassification', 'config', 'device', 'dtype', 'tuning', 'deviceFeatures', 'lost', 'isLost', 'createSession', 'forward',
     'attentionRow', 'bitsPerToken', 'features', 'classify', 'generate', 'complete', 'createTrainer', 'memory', 'dispose',
   ],
   Trainer: ['batchSize', 'seqLength', 'gpuBytes', 'stepCount', 'dispatchCounts', 'step', 'save', 'saveState', 'loadState', 'dispose'],

@@ -148,7 +148,7 @@ export interface StepResult {
   grads: Map<string, Float64Array>;
 }
 
-/** Loss and gradients of one batch. `ids` [B][T], SOS first. Causal labels [B][T] (-100 ignored); classes [B]. */
+/** Loss and gradients of one batch. `ids` [B][T], SOS first. Causal labels [B][T] (-100 ignored); classes [B] (-100 ignored). */
 export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string, Float32Array | Float64Array>, ids: number[][], labels: Labels): StepResult {
   const { n_embd: E, n_head: H, n_layer: L, layer_norm_epsilon: eps } = config;
   const I = config.n_inner ?? 4 * E;
@@ -224,14 +224,17 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) pooled[Math.floor(n / T) * E + e] += nf[n * E + e] / T;
     const logits = mm(pooled, score, B, E, C, false, true);
     const dlogits = new Float64Array(B * C);
+    // torch's CrossEntropyLoss: rows labelled -100 are ignored, the mean is over the counted ones.
+    const counted = labels.labels.filter((l) => l !== -100).length;
     for (let b = 0; b < B; b++) {
       const target = labels.labels[b];
+      if (target === -100) continue;
       let max = -Infinity;
       for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
       let sum = 0;
       for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
-      loss += (Math.log(sum) + max - logits[b * C + target]) / B;
-      for (let c = 0; c < C; c++) dlogits[b * C + c] = (Math.exp(logits[b * C + c] - max) / sum - (c === target ? 1 : 0)) / B;
+      loss += (Math.log(sum) + max - logits[b * C + target]) / counted;
+      for (let c = 0; c < C; c++) dlogits[b * C + c] = (Math.exp(logits[b * C + c] - max) / sum - (c === target ? 1 : 0)) / counted;
     }
     grad('score.weight', mm(dlogits, pooled, C, B, E, true));
     const dpooled = mm(dlogits, score, B, C, E);
