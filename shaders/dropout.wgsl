@@ -1,7 +1,13 @@
-// Inverted dropout from a counter-based generator, so nothing is stored between forward and backward: element i
-// of site `site` (one per dropout place and layer) in step `step` is kept when hash(seed, site, step, i) ≥ p·2³²,
-// and kept values are scaled by 1/(1 − p). The backward calls the same entry on the gradient with the same
-// numbers, which regenerates the same mask. In place. Prepended: step.wgsl (unused).
+// Inverted dropout from a counter-based generator (dropout_mask.wgsl), so nothing is stored between forward and
+// backward: element i is kept when dropoutHash(seed, site, step, i) ≥ p·2³², and kept values are scaled by
+// 1/(1 − p). The backward dispatches the same entry on the gradient with the same key, which regenerates the mask.
+// - dropout:     x ← mask(x) (+ residual with ADD_RESIDUAL), in place: the embeddings' output and its gradient,
+//                and a block's c_proj output dropped before its residual add.
+// - dropoutInto: y = mask(x), out of place: the residual stream's gradient dropped on its way back into c_proj
+//                (the stream itself keeps the undropped gradient).
+// Prepended: step.wgsl (unused), dropout_mask.wgsl.
+
+override ADD_RESIDUAL: bool = false;
 
 struct Dropout {
   count: u32,
@@ -18,26 +24,28 @@ const WG = 256u;
 
 @group(0) @binding(1) var<uniform> drop: Dropout;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;   // a placeholder without ADD_RESIDUAL
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// An integer hash with good avalanche (xor-shift-multiply rounds); the key mixes in one word at a time.
-fn mix32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
-fn dropoutHash(i: u32) -> u32 {
-  return mix32(mix32(mix32(mix32(drop.seed) ^ drop.site) ^ drop.stepIndex) ^ i);
+fn dropped(i: u32, v: f32) -> f32 {
+  let kept = dropoutHash(drop.seed, drop.site, drop.stepIndex, i) >= drop.threshold;
+  return select(0.0, v * drop.scale, kept);
 }
 
 @compute @workgroup_size(WG)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   for (var i = gid.x; i < drop.count; i += groups.x * WG) {
-    let kept = dropoutHash(i) >= drop.threshold;
-    x[i] = select(0.0, x[i] * drop.scale, kept);
+    var v = dropped(i, x[i]);
+    if (ADD_RESIDUAL) {
+      v += residual[i];
+    }
+    x[i] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dropoutInto(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < drop.count; i += groups.x * WG) {
+    y[i] = dropped(i, x[i]);
   }
 }

@@ -5,7 +5,14 @@
 // - queryGrad:    dq_i = scale · Σ_{j ≤ i} p_ij (dp_ij − D_i) k_j, where p_ij = exp(s_ij − L_i), dp_ij = dO_i · v_j.
 // - keyValueGrad: dv_j = Σ_{i ≥ j} p_ij dO_i and dk_j = scale · Σ_{i ≥ j} p_ij (dp_ij − D_i) q_i.
 // No float atomics: every output element has one writer. qkv and dqkv are [rows, 3E] (q | k | v, head h at
-// columns h·D); O and dO are [rows, E]; rows b·T + t. Prepended: step.wgsl (unused).
+// columns h·D); O and dO are [rows, E]; rows b·T + t. Prepended: step.wgsl (unused), dropout_mask.wgsl.
+// With DROPOUT, the probabilities are dropped after the softmax, before · v (Hugging Face's attn_dropout):
+// O_i = Σ_j m_ij p_ij v_j with m_ij ∈ {0, 1/(1 − p)} from the mask hash of element ((b·H + h)·T + t)·T + u (the
+// [B, H, T, T] probabilities' index). The backward recomputes the same m_ij: dv_j = Σ_i m_ij p_ij dO_i, and the
+// gradient reaching p_ij is m_ij dp_ij, so ds_ij = p_ij (m_ij dp_ij − D_i), where D_i = dO_i · O_i still equals
+// Σ_j p_ij (m_ij dp_ij) since O already holds the mask.
+
+override DROPOUT: bool = false;
 
 struct Dims {
   batch: u32,
@@ -13,9 +20,13 @@ struct Dims {
   heads: u32,
   headDim: u32,   // D ≤ MAX_HEAD_DIM
   scale: f32,
+  dropSeed: u32,
+  dropSite: u32,
+  dropStep: u32,
+  dropThreshold: u32,   // p · 2³²
+  dropScale: f32,       // 1 / (1 − p)
   pad0: u32,
   pad1: u32,
-  pad2: u32,
 }
 
 const MAX_HEAD_DIM = 128u;
@@ -44,6 +55,16 @@ fn score(i: u32, j: u32, h: u32) -> f32 {
     s += qkv[qi + d] * qkv[kj + d];
   }
   return s * dims.scale;
+}
+
+// The dropout multiplier m of probability (b, h, t, u): 1 without DROPOUT.
+fn keep(b: u32, h: u32, t: u32, u: u32) -> f32 {
+  if (!DROPOUT) {
+    return 1.0;
+  }
+  let element = ((b * dims.heads + h) * dims.seq + t) * dims.seq + u;
+  let kept = dropoutHash(dims.dropSeed, dims.dropSite, dims.dropStep, element) >= dims.dropThreshold;
+  return select(0.0, dims.dropScale, kept);
 }
 
 // dp_ij = dO_i · v_j.
@@ -76,9 +97,10 @@ fn attentionForward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rescale = exp(peak - newPeak);
     let p = exp(s - newPeak);
     sum = sum * rescale + p;
+    let kept = p * keep(b, h, t, u);
     let vj = at(j, 2u, h);
     for (var d = 0u; d < dims.headDim; d++) {
-      acc[d] = acc[d] * rescale + p * qkv[vj + d];
+      acc[d] = acc[d] * rescale + kept * qkv[vj + d];
     }
     peak = newPeak;
   }
@@ -129,7 +151,7 @@ fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var u = 0u; u <= t; u++) {
     let j = b * dims.seq + u;
     let p = exp(score(i, j, h) - logSum);
-    let ds = p * (gradDot(i, j, h) - rowDot);
+    let ds = p * (keep(b, h, t, u) * gradDot(i, j, h) - rowDot);
     let kj = at(j, 1u, h);
     for (var d = 0u; d < dims.headDim; d++) {
       acc[d] += ds * qkv[kj + d];
@@ -155,11 +177,12 @@ fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var t = u; t < dims.seq; t++) {
     let i = b * dims.seq + t;
     let p = exp(score(i, j, h) - stats[(i * dims.heads + h) * 2u]);
-    let ds = p * (gradDot(i, j, h) - stats[(i * dims.heads + h) * 2u + 1u]);
+    let m = keep(b, h, t, u);
+    let ds = p * (m * gradDot(i, j, h) - stats[(i * dims.heads + h) * 2u + 1u]);
     let qi = at(i, 0u, h);
     let o = i * width() + h * dims.headDim;
     for (var d = 0u; d < dims.headDim; d++) {
-      accV[d] += p * dOut[o + d];
+      accV[d] += m * p * dOut[o + d];
       accK[d] += ds * qkv[qi + d];
     }
   }

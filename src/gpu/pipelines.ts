@@ -32,7 +32,7 @@ export const KERNEL_ENTRY_POINTS = {
   'train_cross_entropy.wgsl': ['crossEntropyBackward'],
   'train_embedding.wgsl': ['embeddingForward', 'tokenGrad', 'positionGrad'],
   'train_attention.wgsl': ['attentionForward', 'rowStats', 'queryGrad', 'keyValueGrad'],
-  'dropout.wgsl': ['dropout'],
+  'dropout.wgsl': ['dropout', 'dropoutInto'],
   'train_pool.wgsl': ['poolForward', 'poolBackward'],
 } as const;
 

@@ -1,61 +1,71 @@
-// Inverted dropout with a seeded counter-based mask (shaders/dropout.wgsl): the forward and the backward dispatch
-// the same op on the activation and on its gradient, and the mask comes out the same without being stored.
-// Reproducible: (seed, site, step, element) decide every kept value. Off (no dispatch) when p = 0.
+// Inverted dropout with a seeded counter-based mask (shaders/dropout.wgsl, the mask from dropout-mask.ts): the
+// forward and the backward dispatch the same key on the activation and on its gradient, and the mask comes out the
+// same without being stored. Reproducible: (seed, site, step, element) decide every kept value. Off (no dispatch)
+// when p = 0.
 import type { KernelContext } from '../gpu/context';
-import { checkSize, run } from '../gpu/context';
+import { checkDistinct, checkSize, run } from '../gpu/context';
 import { badInput } from '../errors';
+import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
+import { shader } from '../gpu/pipelines';
 import { sizesUniform, type TrainOp } from './kernels';
+import { dropoutStepWriter, dropoutWords, type DropoutKey } from './dropout-mask';
 
+export { dropoutHash, dropoutThreshold, type DropoutKey } from './dropout-mask';
 
 export interface DropoutOp extends TrainOp {
   /** Sets the step whose mask the next encode uses (the forward's and the backward's op must agree). */
   setStep(step: number): void;
 }
 
-/** The mask hash as the kernel computes it (tests; the kernel is the one that runs). */
-export function dropoutHash(seed: number, site: number, step: number, i: number): number {
-  const mix = (v: number): number => {
-    let h = v >>> 0;
-    h = (h ^ (h >>> 16)) >>> 0;
-    h = Math.imul(h, 0x7feb352d) >>> 0;
-    h = (h ^ (h >>> 15)) >>> 0;
-    h = Math.imul(h, 0x846ca68b) >>> 0;
-    return (h ^ (h >>> 16)) >>> 0;
-  };
-  return mix((mix((mix((mix(seed) ^ site) >>> 0) ^ step) >>> 0) ^ i) >>> 0);
-}
+const PARTS = [shader('dropout_mask.wgsl', dropoutMaskWgsl), shader('dropout.wgsl', dropoutWgsl)];
 
-/** The kernel's threshold for probability p: an element is kept when its hash is ≥ this. */
-export function dropoutThreshold(p: number): number {
-  return Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
-}
-
-/** Dropout of `count` f32 values of `x`, in place, with probability `p` (0 ≤ p < 1). `site` tells apart the places. */
-export function dropoutOp(ctx: KernelContext, o: { x: GPUBuffer; count: number; p: number; seed: number; site: number }): DropoutOp {
-  const label = `dropout[${o.count}, p ${o.p}, site ${o.site}]`;
-  if (!Number.isInteger(o.count) || o.count < 1) throw badInput(`${label}: count must be a positive integer, got ${o.count}`);
-  if (typeof o.p !== 'number' || !(o.p >= 0 && o.p < 1)) throw badInput(`${label}: p must be a number in [0, 1), got ${String(o.p)}`);
-  for (const k of ['seed', 'site'] as const) {
-    if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] >= 2 ** 32) throw badInput(`${label}: ${k} must be an integer in [0, 2³²), got ${o[k]}`);
-  }
-  checkSize(label, 'x', o.x, o.count * 4);
+/** The uniform [count, seed, site, step, threshold, scale] after checking count and the key. */
+function dropoutUniform(ctx: KernelContext, label: string, count: number, key: DropoutKey): GPUBuffer {
+  if (!Number.isInteger(count) || count < 1) throw badInput(`${label}: count must be a positive integer, got ${count}`);
+  const words = dropoutWords(label, key);
   // Word 3 (the step) is rewritten by setStep; word 5 is the f32 scale.
-  const uniform = sizesUniform(ctx, label, [o.count, o.seed, o.site, 0, dropoutThreshold(o.p), 1 / (1 - o.p), 0, 0], [5]);
-  const pipeline = ctx.composed('dropout.wgsl', [dropoutWgsl], 'dropout', {});
-  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x]);
-  const step = new Uint32Array(1);
+  return sizesUniform(ctx, label, [count, ...words, 0, 0], [5]);
+}
+
+function steppedOp(ctx: KernelContext, label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEncoder) => void): DropoutOp {
+  return { label, encode, setStep: dropoutStepWriter(ctx, label, uniform, 12), destroy: () => uniform.destroy() };
+}
+
+/**
+ * Dropout of `count` f32 values of `x`, in place, with probability `p` (0 ≤ p < 1); with `residual`, x ← dropout(x) +
+ * residual (a c_proj output dropped before its residual add). `site` tells apart the places.
+ */
+export function dropoutOp(ctx: KernelContext, o: { x: GPUBuffer; residual?: GPUBuffer; count: number } & DropoutKey): DropoutOp {
+  const label = `dropout[${o.count}, p ${o.p}, site ${o.site}]`;
+  const uniform = dropoutUniform(ctx, label, o.count, o);
+  checkSize(label, 'x', o.x, o.count * 4);
+  if (o.residual) {
+    checkDistinct(label, { residual: o.residual, x: o.x });
+    checkSize(label, 'residual', o.residual, o.count * 4);
+  }
+  const pipeline = ctx.composed('dropout.wgsl', PARTS, 'dropout', { ADD_RESIDUAL: o.residual ? 1 : 0 });
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, o.residual ?? ctx.dummyBuffer()]);
   const groups = Math.min(Math.ceil(o.count / 256), 4096);
-  return {
-    label,
-    encode: (pass) => {
-      if (o.p > 0) run(pass, label, pipeline, group, groups, 1);
-    },
-    setStep(n: number) {
-      if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32) throw badInput(`${label}: step must be an integer in [0, 2³²), got ${n}`);
-      step[0] = n;
-      ctx.device.queue.writeBuffer(uniform, 12, step);
-    },
-    destroy: () => uniform.destroy(),
-  };
+  // At p = 0 dropout alone changes nothing; the residual add still has to happen.
+  return steppedOp(ctx, label, uniform, (pass) => {
+    if (o.p > 0 || o.residual) run(pass, label, pipeline, group, groups, 1);
+  });
+}
+
+/**
+ * y = dropout(x), out of place, over `count` f32 values: the residual stream's gradient dropped on its way back into
+ * a c_proj (the same key as the forward's op gives the same mask), the stream keeping the undropped one.
+ */
+export function dropoutIntoOp(ctx: KernelContext, o: { x: GPUBuffer; y: GPUBuffer; count: number } & DropoutKey): DropoutOp {
+  const label = `dropoutInto[${o.count}, p ${o.p}, site ${o.site}]`;
+  const uniform = dropoutUniform(ctx, label, o.count, o);
+  checkDistinct(label, { x: o.x, y: o.y });
+  checkSize(label, 'x', o.x, o.count * 4);
+  checkSize(label, 'y', o.y, o.count * 4);
+  const pipeline = ctx.composed('dropout.wgsl', PARTS, 'dropoutInto', {});
+  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.x, null, o.y]);
+  const groups = Math.min(Math.ceil(o.count / 256), 4096);
+  // Always dispatched: y must be written even at p = 0 (it is then a copy).
+  return steppedOp(ctx, label, uniform, (pass) => run(pass, label, pipeline, group, groups, 1));
 }

@@ -15,6 +15,10 @@ import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
 import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
 
 /** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
+import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
+import { shader } from '../gpu/pipelines';
+import { dropoutStepWriter, dropoutWords, type DropoutKey } from './dropout-mask';
+import type { DropoutOp } from './dropout';
 export interface TrainOp {
   readonly label: string;
   encode(pass: GPUComputePassEncoder): void;
@@ -213,12 +217,13 @@ export const MAX_BACKWARD_HEAD_DIM = 128;
 /**
  * Causal attention's backward over [batch · seq] rows: dqkv [rows, 3E] from the forward's qkv [rows, 3E], its merged
  * output O [rows, E] and dO [rows, E]. `stats` [rows, heads, 2] is scratch (the probabilities are recomputed, not
- * stored). `scale` is the forward's score scale (1/√D, and 1/(layer + 1) where the config asks).
+ * stored). `scale` is the forward's score scale (1/√D, and 1/(layer + 1) where the config asks). With `dropout`, the
+ * forward's mask is recomputed: give both ops the same key and step.
  */
 export function attentionBackwardOp(
   ctx: KernelContext,
-  o: { qkv: GPUBuffer; outputs: GPUBuffer; dOut: GPUBuffer; stats: GPUBuffer; dqkv: GPUBuffer; batch: number; seq: number; heads: number; headDim: number; scale: number },
-): TrainOp {
+  o: { qkv: GPUBuffer; outputs: GPUBuffer; dOut: GPUBuffer; stats: GPUBuffer; dqkv: GPUBuffer; dropout?: DropoutKey } & AttentionSizes,
+): DropoutOp {
   const label = `attentionBackward[${o.batch}×${o.seq}, ${o.heads}×${o.headDim}]`;
   for (const d of ['batch', 'seq', 'heads', 'headDim'] as const) positive(label, d, o[d]);
   if (o.headDim > MAX_BACKWARD_HEAD_DIM) throw badInput(`${label}: head size ${o.headDim} is over the ${MAX_BACKWARD_HEAD_DIM} the attention backward supports`);
@@ -231,8 +236,8 @@ export function attentionBackwardOp(
   checkSize(label, 'outputs', o.outputs, rows * E * 4);
   checkSize(label, 'dOut', o.dOut, rows * E * 4);
   checkSize(label, 'stats', o.stats, rows * o.heads * 2 * 4);
-  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('train_attention.wgsl', [trainAttentionWgsl], name, {});
-  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, 0, 0, 0], [4]);
+  const { uniform, constants } = attentionUniform(ctx, label, o);
+  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('train_attention.wgsl', ATTENTION_PARTS, name, constants);
   const passes = (['rowStats', 'queryGrad', 'keyValueGrad'] as const).map((name) => {
     const pipeline = entry(name);
     // Each entry point reads only some bindings; the others are left out of its layout.
@@ -246,7 +251,38 @@ export function attentionBackwardOp(
     };
   });
   if (o.heads > 65535 || o.batch > 65535) throw badInput(`${label}: heads and batch must each be at most 65535 (workgroups per dimension)`);
-  return op(label, uniform, (pass) => passes.forEach((p) => p(pass)));
+  return attentionOp(ctx, label, uniform, (pass) => passes.forEach((p) => p(pass)));
+}
+
+/** The training attention's shapes; `scale` is the score scale (1/√D, and 1/(layer + 1) where the config asks). */
+interface AttentionSizes {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  scale: number;
+}
+
+const ATTENTION_PARTS = [shader('dropout_mask.wgsl', dropoutMaskWgsl), shader('train_attention.wgsl', trainAttentionWgsl)];
+
+/**
+ * The attention ops' uniform [batch, seq, heads, headDim, scale, seed, site, step, threshold, 1/(1 − p), 0, 0] and
+ * their DROPOUT constant: on only for p > 0, so without dropout the kernels are exactly the plain ones.
+ */
+function attentionUniform(ctx: KernelContext, label: string, o: AttentionSizes & { dropout?: DropoutKey }): { uniform: GPUBuffer; constants: { DROPOUT: number } } {
+  const key = o.dropout ?? { p: 0, seed: 0, site: 0 };
+  const words = dropoutWords(`${label} dropout`, key);
+  // The mask indexes the [B, H, T, T] probabilities with one u32.
+  if (key.p > 0 && o.batch * o.heads * o.seq * o.seq > 2 ** 32) {
+    throw badInput(`${label}: attention dropout indexes batch × heads × seq² = ${o.batch * o.heads * o.seq * o.seq} probabilities; at most 2³² are supported (use a smaller batch)`);
+  }
+  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, ...words, 0, 0], [4, 9]);
+  return { uniform, constants: { DROPOUT: key.p > 0 ? 1 : 0 } };
+}
+
+/** An attention op whose mask step is set per step (word 7 of its uniform). */
+function attentionOp(ctx: KernelContext, label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEncoder) => void): DropoutOp {
+  return { label, encode, setStep: dropoutStepWriter(ctx, label, uniform, 28), destroy: () => uniform.destroy() };
 }
 
 /** y [rows, dim] = ImageGPT's norm of x with `gain` (the forward; the backward recomputes r from x). */
@@ -289,11 +325,14 @@ export function embeddingForwardOp(
   return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.dim / 64), o.batch * o.seq));
 }
 
-/** O [rows, E] = causal softmax(q kᵀ · scale) v from qkv [rows, 3E], per sequence of `seq` rows. */
+/**
+ * O [rows, E] = causal softmax(q kᵀ · scale) v from qkv [rows, 3E], per sequence of `seq` rows; with `dropout`
+ * (p > 0) the probabilities are dropped before · v, under the key and the step set by setStep.
+ */
 export function attentionForwardOp(
   ctx: KernelContext,
-  o: { qkv: GPUBuffer; outputs: GPUBuffer; batch: number; seq: number; heads: number; headDim: number; scale: number },
-): TrainOp {
+  o: { qkv: GPUBuffer; outputs: GPUBuffer; dropout?: DropoutKey } & AttentionSizes,
+): DropoutOp {
   const label = `attentionForward[${o.batch}×${o.seq}, ${o.heads}×${o.headDim}]`;
   for (const d of ['batch', 'seq', 'heads', 'headDim'] as const) positive(label, d, o[d]);
   if (o.headDim > MAX_BACKWARD_HEAD_DIM) throw badInput(`${label}: head size ${o.headDim} is over the ${MAX_BACKWARD_HEAD_DIM} the training attention supports`);
@@ -301,10 +340,10 @@ export function attentionForwardOp(
   const rows = o.batch * o.seq;
   checkSize(label, 'qkv', o.qkv, rows * 3 * o.heads * o.headDim * 4);
   checkSize(label, 'outputs', o.outputs, rows * o.heads * o.headDim * 4);
-  const pipeline = ctx.composed('train_attention.wgsl', [trainAttentionWgsl], 'attentionForward', {});
-  const uniform = sizesUniform(ctx, label, [o.batch, o.seq, o.heads, o.headDim, o.scale, 0, 0, 0], [4]);
+  const { uniform, constants } = attentionUniform(ctx, label, o);
+  const pipeline = ctx.composed('train_attention.wgsl', ATTENTION_PARTS, 'attentionForward', constants);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.qkv, o.outputs]);
-  return op(label, uniform, (pass) => {
+  return attentionOp(ctx, label, uniform, (pass) => {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(Math.ceil(o.seq / 64), o.heads, o.batch);

@@ -3,6 +3,7 @@
 // itself checked against torch (test/fixtures/train, made by weights-tools/make_train_fixtures.py).
 // Semantics as the project's training docs give them; norm gains get no gradient (as in Hugging Face's ImageGPT).
 import type { ImageGPTConfig } from '../../src/model/config';
+import { dropoutHash, dropoutSite, dropoutThreshold } from '../../src/train/dropout-mask';
 
 /** Row-major matrices as flat arrays; `rows × cols`. */
 export type Mat = Float64Array;
@@ -78,8 +79,46 @@ export interface AttentionSizes {
   scale: number;
 }
 
-/** p [B, H, T, T] = softmax(q kᵀ · scale) under the causal mask (0 above the diagonal), merged [rows, E] = p v. */
-export function attentionForward(qkv: Mat, a: AttentionSizes): { p: Mat; merged: Mat } {
+/**
+ * Dropout multipliers per element (0 where dropped, 1/(1 − p) where kept) of the places a training step drops: the
+ * embeddings' output [N·E], and per layer the attention probabilities [B·H·T·T] and both c_proj outputs [N·E].
+ * An absent one drops nothing.
+ */
+export interface DropoutMasks {
+  embeddings?: Mat;
+  layers: { attention?: Mat; attentionOutput?: Mat; mlpOutput?: Mat }[];
+}
+
+/** The multipliers of `count` elements the GPU's dropout at (p, seed, site, step) applies (its hash decides each). */
+export function dropoutMultipliers(p: number, seed: number, site: number, step: number, count: number): Mat {
+  const kept = Math.fround(1 / (1 - p)); // the kernels' scale is an f32
+  return Float64Array.from({ length: count }, (_, i) => (dropoutHash(seed, site, step, i) >= dropoutThreshold(p) ? kept : 0));
+}
+
+/** Every mask of a training step with the config's shapes (the GPU trainer's sites; a place with p = 0 has none). */
+export function stepMasks(config: ImageGPTConfig, batch: number, seq: number, o: { resid: number; embd: number; attn: number; seed: number; step: number }): DropoutMasks {
+  const N = batch * seq * config.n_embd;
+  const mask = (p: number, site: number, count: number): Mat | undefined => (p > 0 ? dropoutMultipliers(p, o.seed, site, o.step, count) : undefined);
+  return {
+    embeddings: mask(o.embd, dropoutSite.embeddings, N),
+    layers: Array.from({ length: config.n_layer }, (_, i) => ({
+      attention: mask(o.attn, dropoutSite.attention(i), batch * config.n_head * seq * seq),
+      attentionOutput: mask(o.resid, dropoutSite.attentionOutput(i), N),
+      mlpOutput: mask(o.resid, dropoutSite.mlpOutput(i), N),
+    })),
+  };
+}
+
+/** x ⊙ mask (x itself without a mask). */
+function drop(x: Mat, mask?: Mat): Mat {
+  return mask ? x.map((v, k) => v * mask[k]) : x;
+}
+
+/**
+ * p [B, H, T, T] = softmax(q kᵀ · scale) under the causal mask (0 above the diagonal), merged [rows, E] = (p ⊙ drop) v
+ * with `drop` [B, H, T, T] the dropout multipliers (p is returned before dropout).
+ */
+export function attentionForward(qkv: Mat, a: AttentionSizes, dropMask?: Mat): { p: Mat; merged: Mat } {
   const { batch: B, seq: T, heads: H, headDim: D, scale } = a;
   const E = H * D;
   const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
@@ -100,7 +139,8 @@ export function attentionForward(qkv: Mat, a: AttentionSizes): { p: Mat; merged:
         for (let u = 0; u <= t; u++) sum += (p[row + u] = Math.exp(p[row + u] - max));
         for (let u = 0; u <= t; u++) {
           p[row + u] /= sum;
-          for (let d = 0; d < D; d++) merged[(b * T + t) * E + hd * D + d] += p[row + u] * qkv[at(b, u, 2, hd, d)];
+          const kept = p[row + u] * (dropMask ? dropMask[row + u] : 1);
+          for (let d = 0; d < D; d++) merged[(b * T + t) * E + hd * D + d] += kept * qkv[at(b, u, 2, hd, d)];
         }
       }
     }
@@ -108,8 +148,11 @@ export function attentionForward(qkv: Mat, a: AttentionSizes): { p: Mat; merged:
   return { p, merged };
 }
 
-/** Attention's backward: dv = pᵀ·do, dp = do·vᵀ, ds = p ⊙ (dp − rowsum(dp ⊙ p)), dq = ds·k·scale, dk = dsᵀ·q·scale. */
-export function attentionBackward(qkv: Mat, p: Mat, dmerged: Mat, a: AttentionSizes): Mat {
+/**
+ * Attention's backward: dv = (p ⊙ drop)ᵀ·do, dp = drop ⊙ (do·vᵀ), ds = p ⊙ (dp − rowsum(dp ⊙ p)), dq = ds·k·scale,
+ * dk = dsᵀ·q·scale (`dropMask` as the forward's; none: all 1).
+ */
+export function attentionBackward(qkv: Mat, p: Mat, dmerged: Mat, a: AttentionSizes, dropMask?: Mat): Mat {
   const { batch: B, seq: T, heads: H, headDim: D, scale } = a;
   const E = H * D;
   const at = (b: number, t: number, part: number, hd: number, d: number) => (b * T + t) * 3 * E + part * E + hd * D + d;
@@ -121,9 +164,10 @@ export function attentionBackward(qkv: Mat, p: Mat, dmerged: Mat, a: AttentionSi
         const dp = new Float64Array(t + 1);
         let dot = 0;
         for (let u = 0; u <= t; u++) {
+          const m = dropMask ? dropMask[row + u] : 1;
           for (let d = 0; d < D; d++) {
-            dp[u] += dmerged[(b * T + t) * E + hd * D + d] * qkv[at(b, u, 2, hd, d)];
-            dqkv[at(b, u, 2, hd, d)] += p[row + u] * dmerged[(b * T + t) * E + hd * D + d];
+            dp[u] += m * dmerged[(b * T + t) * E + hd * D + d] * qkv[at(b, u, 2, hd, d)];
+            dqkv[at(b, u, 2, hd, d)] += m * p[row + u] * dmerged[(b * T + t) * E + hd * D + d];
           }
           dot += dp[u] * p[row + u];
         }
@@ -149,7 +193,13 @@ export interface StepResult {
 }
 
 /** Loss and gradients of one batch. `ids` [B][T], SOS first. Causal labels [B][T] (-100 ignored); classes [B] (-100 ignored). */
-export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string, Float32Array | Float64Array>, ids: number[][], labels: Labels): StepResult {
+export function lossAndGrads(
+  config: ImageGPTConfig,
+  weights: ReadonlyMap<string, Float32Array | Float64Array>,
+  ids: number[][],
+  labels: Labels,
+  masks?: DropoutMasks,
+): StepResult {
   const { n_embd: E, n_head: H, n_layer: L, layer_norm_epsilon: eps } = config;
   const I = config.n_inner ?? 4 * E;
   const D = E / H;
@@ -172,6 +222,7 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     const id = ids[Math.floor(n / T)][n % T];
     for (let e = 0; e < E; e++) h[n * E + e] = wte[id * E + e] + wpe[(n % T) * E + e];
   }
+  h = drop(h, masks?.embeddings);
   interface Saved {
     x: Mat; r1: Mat; n1: Mat; qkv: Mat; p: Mat; merged: Mat; h1: Mat; r2: Mat; n2: Mat; f: Mat; act: Mat;
   }
@@ -182,13 +233,14 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
     const { y: n1, r: r1 } = norm(h, W(pre + 'ln_1.weight'), E, eps);
     const qkv = addBias(mm(n1, W(pre + 'attn.c_attn.weight'), N, E, 3 * E), W(pre + 'attn.c_attn.bias'), 3 * E);
-    const { p, merged } = attentionForward(qkv, { batch: B, seq: T, heads: H, headDim: D, scale });
-    const h1 = add(h, addBias(mm(merged, W(pre + 'attn.c_proj.weight'), N, E, E), W(pre + 'attn.c_proj.bias'), E));
+    const dropped = masks?.layers[i];
+    const { p, merged } = attentionForward(qkv, { batch: B, seq: T, heads: H, headDim: D, scale }, dropped?.attention);
+    const h1 = add(h, drop(addBias(mm(merged, W(pre + 'attn.c_proj.weight'), N, E, E), W(pre + 'attn.c_proj.bias'), E), dropped?.attentionOutput));
     const { y: n2, r: r2 } = norm(h1, W(pre + 'ln_2.weight'), E, eps);
     const f = addBias(mm(n2, W(pre + 'mlp.c_fc.weight'), N, E, I), W(pre + 'mlp.c_fc.bias'), I);
     const act = f.map(quickGelu);
     saved.push({ x: h, r1, n1, qkv, p, merged, h1, r2, n2, f, act });
-    h = add(h1, addBias(mm(act, W(pre + 'mlp.c_proj.weight'), N, I, E), W(pre + 'mlp.c_proj.bias'), E));
+    h = add(h1, drop(addBias(mm(act, W(pre + 'mlp.c_proj.weight'), N, I, E), W(pre + 'mlp.c_proj.bias'), E), dropped?.mlpOutput));
   }
   const { y: nf, r: rf } = norm(h, W('transformer.ln_f.weight'), E, eps);
 
@@ -249,26 +301,30 @@ export function lossAndGrads(config: ImageGPTConfig, weights: ReadonlyMap<string
     const s = saved[i];
     let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
     if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
-    // MLP: h = h1 + act·Wp + bp, act = quickGelu(n2·Wf + bf).
-    grad(pre + 'mlp.c_proj.weight', mm(s.act, dh, I, N, E, true));
-    grad(pre + 'mlp.c_proj.bias', sumRows(dh, E));
-    const dact = mm(dh, W(pre + 'mlp.c_proj.weight'), N, E, I, false, true);
+    const dropped = masks?.layers[i];
+    // MLP: h = h1 + drop(act·Wp + bp), act = quickGelu(n2·Wf + bf).
+    const dmlp = drop(dh, dropped?.mlpOutput);
+    grad(pre + 'mlp.c_proj.weight', mm(s.act, dmlp, I, N, E, true));
+    grad(pre + 'mlp.c_proj.bias', sumRows(dmlp, E));
+    const dact = mm(dmlp, W(pre + 'mlp.c_proj.weight'), N, E, I, false, true);
     const df = dact.map((v, k) => v * quickGeluGrad(s.f[k]));
     grad(pre + 'mlp.c_fc.weight', mm(s.n2, df, E, N, I, true));
     grad(pre + 'mlp.c_fc.bias', sumRows(df, I));
     const dn2 = mm(df, W(pre + 'mlp.c_fc.weight'), N, I, E, false, true);
     const dh1 = add(dh, normBackward(s.h1, s.r2, W(pre + 'ln_2.weight'), dn2, E));
-    // Attention output projection: h1 = x + merged·Wo + bo.
-    grad(pre + 'attn.c_proj.weight', mm(s.merged, dh1, E, N, E, true));
-    grad(pre + 'attn.c_proj.bias', sumRows(dh1, E));
-    const dmerged = mm(dh1, W(pre + 'attn.c_proj.weight'), N, E, E, false, true);
-    const dqkv = attentionBackward(s.qkv, s.p, dmerged, { batch: B, seq: T, heads: H, headDim: D, scale });
+    // Attention output projection: h1 = x + drop(merged·Wo + bo).
+    const dproj = drop(dh1, dropped?.attentionOutput);
+    grad(pre + 'attn.c_proj.weight', mm(s.merged, dproj, E, N, E, true));
+    grad(pre + 'attn.c_proj.bias', sumRows(dproj, E));
+    const dmerged = mm(dproj, W(pre + 'attn.c_proj.weight'), N, E, E, false, true);
+    const dqkv = attentionBackward(s.qkv, s.p, dmerged, { batch: B, seq: T, heads: H, headDim: D, scale }, dropped?.attention);
     grad(pre + 'attn.c_attn.weight', mm(s.n1, dqkv, E, N, 3 * E, true));
     grad(pre + 'attn.c_attn.bias', sumRows(dqkv, 3 * E));
     const dn1 = mm(dqkv, W(pre + 'attn.c_attn.weight'), N, 3 * E, E, false, true);
     dh = add(dh1, normBackward(s.x, s.r1, W(pre + 'ln_1.weight'), dn1, E));
   }
-  // Embeddings: each position's gradient goes to its token's wte row and its wpe row.
+  // Embeddings: each position's gradient (through the embeddings' dropout) goes to its token's wte row and its wpe row.
+  dh = drop(dh, masks?.embeddings);
   const dwte = new Float64Array(wte.length);
   const dwpe = new Float64Array(wpe.length);
   for (let n = 0; n < N; n++) {

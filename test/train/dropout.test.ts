@@ -1,10 +1,14 @@
 // Seeded dropout: the kernel's mask is the documented hash (so a run is reproducible from its seed), the forward
 // and backward masks agree, about p of the values drop, kept values scale by 1/(1 − p), and p = 0 changes nothing.
+// The out-of-place and residual-adding forms use the same mask, and the training attention drops its probabilities
+// with it, forward and backward, as the reference does with the same multipliers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
 import { KernelContext } from '../../src/gpu/context';
-import { dropoutHash, dropoutOp, dropoutThreshold } from '../../src/train/dropout';
-import { random, randomArray, readF32, storageBuffer } from '../gpu/harness';
+import { dropoutHash, dropoutIntoOp, dropoutOp, dropoutThreshold, type DropoutOp } from '../../src/train/dropout';
+import { attentionBackwardOp, attentionForwardOp } from '../../src/train/kernels';
+import { attentionBackward, attentionForward, dropoutMultipliers } from '../reference/train';
+import { random, randomArray, readF32, relativeError, storageBuffer } from '../gpu/harness';
 
 describe('dropout', () => {
   let device: GPUDevice;
@@ -61,11 +65,89 @@ describe('dropout', () => {
     expect(await apply(x, 0, 1, 2, 3)).toEqual(x);
   });
 
+  const runOps = async (...ops: DropoutOp[]): Promise<void> => {
+    await ctx.ready();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const o of ops) o.encode(pass);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+  };
+
+  it('with a residual, x ← dropout(x) + residual in place; dropoutInto writes dropout(x) elsewhere, the same mask', async () => {
+    const n = 1031;
+    const rand = random(2);
+    const x = randomArray(rand, n).map((v) => v + 2);
+    const residual = randomArray(rand, n);
+    const [p, seed, site, step] = [0.3, 99, 4, 17];
+    const inPlace = storageBuffer(device, x);
+    const into = storageBuffer(device, n * 4);
+    const source = storageBuffer(device, x);
+    const res = storageBuffer(device, residual);
+    const added = dropoutOp(ctx, { x: inPlace, residual: res, count: n, p, seed, site });
+    const copied = dropoutIntoOp(ctx, { x: source, y: into, count: n, p, seed, site });
+    added.setStep(step);
+    copied.setStep(step);
+    await runOps(added, copied);
+    const gotAdded = await readF32(device, inPlace, n);
+    const gotInto = await readF32(device, into, n);
+    const scale = Math.fround(1 / (1 - p));
+    for (let i = 0; i < n; i++) {
+      const kept = dropoutHash(seed, site, step, i) >= dropoutThreshold(p) ? Math.fround(x[i] * scale) : 0;
+      expect(gotInto[i]).toBe(kept);
+      expect(gotAdded[i]).toBe(Math.fround(kept + residual[i]));
+    }
+    expect(await readF32(device, source, n)).toEqual(x); // dropoutInto leaves its input alone
+    // At p = 0 the residual add still happens, and dropoutInto is a copy.
+    const zero = dropoutOp(ctx, { x: inPlace, residual: res, count: n, p: 0, seed, site });
+    const zeroInto = dropoutIntoOp(ctx, { x: source, y: into, count: n, p: 0, seed, site });
+    await runOps(zero, zeroInto);
+    expect(await readF32(device, inPlace, n)).toEqual(gotAdded.map((v, i) => Math.fround(v + residual[i])));
+    expect(await readF32(device, into, n)).toEqual(x);
+    for (const o of [added, copied, zero, zeroInto]) o.destroy();
+    for (const b of [inPlace, into, source, res]) b.destroy();
+  });
+
+  for (const [batch, seq, heads, headDim, p] of [[2, 37, 3, 5, 0.25], [1, 70, 2, 16, 0.6]]) {
+    it(`training attention drops its probabilities, forward and backward (batch ${batch} × ${seq}, ${heads} heads of ${headDim}, p ${p})`, async () => {
+      const rand = random(seq * 7 + heads);
+      const E = heads * headDim;
+      const rows = batch * seq;
+      const qkv = randomArray(rand, rows * 3 * E, 1.5);
+      const dOut = randomArray(rand, rows * E);
+      const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) };
+      const [seed, site, step] = [5, 7, 3];
+      const mask = dropoutMultipliers(p, seed, site, step, batch * heads * seq * seq);
+      const { p: probabilities, merged } = attentionForward(Float64Array.from(qkv), sizes, mask);
+      const want = attentionBackward(Float64Array.from(qkv), probabilities, Float64Array.from(dOut), sizes, mask);
+      const made = [storageBuffer(device, qkv), storageBuffer(device, rows * E * 4), storageBuffer(device, dOut), storageBuffer(device, rows * heads * 8), storageBuffer(device, rows * 3 * E * 4)];
+      const [qkvBuffer, outputs, dOutBuffer, stats, dqkv] = made;
+      const dropout = { p, seed, site };
+      const forward = attentionForwardOp(ctx, { qkv: qkvBuffer, outputs, ...sizes, dropout });
+      const backward = attentionBackwardOp(ctx, { qkv: qkvBuffer, outputs, dOut: dOutBuffer, stats, dqkv, ...sizes, dropout });
+      forward.setStep(step);
+      backward.setStep(step);
+      await runOps(forward, backward);
+      expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeLessThan(1e-5);
+      expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
+      // Another step's mask gives other outputs (the step reaches the kernel).
+      forward.setStep(step + 1);
+      await runOps(forward);
+      expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeGreaterThan(1e-2);
+      forward.destroy();
+      backward.destroy();
+      for (const b of made) b.destroy();
+    });
+  }
+
   it('refuses p outside [0, 1) and bad seeds, naming them', () => {
     const b = storageBuffer(device, 16);
     expect(() => dropoutOp(ctx, { x: b, count: 4, p: 1, seed: 0, site: 0 })).toThrow(/p must be a number in \[0, 1\), got 1/);
     expect(() => dropoutOp(ctx, { x: b, count: 4, p: 0.1, seed: -1, site: 0 })).toThrow(/seed must be an integer/);
     expect(() => dropoutOp(ctx, { x: b, count: 5, p: 0.1, seed: 0, site: 0 })).toThrow(/x holds 16 bytes, expected at least 20/);
+    expect(() => dropoutIntoOp(ctx, { x: b, y: b, count: 4, p: 0.1, seed: 0, site: 0 })).toThrow(/x and y/);
+    const sizes = { batch: 1, seq: 1, heads: 1, headDim: 4, scale: 1 };
+    expect(() => attentionForwardOp(ctx, { qkv: storageBuffer(device, 48), outputs: storageBuffer(device, 16), ...sizes, dropout: { p: 1.5, seed: 0, site: 0 } })).toThrow(/attentionForward.* dropout: p must be a number in \[0, 1\), got 1\.5/);
     b.destroy();
   });
 });
