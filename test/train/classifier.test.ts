@@ -1,6 +1,6 @@
 // The Trainer on ImageGPTForImageClassification: three AdamW steps of the tiny classifier as torch takes them (loss,
 // gradient norm, every weight), the step's logits, the model's classify seeing the trained weights, save() writing
-// score.weight and loading back as a classifier; ImageGPT.forImageClassification from the tiny causal model (shapes,
+// score.weight and loading back as a classifier, resuming from saveState(); ImageGPT.forImageClassification from the tiny causal model (shapes,
 // seeded head, body copied from f32 and f16); and the labels a classifier step refuses or ignores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
@@ -89,7 +89,7 @@ describe('Trainer (tiny classifier)', () => {
     trainer.dispose();
   });
 
-  it('ignores rows labelled -100 (the mean over the others), as torch does: loss and every weight', async () => {
+  it('ignores rows labelled -100 (the mean over the others), as torch does: loss and every weight; resumes bit-exact', async () => {
     const model = await load(fx.model.configJson, fx.model.weightBytes);
     const trainer = model.createTrainer(options());
     const labels = (fx.labels as number[]).map((l, b) => (b === 1 ? -100 : l));
@@ -106,6 +106,19 @@ describe('Trainer (tiny classifier)', () => {
       const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       expect(relativeError(tensorToFloat32(t), w), name).toBeLessThan(name.endsWith('.bias') ? Math.max(1e-4, (2 * fx.hyper.lr[0]) / scale) : 1e-4);
     }
+    // Resuming: the weights and AdamW state (score.weight's moments included) after step 1 continue bit for bit.
+    const weightsAfter1 = await trainer.save();
+    const stateAfter1 = await trainer.saveState();
+    expect([...parseSafetensors(stateAfter1).tensors.keys()]).toContain('score.weight.adam_v');
+    const second = await trainer.step(fx.inputIds, { labels: fx.labels as number[] });
+    const resumedModel = await load(fx.model.configJson, weightsAfter1);
+    const resumed = resumedModel.createTrainer(options());
+    await resumed.loadState(stateAfter1);
+    const again = await resumed.step(fx.inputIds, { labels: fx.labels as number[] });
+    expect(again.loss).toBe(second.loss);
+    expect(again.logits).toEqual(second.logits);
+    expect(await resumed.save()).toEqual(await trainer.save());
+    resumed.dispose();
     // Every row ignored: NaN (torch's mean of nothing) and no gradient at all.
     const none = await trainer.step(fx.inputIds, { labels: labels.map(() => -100) });
     expect(none.loss).toBeNaN();
