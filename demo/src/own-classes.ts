@@ -15,6 +15,7 @@ import type { ModelInfo, Pixels } from './protocol';
 import { OwnClassEditor, shrink } from './own-class-editor';
 import { MAX_LEAVE_ONE_OUT, fitOwnProbe, leaveOneOut } from './own-probe';
 import { showBars, showPending, type Prediction } from './own-predictions';
+import { OwnFineTune } from './own-fine-tune';
 
 /** Predictions of uploaded images kept on screen (newest first); the drawing has its own, live one. */
 const MAX_UPLOAD_PREDICTIONS = 6;
@@ -62,6 +63,8 @@ export class OwnClasses {
   /** Predictions asked for while the model was busy: run when it is free. */
   private pending = false;
   private readonly editor: OwnClassEditor;
+  /** Fine-tuning the whole model beside the probe, both scored on one held-out split. */
+  private readonly fineTune: OwnFineTune;
 
   constructor(
     private readonly client: ModelClient,
@@ -69,6 +72,11 @@ export class OwnClasses {
     private readonly setBusy: (busy: boolean) => void,
   ) {
     this.editor = new OwnClassEditor(gallery, this.pad, this.padClear, () => this.classesChanged());
+    this.fineTune = new OwnFineTune(client, {
+      classSet: () => this.classSet(),
+      featuresAt: (layer) => this.featuresAt(layer),
+      exclusive: (job) => this.exclusive(job),
+    });
     this.element = this.build();
     for (let i = 0; i < MIN_CLASSES; i++) this.editor.addClass();
     this.refresh();
@@ -92,6 +100,7 @@ export class OwnClasses {
     this.editor.forgetFeatures();
     this.layerSelect.replaceChildren(...Array.from({ length: info.nLayer + 1 }, (_, k) => new Option(layerName(k, info.nLayer), String(k))));
     this.layerSelect.value = String(Math.floor(info.nLayer / 2));
+    this.fineTune.modelChanged(info);
     for (const p of this.allPredictions()) showPending(p, 'Train a probe for this model to classify it.');
     this.progress.value = 0;
     this.setStatus(`No probe yet: name your classes, add at least ${MIN_IMAGES_PER_CLASS} images to each, then train.`);
@@ -201,6 +210,7 @@ export class OwnClasses {
       trainRow,
       this.trainError,
       statusRow,
+      this.fineTune.element,
       tryTitle,
       tryHint,
       uploadLabel,
@@ -227,6 +237,7 @@ export class OwnClasses {
   private refresh(): void {
     const free = this.ready && !this.working && this.info !== null;
     this.trainButton.disabled = !free;
+    this.fineTune.setEnabled(free);
     this.editor.refresh();
     this.saveButton.disabled = !this.trained;
     this.predictDrawing.disabled = !this.trained;
@@ -267,6 +278,35 @@ export class OwnClasses {
     }
   }
 
+  /** The classes, their pictures and labels and the chosen layer; or what is missing (the probe's rules). */
+  private classSet(): { names: string[]; images: Pixels[]; labels: number[]; layer: number } | string {
+    const problem = classSetProblem(this.editor.classes.map((c) => ({ name: c.name.value, count: c.images.length })));
+    if (problem) return problem;
+    return {
+      names: this.editor.classes.map((c) => c.name.value.trim()),
+      images: this.editor.classes.flatMap((c) => c.images.map((image) => image.pixels)),
+      labels: this.editor.classes.flatMap((c, k) => c.images.map(() => k)),
+      layer: Number(this.layerSelect.value),
+    };
+  }
+
+  /** Pooled features [N × n_embd] of every class picture at `layer`, in class order; those not yet computed are extracted. */
+  private async featuresAt(layer: number): Promise<Float32Array> {
+    if (!this.info) throw new Error('no model is loaded');
+    const F = this.info.nEmbd;
+    const images = this.editor.classes.flatMap((c) => c.images);
+    const missing = images.filter((image) => !image.features.has(layer));
+    if (missing.length) {
+      const said = this.status.textContent ?? ''; // the probe's line: the extraction borrows it for a moment
+      const features = await this.extract(missing.map((m) => m.pixels), layer, `Extracting features of ${missing.length} new image${missing.length === 1 ? '' : 's'}`);
+      missing.forEach((m, i) => m.features.set(layer, features.slice(i * F, (i + 1) * F)));
+      this.setStatus(said);
+    }
+    const X = new Float32Array(images.length * F);
+    images.forEach((image, i) => X.set(image.features.get(layer)!, i * F));
+    return X;
+  }
+
   /** Runs `job` as the page's one GPU job: the other views' buttons are disabled meanwhile. */
   private async exclusive<T>(job: () => Promise<T>): Promise<T> {
     this.working = true;
@@ -293,21 +333,13 @@ export class OwnClasses {
     const names = this.editor.classes.map((c) => c.name.value.trim());
     const images = this.editor.classes.flatMap((c) => c.images);
     const labels = this.editor.classes.flatMap((c, k) => c.images.map(() => k));
-    const missing = images.filter((image) => !image.features.has(layer));
     document.body.dataset.ownProbe = 'training';
     this.progress.value = 0;
     const started = performance.now();
     try {
-      await this.exclusive(async () => {
-        if (missing.length) {
-          const features = await this.extract(missing.map((m) => m.pixels), layer, `Extracting features of ${missing.length} new image${missing.length === 1 ? '' : 's'}`);
-          missing.forEach((m, i) => m.features.set(layer, features.slice(i * info.nEmbd, (i + 1) * info.nEmbd)));
-        }
-      });
+      const X = await this.exclusive(() => this.featuresAt(layer));
       this.setStatus('Training the probe…');
       const F = info.nEmbd;
-      const X = new Float32Array(images.length * F);
-      images.forEach((image, i) => X.set(image.features.get(layer)!, i * F));
       const probe = fitOwnProbe(X, labels, names, F);
       const counts = this.editor.classes.map((c) => c.images.length);
       this.trained = { probe, layer, model: this.modelId(info), classes: names, counts };

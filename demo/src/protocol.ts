@@ -75,7 +75,12 @@ export type Request =
    */
   | { type: 'style-train'; id: number; images: Pixels[]; settings: StyleSettings }
   /** Disposes the style-tuned copy (the loaded model is untouched). */
-  | { type: 'style-reset'; id: number };
+  | { type: 'style-reset'; id: number }
+  /**
+   * Own classes, fine-tuned: a classifier (forImageClassification of the loaded model) trained on the `train`
+   * pictures with their class indices, then scored on the `test` ones; Stop ends the training between steps.
+   */
+  | { type: 'classifier-train'; id: number; images: Pixels[]; labels: number[]; names: string[]; train: number[]; test: number[]; settings: StyleSettings };
 
 /** What each request's 'done' carries. */
 export interface Results {
@@ -92,9 +97,20 @@ export interface Results {
   'clear-cache': { deleted: boolean };
   'style-train': StyleTrainResults;
   'style-reset': null;
+  'classifier-train': ClassifierTrainResults;
 }
 
-/** A style fine-tuning run's settings (style-settings.ts gives the defaults for the adapter). */
+export interface ClassifierTrainResults {
+  /** The predicted class of each held-out picture, in the order of the request's `test`. */
+  predictions: number[];
+  steps: number;
+  /** The cross-entropy of each step in bits (per picture, not per token). */
+  loss: number[];
+  stopped: boolean;
+  seconds: number;
+}
+
+/** A fine-tuning run's settings (style-plan.ts gives the style's defaults for the adapter, classifier-plan.ts the classifier's). */
 export interface StyleSettings {
   steps: number;
   batchSize: number;
@@ -157,7 +173,9 @@ export type Progress =
   /** Style tuning: the f32 copy being made (its weights' bytes read and uploaded), before the first step. */
   | { phase: 'style-copy'; loaded: number; total: number | undefined }
   /** Style tuning: step `step` of `steps` done, its loss in bits per token. */
-  | { phase: 'style-step'; step: number; steps: number; bitsPerToken: number; gradNorm: number };
+  | { phase: 'style-step'; step: number; steps: number; bitsPerToken: number; gradNorm: number }
+  /** Own classes, fine-tuned: step `step` of `steps` done, its cross-entropy in bits. */
+  | { phase: 'classifier-step'; step: number; steps: number; bits: number };
 
 /** The name of the error a load answers when fetch itself failed (host unreachable, offline), not when a server answered. */
 export const NETWORK_ERROR = 'NetworkError';

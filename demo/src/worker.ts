@@ -4,6 +4,7 @@ import { ImageGPT, ImageGPTImageProcessor, LinearProbe, errorCode, sosToken } fr
 import { clearModelCache, versionedCache } from './model-cache';
 import { StyleTuning, type ModelOrigin } from './style-tuning';
 import { runsOnCpu } from './style-plan';
+import { trainClassifier } from './classifier-tuning';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -288,6 +289,17 @@ async function styleTrain(id: number, r: Extract<Request, { type: 'style-train' 
   }
 }
 
+/** Own classes, fine-tuned: a classifier of the loaded model trained and scored on the page's split. */
+async function classifierTrain(id: number, r: Extract<Request, { type: 'classifier-train' }>): Promise<Results['classifier-train']> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    return await trainClassifier(loaded(), r, controller.signal, (pr) => progress(id, pr));
+  } finally {
+    running.delete(id);
+  }
+}
+
 /** Model-resolution RGB in [0, 1]: the raw-pixel baseline's features. */
 function pixelFeatures(p: ImageGPTImageProcessor, images: Pixels[]): Float32Array {
   const { width, height } = p.size;
@@ -443,7 +455,8 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
     case 'attention':
     case 'image-features':
     case 'style-train':
-    case 'style-reset': {
+    case 'style-reset':
+    case 'classifier-train': {
       // One GPU job at a time: the page disables its buttons, this guards the rest.
       if (busy) throw new Error(`the model is busy; ${r.type} was not started`);
       busy = true;
@@ -454,6 +467,7 @@ async function handle(r: Request): Promise<Results[keyof Results]> {
         if (r.type === 'attention') return await attention(r);
         if (r.type === 'image-features') return await imageFeatures(r.id, r);
         if (r.type === 'style-train') return await styleTrain(r.id, r);
+        if (r.type === 'classifier-train') return await classifierTrain(r.id, r);
         if (r.type === 'style-reset') {
           style.reset();
           return null;

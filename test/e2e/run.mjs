@@ -36,6 +36,7 @@ const CASE_ORDER = [
   'upload-image.mjs',
   'features-gallery.mjs',
   'teach-style.mjs',
+  'own-classes-fine-tune.mjs',
   'reload-from-cache.mjs',
   'hub-model-bin.mjs',
   'hub-confirm-and-offline.mjs',
