@@ -9,6 +9,7 @@ import { Runner, type SessionContext, type SessionOptions } from './runner';
 import { ImageGPTSession } from './session';
 import type { ModelWeights } from './weights';
 import { loadPretrained, type LoadOptions } from './load';
+import { precompilePipelines } from './precompile';
 import type { PretrainedSource } from '../loading/index';
 import { Sampler, samplerWorkgroupSizeFor } from '../gpu/sampler';
 import { SessionCache } from './session-cache';
@@ -110,15 +111,24 @@ export class ImageGPT {
     const { config, device, adapterInfo, tuning, weights } = await loadPretrained(source, options);
     // loadPretrained (model/load.ts) gives adapterInfo only for a device it requested itself.
     const ownsDevice = options.device === undefined && adapterInfo !== undefined;
+    let model: ImageGPT;
     try {
       // The tuning was resolved and checked once, in model/load.ts (the adapter's defaults, then options.tuning).
       const kernels = new Kernels(device, tuning);
-      return new ImageGPT(config, device, weights, kernels, ownsDevice);
+      model = new ImageGPT(config, device, weights, kernels, ownsDevice);
     } catch (e) {
       for (const b of weights.buffers) b.destroy();
       if (ownsDevice) device.destroy();
       throw e;
     }
+    try {
+      // Compiled now, asynchronously, so the first generate/complete/features/bitsPerToken compiles nothing.
+      await precompilePipelines(device, { config, kernels: model.kernels, weights, sampler: model.samplerFor() });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
   }
 
   /**
@@ -219,12 +229,15 @@ export class ImageGPT {
       budget: { limits: this.device.limits, dtype: this.dtype, tuning: this.kernels.tuning },
       openRunner: (batchSize, options) => this.openRunner(batchSize, options),
       sessions: this.sessionCache,
-      sampler: () => {
-        const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
-        this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
-        return this.sampler;
-      },
+      sampler: () => this.samplerFor(),
     };
+  }
+
+  /** The model's sampler (made on first use), with the workgroup size for this device's adapter. */
+  private samplerFor(): Sampler {
+    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+    this.sampler ??= new Sampler(this.device, info ? { workgroupSize: samplerWorkgroupSizeFor(info) } : {});
+    return this.sampler;
   }
 
   /** Runs task `what` guarded, once the model is known usable. */
