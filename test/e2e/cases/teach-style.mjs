@@ -1,6 +1,7 @@
 // "Teach it a style" on SwiftShader: the CPU defaults, fewer than 8 pictures refused, 8 gallery picks, a 2-step run
 // with its progress reaching done and a loss curve of 2 points, the tuned copy and the original completing the
-// same prompt with the same seed (kept rows exact in both), then Reset dropping the copy.
+// same prompt with the same seed (kept rows exact in both), Stop during a second run keeping its steps, then Reset
+// dropping the copy.
 import { join } from 'node:path';
 
 const STEPS = 2;
@@ -91,6 +92,17 @@ export function register(test, { shared, assert, canvasPixels, rowsOf, same, RES
     const differ = !same(rowsOf(original, KEEP, 16), rowsOf(tuned, KEEP, 16));
     assert(/seed 4321/.test(await page.textContent('#style-compare-status')), `compare status: ${await page.textContent('#style-compare-status')}`);
     await page.screenshot({ path: join(RESULTS, 'teach-style.png'), fullPage: true });
+
+    // Stop during a second run: it ends after the step in flight, keeping the steps taken (the copy counts them all).
+    await page.fill('#style-steps', '6');
+    await page.click('#style-train');
+    await page.waitForFunction(() => Number(document.querySelector('#style-curve').dataset.points) >= 1, null, { timeout: 60_000 });
+    await page.click('#style-stop');
+    assert(await waitForStyle(page, 'style', ['stopped', 'trained', 'error'], 60_000) === 'stopped', `after Stop: ${await page.textContent('#style-status')}`);
+    const stoppedText = await page.textContent('#style-status');
+    const taken = Number(/^Stopped after (\d) of 6 steps/.exec(stoppedText)?.[1]);
+    assert(taken >= 1 && taken < 6 && stoppedText.includes(`has had ${STEPS + taken} steps in all`), `status after Stop: ${stoppedText}`);
+    assert(await page.isEnabled('#style-compare-complete'), 'a stopped run keeps the copy to compare');
 
     // Reset drops the copy: nothing left to compare, Reset itself disabled until the next run.
     await page.click('#style-reset');
