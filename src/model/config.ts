@@ -22,7 +22,7 @@ export interface ImageGPTConfigJSON {
   model_type?: string;
   id2label?: Record<string, string>;
   problem_type?: ProblemType | null;
-  /** Training-only fields: type-checked, not used at inference. */
+  /** Training-only fields: type-checked, not used at inference (the pdrops are the trainer's dropout). */
   resid_pdrop?: number;
   embd_pdrop?: number;
   attn_pdrop?: number;
@@ -46,6 +46,14 @@ export interface ImageGPTConfig {
   scale_attn_weights: boolean;
   scale_attn_by_inverse_layer_idx: boolean;
   reorder_and_upcast_attn: boolean;
+  /**
+   * Dropout probabilities in training (HF's, 0.1 when config.json leaves them out; inference never drops): the
+   * attention block's and the MLP's output before each residual add, the embeddings' output, the attention
+   * probabilities. createTrainer applies them unless told `dropout: false`.
+   */
+  resid_pdrop: number;
+  embd_pdrop: number;
+  attn_pdrop: number;
   /** Labels of a classification checkpoint (ImageGPTForImageClassification), by class index. */
   id2label?: Record<number, string>;
   /** How a classification checkpoint's loss is computed (HF `problem_type`); unset: chosen from num_labels and the labels. */
@@ -74,6 +82,9 @@ export const IMAGEGPT_DEFAULTS = {
   scale_attn_weights: true,
   scale_attn_by_inverse_layer_idx: false,
   reorder_and_upcast_attn: false,
+  resid_pdrop: 0.1,
+  embd_pdrop: 0.1,
+  attn_pdrop: 0.1,
 } as const;
 
 /**
@@ -200,6 +211,10 @@ export function parseImageGPTConfig(json: unknown, source = 'config.json'): Imag
     scale_attn_weights: booleanField(j, 'scale_attn_weights', d.scale_attn_weights, fail),
     scale_attn_by_inverse_layer_idx: booleanField(j, 'scale_attn_by_inverse_layer_idx', d.scale_attn_by_inverse_layer_idx, fail),
     reorder_and_upcast_attn: booleanField(j, 'reorder_and_upcast_attn', d.reorder_and_upcast_attn, fail),
+    // Type-checked (0..1) in checkIgnoredFields.
+    resid_pdrop: fieldOr(j, 'resid_pdrop', d.resid_pdrop) as number,
+    embd_pdrop: fieldOr(j, 'embd_pdrop', d.embd_pdrop) as number,
+    attn_pdrop: fieldOr(j, 'attn_pdrop', d.attn_pdrop) as number,
     ...(id2label ? { id2label } : {}),
     ...(typeof problemType === 'string' ? { problem_type: problemType as ProblemType } : {}),
     // Type-checked in checkIgnoredFields; kept for forImageClassification (its head's init) and a classifier's labels.

@@ -25,11 +25,22 @@ import {
   type TrainOp,
 } from './kernels';
 import { AdamW, decaysByName, type AdamWOptions, type TrainedTensor } from './adamw';
+import { dropoutIntoOp, dropoutOp, type DropoutOp } from './dropout';
+import { dropoutSite, type DropoutKey } from './dropout-mask';
 import { classifierHead, classifierHeadBytes, type ClassifierHead } from './classifier-head';
 
 export interface GraphOptions extends AdamWOptions {
   batchSize: number;
   seqLength: number;
+  /** Dropout probabilities (the config's *_pdrop) and the masks' seed; absent or 0: no dropout op at all. */
+  dropout?: GraphDropout;
+}
+
+export interface GraphDropout {
+  resid: number;
+  embd: number;
+  attn: number;
+  seed: number;
 }
 
 /** A trained weight: its HF name, the model's buffer, its gradient, and how it is laid out on the GPU. */
@@ -64,6 +75,8 @@ export class TrainingGraph {
   private readonly backward: TrainOp[] = [];
   private readonly owned: GPUBuffer[] = [];
   private readonly ops: TrainOp[] = [];
+  /** The ops that drop values: each step gives them its step number, which keys their masks. */
+  private readonly dropouts: DropoutOp[] = [];
   /** The causal head's loss (null for a classifier). */
   private readonly crossEntropy: CrossEntropyBackwardOp | null = null;
   /** ImageGPTForImageClassification's head (null for the causal model). */
@@ -148,8 +161,27 @@ export class TrainingGraph {
 
     // Forward, keeping every layer's activations.
     const mm = (o: Parameters<typeof trainMatmulOp>[1]) => trainMatmulOp(ctx, o);
+    // Dropout where Hugging Face's ImageGPT applies it in training; a place with p = 0 gets no op (no dispatch).
+    const drop = options.dropout ?? { resid: 0, embd: 0, attn: 0, seed: 0 };
+    const key = (p: number, site: number): DropoutKey => ({ p, seed: drop.seed, site });
+    const keyed = <T extends DropoutOp>(o: T): T => {
+      this.dropouts.push(o);
+      return o;
+    };
+    const attentionKey = (i: number): DropoutKey | undefined => (drop.attn > 0 ? key(drop.attn, dropoutSite.attention(i)) : undefined);
+    // A c_proj adding into the residual stream: `+ residual` fused into the product, or with resid dropout the
+    // product written to c, then dropped and added in place.
+    const project = (o: { a: GPUBuffer; b: GPUBuffer; bias: GPUBuffer; residual: GPUBuffer; c: GPUBuffer; k: number }, site: number): void => {
+      if (drop.resid > 0) {
+        fwd(mm({ a: o.a, b: o.b, bias: o.bias, c: o.c, m: N, k: o.k, n: E }));
+        fwd(keyed(dropoutOp(ctx, { x: o.c, residual: o.residual, count: N * E, ...key(drop.resid, site) })));
+      } else {
+        fwd(mm({ ...o, m: N, n: E }));
+      }
+    };
     let x = f32('x 0', N * E);
     fwd(embeddingForwardOp(ctx, { ids: this.idsBuffer, wte: weights.wte.buffer, wpe: weights.wpe.buffer, hidden: x, batch: B, seq: T, dim: E, vocab: V }));
+    if (drop.embd > 0) fwd(keyed(dropoutOp(ctx, { x, count: N * E, ...key(drop.embd, dropoutSite.embeddings) })));
     const saved = weights.layers.map((w, i) => {
       let scale = config.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
       if (config.scale_attn_by_inverse_layer_idx) scale /= i + 1;
@@ -167,12 +199,13 @@ export class TrainingGraph {
       };
       fwd(normForwardOp(ctx, { x: s.x, gain: w.ln1, y: s.n1, rows: N, dim: E, eps }));
       fwd(mm({ a: s.n1, b: w.attnW.buffer, bias: w.attnB, c: s.qkv, m: N, k: E, n: 3 * E }));
-      fwd(attentionForwardOp(ctx, { qkv: s.qkv, outputs: s.merged, batch: B, seq: T, heads: H, headDim: D, scale }));
-      fwd(mm({ a: s.merged, b: w.attnProjW.buffer, bias: w.attnProjB, residual: s.x, c: s.h1, m: N, k: E, n: E }));
+      const attention = fwd(attentionForwardOp(ctx, { qkv: s.qkv, outputs: s.merged, batch: B, seq: T, heads: H, headDim: D, scale, dropout: attentionKey(i) }));
+      if (drop.attn > 0) keyed(attention);
+      project({ a: s.merged, b: w.attnProjW.buffer, bias: w.attnProjB, residual: s.x, c: s.h1, k: E }, dropoutSite.attentionOutput(i));
       fwd(normForwardOp(ctx, { x: s.h1, gain: w.ln2, y: s.n2, rows: N, dim: E, eps }));
       fwd(mm({ a: s.n2, b: w.fcW.buffer, bias: w.fcB, c: s.f, m: N, k: E, n: I }));
       fwd(quickGeluForwardOp(ctx, { x: s.f, y: s.act, count: N * I }));
-      fwd(mm({ a: s.act, b: w.mlpProjW.buffer, bias: w.mlpProjB, residual: s.h1, c: s.out, m: N, k: I, n: E }));
+      project({ a: s.act, b: w.mlpProjW.buffer, bias: w.mlpProjB, residual: s.h1, c: s.out, k: I }, dropoutSite.mlpOutput(i));
       x = s.out;
       return s;
     });
@@ -212,23 +245,34 @@ export class TrainingGraph {
       const w = weights.layers[i];
       const s = saved[i];
       const g = layerGrads[i];
-      bwd(mm({ a: s.act, transA: true, b: dh, c: g.mlpW, m: I, k: N, n: E }));
-      bwd(columnSumOp(ctx, { x: dh, out: g.mlpB, rows: N, cols: E }));
-      bwd(mm({ a: dh, b: w.mlpProjW.buffer, transB: true, c: dF, m: N, k: E, n: I }));
+      // With resid dropout a c_proj gets the stream's gradient through its forward mask (in a buffer free at that
+      // point: dM before the attention's backward fills it, dN between the norms' backwards); the stream keeps dh.
+      const dropped = (into: GPUBuffer, site: number): GPUBuffer => {
+        if (!(drop.resid > 0)) return dh;
+        bwd(keyed(dropoutIntoOp(ctx, { x: dh, y: into, count: N * E, ...key(drop.resid, site) })));
+        return into;
+      };
+      const dMlp = dropped(dM, dropoutSite.mlpOutput(i));
+      bwd(mm({ a: s.act, transA: true, b: dMlp, c: g.mlpW, m: I, k: N, n: E }));
+      bwd(columnSumOp(ctx, { x: dMlp, out: g.mlpB, rows: N, cols: E }));
+      bwd(mm({ a: dMlp, b: w.mlpProjW.buffer, transB: true, c: dF, m: N, k: E, n: I }));
       bwd(quickGeluBackwardOp(ctx, { x: s.f, grad: dF, count: N * I }));
       bwd(mm({ a: s.n2, transA: true, b: dF, c: g.fcW, m: E, k: N, n: I }));
       bwd(columnSumOp(ctx, { x: dF, out: g.fcB, rows: N, cols: I }));
       bwd(mm({ a: dF, b: w.fcW.buffer, transB: true, c: dN, m: N, k: I, n: E }));
       bwd(normBackwardOp(ctx, { x: s.h1, gain: w.ln2, dy: dN, dx: dh, rows: N, dim: E, eps, accumulate: true }));
-      bwd(mm({ a: s.merged, transA: true, b: dh, c: g.projW, m: E, k: N, n: E }));
-      bwd(columnSumOp(ctx, { x: dh, out: g.projB, rows: N, cols: E }));
-      bwd(mm({ a: dh, b: w.attnProjW.buffer, transB: true, c: dM, m: N, k: E, n: E }));
-      bwd(attentionBackwardOp(ctx, { qkv: s.qkv, outputs: s.merged, dOut: dM, stats, dqkv, batch: B, seq: T, heads: H, headDim: D, scale: s.scale }));
+      const dProj = dropped(dN, dropoutSite.attentionOutput(i));
+      bwd(mm({ a: s.merged, transA: true, b: dProj, c: g.projW, m: E, k: N, n: E }));
+      bwd(columnSumOp(ctx, { x: dProj, out: g.projB, rows: N, cols: E }));
+      bwd(mm({ a: dProj, b: w.attnProjW.buffer, transB: true, c: dM, m: N, k: E, n: E }));
+      const attention = bwd(attentionBackwardOp(ctx, { qkv: s.qkv, outputs: s.merged, dOut: dM, stats, dqkv, batch: B, seq: T, heads: H, headDim: D, scale: s.scale, dropout: attentionKey(i) }));
+      if (drop.attn > 0) keyed(attention);
       bwd(mm({ a: s.n1, transA: true, b: dqkv, c: g.attnW, m: E, k: N, n: 3 * E }));
       bwd(columnSumOp(ctx, { x: dqkv, out: g.attnB, rows: N, cols: 3 * E }));
       bwd(mm({ a: dqkv, b: w.attnW.buffer, transB: true, c: dN, m: N, k: 3 * E, n: E }));
       bwd(normBackwardOp(ctx, { x: s.x, gain: w.ln1, dy: dN, dx: dh, rows: N, dim: E, eps, accumulate: true }));
     }
+    if (drop.embd > 0) bwd(keyed(dropoutOp(ctx, { x: dh, count: N * E, ...key(drop.embd, dropoutSite.embeddings) })));
     bwd(embeddingBackwardOp(ctx, { grad: dh, starts: this.startsBuffer, rowsOf: this.rowsOfBuffer, dwte: gWte, dwpe: gWpe, batch: B, seq: T, dim: E, vocab: V }));
 
     this.optimizer = new AdamW(ctx, trained, options);
@@ -281,6 +325,9 @@ export class TrainingGraph {
 
   /** Records forward, backward and the AdamW update at `lr` into `pass` (after writeInputs). */
   encode(pass: GPUComputePassEncoder, lr: number): void {
+    // The masks are keyed by the step about to run (AdamW's count + 1), so a resumed run drops what it would have.
+    const step = this.optimizer.step + 1;
+    for (const o of this.dropouts) o.setStep(step);
     for (const o of this.forward) o.encode(pass);
     for (const o of this.backward) o.encode(pass);
     this.optimizer.encode(pass, lr);

@@ -30,10 +30,18 @@ export interface TrainerOptions {
   /** Clip the global gradient norm to this (0: no clipping). Default 1. */
   maxGradNorm?: number;
   /**
-   * Dropout during training. Not implemented yet: steps run without dropout (the config's *_pdrop are not applied),
-   * and true is refused. Fine-tuning on small data without dropout is common; the kernels for it exist.
+   * Dropout as Hugging Face's ImageGPT applies it in training, with the config's probabilities: resid_pdrop on the
+   * attention's and the MLP's output before each residual add, embd_pdrop on wte + wpe, attn_pdrop on the attention
+   * probabilities (HF's default 0.1 each when config.json leaves them out). Default: on (a place with p = 0 costs
+   * nothing). false: no dropout, whatever the config says.
    */
   dropout?: boolean;
+  /**
+   * Seeds the dropout masks (an integer in [0, 2³²)); default 0. A mask is a hash of (seed, place, step, element):
+   * the same seed, data and options give the same losses and weights, and a run resumed with loadState drops what
+   * the uninterrupted run would have.
+   */
+  seed?: number;
 }
 
 export interface TrainStepOptions {
@@ -53,7 +61,7 @@ export interface TrainStepResult {
   logits?: Float32Array;
 }
 
-const TRAINER_OPTIONS = ['batchSize', 'seqLength', 'lr', 'betas', 'eps', 'weightDecay', 'maxGradNorm', 'dropout'];
+const TRAINER_OPTIONS = ['batchSize', 'seqLength', 'lr', 'betas', 'eps', 'weightDecay', 'maxGradNorm', 'dropout', 'seed'];
 
 /** What a Trainer needs of its model: its device, config and f32 weights. */
 export interface TrainerHost {
@@ -106,8 +114,13 @@ export class Trainer {
       throw badInput(`${what}: lr must be a finite number ≥ 0 or a function of the step, got ${describeValue(lr)}`);
     }
     if (options.dropout !== undefined && typeof options.dropout !== 'boolean') throw badInput(`${what}: dropout must be true or false, got ${describeValue(options.dropout)}`);
-    if (options.dropout === true) {
-      throw new ImageGPTError('E_UNSUPPORTED', `${what}: dropout in training is not implemented yet; leave dropout unset or false (steps then run without dropout)`);
+    const seed: unknown = options.seed ?? 0;
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+      throw badInput(`${what}: seed must be an integer in [0, 2³²), got ${describeValue(options.seed)}`);
+    }
+    const dropout = options.dropout === false ? undefined : { resid: config.resid_pdrop, embd: config.embd_pdrop, attn: config.attn_pdrop, seed };
+    for (const [name, p] of [['resid_pdrop', dropout?.resid], ['embd_pdrop', dropout?.embd], ['attn_pdrop', dropout?.attn]] as const) {
+      if (p === 1) throw badInput(`${what}: the config's ${name} is 1, which would drop every value; train with dropout: false or a config below 1`);
     }
     // Sizes before anything of their size is made.
     const bytes = trainingBytes(config, options.batchSize, options.seqLength, numLabels);
@@ -126,7 +139,7 @@ export class Trainer {
     this.lr = options.lr;
     this.ctx = new KernelContext(host.device);
     try {
-      this.graph = new TrainingGraph(this.ctx, config, host.weights, options);
+      this.graph = new TrainingGraph(this.ctx, config, host.weights, { ...options, dropout });
     } catch (e) {
       this.ctx.destroy();
       throw e;

@@ -40,7 +40,11 @@ describe('valid configs', () => {
       scale_attn_weights: true,
       scale_attn_by_inverse_layer_idx: false,
       reorder_and_upcast_attn: false,
+      resid_pdrop: 0.1,
+      embd_pdrop: 0.1,
+      attn_pdrop: 0.1,
     });
+    expect(parseImageGPTConfig({ resid_pdrop: 0, embd_pdrop: 0.2, attn_pdrop: 1 })).toMatchObject({ resid_pdrop: 0, embd_pdrop: 0.2, attn_pdrop: 1 });
   });
 
   it('n_inner null is 4·n_embd; an even n_inner is kept', () => {

@@ -90,7 +90,7 @@ describe('Trainer (tiny causal model)', () => {
     expect(() => model.createTrainer({ ...options(), batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
     expect(() => model.createTrainer({ ...options(), lr: -1 })).toThrow(/lr must be a finite number/);
     expect(() => model.createTrainer({ ...options(), betas: [0.9, 1] })).toThrow(/betas\[1\]/);
-    expect(code(() => model.createTrainer({ ...options(), dropout: true }))).toBe('E_UNSUPPORTED');
+    expect(code(() => model.createTrainer({ ...options(), seed: -1 }))).toBe('E_BAD_INPUT');
     expect(() => model.createTrainer({ ...options(), learningRate: 1 } as TrainerOptions)).toThrow(/unknown option "learningRate"/);
     const trainer = model.createTrainer({ ...options(), batchSize: 1, seqLength: 4 });
     await expect(trainer.step([[512, 1, 2]])).rejects.toThrow(/inputIds\[0\] must hold 4 tokens/);
