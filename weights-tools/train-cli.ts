@@ -13,7 +13,7 @@ import { ImageGPTError, errorCode } from '../src/errors';
 import { errorMessage } from '../src/json';
 import { parseSafetensors, writeSafetensors, type SafetensorsDType } from '../src/safetensors';
 import { convertTensor, type OutputDType } from './convert';
-import { readTrainingData, type TokenSplit, type TrainingData } from './train-data';
+import { readClassFolders, readTrainingData, type TokenSplit, type TrainingData } from './train-data';
 import { DataOrder, learningRate, type DataCursor } from './train-schedule';
 import { createNodeDevice } from '../scripts/node-webgpu';
 
@@ -36,7 +36,10 @@ const USAGE = `usage: npm run train -- --data <images folder | tokens.npy/.npz> 
   --save-every K        also save every K steps (default: only at the end)
   --resume              continue the run in --out (its trainer-state.safetensors and trainer-state.json)
   --eval PATH           held-out images or tokens: bits per token before and after training (repeatable)
-  --eval-split all|train|heldout   which rows of an --eval .npz (default all)`;
+  --eval-split all|train|heldout   which rows of an --eval .npz (default all)
+  --classes             fine-tune a classifier (ImageGPTForImageClassification): --data (and --eval) hold one
+                        subfolder of images per class; a causal --model gets a fresh score head (forImageClassification,
+                        seeded by --seed), a classifier --model must have those classes; eval reports accuracy`;
 
 /** What --resume needs besides the weights and AdamW's moments: where the run was and what it was. */
 interface RunState {
@@ -68,6 +71,7 @@ interface TrainArgs {
   resume: boolean;
   eval: string[];
   evalSplit: TokenSplit;
+  classes: boolean;
 }
 
 export interface TrainIO {
@@ -79,8 +83,11 @@ export interface TrainIO {
 
 export interface TrainResult {
   step: number;
-  /** Per --eval: its mean bits per token over its images before and after training (the trained f32 weights). */
-  evals: Array<{ path: string; images: number; before: number; after?: number }>;
+  /**
+   * Per --eval, before and after training (the trained f32 weights): the mean bits per token over its images, or
+   * with --classes the fraction classified right.
+   */
+  evals: Array<{ path: string; images: number; metric: EvalMetric; before: number; after?: number }>;
   lastLoss?: number;
 }
 
@@ -137,6 +144,7 @@ export function parseTrainArgs(args: string[]): TrainArgs {
         resume: { type: 'boolean' },
         eval: { type: 'string', multiple: true },
         'eval-split': { type: 'string' },
+        classes: { type: 'boolean' },
       },
     }));
   } catch (e) {
@@ -164,6 +172,7 @@ export function parseTrainArgs(args: string[]): TrainArgs {
     resume: values.resume ?? false,
     eval: values.eval ?? [],
     evalSplit: oneOf('eval-split', values['eval-split'], splits, 'all'),
+    classes: values.classes ?? false,
   };
 }
 
@@ -207,9 +216,35 @@ function trainingRow(tokens: number[], sos: number, seqLength: number): number[]
   return [sos, ...tokens.slice(0, seqLength - 1)];
 }
 
-async function meanBitsPerToken(model: ImageGPT, data: TrainingData): Promise<number> {
-  const { bitsPerToken } = await model.bitsPerToken(data.rows);
-  return bitsPerToken.reduce((s, v) => s + v, 0) / bitsPerToken.length;
+type EvalMetric = 'bits/token' | 'accuracy';
+
+/** Rows classified at once by an eval: classify runs one forward per call. */
+const CLASSIFY_BATCH = 16;
+
+/** The causal model's mean bits per token over the images, or a classifier's accuracy on them. */
+async function evaluate(model: ImageGPT, data: TrainingData, sos: number, seqLength: number): Promise<number> {
+  if (!data.labels) {
+    const { bitsPerToken } = await model.bitsPerToken(data.rows);
+    return bitsPerToken.reduce((s, v) => s + v, 0) / bitsPerToken.length;
+  }
+  let right = 0;
+  for (let start = 0; start < data.rows.length; start += CLASSIFY_BATCH) {
+    const rows = data.rows.slice(start, start + CLASSIFY_BATCH);
+    const logits = await model.classify(rows.map((r) => trainingRow(r, sos, seqLength)));
+    right += rows.filter((_, i) => argmaxRow(logits, i, data.classNames!.length) === data.labels![start + i]).length;
+  }
+  return right / data.rows.length;
+}
+
+function argmaxRow(logits: Float32Array, row: number, width: number): number {
+  let best = 0;
+  for (let c = 1; c < width; c++) if (logits[row * width + c] > logits[row * width + best]) best = c;
+  return best;
+}
+
+/** Whether a safetensors file holds a classifier's head. */
+function hasScoreHead(weights: Uint8Array): boolean {
+  return parseSafetensors(weights).tensors.has('score.weight');
 }
 
 function duration(seconds: number): string {
@@ -224,9 +259,7 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
   const opts = parseTrainArgs(args);
   const { out } = opts;
 
-  // The model folder: config and preprocessor from --model; weights from it, or from --out when resuming.
-  const configBytes = readModelFile(opts.model, 'config.json');
-  const configJson = parseJsonFile(configBytes, join(opts.model, 'config.json'));
+  // The model folder: the preprocessor from --model; config and weights from it, or from --out when resuming.
   const preprocessorBytes = readModelFile(opts.model, 'preprocessor_config.json');
   const processor = ImageGPTImageProcessor.fromConfig(
     parseJsonFile(preprocessorBytes, join(opts.model, 'preprocessor_config.json')) as PreprocessorConfig,
@@ -241,17 +274,42 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
   } else if (existsSync(join(out, STATE_JSON))) {
     throw badOption(`--out ${out} already holds a run (${STATE_JSON}): pass --resume to continue it, or choose another --out`);
   }
-  const weights = state ? readModelFile(out, state.weightsFile, '--out') : readModelFile(opts.model, 'model.safetensors');
+  const [configDir, configWhat] = state ? [out, '--out'] : [opts.model, '--model'];
+  const configJson = parseJsonFile(readModelFile(configDir, 'config.json', configWhat), join(configDir, 'config.json'));
+  const weights = new Uint8Array(state ? readModelFile(out, state.weightsFile, '--out') : readModelFile(opts.model, 'model.safetensors'));
+  const classifierWeights = hasScoreHead(weights);
+  if (classifierWeights && !opts.classes) {
+    throw new ImageGPTError('E_MISMATCH', `${configWhat} ${configDir} is a classifier (its weights have score.weight): train it with --classes and a folder per class`);
+  }
 
-  const data = await readTrainingData(opts.data, '--data', processor, opts.split);
+  const read = (path: string, what: string, split: TokenSplit) =>
+    opts.classes ? Promise.resolve(readClassFolders(path, processor, what)) : readTrainingData(path, what, processor, split);
+  const data = await read(opts.data, '--data', opts.split);
   const evalSets: TrainingData[] = [];
-  for (const path of opts.eval) evalSets.push(await readTrainingData(path, '--eval', processor, opts.evalSplit));
+  for (const path of opts.eval) evalSets.push(await read(path, '--eval', opts.evalSplit));
+  for (const set of evalSets) {
+    if (data.classNames && set.classNames!.join('\n') !== data.classNames.join('\n')) {
+      throw new ImageGPTError('E_MISMATCH', `--eval has classes ${set.classNames!.join(', ')}; --data has ${data.classNames.join(', ')}`);
+    }
+  }
 
   const ownDevice = io.device === undefined;
   const gpu = io.device ?? (await createNodeDevice()).device;
-  const model = await ImageGPT.fromPretrained({ config: configJson, weights: new Uint8Array(weights) }, { device: gpu, dtype: 'f32' });
+  let model = await ImageGPT.fromPretrained({ config: configJson, weights }, { device: gpu, dtype: 'f32' });
   let trainer: Trainer | undefined;
   try {
+    if (data.classNames && !classifierWeights) {
+      // A causal model: a classifier of its body with a fresh, seeded score head; the causal model is not needed after.
+      const id2label = Object.fromEntries(data.classNames.map((name, i) => [i, name]));
+      const base = model;
+      model = await ImageGPT.forImageClassification(base, { numLabels: data.classNames.length, id2label, seed: opts.seed });
+      base.dispose();
+    } else if (data.classNames) {
+      const names = Object.values(model.config.id2label ?? {});
+      if (names.join('\n') !== data.classNames.join('\n')) {
+        throw new ImageGPTError('E_MISMATCH', `${configWhat} ${configDir} classifies ${names.length} classes (${names.join(', ')}); --data has the folders ${data.classNames.join(', ')}`);
+      }
+    }
     const { config } = model;
     if (processor.numClusters !== config.vocab_size - 1 || processor.size.height * processor.size.width !== config.n_positions) {
       throw new ImageGPTError(
@@ -280,11 +338,13 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     for (const set of evalSets) log(`eval: ${set.description}`);
     log(`model: ${opts.model}: ${config.n_layer} layers, n_embd ${config.n_embd}; batch ${batchSize} × ${seqLength} tokens; trainer GPU memory ${(trainer.gpuBytes / 1e6).toFixed(1)} MB`);
     const result: TrainResult = { step: trainer.stepCount, evals: [] };
+    const metric: EvalMetric = data.labels ? 'accuracy' : 'bits/token';
+    const metricKey = data.labels ? 'accuracy' : 'bitsPerToken';
     for (let i = 0; i < evalSets.length; i++) {
-      const bits = await meanBitsPerToken(model, evalSets[i]);
-      result.evals.push({ path: opts.eval[i], images: evalSets[i].rows.length, before: bits });
-      log(`eval at step ${trainer.stepCount}: ${bits.toFixed(4)} bits/token on ${evalSets[i].rows.length} images of ${opts.eval[i]}`);
-      record({ event: 'eval', step: trainer.stepCount, data: opts.eval[i], bitsPerToken: bits, images: evalSets[i].rows.length });
+      const value = await evaluate(model, evalSets[i], processor.sosToken, seqLength);
+      result.evals.push({ path: opts.eval[i], images: evalSets[i].rows.length, metric, before: value });
+      log(`eval at step ${trainer.stepCount}: ${metric} ${value.toFixed(4)} on ${evalSets[i].rows.length} images of ${opts.eval[i]}`);
+      record({ event: 'eval', step: trainer.stepCount, data: opts.eval[i], [metricKey]: value, images: evalSets[i].rows.length });
     }
 
     const save = async () => {
@@ -294,7 +354,8 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
       const runState: RunState = { step: trainer!.stepCount, data: order.position, seed: opts.seed, batchSize, seqLength, images: data.rows.length, weightsFile };
       const files: Array<[string, Uint8Array | string]> = [
         [join(out, 'model.safetensors'), await weightsAs(f32, opts.dtype)],
-        [join(out, 'config.json'), `${JSON.stringify({ ...(configJson as object), torch_dtype: torchDtype }, null, 2)}\n`],
+        // A classifier made here has a new config (num_labels, id2label); JSON.stringify of it is its config.json.
+        [join(out, 'config.json'), `${JSON.stringify({ ...(data.labels ? model.config : (configJson as object)), torch_dtype: torchDtype }, null, 2)}\n`],
         [join(out, 'preprocessor_config.json'), preprocessorBytes],
         [join(out, STATE_TENSORS), await trainer!.saveState()],
       ];
@@ -309,16 +370,21 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     const first = trainer.stepCount;
     const started = performance.now();
     for (let step = first + 1; step <= steps; step++) {
-      const ids = order.next(batchSize).map((i) => trainingRow(data.rows[i], processor.sosToken, seqLength));
+      const batch = order.next(batchSize);
+      const ids = batch.map((i) => trainingRow(data.rows[i], processor.sosToken, seqLength));
       const t0 = performance.now();
-      const { loss, gradNorm } = await trainer.step(ids);
+      // The causal model's labels are its ids (the default); a classifier's are the rows' classes.
+      const { loss, gradNorm, logits } = await trainer.step(ids, data.labels ? { labels: batch.map((i) => data.labels![i]) } : {});
       const seconds = (performance.now() - t0) / 1000;
       const perStep = (performance.now() - started) / 1000 / (step - first);
-      const bits = loss / Math.LN2;
       const lr = learningRate(step, schedule);
-      log(`step ${step}/${steps}  loss ${loss.toFixed(4)} nats (${bits.toFixed(4)} bits/token)  grad norm ${gradNorm.toFixed(3)}  lr ${lr.toExponential(2)}  ` +
+      // A classifier's loss is per image (nats); the causal model's per token, so also in bits per token.
+      const bits = data.labels ? undefined : loss / Math.LN2;
+      const right = logits ? batch.filter((i, b) => argmaxRow(logits, b, data.classNames!.length) === data.labels![i]).length : undefined;
+      const quality = bits !== undefined ? ` (${bits.toFixed(4)} bits/token)` : `  batch accuracy ${right}/${batchSize}`;
+      log(`step ${step}/${steps}  loss ${loss.toFixed(4)} nats${quality}  grad norm ${gradNorm.toFixed(3)}  lr ${lr.toExponential(2)}  ` +
         `${Math.round(tokensPerStep / seconds)} tokens/s  ETA ${duration(perStep * (steps - step))}`);
-      record({ step, loss, bitsPerToken: bits, gradNorm, lr, seconds, tokensPerSecond: tokensPerStep / seconds });
+      record({ step, loss, ...(bits !== undefined ? { bitsPerToken: bits } : { batchAccuracy: right! / batchSize }), gradNorm, lr, seconds, tokensPerSecond: tokensPerStep / seconds });
       result.lastLoss = loss;
       if (!Number.isFinite(loss)) throw new ImageGPTError('E_BAD_INPUT', `step ${step}: the loss is ${loss}; stopping (try a smaller --lr)`);
       if (opts.saveEvery > 0 && step % opts.saveEvery === 0 && step < steps) await save();
@@ -327,9 +393,9 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     result.step = trainer.stepCount;
     for (let i = 0; i < evalSets.length; i++) {
       const e = result.evals[i];
-      e.after = await meanBitsPerToken(model, evalSets[i]);
-      log(`eval at step ${trainer.stepCount}: ${e.after.toFixed(4)} bits/token on ${e.images} images of ${e.path} (f32 weights; at step ${first}: ${e.before.toFixed(4)})`);
-      record({ event: 'eval', step: trainer.stepCount, data: e.path, bitsPerToken: e.after, images: e.images });
+      e.after = await evaluate(model, evalSets[i], processor.sosToken, seqLength);
+      log(`eval at step ${trainer.stepCount}: ${metric} ${e.after.toFixed(4)} on ${e.images} images of ${e.path} (f32 weights; at step ${first}: ${e.before.toFixed(4)})`);
+      record({ event: 'eval', step: trainer.stepCount, data: e.path, [metricKey]: e.after, images: e.images });
     }
     return result;
   } finally {

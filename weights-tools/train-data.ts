@@ -19,6 +19,9 @@ export type TokenSplit = 'all' | 'train' | 'heldout';
 export interface TrainingData {
   /** One row per image: its height × width palette tokens, row-major, no SOS. */
   rows: number[][];
+  /** With class folders (--classes): each row's class index, and the classes' names (the folder names, sorted). */
+  labels?: number[];
+  classNames?: string[];
   /** What was read, for the progress output (one line). */
   description: string;
 }
@@ -80,6 +83,30 @@ export function readImageFolder(dir: string, processor: ImageGPTImageProcessor):
   const alpha = processor.background ? `transparent pixels composited onto rgb(${processor.background.join(', ')})` : 'alpha dropped (no background_color in preprocessor_config.json)';
   const resizing = resized === 0 ? `all ${width}×${height}` : `${resized} resized to ${width}×${height} (${processor.resample}${stretched > 0 ? `; ${stretched} not of that aspect ratio, stretched` : ''})`;
   return { rows, description: `${dir}: ${rows.length} images, ${resizing}, ${alpha}` };
+}
+
+/** A folder with one subfolder of images per class (--classes): classes named and numbered by sorted folder name. */
+export function readClassFolders(dir: string, processor: ImageGPTImageProcessor, what: string): TrainingData {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    throw new ImageGPTError('E_NOT_FOUND', `${what} ${dir}: no such folder (with --classes: a folder holding one subfolder of images per class)`);
+  }
+  const classNames = names.filter((n) => statSync(join(dir, n)).isDirectory());
+  if (classNames.length < 2) {
+    throw new ImageGPTError('E_BAD_INPUT', `${what} ${dir}: with --classes it must hold one subfolder of images per class, at least 2; found ${classNames.length}${classNames.length ? ` (${classNames[0]})` : ''}`);
+  }
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  const counts: string[] = [];
+  for (let c = 0; c < classNames.length; c++) {
+    const images = readImageFolder(join(dir, classNames[c]), processor);
+    rows.push(...images.rows);
+    labels.push(...images.rows.map(() => c));
+    counts.push(`${classNames[c]} ${images.rows.length}`);
+  }
+  return { rows, labels, classNames, description: `${dir}: ${rows.length} images in ${classNames.length} classes (${counts.join(', ')})` };
 }
 
 /** The arrays of a token file: a .npy is its tokens alone; a .npz holds tokens.npy (and heldout.npy for --split). */

@@ -190,6 +190,32 @@ describe('npm run train (tiny model)', () => {
     expect((await run(['--data', join(tmp, 'tokens.npz'), '--split', 'train', '--model', modelDir, '--out', out, '--steps', '2', '--batch-size', '2', '--dtype', 'f16', '--resume'])).step).toBe(2);
   });
 
+  it('--classes: a classifier from the causal model, trained on a folder per class, saved, reloaded and resumed', async () => {
+    const classes = join(tmp, 'classes');
+    for (const [name, color] of [['red', [230, 20, 20]], ['blue', [20, 20, 230]]] as const) {
+      mkdirSync(join(classes, name), { recursive: true });
+      for (let i = 0; i < 3; i++) writePng(join(classes, name, `${i}.png`), 4, 4, (x, y) => [...color.map((c) => (c + 9 * (x + y + i)) % 256), 255]);
+    }
+    const out = freshOut();
+    const lines: string[] = [];
+    const args = ['--classes', '--data', classes, '--model', modelDir, '--out', out, '--batch-size', '2', '--lr', '1e-3'];
+    const result = await train([...args, '--steps', '2', '--eval', classes], { device, log: (l) => lines.push(l) });
+    expect(lines[0]).toMatch(/6 images in 2 classes \(blue 3, red 3\)/);
+    expect(lines.filter((l) => /^step \d\/2 {2}loss [\d.]+ nats {2}batch accuracy [0-2]\/2 /.test(l))).toHaveLength(2);
+    expect(result.evals[0].metric).toBe('accuracy');
+    const saved = weightsOf(out);
+    expect(saved.has('score.weight')).toBe(true);
+    expect(saved.has('lm_head.weight')).toBe(false);
+    const model = await load(out);
+    expect(model.config.id2label).toEqual({ 0: 'blue', 1: 'red' });
+    expect((await model.classify([[512, ...Array(15).fill(3)]])).length).toBe(2);
+    model.dispose();
+    // Resumes from --out (its config has the classes); a classifier model needs --classes.
+    expect((await run([...args, '--steps', '3', '--resume'])).step).toBe(3);
+    expect(await codeOf(['--data', imagesDir, '--model', out, '--out', freshOut(), '--steps', '1'])).toBe('E_MISMATCH');
+    expect(await codeOf(['--classes', '--data', imagesDir, '--model', modelDir, '--out', freshOut(), '--steps', '1'])).toBe('E_BAD_INPUT'); // no class folders
+  });
+
   it('reads the token files numpy writes', async () => {
     const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
     if (!hasNumpy && process.env.CI === 'true') throw new Error('CI needs numpy (python3-numpy) for this test');
