@@ -1,7 +1,7 @@
 // "Teach it a style", the worker's side: an f32 copy of the loaded model (the loaded one stays as it is, for
 // comparison), made on first use from the same files, fine-tuned on the page's pictures with the library's
 // trainer, one step at a time so that Stop lands between steps and keeps what was learned.
-import { ImageGPT, sosToken, type ImageGPTImageProcessor, type LoadOptions, type ModelSource as LibrarySource } from '../../src/index';
+import { ImageGPT, sosToken, type ImageGPTImageProcessor, type LoadOptions, type ModelSource as LibrarySource, type Trainer } from '../../src/index';
 import type { Pixels, Progress, StyleSettings, StyleTrainResults } from './protocol';
 import { StyleBatches, styleRows } from './style-batches';
 import { learningRate, warmupSteps } from './style-plan';
@@ -60,11 +60,18 @@ export class StyleTuning {
       }
       this.totalSteps = 0;
     }
-    const trainer = this.tuned.createTrainer({
-      batchSize: settings.batchSize,
-      seqLength: config.n_positions,
-      lr: (step) => learningRate(settings.lr, step, warmupSteps(settings.steps)),
-    });
+    let trainer: Trainer;
+    try {
+      trainer = this.tuned.createTrainer({
+        batchSize: settings.batchSize,
+        seqLength: config.n_positions,
+        lr: (step) => learningRate(settings.lr, step, warmupSteps(settings.steps)),
+      });
+    } catch (e) {
+      // Refused (a batch too large for the GPU, say): a copy that never trained is not kept holding its memory.
+      if (this.totalSteps === 0) this.reset();
+      throw e;
+    }
     const bits: number[] = [];
     try {
       for (let step = 1; step <= settings.steps; step++) {

@@ -47,6 +47,11 @@ export function register(test, { shared, assert, canvasPixels, rowsOf, same, RES
     await picks.nth(7).click();
     await page.waitForFunction(() => document.querySelectorAll('#style-images li').length === 8, null, { timeout: 10_000 });
     assert(/^8 pictures\.$/.test(await page.textContent('#style-count')), `count: ${await page.textContent('#style-count')}`);
+    // A setting out of range is named beside the button, with its range.
+    await page.fill('#style-steps', '0');
+    await page.click('#style-train');
+    assert(await waitForStyle(page, 'style', ['invalid'], 5_000) === 'invalid', 'steps 0 should be refused');
+    assert((await page.textContent('#style-error')) === 'Steps must be a whole number from 1 to 1000, got 0.', `error for steps 0: ${await page.textContent('#style-error')}`);
     await page.fill('#style-steps', String(STEPS));
     await page.fill('#style-batch', '1');
     const trainStarted = Date.now();
@@ -110,6 +115,13 @@ export function register(test, { shared, assert, canvasPixels, rowsOf, same, RES
     assert(await page.isDisabled('#style-compare-complete') && await page.isDisabled('#style-reset'), 'after Reset there is no tuned copy to compare or reset');
     assert((await page.locator('#style-compare canvas').count()) === 0, 'the tuned samples go with the copy');
     assert(await page.isEnabled('#style-train'), 'Teach is enabled again after Reset');
+    // At phone width nothing scrolls sideways: the pictures, the settings and the curve wrap or shrink to the card.
+    const viewport = page.viewportSize();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: join(RESULTS, 'teach-style-390.png'), fullPage: true });
+    await page.setViewportSize(viewport);
+    assert(wide <= 390, `at 390 px the Teach a style view is ${wide} px wide`);
     assert(shared.errors.length === 0, `console errors:\n${shared.errors.join('\n')}`);
     shared.notes.push(`teach a style: ${STEPS} steps of batch 1 in ${trainSeconds.toFixed(1)} s (copy included), bits per token ${bits.join(' → ')}, tuned sample ${differ ? 'differs from' : 'equals'} the original's; case ${((Date.now() - started) / 1000).toFixed(0)} s`);
     await page.click('#tab-complete');
