@@ -168,7 +168,7 @@ export class StyleView {
 
   private stop(): void {
     if (this.runningId === null) return;
-    this.status.textContent = 'Stopping after this step…';
+    this.status.textContent = 'Stopping… (a run stops after the step in flight)';
     void this.client.request({ type: 'stop', target: this.runningId });
   }
 
