@@ -94,7 +94,11 @@ export class StylePictures {
   }
 
   private add(pixels: Pixels, source: string): void {
-    if (this.locked) return;
+    if (this.locked) {
+      // An upload or a gallery fetch that finished after the run started: the run's pictures were already read.
+      this.error.textContent = `${source} was not added: the pictures are locked while the style is taught. Add it again after the run.`;
+      return;
+    }
     if (this.pictures.length >= MAX_STYLE_IMAGES) {
       this.error.textContent = `${source} was not added: a style takes at most ${MAX_STYLE_IMAGES} pictures.`;
       return;
