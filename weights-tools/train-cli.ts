@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageGPT } from '../src/model/imagegpt';
-import type { Trainer } from '../src/train/trainer';
+import type { Trainer } from '../src/index';
 import { ImageGPTImageProcessor } from '../src/processor/index';
 import type { PreprocessorConfig } from '../src/processor/processor';
 import { ImageGPTError, errorCode } from '../src/errors';
