@@ -31,7 +31,7 @@ export async function trainClassifier(
   const bits: number[] = [];
   let steps = 0;
   try {
-    const trainer = classifier.createTrainer({ batchSize: settings.batchSize, seqLength: base.model.config.n_positions, lr: settings.lr });
+    const trainer = classifier.createTrainer({ batchSize: settings.batchSize, seqLength: base.model.config.n_positions, lr: settings.lr, seed: settings.seed });
     try {
       const batches = new StyleBatches(train.map((i) => ids[i]), settings.batchSize, settings.seed);
       for (let step = 1; step <= settings.steps && !signal.aborted; step++) {

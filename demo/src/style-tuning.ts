@@ -66,6 +66,7 @@ export class StyleTuning {
         batchSize: settings.batchSize,
         seqLength: config.n_positions,
         lr: (step) => learningRate(settings.lr, step, warmupSteps(settings.steps)),
+        seed: settings.seed, // dropout (the config's *_pdrop, as HF trains) draws new masks each run
       });
     } catch (e) {
       // Refused (a batch too large for the GPU, say): a copy that never trained is not kept holding its memory.
