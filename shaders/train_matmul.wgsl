@@ -1,89 +1,76 @@
 // The training step's matrix products in f32: C = op(A) · op(B) (+ bias) (+ residual), where op transposes when
-// asked. Forward: y = x W + b (+ the residual stream); backward: dX = dY · Wᵀ, dW = Xᵀ · dY. Row-major operands
-// as stored; edges of any size guarded. Prepended: step.wgsl (unused).
+// asked. Forward: y = x W + b (+ the residual stream); backward: dX = dY · Wᵀ (TRANS_B), dW = Xᵀ · dY (TRANS_A).
+// Row-major operands as stored; edges of any size. This file is the shared part: sizes, bindings, the operand
+// reads and the store. Its module is step.wgsl (unused), this file, then one kernel (both named trainMatmul):
+// - train_matmul_registers.wgsl: 4×4 outputs per thread straight from storage, no workgroup memory (CPU adapters);
+// - train_matmul_shared.wgsl: workgroup-memory tiles (GPUs).
 
-struct Dims {
-  m: u32,   // rows of C
-  n: u32,   // columns of C
-  k: u32,   // the summed dimension
-  pad: u32,
-}
-
-override TRANS_A: bool = false;   // A stored [k, m] (read transposed) instead of [m, k]
-override TRANS_B: bool = false;   // B stored [n, k] instead of [k, n]
-override HAS_BIAS: bool = false;  // + bias[column]
+// M, N and K are pipeline constants (a trainer's shapes are fixed): the index arithmetic and loop bounds compile to
+// constants, which a CPU adapter turns into much cheaper addressing than sizes read from a uniform.
+override M: u32;                       // rows of C
+override N: u32;                       // columns of C
+override K: u32;                       // the summed dimension
+override TRANS_A: bool = false;        // A stored [K, M] (read transposed) instead of [M, K]
+override TRANS_B: bool = false;        // B stored [N, K] instead of [K, N]
+override HAS_BIAS: bool = false;       // + bias[column]
 override HAS_RESIDUAL: bool = false;   // + residual[row, column]
 
-// Each thread computes a 4×4 block of C straight from global memory (no workgroup memory, no barriers: a CPU
-// renderer runs barriers slowly, and caches serve the reuse); a workgroup of 8×8 threads covers 32×32 of C.
-const TILE = 4u;
-const WG = 8u;
-
-@group(0) @binding(1) var<uniform> dims: Dims;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;       // [N] (a placeholder without HAS_BIAS)
+@group(0) @binding(6) var<storage, read> residual: array<f32>;   // [M, N] (a placeholder without HAS_RESIDUAL)
 
+// Four rows × four columns of accumulators: named vectors, not an array (a loop-indexed array may live in memory).
+struct Tile {
+  r0: vec4<f32>,
+  r1: vec4<f32>,
+  r2: vec4<f32>,
+  r3: vec4<f32>,
+}
+
+// t += column aCol (one A value per row) times row bRow (four adjacent columns of B).
+fn tileFma(t: Tile, aCol: vec4<f32>, bRow: vec4<f32>) -> Tile {
+  return Tile(fma(vec4(aCol.x), bRow, t.r0), fma(vec4(aCol.y), bRow, t.r1), fma(vec4(aCol.z), bRow, t.r2), fma(vec4(aCol.w), bRow, t.r3));
+}
+
+// op(A)[row, kk], row < M and kk < K (callers clamp: reads never leave the operand).
 fn readA(row: u32, kk: u32) -> f32 {
-  if (row >= dims.m) {
-    return 0.0;
-  }
   if (TRANS_A) {
-    return a[kk * dims.m + row];
+    return a[kk * M + row];
   }
-  return a[row * dims.k + kk];
+  return a[row * K + kk];
 }
 
+// op(B)[kk, col], kk < K and col < N.
 fn readB(kk: u32, col: u32) -> f32 {
-  if (col >= dims.n) {
-    return 0.0;
-  }
   if (TRANS_B) {
-    return b[col * dims.k + kk];
+    return b[col * K + kk];
   }
-  return b[kk * dims.n + col];
+  return b[kk * N + col];
 }
 
-@compute @workgroup_size(WG, WG)
-fn trainMatmul(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row0 = gid.y * TILE;
-  let col0 = gid.x * TILE;
-  if (row0 >= dims.m || col0 >= dims.n) {
-    return;
-  }
-  // Four named accumulators, not an array: a dynamically indexed array may live in memory instead of registers.
-  var acc0 = vec4<f32>();
-  var acc1 = vec4<f32>();
-  var acc2 = vec4<f32>();
-  var acc3 = vec4<f32>();
-  for (var kk = 0u; kk < dims.k; kk++) {
-    let bv = vec4<f32>(readB(kk, col0), readB(kk, col0 + 1u), readB(kk, col0 + 2u), readB(kk, col0 + 3u));
-    acc0 += readA(row0, kk) * bv;
-    acc1 += readA(row0 + 1u, kk) * bv;
-    acc2 += readA(row0 + 2u, kk) * bv;
-    acc3 += readA(row0 + 3u, kk) * bv;
-  }
-  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-  for (var r = 0u; r < TILE; r++) {
+// C[row, col] = v (+ bias) (+ residual), for the elements of a 4×4 tile inside C.
+fn storeTile(row0: u32, col0: u32, t: Tile) {
+  let rows = array<vec4<f32>, 4>(t.r0, t.r1, t.r2, t.r3);
+  for (var r = 0u; r < 4u; r++) {
     let row = row0 + r;
-    if (row >= dims.m) {
+    if (row >= M) {
       break;
     }
-    for (var j = 0u; j < TILE; j++) {
+    for (var j = 0u; j < 4u; j++) {
       let col = col0 + j;
-      if (col >= dims.n) {
+      if (col >= N) {
         break;
       }
-      var v = acc[r][j];
+      var v = rows[r][j];
       if (HAS_BIAS) {
         v += bias[col];
       }
       if (HAS_RESIDUAL) {
-        v += residual[row * dims.n + col];
+        v += residual[row * N + col];
       }
-      c[row * dims.n + col] = v;
+      c[row * N + col] = v;
     }
   }
 }

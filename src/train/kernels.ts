@@ -7,18 +7,20 @@ import type { KernelContext } from '../gpu/context';
 import { checkDistinct, checkSize, run } from '../gpu/context';
 import { badInput } from '../errors';
 import trainMatmulWgsl from '../../shaders/train_matmul.wgsl?raw';
+import trainMatmulRegistersWgsl from '../../shaders/train_matmul_registers.wgsl?raw';
+import trainMatmulSharedWgsl from '../../shaders/train_matmul_shared.wgsl?raw';
 import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
 import trainNormWgsl from '../../shaders/train_norm.wgsl?raw';
 import trainQuickGeluWgsl from '../../shaders/train_quick_gelu.wgsl?raw';
 import trainCrossEntropyWgsl from '../../shaders/train_cross_entropy.wgsl?raw';
 import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
 import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
-
-/** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
 import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
 import { shader } from '../gpu/pipelines';
 import { dropoutStepWriter, dropoutWords, type DropoutKey } from './dropout-mask';
 import type { DropoutOp } from './dropout';
+
+/** One recorded piece of a training step: a fixed dispatch (or a few) into the step's compute pass. */
 export interface TrainOp {
   readonly label: string;
   encode(pass: GPUComputePassEncoder): void;
@@ -46,6 +48,10 @@ function op(label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEnco
   return { label, encode, destroy: () => uniform.destroy() };
 }
 
+const TRAIN_MATMUL = shader('train_matmul.wgsl', trainMatmulWgsl);
+const TRAIN_MATMUL_REGISTERS = shader('train_matmul_registers.wgsl', trainMatmulRegistersWgsl);
+const TRAIN_MATMUL_SHARED = shader('train_matmul_shared.wgsl', trainMatmulSharedWgsl);
+
 /**
  * c [m, n] = op(a) · op(b) (+ bias [n]) (+ residual [m, n]): a is [m, k] (or [k, m] with transA), b is [k, n] (or
  * [n, k] with transB).
@@ -66,12 +72,19 @@ export function trainMatmulOp(
     checkSize(label, 'residual', o.residual, o.m * o.n * 4);
     checkDistinct(label, { residual: o.residual, c: o.c });
   }
-  const constants = { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, HAS_BIAS: o.bias ? 1 : 0, HAS_RESIDUAL: o.residual ? 1 : 0 };
-  const pipeline = ctx.composed('train_matmul.wgsl', [trainMatmulWgsl], 'trainMatmul', constants);
-  const uniform = sizesUniform(ctx, label, [o.m, o.n, o.k, 0]);
+  const constants = { M: o.m, N: o.n, K: o.k, TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, HAS_BIAS: o.bias ? 1 : 0, HAS_RESIDUAL: o.residual ? 1 : 0 };
+  // The kernel the adapter wants, as the inference matmul chooses (src/gpu/tuning.ts): 4×4 register tiles from
+  // storage on a CPU adapter, workgroup-memory tiles on a GPU. Each thread computes 4 rows × 4 columns either way.
+  const registers = ctx.tuning.prefill === 'registers';
+  const [threadsX, threadsY] = registers ? ctx.tuning.registerThreads : ctx.tuning.sharedThreads;
+  const pipeline = registers
+    ? ctx.composed('train_matmul.wgsl/registers', [TRAIN_MATMUL, TRAIN_MATMUL_REGISTERS], 'trainMatmul', { ...constants, THREADS_X: threadsX, THREADS_Y: threadsY })
+    : ctx.composed('train_matmul.wgsl/shared', [TRAIN_MATMUL, TRAIN_MATMUL_SHARED], 'trainMatmul', { ...constants, THREADS_X: threadsX, THREADS_Y: threadsY, DEPTH: ctx.tuning.sharedDepth });
   // The kernel names bias and residual whatever the overrides say: a placeholder stands in for an absent one.
-  const group = ctx.bindGroup(label, pipeline, [null, uniform, o.a, o.b, o.c, o.bias ?? ctx.dummyBuffer(), o.residual ?? ctx.dummyBuffer()]);
-  return op(label, uniform, (pass) => run(pass, label, pipeline, group, Math.ceil(o.n / 32), Math.ceil(o.m / 32)));
+  const group = ctx.bindGroup(label, pipeline, [null, null, o.a, o.b, o.c, o.bias ?? ctx.dummyBuffer(), o.residual ?? ctx.dummyBuffer()]);
+  const groupsX = Math.ceil(o.n / (4 * threadsX));
+  const groupsY = Math.ceil(o.m / (4 * threadsY));
+  return { label, encode: (pass) => run(pass, label, pipeline, group, groupsX, groupsY), destroy: () => {} };
 }
 
 /** out [cols] = Σ over the rows of x [rows, cols]: a bias's gradient. */

@@ -51,26 +51,37 @@ describe('training kernels', () => {
     [17, 33, 5],
     [64, 48, 70],
     [130, 3, 47],
+    [36, 68, 33], // more than one tile each way, K past a whole number of 16-deep slices and of 4-unrolled steps
   ];
+  // Both kernels on this device: the adapter's own choice (register tiles on SwiftShader) and the other one, forced
+  // through the tuning (workgroup-memory tiles, what a GPU gets: 8×8 threads, 32×32 tiles, K staged 16 deep). The
+  // shared kernel runs slowly on SwiftShader (barriers: ~16 s a case here): two shapes, one inside a tile and one
+  // over several tiles with a partial last K slice, cover its edges.
+  const sharedShapes = ['17×33×5', '36×68×33'];
   for (const [m, n, k] of shapes) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
-      it(`trainMatmul ${m}×${n} over ${k}, A${transA ? 'ᵀ' : ''} B${transB ? 'ᵀ' : ''}, with and without bias and residual`, async () => {
-        const rand = random(m * 1000 + n * 10 + k);
-        const a = randomArray(rand, m * k);
-        const b = randomArray(rand, k * n);
-        const bias = randomArray(rand, n);
-        const residual = randomArray(rand, m * n);
-        const product = mm(a, b, m, k, n, transA, transB);
-        for (const extras of [false, true]) {
-          const c = buffer(m * n * 4);
-          const op = trainMatmulOp(ctx, { a: buffer(a), b: buffer(b), c, m, n, k, transA, transB, ...(extras ? { bias: buffer(bias), residual: buffer(residual) } : {}) });
-          await ctx.ready();
-          runOps(op);
-          const want = extras ? product.map((v, i) => v + bias[i % n] + residual[i]) : product;
-          expect(relativeError(await readF32(device, c, m * n), want)).toBeLessThan(1e-6);
-          op.destroy();
-        }
-      });
+      for (const prefill of ['registers', 'shared'] as const) {
+        if (prefill === 'shared' && !sharedShapes.includes(`${m}×${n}×${k}`)) continue;
+        it(`trainMatmul (${prefill}) ${m}×${n} over ${k}, A${transA ? 'ᵀ' : ''} B${transB ? 'ᵀ' : ''}, with and without bias and residual`, async () => {
+          const kernels = prefill === ctx.tuning.prefill ? ctx : new KernelContext(device, { prefill, sharedThreads: [8, 8], sharedDepth: 16 });
+          const rand = random(m * 1000 + n * 10 + k);
+          const a = randomArray(rand, m * k);
+          const b = randomArray(rand, k * n);
+          const bias = randomArray(rand, n);
+          const residual = randomArray(rand, m * n);
+          const product = mm(a, b, m, k, n, transA, transB);
+          for (const extras of [false, true]) {
+            const c = buffer(m * n * 4);
+            const op = trainMatmulOp(kernels, { a: buffer(a), b: buffer(b), c, m, n, k, transA, transB, ...(extras ? { bias: buffer(bias), residual: buffer(residual) } : {}) });
+            await kernels.ready();
+            runOps(op);
+            const want = extras ? product.map((v, i) => v + bias[i % n] + residual[i]) : product;
+            expect(relativeError(await readF32(device, c, m * n), want)).toBeLessThan(1e-6);
+            op.destroy();
+          }
+          if (kernels !== ctx) kernels.destroy();
+        });
+      }
     }
   }
 
