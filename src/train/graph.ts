@@ -3,7 +3,9 @@
 // backward needs (per layer: its input, both norms' outputs, qkv, the attention output, h1, the MLP's pre-activation
 // and activation), the loss with its gradient, the backward block by block (last first), and AdamW. Every buffer and
 // op is made here, once, for one (batchSize, seqLength); a step writes its ids, targets and learning rate and
-// records the list into one compute pass. The model's f32 weight buffers are updated in place.
+// records the list into one compute pass. The model's f32 weight buffers are updated in place. With `dropout`, the
+// places Hugging Face drops in training get their ops (dropout.ts; the attention drops inside its kernels), whose
+// masks are keyed by the step; a place with p = 0 gets none.
 import type { ImageGPTConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
 import type { KernelContext } from '../gpu/context';

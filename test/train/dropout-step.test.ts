@@ -4,7 +4,7 @@
 // a run is reproducible from its seed (same seed: the same losses and weights, bit for bit; another seed: others),
 // resumes dropping what the uninterrupted run dropped, and `dropout: false` is the plain step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getTestDevice } from '../helpers/gpu';
+import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { loadTrainFixture, type TrainFixture } from '../helpers/train-fixtures';
 import { ImageGPT } from '../../src/model/imagegpt';
 import { KernelContext } from '../../src/gpu/context';
@@ -44,7 +44,7 @@ describe('dropout in the training step (tiny causal model)', () => {
     ctx?.destroy();
   });
 
-  it('two AdamW steps with dropout match the float64 reference given the same masks', async () => {
+  it('two AdamW steps with dropout match the float64 reference given the same masks, nothing made per step', async () => {
     const h = fx.hyper;
     const model = await load(fx.model.configJson);
     // Different probabilities per place, so a mask at the wrong place shows.
@@ -76,12 +76,15 @@ describe('dropout in the training step (tiny causal model)', () => {
       }
       expect(flagged / total, `share of near-zero gradients at step ${k + 1}`).toBeLessThan(0.02);
 
+      const tracker = trackBuffers(device);
       const counted = graph.writeInputs(fx.inputIds, labels);
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       graph.encode(pass, h.lr[k]);
       pass.end();
       device.queue.submit([encoder.finish()]);
+      tracker.restore();
+      expect(tracker.created(), 'buffers made by a step (the masks are not stored)').toBe(0);
       const gpuLoss = (await readF32(device, graph.lossSum, 1))[0] / counted;
       expect(Math.abs(gpuLoss - loss) / loss, `loss at step ${k + 1}`).toBeLessThan(1e-5);
       const gpuNorm = Math.sqrt((await readF32(device, graph.optimizer.normSquared, 1))[0]);
