@@ -3,7 +3,8 @@
 // 24 layers, batch 8 × 1024 on a real GPU). Per shape: step time and tokens/s, dispatches per layer (forward,
 // backward, optimizer), submits and readbacks per step, GPU bytes the trainer made ÷ (4 × weights + activations)
 // counted from the buffers really created, and the same step in PyTorch on this machine's CPU (when Debian's
-// python3-torch is there) as a side-by-side ratio. Weights are random (timing needs shapes, not values).
+// python3-torch is there) as a side-by-side ratio, and where the device has timestamp-query, one more step's GPU time
+// per kernel kind (kernelMs). Weights are random (timing needs shapes, not values).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ImageGPT } from '../src/model/imagegpt';
@@ -46,6 +47,88 @@ function torchStepMs(s: Shape, steps: number): number | null {
   }
 }
 
+/** A pipeline's kind for the profile: its kernel file and entry point ('train_matmul.wgsl trainMatmul dW'). */
+function kernelKind(label: string): string {
+  const m = /^([^\s/]+)\S* \((\w+), (\{.*\})\)$/.exec(label);
+  if (!m) return label;
+  const constants = JSON.parse(m[3]) as Record<string, number>;
+  const product = m[2] === 'trainMatmul' ? (constants.TRANS_A ? ' dW = Xᵀ·dY' : constants.TRANS_B ? ' dX = dY·Wᵀ' : ' forward') : '';
+  return `${m[1]} ${m[2]}${product}`;
+}
+
+/**
+ * GPU milliseconds of one training step per kernel kind (timestamp-query), largest first. For this one step the
+ * step's compute pass is split into a pass per pipeline change, each with timestamps at its beginning and end
+ * (profiling only: the extra passes and queries are made here, not by the trainer).
+ */
+async function profileStep(device: GPUDevice, step: () => Promise<unknown>): Promise<Record<string, number>> {
+  const max = 4096; // timestamps: two per pass
+  const querySet = device.createQuerySet({ type: 'timestamp', count: max });
+  const resolved = device.createBuffer({ size: max * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readback = device.createBuffer({ size: max * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const kinds: string[] = [];
+  const create = device.createCommandEncoder.bind(device);
+  device.createCommandEncoder = (descriptor?: GPUCommandEncoderDescriptor) => {
+    const encoder = create(descriptor);
+    const forward = (target: object, prop: string | symbol): unknown => {
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    };
+    const timedPass = (): GPUComputePassEncoder => {
+      let current: GPUComputePassEncoder | null = null;
+      return new Proxy({} as GPUComputePassEncoder, {
+        get: (_, prop) => {
+          if (prop === 'setPipeline') {
+            return (pipeline: GPUComputePipeline) => {
+              current?.end();
+              const i = kinds.length;
+              if (2 * i + 2 > max) throw new Error(`bench: more than ${max / 2} passes to time in one step`);
+              kinds.push(kernelKind(pipeline.label));
+              current = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+              current.setPipeline(pipeline);
+            };
+          }
+          if (prop === 'end') return () => current?.end();
+          if (!current) throw new Error(`bench: the step's pass called ${String(prop)} before any setPipeline`);
+          return forward(current, prop);
+        },
+      });
+    };
+    return new Proxy(encoder, {
+      get: (target, prop) => {
+        if (prop === 'beginComputePass') return timedPass;
+        if (prop === 'finish') {
+          return (d?: GPUCommandBufferDescriptor) => {
+            if (kinds.length > 0) {
+              target.resolveQuerySet(querySet, 0, 2 * kinds.length, resolved, 0);
+              target.copyBufferToBuffer(resolved, 0, readback, 0, 16 * kinds.length);
+            }
+            return target.finish(d);
+          };
+        }
+        return forward(target, prop);
+      },
+    });
+  };
+  try {
+    await step();
+  } finally {
+    device.createCommandEncoder = create;
+  }
+  await readback.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(readback.getMappedRange().slice(0));
+  readback.unmap();
+  const ms: Record<string, number> = {};
+  kinds.forEach((kind, i) => {
+    const ns = t[2 * i + 1] >= t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) : 0;
+    ms[kind] = (ms[kind] ?? 0) + ns / 1e6;
+  });
+  querySet.destroy();
+  resolved.destroy();
+  readback.destroy();
+  return Object.fromEntries(Object.entries(ms).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v)]));
+}
+
 export async function benchTraining(device: GPUDevice, opts: { quick: boolean; cpu: boolean }): Promise<Json> {
   const out: Json = {};
   for (const s of shapes(opts.cpu)) {
@@ -78,6 +161,8 @@ export async function benchTraining(device: GPUDevice, opts: { quick: boolean; c
     }
     device.queue.submit = submit;
     const stepMs = median(times);
+    // One more step, each kernel timed on its own (where the device has timestamps): what the step's time goes to.
+    const kernelMs = device.features.has('timestamp-query') ? await profileStep(device, () => trainer.step(ids)) : null;
     const bytes = trainingBytes(config, s.batch, s.seq);
     const counts = trainer.dispatchCounts;
     const L = config.n_layer;
@@ -98,6 +183,8 @@ export async function benchTraining(device: GPUDevice, opts: { quick: boolean; c
       trainerGpuMB: round(made / 2 ** 20),
       pytorchCpuStepMs: torchMs === null ? null : round(torchMs),
       pytorchCpuOverOurs: torchMs === null ? null : round(torchMs / stepMs),
+      // GPU ms of a profiled step per kernel kind, largest first (passes split per kernel: they add up to about a step).
+      kernelMs,
     };
     out[s.name] = r;
     console.log(`\n== training: ${s.name}, batch ${s.batch} × ${s.seq}`);
