@@ -13,6 +13,8 @@ import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
 import trainNormWgsl from '../../shaders/train_norm.wgsl?raw';
 import trainQuickGeluWgsl from '../../shaders/train_quick_gelu.wgsl?raw';
 import trainCrossEntropyWgsl from '../../shaders/train_cross_entropy.wgsl?raw';
+import trainCrossEntropyThreadWgsl from '../../shaders/train_cross_entropy_thread.wgsl?raw';
+import trainCrossEntropyWorkgroupWgsl from '../../shaders/train_cross_entropy_workgroup.wgsl?raw';
 import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
 import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
 import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
@@ -51,6 +53,9 @@ function op(label: string, uniform: GPUBuffer, encode: (pass: GPUComputePassEnco
 const TRAIN_MATMUL = shader('train_matmul.wgsl', trainMatmulWgsl);
 const TRAIN_MATMUL_REGISTERS = shader('train_matmul_registers.wgsl', trainMatmulRegistersWgsl);
 const TRAIN_MATMUL_SHARED = shader('train_matmul_shared.wgsl', trainMatmulSharedWgsl);
+const TRAIN_CROSS_ENTROPY = shader('train_cross_entropy.wgsl', trainCrossEntropyWgsl);
+const TRAIN_CROSS_ENTROPY_THREAD = shader('train_cross_entropy_thread.wgsl', trainCrossEntropyThreadWgsl);
+const TRAIN_CROSS_ENTROPY_WORKGROUP = shader('train_cross_entropy_workgroup.wgsl', trainCrossEntropyWorkgroupWgsl);
 
 /**
  * c [m, n] = op(a) · op(b) (+ bias [n]) (+ residual [m, n]): a is [m, k] (or [k, m] with transA), b is [k, n] (or
@@ -162,12 +167,17 @@ export function crossEntropyBackwardOp(
   checkSize(label, 'logits', o.logits, o.rows * o.vocab * 4);
   checkSize(label, 'targets', o.targets, o.rows * 4);
   checkSize(label, 'loss', o.loss, o.rows * 4);
-  const pipeline = ctx.composed('train_cross_entropy.wgsl', [trainCrossEntropyWgsl], 'crossEntropyBackward', {});
+  // A thread per row where the tuning runs the norm a thread per row (CPU adapters: no barriers), else a workgroup.
+  const perThread = ctx.tuning.norm === 'thread';
+  const pipeline = perThread
+    ? ctx.composed('train_cross_entropy.wgsl/thread', [TRAIN_CROSS_ENTROPY, TRAIN_CROSS_ENTROPY_THREAD], 'crossEntropyBackward', {})
+    : ctx.composed('train_cross_entropy.wgsl/workgroup', [TRAIN_CROSS_ENTROPY, TRAIN_CROSS_ENTROPY_WORKGROUP], 'crossEntropyBackward', {});
   const uniform = sizesUniform(ctx, label, [o.rows, o.vocab, 0, 0], [2]);
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.logits, o.targets, o.loss]);
   const scale = new Float32Array(1);
+  const groups = perThread ? Math.ceil(o.rows / 64) : o.rows;
   return {
-    ...op(label, uniform, (pass) => run(pass, label, pipeline, group, o.rows, 1)),
+    ...op(label, uniform, (pass) => run(pass, label, pipeline, group, groups, 1)),
     setCounted(counted: number) {
       if (!Number.isInteger(counted) || counted < 0) throw badInput(`${label}: counted targets must be an integer ≥ 0, got ${counted}`);
       // No counted target: every gradient 0 (the loss is then reported as NaN by the caller, as torch's mean of nothing).

@@ -135,34 +135,39 @@ describe('training kernels', () => {
     op.destroy();
   });
 
-  it('crossEntropyBackward: loss per row and (softmax − one-hot) / counted, in place; ignored rows are zero', async () => {
-    const rand = random(9);
-    for (const vocab of [512, 37]) {
-      const rows = 9;
-      const logits = randomArray(rand, rows * vocab, 8).map((v, i) => v + (i % 3 === 0 ? 200 : 0));
-      const targets = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 3 ? -100 : Math.floor(rand() * vocab)));
-      const counted = targets.filter((t) => t >= 0).length;
-      const logitsBuffer = buffer(logits);
-      const loss = buffer(rows * 4);
-      const op = crossEntropyBackwardOp(ctx, { logits: logitsBuffer, targets: buffer(targets), loss, rows, vocab });
-      op.setCounted(counted);
-      await ctx.ready();
-      runOps(op);
-      const wantLoss = new Float64Array(rows);
-      const wantGrad = new Float64Array(rows * vocab);
-      for (let r = 0; r < rows; r++) {
-        if (targets[r] < 0) continue;
-        const row = logits.subarray(r * vocab, (r + 1) * vocab);
-        const max = Math.max(...row);
-        const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
-        wantLoss[r] = Math.log(sum) + max - row[targets[r]];
-        for (let v = 0; v < vocab; v++) wantGrad[r * vocab + v] = (Math.exp(row[v] - max) / sum - (v === targets[r] ? 1 : 0)) / counted;
+  // Both kernels: a thread per row (the CPU adapters' tuning, norm 'thread') and a workgroup per row (GPUs').
+  for (const perRow of ['thread', 'workgroup'] as const) {
+    it(`crossEntropyBackward (a ${perRow} per row): loss per row and (softmax − one-hot) / counted, in place; ignored rows are zero`, async () => {
+      const kernels = perRow === ctx.tuning.norm ? ctx : new KernelContext(device, { norm: perRow });
+      const rand = random(9);
+      // Rows under and over one 64-thread workgroup.
+      for (const [vocab, rows] of [[512, 9], [37, 70]]) {
+        const logits = randomArray(rand, rows * vocab, 8).map((v, i) => v + (i % 3 === 0 ? 200 : 0));
+        const targets = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 3 ? -100 : Math.floor(rand() * vocab)));
+        const counted = targets.filter((t) => t >= 0).length;
+        const logitsBuffer = buffer(logits);
+        const loss = buffer(rows * 4);
+        const op = crossEntropyBackwardOp(kernels, { logits: logitsBuffer, targets: buffer(targets), loss, rows, vocab });
+        op.setCounted(counted);
+        await kernels.ready();
+        runOps(op);
+        const wantLoss = new Float64Array(rows);
+        const wantGrad = new Float64Array(rows * vocab);
+        for (let r = 0; r < rows; r++) {
+          if (targets[r] < 0) continue;
+          const row = logits.subarray(r * vocab, (r + 1) * vocab);
+          const max = Math.max(...row);
+          const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
+          wantLoss[r] = Math.log(sum) + max - row[targets[r]];
+          for (let v = 0; v < vocab; v++) wantGrad[r * vocab + v] = (Math.exp(row[v] - max) / sum - (v === targets[r] ? 1 : 0)) / counted;
+        }
+        expect(relativeError(await readF32(device, loss, rows), wantLoss)).toBeLessThan(1e-5);
+        expect(relativeError(await readF32(device, logitsBuffer, rows * vocab), wantGrad)).toBeLessThan(1e-5);
+        op.destroy();
       }
-      expect(relativeError(await readF32(device, loss, rows), wantLoss)).toBeLessThan(1e-5);
-      expect(relativeError(await readF32(device, logitsBuffer, rows * vocab), wantGrad)).toBeLessThan(1e-5);
-      op.destroy();
-    }
-  });
+      if (kernels !== ctx) kernels.destroy();
+    });
+  }
 
   it('embeddingBackward: wte rows from a counting sort of the ids, wpe per position; unused rows zero', async () => {
     const rand = random(13);
