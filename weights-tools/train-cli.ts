@@ -31,7 +31,7 @@ const USAGE = `usage: npm run train -- --data <images folder | tokens.npy/.npz> 
   --warmup W            linear warmup steps (default 0); then a cosine down to 10 % of --lr at step N
   --weight-decay X      AdamW's decoupled decay, not on biases or norm gains (default 0.01)
   --max-grad-norm X     clip the global gradient norm (default 1; 0: off)
-  --seed S              the data order (default 1)
+  --seed S              the data order, and a new classifier head's draw (default 1)
   --dtype f32|f16       the written model.safetensors (default f32)
   --save-every K        also save every K steps (default: only at the end)
   --resume              continue the run in --out (its trainer-state.safetensors and trainer-state.json)
