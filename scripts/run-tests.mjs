@@ -11,8 +11,12 @@ import { webgpuEnv, missingWebgpu } from './webgpu-env.mjs';
 
 /**
  * The lavapipe pass: the model against its PyTorch fixtures (f32, f16, emoji-16's greedy completion) with the
- * kernels' shader-f16 and subgroup paths, a model with and without them, and the device, adapter and sampler checks.
- * Not the kernel files: LLVM compiles each of their many pipeline variants cold, several minutes per file here.
+ * kernels' shader-f16 and subgroup paths, a model with and without them, and the device, adapter and sampler checks;
+ * then the kernel files against their CPU references (the decode attention's 8-wide subgroup merge, masks, the
+ * training kernels), and the pipelines compiled at load.
+ * Left out: the files that build whole forwards under many tunings (fused-forward, fused-matmul, tuning-flags),
+ * which LLVM compiles cold in many minutes each here (fused-forward: 796 s of wall time at load ~22); the kernels
+ * they combine are tested alone above. attention-decode runs its small head sizes only there (see its shapesFor).
  */
 const LAVAPIPE_FILES = [
   'test/gpu/cpu-adapter.test.ts',
@@ -21,6 +25,16 @@ const LAVAPIPE_FILES = [
   'test/gpu/sample.test.ts',
   'test/model/model.test.ts',
   'test/model/emoji16.test.ts',
+  'test/gpu/attention-decode.test.ts',
+  'test/gpu/attention.test.ts',
+  'test/gpu/attention-weights.test.ts',
+  'test/gpu/cross-entropy.test.ts',
+  'test/gpu/hf-inputs.test.ts',
+  'test/gpu/layers.test.ts',
+  'test/gpu/matmul.test.ts',
+  'test/gpu/pipelines.test.ts',
+  'test/gpu/pipelines-async.test.ts',
+  'test/train/kernels.test.ts',
 ];
 
 const fail = (message) => {
