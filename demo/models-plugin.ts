@@ -19,6 +19,28 @@ export interface ShippedModel {
   weightBytes: number;
   /** Changes when the files change: keys the browser's model cache. */
   version: string;
+  /** The model's sampling defaults, from its generation_config.json (chosen by weights-tools/sweep_defaults.py), if it has one. */
+  sampling?: SamplingDefaults;
+}
+
+/** The Complete view's temperature and top-k (0 = off) for a model. */
+export interface SamplingDefaults {
+  temperature: number;
+  topK: number;
+}
+
+/** A model folder's generation_config.json (Hugging Face's file: `temperature`, `top_k`) as sampling defaults. */
+export function readSamplingDefaults(path: string): SamplingDefaults | undefined {
+  if (!existsSync(path)) return undefined;
+  const json = JSON.parse(readFileSync(path, 'utf8')) as { temperature?: unknown; top_k?: unknown };
+  const { temperature, top_k: topK } = json;
+  if (typeof temperature !== 'number' || !(temperature >= 0 && temperature <= 2)) {
+    throw new Error(`${path}: "temperature" is ${JSON.stringify(temperature)}, expected a number from 0 to 2 (the demo's slider)`);
+  }
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 0 || topK > 512) {
+    throw new Error(`${path}: "top_k" is ${JSON.stringify(topK)}, expected an integer from 0 (off) to 512`);
+  }
+  return { temperature, topK };
 }
 
 const MODEL_FILES = ['config.json', 'model.safetensors', 'preprocessor_config.json'];
@@ -51,6 +73,7 @@ export function listShippedModels(modelsDir: string): ShippedModel[] {
       nEmbd: config.n_embd,
       weightBytes: stats[1].size,
       version: stats.map((s) => `${s.size}-${Math.round(s.mtimeMs)}`).join('.'),
+      sampling: readSamplingDefaults(join(dir, 'generation_config.json')),
     });
   }
   return models;
@@ -75,7 +98,10 @@ export function shippedModels(modelsDir: string): Plugin {
     },
     load(id) {
       if (id !== RESOLVED_ID) return null;
-      for (const m of listShippedModels(modelsDir)) this.addWatchFile(join(modelsDir, m.id, 'config.json'));
+      for (const m of listShippedModels(modelsDir)) {
+        this.addWatchFile(join(modelsDir, m.id, 'config.json'));
+        this.addWatchFile(join(modelsDir, m.id, 'generation_config.json'));
+      }
       return `export default ${JSON.stringify(listShippedModels(modelsDir))};`;
     },
     configureServer(server) {

@@ -5,7 +5,8 @@
     /usr/bin/python3 weights-tools/export.py --e2e-fixture models/emoji-16 test/fixtures/emoji16
 
 Writes model.safetensors (f16, HF tensor names, no mask buffers), config.json, preprocessor_config.json
-(HF's ImageGPTImageProcessor fields with the k-means `clusters`), samples.png and README.md.
+(HF's ImageGPTImageProcessor fields with the k-means `clusters`), generation_config.json (the sampling defaults:
+--temperature, --top-k, which the demo uses for this model), samples.png and README.md.
 The samples and the held-out loss in the card are computed from the exported f16 weights (upcast to f32),
 i.e. from exactly what ships.
 """
@@ -56,6 +57,14 @@ def write_model_folder(out_dir: str, weights: Dict[str, torch.Tensor], config: I
         f.write("\n")
     with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
         json.dump(preprocessor_config(clusters, size), f)
+        f.write("\n")
+
+
+def write_generation_config(out_dir: str, temperature: float, top_k: int) -> None:
+    """generation_config.json: Hugging Face's sampling defaults file, which the demo reads for this model's
+    temperature and top-k sliders (chosen from weights-tools/sweep_defaults.py's measurements)."""
+    with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
+        json.dump({"do_sample": True, "temperature": temperature, "top_k": top_k}, f, indent=2)
         f.write("\n")
 
 
@@ -344,6 +353,7 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None, tempe
     info = dict(extra or {})
     data = data_description(size, info.get("train_images"))
     write_model_folder(out_dir, {k: v.to(torch.float16) for k, v in state["model"].items()}, config, clusters, size)
+    write_generation_config(out_dir, temperature, top_k)
 
     model, clusters, _ = load_model_dir(out_dir)
     pixels, _ = heldout_data(size)

@@ -26,6 +26,8 @@ export interface Choice {
   source: ModelSource;
   /** Bytes a hub model downloads, when known (asked about above CONFIRM_ABOVE_BYTES). */
   downloadBytes?: number;
+  /** A shipped model's temperature and top-k, set on the sliders when it is in (other models keep the sliders as they are). */
+  sampling?: { temperature: number; topK: number };
 }
 
 /** Everything the page's parts share between events. */

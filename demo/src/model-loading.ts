@@ -57,6 +57,11 @@ export async function loadModel(choice: Choice): Promise<void> {
     // Keeping every row would leave nothing to complete (the library refuses it).
     ui.keepRows.max = String(info.imageSize - 1);
     ui.keepRows.value = String(Math.floor(info.imageSize / 2));
+    if (choice.sampling) {
+      // The shipped model's own defaults, measured per model (demo/README.md, "Sampling defaults").
+      ui.temperature.value = String(choice.sampling.temperature);
+      ui.topK.value = String(choice.sampling.topK);
+    }
     showValues();
     showPhotoAdvice(name, choice.source.kind);
     document.body.dataset.model = 'ready';

@@ -59,7 +59,7 @@ export function choiceFor(value: string): Choice {
   }
   const m = shippedModels.find((s) => `shipped:${s.id}` === value);
   if (!m) throw new Error(`unknown model ${value}`);
-  return { value, name: m.id, source: { kind: 'url', base: absolute(m.path), version: m.version } };
+  return { value, name: m.id, source: { kind: 'url', base: absolute(m.path), version: m.version }, sampling: m.sampling };
 }
 
 // Asked once per model in this tab (sessionStorage survives reloads, not a new tab).
