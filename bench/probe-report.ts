@@ -162,13 +162,12 @@ export function formatTable(r: ProbeReport): string {
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
-/** The data rows outside the probe's pool, as a parenthesis for the report ('' when none were). */
-function leftOutClause(r: ProbeReport): string {
+/** The data rows outside the probe's pool, as a sentence for the report ('' when none were). */
+function leftOutSentence(r: ProbeReport): string {
   const leftOut = Object.entries(r.data.left_out ?? {});
   if (!leftOut.length) return '';
-  const total = leftOut.reduce((s, [, n]) => s + n, 0);
-  return `of the probe's pool (left out: ${leftOut.map(([what, n]) => `${n.toLocaleString('en-US')} ${what}`).join(', ')}; these ` +
-    `${total.toLocaleString('en-US')} training rows came into \`prepare_data.py\` after the probe was written, and leaving them out keeps the pool earlier runs used) `;
+  return ` The training split counted here leaves out ${leftOut.map(([what, n]) => `${n.toLocaleString('en-US')} ${what}`).join(' and ')} of the data: ` +
+    'training rows that `prepare_data.py` added after the probe was written, left out so the pool stays the one earlier runs used.';
 }
 
 /** bench/PROBE.md: the table and what it says, worded from the figures so that a rerun stays true. */
@@ -207,8 +206,7 @@ export function formatMarkdown(r: ProbeReport): string {
       `its L2 is chosen from ${r.selection.l2_grid[0]} … ${r.selection.l2_grid[r.selection.l2_grid.length - 1]} by cross-entropy on a validation fold ` +
       `(${r.counts.validation} of the training images, whole emoji names held back), then it is refit on all ${r.counts.train_used} training images used: ` +
       `${(100 * r.counts.train_fraction).toFixed(1)} % of the ${r.counts.train_split} in the training split, a stratified seeded sample ` +
-      leftOutClause(r) +
-      `(\`--train-limit\`; feature extraction on this CPU-emulated GPU is the cost). Accuracy is on all ${H} held-out images: emoji names ` +
+      `(\`--train-limit\`; feature extraction on this CPU-emulated GPU is the cost).` + leftOutSentence(r) + ` Accuracy is on all ${H} held-out images: emoji names ` +
       `that neither the model nor the probe saw in training.`,
     '',
     formatTable(r),

@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
 
   // The pool, classes and splits.
   const { pool, leftOut } = probePool(entries);
-  for (const [why, count] of Object.entries(leftOut)) console.log(`left out ${count} rows of ${dataDir}: ${why} each`);
+  for (const [what, count] of Object.entries(leftOut)) console.log(`left out of the probe's pool: ${count} ${what} (${dataDir})`);
   const { kept, dropped } = chooseClasses(pool.map((i) => entries[i]));
   const classes = kept.map((c) => c.name);
   if (classes.length < 2) {

@@ -191,7 +191,7 @@ describe('bench/probe pieces', () => {
     expect(md).not.toContain('layer-normed');
     expect(md).not.toContain('left out');
     const withLeftOut = formatMarkdown({ ...report, data: { ...report.data, pool: 50, left_out: { 'extra skin-tone variants': 1380, 'Fluent Emoji images': 20 } } });
-    expect(withLeftOut).toContain("a stratified seeded sample of the probe's pool (left out: 1,380 extra skin-tone variants, 20 Fluent Emoji images; these 1,400 training rows");
+    expect(withLeftOut).toContain('is the cost). The training split counted here leaves out 1,380 extra skin-tone variants and 20 Fluent Emoji images of the data: training rows');
 
     // With layer-normed probes beside them: the raw rows keep the comparisons, the normed ones are paired with them.
     const normed = (p: ProbeJson): ProbeJson => ({ ...p, name: `${p.name}, layer-normed`, normalized: true });
