@@ -376,7 +376,8 @@ def export_run(ckpt_path: str, out_dir: str, extra: Optional[dict] = None, tempe
         minutes=info.get("train_minutes", round(state["trained_seconds"] / 60, 1)), seed=state["seed"],
         train_bpt=info.get("train_bpt", float("nan")), heldout_bpt=info.get("heldout_bpt", float("nan")),
         heldout_bpt_f16=heldout_f16, eval_images=info.get("eval_images", len(pixels)), n_rows=n_rows, n_variants=n_variants,
-        sampling=f"top-k {top_k or 'off'}, temperature {temperature:g}",
+        sampling=f"top-k {top_k or 'off'}, temperature {temperature:g}: the defaults in `generation_config.json`, "
+                 "which the demo uses for this model",
         rows_list=", ".join(f"{r['name']} ({r['vendor']}, {r['category']})" for r in rows),
         config_path=info.get("config_path", f"weights-tools/configs/{cfg['name']}.json"),
         wall_minutes=info.get("wall_minutes", "?"),
