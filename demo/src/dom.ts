@@ -18,3 +18,9 @@ export function thumbnail(image: Pixels, label: string): HTMLCanvasElement {
   canvas.setAttribute('aria-label', label);
   return canvas;
 }
+
+/** A bar's value; null makes it indeterminate (no value attribute: the browser shows it as busy). */
+export function setBar(bar: HTMLProgressElement, fraction: number | null): void {
+  if (fraction === null) bar.removeAttribute('value');
+  else bar.value = fraction;
+}

@@ -4,7 +4,8 @@ import { drawPixels, savePng } from './pixels';
 import type { ModelInfo } from './protocol';
 import { historyCard, keptLabel, pngName, temperatureLabel, topKLabel, type RunRecord, type RunSettings } from './history';
 import { state, history, setBusy, lockPrompt, message } from './app-state';
-import { setBar, ui } from './page-elements';
+import { ui } from './page-elements';
+import { setBar } from './dom';
 import { clearFieldError, showFieldError } from './field-errors';
 import { maskedPrompt, updateLikelihood } from './prompt';
 

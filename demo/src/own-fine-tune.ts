@@ -2,9 +2,8 @@
 // head (the library's forImageClassification) trains in the worker on the user's pictures; then both the probe and
 // the fine-tuned model are scored on the same held-out pictures (held-out.ts), and both accuracies are shown.
 import type { ModelClient } from './client';
-import { el } from './dom';
+import { el, setBar } from './dom';
 import type { ModelInfo, Pixels, StyleSettings } from './protocol';
-import { setBar } from './page-elements';
 import { defaultClassifierSettings } from './classifier-plan';
 import { heldOutRight, heldOutSplit } from './held-out';
 import { fitOwnProbe } from './own-probe';

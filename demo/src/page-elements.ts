@@ -76,9 +76,3 @@ export const ui = {
 export function bringIntoView(element: HTMLElement): void {
   element.scrollIntoView({ block: 'nearest' });
 }
-
-/** A bar's value; null makes it indeterminate (no value attribute: the browser shows it as busy). */
-export function setBar(bar: HTMLProgressElement, fraction: number | null): void {
-  if (fraction === null) bar.removeAttribute('value');
-  else bar.value = fraction;
-}

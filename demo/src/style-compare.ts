@@ -1,11 +1,11 @@
 // "Teach it a style": the tuned copy beside the loaded model — the Complete view's prompt completed (or samples
 // drawn from scratch) by both, with the same rows kept, sampling settings and seed, so that only the weights differ.
 import type { ModelClient } from './client';
-import { el } from './dom';
+import { el, setBar } from './dom';
 import { drawPixels } from './pixels';
 import type { Pixels, Request } from './protocol';
 import { state } from './app-state';
-import { setBar, ui } from './page-elements';
+import { ui } from './page-elements';
 
 type GenerateBody = Omit<Extract<Request, { type: 'generate' }>, 'id' | 'type'>;
 

@@ -2,10 +2,9 @@
 // model in the worker (style-tuning.ts) with a progress bar and a live loss curve (loss-curve.ts), Stop between
 // steps, Reset; then the tuned copy beside the original (style-compare.ts).
 import type { ModelClient } from './client';
-import { el } from './dom';
+import { el, setBar } from './dom';
 import type { GalleryItem } from './gallery';
 import type { ModelInfo, StyleSettings } from './protocol';
-import { setBar } from './page-elements';
 import { curveText, drawLossCurve, formatBits } from './loss-curve';
 import { StylePictures } from './style-pictures';
 import { StyleCompare } from './style-compare';
