@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors, tensorToFloat32, type SafetensorsTensor } from '../../src/safetensors';
 import { FIXTURES, loadModelFixture, type ModelFixture } from './fixtures';
+import type { TrainerOptions } from '../../src/train/trainer';
 
 export interface TrainHyper {
   steps: number;
@@ -63,4 +64,9 @@ export function loadTrainFixture(kind: 'causal' | 'classifier'): TrainFixture {
     gradNorm: f64(t('grad_norm')),
     afterStep,
   };
+}
+
+/** The trainer options a fixture was made with (lr per step as the fixture lists it). */
+export function trainerOptionsOf(h: TrainHyper): TrainerOptions {
+  return { batchSize: h.batchSize, seqLength: h.seqLength, lr: (step) => h.lr[step - 1], betas: h.betas, eps: h.eps, weightDecay: h.weightDecay, maxGradNorm: h.maxGradNorm };
 }

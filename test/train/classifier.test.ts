@@ -4,7 +4,8 @@
 // seeded head, body copied from f32 and f16); and the labels a classifier step refuses or ignores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
-import { loadTrainFixture, type TrainFixture } from '../helpers/train-fixtures';
+import { loadTrainFixture, trainerOptionsOf, type TrainFixture } from '../helpers/train-fixtures';
+import { codeOf } from '../helpers/failure';
 import { loadModelFixture, type ModelFixture } from '../helpers/fixtures';
 import { lossAndGrads, ReferenceAdamW } from '../reference/train';
 import { ImageGPT } from '../../src/model/imagegpt';
@@ -37,10 +38,7 @@ describe('Trainer (tiny classifier)', () => {
     models.push(m);
     return m;
   };
-  const options = (): TrainerOptions => {
-    const h = fx.hyper;
-    return { batchSize: h.batchSize, seqLength: h.seqLength, lr: (step) => h.lr[step - 1], betas: h.betas, eps: h.eps, weightDecay: h.weightDecay, maxGradNorm: h.maxGradNorm };
-  };
+  const options = (): TrainerOptions => trainerOptionsOf(fx.hyper);
   beforeAll(async () => {
     device = await getTestDevice();
     fx = loadTrainFixture('classifier');
@@ -231,23 +229,15 @@ describe('ImageGPT.forImageClassification (from the tiny causal model)', () => {
 
   it('refuses bad options, and a problem type the trainer does not train', async () => {
     const source = keep(await ImageGPT.fromPretrained({ config: tiny.configJson, weights: tiny.weightBytes }, { device, dtype: 'f32' }));
-    const code = async (p: () => Promise<unknown>): Promise<string | undefined> => {
-      try {
-        await p();
-      } catch (e) {
-        return errorCode(e);
-      }
-      return 'no error';
-    };
     await expect(ImageGPT.forImageClassification(source, { numLabels: 0 })).rejects.toThrow(/numLabels must be an integer in 1\.\.65536, got 0/);
     await expect(ImageGPT.forImageClassification(source, { numLabels: 2, seed: -1 })).rejects.toThrow(/seed must be an integer/);
     await expect(ImageGPT.forImageClassification(source, { numLabels: 2, id2label: { 0: 'a' } })).rejects.toThrow(/id2label\[1\] must be a string/);
     await expect(ImageGPT.forImageClassification(source, { numLabels: 2, id2label: { 0: 'a', 1: 'a' } })).rejects.toThrow(/names "a" twice/);
     await expect(ImageGPT.forImageClassification(source, { numLabels: 2, classes: 2 } as never)).rejects.toThrow(/unknown option "classes"/);
-    expect(await code(() => ImageGPT.forImageClassification(source, { numLabels: 0 }))).toBe('E_BAD_INPUT');
+    expect(await codeOf(() => ImageGPT.forImageClassification(source, { numLabels: 0 }))).toBe('E_BAD_INPUT');
     // One label with problem_type unset is regression in Hugging Face: not trained here.
     const regression = keep(await ImageGPT.forImageClassification(source, { numLabels: 1 }));
     expect(() => regression.createTrainer({ batchSize: 1, seqLength: 4, lr: 1e-3 })).toThrow(/problem type is regression .*supports single_label_classification/);
-    expect(await code(async () => regression.createTrainer({ batchSize: 1, seqLength: 4, lr: 1e-3 }))).toBe('E_UNSUPPORTED');
+    expect(await codeOf(async () => regression.createTrainer({ batchSize: 1, seqLength: 4, lr: 1e-3 }))).toBe('E_UNSUPPORTED');
   });
 });

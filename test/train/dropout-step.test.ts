@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice, trackBuffers } from '../helpers/gpu';
 import { loadTrainFixture, type TrainFixture } from '../helpers/train-fixtures';
+import { codeOf } from '../helpers/failure';
 import { ImageGPT } from '../../src/model/imagegpt';
 import { KernelContext } from '../../src/gpu/context';
 import { TrainingGraph, type GraphDropout } from '../../src/train/graph';
 import type { TrainerOptions } from '../../src/train/trainer';
-import { errorCode } from '../../src/errors';
 import { readF32, recordingPass } from '../gpu/harness';
 import { lossAndGrads, ReferenceAdamW, stepMasks } from '../reference/train';
 
@@ -177,15 +177,7 @@ describe('dropout in the training step (tiny causal model)', () => {
   it('refuses a bad seed and a config probability of 1 (which would drop everything)', async () => {
     const model = await load(fx.model.configJson);
     const base: TrainerOptions = { batchSize: 1, seqLength: 4, lr: 1e-3 };
-    const code = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (e) {
-        return errorCode(e);
-      }
-      return 'no error';
-    };
-    expect(code(() => model.createTrainer({ ...base, seed: -1 }))).toBe('E_BAD_INPUT');
+    expect(await codeOf(() => model.createTrainer({ ...base, seed: -1 }))).toBe('E_BAD_INPUT');
     expect(() => model.createTrainer({ ...base, seed: 1.5 })).toThrow(/seed must be an integer in \[0, 2³²\), got 1\.5/);
     expect(() => model.createTrainer({ ...base, dropout: 'yes' as unknown as boolean })).toThrow(/dropout must be true or false, got "yes"/);
     const all = await load({ ...fx.model.configJson, attn_pdrop: 1 });

@@ -3,11 +3,11 @@
 // bit-exact, and clear refusals of bad options and inputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getTestDevice } from '../helpers/gpu';
-import { loadTrainFixture, type TrainFixture } from '../helpers/train-fixtures';
+import { loadTrainFixture, trainerOptionsOf, type TrainFixture } from '../helpers/train-fixtures';
+import { codeOf } from '../helpers/failure';
 import { ImageGPT } from '../../src/model/imagegpt';
 import type { TrainerOptions } from '../../src/train/trainer';
 import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
-import { errorCode } from '../../src/errors';
 import { relativeError } from '../gpu/harness';
 
 describe('Trainer (tiny causal model)', () => {
@@ -19,10 +19,7 @@ describe('Trainer (tiny causal model)', () => {
     models.push(m);
     return m;
   };
-  const options = (): TrainerOptions => {
-    const h = fx.hyper;
-    return { batchSize: h.batchSize, seqLength: h.seqLength, lr: (step) => h.lr[step - 1], betas: h.betas, eps: h.eps, weightDecay: h.weightDecay, maxGradNorm: h.maxGradNorm };
-  };
+  const options = (): TrainerOptions => trainerOptionsOf(fx.hyper);
   beforeAll(async () => {
     device = await getTestDevice();
     fx = loadTrainFixture('causal');
@@ -77,20 +74,12 @@ describe('Trainer (tiny causal model)', () => {
 
   it('refuses bad options and inputs with codes, before any GPU work', async () => {
     const model = await load(fx.model.weightBytes);
-    const code = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (e) {
-        return errorCode(e);
-      }
-      return 'no error';
-    };
-    expect(code(() => model.createTrainer({ ...options(), seqLength: 65 }))).toBe('E_BAD_INPUT');
+    expect(await codeOf(() => model.createTrainer({ ...options(), seqLength: 65 }))).toBe('E_BAD_INPUT');
     expect(() => model.createTrainer({ ...options(), seqLength: 65 })).toThrow(/seqLength 65 is longer than n_positions \(64\)/);
     expect(() => model.createTrainer({ ...options(), batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
     expect(() => model.createTrainer({ ...options(), lr: -1 })).toThrow(/lr must be a finite number/);
     expect(() => model.createTrainer({ ...options(), betas: [0.9, 1] })).toThrow(/betas\[1\]/);
-    expect(code(() => model.createTrainer({ ...options(), seed: -1 }))).toBe('E_BAD_INPUT');
+    expect(await codeOf(() => model.createTrainer({ ...options(), seed: -1 }))).toBe('E_BAD_INPUT');
     expect(() => model.createTrainer({ ...options(), learningRate: 1 } as TrainerOptions)).toThrow(/unknown option "learningRate"/);
     const trainer = model.createTrainer({ ...options(), batchSize: 1, seqLength: 4 });
     await expect(trainer.step([[512, 1, 2]])).rejects.toThrow(/inputIds\[0\] must hold 4 tokens/);
