@@ -1,5 +1,6 @@
 // The gallery of held-out emoji (demo/public/gallery, made by weights-tools/prepare_data.py):
-// thumbnails in a single-select listbox, used by the Complete and the Features views.
+// thumbnails in a single-select listbox (the Complete and the Features views), or as "add" buttons (the own-classes
+// and the style pictures).
 
 /** One entry of gallery.json. */
 export interface GalleryItem {
@@ -93,4 +94,44 @@ export function buildGalleryGrid(
     return button;
   });
   container.replaceChildren(...buttons);
+}
+
+/**
+ * The gallery as "add" buttons in a group that is one Tab stop: the arrow keys (Home/End) only move, a click or
+ * Enter calls onAdd (unlike buildGalleryGrid, where moving picks). `addLabel` says for a screen reader where an emoji
+ * of that name goes.
+ */
+export function galleryAddGrid(
+  items: GalleryItem[],
+  className: string,
+  groupLabel: string,
+  addLabel: (name: string) => string,
+  onAdd: (item: GalleryItem) => void,
+): HTMLElement {
+  const grid = document.createElement('div');
+  grid.className = className;
+  grid.setAttribute('role', 'group');
+  grid.setAttribute('aria-label', groupLabel);
+  const buttons = items.map((item, index) => {
+    const name = item.name.replaceAll('_', ' ');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'thumb';
+    button.title = `Add ${name} (${item.category})`;
+    button.tabIndex = index === 0 ? 0 : -1;
+    button.append(galleryImage(item, 32));
+    button.setAttribute('aria-label', addLabel(name));
+    button.addEventListener('click', () => onAdd(item));
+    button.addEventListener('keydown', (e) => {
+      const next = gridStep(e.key, index, buttons.length, columnsOf(buttons));
+      if (next === null) return;
+      e.preventDefault();
+      button.tabIndex = -1;
+      buttons[next].tabIndex = 0;
+      buttons[next].focus();
+    });
+    return button;
+  });
+  grid.append(...buttons);
+  return grid;
 }

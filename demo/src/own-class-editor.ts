@@ -1,7 +1,7 @@
 // The own-classes editor: the 2–5 classes the user makes, each a name and its pictures (drawn on the shared
 // pad, uploaded, or picked from the gallery), with the controls to add and remove them.
 import { el, thumbnail } from './dom';
-import { galleryImage, galleryUrl, gridStep, type GalleryItem } from './gallery';
+import { galleryAddGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, drawPixels, readCanvas } from './pixels';
 import { MAX_CLASSES, MIN_CLASSES } from './probe-file';
 import type { Pixels } from './protocol';
@@ -107,33 +107,9 @@ export class OwnClassEditor {
     for (const c of this.classes) for (const image of c.images) image.features.clear();
   }
 
-  /**
-   * The gallery as "add" buttons, one Tab stop: the arrow keys (Home/End) only move, a click or Enter adds the
-   * emoji to the class chosen above (unlike the Complete gallery, where moving picks).
-   */
+  /** The gallery as "add" buttons to the class chosen above. */
   private buildPicks(): HTMLElement {
-    const grid = el('div', { className: 'gallery small own-gallery' });
-    grid.setAttribute('role', 'group');
-    grid.setAttribute('aria-label', 'Gallery images to add');
-    const buttons = this.gallery.map((item, index) => {
-      const name = item.name.replaceAll('_', ' ');
-      const button = el('button', { type: 'button', className: 'thumb', title: `Add ${name} (${item.category})`, tabIndex: index === 0 ? 0 : -1 }, galleryImage(item, 32));
-      button.setAttribute('aria-label', `Add ${name} to the chosen class`);
-      button.addEventListener('click', () => void this.addGalleryItem(item));
-      button.addEventListener('keydown', (e) => {
-        const top = buttons[0].offsetTop;
-        const columns = Math.max(1, buttons.findIndex((b) => b.offsetTop !== top) === -1 ? buttons.length : buttons.findIndex((b) => b.offsetTop !== top));
-        const next = gridStep(e.key, index, buttons.length, columns);
-        if (next === null) return;
-        e.preventDefault();
-        button.tabIndex = -1;
-        buttons[next].tabIndex = 0;
-        buttons[next].focus();
-      });
-      return button;
-    });
-    grid.append(...buttons);
-    return grid;
+    return galleryAddGrid(this.gallery, 'gallery small own-gallery', 'Gallery images to add', (name) => `Add ${name} to the chosen class`, (item) => void this.addGalleryItem(item));
   }
 
   addClass(): OwnClass {

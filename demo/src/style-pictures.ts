@@ -1,7 +1,7 @@
 // "Teach it a style": the pictures a style is learned from, and where they come from — gallery picks, uploads,
 // the Complete view's drawing and its picked image (the same inputs the rest of the page uses).
 import { el, thumbnail } from './dom';
-import { galleryImage, galleryUrl, gridStep, type GalleryItem } from './gallery';
+import { galleryAddGrid, galleryUrl, type GalleryItem } from './gallery';
 import { decodeImage, readCanvas } from './pixels';
 import { shrink } from './own-class-editor';
 import type { Pixels } from './protocol';
@@ -69,28 +69,7 @@ export class StylePictures {
 
   /** The gallery as "add" buttons, one Tab stop (the arrow keys move, a click or Enter adds). */
   private galleryGrid(): HTMLElement {
-    const grid = el('div', { className: 'gallery small own-gallery style-gallery' });
-    grid.setAttribute('role', 'group');
-    grid.setAttribute('aria-label', 'Gallery images to add to the style');
-    const buttons = this.gallery.map((item, index) => {
-      const name = item.name.replaceAll('_', ' ');
-      const button = el('button', { type: 'button', className: 'thumb', title: `Add ${name} (${item.category})`, tabIndex: index === 0 ? 0 : -1 }, galleryImage(item, 32));
-      button.setAttribute('aria-label', `Add ${name} to the style's pictures`);
-      button.addEventListener('click', () => void this.addGalleryItem(item));
-      button.addEventListener('keydown', (e) => {
-        const top = buttons[0].offsetTop;
-        const firstBelow = buttons.findIndex((b) => b.offsetTop !== top);
-        const next = gridStep(e.key, index, buttons.length, firstBelow === -1 ? buttons.length : Math.max(1, firstBelow));
-        if (next === null) return;
-        e.preventDefault();
-        button.tabIndex = -1;
-        buttons[next].tabIndex = 0;
-        buttons[next].focus();
-      });
-      return button;
-    });
-    grid.append(...buttons);
-    return grid;
+    return galleryAddGrid(this.gallery, 'gallery small own-gallery style-gallery', 'Gallery images to add to the style', (name) => `Add ${name} to the style's pictures`, (item) => void this.addGalleryItem(item));
   }
 
   private add(pixels: Pixels, source: string): void {

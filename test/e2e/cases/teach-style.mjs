@@ -44,7 +44,11 @@ export function register(test, { shared, assert, canvasPixels, rowsOf, same, RES
     assert(await waitForStyle(page, 'style', ['invalid'], 5_000) === 'invalid', 'seven pictures should be refused');
     assert(/at least 8 pictures \(7 so far\)/.test(await page.textContent('#style-error')), `error with 7 pictures: ${await page.textContent('#style-error')}`);
 
-    await picks.nth(7).click();
+    // The eighth by keyboard: the gallery is one Tab stop, the arrow keys only move and Enter adds.
+    await page.focus('.style-gallery button[tabindex="0"]');
+    for (let i = 0; i < 7; i++) await page.keyboard.press('ArrowRight');
+    assert(await page.evaluate(() => document.activeElement === document.querySelectorAll('.style-gallery button')[7]), 'seven ArrowRight presses should reach the eighth picture');
+    await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelectorAll('#style-images li').length === 8, null, { timeout: 10_000 });
     assert(/^8 pictures\.$/.test(await page.textContent('#style-count')), `count: ${await page.textContent('#style-count')}`);
     // A setting out of range is named beside the button, with its range.
