@@ -17,6 +17,7 @@ export type { ImageGPTConfig, ImageGPTConfigJSON } from './model/config';
 export type { PretrainedSource, LocalFiles, FileOptions, LoadProgress, ModelCache } from './loading/types';
 export type { WeightDType } from './gpu/types';
 export type { KernelTuning } from './gpu/tuning';
+export { isCpuAdapter } from './gpu/tuning';
 export type { DeviceFeatures } from './model/imagegpt';
 export { parseSafetensors, writeSafetensors, tensorToFloat32 } from './safetensors';
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile } from './safetensors';

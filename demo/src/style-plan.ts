@@ -13,25 +13,6 @@ export const STYLE_LIMITS = {
   lr: { min: 1e-6, max: 1e-2 },
 } as const;
 
-/** What the adapter says of itself, as in GPUAdapterInfo (any field may be missing in older browsers). */
-export interface AdapterFacts {
-  isFallbackAdapter?: boolean;
-  architecture?: string;
-  device?: string;
-  description?: string;
-}
-
-const CPU_DRIVERS = /swiftshader|llvmpipe|lavapipe/i;
-
-/**
- * Whether WebGPU runs on the CPU here (SwiftShader, lavapipe): WebGPU says so in isFallbackAdapter; browsers that
- * predate it still name the driver in the architecture or description.
- */
-export function runsOnCpu(info: AdapterFacts): boolean {
-  if (info.isFallbackAdapter === true) return true;
-  return [info.architecture, info.device, info.description].some((s) => typeof s === 'string' && CPU_DRIVERS.test(s));
-}
-
 /**
  * The defaults. On a GPU: 40 steps of 8 images (4 for 1024-token images, whose activations are 4× larger) at
  * 1e-4 — with 8–16 pictures that is 20–40 passes over them, enough for samples to take on their colors and shapes

@@ -1,9 +1,8 @@
 // The model worker: loads ImageGPT and its processor, encodes images, generates and extracts features,
 // so the page stays responsive. Talks to the page only through the messages of protocol.ts.
-import { ImageGPT, ImageGPTImageProcessor, LinearProbe, errorCode, sosToken } from '../../src/index';
+import { ImageGPT, ImageGPTImageProcessor, LinearProbe, errorCode, isCpuAdapter, sosToken } from '../../src/index';
 import { clearModelCache, versionedCache } from './model-cache';
 import { StyleTuning, type ModelOrigin } from './style-tuning';
-import { runsOnCpu } from './style-plan';
 import { trainClassifier } from './classifier-tuning';
 import { NETWORK_ERROR, type AttentionResults, type FeatureResults, type LikelihoodResults, type ModelInfo, type ModelSource, type Pixels, type Progress, type Reply, type Request, type Results } from './protocol';
 
@@ -140,7 +139,7 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     nHead: c.n_head,
     params: countParams(c.n_embd, c.n_layer, c.n_positions, c.vocab_size, c.n_inner),
     adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' · ') || 'WebGPU adapter',
-    onCpu: runsOnCpu(info ?? {}),
+    onCpu: isCpuAdapter(info ?? {}),
     // Local files also report 'cached' (read from disk): only a URL or hub load can come from the cache.
     fromCache: source.kind !== 'files' && phases.has('cached') && !phases.has('download'),
   };

@@ -3,7 +3,7 @@
 // the warm-up, and the loss curve's scaling.
 import { describe, expect, it } from 'vitest';
 import { StyleBatches, styleRows } from '../../demo/src/style-batches';
-import { defaultStyleSettings, learningRate, runsOnCpu, styleImagesProblem, styleSettingProblem, warmupSteps } from '../../demo/src/style-plan';
+import { defaultStyleSettings, learningRate, styleImagesProblem, styleSettingProblem, warmupSteps } from '../../demo/src/style-plan';
 import { curveLayout, curveText } from '../../demo/src/loss-curve';
 
 describe('styleRows', () => {
@@ -46,13 +46,6 @@ describe('StyleBatches', () => {
 });
 
 describe('style settings', () => {
-  it('tells CPU adapters by isFallbackAdapter or the driver name', () => {
-    expect(runsOnCpu({ isFallbackAdapter: true })).toBe(true);
-    expect(runsOnCpu({ architecture: 'swiftshader', description: 'SwiftShader driver 5.0.0' })).toBe(true);
-    expect(runsOnCpu({ description: 'llvmpipe (LLVM 15.0.7, 256 bits)' })).toBe(true);
-    expect(runsOnCpu({ isFallbackAdapter: false, architecture: 'ampere', description: 'NVIDIA GeForce RTX 3060' })).toBe(false);
-    expect(runsOnCpu({})).toBe(false);
-  });
 
   it('defaults to a short run on a CPU and a longer one on a GPU, half the batch for 1024-token images', () => {
     expect(defaultStyleSettings(true, 256)).toEqual({ steps: 3, batchSize: 2, lr: 3e-4, seed: 1 });

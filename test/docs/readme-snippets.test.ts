@@ -207,7 +207,7 @@ describe('the shipped declarations in a consumer project', () => {
 /** Every name the entry may export, each in README.md. Changing it is changing the public API: update README too. */
 const PUBLIC_NAMES = [
   // model
-  'ImageGPT', 'sosToken', 'logitsWidth', 'parseImageGPTConfig', 'IMAGEGPT_DEFAULTS', 'resolveSampling', 'DEFAULT_TOP_K',
+  'ImageGPT', 'sosToken', 'logitsWidth', 'parseImageGPTConfig', 'IMAGEGPT_DEFAULTS', 'resolveSampling', 'DEFAULT_TOP_K', 'isCpuAdapter',
   'ImageGPTSession', 'ModelSource', 'LoadOptions', 'LoadProgress', 'PretrainedSource', 'LocalFiles', 'FileOptions', 'ModelCache',
   'ForwardOptions', 'ForwardOutput', 'ForwardResult', 'FeatureOptions', 'MultiFeatureOptions', 'BitsPerToken', 'BitsPerTokenOptions',
   'GenerateOptions', 'GenerateStats', 'SamplingOptions', 'CompleteOptions', 'Completion', 'CompletionRow', 'CompletionProcessor',
