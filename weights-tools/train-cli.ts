@@ -84,8 +84,8 @@ export interface TrainIO {
 export interface TrainResult {
   step: number;
   /**
-   * Per --eval, before and after training (the trained f32 weights): the mean bits per token over its images, or
-   * with --classes the fraction classified right.
+   * Per --eval, before and after training (after: the weights as written, so with --dtype f16 the f16 ones): the
+   * mean bits per token over its images, or with --classes the fraction classified right.
    */
   evals: Array<{ path: string; images: number; metric: EvalMetric; before: number; after?: number }>;
   lastLoss?: number;
@@ -347,15 +347,18 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
       record({ event: 'eval', step: trainer.stepCount, data: opts.eval[i], [metricKey]: value, images: evalSets[i].rows.length });
     }
 
+    // What the last save wrote: the model the after-training evals read.
+    let written: { config: object; weights: Uint8Array } | undefined;
     const save = async () => {
       const f32 = await trainer!.save();
       const weightsFile = opts.dtype === 'f32' ? 'model.safetensors' : 'trainer-weights.safetensors';
       const torchDtype = opts.dtype === 'f32' ? 'float32' : 'float16';
       const runState: RunState = { step: trainer!.stepCount, data: order.position, seed: opts.seed, batchSize, seqLength, images: data.rows.length, weightsFile };
+      // A classifier made here has a new config (num_labels, id2label); JSON.stringify of it is its config.json.
+      written = { config: { ...(data.labels ? model.config : (configJson as object)), torch_dtype: torchDtype }, weights: await weightsAs(f32, opts.dtype) };
       const files: Array<[string, Uint8Array | string]> = [
-        [join(out, 'model.safetensors'), await weightsAs(f32, opts.dtype)],
-        // A classifier made here has a new config (num_labels, id2label); JSON.stringify of it is its config.json.
-        [join(out, 'config.json'), `${JSON.stringify({ ...(data.labels ? model.config : (configJson as object)), torch_dtype: torchDtype }, null, 2)}\n`],
+        [join(out, 'model.safetensors'), written.weights],
+        [join(out, 'config.json'), `${JSON.stringify(written.config, null, 2)}\n`],
         [join(out, 'preprocessor_config.json'), preprocessorBytes],
         [join(out, STATE_TENSORS), await trainer!.saveState()],
       ];
@@ -391,11 +394,19 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     }
     await save();
     result.step = trainer.stepCount;
-    for (let i = 0; i < evalSets.length; i++) {
-      const e = result.evals[i];
-      e.after = await evaluate(model, evalSets[i], processor.sosToken, seqLength);
-      log(`eval at step ${trainer.stepCount}: ${metric} ${e.after.toFixed(4)} on ${e.images} images of ${e.path} (f32 weights; at step ${first}: ${e.before.toFixed(4)})`);
-      record({ event: 'eval', step: trainer.stepCount, data: e.path, [metricKey]: e.after, images: e.images });
+    // The f32 model in memory is what an f32 file holds; f16 weights are evaluated as written and loaded as f16.
+    const evalModel = evalSets.length > 0 && opts.dtype !== 'f32'
+      ? await ImageGPT.fromPretrained({ config: written!.config, weights: written!.weights }, { device: gpu, dtype: 'f16' })
+      : model;
+    try {
+      for (let i = 0; i < evalSets.length; i++) {
+        const e = result.evals[i];
+        e.after = await evaluate(evalModel, evalSets[i], processor.sosToken, seqLength);
+        log(`eval at step ${trainer.stepCount}: ${metric} ${e.after.toFixed(4)} on ${e.images} images of ${e.path} (${opts.dtype} weights as written; at step ${first}: ${e.before.toFixed(4)})`);
+        record({ event: 'eval', step: trainer.stepCount, data: e.path, [metricKey]: e.after, images: e.images, dtype: opts.dtype });
+      }
+    } finally {
+      if (evalModel !== model) evalModel.dispose();
     }
     return result;
   } finally {

@@ -17,7 +17,7 @@ import { parseSafetensors, tensorToFloat32 } from '../../src/safetensors';
 import { errorCode } from '../../src/errors';
 import { convertModel } from '../../weights-tools/convert';
 import { train, parseTrainArgs, type TrainResult } from '../../weights-tools/train-cli';
-import { decodeImageFile } from '../../weights-tools/train-data';
+import { decodeImageFile, readTokenFile } from '../../weights-tools/train-data';
 import { DataOrder, learningRate } from '../../weights-tools/train-schedule';
 import { parseNpy } from '../../weights-tools/npy';
 
@@ -75,9 +75,9 @@ describe('npm run train (tiny model)', () => {
     }
     return 'no error';
   };
-  const load = async (dir: string) => {
+  const load = async (dir: string, dtype: 'f32' | 'f16' = 'f32') => {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    return ImageGPT.fromPretrained({ config, weights: new Uint8Array(readFileSync(join(dir, 'model.safetensors'))) }, { device, dtype: 'f32' });
+    return ImageGPT.fromPretrained({ config, weights: new Uint8Array(readFileSync(join(dir, 'model.safetensors'))) }, { device, dtype });
   };
   const weightsOf = (dir: string, file = 'model.safetensors') => {
     const parsed = parseSafetensors(new Uint8Array(readFileSync(join(dir, file))));
@@ -168,7 +168,7 @@ describe('npm run train (tiny model)', () => {
   it('token files: .npz with --split, f16 weights written with f32 master weights for resuming', async () => {
     const out = freshOut();
     const lines: string[] = [];
-    await train(['--data', join(tmp, 'tokens.npz'), '--split', 'train', '--eval', join(tmp, 'tokens.npz'), '--eval-split', 'heldout', '--model', modelDir, '--out', out, '--steps', '1', '--batch-size', '2', '--dtype', 'f16'], {
+    const result = await train(['--data', join(tmp, 'tokens.npz'), '--split', 'train', '--eval', join(tmp, 'tokens.npz'), '--eval-split', 'heldout', '--model', modelDir, '--out', out, '--steps', '1', '--batch-size', '2', '--dtype', 'f16'], {
       device,
       log: (l) => lines.push(l),
     });
@@ -185,6 +185,18 @@ describe('npm run train (tiny model)', () => {
     }
     const model = await load(out);
     expect(model.config.n_positions).toBe(16);
+    // The after-training eval read the f16 file as written (loaded as f16), not the f32 weights still in memory.
+    const { rows: heldout } = await readTokenFile(join(tmp, 'tokens.npz'), { numClusters: model.config.vocab_size - 1, tokensPerImage: 16, split: 'heldout' });
+    const asWritten = await load(out, 'f16');
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    const master = await ImageGPT.fromPretrained({ config, weights: new Uint8Array(readFileSync(join(out, 'trainer-weights.safetensors'))) }, { device, dtype: 'f32' });
+    const mean = async (m: ImageGPT) => (await m.bitsPerToken(heldout)).bitsPerToken.reduce((a, b) => a + b, 0) / heldout.length;
+    const [f16Bits, f32Bits] = [await mean(asWritten), await mean(master)];
+    expect(result.evals[0].after).toBe(f16Bits);
+    expect(f16Bits).not.toBe(f32Bits);
+    expect(lines.at(-1)).toMatch(/\(f16 weights as written; at step 0: /);
+    asWritten.dispose();
+    master.dispose();
     model.dispose();
     // Resuming reads the f32 master weights, not the f16 ones.
     expect((await run(['--data', join(tmp, 'tokens.npz'), '--split', 'train', '--model', modelDir, '--out', out, '--steps', '2', '--batch-size', '2', '--dtype', 'f16', '--resume'])).step).toBe(2);
