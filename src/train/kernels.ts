@@ -1,7 +1,8 @@
 // The training step's kernels (forward keeping what the backward needs, and the backward), one family per .wgsl
 // file: matrix products with optional transposes, bias and residual (train_matmul.wgsl), bias gradients
 // (column_sum.wgsl), the norm (train_norm.wgsl), quick-GELU (train_quick_gelu.wgsl), cross-entropy with its gradient
-// (train_cross_entropy.wgsl), the embeddings (train_embedding.wgsl) and causal attention (train_attention.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
+// (train_cross_entropy.wgsl), the embeddings (train_embedding.wgsl) and causal attention (train_attention.wgsl; on a
+// CPU adapter train_attention_blocked.wgsl). Each op owns a small uniform of its sizes, written once: a trainer's shapes are fixed
 // (batchSize × seqLength), so a step only dispatches. All f32.
 import type { KernelContext } from '../gpu/context';
 import { checkDistinct, checkSize, run } from '../gpu/context';
@@ -17,6 +18,7 @@ import trainCrossEntropyThreadWgsl from '../../shaders/train_cross_entropy_threa
 import trainCrossEntropyWorkgroupWgsl from '../../shaders/train_cross_entropy_workgroup.wgsl?raw';
 import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
 import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
+import trainAttentionBlockedWgsl from '../../shaders/train_attention_blocked.wgsl?raw';
 import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
 import { shader } from '../gpu/pipelines';
 import { dropoutStepWriter, dropoutWords, type DropoutKey } from './dropout-mask';
@@ -234,7 +236,7 @@ export function embeddingBackwardOp(
   });
 }
 
-/** The largest head size train_attention.wgsl keeps in registers. */
+/** The largest head size the training attention kernels keep in registers. */
 export const MAX_BACKWARD_HEAD_DIM = 128;
 
 /**
@@ -260,9 +262,9 @@ export function attentionBackwardOp(
   checkSize(label, 'dOut', o.dOut, rows * E * 4);
   checkSize(label, 'stats', o.stats, rows * o.heads * 2 * 4);
   const { uniform, constants } = attentionUniform(ctx, label, o);
-  const entry = (name: 'rowStats' | 'queryGrad' | 'keyValueGrad') => ctx.composed('train_attention.wgsl', ATTENTION_PARTS, name, constants);
+  const kernel = attentionKernel(ctx, o, constants);
   const passes = (['rowStats', 'queryGrad', 'keyValueGrad'] as const).map((name) => {
-    const pipeline = entry(name);
+    const pipeline = kernel.pipeline(name);
     // Each entry point reads only some bindings; the others are left out of its layout.
     const used = { rowStats: [1, 2, 3, 4, 5], queryGrad: [1, 2, 4, 5, 6], keyValueGrad: [1, 2, 4, 5, 6] }[name];
     const all = [null, uniform, o.qkv, o.outputs, o.dOut, o.stats, o.dqkv];
@@ -270,7 +272,7 @@ export function attentionBackwardOp(
     return (pass: GPUComputePassEncoder) => {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(Math.ceil(o.seq / 64), o.heads, o.batch);
+      pass.dispatchWorkgroups(kernel.groupsX, o.heads, o.batch);
     };
   });
   if (o.heads > 65535 || o.batch > 65535) throw badInput(`${label}: heads and batch must each be at most 65535 (workgroups per dimension)`);
@@ -286,7 +288,28 @@ interface AttentionSizes {
   scale: number;
 }
 
-const ATTENTION_PARTS = [shader('dropout_mask.wgsl', dropoutMaskWgsl), shader('train_attention.wgsl', trainAttentionWgsl)];
+const DROPOUT_MASK = shader('dropout_mask.wgsl', dropoutMaskWgsl);
+const ATTENTION_PARTS = [DROPOUT_MASK, shader('train_attention.wgsl', trainAttentionWgsl)];
+const ATTENTION_BLOCKED_PARTS = [DROPOUT_MASK, shader('train_attention_blocked.wgsl', trainAttentionBlockedWgsl)];
+
+type AttentionEntry = 'attentionForward' | 'rowStats' | 'queryGrad' | 'keyValueGrad';
+
+/**
+ * The attention kernel the adapter wants, by the tuning's choice for the matmul (src/gpu/tuning.ts): on a CPU adapter
+ * (register tiles) train_attention_blocked.wgsl, 4 rows a thread against 4 others at a time, its sizes pipeline
+ * constants; on a GPU the portable train_attention.wgsl, a thread per row. Same entry points, same results.
+ */
+function attentionKernel(
+  ctx: KernelContext,
+  o: AttentionSizes,
+  constants: { DROPOUT: number },
+): { pipeline: (name: AttentionEntry) => GPUComputePipeline; groupsX: number } {
+  if (ctx.tuning.prefill !== 'registers') {
+    return { pipeline: (name) => ctx.composed('train_attention.wgsl', ATTENTION_PARTS, name, constants), groupsX: Math.ceil(o.seq / 64) };
+  }
+  const sized = { ...constants, HEAD_DIM: o.headDim, HEADS: o.heads, SEQ: o.seq };
+  return { pipeline: (name) => ctx.composed('train_attention.wgsl/blocked', ATTENTION_BLOCKED_PARTS, name, sized), groupsX: Math.ceil(o.seq / (64 * 4)) };
+}
 
 /**
  * The attention ops' uniform [batch, seq, heads, headDim, scale, seed, site, step, threshold, 1/(1 − p), 0, 0] and
@@ -364,11 +387,12 @@ export function attentionForwardOp(
   checkSize(label, 'qkv', o.qkv, rows * 3 * o.heads * o.headDim * 4);
   checkSize(label, 'outputs', o.outputs, rows * o.heads * o.headDim * 4);
   const { uniform, constants } = attentionUniform(ctx, label, o);
-  const pipeline = ctx.composed('train_attention.wgsl', ATTENTION_PARTS, 'attentionForward', constants);
+  const kernel = attentionKernel(ctx, o, constants);
+  const pipeline = kernel.pipeline('attentionForward');
   const group = ctx.bindGroup(label, pipeline, [null, uniform, o.qkv, o.outputs]);
   return attentionOp(ctx, label, uniform, (pass) => {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(Math.ceil(o.seq / 64), o.heads, o.batch);
+    pass.dispatchWorkgroups(kernel.groupsX, o.heads, o.batch);
   });
 }

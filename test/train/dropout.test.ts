@@ -109,35 +109,41 @@ describe('dropout', () => {
   });
 
   for (const [batch, seq, heads, headDim, p] of [[2, 37, 3, 5, 0.25], [1, 70, 2, 16, 0.6]]) {
-    it(`training attention drops its probabilities, forward and backward (batch ${batch} × ${seq}, ${heads} heads of ${headDim}, p ${p})`, async () => {
-      const rand = random(seq * 7 + heads);
-      const E = heads * headDim;
-      const rows = batch * seq;
-      const qkv = randomArray(rand, rows * 3 * E, 1.5);
-      const dOut = randomArray(rand, rows * E);
-      const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) };
-      const [seed, site, step] = [5, 7, 3];
-      const mask = dropoutMultipliers(p, seed, site, step, batch * heads * seq * seq);
-      const { p: probabilities, merged } = attentionForward(Float64Array.from(qkv), sizes, mask);
-      const want = attentionBackward(Float64Array.from(qkv), probabilities, Float64Array.from(dOut), sizes, mask);
-      const made = [storageBuffer(device, qkv), storageBuffer(device, rows * E * 4), storageBuffer(device, dOut), storageBuffer(device, rows * heads * 8), storageBuffer(device, rows * 3 * E * 4)];
-      const [qkvBuffer, outputs, dOutBuffer, stats, dqkv] = made;
-      const dropout = { p, seed, site };
-      const forward = attentionForwardOp(ctx, { qkv: qkvBuffer, outputs, ...sizes, dropout });
-      const backward = attentionBackwardOp(ctx, { qkv: qkvBuffer, outputs, dOut: dOutBuffer, stats, dqkv, ...sizes, dropout });
-      forward.setStep(step);
-      backward.setStep(step);
-      await runOps(forward, backward);
-      expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeLessThan(1e-5);
-      expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
-      // Another step's mask gives other outputs (the step reaches the kernel).
-      forward.setStep(step + 1);
-      await runOps(forward);
-      expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeGreaterThan(1e-2);
-      forward.destroy();
-      backward.destroy();
-      for (const b of made) b.destroy();
-    });
+    // Both attention kernels: the CPU adapter's blocked one and the portable one a GPU gets (forced through the tuning).
+    for (const prefill of ['registers', 'shared'] as const) {
+      it(`training attention (${prefill}) drops its probabilities, forward and backward (batch ${batch} × ${seq}, ${heads} heads of ${headDim}, p ${p})`, async () => {
+        const kernels = prefill === ctx.tuning.prefill ? ctx : new KernelContext(device, { prefill });
+        const rand = random(seq * 7 + heads);
+        const E = heads * headDim;
+        const rows = batch * seq;
+        const qkv = randomArray(rand, rows * 3 * E, 1.5);
+        const dOut = randomArray(rand, rows * E);
+        const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) };
+        const [seed, site, step] = [5, 7, 3];
+        const mask = dropoutMultipliers(p, seed, site, step, batch * heads * seq * seq);
+        const { p: probabilities, merged } = attentionForward(Float64Array.from(qkv), sizes, mask);
+        const want = attentionBackward(Float64Array.from(qkv), probabilities, Float64Array.from(dOut), sizes, mask);
+        const made = [storageBuffer(device, qkv), storageBuffer(device, rows * E * 4), storageBuffer(device, dOut), storageBuffer(device, rows * heads * 8), storageBuffer(device, rows * 3 * E * 4)];
+        const [qkvBuffer, outputs, dOutBuffer, stats, dqkv] = made;
+        const dropout = { p, seed, site };
+        const forward = attentionForwardOp(kernels, { qkv: qkvBuffer, outputs, ...sizes, dropout });
+        const backward = attentionBackwardOp(kernels, { qkv: qkvBuffer, outputs, dOut: dOutBuffer, stats, dqkv, ...sizes, dropout });
+        forward.setStep(step);
+        backward.setStep(step);
+        await kernels.ready();
+        await runOps(forward, backward);
+        expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeLessThan(1e-5);
+        expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
+        // Another step's mask gives other outputs (the step reaches the kernel).
+        forward.setStep(step + 1);
+        await runOps(forward);
+        expect(relativeError(await readF32(device, outputs, rows * E), merged)).toBeGreaterThan(1e-2);
+        forward.destroy();
+        backward.destroy();
+        for (const b of made) b.destroy();
+        if (kernels !== ctx) kernels.destroy();
+      });
+    }
   }
 
   it('refuses p outside [0, 1) and bad seeds, naming them', () => {

@@ -196,23 +196,51 @@ describe('training kernels', () => {
     op.destroy();
   });
 
-  for (const [batch, seq, heads, headDim] of [[1, 1, 1, 1], [2, 70, 3, 5], [1, 9, 2, 128]]) {
-    it(`attentionBackward, batch ${batch} × ${seq} positions, ${heads} heads of ${headDim}`, async () => {
-      const rand = random(batch * 100 + seq + headDim);
-      const E = heads * headDim;
-      const rows = batch * seq;
-      const qkv = randomArray(rand, rows * 3 * E, 1.5);
-      const dOut = randomArray(rand, rows * E);
-      const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) / 2 };
-      const { p, merged } = attentionForward(Float64Array.from(qkv), sizes);
-      const want = attentionBackward(Float64Array.from(qkv), p, Float64Array.from(dOut), sizes);
-      const dqkv = buffer(rows * 3 * E * 4);
-      const op = attentionBackwardOp(ctx, { qkv: buffer(qkv), outputs: buffer(Float32Array.from(merged)), dOut: buffer(dOut), stats: buffer(rows * heads * 2 * 4), dqkv, ...sizes });
-      await ctx.ready();
-      runOps(op);
-      expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
-      op.destroy();
-    });
+  // Both attention kernels: the CPU adapter's (train_attention_blocked.wgsl, 4 rows a thread against 4 others at a
+  // time: sequences and head sizes that are not multiples of 4, and one past the 256 rows of a workgroup) and the
+  // portable one a GPU gets, forced through the tuning, on the same shapes.
+  const attentionKernels = ['registers', 'shared'] as const;
+  const kernelsFor = (prefill: 'registers' | 'shared') => (prefill === ctx.tuning.prefill ? ctx : new KernelContext(device, { prefill }));
+  for (const [batch, seq, heads, headDim] of [[1, 1, 1, 1], [2, 70, 3, 5], [1, 9, 2, 128], [1, 261, 1, 6], [3, 6, 2, 3]]) {
+    for (const prefill of attentionKernels) {
+      it(`attentionBackward (${prefill}), batch ${batch} × ${seq} positions, ${heads} heads of ${headDim}`, async () => {
+        const kernels = kernelsFor(prefill);
+        const rand = random(batch * 100 + seq + headDim);
+        const E = heads * headDim;
+        const rows = batch * seq;
+        const qkv = randomArray(rand, rows * 3 * E, 1.5);
+        const dOut = randomArray(rand, rows * E);
+        const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) / 2 };
+        const { p, merged } = attentionForward(Float64Array.from(qkv), sizes);
+        const want = attentionBackward(Float64Array.from(qkv), p, Float64Array.from(dOut), sizes);
+        const dqkv = buffer(rows * 3 * E * 4);
+        const op = attentionBackwardOp(kernels, { qkv: buffer(qkv), outputs: buffer(Float32Array.from(merged)), dOut: buffer(dOut), stats: buffer(rows * heads * 2 * 4), dqkv, ...sizes });
+        await kernels.ready();
+        runOps(op);
+        expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
+        op.destroy();
+        if (kernels !== ctx) kernels.destroy();
+      });
+    }
+  }
+
+  for (const [batch, seq, heads, headDim] of [[2, 37, 3, 7], [1, 261, 1, 6], [3, 6, 2, 3]]) {
+    for (const prefill of attentionKernels) {
+      it(`attentionForward (${prefill}), batch ${batch} × ${seq} positions, ${heads} heads of ${headDim}`, async () => {
+        const kernels = kernelsFor(prefill);
+        const rand = random(batch * 10 + seq + headDim);
+        const sizes = { batch, seq, heads, headDim, scale: 0.3 };
+        const E = heads * headDim;
+        const qkv = randomArray(rand, batch * seq * 3 * E, 2);
+        const outputs = buffer(batch * seq * E * 4);
+        const op = attentionForwardOp(kernels, { qkv: buffer(qkv), outputs, ...sizes });
+        await kernels.ready();
+        runOps(op);
+        expect(relativeError(await readF32(device, outputs, batch * seq * E), attentionForward(Float64Array.from(qkv), sizes).merged)).toBeLessThan(1e-6);
+        op.destroy();
+        if (kernels !== ctx) kernels.destroy();
+      });
+    }
   }
 
   it('attentionBackward refuses a head size over what it keeps in registers', () => {

@@ -1,0 +1,301 @@
+// Causal attention for training on CPU adapters (SwiftShader, lavapipe): the same four entry points and results as
+// train_attention.wgsl (read its header for the formulas and the dropout mask), register-blocked the way
+// train_matmul_registers.wgsl is. Each thread owns 4 rows of one head (4 query rows; 4 key rows in keyValueGrad)
+// and walks the other side 4 at a time, so a step computes a 4×4 tile of scores (8 loads feed 16 multiply-adds) and
+// every head vector it loads serves 4 rows. The accumulators are one vec4 per head dimension (the 4 owned rows'
+// values): a CPU renderer reaches a private array at a computed index slowly, and the tiles make that happen once
+// per 4 keys instead of once per key. Sizes are pipeline constants (HEAD_DIM, HEADS, SEQ), so addresses fold.
+// Rows past the end of a sequence are clamped to its last row (read, never stored or counted), so the loops have no
+// bounds branches. Prepended: dropout_mask.wgsl.
+
+override DROPOUT: bool = false;
+override HEAD_DIM: u32 = 1u;   // D ≤ MAX_HEAD_DIM
+override HEADS: u32 = 1u;
+override SEQ: u32 = 1u;        // T
+override WIDTH: u32 = HEADS * HEAD_DIM;   // E
+
+// The uniform of train_attention.wgsl; the sizes it repeats are read from the constants above.
+struct Dims {
+  batch: u32,
+  seq: u32,
+  heads: u32,
+  headDim: u32,
+  scale: f32,
+  dropSeed: u32,
+  dropSite: u32,
+  dropStep: u32,
+  dropThreshold: u32,   // p · 2³²
+  dropScale: f32,       // 1 / (1 − p)
+  pad0: u32,
+  pad1: u32,
+}
+
+const MAX_HEAD_DIM = 128u;
+const LOWEST = -3.4028234e38;   // a masked score: exp(LOWEST − anything finite) is 0
+const LANES = vec4(0u, 1u, 2u, 3u);
+
+@group(0) @binding(1) var<uniform> dims: Dims;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> outputs: array<f32>;   // O: the attention's merged output
+@group(0) @binding(4) var<storage, read> dOut: array<f32>;       // dO
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [rows, heads, 2]: L, D
+@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
+
+// Positions start..start + 3 of a sequence, the ones past its end clamped to the last.
+fn fourFrom(start: u32) -> vec4<u32> {
+  return min(vec4(start) + LANES, vec4(SEQ - 1u));
+}
+
+// Offsets of part `part` (0 q, 1 k, 2 v) of head h in qkv / dqkv, for 4 rows.
+fn parts(rows: vec4<u32>, part: u32, h: u32) -> vec4<u32> {
+  return rows * 3u * WIDTH + part * WIDTH + h * HEAD_DIM;
+}
+
+// Offsets of head h in O / dO, for 4 rows.
+fn merged(rows: vec4<u32>, h: u32) -> vec4<u32> {
+  return rows * WIDTH + h * HEAD_DIM;
+}
+
+fn qkvAt(at: vec4<u32>, d: u32) -> vec4<f32> {
+  return vec4(qkv[at.x + d], qkv[at.y + d], qkv[at.z + d], qkv[at.w + d]);
+}
+
+fn dOutAt(at: vec4<u32>, d: u32) -> vec4<f32> {
+  return vec4(dOut[at.x + d], dOut[at.y + d], dOut[at.z + d], dOut[at.w + d]);
+}
+
+// Column n: the dot products of the 4 owned head vectors (in qkv at `own`) with the n-th other one (in qkv at `other`).
+fn qkvDots(own: vec4<u32>, other: vec4<u32>) -> mat4x4<f32> {
+  var t = mat4x4<f32>();
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let a = qkvAt(own, d);
+    let b = qkvAt(other, d);
+    t[0] += a * b.x;
+    t[1] += a * b.y;
+    t[2] += a * b.z;
+    t[3] += a * b.w;
+  }
+  return t;
+}
+
+// Column n: the owned dO rows (at `own`) with the n-th v (in qkv at `other`): dp of 4 query rows and key n.
+fn gradDotsByRow(own: vec4<u32>, other: vec4<u32>) -> mat4x4<f32> {
+  var t = mat4x4<f32>();
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let a = dOutAt(own, d);
+    let b = qkvAt(other, d);
+    t[0] += a * b.x;
+    t[1] += a * b.y;
+    t[2] += a * b.z;
+    t[3] += a * b.w;
+  }
+  return t;
+}
+
+// Column n: the owned v rows (in qkv at `own`) with the n-th dO row (at `other`): dp of query row n and 4 keys.
+fn gradDotsByKey(own: vec4<u32>, other: vec4<u32>) -> mat4x4<f32> {
+  var t = mat4x4<f32>();
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let a = qkvAt(own, d);
+    let b = dOutAt(other, d);
+    t[0] += a * b.x;
+    t[1] += a * b.y;
+    t[2] += a * b.z;
+    t[3] += a * b.w;
+  }
+  return t;
+}
+
+// The dropout multipliers m of probabilities (b, h, t, u), lane by lane: 1 without DROPOUT.
+fn keep(b: u32, h: u32, t: vec4<u32>, u: vec4<u32>) -> vec4<f32> {
+  if (!DROPOUT) {
+    return vec4(1.0);
+  }
+  let e = ((b * HEADS + h) * SEQ + t) * SEQ + u;
+  let s = dims.dropSeed;
+  let site = dims.dropSite;
+  let step = dims.dropStep;
+  let hashes = vec4(dropoutHash(s, site, step, e.x), dropoutHash(s, site, step, e.y), dropoutHash(s, site, step, e.z), dropoutHash(s, site, step, e.w));
+  return select(vec4(0.0), vec4(dims.dropScale), hashes >= vec4(dims.dropThreshold));
+}
+
+// The scores of query rows `ts` with keys u0..u0 + 3 (column n: key u0 + n), LOWEST where the key is after the row.
+fn causalScores(q: vec4<u32>, k: vec4<u32>, ts: vec4<u32>, u0: u32) -> mat4x4<f32> {
+  let s = qkvDots(q, k);
+  return mat4x4(
+    select(vec4(LOWEST), s[0] * dims.scale, vec4(u0) <= ts),
+    select(vec4(LOWEST), s[1] * dims.scale, vec4(u0 + 1u) <= ts),
+    select(vec4(LOWEST), s[2] * dims.scale, vec4(u0 + 2u) <= ts),
+    select(vec4(LOWEST), s[3] * dims.scale, vec4(u0 + 3u) <= ts),
+  );
+}
+
+fn largest(s: mat4x4<f32>) -> vec4<f32> {
+  return max(max(s[0], s[1]), max(s[2], s[3]));
+}
+
+@compute @workgroup_size(64)
+fn attentionForward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t0 = 4u * gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t0 >= SEQ) {
+    return;
+  }
+  let ts = fourFrom(t0);
+  let first = b * SEQ;
+  let q = parts(first + ts, 0u, h);
+  var acc: array<vec4<f32>, MAX_HEAD_DIM>;   // acc[d]: the 4 rows' Σ p v at dimension d
+  var peak = vec4(LOWEST);
+  var sum = vec4(0.0);
+  for (var u0 = 0u; u0 <= ts.w; u0 += 4u) {
+    let us = first + min(vec4(u0) + LANES, vec4(ts.w));
+    let v = parts(us, 2u, h);
+    let s = causalScores(q, parts(us, 1u, h), ts, u0);
+    let newPeak = max(peak, largest(s));
+    let rescale = exp(peak - newPeak);
+    let p = mat4x4(exp(s[0] - newPeak), exp(s[1] - newPeak), exp(s[2] - newPeak), exp(s[3] - newPeak));
+    sum = sum * rescale + (p[0] + p[1]) + (p[2] + p[3]);
+    let p0 = p[0] * keep(b, h, ts, vec4(u0));
+    let p1 = p[1] * keep(b, h, ts, vec4(u0 + 1u));
+    let p2 = p[2] * keep(b, h, ts, vec4(u0 + 2u));
+    let p3 = p[3] * keep(b, h, ts, vec4(u0 + 3u));
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      let vd = qkvAt(v, d);
+      acc[d] = acc[d] * rescale + p0 * vd.x + p1 * vd.y + p2 * vd.z + p3 * vd.w;
+    }
+    peak = newPeak;
+  }
+  let o = merged(first + ts, h);
+  for (var r = 0u; r < 4u && t0 + r < SEQ; r++) {
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      outputs[o[r] + d] = acc[d][r] / sum[r];
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn rowStats(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t0 = 4u * gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t0 >= SEQ) {
+    return;
+  }
+  let ts = fourFrom(t0);
+  let first = b * SEQ;
+  let q = parts(first + ts, 0u, h);
+  var peak = vec4(LOWEST);
+  var sum = vec4(0.0);
+  for (var u0 = 0u; u0 <= ts.w; u0 += 4u) {
+    let us = first + min(vec4(u0) + LANES, vec4(ts.w));
+    let s = causalScores(q, parts(us, 1u, h), ts, u0);
+    let newPeak = max(peak, largest(s));
+    sum = sum * exp(peak - newPeak) + (exp(s[0] - newPeak) + exp(s[1] - newPeak)) + (exp(s[2] - newPeak) + exp(s[3] - newPeak));
+    peak = newPeak;
+  }
+  let logSum = peak + log(sum);
+  let o = merged(first + ts, h);
+  var dot = vec4(0.0);
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    dot += dOutAt(o, d) * vec4(outputs[o.x + d], outputs[o.y + d], outputs[o.z + d], outputs[o.w + d]);
+  }
+  for (var r = 0u; r < 4u && t0 + r < SEQ; r++) {
+    let at = ((first + t0 + r) * HEADS + h) * 2u;
+    stats[at] = logSum[r];
+    stats[at + 1u] = dot[r];
+  }
+}
+
+// L and D of 4 rows, as vectors.
+fn rowStatsOf(rows: vec4<u32>, h: u32) -> array<vec4<f32>, 2> {
+  let at = (rows * HEADS + h) * 2u;
+  return array(
+    vec4(stats[at.x], stats[at.y], stats[at.z], stats[at.w]),
+    vec4(stats[at.x + 1u], stats[at.y + 1u], stats[at.z + 1u], stats[at.w + 1u]),
+  );
+}
+
+@compute @workgroup_size(64)
+fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t0 = 4u * gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (t0 >= SEQ) {
+    return;
+  }
+  let ts = fourFrom(t0);
+  let first = b * SEQ;
+  let q = parts(first + ts, 0u, h);
+  let o = merged(first + ts, h);
+  let known = rowStatsOf(first + ts, h);
+  let logSum = known[0];
+  let rowDot = known[1];
+  var acc: array<vec4<f32>, MAX_HEAD_DIM>;   // acc[d]: the 4 rows' Σ ds k at dimension d
+  for (var u0 = 0u; u0 <= ts.w; u0 += 4u) {
+    let us = first + min(vec4(u0) + LANES, vec4(ts.w));
+    let k = parts(us, 1u, h);
+    let s = causalScores(q, k, ts, u0);
+    let dp = gradDotsByRow(o, parts(us, 2u, h));
+    let ds0 = exp(s[0] - logSum) * (keep(b, h, ts, vec4(u0)) * dp[0] - rowDot);
+    let ds1 = exp(s[1] - logSum) * (keep(b, h, ts, vec4(u0 + 1u)) * dp[1] - rowDot);
+    let ds2 = exp(s[2] - logSum) * (keep(b, h, ts, vec4(u0 + 2u)) * dp[2] - rowDot);
+    let ds3 = exp(s[3] - logSum) * (keep(b, h, ts, vec4(u0 + 3u)) * dp[3] - rowDot);
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      let kd = qkvAt(k, d);
+      acc[d] += ds0 * kd.x + ds1 * kd.y + ds2 * kd.z + ds3 * kd.w;
+    }
+  }
+  for (var r = 0u; r < 4u && t0 + r < SEQ; r++) {
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      dqkv[q[r] + d] = acc[d][r] * dims.scale;
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let u0 = 4u * gid.x;
+  let h = gid.y;
+  let b = gid.z;
+  if (u0 >= SEQ) {
+    return;
+  }
+  let keys = vec4(u0) + LANES;   // unclamped, for the causal test
+  let first = b * SEQ;
+  let us = first + fourFrom(u0);
+  let k = parts(us, 1u, h);
+  let v = parts(us, 2u, h);
+  var accK: array<vec4<f32>, MAX_HEAD_DIM>;   // the 4 keys' Σ ds q at dimension d
+  var accV: array<vec4<f32>, MAX_HEAD_DIM>;   // the 4 keys' Σ m p dO at dimension d
+  for (var t0 = u0; t0 < SEQ; t0 += 4u) {
+    let ts = fourFrom(t0);
+    let q = parts(first + ts, 0u, h);
+    let o = merged(first + ts, h);
+    let known = rowStatsOf(first + ts, h);
+    let s = qkvDots(k, q);
+    let dp = gradDotsByKey(v, o);
+    var pm: array<vec4<f32>, 4>;   // column n: m p of row t0 + n with the 4 keys
+    var ds: array<vec4<f32>, 4>;
+    for (var n = 0u; n < 4u; n++) {
+      let t = t0 + n;
+      // Row t counts where it is in the sequence (not a clamped copy) and at or after the key.
+      let p = select(vec4(0.0), exp(s[n] * dims.scale - known[0][n]), (keys <= vec4(t)) & vec4(t < SEQ));
+      let m = keep(b, h, vec4(t), keys);
+      pm[n] = m * p;
+      ds[n] = p * (m * dp[n] - known[1][n]);
+    }
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      let qd = qkvAt(q, d);
+      let od = dOutAt(o, d);
+      accK[d] += ds[0] * qd.x + ds[1] * qd.y + ds[2] * qd.z + ds[3] * qd.w;
+      accV[d] += pm[0] * od.x + pm[1] * od.y + pm[2] * od.z + pm[3] * od.w;
+    }
+  }
+  for (var r = 0u; r < 4u && u0 + r < SEQ; r++) {
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      dqkv[k[r] + d] = accK[d][r] * dims.scale;
+      dqkv[v[r] + d] = accV[d][r];
+    }
+  }
+}
