@@ -253,6 +253,19 @@ fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
+// What query row t adds to the 4 owned keys: m p (toward dv) and ds = p (m dp − D) (toward dk), 0 where the row is
+// before a key or a clamped copy past the sequence's end.
+struct Terms {
+  pm: vec4<f32>,
+  ds: vec4<f32>,
+}
+
+fn keyTerms(b: u32, h: u32, keys: vec4<u32>, t: u32, s: vec4<f32>, dp: vec4<f32>, logSum: f32, rowDot: f32) -> Terms {
+  let p = select(vec4(0.0), exp(s * dims.scale - logSum), (keys <= vec4(t)) & vec4(t < SEQ));
+  let m = keep(b, h, vec4(t), keys);
+  return Terms(m * p, p * (m * dp - rowDot));
+}
+
 @compute @workgroup_size(64)
 fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let u0 = 4u * gid.x;
@@ -275,21 +288,15 @@ fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let known = rowStatsOf(first + ts, h);
     let s = qkvDots(k, q);
     let dp = gradDotsByKey(v, o);
-    var pm: array<vec4<f32>, 4>;   // column n: m p of row t0 + n with the 4 keys
-    var ds: array<vec4<f32>, 4>;
-    for (var n = 0u; n < 4u; n++) {
-      let t = t0 + n;
-      // Row t counts where it is in the sequence (not a clamped copy) and at or after the key.
-      let p = select(vec4(0.0), exp(s[n] * dims.scale - known[0][n]), (keys <= vec4(t)) & vec4(t < SEQ));
-      let m = keep(b, h, vec4(t), keys);
-      pm[n] = m * p;
-      ds[n] = p * (m * dp[n] - known[1][n]);
-    }
+    let a0 = keyTerms(b, h, keys, t0, s[0], dp[0], known[0].x, known[1].x);
+    let a1 = keyTerms(b, h, keys, t0 + 1u, s[1], dp[1], known[0].y, known[1].y);
+    let a2 = keyTerms(b, h, keys, t0 + 2u, s[2], dp[2], known[0].z, known[1].z);
+    let a3 = keyTerms(b, h, keys, t0 + 3u, s[3], dp[3], known[0].w, known[1].w);
     for (var d = 0u; d < HEAD_DIM; d++) {
       let qd = qkvAt(q, d);
       let od = dOutAt(o, d);
-      accK[d] += ds[0] * qd.x + ds[1] * qd.y + ds[2] * qd.z + ds[3] * qd.w;
-      accV[d] += pm[0] * od.x + pm[1] * od.y + pm[2] * od.z + pm[3] * od.w;
+      accK[d] += a0.ds * qd.x + a1.ds * qd.y + a2.ds * qd.z + a3.ds * qd.w;
+      accV[d] += a0.pm * od.x + a1.pm * od.y + a2.pm * od.z + a3.pm * od.w;
     }
   }
   for (var r = 0u; r < 4u && u0 + r < SEQ; r++) {
