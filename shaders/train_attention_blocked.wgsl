@@ -1,12 +1,15 @@
 // Causal attention for training on CPU adapters (SwiftShader, lavapipe): the same four entry points and results as
 // train_attention.wgsl (read its header for the formulas and the dropout mask), register-blocked the way
 // train_matmul_registers.wgsl is. Each thread owns 4 rows of one head (4 query rows; 4 key rows in keyValueGrad)
-// and walks the other side 4 at a time, so a step computes a 4×4 tile of scores (8 loads feed 16 multiply-adds) and
-// every head vector it loads serves 4 rows. The accumulators are one vec4 per head dimension (the 4 owned rows'
-// values): a CPU renderer reaches a private array at a computed index slowly, and the tiles make that happen once
-// per 4 keys instead of once per key. Sizes are pipeline constants (HEAD_DIM, HEADS, SEQ), so addresses fold.
+// and walks the other side in 4×4 tiles of scores (8 loads feed 16 multiply-adds; every head vector it loads serves
+// 4 rows), two tiles a step where it accumulates. The accumulators are one vec4 per head dimension (the 4 owned
+// rows' values): a CPU renderer reaches a private array at a computed index slowly (component by component), and
+// the tiles make that happen once per 8 others instead of once per other (against one tile a step, on SwiftShader:
+// the forward 16-25 % faster, the backward's two 15-27 % at 2 × 256 tokens and within noise at 8 × 256; lavapipe
+// the same speed). Sizes are pipeline constants (HEAD_DIM, HEADS, SEQ), so addresses fold.
 // Rows past the end of a sequence are clamped to its last row (read, never stored or counted), so the loops have no
-// bounds branches. Prepended: dropout_mask.wgsl.
+// bounds branches. Prepended: dropout_mask.wgsl. (lavapipe compiles it in 2-5 s an entry point at head sizes 32 and
+// 64, but 30 s at 16, where its compiler unrolls the loops over the head: the tests' small heads pay that, cold.)
 
 override DROPOUT: bool = false;
 override HEAD_DIM: u32 = 1u;   // D ≤ MAX_HEAD_DIM
@@ -134,6 +137,22 @@ fn largest(s: mat4x4<f32>) -> vec4<f32> {
   return max(max(s[0], s[1]), max(s[2], s[3]));
 }
 
+// p (column n: key u0 + n) with each probability's dropout multiplier.
+fn dropped(p: mat4x4<f32>, b: u32, h: u32, ts: vec4<u32>, u0: u32) -> mat4x4<f32> {
+  if (!DROPOUT) {
+    return p;
+  }
+  return mat4x4(p[0] * keep(b, h, ts, vec4(u0)), p[1] * keep(b, h, ts, vec4(u0 + 1u)), p[2] * keep(b, h, ts, vec4(u0 + 2u)), p[3] * keep(b, h, ts, vec4(u0 + 3u)));
+}
+
+fn expMinus(s: mat4x4<f32>, m: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4(exp(s[0] - m), exp(s[1] - m), exp(s[2] - m), exp(s[3] - m));
+}
+
+fn columnSum(p: mat4x4<f32>) -> vec4<f32> {
+  return (p[0] + p[1]) + (p[2] + p[3]);
+}
+
 @compute @workgroup_size(64)
 fn attentionForward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t0 = 4u * gid.x;
@@ -148,21 +167,23 @@ fn attentionForward(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: array<vec4<f32>, MAX_HEAD_DIM>;   // acc[d]: the 4 rows' Σ p v at dimension d
   var peak = vec4(LOWEST);
   var sum = vec4(0.0);
-  for (var u0 = 0u; u0 <= ts.w; u0 += 4u) {
+  // 8 keys a step, two tiles of 4: each accumulator is reached once per 8 keys.
+  for (var u0 = 0u; u0 <= ts.w; u0 += 8u) {
     let us = first + min(vec4(u0) + LANES, vec4(ts.w));
-    let v = parts(us, 2u, h);
+    let ws = first + min(vec4(u0 + 4u) + LANES, vec4(ts.w));
     let s = causalScores(q, parts(us, 1u, h), ts, u0);
-    let newPeak = max(peak, largest(s));
+    let r = causalScores(q, parts(ws, 1u, h), ts, u0 + 4u);
+    let newPeak = max(peak, max(largest(s), largest(r)));
     let rescale = exp(peak - newPeak);
-    let p = mat4x4(exp(s[0] - newPeak), exp(s[1] - newPeak), exp(s[2] - newPeak), exp(s[3] - newPeak));
-    sum = sum * rescale + (p[0] + p[1]) + (p[2] + p[3]);
-    let p0 = p[0] * keep(b, h, ts, vec4(u0));
-    let p1 = p[1] * keep(b, h, ts, vec4(u0 + 1u));
-    let p2 = p[2] * keep(b, h, ts, vec4(u0 + 2u));
-    let p3 = p[3] * keep(b, h, ts, vec4(u0 + 3u));
+    let p = expMinus(s, newPeak);
+    let p2 = expMinus(r, newPeak);
+    sum = sum * rescale + columnSum(p) + columnSum(p2);
+    let kept = dropped(p, b, h, ts, u0);
+    let kept2 = dropped(p2, b, h, ts, u0 + 4u);
+    let v = parts(us, 2u, h);
+    let w = parts(ws, 2u, h);
     for (var d = 0u; d < HEAD_DIM; d++) {
-      let vd = qkvAt(v, d);
-      acc[d] = acc[d] * rescale + p0 * vd.x + p1 * vd.y + p2 * vd.z + p3 * vd.w;
+      acc[d] = acc[d] * rescale + kept * qkvAt(v, d) + kept2 * qkvAt(w, d);
     }
     peak = newPeak;
   }
@@ -191,7 +212,7 @@ fn rowStats(@builtin(global_invocation_id) gid: vec3<u32>) {
     let us = first + min(vec4(u0) + LANES, vec4(ts.w));
     let s = causalScores(q, parts(us, 1u, h), ts, u0);
     let newPeak = max(peak, largest(s));
-    sum = sum * exp(peak - newPeak) + (exp(s[0] - newPeak) + exp(s[1] - newPeak)) + (exp(s[2] - newPeak) + exp(s[3] - newPeak));
+    sum = sum * exp(peak - newPeak) + columnSum(expMinus(s, newPeak));
     peak = newPeak;
   }
   let logSum = peak + log(sum);
@@ -216,6 +237,14 @@ fn rowStatsOf(rows: vec4<u32>, h: u32) -> array<vec4<f32>, 2> {
   );
 }
 
+// ds of query rows `ts` (their q at `q`, dO at `o`, L and D) with keys u0..u0 + 3 at `us` (column n: key u0 + n).
+fn queryTile(b: u32, h: u32, q: vec4<u32>, o: vec4<u32>, ts: vec4<u32>, us: vec4<u32>, u0: u32, logSum: vec4<f32>, rowDot: vec4<f32>) -> mat4x4<f32> {
+  let p = expMinus(causalScores(q, parts(us, 1u, h), ts, u0), logSum);
+  let dp = gradDotsByRow(o, parts(us, 2u, h));
+  let m = dropped(mat4x4(vec4(1.0), vec4(1.0), vec4(1.0), vec4(1.0)), b, h, ts, u0);   // the dropout multipliers
+  return mat4x4(p[0] * (m[0] * dp[0] - rowDot), p[1] * (m[1] * dp[1] - rowDot), p[2] * (m[2] * dp[2] - rowDot), p[3] * (m[3] * dp[3] - rowDot));
+}
+
 @compute @workgroup_size(64)
 fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t0 = 4u * gid.x;
@@ -229,21 +258,16 @@ fn queryGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let q = parts(first + ts, 0u, h);
   let o = merged(first + ts, h);
   let known = rowStatsOf(first + ts, h);
-  let logSum = known[0];
-  let rowDot = known[1];
   var acc: array<vec4<f32>, MAX_HEAD_DIM>;   // acc[d]: the 4 rows' Σ ds k at dimension d
-  for (var u0 = 0u; u0 <= ts.w; u0 += 4u) {
+  for (var u0 = 0u; u0 <= ts.w; u0 += 8u) {
     let us = first + min(vec4(u0) + LANES, vec4(ts.w));
+    let ws = first + min(vec4(u0 + 4u) + LANES, vec4(ts.w));
+    let ds = queryTile(b, h, q, o, ts, us, u0, known[0], known[1]);
+    let ds2 = queryTile(b, h, q, o, ts, ws, u0 + 4u, known[0], known[1]);
     let k = parts(us, 1u, h);
-    let s = causalScores(q, k, ts, u0);
-    let dp = gradDotsByRow(o, parts(us, 2u, h));
-    let ds0 = exp(s[0] - logSum) * (keep(b, h, ts, vec4(u0)) * dp[0] - rowDot);
-    let ds1 = exp(s[1] - logSum) * (keep(b, h, ts, vec4(u0 + 1u)) * dp[1] - rowDot);
-    let ds2 = exp(s[2] - logSum) * (keep(b, h, ts, vec4(u0 + 2u)) * dp[2] - rowDot);
-    let ds3 = exp(s[3] - logSum) * (keep(b, h, ts, vec4(u0 + 3u)) * dp[3] - rowDot);
+    let l = parts(ws, 1u, h);
     for (var d = 0u; d < HEAD_DIM; d++) {
-      let kd = qkvAt(k, d);
-      acc[d] += ds0 * kd.x + ds1 * kd.y + ds2 * kd.z + ds3 * kd.w;
+      acc[d] += ds * qkvAt(k, d) + ds2 * qkvAt(l, d);
     }
   }
   for (var r = 0u; r < 4u && t0 + r < SEQ; r++) {
@@ -266,6 +290,24 @@ fn keyTerms(b: u32, h: u32, keys: vec4<u32>, t: u32, s: vec4<f32>, dp: vec4<f32>
   return Terms(m * p, p * (m * dp - rowDot));
 }
 
+// The terms of rows t0..t0 + 3 (column n: row t0 + n) for the owned keys (their k at `k`, v at `v`).
+struct KeyTile {
+  pm: mat4x4<f32>,
+  ds: mat4x4<f32>,
+}
+
+fn keyTile(b: u32, h: u32, keys: vec4<u32>, k: vec4<u32>, v: vec4<u32>, first: u32, t0: u32) -> KeyTile {
+  let rows = first + fourFrom(t0);
+  let known = rowStatsOf(rows, h);
+  let s = qkvDots(k, parts(rows, 0u, h));
+  let dp = gradDotsByKey(v, merged(rows, h));
+  let a0 = keyTerms(b, h, keys, t0, s[0], dp[0], known[0].x, known[1].x);
+  let a1 = keyTerms(b, h, keys, t0 + 1u, s[1], dp[1], known[0].y, known[1].y);
+  let a2 = keyTerms(b, h, keys, t0 + 2u, s[2], dp[2], known[0].z, known[1].z);
+  let a3 = keyTerms(b, h, keys, t0 + 3u, s[3], dp[3], known[0].w, known[1].w);
+  return KeyTile(mat4x4(a0.pm, a1.pm, a2.pm, a3.pm), mat4x4(a0.ds, a1.ds, a2.ds, a3.ds));
+}
+
 @compute @workgroup_size(64)
 fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let u0 = 4u * gid.x;
@@ -281,22 +323,19 @@ fn keyValueGrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let v = parts(us, 2u, h);
   var accK: array<vec4<f32>, MAX_HEAD_DIM>;   // the 4 keys' Σ ds q at dimension d
   var accV: array<vec4<f32>, MAX_HEAD_DIM>;   // the 4 keys' Σ m p dO at dimension d
-  for (var t0 = u0; t0 < SEQ; t0 += 4u) {
-    let ts = fourFrom(t0);
-    let q = parts(first + ts, 0u, h);
-    let o = merged(first + ts, h);
-    let known = rowStatsOf(first + ts, h);
-    let s = qkvDots(k, q);
-    let dp = gradDotsByKey(v, o);
-    let a0 = keyTerms(b, h, keys, t0, s[0], dp[0], known[0].x, known[1].x);
-    let a1 = keyTerms(b, h, keys, t0 + 1u, s[1], dp[1], known[0].y, known[1].y);
-    let a2 = keyTerms(b, h, keys, t0 + 2u, s[2], dp[2], known[0].z, known[1].z);
-    let a3 = keyTerms(b, h, keys, t0 + 3u, s[3], dp[3], known[0].w, known[1].w);
+  // 8 query rows a step, two tiles of 4.
+  for (var t0 = u0; t0 < SEQ; t0 += 8u) {
+    let a = keyTile(b, h, keys, k, v, first, t0);
+    let c = keyTile(b, h, keys, k, v, first, t0 + 4u);
+    let rows = first + fourFrom(t0);
+    let rows2 = first + fourFrom(t0 + 4u);
+    let q = parts(rows, 0u, h);
+    let q2 = parts(rows2, 0u, h);
+    let o = merged(rows, h);
+    let o2 = merged(rows2, h);
     for (var d = 0u; d < HEAD_DIM; d++) {
-      let qd = qkvAt(q, d);
-      let od = dOutAt(o, d);
-      accK[d] += a0.ds * qd.x + a1.ds * qd.y + a2.ds * qd.z + a3.ds * qd.w;
-      accV[d] += a0.pm * od.x + a1.pm * od.y + a2.pm * od.z + a3.pm * od.w;
+      accK[d] += a.ds * qkvAt(q, d) + c.ds * qkvAt(q2, d);
+      accV[d] += a.pm * dOutAt(o, d) + c.pm * dOutAt(o2, d);
     }
   }
   for (var r = 0u; r < 4u && u0 + r < SEQ; r++) {
