@@ -296,8 +296,9 @@ type AttentionEntry = 'attentionForward' | 'rowStats' | 'queryGrad' | 'keyValueG
 
 /**
  * The attention kernel the adapter wants, by the tuning's choice for the matmul (src/gpu/tuning.ts): on a CPU adapter
- * (register tiles) train_attention_blocked.wgsl, 4 rows a thread against 4 others at a time, its sizes pipeline
- * constants; on a GPU the portable train_attention.wgsl, a thread per row. Same entry points, same results.
+ * (register tiles) train_attention_blocked.wgsl, 4 rows a thread (64 threads a workgroup) meeting the others in 4 × 4
+ * tiles of scores, its sizes pipeline constants; on a GPU the portable train_attention.wgsl, a thread per row. Same
+ * entry points, bindings and results.
  */
 function attentionKernel(
   ctx: KernelContext,
