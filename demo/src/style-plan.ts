@@ -16,8 +16,9 @@ export const STYLE_LIMITS = {
 /**
  * The defaults. On a GPU: 40 steps of 8 images (4 for 1024-token images, whose activations are 4× larger) at
  * 1e-4 — with 8–16 pictures that is 20–40 passes over them, enough for samples to take on their colors and shapes
- * in well under a minute. On a CPU adapter a step of emoji-16 at batch 8 takes about a minute, so 3 steps of 2
- * images at a larger rate (3e-4): a visible change in the loss within a minute, not a learned style.
+ * in well under a minute. On a CPU adapter a step of emoji-16 at batch 8 takes 20 s or more (SwiftShader, quiet
+ * machine), so 3 steps of 2 images at a larger rate (3e-4): a visible change in the loss within a minute, not a
+ * learned style.
  */
 export function defaultStyleSettings(onCpu: boolean, tokensPerImage: number): StyleSettings {
   if (onCpu) return { steps: 3, batchSize: 2, lr: 3e-4, seed: 1 };
