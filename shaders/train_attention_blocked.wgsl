@@ -95,20 +95,6 @@ fn gradDotsByRow(own: vec4<u32>, other: vec4<u32>) -> mat4x4<f32> {
   return t;
 }
 
-// Column n: the owned v rows (in qkv at `own`) with the n-th dO row (at `other`): dp of query row n and 4 keys.
-fn gradDotsByKey(own: vec4<u32>, other: vec4<u32>) -> mat4x4<f32> {
-  var t = mat4x4<f32>();
-  for (var d = 0u; d < HEAD_DIM; d++) {
-    let a = qkvAt(own, d);
-    let b = dOutAt(other, d);
-    t[0] += a * b.x;
-    t[1] += a * b.y;
-    t[2] += a * b.z;
-    t[3] += a * b.w;
-  }
-  return t;
-}
-
 // The dropout multipliers m of probabilities (b, h, t, u), lane by lane: 1 without DROPOUT.
 fn keep(b: u32, h: u32, t: vec4<u32>, u: vec4<u32>) -> vec4<f32> {
   if (!DROPOUT) {
@@ -300,7 +286,8 @@ fn keyTile(b: u32, h: u32, keys: vec4<u32>, k: vec4<u32>, v: vec4<u32>, first: u
   let rows = first + fourFrom(t0);
   let known = rowStatsOf(rows, h);
   let s = qkvDots(k, parts(rows, 0u, h));
-  let dp = gradDotsByKey(v, merged(rows, h));
+  // Column n: the 4 owned keys' v with row n's dO, the by-row tile transposed.
+  let dp = transpose(gradDotsByRow(merged(rows, h), v));
   let a0 = keyTerms(b, h, keys, t0, s[0], dp[0], known[0].x, known[1].x);
   let a1 = keyTerms(b, h, keys, t0 + 1u, s[1], dp[1], known[0].y, known[1].y);
   let a2 = keyTerms(b, h, keys, t0 + 2u, s[2], dp[2], known[0].z, known[1].z);
