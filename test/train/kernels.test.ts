@@ -21,6 +21,14 @@ import {
 import { attentionBackward, attentionForward, mm, normBackward, norm, quickGeluGrad, sumRows } from '../reference/train';
 import { random, randomArray, readF32, relativeError, storageBuffer } from '../gpu/harness';
 
+/** A value no kernel writes: the canary tail of withCanary. */
+const CANARY = 7.25;
+
+/** `n` zeros then `extra` canaries. */
+function withCanary(n: number, extra: number): Float32Array {
+  return new Float32Array(n + extra).fill(CANARY, n);
+}
+
 describe('training kernels', () => {
   let device: GPUDevice;
   let ctx: KernelContext;
@@ -213,30 +221,39 @@ describe('training kernels', () => {
         const sizes = { batch, seq, heads, headDim, scale: 1 / Math.sqrt(headDim) / 2 };
         const { p, merged } = attentionForward(Float64Array.from(qkv), sizes);
         const want = attentionBackward(Float64Array.from(qkv), p, Float64Array.from(dOut), sizes);
-        const dqkv = buffer(rows * 3 * E * 4);
-        const op = attentionBackwardOp(kernels, { qkv: buffer(qkv), outputs: buffer(Float32Array.from(merged)), dOut: buffer(dOut), stats: buffer(rows * heads * 2 * 4), dqkv, ...sizes });
+        // Written buffers end in a canary row: a kernel storing rows past a sequence's end (the blocked kernel's
+        // clamped rows) would reach it from the last sequence.
+        const dqkv = buffer(withCanary(rows * 3 * E, 3 * E));
+        const stats = buffer(withCanary(rows * heads * 2, 4 * heads * 2));
+        const op = attentionBackwardOp(kernels, { qkv: buffer(qkv), outputs: buffer(Float32Array.from(merged)), dOut: buffer(dOut), stats, dqkv, ...sizes });
         await kernels.ready();
         runOps(op);
-        expect(relativeError(await readF32(device, dqkv, rows * 3 * E), want)).toBeLessThan(1e-5);
+        const got = await readF32(device, dqkv, (rows + 1) * 3 * E);
+        expect(relativeError(got.subarray(0, rows * 3 * E), want)).toBeLessThan(1e-5);
+        expect(got.subarray(rows * 3 * E).every((v) => v === CANARY)).toBe(true);
+        expect((await readF32(device, stats, (rows + 4) * heads * 2)).subarray(rows * heads * 2).every((v) => v === CANARY)).toBe(true);
         op.destroy();
         if (kernels !== ctx) kernels.destroy();
       });
     }
   }
 
-  for (const [batch, seq, heads, headDim] of [[2, 37, 3, 7], [1, 261, 1, 6], [3, 6, 2, 3]]) {
+  for (const [batch, seq, heads, headDim] of [[2, 37, 3, 7], [1, 9, 2, 128], [1, 261, 1, 6], [3, 6, 2, 3]]) {
     for (const prefill of attentionKernels) {
       it(`attentionForward (${prefill}), batch ${batch} × ${seq} positions, ${heads} heads of ${headDim}`, async () => {
         const kernels = kernelsFor(prefill);
         const rand = random(batch * 10 + seq + headDim);
         const sizes = { batch, seq, heads, headDim, scale: 0.3 };
         const E = heads * headDim;
-        const qkv = randomArray(rand, batch * seq * 3 * E, 2);
-        const outputs = buffer(batch * seq * E * 4);
+        const rows = batch * seq;
+        const qkv = randomArray(rand, rows * 3 * E, 2);
+        const outputs = buffer(withCanary(rows * E, 4 * E));
         const op = attentionForwardOp(kernels, { qkv: buffer(qkv), outputs, ...sizes });
         await kernels.ready();
         runOps(op);
-        expect(relativeError(await readF32(device, outputs, batch * seq * E), attentionForward(Float64Array.from(qkv), sizes).merged)).toBeLessThan(1e-6);
+        const got = await readF32(device, outputs, (rows + 4) * E);
+        expect(relativeError(got.subarray(0, rows * E), attentionForward(Float64Array.from(qkv), sizes).merged)).toBeLessThan(1e-6);
+        expect(got.subarray(rows * E).every((v) => v === CANARY)).toBe(true);
         op.destroy();
         if (kernels !== ctx) kernels.destroy();
       });
