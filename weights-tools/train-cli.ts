@@ -394,7 +394,10 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
     }
     await save();
     result.step = trainer.stepCount;
-    // The f32 model in memory is what an f32 file holds; f16 weights are evaluated as written and loaded as f16.
+    // The f32 model in memory is what an f32 file holds; f16 weights are evaluated as written and loaded as f16,
+    // after the trainer's buffers (AdamW's moments, activations) are freed, so a run that fit still fits.
+    trainer.dispose();
+    trainer = undefined;
     const evalModel = evalSets.length > 0 && opts.dtype !== 'f32'
       ? await ImageGPT.fromPretrained({ config: written!.config, weights: written!.weights }, { device: gpu, dtype: 'f16' })
       : model;
@@ -402,8 +405,8 @@ export async function train(args: string[], io: TrainIO = {}): Promise<TrainResu
       for (let i = 0; i < evalSets.length; i++) {
         const e = result.evals[i];
         e.after = await evaluate(evalModel, evalSets[i], processor.sosToken, seqLength);
-        log(`eval at step ${trainer.stepCount}: ${metric} ${e.after.toFixed(4)} on ${e.images} images of ${e.path} (${opts.dtype} weights as written; at step ${first}: ${e.before.toFixed(4)})`);
-        record({ event: 'eval', step: trainer.stepCount, data: e.path, [metricKey]: e.after, images: e.images, dtype: opts.dtype });
+        log(`eval at step ${result.step}: ${metric} ${e.after.toFixed(4)} on ${e.images} images of ${e.path} (${opts.dtype} weights as written; at step ${first}: ${e.before.toFixed(4)})`);
+        record({ event: 'eval', step: result.step, data: e.path, [metricKey]: e.after, images: e.images, dtype: opts.dtype });
       }
     } finally {
       if (evalModel !== model) evalModel.dispose();
