@@ -139,7 +139,8 @@ async function load(id: number, source: ModelSource): Promise<ModelInfo> {
     nHead: c.n_head,
     params: countParams(c.n_embd, c.n_layer, c.n_positions, c.vocab_size, c.n_inner),
     adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' · ') || 'WebGPU adapter',
-    onCpu: isCpuAdapter(info ?? {}),
+    // No adapter info (older browsers): the library's kernels assume a CPU then (tuningFor), and so do the defaults.
+    onCpu: info === undefined || isCpuAdapter(info),
     // Local files also report 'cached' (read from disk): only a URL or hub load can come from the cache.
     fromCache: source.kind !== 'files' && phases.has('cached') && !phases.has('download'),
   };

@@ -5,7 +5,8 @@ import { badInput, ImageGPTError } from '../errors';
 
 export interface KernelTuning {
   /** Prefill matmul: 'registers' (4×4 outputs per thread, no workgroup memory; best on SwiftShader)
-   *  or 'shared' (workgroup-memory tiles; best on GPUs). */
+   *  or 'shared' (workgroup-memory tiles; best on GPUs). The trainer follows it too: 'registers' picks the training
+   *  matmul's register-blocked kernel and the blocked training attention, 'shared' their portable/tiled kernels. */
   prefill: 'registers' | 'shared';
   /** 'registers': threads per workgroup [x, y]; each thread computes 4 rows × 4 columns. */
   registerThreads: readonly [number, number];
