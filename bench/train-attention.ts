@@ -37,10 +37,12 @@ export async function main(args: string[]): Promise<number> {
     ['portable', portable],
   ];
   console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}; ${reps} reps, median ms`);
-  const shapes: [string, number, number, number, number][] = [
-    ['emoji-16 (8 × 256, 4 heads of 32)', 8, 256, 4, 32],
-    ['imagegpt-small layer (1 × 256, 8 heads of 64)', 1, 256, 8, 64],
-  ].filter(([name]) => shapeArg === 'all' || (name as string).startsWith(shapeArg)) as [string, number, number, number, number][];
+  const allShapes: Record<string, [string, number, number, number, number]> = {
+    emoji: ['emoji-16 (8 × 256, 4 heads of 32)', 8, 256, 4, 32],
+    small: ['imagegpt-small layer (1 × 256, 8 heads of 64)', 1, 256, 8, 64],
+  };
+  if (shapeArg !== 'all' && !(shapeArg in allShapes)) throw new Error(`--shape must be emoji, small or all, got ${shapeArg}`);
+  const shapes = shapeArg === 'all' ? Object.values(allShapes) : [allShapes[shapeArg]];
   const made: GPUBuffer[] = [];
   const buffer = (floats: number): GPUBuffer => {
     const b = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });

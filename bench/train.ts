@@ -47,9 +47,10 @@ function torchStepMs(s: Shape, steps: number): number | null {
   }
 }
 
-/** A pipeline's kind for the profile: its kernel file and entry point ('train_matmul.wgsl trainMatmul dW'). */
+/** A pipeline's kind for the profile: its kernel file with the variant that ran, and entry point
+ *  ('train_matmul.wgsl/registers trainMatmul dW'). */
 function kernelKind(label: string): string {
-  const m = /^([^\s/]+)\S* \((\w+), (\{.*\})\)$/.exec(label);
+  const m = /^(\S+) \((\w+), (\{.*\})\)$/.exec(label);
   if (!m) return label;
   const constants = JSON.parse(m[3]) as Record<string, number>;
   const product = m[2] === 'trainMatmul' ? (constants.TRANS_A ? ' dW = Xᵀ·dY' : constants.TRANS_B ? ' dX = dY·Wᵀ' : ' forward') : '';
