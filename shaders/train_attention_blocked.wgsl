@@ -33,7 +33,7 @@ struct Dims {
   pad1: u32,
 }
 
-const MAX_HEAD_DIM = 128u;   // keyValueGrad keeps 2 × MAX_HEAD_DIM vec4 (4 KiB) a thread: 256 would pass WGSL's 8 KiB private limit
+const MAX_HEAD_DIM = 128u;   // keyValueGrad keeps 2 × MAX_HEAD_DIM vec4 (4 KiB) a thread: 256 would pass WGSL's 8 KiB limit on a function's variables
 const LOWEST = -3.4028234e38;   // a masked score: exp(LOWEST − anything finite) is 0
 const LANES = vec4(0u, 1u, 2u, 3u);
 
