@@ -4,39 +4,13 @@
 // - rowStats:     L_i = logsumexp_j s_ij and D_i = dO_i · O_i (= Σ_j dp_ij p_ij), with s = q kᵀ · scale.
 // - queryGrad:    dq_i = scale · Σ_{j ≤ i} p_ij (dp_ij − D_i) k_j, where p_ij = exp(s_ij − L_i), dp_ij = dO_i · v_j.
 // - keyValueGrad: dv_j = Σ_{i ≥ j} p_ij dO_i and dk_j = scale · Σ_{i ≥ j} p_ij (dp_ij − D_i) q_i.
-// No float atomics: every output element has one writer. qkv and dqkv are [rows, 3E] (q | k | v, head h at
-// columns h·D); O and dO are [rows, E]; rows b·T + t. Prepended: step.wgsl (unused), dropout_mask.wgsl.
+// No float atomics: every output element has one writer. Prepended: step.wgsl (unused), dropout_mask.wgsl and
+// train_attention_common.wgsl (the uniform, the bindings and the layouts).
 // With DROPOUT, the probabilities are dropped after the softmax, before · v (Hugging Face's attn_dropout):
 // O_i = Σ_j m_ij p_ij v_j with m_ij ∈ {0, 1/(1 − p)} from the mask hash of element ((b·H + h)·T + t)·T + u (the
 // [B, H, T, T] probabilities' index). The backward recomputes the same m_ij: dv_j = Σ_i m_ij p_ij dO_i, and the
 // gradient reaching p_ij is m_ij dp_ij, so ds_ij = p_ij (m_ij dp_ij − D_i), where D_i = dO_i · O_i still equals
 // Σ_j p_ij (m_ij dp_ij) since O already holds the mask.
-
-override DROPOUT: bool = false;
-
-struct Dims {
-  batch: u32,
-  seq: u32,       // T
-  heads: u32,
-  headDim: u32,   // D ≤ MAX_HEAD_DIM
-  scale: f32,
-  dropSeed: u32,
-  dropSite: u32,
-  dropStep: u32,
-  dropThreshold: u32,   // p · 2³²
-  dropScale: f32,       // 1 / (1 − p)
-  pad0: u32,
-  pad1: u32,
-}
-
-const MAX_HEAD_DIM = 128u;
-
-@group(0) @binding(1) var<uniform> dims: Dims;
-@group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> outputs: array<f32>;   // O: the attention's merged output
-@group(0) @binding(4) var<storage, read> dOut: array<f32>;       // dO
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [rows, heads, 2]: L, D
-@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
 
 fn width() -> u32 {
   return dims.heads * dims.headDim;   // E

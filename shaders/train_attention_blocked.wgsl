@@ -8,41 +8,17 @@
 // the forward 16-25 % faster, the backward's two 15-27 % at 2 × 256 tokens and within noise at 8 × 256; lavapipe
 // the same speed). Sizes are pipeline constants (HEAD_DIM, HEADS, SEQ), so addresses fold.
 // Rows past the end of a sequence are clamped to its last row (read, never stored or counted), so the loops have no
-// bounds branches. Prepended: dropout_mask.wgsl. (lavapipe compiles it in 2-5 s an entry point at head sizes 32 and
-// 64, but 30 s at 16, where its compiler unrolls the loops over the head: the tests' small heads pay that, cold.)
+// bounds branches. Prepended: dropout_mask.wgsl and train_attention_common.wgsl (the bindings, and the uniform, of
+// which this kernel reads only the scale and the dropout terms). lavapipe compiles it in 2-5 s an entry point at head
+// sizes 32 and 64, but 30 s at 16, where its compiler unrolls the loops over the head: the tests' small heads pay that.
 
-override DROPOUT: bool = false;
 override HEAD_DIM: u32 = 1u;   // D ≤ MAX_HEAD_DIM
 override HEADS: u32 = 1u;
 override SEQ: u32 = 1u;        // T
 override WIDTH: u32 = HEADS * HEAD_DIM;   // E
 
-// The uniform of train_attention.wgsl; the sizes it repeats are read from the constants above.
-struct Dims {
-  batch: u32,
-  seq: u32,
-  heads: u32,
-  headDim: u32,
-  scale: f32,
-  dropSeed: u32,
-  dropSite: u32,
-  dropStep: u32,
-  dropThreshold: u32,   // p · 2³²
-  dropScale: f32,       // 1 / (1 − p)
-  pad0: u32,
-  pad1: u32,
-}
-
-const MAX_HEAD_DIM = 128u;   // keyValueGrad keeps 2 × MAX_HEAD_DIM vec4 (4 KiB) a thread: 256 would pass WGSL's 8 KiB limit on a function's variables
 const LOWEST = -3.4028234e38;   // a masked score: exp(LOWEST − anything finite) is 0
 const LANES = vec4(0u, 1u, 2u, 3u);
-
-@group(0) @binding(1) var<uniform> dims: Dims;
-@group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> outputs: array<f32>;   // O: the attention's merged output
-@group(0) @binding(4) var<storage, read> dOut: array<f32>;       // dO
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [rows, heads, 2]: L, D
-@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
 
 // Positions start..start + 3 of a sequence, the ones past its end clamped to the last.
 fn fourFrom(start: u32) -> vec4<u32> {

@@ -19,6 +19,7 @@ import trainCrossEntropyWorkgroupWgsl from '../../shaders/train_cross_entropy_wo
 import trainEmbeddingWgsl from '../../shaders/train_embedding.wgsl?raw';
 import trainAttentionWgsl from '../../shaders/train_attention.wgsl?raw';
 import trainAttentionBlockedWgsl from '../../shaders/train_attention_blocked.wgsl?raw';
+import trainAttentionCommonWgsl from '../../shaders/train_attention_common.wgsl?raw';
 import dropoutMaskWgsl from '../../shaders/dropout_mask.wgsl?raw';
 import { shader } from '../gpu/pipelines';
 import { dropoutStepWriter, dropoutWords, type DropoutKey } from './dropout-mask';
@@ -289,8 +290,9 @@ interface AttentionSizes {
 }
 
 const DROPOUT_MASK = shader('dropout_mask.wgsl', dropoutMaskWgsl);
-const ATTENTION_PARTS = [DROPOUT_MASK, shader('train_attention.wgsl', trainAttentionWgsl)];
-const ATTENTION_BLOCKED_PARTS = [DROPOUT_MASK, shader('train_attention_blocked.wgsl', trainAttentionBlockedWgsl)];
+const ATTENTION_COMMON = shader('train_attention_common.wgsl', trainAttentionCommonWgsl);
+const ATTENTION_PARTS = [DROPOUT_MASK, ATTENTION_COMMON, shader('train_attention.wgsl', trainAttentionWgsl)];
+const ATTENTION_BLOCKED_PARTS = [DROPOUT_MASK, ATTENTION_COMMON, shader('train_attention_blocked.wgsl', trainAttentionBlockedWgsl)];
 
 type AttentionEntry = 'attentionForward' | 'rowStats' | 'queryGrad' | 'keyValueGrad';
 
