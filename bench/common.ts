@@ -82,3 +82,45 @@ export async function decodeStepMs(model: ImageGPT, batch: number, position: num
     session.dispose();
   }
 }
+
+/** The middle value (the upper one of an even count): robust to one run disturbed by other work. */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** A kernel bench's two flags: `--shape NAME` (one of `shapes`' keys, or `all`) and `--reps N` (default 3). */
+export function kernelBenchArgs<S>(args: string[], shapes: Record<string, S>): { shapes: S[]; reps: number } {
+  const value = (flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+  const shape = value('--shape') ?? 'all';
+  if (shape !== 'all' && !(shape in shapes)) throw new Error(`--shape must be ${Object.keys(shapes).join(', ')} or all, got ${shape}`);
+  const reps = Number(value('--reps') ?? 3);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${value('--reps')}`);
+  return { shapes: shape === 'all' ? Object.values(shapes) : [shapes[shape]], reps };
+}
+
+/** Storage buffers filled with a fixed pattern in [−0.5, 0.5) (inputs whose values do not matter to a timing), all
+ *  destroyed by destroyAll. */
+export function patternBuffers(device: GPUDevice): { buffer: (floats: number) => GPUBuffer; destroyAll: () => void } {
+  const made: GPUBuffer[] = [];
+  return {
+    buffer: (floats) => {
+      const b = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(b, 0, Float32Array.from({ length: floats }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5));
+      made.push(b);
+      return b;
+    },
+    destroyAll: () => made.splice(0).forEach((b) => b.destroy()),
+  };
+}
+
+/** Wall-clock ms of one compute pass that `encode` fills, from encoding to onSubmittedWorkDone. */
+export async function timeOnePass(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
+  const t0 = performance.now();
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encode(pass);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
+}

@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { ImageGPTImageProcessor, type PixelImage } from '../src/processor';
 import { ColorQuantizer } from '../src/processor/quantize';
+import { median } from './common';
 
 /** A trained palette when one is in models/, else the test fixture's synthetic clusters. */
 function loadClusters(): { clusters: number[][]; source: string } {
@@ -30,11 +31,6 @@ function photoLike(width: number, height: number, channels: 3 | 4): PixelImage {
     }
   }
   return { data, width, height, channels };
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Median wall-clock ms of `runs` calls, and median process CPU ms (less disturbed by other work on a shared

@@ -11,14 +11,13 @@ import type { ImageGPTConfig } from '../src/model/config';
 import { sampleOnCpu, counterUniform, resolveSampling } from '../src/model/sampling';
 import type { GenerateStats } from '../src/model/tasks/generate-plan';
 import type { StepShape } from '../src/gpu/types';
-import { decodeStepMs, randomCheckpoint } from './common';
+import { decodeStepMs, median, randomCheckpoint } from './common';
 import { createNodeDevice } from '../scripts/node-webgpu';
 import { isCpuAdapter } from '../src/gpu/tuning';
 import { stepCounts } from './gpu-profile';
 import { benchDecodeFusion } from './decode';
 
 type Json = Record<string, unknown>;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
 async function timeIt(repeats: number, fn: () => Promise<void>): Promise<number> {

@@ -7,6 +7,7 @@
 import { createNodeDevice } from '../scripts/node-webgpu';
 import { KernelContext } from '../src/gpu/context';
 import { attentionBackwardOp, attentionForwardOp, type TrainOp } from '../src/train/kernels';
+import { kernelBenchArgs, median, patternBuffers, timeOnePass } from './common';
 
 const ENTRIES = ['attentionForward', 'rowStats', 'queryGrad', 'keyValueGrad'] as const;
 
@@ -26,9 +27,13 @@ function onlyDispatch(pass: GPUComputePassEncoder, keep: number): GPUComputePass
   });
 }
 
+const SHAPES: Record<string, [string, number, number, number, number]> = {
+  emoji: ['emoji-16 (8 × 256, 4 heads of 32)', 8, 256, 4, 32],
+  small: ['imagegpt-small layer (1 × 256, 8 heads of 64)', 1, 256, 8, 64],
+};
+
 export async function main(args: string[]): Promise<number> {
-  const shapeArg = args.includes('--shape') ? args[args.indexOf('--shape') + 1] : 'all';
-  const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
+  const { shapes, reps } = kernelBenchArgs(args, SHAPES);
   const { device, info } = await createNodeDevice({});
   const adapters = new KernelContext(device);
   const portable = new KernelContext(device, { prefill: 'shared' });
@@ -37,30 +42,9 @@ export async function main(args: string[]): Promise<number> {
     ['portable', portable],
   ];
   console.log(`device: ${info.vendor} ${info.architecture} ${info.description ?? ''}; ${reps} reps, median ms`);
-  const allShapes: Record<string, [string, number, number, number, number]> = {
-    emoji: ['emoji-16 (8 × 256, 4 heads of 32)', 8, 256, 4, 32],
-    small: ['imagegpt-small layer (1 × 256, 8 heads of 64)', 1, 256, 8, 64],
-  };
-  if (shapeArg !== 'all' && !(shapeArg in allShapes)) throw new Error(`--shape must be emoji, small or all, got ${shapeArg}`);
-  const shapes = shapeArg === 'all' ? Object.values(allShapes) : [allShapes[shapeArg]];
-  const made: GPUBuffer[] = [];
-  const buffer = (floats: number): GPUBuffer => {
-    const b = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    const data = Float32Array.from({ length: floats }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-    device.queue.writeBuffer(b, 0, data);
-    made.push(b);
-    return b;
-  };
-  const runOnce = async (op: TrainOp, dispatch?: number): Promise<number> => {
-    const t0 = performance.now();
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    op.encode(dispatch === undefined ? pass : onlyDispatch(pass, dispatch));
-    pass.end();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
-  };
+  const { buffer, destroyAll } = patternBuffers(device);
+  const runOnce = (op: TrainOp, dispatch?: number): Promise<number> =>
+    timeOnePass(device, (pass) => op.encode(dispatch === undefined ? pass : onlyDispatch(pass, dispatch)));
   for (const [shapeName, batch, seq, heads, headDim] of shapes) {
     console.log(`\n== ${shapeName}`);
     const rows = batch * seq;
@@ -90,7 +74,6 @@ export async function main(args: string[]): Promise<number> {
         for (let e = 1; e < ENTRIES.length; e++) times[k][e].push(await runOnce(ops[k].backward, e - 1));
       }
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(`${'entry point'.padEnd(18)}${kernels.map(([name]) => name.padStart(12)).join('')}  ratio`);
     const totals = kernels.map(() => 0);
     ENTRIES.forEach((entry, e) => {
@@ -104,7 +87,7 @@ export async function main(args: string[]): Promise<number> {
       o.backward.destroy();
     }
   }
-  for (const b of made) b.destroy();
+  destroyAll();
   portable.destroy();
   adapters.destroy();
   device.destroy();
