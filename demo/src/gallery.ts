@@ -112,6 +112,9 @@ export function galleryAddGrid(
   grid.className = className;
   grid.setAttribute('role', 'group');
   grid.setAttribute('aria-label', groupLabel);
+  const takeTabStop = (index: number): void => {
+    buttons.forEach((b, i) => (b.tabIndex = i === index ? 0 : -1));
+  };
   const buttons = items.map((item, index) => {
     const name = item.name.replaceAll('_', ' ');
     const button = document.createElement('button');
@@ -121,13 +124,16 @@ export function galleryAddGrid(
     button.tabIndex = index === 0 ? 0 : -1;
     button.append(galleryImage(item, 32));
     button.setAttribute('aria-label', addLabel(name));
-    button.addEventListener('click', () => onAdd(item));
+    // The clicked button becomes the group's Tab stop, so Tab back into the grid lands where the mouse left it.
+    button.addEventListener('click', () => {
+      takeTabStop(index);
+      onAdd(item);
+    });
     button.addEventListener('keydown', (e) => {
       const next = gridStep(e.key, index, buttons.length, columnsOf(buttons));
       if (next === null) return;
       e.preventDefault();
-      button.tabIndex = -1;
-      buttons[next].tabIndex = 0;
+      takeTabStop(next);
       buttons[next].focus();
     });
     return button;

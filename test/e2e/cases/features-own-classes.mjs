@@ -179,6 +179,11 @@ export function register(test, context) {
       await second.waitForFunction(() => document.querySelectorAll('#own-classes .own-class:nth-child(2) .own-images canvas').length === 1, null, { timeout: 10_000 });
       const picked = await second.$$eval('#own-classes .own-count', (els) => els.map((e) => e.textContent));
       assert(picked.join() === '0 images,1 image', `after moving twice and Enter, the class counts are ${picked}`);
+      // A mouse pick moves the group's one Tab stop to the clicked button.
+      await second.click('.own-gallery:not(.style-gallery) button:nth-child(5)');
+      await second.waitForFunction(() => document.querySelectorAll('#own-classes .own-class:nth-child(2) .own-images canvas').length === 2, null, { timeout: 10_000 });
+      const stops = await second.$$eval('.own-gallery:not(.style-gallery) button', (buttons) => buttons.flatMap((b, i) => (b.tabIndex === 0 ? [i] : [])));
+      assert(stops.join() === '4', `after clicking the fifth gallery button the Tab stops are at ${JSON.stringify(stops)}`);
 
       // At phone width the panel fits its card.
       await second.setViewportSize({ width: 390, height: 844 });
