@@ -44,8 +44,12 @@ export function register(test, { shared, assert, canvasPixels, rowsOf, same, RES
     assert(await waitForStyle(page, 'style', ['invalid'], 5_000) === 'invalid', 'seven pictures should be refused');
     assert(/at least 8 pictures \(7 so far\)/.test(await page.textContent('#style-error')), `error with 7 pictures: ${await page.textContent('#style-error')}`);
 
-    // The eighth by keyboard: the gallery is one Tab stop, the arrow keys only move and Enter adds.
+    // The eighth by keyboard: the gallery is one Tab stop (the last clicked picture), the arrow keys only move and
+    // Enter adds.
+    const stop = await page.$$eval('.style-gallery button', (buttons) => buttons.flatMap((b, i) => (b.tabIndex === 0 ? [i] : [])));
+    assert(stop.join() === '6', `after clicking the first seven pictures the Tab stops are at ${JSON.stringify(stop)}`);
     await page.focus('.style-gallery button[tabindex="0"]');
+    await page.keyboard.press('Home');
     for (let i = 0; i < 7; i++) await page.keyboard.press('ArrowRight');
     assert(await page.evaluate(() => document.activeElement === document.querySelectorAll('.style-gallery button')[7]), 'seven ArrowRight presses should reach the eighth picture');
     await page.keyboard.press('Enter');
